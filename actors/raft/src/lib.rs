@@ -1,0 +1,1 @@
+//! Raft consensus core: a pure, deterministic state machine. See `docs/consensus.md`.

@@ -1,0 +1,1 @@
+//! Cluster layer on ractor_cluster. See `docs/cluster.md`.

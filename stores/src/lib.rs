@@ -1,0 +1,1 @@
+//! The four modality stores on fjall. See `docs/stores.md`.

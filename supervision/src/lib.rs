@@ -1,0 +1,1 @@
+//! OTP-style supervisors for ractor. See `docs/supervision.md`.
