@@ -1,0 +1,1 @@
+//! Linearizability checking for client histories. See `docs/consensus.md`.
