@@ -1,0 +1,198 @@
+//! A cloneable handle to a running supervisor: introspection and operator actions.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use ractor::concurrency::JoinHandle;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorCell, ActorRef, ActorStatus, RpcReplyPort};
+
+use crate::error::SupervisorError;
+use crate::introspect::{
+    ChildCounts, ChildInfo, SupervisorInfo, SupervisorInfoHeader, TreeChild, TreeNode,
+};
+use crate::spec::{ChildKind, ChildSpec, SupervisorSpec};
+use crate::supervisor::{Supervisor, SupervisorMsg};
+
+/// A handle to a [`Supervisor`]. Calls wait for the supervisor's answer; an operator action that
+/// stops a child waits for that child's shutdown. Do not call a supervisor from inside one of its
+/// own children's handlers and wait for the answer while the supervisor may be stopping that
+/// child: that would wait on itself until the shutdown timeout.
+#[derive(Clone, Debug)]
+pub struct SupervisorHandle {
+    actor: ActorRef<SupervisorMsg>,
+    timeout: Option<Duration>,
+}
+
+impl SupervisorHandle {
+    /// Spawn a top-level supervisor (no parent) and start its children in order. A child that
+    /// fails to start fails this call with [`SupervisorError::ChildStartFailed`] naming it,
+    /// after the children already started were stopped in reverse order.
+    pub async fn start(
+        spec: SupervisorSpec,
+    ) -> Result<(SupervisorHandle, JoinHandle<()>), SupervisorError> {
+        let (actor, join) = Actor::spawn(None, Supervisor, spec)
+            .await
+            .map_err(SupervisorError::from_spawn)?;
+        Ok((Self::from_ref(actor), join))
+    }
+
+    /// A handle to a supervisor actor, or `None` if the cell is not one of ours.
+    pub fn from_cell(cell: ActorCell) -> Option<Self> {
+        (cell.is_message_type_of::<SupervisorMsg>() == Some(true))
+            .then(|| Self::from_ref(cell.into()))
+    }
+
+    fn from_ref(actor: ActorRef<SupervisorMsg>) -> Self {
+        Self {
+            actor,
+            timeout: None,
+        }
+    }
+
+    /// Give up waiting for answers after `timeout` (default: wait as long as it takes).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The supervisor actor.
+    pub fn cell(&self) -> ActorCell {
+        self.actor.get_cell()
+    }
+
+    /// Whether the supervisor actor is still running.
+    pub fn is_alive(&self) -> bool {
+        self.actor.get_status() < ActorStatus::Stopping
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> SupervisorMsg,
+    ) -> Result<T, SupervisorError> {
+        match self.actor.call(build, self.timeout).await {
+            Ok(CallResult::Success(v)) => Ok(v),
+            Ok(CallResult::Timeout) => Err(SupervisorError::Unavailable("timed out".into())),
+            Ok(CallResult::SenderError) => Err(SupervisorError::Unavailable(
+                "stopped before answering".into(),
+            )),
+            Err(e) => Err(SupervisorError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// The supervisor's name, strategy, intensity and children.
+    pub async fn info(&self) -> Result<SupervisorInfo, SupervisorError> {
+        self.call(SupervisorMsg::Info).await
+    }
+
+    /// OTP's `which_children`: the children in start order.
+    pub async fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
+        Ok(self.info().await?.children)
+    }
+
+    /// OTP's `count_children`.
+    pub async fn count_children(&self) -> Result<ChildCounts, SupervisorError> {
+        Ok(ChildCounts::of(&self.which_children().await?))
+    }
+
+    /// One child, by id.
+    pub async fn child(&self, id: &str) -> Result<ChildInfo, SupervisorError> {
+        self.which_children()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))
+    }
+
+    /// A handle to a child that is a running supervisor.
+    pub async fn child_supervisor(&self, id: &str) -> Result<SupervisorHandle, SupervisorError> {
+        let child = self.child(id).await?;
+        child
+            .cell
+            .and_then(Self::from_cell)
+            .map(|h| SupervisorHandle {
+                timeout: self.timeout,
+                ..h
+            })
+            .ok_or_else(|| {
+                SupervisorError::Unavailable(format!("child `{id}` is not a running supervisor"))
+            })
+    }
+
+    /// Add a child at run time and start it (after the existing children).
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorCell, SupervisorError> {
+        self.call(|reply| SupervisorMsg::StartChild(spec, reply))
+            .await?
+    }
+
+    /// Start one more child from the supervisor's template; returns its id and cell.
+    pub async fn start_from_template(&self) -> Result<(String, ActorCell), SupervisorError> {
+        self.call(SupervisorMsg::StartFromTemplate).await?
+    }
+
+    /// Stop a child (shutdown policy applies) and keep its spec; a temporary child is removed.
+    pub async fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
+        let id = id.to_string();
+        self.call(|reply| SupervisorMsg::TerminateChild(id, reply))
+            .await?
+    }
+
+    /// Stop the child if it runs, then start it. On a child supervisor that gave up this
+    /// restarts that whole subtree and nothing above it.
+    pub async fn restart_child(&self, id: &str) -> Result<ActorCell, SupervisorError> {
+        let id = id.to_string();
+        self.call(|reply| SupervisorMsg::RestartChild(id, reply))
+            .await?
+    }
+
+    /// Remove a stopped child's spec.
+    pub async fn delete_child(&self, id: &str) -> Result<(), SupervisorError> {
+        let id = id.to_string();
+        self.call(|reply| SupervisorMsg::DeleteChild(id, reply))
+            .await?
+    }
+
+    /// The whole tree below this supervisor, for the admin API and CLI. Each supervisor answers
+    /// for itself, so the snapshot is not atomic across levels.
+    pub fn tree(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<TreeNode, SupervisorError>> + Send + '_>> {
+        Box::pin(async move {
+            let info = self.info().await?;
+            let mut children = Vec::with_capacity(info.children.len());
+            for child in info.children {
+                let subtree = match (&child.kind, &child.cell) {
+                    (ChildKind::Supervisor, Some(cell)) => match Self::from_cell(cell.clone()) {
+                        // A child that stopped meanwhile is shown without a subtree.
+                        Some(h) => h.tree().await.ok().map(Box::new),
+                        None => None,
+                    },
+                    _ => None,
+                };
+                children.push(TreeChild {
+                    info: child,
+                    subtree,
+                });
+            }
+            Ok(TreeNode {
+                supervisor: SupervisorInfoHeader {
+                    name: info.name,
+                    actor_id: info.actor_id,
+                    strategy: info.strategy,
+                    intensity: info.intensity,
+                    period_ms: info.period_ms,
+                },
+                children,
+            })
+        })
+    }
+
+    /// Stop the supervisor: its children stop in reverse start order first.
+    pub async fn stop(&self) {
+        let _ = self
+            .actor
+            .stop_and_wait(Some("shutdown".to_string()), None)
+            .await;
+    }
+}

@@ -1,0 +1,547 @@
+//! The supervisor actor: children in start order, the restart ring, and one arm per message.
+//!
+//! Events are matched to children by `ActorId`. Before the supervisor stops a child on purpose
+//! (a sibling restart, an operator action, shutdown) it forgets the child's cell, so the exit
+//! event of that incarnation arrives as a stale event and is ignored, like OTP's unlink-and-flush.
+
+use std::time::{Duration, Instant};
+
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
+
+use crate::error::SupervisorError;
+use crate::intensity::{Backoff, RestartIntensity};
+use crate::introspect::{ChildInfo, ChildState, SupervisorInfo};
+use crate::policy::{self, ExitKind, GAVE_UP_REASON, Restart, Strategy};
+use crate::spec::{ChildSpec, ChildTemplate, Shutdown, SupervisorSpec};
+
+/// How long to wait for a killed actor to finish its exit before moving on.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// The supervisor actor. Spawn it with [`crate::SupervisorHandle::start`], or nest it with
+/// [`ChildSpec::supervisor`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Supervisor;
+
+/// The supervisor's protocol. Use [`crate::SupervisorHandle`] rather than sending these directly.
+pub enum SupervisorMsg {
+    /// The supervisor and its children.
+    Info(RpcReplyPort<SupervisorInfo>),
+    /// Add and start a child at run time.
+    StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, SupervisorError>>),
+    /// Add and start a child from the template.
+    StartFromTemplate(RpcReplyPort<Result<(String, ActorCell), SupervisorError>>),
+    /// Stop a child and keep its spec (temporary children are removed).
+    TerminateChild(String, RpcReplyPort<Result<(), SupervisorError>>),
+    /// Stop a child if it runs, then start it again.
+    RestartChild(String, RpcReplyPort<Result<ActorCell, SupervisorError>>),
+    /// Remove a stopped child's spec.
+    DeleteChild(String, RpcReplyPort<Result<(), SupervisorError>>),
+    /// A start during a restart failed: try again (OTP's `try_again_restart`).
+    RetryRestart(String),
+    /// A backoff delay elapsed for the restart with this token.
+    DelayedRestart(u64),
+}
+
+impl ractor::Message for SupervisorMsg {}
+
+struct Child {
+    spec: ChildSpec,
+    cell: Option<ActorCell>,
+    state: ChildState,
+    restarts: u64,
+    last_failure: Option<String>,
+    started_at: Instant,
+    // Consecutive restarts, for backoff.
+    streak: u32,
+    // Token of the delayed restart this child waits for.
+    pending: Option<u64>,
+}
+
+impl Child {
+    fn running(spec: ChildSpec, cell: ActorCell) -> Self {
+        Self {
+            spec,
+            cell: Some(cell),
+            state: ChildState::Running,
+            restarts: 0,
+            last_failure: None,
+            started_at: Instant::now(),
+            streak: 0,
+            pending: None,
+        }
+    }
+
+    fn info(&self) -> ChildInfo {
+        ChildInfo {
+            id: self.spec.id.clone(),
+            actor_id: self.cell.as_ref().map(|c| c.get_id().to_string()),
+            kind: self.spec.kind,
+            restart: self.spec.restart,
+            state: self.state,
+            restart_count: self.restarts,
+            last_failure: self.last_failure.clone(),
+            cell: self.cell.clone(),
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        matches!(self.state, ChildState::Running | ChildState::Restarting)
+    }
+}
+
+/// The supervisor's state: OTP's `#state{}`.
+pub struct SupervisorState {
+    name: String,
+    strategy: Strategy,
+    backoff: Option<Backoff>,
+    max_children: Option<usize>,
+    template: Option<ChildTemplate>,
+    template_seq: u64,
+    children: Vec<Child>,
+    intensity: RestartIntensity,
+    next_token: u64,
+    gave_up: bool,
+}
+
+/// Stop one incarnation according to its shutdown policy and wait until it has exited.
+async fn shutdown(cell: ActorCell, how: Shutdown) {
+    let reason = Some("shutdown".to_string());
+    match how {
+        Shutdown::BrutalKill => {
+            let _ = cell.kill_and_wait(Some(KILL_WAIT)).await;
+        }
+        Shutdown::Timeout(limit) => {
+            if cell.stop_and_wait(reason, Some(limit)).await.is_err() {
+                let _ = cell.kill_and_wait(Some(KILL_WAIT)).await;
+            }
+        }
+        Shutdown::Infinity => {
+            if cell.stop_and_wait(reason, None).await.is_err() {
+                let _ = cell.kill_and_wait(Some(KILL_WAIT)).await;
+            }
+        }
+    }
+}
+
+impl SupervisorState {
+    fn new(spec: &SupervisorSpec) -> Self {
+        Self {
+            name: spec.name.clone(),
+            strategy: spec.strategy,
+            backoff: spec.backoff,
+            max_children: spec.max_children,
+            template: spec.template.clone(),
+            template_seq: 0,
+            children: Vec::with_capacity(spec.children.len()),
+            intensity: RestartIntensity::new(spec.intensity, spec.period),
+            next_token: 0,
+            gave_up: false,
+        }
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        self.children.iter().position(|c| c.spec.id == id)
+    }
+
+    fn position_of_actor(&self, actor: ActorId) -> Option<usize> {
+        self.children
+            .iter()
+            .position(|c| c.cell.as_ref().is_some_and(|cell| cell.get_id() == actor))
+    }
+
+    /// Stop the child at `pos` if it runs; it no longer waits for a delayed restart either.
+    async fn stop_child(&mut self, pos: usize) {
+        let child = &mut self.children[pos];
+        child.pending = None;
+        if let Some(cell) = child.cell.take() {
+            shutdown(cell, child.spec.shutdown).await;
+        }
+    }
+
+    /// Stop every child, last started first.
+    async fn stop_all(&mut self) {
+        for pos in (0..self.children.len()).rev() {
+            self.stop_child(pos).await;
+            let child = &mut self.children[pos];
+            if child.state != ChildState::Failed {
+                child.state = ChildState::Stopped;
+            }
+        }
+    }
+
+    fn info(&self, myself: &ActorCell) -> SupervisorInfo {
+        SupervisorInfo {
+            name: self.name.clone(),
+            actor_id: myself.get_id().to_string(),
+            strategy: self.strategy,
+            intensity: self.intensity.max_restarts(),
+            period_ms: u64::try_from(self.intensity.period().as_millis()).unwrap_or(u64::MAX),
+            children: self.children.iter().map(Child::info).collect(),
+        }
+    }
+
+    /// A child's incarnation exited (a fresh event, not one we caused).
+    async fn on_exit(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        pos: usize,
+        kind: ExitKind,
+        gave_up_child: bool,
+        what: Option<String>,
+    ) {
+        let child = &mut self.children[pos];
+        child.cell = None;
+        if kind == ExitKind::Abnormal || gave_up_child {
+            child.last_failure = what;
+        }
+        if !policy::should_restart(child.spec.restart, kind) {
+            if child.spec.restart == Restart::Temporary {
+                self.children.remove(pos);
+            } else {
+                child.state = if kind == ExitKind::Abnormal || gave_up_child {
+                    ChildState::Failed
+                } else {
+                    ChildState::Stopped
+                };
+            }
+            return;
+        }
+        if let Some(backoff) = self.backoff
+            && child.started_at.elapsed() >= backoff.reset_after
+        {
+            child.streak = 0;
+        }
+        if !self.intensity.record(Instant::now()) {
+            self.give_up(myself).await;
+            return;
+        }
+        self.restart_scope_of(myself, pos).await;
+    }
+
+    /// Restart the child at `pos` and whatever the strategy adds to it.
+    async fn restart_scope_of(&mut self, myself: &ActorRef<SupervisorMsg>, pos: usize) {
+        let failed_id = self.children[pos].spec.id.clone();
+        let scope = policy::restart_scope(self.strategy, pos, self.children.len());
+        let ids: Vec<String> = self.children[scope]
+            .iter()
+            .map(|c| c.spec.id.clone())
+            .collect();
+        for id in ids.iter().rev().filter(|id| **id != failed_id) {
+            if let Some(p) = self.position(id) {
+                self.stop_child(p).await;
+            }
+        }
+        // OTP removes temporary siblings instead of restarting them.
+        self.children.retain(|c| {
+            c.spec.id == failed_id
+                || c.spec.restart != Restart::Temporary
+                || !ids.contains(&c.spec.id)
+        });
+        let to_start: Vec<String> = ids
+            .into_iter()
+            .filter(|id| self.children.iter().any(|c| c.spec.id == *id))
+            .collect();
+
+        let delay = match (self.backoff, self.position(&failed_id)) {
+            (Some(backoff), Some(p)) => {
+                let child = &mut self.children[p];
+                let delay = backoff.delay(child.streak);
+                child.streak = child.streak.saturating_add(1);
+                Some(delay)
+            }
+            _ => None,
+        };
+        for id in &to_start {
+            if let Some(p) = self.position(id) {
+                self.children[p].state = ChildState::Restarting;
+            }
+        }
+        match delay {
+            Some(delay) if !delay.is_zero() => {
+                self.next_token += 1;
+                let token = self.next_token;
+                for id in &to_start {
+                    if let Some(p) = self.position(id) {
+                        self.children[p].pending = Some(token);
+                    }
+                }
+                tracing::debug!(supervisor = %self.name, child = %failed_id, ?delay, "restart delayed");
+                // The timer task ends on its own; a stale token is ignored on arrival.
+                drop(myself.send_after(delay, move || SupervisorMsg::DelayedRestart(token)));
+            }
+            _ => self.start_in_order(myself, &to_start).await,
+        }
+    }
+
+    /// Start these children (all `Restarting`) in order. A failed start leaves it and the rest
+    /// `Restarting` and schedules a retry that counts against the intensity, as OTP does.
+    async fn start_in_order(&mut self, myself: &ActorRef<SupervisorMsg>, ids: &[String]) {
+        for (k, id) in ids.iter().enumerate() {
+            let Some(p) = self.position(id) else { continue };
+            let start = self.children[p].spec.start.clone();
+            let result = start(myself.get_cell()).await;
+            let child = &mut self.children[p];
+            child.pending = None;
+            match result {
+                Ok(cell) => {
+                    child.cell = Some(cell);
+                    child.state = ChildState::Running;
+                    child.restarts += 1;
+                    child.started_at = Instant::now();
+                }
+                Err(e) => {
+                    tracing::warn!(supervisor = %self.name, child = %id, error = %e, "restart failed; trying again");
+                    child.last_failure = Some(format!("start failed: {e}"));
+                    for rest in &ids[k + 1..] {
+                        if let Some(q) = self.position(rest) {
+                            self.children[q].pending = None;
+                        }
+                    }
+                    if myself
+                        .cast(SupervisorMsg::RetryRestart(id.clone()))
+                        .is_err()
+                    {
+                        tracing::debug!(supervisor = %self.name, "stopping; no retry");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// More restarts than the intensity allows: stop everything in reverse order and exit with
+    /// reason `shutdown`, which the parent sees as this child's exit (escalation).
+    async fn give_up(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        tracing::error!(supervisor = %self.name, "reached maximum restart intensity; shutting down");
+        self.gave_up = true;
+        self.stop_all().await;
+        myself.stop(Some(GAVE_UP_REASON.to_string()));
+    }
+
+    async fn start_child(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        spec: ChildSpec,
+    ) -> Result<ActorCell, SupervisorError> {
+        if self.position(&spec.id).is_some() {
+            return Err(SupervisorError::DuplicateChild(spec.id));
+        }
+        if let Some(max) = self.max_children
+            && self.children.iter().filter(|c| c.is_active()).count() >= max
+        {
+            return Err(SupervisorError::MaxChildren(max));
+        }
+        match (spec.start)(myself.get_cell()).await {
+            Ok(cell) => {
+                self.children.push(Child::running(spec, cell.clone()));
+                Ok(cell)
+            }
+            Err(e) => Err(SupervisorError::ChildStartFailed {
+                child: spec.id,
+                reason: e.0,
+            }),
+        }
+    }
+
+    async fn restart_child(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: &str,
+    ) -> Result<ActorCell, SupervisorError> {
+        let p = self
+            .position(id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
+        self.stop_child(p).await;
+        let start = self.children[p].spec.start.clone();
+        let result = start(myself.get_cell()).await;
+        let child = &mut self.children[p];
+        match result {
+            Ok(cell) => {
+                child.cell = Some(cell.clone());
+                child.state = ChildState::Running;
+                child.restarts += 1;
+                child.streak = 0;
+                child.started_at = Instant::now();
+                Ok(cell)
+            }
+            Err(e) => {
+                child.state = ChildState::Failed;
+                child.last_failure = Some(format!("start failed: {e}"));
+                Err(SupervisorError::ChildStartFailed {
+                    child: id.to_string(),
+                    reason: e.0,
+                })
+            }
+        }
+    }
+
+    async fn terminate_child(&mut self, id: &str) -> Result<(), SupervisorError> {
+        let p = self
+            .position(id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
+        self.stop_child(p).await;
+        if self.children[p].spec.restart == Restart::Temporary {
+            self.children.remove(p);
+        } else {
+            self.children[p].state = ChildState::Stopped;
+        }
+        Ok(())
+    }
+
+    fn delete_child(&mut self, id: &str) -> Result<(), SupervisorError> {
+        let p = self
+            .position(id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
+        if self.children[p].is_active() {
+            return Err(SupervisorError::ChildRunning(id.to_string()));
+        }
+        self.children.remove(p);
+        Ok(())
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorSpec;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        spec: SupervisorSpec,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut state = SupervisorState::new(&spec);
+        for child in spec.children {
+            if state.position(&child.id).is_some() {
+                state.stop_all().await;
+                return Err(Box::new(SupervisorError::DuplicateChild(child.id)));
+            }
+            match (child.start)(myself.get_cell()).await {
+                Ok(cell) => state.children.push(Child::running(child, cell)),
+                Err(e) => {
+                    // Children that did start stop in reverse order before we report.
+                    state.stop_all().await;
+                    return Err(Box::new(SupervisorError::ChildStartFailed {
+                        child: child.id,
+                        reason: e.0,
+                    }));
+                }
+            }
+        }
+        tracing::debug!(supervisor = %state.name, children = state.children.len(), "started");
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.stop_all().await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Info(reply) => {
+                let _ = reply.send(state.info(&myself.get_cell()));
+            }
+            SupervisorMsg::StartChild(spec, reply) => {
+                let _ = reply.send(state.start_child(&myself, spec).await);
+            }
+            SupervisorMsg::StartFromTemplate(reply) => {
+                let result = match state.template.clone() {
+                    None => Err(SupervisorError::NoTemplate),
+                    Some(template) => {
+                        state.template_seq += 1;
+                        let spec = template(state.template_seq);
+                        let id = spec.id.clone();
+                        state
+                            .start_child(&myself, spec)
+                            .await
+                            .map(|cell| (id, cell))
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            SupervisorMsg::TerminateChild(id, reply) => {
+                let _ = reply.send(state.terminate_child(&id).await);
+            }
+            SupervisorMsg::RestartChild(id, reply) => {
+                let _ = reply.send(state.restart_child(&myself, &id).await);
+            }
+            SupervisorMsg::DeleteChild(id, reply) => {
+                let _ = reply.send(state.delete_child(&id));
+            }
+            SupervisorMsg::RetryRestart(id) => {
+                let Some(p) = state.position(&id) else {
+                    return Ok(());
+                };
+                let child = &state.children[p];
+                if state.gave_up || child.state != ChildState::Restarting || child.pending.is_some()
+                {
+                    return Ok(());
+                }
+                if !state.intensity.record(Instant::now()) {
+                    state.give_up(&myself).await;
+                } else {
+                    state.restart_scope_of(&myself, p).await;
+                }
+            }
+            SupervisorMsg::DelayedRestart(token) => {
+                let ids: Vec<String> = state
+                    .children
+                    .iter()
+                    .filter(|c| c.pending == Some(token) && c.state == ChildState::Restarting)
+                    .map(|c| c.spec.id.clone())
+                    .collect();
+                if !state.gave_up && !ids.is_empty() {
+                    state.start_in_order(&myself, &ids).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let (actor, kind, gave_up_child, what) = match event {
+            SupervisionEvent::ActorTerminated(cell, _last_state, reason) => {
+                let kind = policy::classify(false, reason.as_deref());
+                let gave_up = reason.as_deref() == Some(GAVE_UP_REASON);
+                (cell.get_id(), kind, gave_up, reason)
+            }
+            SupervisionEvent::ActorFailed(cell, err) => (
+                cell.get_id(),
+                ExitKind::Abnormal,
+                false,
+                Some(err.to_string()),
+            ),
+            _ => return Ok(()),
+        };
+        if state.gave_up {
+            return Ok(());
+        }
+        match state.position_of_actor(actor) {
+            Some(pos) => {
+                tracing::debug!(supervisor = %state.name, child = %state.children[pos].spec.id, ?kind, reason = ?what, "child exited");
+                state.on_exit(&myself, pos, kind, gave_up_child, what).await;
+            }
+            None => {
+                tracing::trace!(supervisor = %state.name, %actor, "exit of a stopped incarnation")
+            }
+        }
+        Ok(())
+    }
+}

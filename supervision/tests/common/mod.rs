@@ -1,0 +1,215 @@
+//! A test worker that records its starts and stops, counts live incarnations, and fails on
+//! request; plus helpers that wait for conditions with a deadline.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use verisim_supervision::{ChildInfo, ChildSpec, ChildState, SupervisorHandle};
+
+/// Shared by all workers of one test.
+#[derive(Clone, Default)]
+pub struct Probe {
+    log: Arc<Mutex<Vec<String>>>,
+    live: Arc<AtomicUsize>,
+    refuse: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Probe {
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+    pub fn clear_log(&self) {
+        self.log.lock().unwrap().clear();
+    }
+    fn push(&self, entry: String) {
+        self.log.lock().unwrap().push(entry);
+    }
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+    /// Make the worker with this name fail in `pre_start` until `accept` is called.
+    pub fn refuse(&self, name: &str) {
+        self.refuse.lock().unwrap().insert(name.to_string());
+    }
+    pub fn accept(&self, name: &str) {
+        self.refuse.lock().unwrap().remove(name);
+    }
+    fn refuses(&self, name: &str) -> bool {
+        self.refuse.lock().unwrap().contains(name)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Worker;
+
+#[derive(Clone)]
+pub struct WorkerArgs {
+    pub name: String,
+    pub probe: Probe,
+}
+
+pub enum WorkerMsg {
+    /// Panic in the handler.
+    Panic(String),
+    /// Return `Err` from the handler.
+    Fail(String),
+    /// Stop with this reason (None = normal).
+    Stop(Option<String>),
+    /// Block the handler for this long (to test shutdown timeouts).
+    Block(Duration),
+}
+
+impl ractor::Message for WorkerMsg {}
+
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub struct WorkerState {
+    args: WorkerArgs,
+    _live: Live,
+}
+
+impl Actor for Worker {
+    type Msg = WorkerMsg;
+    type State = WorkerState;
+    type Arguments = WorkerArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: WorkerArgs,
+    ) -> Result<WorkerState, ActorProcessingErr> {
+        if args.probe.refuses(&args.name) {
+            return Err(format!("{} refuses to start", args.name).into());
+        }
+        args.probe.push(format!("start:{}", args.name));
+        args.probe.live.fetch_add(1, Ordering::SeqCst);
+        let live = Live(args.probe.live.clone());
+        Ok(WorkerState { args, _live: live })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.args.probe.push(format!("stop:{}", state.args.name));
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: WorkerMsg,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WorkerMsg::Panic(text) => panic!("{text}"),
+            WorkerMsg::Fail(text) => return Err(text.into()),
+            WorkerMsg::Stop(reason) => myself.stop(reason),
+            WorkerMsg::Block(d) => {
+                state.args.probe.push(format!("block:{}", state.args.name));
+                tokio::time::sleep(d).await
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A permanent worker child named `name`.
+pub fn worker(name: &str, probe: &Probe) -> ChildSpec {
+    ChildSpec::for_actor(
+        name,
+        Worker,
+        WorkerArgs {
+            name: name.to_string(),
+            probe: probe.clone(),
+        },
+    )
+}
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Poll `cond` until it holds, panicking with `what` after the deadline.
+pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+pub async fn child(h: &SupervisorHandle, id: &str) -> ChildInfo {
+    h.child(id).await.expect("child is known")
+}
+
+pub async fn cell(h: &SupervisorHandle, id: &str) -> ActorCell {
+    child(h, id).await.cell.expect("child is running")
+}
+
+/// How to end a worker's incarnation.
+#[derive(Clone, Debug)]
+pub enum How {
+    Panic(String),
+    Fail(String),
+    Stop(Option<String>),
+    Kill,
+}
+
+/// End this incarnation and wait until it has exited. Its exit event is then already queued at
+/// the supervisor, which handles supervision events before calls, so the next call sees the
+/// supervisor's reaction.
+pub async fn end(cell: &ActorCell, how: How) {
+    match how {
+        How::Panic(t) => cell.send_message(WorkerMsg::Panic(t)).ok(),
+        How::Fail(t) => cell.send_message(WorkerMsg::Fail(t)).ok(),
+        How::Stop(r) => cell.send_message(WorkerMsg::Stop(r)).ok(),
+        How::Kill => {
+            cell.kill();
+            Some(())
+        }
+    };
+    cell.wait(Some(DEADLINE)).await.expect("child exits");
+}
+
+/// End the child's incarnation, then make one call to the supervisor: it answers only after
+/// handling the exit (restarts included), unless it gave up and stopped.
+pub async fn end_child(h: &SupervisorHandle, id: &str, how: How) {
+    let c = cell(h, id).await;
+    end(&c, how).await;
+    let _ = h.which_children().await;
+}
+
+pub async fn ids(h: &SupervisorHandle) -> Vec<Option<String>> {
+    h.which_children()
+        .await
+        .expect("supervisor answers")
+        .into_iter()
+        .map(|c| c.actor_id)
+        .collect()
+}
+
+pub async fn all_running(h: &SupervisorHandle) -> bool {
+    match h.which_children().await {
+        Ok(children) => children.iter().all(|c| c.state == ChildState::Running),
+        Err(_) => false,
+    }
+}
+
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
