@@ -36,7 +36,7 @@ async fn intensity_exceeded_escalates_two_levels_up() {
         .child_supervisor("leaf")
         .await
         .unwrap();
-    assert_eq!(probe.live(), 4);
+    live_settles(&probe, 4).await;
 
     // One restart is allowed; the second within the period exceeds leaf's intensity.
     end_child(&leaf, "w", How::Kill).await;
@@ -99,9 +99,9 @@ async fn a_transient_child_supervisor_that_gave_up_stays_down_a_permanent_one_is
     assert_eq!(p_after.state, ChildState::Running);
     assert_ne!(p_after.actor_id, p_before);
     assert!(top.is_alive());
-    assert_eq!(probe.live(), 1, "p-w runs again, t-w does not");
+    live_settles(&probe, 1).await;
     top.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +129,7 @@ async fn an_operator_restarts_a_dead_subtree_without_restarting_anything_above_i
     })
     .await;
     let before = ids(&node).await;
-    assert_eq!(probe.live(), 2);
+    live_settles(&probe, 2).await;
     probe.clear_log();
 
     node.restart_child("registry").await.unwrap();
@@ -150,7 +150,7 @@ async fn an_operator_restarts_a_dead_subtree_without_restarting_anything_above_i
     let again = node.child_supervisor("registry").await.unwrap();
     assert!(all_running(&again).await);
     node.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +172,7 @@ async fn children_start_in_order_and_stop_in_reverse_order() {
             "start:a", "start:x", "start:y", "start:b", "stop:b", "stop:y", "stop:x", "stop:a"
         ])
     );
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +203,7 @@ async fn shutdown_timeout_kills_a_child_that_does_not_stop_and_brutal_kill_skips
         "both were killed: {:?}",
         probe.log()
     );
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
     top.stop().await;
 }
 
@@ -224,7 +224,7 @@ async fn a_child_that_fails_to_start_fails_the_supervisor_start_naming_it() {
         }
     );
     assert_eq!(probe.log(), strings(&["start:a", "stop:a"]));
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 
     // Nested: the error names the path down to the child.
     probe.clear_log();
@@ -235,7 +235,7 @@ async fn a_child_that_fails_to_start_fails_the_supervisor_start_naming_it() {
         .child(ChildSpec::supervisor("sub", sub));
     let err = SupervisorHandle::start(spec).await.unwrap_err().to_string();
     assert!(err.contains("`sub`") && err.contains("`deep`"), "{err}");
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,7 +252,7 @@ async fn a_restart_whose_start_keeps_failing_is_retried_until_the_intensity_give
         .await
         .expect("supervisor gives up")
         .unwrap();
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +305,7 @@ async fn dynamic_children_start_and_terminate_at_run_time_with_a_maximum() {
         (3, 3, 3, 0)
     );
     sup.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,7 +330,7 @@ async fn operator_terminate_restart_and_delete() {
     let b_before = child(&sup, "b").await.actor_id;
     sup.restart_child("b").await.unwrap();
     assert_ne!(child(&sup, "b").await.actor_id, b_before);
-    assert_eq!(probe.live(), 2);
+    live_settles(&probe, 2).await;
 
     sup.terminate_child("a").await.unwrap();
     sup.delete_child("a").await.unwrap();
@@ -347,7 +347,7 @@ async fn operator_terminate_restart_and_delete() {
         SupervisorError::NoSuchChild("nope".into())
     );
     sup.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,13 +365,13 @@ async fn backoff_holds_a_child_in_restarting_until_the_delay_or_an_operator_rest
     end_child(&sup, "w", How::Panic("flaky".into())).await;
     let w = child(&sup, "w").await;
     assert_eq!((w.state, w.restart_count), (ChildState::Restarting, 0));
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 
     sup.restart_child("w").await.unwrap();
     assert_eq!(child(&sup, "w").await.state, ChildState::Running);
-    assert_eq!(probe.live(), 1);
+    live_settles(&probe, 1).await;
     sup.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 /// The node tree from the product brief.
@@ -427,7 +427,7 @@ async fn the_whole_tree_is_a_serde_value() {
     assert_eq!(back.children.len(), 5);
     assert_eq!(back.children[2].info.kind, ChildKind::Supervisor);
     node.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 /// A tiny seeded generator, so a failing storm can be replayed from the printed seed.

@@ -39,7 +39,7 @@ async fn one_for_one_restarts_only_the_failed_child() {
     assert!(b.last_failure.unwrap().contains("b broke"));
     assert_eq!(child(&sup, "a").await.restart_count, 0);
     sup.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,7 +66,7 @@ async fn one_for_all_stops_the_others_in_reverse_and_restarts_all_in_order() {
         assert_eq!(c.state, ChildState::Running);
     }
     sup.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +90,7 @@ async fn rest_for_one_restarts_the_failed_child_and_those_started_after_it() {
         Some("killed")
     );
     sup.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +110,7 @@ async fn permanent_child_restarts_after_normal_and_abnormal_exits() {
     let p = child(&sup, "p").await;
     assert_eq!((p.state, p.restart_count), (ChildState::Running, 2));
     sup.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +137,7 @@ async fn transient_child_restarts_only_after_an_abnormal_exit() {
 
     end_child(&sup, "u", How::Stop(Some("shutdown: done".into()))).await;
     assert_eq!(child(&sup, "u").await.state, ChildState::Stopped);
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
     sup.stop().await;
 }
 
@@ -162,7 +162,7 @@ async fn temporary_children_are_never_restarted_and_are_removed() {
         .map(|c| c.id)
         .collect();
     assert_eq!(left, strings(&["z"]));
-    assert_eq!(probe.live(), 1);
+    live_settles(&probe, 1).await;
     sup.stop().await;
 }
 
@@ -195,7 +195,7 @@ async fn one_for_all_removes_temporary_siblings_and_starts_stopped_ones() {
         ]
     );
     sup.stop().await;
-    assert_eq!(probe.live(), 0);
+    live_settles(&probe, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,3 +213,11 @@ pub async fn all_running(h: &SupervisorHandle) -> bool {
 pub fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
+
+/// Wait until exactly `n` worker incarnations are alive. A worker's state (which holds the
+/// count) is dropped a moment after ractor reports the actor stopped, or when its supervisor
+/// handles the exit event, so the count is checked with a deadline rather than at once.
+pub async fn live_settles(probe: &Probe, n: usize) {
+    let what = format!("{n} live workers");
+    wait_until(&what, || async { probe.live() == n }).await;
+}
