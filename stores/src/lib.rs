@@ -1,1 +1,28 @@
-//! The four modality stores on fjall. See `docs/stores.md`.
+//! VeriSim's four modality engines on fjall — graph, vector, tensor, semantic — as plain Rust (no
+//! actors). See `docs/stores.md` for the API guide, the durability contract and measured numbers.
+//!
+//! * [`Stores::open`] opens one fjall database per node's stores directory, shared by the engines.
+//! * Every entity's item in every engine has a [`ContentHash`] (BLAKE3 over canonical CBOR); the
+//!   [`Modality`] trait gives the drift checker per-bucket digests, per-item hashes, export and
+//!   import.
+//! * Every write is acknowledged only once durable (`PersistMode::SyncData`).
+
+pub mod codec;
+pub mod db;
+pub mod error;
+pub mod graph;
+pub mod hash;
+pub mod id;
+mod index;
+pub mod modality;
+#[cfg(test)]
+mod testutil;
+pub mod value;
+
+pub use db::{Limits, StoreConfig, Stores};
+pub use error::{Result, StoreError};
+pub use graph::GraphStore;
+pub use hash::{BUCKETS, BucketDigest, ContentHash, bucket_of};
+pub use id::EntityId;
+pub use modality::{ExportedItem, Modality, ModalityKind};
+pub use value::{Datatype, Value};
