@@ -251,7 +251,7 @@ fn explain<M: Model>(
         .collect();
     let window: Vec<usize> = dead_end.relevant.iter().map(|&l| global(l)).collect();
     let (core, core_is_minimal) = if options.minimize {
-        minimize(model, ops, &window, meter)
+        minimize(model, ops, &partition.operations, &window, meter)
     } else {
         (window.clone(), false)
     };
@@ -273,20 +273,23 @@ fn explain<M: Model>(
     }
 }
 
-/// Finds a core of a violation: operations that keep their recorded outcome while every other
-/// operation of `window` is relaxed (it may take effect at any time after its invocation, or
-/// never), and the whole is still not linearizable.
+/// Finds a core of a violation: operations of `window` that keep their recorded outcome while
+/// every other operation of the partition is relaxed (it may take effect at any point of its
+/// interval with any output, or not at all), and the whole is still not linearizable.
 ///
-/// Relaxing only adds linearizations, so non-linearizability is monotone in the relaxed set:
-/// relax halves, quarters, … then single operations, keeping each relaxation after which the
-/// history is still not linearizable; after one pass of single operations, relaxing any core
-/// operation makes the history linearizable. (Simply deleting operations would be cheaper but
-/// misleads: without its write, any read looks like a read of a value never written.)
+/// Operations invoked after the window were never reached by the search, so relaxing them all
+/// keeps the violation. Relaxing only adds linearizations, so non-linearizability is monotone in
+/// the relaxed set: relax halves, quarters, … then single operations of the window, keeping each
+/// relaxation after which there is still no linearization. After the pass of single
+/// operations, relaxing any core operation too gives a linearization. (Deleting operations
+/// instead would mislead: without its write, any read looks like a read of a value never
+/// written.)
 ///
 /// Returns the core in history order and whether it is minimal (false when out of budget).
 fn minimize<M: Model>(
     model: &M,
     ops: &[Operation<M::Input, M::Output>],
+    partition: &[usize],
     window: &[usize],
     meter: &mut Meter,
 ) -> (Vec<usize>, bool) {
@@ -294,22 +297,28 @@ fn minimize<M: Model>(
     // a copy of the meter, capped, and keep only its step count.
     let mut sub = meter.clone();
     sub.cap_steps(MINIMIZE_MAX_STEPS);
-    let mut relaxed = vec![false; window.len()];
-    let mut chunk = window.len().div_ceil(2).max(1);
+    // Positions of the window's operations in the partition (both are in history order).
+    let positions: Vec<usize> = window
+        .iter()
+        .filter_map(|i| partition.binary_search(i).ok())
+        .collect();
+    let mut relaxed = vec![true; partition.len()];
+    for &p in &positions {
+        relaxed[p] = false;
+    }
+    let mut chunk = positions.len().div_ceil(2).max(1);
     let complete = 'passes: loop {
-        let mut start = 0;
-        while start < window.len() {
-            let end = (start + chunk).min(window.len());
-            if relaxed[start..end].iter().all(|&r| r) {
-                start = end;
+        for part in positions.chunks(chunk) {
+            if part.iter().all(|&p| relaxed[p]) {
                 continue;
             }
-            let views: Vec<View<'_, _, _>> = window
+            let trying = |p: usize| relaxed[p] || part.contains(&p);
+            let views: Vec<View<'_, _, _>> = partition
                 .iter()
                 .enumerate()
-                .filter_map(|(w, &i)| {
+                .filter_map(|(p, &i)| {
                     let view = View::of(&ops[i]);
-                    if relaxed[w] || (start..end).contains(&w) {
+                    if trying(p) {
                         let view = view.relaxed();
                         (!is_inert(model, view)).then_some(view)
                     } else {
@@ -318,11 +327,14 @@ fn minimize<M: Model>(
                 })
                 .collect();
             match search(model, &views, &mut sub) {
-                SearchResult::NotLinearizable(_) => relaxed[start..end].fill(true),
+                SearchResult::NotLinearizable(_) => {
+                    for &p in part {
+                        relaxed[p] = true;
+                    }
+                }
                 SearchResult::Linearizable(_) => {}
                 SearchResult::Exhausted => break 'passes false,
             }
-            start = end;
         }
         if chunk == 1 {
             break true;
@@ -330,11 +342,10 @@ fn minimize<M: Model>(
         chunk = chunk.div_ceil(2);
     };
     meter.steps = sub.steps;
-    let core = window
+    let core = positions
         .iter()
-        .zip(&relaxed)
-        .filter(|&(_, &r)| !r)
-        .map(|(&i, _)| i)
+        .filter(|&&p| !relaxed[p])
+        .map(|&p| partition[p])
         .collect();
     (core, complete)
 }

@@ -99,15 +99,17 @@ pub struct Violation {
     /// each failed.
     pub candidates: Vec<Candidate>,
     /// The operations at the heart of the violation, in history order: with their recorded
-    /// outcomes, and with every operation of `context` relaxed (allowed to take effect at any
-    /// time after its invocation, or never), there is still no linearization. Minimal (relaxing
-    /// any one of them too gives a linearization) when `core_is_minimal`.
+    /// outcomes, and with every other operation of the partition relaxed (allowed to take
+    /// effect at any point of its interval with any output, or not at all), there is still no
+    /// linearization. Minimal (relaxing any one of them too gives a linearization) when
+    /// `core_is_minimal`.
     pub core: Vec<OpSummary>,
-    /// The other operations the search looked at (invoked before the latest return it reached;
-    /// later ones play no part), relaxed as above. Reads among them can be ignored.
+    /// The other operations the search looked at (those invoked before the latest return it
+    /// reached), relaxed as above; later operations are relaxed too and not listed.
     pub context: Vec<OpSummary>,
-    /// Whether `core` was minimised to the end (false if minimisation was disabled or ran out
-    /// of budget; the core is then every operation the search looked at).
+    /// Whether `core` was minimised to the end (false if minimisation was disabled, then the
+    /// core is every operation the search looked at, or ran out of budget, then it is
+    /// partly minimised).
     pub core_is_minimal: bool,
 }
 
@@ -177,7 +179,7 @@ impl fmt::Display for Violation {
         if !self.context.is_empty() {
             writeln!(
                 f,
-                "  even if these {} may have taken effect at any time after their invocation, or never:",
+                "  even if these {} took effect at any point of their interval, with any output, or not at all:",
                 self.context.len()
             )?;
             for op in &self.context {

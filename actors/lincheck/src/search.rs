@@ -77,6 +77,8 @@ pub(crate) struct View<'a, I, O> {
     pub(crate) invoked_at: u64,
     /// `None`: +infinity.
     pub(crate) returned_at: Option<u64>,
+    /// May be left without effect (a relaxed operation).
+    pub(crate) optional: bool,
 }
 
 impl<I, O> Clone for View<'_, I, O> {
@@ -94,15 +96,17 @@ impl<'a, I, O> View<'a, I, O> {
             output: op.output(),
             invoked_at: op.invoked_at,
             returned_at: op.returned_at(),
+            optional: false,
         }
     }
 
-    /// The same operation with its outcome forgotten: it may take effect at any time after its
-    /// invocation, or never.
+    /// The same operation with its output forgotten and its effect optional: it may take
+    /// effect at any point of its interval, with any output, or not at all. Its interval is
+    /// kept, so relaxing adds no concurrency to the search.
     pub(crate) fn relaxed(self) -> Self {
         Self {
             output: None,
-            returned_at: None,
+            optional: true,
             ..self
         }
     }
@@ -301,19 +305,22 @@ pub(crate) fn search<M: Model>(
     meter: &mut Meter,
 ) -> SearchResult<M::State> {
     let n = ops.len();
-    let mut list = Entries::new(ops);
-    let zobrist: Vec<u64> = (0..n as u64).map(splitmix64).collect();
-    let mut bits = vec![0u64; n.div_ceil(64)];
-    let mut bits_hash = 0u64;
-    let mut cache: Cache<M::State> = HashMap::default();
-    // The linearization so far: (operation, state before it).
-    let mut stack: Vec<(usize, M::State)> = Vec::new();
-    let mut state = model.init();
+    let mut s = Search {
+        model,
+        ops,
+        list: Entries::new(ops),
+        zobrist: (0..n as u64).map(splitmix64).collect(),
+        bits: vec![0u64; n.div_ceil(64)],
+        bits_hash: 0,
+        cache: HashMap::default(),
+        stack: Vec::new(),
+        state: model.init(),
+    };
     let mut deepest: Option<DeadEnd<M::State>> = None;
     let mut furthest_return = 0;
 
-    let mut entry = list.first();
-    while list.first() != NIL {
+    let mut entry = s.list.first();
+    while s.list.first() != NIL {
         // The last entry of a non-empty list is a return, so the walk meets one before NIL.
         debug_assert_ne!(entry, NIL);
         let j = entry as usize / 2;
@@ -321,56 +328,119 @@ pub(crate) fn search<M: Model>(
             if !meter.tick() {
                 return SearchResult::Exhausted;
             }
-            if let Some(after) = model.step(&state, ops[j].input, ops[j].output) {
-                bits[j / 64] |= 1 << (j % 64);
-                let key_bits = bits_hash ^ zobrist[j];
-                let key = key_bits ^ hash_state(&after);
-                let bucket = cache.entry(key).or_default();
-                let seen = bucket.iter().any(|(b, s)| **b == *bits && *s == after);
-                if !seen {
-                    bucket.push((bits.clone().into_boxed_slice(), after.clone()));
-                    stack.push((j, std::mem::replace(&mut state, after)));
-                    bits_hash = key_bits;
-                    list.lift(j);
-                    entry = list.first();
-                    continue;
-                }
-                bits[j / 64] &= !(1 << (j % 64));
+            if s.linearize(j, false) || (ops[j].optional && s.linearize(j, true)) {
+                entry = s.list.first();
+            } else {
+                entry = s.list.next[entry as usize];
             }
-            entry = list.next[entry as usize];
         } else {
             // Operation j returned but is not linearized: every choice since the last one fails.
             if deepest
                 .as_ref()
-                .is_none_or(|d| stack.len() > d.prefix.len())
+                .is_none_or(|d| s.stack.len() > d.prefix.len())
             {
                 deepest = Some(DeadEnd {
-                    prefix: stack.iter().map(|&(k, _)| k).collect(),
-                    state: state.clone(),
+                    prefix: s.stack.iter().map(|f| f.op).collect(),
+                    state: s.state.clone(),
                     blocker: j,
-                    candidates: list.calls_before(entry),
+                    candidates: s.list.calls_before(entry),
                     relevant: Vec::new(),
                 });
             }
-            furthest_return = furthest_return.max(list.rank[entry as usize]);
-            let Some((k, before)) = stack.pop() else {
-                // Unreachable without a recorded dead end: it was recorded just above.
+            furthest_return = furthest_return.max(s.list.rank[entry as usize]);
+            let Some(k) = s.undo() else {
+                // A dead end was recorded just above, so `deepest` is set.
                 return match deepest {
                     Some(mut d) => {
                         d.relevant = (0..n)
-                            .filter(|&j| list.rank[2 * j] < furthest_return)
+                            .filter(|&j| s.list.rank[2 * j] < furthest_return)
                             .collect();
                         SearchResult::NotLinearizable(d)
                     }
                     None => SearchResult::Exhausted,
                 };
             };
-            state = before;
-            bits[k / 64] &= !(1 << (k % 64));
-            bits_hash ^= zobrist[k];
-            list.unlift(k);
-            entry = list.next[2 * k];
+            entry = s.list.next[2 * k.op];
+            // An optional operation that took effect may still be skipped instead.
+            if !k.skipped && ops[k.op].optional {
+                if !meter.tick() {
+                    return SearchResult::Exhausted;
+                }
+                if s.linearize(k.op, true) {
+                    entry = s.list.first();
+                }
+            }
         }
     }
-    SearchResult::Linearizable(stack.into_iter().map(|(k, _)| k).collect())
+    SearchResult::Linearizable(s.stack.into_iter().map(|f| f.op).collect())
+}
+
+/// One choice of the search: an operation linearized (or skipped), and the state before it.
+struct Frame<S> {
+    op: usize,
+    before: S,
+    skipped: bool,
+}
+
+struct Search<'m, 'o, M: Model> {
+    model: &'m M,
+    ops: &'o [View<'o, M::Input, M::Output>],
+    list: Entries,
+    /// A random word per operation; `bits_hash` is the xor over the linearized ones.
+    zobrist: Vec<u64>,
+    bits: Vec<u64>,
+    bits_hash: u64,
+    cache: Cache<M::State>,
+    stack: Vec<Frame<M::State>>,
+    state: M::State,
+}
+
+impl<M: Model> Search<'_, '_, M> {
+    /// Linearizes operation `j` next (or, with `skip`, lets it pass without effect) if the
+    /// model accepts it and the resulting configuration is new.
+    fn linearize(&mut self, j: usize, skip: bool) -> bool {
+        let after = if skip {
+            self.state.clone()
+        } else {
+            match self
+                .model
+                .step(&self.state, self.ops[j].input, self.ops[j].output)
+            {
+                Some(after) => after,
+                None => return false,
+            }
+        };
+        self.bits[j / 64] |= 1 << (j % 64);
+        let key_bits = self.bits_hash ^ self.zobrist[j];
+        let bucket = self.cache.entry(key_bits ^ hash_state(&after)).or_default();
+        if bucket.iter().any(|(b, s)| **b == *self.bits && *s == after) {
+            self.bits[j / 64] &= !(1 << (j % 64));
+            return false;
+        }
+        bucket.push((self.bits.clone().into_boxed_slice(), after.clone()));
+        let before = std::mem::replace(&mut self.state, after);
+        self.stack.push(Frame {
+            op: j,
+            before,
+            skipped: skip,
+        });
+        self.bits_hash = key_bits;
+        self.list.lift(j);
+        true
+    }
+
+    /// Takes back the last choice.
+    fn undo(&mut self) -> Option<Frame<()>> {
+        let frame = self.stack.pop()?;
+        let k = frame.op;
+        self.state = frame.before;
+        self.bits[k / 64] &= !(1 << (k % 64));
+        self.bits_hash ^= self.zobrist[k];
+        self.list.unlift(k);
+        Some(Frame {
+            op: k,
+            before: (),
+            skipped: frame.skipped,
+        })
+    }
 }
