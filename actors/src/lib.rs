@@ -7,3 +7,5 @@
 pub use verisim_raft as raft;
 pub use verisim_stores as stores;
 pub use verisim_supervision as supervision;
+
+pub mod registry;

@@ -1,0 +1,165 @@
+//! What the registry log carries: a [`Proposal`] is one Raft entry's command.
+//!
+//! Every proposal carries the proposer's wall-clock time (`at_ms`). Apply never reads a clock: expiry of
+//! trust windows and of remembered request ids is decided from these times, so every replica applying the
+//! same log reaches the same state.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use verisim_stores::{ContentHash, EntityId, ModalityKind};
+
+use super::ids::{ClientId, NodeName, RequestId, WindowId};
+
+/// A client's Ed25519 public key (32 bytes), encoded as a CBOR byte string.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublicKey(")?;
+        for b in &self.0[..8] {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("…)")
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = PublicKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a 32-byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<PublicKey, E> {
+                <[u8; 32]>::try_from(v)
+                    .map(PublicKey)
+                    .map_err(|_| E::invalid_length(v.len(), &self))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+/// What the registry records of one modality item: its content hash and size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemMeta {
+    pub hash: ContentHash,
+    pub size: u64,
+}
+
+/// Who asked for a change: the client, the trust window its request was signed in, and its request id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub client: ClientId,
+    pub window: WindowId,
+    pub request: RequestId,
+}
+
+/// Addresses at which a node is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// ractor_cluster listen address, `host:port`.
+    pub cluster_addr: String,
+    /// HTTP proxy address, `host:port`.
+    pub http_addr: String,
+}
+
+/// One registry log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The proposer's wall-clock time in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub command: Command,
+}
+
+/// The changes the registry knows. Admin commands (clients, nodes) are authorised before proposing;
+/// client commands carry an [`Origin`] that apply checks against the committed trust windows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Register (or replace) a client's Ed25519 identity key.
+    RegisterClient {
+        client: ClientId,
+        public_key: PublicKey,
+    },
+    /// Revoke a client: its windows close and its key can no longer open new ones.
+    RevokeClient { client: ClientId },
+    /// Open a trust window. The window's HMAC key is never in the log: every node derives it from its
+    /// cluster secret and the window id.
+    OpenWindow {
+        client: ClientId,
+        window: WindowId,
+        expires_at_ms: u64,
+    },
+    /// Close a window before it expires.
+    CloseWindow { client: ClientId, window: WindowId },
+    /// Create or update an entity's metadata after its payload was accepted for distribution.
+    PutEntity {
+        origin: Origin,
+        id: EntityId,
+        items: BTreeMap<ModalityKind, ItemMeta>,
+        placement: Vec<NodeName>,
+        /// `Some(v)`: apply only if the current version is `v` (`Some(0)`: only if absent).
+        expected_version: Option<u64>,
+    },
+    /// Delete an entity; its store items become orphans for the drift checker to remove.
+    DeleteEntity {
+        origin: Origin,
+        id: EntityId,
+        expected_version: Option<u64>,
+    },
+    /// Record (or update) a node's addresses.
+    SetNode { node: NodeName, info: NodeInfo },
+    /// Forget a node's addresses.
+    RemoveNode { node: NodeName },
+}
+
+/// A CBOR value could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed CBOR: {0}")]
+    Malformed(String),
+    #[error("{0} trailing bytes after the CBOR value")]
+    TrailingBytes(usize),
+}
+
+/// Encodes a value as CBOR.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail, and our types contain no map with non-string-like keys that
+    // ciborium refuses; an error here is a programming error in a type definition.
+    if let Err(e) = ciborium::into_writer(value, &mut out) {
+        panic!("CBOR encoding of an in-memory registry value failed: {e}");
+    }
+    out
+}
+
+/// Decodes a CBOR value that must take up all of `bytes`.
+pub fn decode_exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let mut rest = bytes;
+    let value =
+        ciborium::from_reader(&mut rest).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes(rest.len()));
+    }
+    Ok(value)
+}
+
+impl Proposal {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        decode_exact(bytes)
+    }
+}

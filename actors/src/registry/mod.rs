@@ -1,0 +1,27 @@
+//! The registry state machine: the "tiny core" of metadata the Raft log replicates.
+//!
+//! It holds entities (id → version, per-modality content hash and size, placement), client identity keys,
+//! trust windows, the request ids already applied (so retries are idempotent) and node addresses. Payloads
+//! live in the stores, never here. Apply is deterministic: no clock (time comes from the proposals), no
+//! randomness, ordered maps only, so two replicas that applied the same log have equal
+//! [`RegistryState::digest`]s and identical snapshots.
+//!
+//! Secrets never enter the log or snapshots: a client's identity key is public, and a trust window's HMAC
+//! key is derived on each node from its cluster secret and the window id.
+
+mod command;
+mod ids;
+mod state;
+
+pub use command::{
+    Command, DecodeError, ItemMeta, NodeInfo, Origin, Proposal, PublicKey, decode_exact, encode,
+};
+pub use ids::{ClientId, IdError, NodeName, RequestId, WindowId};
+pub use state::{
+    AppliedRequest, ClientRecord, EntityMeta, MAX_REPLICAS, MODALITIES, Outcome, Refusal,
+    RegistryConfig, RegistryState, WindowRecord,
+};
+pub use verisim_stores::{ContentHash, EntityId, ModalityKind};
+
+#[cfg(test)]
+mod tests;

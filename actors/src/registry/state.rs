@@ -1,0 +1,498 @@
+//! The registry state machine ("tiny core"): metadata only, applied deterministically from the log.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use verisim_stores::{ContentHash, EntityId, ModalityKind};
+
+use super::command::{
+    Command, ItemMeta, NodeInfo, Origin, Proposal, PublicKey, decode_exact, encode,
+};
+use super::ids::{ClientId, NodeName, RequestId, WindowId};
+
+/// The modalities every entity registers, all four of them.
+pub const MODALITIES: [ModalityKind; 4] = [
+    ModalityKind::Graph,
+    ModalityKind::Vector,
+    ModalityKind::Tensor,
+    ModalityKind::Semantic,
+];
+
+/// Replicas an entity may be placed on.
+pub const MAX_REPLICAS: usize = 16;
+
+/// Settings that change what apply does. They live in the state (and so in snapshots) so that every
+/// replica applies with the same values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryConfig {
+    /// How long applied request ids are remembered, measured in proposal time. A retry within this
+    /// horizon returns the first outcome; the proxy refuses timestamps older than its skew allowance,
+    /// so this must be at least twice the skew (default 10 min for a 300 s skew).
+    pub request_retention_ms: u64,
+    /// The longest trust window apply accepts.
+    pub max_window_ms: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            request_retention_ms: 10 * 60 * 1000,
+            max_window_ms: 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// A registered client identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub public_key: PublicKey,
+    pub revoked: bool,
+    pub registered_index: u64,
+}
+
+/// An open trust window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowRecord {
+    pub client: ClientId,
+    pub opened_at_ms: u64,
+    pub expires_at_ms: u64,
+}
+
+/// What the registry knows of one entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityMeta {
+    pub version: u64,
+    pub items: BTreeMap<ModalityKind, ItemMeta>,
+    pub placement: Vec<NodeName>,
+    pub owner: ClientId,
+    /// Log index of the entry that wrote this version.
+    pub index: u64,
+}
+
+/// Why apply refused a command. Refusals are deterministic: every replica refuses the same entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Refusal {
+    #[error("the log entry is not a registry command: {0}")]
+    Malformed(String),
+    #[error("unknown client")]
+    UnknownClient,
+    #[error("the client is revoked")]
+    ClientRevoked,
+    #[error("unknown trust window")]
+    UnknownWindow,
+    #[error("the trust window belongs to another client")]
+    WindowOfAnotherClient,
+    #[error("the trust window has expired")]
+    WindowExpired,
+    #[error("a window with this id already exists")]
+    DuplicateWindow,
+    #[error("the window would last {asked_ms} ms, more than the {max_ms} ms allowed")]
+    WindowTooLong { asked_ms: u64, max_ms: u64 },
+    #[error("version conflict: expected {expected}, found {actual}")]
+    VersionConflict { expected: u64, actual: u64 },
+    #[error("unknown entity")]
+    UnknownEntity,
+    #[error("placement must name 1 to {MAX_REPLICAS} distinct nodes")]
+    BadPlacement,
+    #[error("an entity needs all four modalities")]
+    MissingModality,
+}
+
+/// The result of applying one entry; proposers are answered with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    ClientRegistered,
+    ClientRevoked,
+    WindowOpened { expires_at_ms: u64 },
+    WindowClosed,
+    EntityPut { version: u64, index: u64 },
+    EntityDeleted { version: u64, index: u64 },
+    NodeSet,
+    NodeRemoved,
+    Refused(Refusal),
+}
+
+/// An applied client request, remembered so a retry gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedRequest {
+    pub at_ms: u64,
+    pub outcome: Outcome,
+}
+
+/// The registry state. Ordered maps throughout, so its CBOR encoding (the snapshot body) and its digest are
+/// the same on every replica.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryState {
+    pub config: RegistryConfig,
+    applied_index: u64,
+    /// Largest proposal time applied so far; expiry is measured against it.
+    clock_ms: u64,
+    entities: BTreeMap<EntityId, EntityMeta>,
+    clients: BTreeMap<ClientId, ClientRecord>,
+    windows: BTreeMap<WindowId, WindowRecord>,
+    /// The same windows ordered by expiry, for pruning.
+    window_expiry: BTreeMap<(u64, WindowId), ()>,
+    nodes: BTreeMap<NodeName, NodeInfo>,
+    requests: BTreeMap<(ClientId, RequestId), AppliedRequest>,
+    /// The same requests ordered by time, for pruning.
+    request_expiry: BTreeMap<(u64, ClientId, RequestId), ()>,
+}
+
+impl RegistryState {
+    pub fn new(config: RegistryConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// Applies the entry at `index` whose command bytes are `bytes`. Bytes that are not a proposal are
+    /// refused (deterministically) rather than stopping the state machine.
+    pub fn apply_bytes(&mut self, index: u64, bytes: &[u8]) -> Outcome {
+        match decode_exact::<Proposal>(bytes) {
+            Ok(p) => self.apply(index, &p),
+            Err(e) => {
+                self.applied_index = self.applied_index.max(index);
+                Outcome::Refused(Refusal::Malformed(e.to_string()))
+            }
+        }
+    }
+
+    /// Applies one proposal at log index `index`.
+    pub fn apply(&mut self, index: u64, p: &Proposal) -> Outcome {
+        debug_assert!(
+            index > self.applied_index,
+            "entry {index} applied after {}",
+            self.applied_index
+        );
+        self.applied_index = self.applied_index.max(index);
+        self.clock_ms = self.clock_ms.max(p.at_ms);
+        self.expire();
+        match &p.command {
+            Command::RegisterClient { client, public_key } => {
+                self.clients.insert(
+                    client.clone(),
+                    ClientRecord {
+                        public_key: *public_key,
+                        revoked: false,
+                        registered_index: index,
+                    },
+                );
+                Outcome::ClientRegistered
+            }
+            Command::RevokeClient { client } => match self.clients.get_mut(client) {
+                None => Outcome::Refused(Refusal::UnknownClient),
+                Some(rec) => {
+                    rec.revoked = true;
+                    let closed: Vec<WindowId> = self
+                        .windows
+                        .iter()
+                        .filter(|(_, w)| &w.client == client)
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in closed {
+                        self.close_window(&id);
+                    }
+                    Outcome::ClientRevoked
+                }
+            },
+            Command::OpenWindow {
+                client,
+                window,
+                expires_at_ms,
+            } => self.open_window(client, window, p.at_ms, *expires_at_ms),
+            Command::CloseWindow { client, window } => match self.windows.get(window) {
+                Some(w) if &w.client == client => {
+                    self.close_window(window);
+                    Outcome::WindowClosed
+                }
+                Some(_) => Outcome::Refused(Refusal::WindowOfAnotherClient),
+                None => Outcome::Refused(Refusal::UnknownWindow),
+            },
+            Command::PutEntity {
+                origin,
+                id,
+                items,
+                placement,
+                expected_version,
+            } => self.once(origin, p.at_ms, |s| {
+                s.put_entity(index, origin, id, items, placement, *expected_version)
+            }),
+            Command::DeleteEntity {
+                origin,
+                id,
+                expected_version,
+            } => self.once(origin, p.at_ms, |s| {
+                s.delete_entity(index, id, *expected_version)
+            }),
+            Command::SetNode { node, info } => {
+                self.nodes.insert(node.clone(), info.clone());
+                Outcome::NodeSet
+            }
+            Command::RemoveNode { node } => {
+                self.nodes.remove(node);
+                Outcome::NodeRemoved
+            }
+        }
+    }
+
+    fn open_window(
+        &mut self,
+        client: &ClientId,
+        window: &WindowId,
+        at_ms: u64,
+        expires_at_ms: u64,
+    ) -> Outcome {
+        match self.clients.get(client) {
+            None => return Outcome::Refused(Refusal::UnknownClient),
+            Some(c) if c.revoked => return Outcome::Refused(Refusal::ClientRevoked),
+            Some(_) => {}
+        }
+        if self.windows.contains_key(window) {
+            return Outcome::Refused(Refusal::DuplicateWindow);
+        }
+        let asked_ms = expires_at_ms.saturating_sub(at_ms);
+        if asked_ms > self.config.max_window_ms {
+            return Outcome::Refused(Refusal::WindowTooLong {
+                asked_ms,
+                max_ms: self.config.max_window_ms,
+            });
+        }
+        if expires_at_ms <= self.clock_ms {
+            return Outcome::Refused(Refusal::WindowExpired);
+        }
+        self.window_expiry
+            .insert((expires_at_ms, window.clone()), ());
+        self.windows.insert(
+            window.clone(),
+            WindowRecord {
+                client: client.clone(),
+                opened_at_ms: at_ms,
+                expires_at_ms,
+            },
+        );
+        Outcome::WindowOpened { expires_at_ms }
+    }
+
+    /// Runs a client command once per (client, request id): a retry returns the remembered outcome and
+    /// changes nothing. The origin's window is checked first, as of the proposal's time.
+    fn once(
+        &mut self,
+        origin: &Origin,
+        at_ms: u64,
+        run: impl FnOnce(&mut Self) -> Outcome,
+    ) -> Outcome {
+        let key = (origin.client.clone(), origin.request.clone());
+        if let Some(prev) = self.requests.get(&key) {
+            return prev.outcome.clone();
+        }
+        let outcome = match self.check_origin(origin, at_ms) {
+            Err(refusal) => return Outcome::Refused(refusal),
+            Ok(()) => run(self),
+        };
+        self.request_expiry
+            .insert((at_ms, key.0.clone(), key.1.clone()), ());
+        self.requests.insert(
+            key,
+            AppliedRequest {
+                at_ms,
+                outcome: outcome.clone(),
+            },
+        );
+        outcome
+    }
+
+    fn check_origin(&self, origin: &Origin, at_ms: u64) -> Result<(), Refusal> {
+        match self.clients.get(&origin.client) {
+            None => return Err(Refusal::UnknownClient),
+            Some(c) if c.revoked => return Err(Refusal::ClientRevoked),
+            Some(_) => {}
+        }
+        let w = self
+            .windows
+            .get(&origin.window)
+            .ok_or(Refusal::UnknownWindow)?;
+        if w.client != origin.client {
+            return Err(Refusal::WindowOfAnotherClient);
+        }
+        if at_ms >= w.expires_at_ms {
+            return Err(Refusal::WindowExpired);
+        }
+        Ok(())
+    }
+
+    fn put_entity(
+        &mut self,
+        index: u64,
+        origin: &Origin,
+        id: &EntityId,
+        items: &BTreeMap<ModalityKind, ItemMeta>,
+        placement: &[NodeName],
+        expected_version: Option<u64>,
+    ) -> Outcome {
+        if MODALITIES.iter().any(|m| !items.contains_key(m)) {
+            return Outcome::Refused(Refusal::MissingModality);
+        }
+        let mut sorted = placement.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.is_empty() || sorted.len() != placement.len() || sorted.len() > MAX_REPLICAS {
+            return Outcome::Refused(Refusal::BadPlacement);
+        }
+        let current = self.entities.get(id).map_or(0, |e| e.version);
+        if let Some(expected) = expected_version
+            && expected != current
+        {
+            return Outcome::Refused(Refusal::VersionConflict {
+                expected,
+                actual: current,
+            });
+        }
+        let version = current + 1;
+        self.entities.insert(
+            id.clone(),
+            EntityMeta {
+                version,
+                items: items.clone(),
+                placement: placement.to_vec(),
+                owner: origin.client.clone(),
+                index,
+            },
+        );
+        Outcome::EntityPut { version, index }
+    }
+
+    fn delete_entity(
+        &mut self,
+        index: u64,
+        id: &EntityId,
+        expected_version: Option<u64>,
+    ) -> Outcome {
+        let Some(current) = self.entities.get(id).map(|e| e.version) else {
+            return Outcome::Refused(Refusal::UnknownEntity);
+        };
+        if let Some(expected) = expected_version
+            && expected != current
+        {
+            return Outcome::Refused(Refusal::VersionConflict {
+                expected,
+                actual: current,
+            });
+        }
+        self.entities.remove(id);
+        Outcome::EntityDeleted {
+            version: current,
+            index,
+        }
+    }
+
+    /// Drops remembered requests older than the retention horizon, and windows that expired before it
+    /// (expired windows are kept that long so a late request is told "expired", not "unknown").
+    fn expire(&mut self) {
+        let horizon = self
+            .clock_ms
+            .saturating_sub(self.config.request_retention_ms);
+        while let Some((&(expires, _), ())) = self.window_expiry.first_key_value() {
+            if expires > horizon {
+                break;
+            }
+            if let Some(((_, id), ())) = self.window_expiry.pop_first() {
+                self.windows.remove(&id);
+            }
+        }
+        while let Some((&(at, _, _), ())) = self.request_expiry.first_key_value() {
+            if at >= horizon {
+                break;
+            }
+            if let Some(((_, client, request), ())) = self.request_expiry.pop_first() {
+                self.requests.remove(&(client, request));
+            }
+        }
+    }
+
+    fn close_window(&mut self, id: &WindowId) {
+        if let Some(w) = self.windows.remove(id) {
+            self.window_expiry.remove(&(w.expires_at_ms, id.clone()));
+        }
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+
+    pub fn entity(&self, id: &EntityId) -> Option<&EntityMeta> {
+        self.entities.get(id)
+    }
+
+    pub fn entities(&self) -> impl Iterator<Item = (&EntityId, &EntityMeta)> {
+        self.entities.iter()
+    }
+
+    /// Entities with a replica on `node`, in id order: what the drift checker compares a node's stores with.
+    pub fn entities_on<'a>(
+        &'a self,
+        node: &'a NodeName,
+    ) -> impl Iterator<Item = (&'a EntityId, &'a EntityMeta)> + 'a {
+        self.entities
+            .iter()
+            .filter(move |(_, e)| e.placement.contains(node))
+    }
+
+    pub fn entity_count(&self) -> usize {
+        self.entities.len()
+    }
+
+    pub fn client(&self, id: &ClientId) -> Option<&ClientRecord> {
+        self.clients.get(id)
+    }
+
+    /// The window `id`, open or recently expired.
+    pub fn window(&self, id: &WindowId) -> Option<&WindowRecord> {
+        self.windows.get(id)
+    }
+
+    /// The window `id` if it is open for `client` at time `now_ms` (a proxy's local lookup).
+    pub fn open_window_for(
+        &self,
+        id: &WindowId,
+        client: &ClientId,
+        now_ms: u64,
+    ) -> Option<&WindowRecord> {
+        self.windows
+            .get(id)
+            .filter(|w| &w.client == client && now_ms < w.expires_at_ms)
+    }
+
+    pub fn nodes(&self) -> &BTreeMap<NodeName, NodeInfo> {
+        &self.nodes
+    }
+
+    /// The outcome remembered for a client's request, if it is still within the retention horizon.
+    pub fn applied_request(
+        &self,
+        client: &ClientId,
+        request: &RequestId,
+    ) -> Option<&AppliedRequest> {
+        self.requests.get(&(client.clone(), request.clone()))
+    }
+
+    /// The snapshot body: the whole state as CBOR.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Rebuilds a state from a snapshot body; trailing bytes are refused.
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, super::command::DecodeError> {
+        decode_exact(bytes)
+    }
+
+    /// BLAKE3 of the canonical encoding: equal on every replica that applied the same log.
+    pub fn digest(&self) -> ContentHash {
+        ContentHash(*blake3::hash(&self.to_cbor()).as_bytes())
+    }
+}

@@ -1,0 +1,549 @@
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn client(s: &str) -> ClientId {
+    ClientId::new(s).unwrap()
+}
+fn window(s: &str) -> WindowId {
+    WindowId::new(s).unwrap()
+}
+fn entity(s: &str) -> EntityId {
+    EntityId::new(s).unwrap()
+}
+fn node(s: &str) -> NodeName {
+    NodeName::new(s).unwrap()
+}
+fn origin(c: &str, w: &str, r: &str) -> Origin {
+    Origin {
+        client: client(c),
+        window: window(w),
+        request: RequestId::new(r).unwrap(),
+    }
+}
+fn items(seed: u8) -> BTreeMap<ModalityKind, ItemMeta> {
+    MODALITIES
+        .iter()
+        .map(|&m| {
+            (
+                m,
+                ItemMeta {
+                    hash: ContentHash([seed ^ m as u8; 32]),
+                    size: 100 + seed as u64,
+                },
+            )
+        })
+        .collect()
+}
+fn put(o: Origin, id: &str, seed: u8, expected_version: Option<u64>) -> Command {
+    Command::PutEntity {
+        origin: o,
+        id: entity(id),
+        items: items(seed),
+        placement: vec![node("n1"), node("n2"), node("n3")],
+        expected_version,
+    }
+}
+
+/// A registry with client `alice` and her window `w1` open until t=1_000_000.
+fn with_window() -> (RegistryState, u64) {
+    let mut s = RegistryState::default();
+    let cmds = [
+        Command::RegisterClient {
+            client: client("alice"),
+            public_key: PublicKey([7; 32]),
+        },
+        Command::OpenWindow {
+            client: client("alice"),
+            window: window("w1"),
+            expires_at_ms: 1_000_000,
+        },
+    ];
+    for (i, command) in cmds.into_iter().enumerate() {
+        s.apply(
+            i as u64 + 1,
+            &Proposal {
+                at_ms: 1_000,
+                command,
+            },
+        );
+    }
+    (s, 3)
+}
+
+#[test]
+fn registration_then_retry_returns_the_first_outcome() {
+    let (mut s, i) = with_window();
+    let p = Proposal {
+        at_ms: 2_000,
+        command: put(origin("alice", "w1", "r1"), "e1", 1, None),
+    };
+    assert_eq!(
+        s.apply(i, &p),
+        Outcome::EntityPut {
+            version: 1,
+            index: i
+        }
+    );
+    let before = s.entity(&entity("e1")).cloned();
+    // The same request again (a client retry reaching the log twice) changes nothing.
+    let retry = Proposal {
+        at_ms: 2_500,
+        command: put(origin("alice", "w1", "r1"), "e1", 9, None),
+    };
+    assert_eq!(
+        s.apply(i + 1, &retry),
+        Outcome::EntityPut {
+            version: 1,
+            index: i
+        }
+    );
+    assert_eq!(s.entity(&entity("e1")).cloned(), before);
+    // A new request updates.
+    let update = Proposal {
+        at_ms: 3_000,
+        command: put(origin("alice", "w1", "r2"), "e1", 2, Some(1)),
+    };
+    assert_eq!(
+        s.apply(i + 2, &update),
+        Outcome::EntityPut {
+            version: 2,
+            index: i + 2
+        }
+    );
+    assert_eq!(
+        s.entity(&entity("e1")).map(|e| e.items.clone()),
+        Some(items(2))
+    );
+}
+
+#[test]
+fn version_conflicts_and_deletes() {
+    let (mut s, i) = with_window();
+    let create = put(origin("alice", "w1", "r1"), "e1", 1, Some(0));
+    assert!(matches!(
+        s.apply(
+            i,
+            &Proposal {
+                at_ms: 2_000,
+                command: create
+            }
+        ),
+        Outcome::EntityPut { version: 1, .. }
+    ));
+    let stale = put(origin("alice", "w1", "r2"), "e1", 1, Some(0));
+    assert_eq!(
+        s.apply(
+            i + 1,
+            &Proposal {
+                at_ms: 2_000,
+                command: stale
+            }
+        ),
+        Outcome::Refused(Refusal::VersionConflict {
+            expected: 0,
+            actual: 1
+        })
+    );
+    let del = Command::DeleteEntity {
+        origin: origin("alice", "w1", "r3"),
+        id: entity("e1"),
+        expected_version: Some(1),
+    };
+    assert_eq!(
+        s.apply(
+            i + 2,
+            &Proposal {
+                at_ms: 2_000,
+                command: del
+            }
+        ),
+        Outcome::EntityDeleted {
+            version: 1,
+            index: i + 2
+        }
+    );
+    assert!(s.entity(&entity("e1")).is_none());
+    let del_again = Command::DeleteEntity {
+        origin: origin("alice", "w1", "r4"),
+        id: entity("e1"),
+        expected_version: None,
+    };
+    assert_eq!(
+        s.apply(
+            i + 3,
+            &Proposal {
+                at_ms: 2_000,
+                command: del_again
+            }
+        ),
+        Outcome::Refused(Refusal::UnknownEntity)
+    );
+}
+
+#[test]
+fn incomplete_items_and_bad_placements_are_refused() {
+    let (mut s, i) = with_window();
+    let mut partial = items(1);
+    partial.remove(&ModalityKind::Tensor);
+    let cmd = Command::PutEntity {
+        origin: origin("alice", "w1", "r1"),
+        id: entity("e1"),
+        items: partial,
+        placement: vec![node("n1")],
+        expected_version: None,
+    };
+    assert_eq!(
+        s.apply(
+            i,
+            &Proposal {
+                at_ms: 2_000,
+                command: cmd
+            }
+        ),
+        Outcome::Refused(Refusal::MissingModality)
+    );
+    for (k, placement) in [vec![], vec![node("n1"), node("n1")]]
+        .into_iter()
+        .enumerate()
+    {
+        let cmd = Command::PutEntity {
+            origin: origin("alice", "w1", &format!("r{}", k + 2)),
+            id: entity("e1"),
+            items: items(1),
+            placement,
+            expected_version: None,
+        };
+        let p = Proposal {
+            at_ms: 2_000,
+            command: cmd,
+        };
+        assert_eq!(
+            s.apply(i + 1 + k as u64, &p),
+            Outcome::Refused(Refusal::BadPlacement)
+        );
+    }
+    assert_eq!(s.entity_count(), 0);
+}
+
+#[test]
+fn windows_are_checked_at_proposal_time_and_expire() {
+    let (mut s, i) = with_window();
+    let late = Proposal {
+        at_ms: 1_000_000,
+        command: put(origin("alice", "w1", "r1"), "e1", 1, None),
+    };
+    assert_eq!(s.apply(i, &late), Outcome::Refused(Refusal::WindowExpired));
+    assert!(
+        s.open_window_for(&window("w1"), &client("alice"), 1_000_000)
+            .is_none()
+    );
+    assert!(
+        s.window(&window("w1")).is_some(),
+        "an expired window is kept to tell 'expired' from 'unknown'"
+    );
+    let other = Proposal {
+        at_ms: 1_000_001,
+        command: put(origin("bob", "w1", "r1"), "e1", 1, None),
+    };
+    assert_eq!(
+        s.apply(i + 1, &other),
+        Outcome::Refused(Refusal::UnknownClient)
+    );
+    let later = Proposal {
+        at_ms: 1_000_000 + s.config.request_retention_ms,
+        command: Command::RemoveNode { node: node("nx") },
+    };
+    s.apply(i + 2, &later);
+    assert!(
+        s.window(&window("w1")).is_none(),
+        "pruned once past expiry plus the retention horizon"
+    );
+}
+
+#[test]
+fn revoking_a_client_closes_its_windows() {
+    let (mut s, i) = with_window();
+    s.apply(
+        i,
+        &Proposal {
+            at_ms: 2_000,
+            command: Command::RevokeClient {
+                client: client("alice"),
+            },
+        },
+    );
+    assert!(
+        s.open_window_for(&window("w1"), &client("alice"), 2_000)
+            .is_none()
+    );
+    let p = Proposal {
+        at_ms: 2_000,
+        command: put(origin("alice", "w1", "r1"), "e1", 1, None),
+    };
+    assert_eq!(s.apply(i + 1, &p), Outcome::Refused(Refusal::ClientRevoked));
+    let reopen = Command::OpenWindow {
+        client: client("alice"),
+        window: window("w2"),
+        expires_at_ms: 9_000,
+    };
+    assert_eq!(
+        s.apply(
+            i + 2,
+            &Proposal {
+                at_ms: 2_000,
+                command: reopen
+            }
+        ),
+        Outcome::Refused(Refusal::ClientRevoked)
+    );
+}
+
+#[test]
+fn windows_longer_than_the_limit_or_duplicated_are_refused() {
+    let (mut s, i) = with_window();
+    let max = s.config.max_window_ms;
+    let long = Command::OpenWindow {
+        client: client("alice"),
+        window: window("w2"),
+        expires_at_ms: 2_000 + max + 1,
+    };
+    assert!(matches!(
+        s.apply(
+            i,
+            &Proposal {
+                at_ms: 2_000,
+                command: long
+            }
+        ),
+        Outcome::Refused(Refusal::WindowTooLong { .. })
+    ));
+    let dup = Command::OpenWindow {
+        client: client("alice"),
+        window: window("w1"),
+        expires_at_ms: 5_000,
+    };
+    assert_eq!(
+        s.apply(
+            i + 1,
+            &Proposal {
+                at_ms: 2_000,
+                command: dup
+            }
+        ),
+        Outcome::Refused(Refusal::DuplicateWindow)
+    );
+}
+
+#[test]
+fn request_ids_are_forgotten_after_the_retention_horizon() {
+    let (mut s, i) = with_window();
+    let retention = s.config.request_retention_ms;
+    s.apply(
+        i,
+        &Proposal {
+            at_ms: 2_000,
+            command: put(origin("alice", "w1", "r1"), "e1", 1, None),
+        },
+    );
+    assert!(
+        s.applied_request(&client("alice"), &RequestId::new("r1").unwrap())
+            .is_some()
+    );
+    s.apply(
+        i + 1,
+        &Proposal {
+            at_ms: 2_000 + retention + 1,
+            command: Command::RemoveNode { node: node("nx") },
+        },
+    );
+    assert!(
+        s.applied_request(&client("alice"), &RequestId::new("r1").unwrap())
+            .is_none()
+    );
+}
+
+#[test]
+fn malformed_entries_are_refused_the_same_everywhere() {
+    let (mut s, i) = with_window();
+    let mut bytes = Proposal {
+        at_ms: 2_000,
+        command: Command::RemoveNode { node: node("n1") },
+    }
+    .encode();
+    bytes.push(0);
+    assert!(matches!(
+        s.apply_bytes(i, &bytes),
+        Outcome::Refused(Refusal::Malformed(_))
+    ));
+    assert_eq!(s.applied_index(), i);
+    assert!(matches!(
+        s.apply_bytes(i + 1, b"\xff\x00garbage"),
+        Outcome::Refused(Refusal::Malformed(_))
+    ));
+}
+
+#[test]
+fn snapshot_body_round_trips_and_refuses_trailing_bytes() {
+    let (mut s, i) = with_window();
+    s.apply(
+        i,
+        &Proposal {
+            at_ms: 2_000,
+            command: put(origin("alice", "w1", "r1"), "e1", 1, None),
+        },
+    );
+    let body = s.to_cbor();
+    let back = RegistryState::from_cbor(&body).unwrap();
+    assert_eq!(back, s);
+    assert_eq!(back.digest(), s.digest());
+    let mut longer = body.clone();
+    longer.extend_from_slice(&[0, 1]);
+    assert_eq!(
+        RegistryState::from_cbor(&longer),
+        Err(DecodeError::TrailingBytes(2))
+    );
+}
+
+// ---- property tests -------------------------------------------------------------------------
+
+fn arb_command() -> impl Strategy<Value = Command> {
+    let c = prop_oneof![Just("alice"), Just("bob")];
+    let w = prop_oneof![Just("w1"), Just("w2"), Just("w3")];
+    let e = prop_oneof![Just("e1"), Just("e2"), Just("e3"), Just("e4")];
+    let r = (0u8..12).prop_map(|n| format!("r{n}"));
+    prop_oneof![
+        c.clone().prop_map(|c| Command::RegisterClient {
+            client: client(c),
+            public_key: PublicKey([1; 32])
+        }),
+        (c.clone(), w.clone(), 0u64..400).prop_map(|(c, w, exp)| Command::OpenWindow {
+            client: client(c),
+            window: window(w),
+            expires_at_ms: exp
+        }),
+        (
+            c.clone(),
+            w.clone(),
+            r.clone(),
+            e.clone(),
+            any::<u8>(),
+            proptest::option::of(0u64..4)
+        )
+            .prop_map(|(c, w, r, e, seed, ev)| put(origin(c, w, &r), e, seed, ev)),
+        (c.clone(), w.clone(), r, e, proptest::option::of(0u64..4)).prop_map(|(c, w, r, e, ev)| {
+            Command::DeleteEntity {
+                origin: origin(c, w, &r),
+                id: entity(e),
+                expected_version: ev,
+            }
+        }),
+        c.clone()
+            .prop_map(|c| Command::RevokeClient { client: client(c) }),
+        (c, w).prop_map(|(c, w)| Command::CloseWindow {
+            client: client(c),
+            window: window(w)
+        }),
+        prop_oneof![Just("n1"), Just("n2")].prop_map(|n| Command::SetNode {
+            node: node(n),
+            info: NodeInfo {
+                cluster_addr: "127.0.0.1:1".into(),
+                http_addr: "127.0.0.1:2".into()
+            }
+        }),
+    ]
+}
+
+fn arb_log() -> impl Strategy<Value = Vec<Proposal>> {
+    proptest::collection::vec((0u64..40, arb_command()), 1..80).prop_map(|steps| {
+        let mut t = 0;
+        steps
+            .into_iter()
+            .map(|(dt, command)| {
+                t += dt;
+                Proposal { at_ms: t, command }
+            })
+            .collect()
+    })
+}
+
+/// An outcome without its log index (which differs between logs of different lengths).
+fn version_of(o: &Outcome) -> Outcome {
+    match o {
+        Outcome::EntityPut { version, .. } => Outcome::EntityPut {
+            version: *version,
+            index: 0,
+        },
+        Outcome::EntityDeleted { version, .. } => Outcome::EntityDeleted {
+            version: *version,
+            index: 0,
+        },
+        other => other.clone(),
+    }
+}
+
+fn small_config() -> RegistryConfig {
+    RegistryConfig {
+        request_retention_ms: 300,
+        max_window_ms: 250,
+    }
+}
+
+proptest! {
+    /// Two replicas applying the same log (one from the encoded bytes) reach the same state.
+    #[test]
+    fn apply_is_deterministic(log in arb_log()) {
+        let mut a = RegistryState::new(small_config());
+        let mut b = RegistryState::new(small_config());
+        for (i, p) in log.iter().enumerate() {
+            let oa = a.apply(i as u64 + 1, p);
+            let ob = b.apply_bytes(i as u64 + 1, &p.encode());
+            prop_assert_eq!(oa, ob);
+        }
+        prop_assert_eq!(a.digest(), b.digest());
+    }
+
+    /// Restoring from a snapshot taken at any point and replaying the rest equals applying everything.
+    #[test]
+    fn snapshot_then_replay_equals_full_apply(log in arb_log(), cut in any::<prop::sample::Index>()) {
+        let k = cut.index(log.len() + 1);
+        let mut full = RegistryState::new(small_config());
+        let mut prefix = RegistryState::new(small_config());
+        for (i, p) in log.iter().enumerate() {
+            full.apply(i as u64 + 1, p);
+            if i < k {
+                prefix.apply(i as u64 + 1, p);
+            }
+        }
+        let mut restored = RegistryState::from_cbor(&prefix.to_cbor()).unwrap();
+        for (i, p) in log.iter().enumerate().skip(k) {
+            restored.apply(i as u64 + 1, p);
+        }
+        prop_assert_eq!(&restored, &full);
+    }
+
+    /// A client command that reaches the log twice (a retry) leaves the same entities as once.
+    #[test]
+    fn duplicated_requests_apply_once(log in arb_log()) {
+        let mut once = RegistryState::new(RegistryConfig { request_retention_ms: u64::MAX, max_window_ms: 250 });
+        let mut twice = once.clone();
+        let mut j = 0;
+        for (i, p) in log.iter().enumerate() {
+            let first = once.apply(i as u64 + 1, p);
+            j += 1;
+            let a = twice.apply(j, p);
+            prop_assert_eq!(version_of(&first), version_of(&a));
+            if matches!(p.command, Command::PutEntity { .. } | Command::DeleteEntity { .. })
+                && !matches!(a, Outcome::Refused(_))
+            {
+                j += 1;
+                let b = twice.apply(j, p);
+                prop_assert_eq!(&a, &b, "a retry returns the first outcome, index included");
+            }
+        }
+        let ents = |s: &RegistryState| s.entities().map(|(k, v)| (k.clone(), v.version, v.items.clone())).collect::<Vec<_>>();
+        prop_assert_eq!(ents(&once), ents(&twice));
+    }
+}
