@@ -1,0 +1,144 @@
+//! What a leader knows about each peer's log, and how it paces replication to it.
+
+use std::collections::VecDeque;
+
+use crate::types::{Index, SnapshotMeta};
+
+/// How the leader currently sends to a peer (the etcd/raft-rs progress states).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ProgressState {
+    /// The match point is unknown: one `Append` at a time, the next one after a reply or heartbeat.
+    Probe { waiting: bool },
+    /// The peer follows: appends are pipelined, at most `max_inflight` unacknowledged at once.
+    Replicate,
+    /// The peer is behind the log start and receives a snapshot, one chunk at a time.
+    Snapshot(SnapshotTransfer),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SnapshotTransfer {
+    pub(crate) meta: SnapshotMeta,
+    /// Bytes the follower confirmed it holds.
+    pub(crate) acked: u64,
+    /// Offset of the chunk being read or in flight, if any.
+    pub(crate) outstanding: Option<u64>,
+    /// Ticks since the follower last answered; past the election timeout the chunk is resent.
+    pub(crate) idle_ticks: u32,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    pub(crate) match_index: Index,
+    pub(crate) next_index: Index,
+    pub(crate) state: ProgressState,
+    /// Last index of every `Append` in flight, oldest first (Replicate only).
+    pub(crate) inflight: VecDeque<Index>,
+    /// Heard from within the current check-quorum period.
+    pub(crate) recent_active: bool,
+}
+
+impl Progress {
+    pub(crate) fn new(next_index: Index) -> Self {
+        Progress {
+            match_index: 0,
+            next_index,
+            state: ProgressState::Probe { waiting: false },
+            inflight: VecDeque::new(),
+            recent_active: true,
+        }
+    }
+
+    pub(crate) fn become_probe(&mut self) {
+        self.state = ProgressState::Probe { waiting: false };
+        self.next_index = self.match_index + 1;
+        self.inflight.clear();
+    }
+
+    pub(crate) fn become_replicate(&mut self) {
+        self.state = ProgressState::Replicate;
+        self.next_index = self.match_index + 1;
+        self.inflight.clear();
+    }
+
+    /// Whether another `Append` may be sent now.
+    pub(crate) fn can_send(&self, max_inflight: usize) -> bool {
+        match &self.state {
+            ProgressState::Probe { waiting } => !*waiting,
+            ProgressState::Replicate => self.inflight.len() < max_inflight,
+            ProgressState::Snapshot(_) => false,
+        }
+    }
+
+    /// Record an `Append` ending at `last` (or an empty probe at `next - 1`).
+    pub(crate) fn sent(&mut self, last: Index, had_entries: bool) {
+        match &mut self.state {
+            ProgressState::Probe { waiting } => *waiting = true,
+            ProgressState::Replicate => {
+                if had_entries {
+                    self.next_index = last + 1;
+                    self.inflight.push_back(last);
+                }
+            }
+            ProgressState::Snapshot(_) => {}
+        }
+    }
+
+    /// The peer's log matches up to `index`. Returns whether anything advanced.
+    pub(crate) fn matched(&mut self, index: Index) -> bool {
+        let advanced = index > self.match_index;
+        if advanced {
+            self.match_index = index;
+        }
+        if self.next_index < index + 1 {
+            self.next_index = index + 1;
+        }
+        while self.inflight.front().is_some_and(|&last| last <= index) {
+            self.inflight.pop_front();
+        }
+        if let ProgressState::Probe { waiting } = &mut self.state {
+            *waiting = false;
+        }
+        advanced
+    }
+
+    /// The peer rejected an `Append` at `rejected`; `probe_hint` is where the leader thinks the logs
+    /// may agree. Returns false for a stale rejection.
+    pub(crate) fn rejected(&mut self, rejected: Index, probe_hint: Index) -> bool {
+        match self.state {
+            ProgressState::Replicate => {
+                if rejected <= self.match_index {
+                    return false;
+                }
+                self.become_probe();
+                self.next_index =
+                    (self.match_index + 1).max(probe_hint.saturating_add(1).min(rejected));
+                true
+            }
+            ProgressState::Probe { .. } => {
+                // Only the rejection of the probe we sent last counts.
+                if self.next_index.saturating_sub(1) != rejected {
+                    return false;
+                }
+                self.next_index =
+                    (self.match_index + 1).max(probe_hint.saturating_add(1).min(rejected));
+                self.state = ProgressState::Probe { waiting: false };
+                true
+            }
+            ProgressState::Snapshot(_) => false,
+        }
+    }
+
+    /// A heartbeat reply: a probe may go again, and a full pipeline frees one slot so lost appends
+    /// are eventually noticed.
+    pub(crate) fn heartbeat_reply(&mut self, max_inflight: usize) {
+        match &mut self.state {
+            ProgressState::Probe { waiting } => *waiting = false,
+            ProgressState::Replicate => {
+                if self.inflight.len() >= max_inflight {
+                    self.inflight.pop_front();
+                }
+            }
+            ProgressState::Snapshot(_) => {}
+        }
+    }
+}

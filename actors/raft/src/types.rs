@@ -1,0 +1,166 @@
+//! The plain data the core reads and writes: ids, entries, hard state, membership, snapshot metadata.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// A member of the cluster. `0` is never a valid id (it means "none" on the wire of other Rafts).
+pub type NodeId = u64;
+/// A Raft term. Term 0 is the bootstrap term: no leader ever has it.
+pub type Term = u64;
+/// A log index. Index 0 is the empty-log position (the bootstrap configuration lives there).
+pub type Index = u64;
+
+/// One log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: Term,
+    pub index: Index,
+    pub payload: Payload,
+}
+
+/// What an entry carries. The kind is part of the type so the core never decodes opaque bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Payload {
+    /// Appended by every new leader so it can commit entries of earlier terms (Raft §5.4.2).
+    Noop,
+    /// An application command, opaque to the core.
+    Normal(Vec<u8>),
+    /// A one-server membership change. It carries the whole resulting membership so a node that
+    /// joins from an empty state needs no earlier configuration to interpret it.
+    Config {
+        change: ConfChange,
+        membership: Membership,
+    },
+}
+
+impl Entry {
+    /// Bytes the entry costs in a message, for batching limits.
+    pub fn approx_size(&self) -> usize {
+        let payload = match &self.payload {
+            Payload::Noop => 0,
+            Payload::Normal(data) => data.len(),
+            Payload::Config { membership, .. } => {
+                8 * (membership.voters.len() + membership.learners.len()) + 16
+            }
+        };
+        payload + 24
+    }
+}
+
+/// A single-server membership change (Raft thesis §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConfChange {
+    /// A new non-voting member that receives the log.
+    AddLearner(NodeId),
+    /// Turn a learner into a voter.
+    Promote(NodeId),
+    /// Remove a voter or a learner.
+    Remove(NodeId),
+}
+
+/// The voting and non-voting members. Disjoint sets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Membership {
+    pub voters: BTreeSet<NodeId>,
+    pub learners: BTreeSet<NodeId>,
+}
+
+impl Membership {
+    /// A configuration of voters only.
+    pub fn with_voters(voters: impl IntoIterator<Item = NodeId>) -> Self {
+        Membership {
+            voters: voters.into_iter().collect(),
+            learners: BTreeSet::new(),
+        }
+    }
+
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.learners.contains(&id)
+    }
+
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains(&id)
+    }
+
+    /// Every member, voters first, each in id order.
+    pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.voters.iter().chain(self.learners.iter()).copied()
+    }
+
+    /// Votes needed for a majority of the voters.
+    pub fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+
+    /// The membership after `change`, or why the change is not allowed.
+    pub fn apply(&self, change: ConfChange) -> Result<Membership, crate::ConfChangeError> {
+        use crate::ConfChangeError as E;
+        let mut next = self.clone();
+        match change {
+            ConfChange::AddLearner(id) => {
+                if id == 0 {
+                    return Err(E::InvalidNodeId);
+                }
+                if self.contains(id) {
+                    return Err(E::AlreadyMember(id));
+                }
+                next.learners.insert(id);
+            }
+            ConfChange::Promote(id) => {
+                if !next.learners.remove(&id) {
+                    return Err(E::NotALearner(id));
+                }
+                next.voters.insert(id);
+            }
+            ConfChange::Remove(id) => {
+                if !self.contains(id) {
+                    return Err(E::NotAMember(id));
+                }
+                next.learners.remove(&id);
+                if next.voters.remove(&id) && next.voters.is_empty() {
+                    return Err(E::LastVoter);
+                }
+            }
+        }
+        Ok(next)
+    }
+}
+
+/// What must be on disk before any message produced alongside it is sent (Raft Figure 2,
+/// "persistent state on all servers"). `commit` is kept too so a restart re-applies only what is known
+/// committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    pub term: Term,
+    pub vote: Option<NodeId>,
+    pub commit: Index,
+}
+
+/// Identifies a snapshot file. The driver chooses it (a content hash is a good choice); it tells a
+/// resumed chunk transfer that it is still reading the same bytes.
+pub type SnapshotId = u64;
+
+/// Describes a snapshot the application holds; the bytes stay with the driver.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// The last index the snapshot covers ("last_included_index").
+    pub index: Index,
+    /// The term of that entry ("last_included_term").
+    pub term: Term,
+    /// The membership as of `index`.
+    pub membership: Membership,
+    pub id: SnapshotId,
+    /// Length of the snapshot in bytes, so a chunked transfer knows where it ends.
+    pub size: u64,
+}
+
+/// The role a node plays in its current term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Follower,
+    /// Asking for pre-votes without raising its term (thesis §9.6).
+    PreCandidate,
+    Candidate,
+    Leader,
+}

@@ -1,0 +1,73 @@
+//! The CI set of seeded simulator schedules: seeds 0..1000, one test per scenario (a seed's scenario
+//! is `seed % 7`). Every failure prints its seed and the command that replays it exactly.
+//!
+//! More seeds: `VERISIM_RAFT_SEEDS=<count> VERISIM_RAFT_SEED_START=<first> cargo nextest run -p
+//! verisim-raft --test simulation`, or the `simulate` example (see docs/consensus.md).
+
+use verisim_raft::sim::{self, Scenario, SimOptions};
+
+fn seed_range() -> std::ops::Range<u64> {
+    let var = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let start = var("VERISIM_RAFT_SEED_START", 0);
+    start..start + var("VERISIM_RAFT_SEEDS", 1000)
+}
+
+fn run_scenario(scenario: Scenario) {
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    let mut completed_ops = 0;
+    for seed in seed_range().filter(|&s| Scenario::for_seed(s) == scenario) {
+        runs += 1;
+        match sim::run(&SimOptions::for_seed(seed)) {
+            Ok(report) => completed_ops += report.history.completed(),
+            Err(failure) => {
+                eprintln!("FAIL {failure}");
+                failures.push(failure.options.seed);
+            }
+        }
+    }
+    eprintln!("{}: {runs} seeds, {completed_ops} client operations completed", scenario.name());
+    assert!(runs > 0, "no seeds for {}", scenario.name());
+    assert!(completed_ops > 0, "no client operation completed in {}", scenario.name());
+    assert!(failures.is_empty(), "{} seeds failed: {failures:?}", failures.len());
+}
+
+#[test]
+fn seeds_calm() {
+    run_scenario(Scenario::Calm);
+}
+
+#[test]
+fn seeds_lossy() {
+    run_scenario(Scenario::Lossy);
+}
+
+#[test]
+fn seeds_partitions() {
+    run_scenario(Scenario::Partitions);
+}
+
+#[test]
+fn seeds_crashes() {
+    run_scenario(Scenario::Crashes);
+}
+
+#[test]
+fn seeds_membership() {
+    run_scenario(Scenario::Membership);
+}
+
+#[test]
+fn seeds_snapshot_pressure() {
+    run_scenario(Scenario::SnapshotPressure);
+}
+
+#[test]
+fn seeds_chaos() {
+    run_scenario(Scenario::Chaos);
+}
