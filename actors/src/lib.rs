@@ -9,3 +9,4 @@ pub use verisim_stores as stores;
 pub use verisim_supervision as supervision;
 
 pub mod registry;
+pub mod snapshot;

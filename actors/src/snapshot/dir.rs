@@ -1,0 +1,254 @@
+//! The snapshot directory: names, start-up cleaning, choosing the newest valid snapshot, pruning.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use tracing::{info, warn};
+
+use super::file::{self, SnapshotError, SnapshotHeader};
+
+/// A snapshot file on disk and its (checked) header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    pub path: PathBuf,
+    pub header: SnapshotHeader,
+}
+
+/// The directory holding a node's snapshots.
+///
+/// File names: `snap-<index>-<term>.vsnap` (zero-padded, so names sort by index), `*.tmp` for a write in
+/// progress, `recv-<index>-<term>.partial` for a snapshot being received from the leader, `*.corrupt`
+/// for files that failed their checksums (kept for inspection, never loaded).
+#[derive(Debug)]
+pub struct SnapshotDir {
+    dir: PathBuf,
+    keep: usize,
+}
+
+/// What [`SnapshotDir::open`] found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Temporary and partial files removed.
+    pub removed: Vec<PathBuf>,
+    /// Snapshots that failed their checksums, renamed to `*.corrupt`.
+    pub quarantined: Vec<PathBuf>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl SnapshotDir {
+    /// Opens `dir` (creating it), removes leftovers of interrupted writes and transfers, and quarantines
+    /// snapshots whose checksums fail. `keep` (at least 1) is how many valid snapshots pruning leaves.
+    pub fn open(dir: impl Into<PathBuf>, keep: usize) -> Result<(Self, OpenReport), SnapshotError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let this = Self {
+            dir,
+            keep: keep.max(1),
+        };
+        let mut report = OpenReport::default();
+        for entry in fs::read_dir(&this.dir).map_err(io_err(&this.dir))? {
+            let path = entry.map_err(io_err(&this.dir))?.path();
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("tmp" | "partial") => {
+                    fs::remove_file(&path).map_err(io_err(&path))?;
+                    report.removed.push(path);
+                }
+                Some("vsnap") => {
+                    if let Err(e) = file::verify_snapshot(&path) {
+                        warn!(error = %e, "quarantining a snapshot that fails its checks");
+                        let to = path.with_extension("corrupt");
+                        fs::rename(&path, &to).map_err(io_err(&path))?;
+                        report.quarantined.push(to);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !report.removed.is_empty() || !report.quarantined.is_empty() {
+            file::sync_dir(&this.dir)?;
+            info!(
+                removed = report.removed.len(),
+                quarantined = report.quarantined.len(),
+                "cleaned the snapshot directory"
+            );
+        }
+        Ok((this, report))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file name of the snapshot at (index, term).
+    pub fn path_for(&self, index: u64, term: u64) -> PathBuf {
+        self.dir.join(format!("snap-{index:020}-{term:020}.vsnap"))
+    }
+
+    /// Where a snapshot being received from the leader is assembled.
+    pub fn partial_path_for(&self, index: u64, term: u64) -> PathBuf {
+        self.dir
+            .join(format!("recv-{index:020}-{term:020}.partial"))
+    }
+
+    /// The valid snapshots, oldest first. Headers are checked; bodies were checked at open or write.
+    pub fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
+            let path = entry.map_err(io_err(&self.dir))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("vsnap") {
+                continue;
+            }
+            match file::read_header(&path) {
+                Ok(header) => out.push(SnapshotInfo { path, header }),
+                Err(e) => warn!(error = %e, "skipping an unreadable snapshot"),
+            }
+        }
+        out.sort_by_key(|s| (s.header.last_included_index, s.header.last_included_term));
+        Ok(out)
+    }
+
+    /// The newest snapshot whose every checksum matches, if any.
+    pub fn latest(&self) -> Result<Option<SnapshotInfo>, SnapshotError> {
+        for info in self.list()?.into_iter().rev() {
+            match file::verify_snapshot(&info.path) {
+                Ok(_) => return Ok(Some(info)),
+                Err(e) => {
+                    warn!(error = %e, "newest snapshot fails its checks; trying an older one")
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes a new snapshot atomically, then prunes older ones down to `keep`.
+    pub fn write(
+        &self,
+        index: u64,
+        term: u64,
+        membership: Vec<u8>,
+        created_ms: u64,
+        write_body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        let path = self.path_for(index, term);
+        let header = file::write_snapshot(&path, index, term, membership, created_ms, write_body)?;
+        self.prune()?;
+        Ok(SnapshotInfo { path, header })
+    }
+
+    /// Checks a fully received snapshot and moves it into place, atomically.
+    pub fn install_received(&self, partial: &Path) -> Result<SnapshotInfo, SnapshotError> {
+        let header = file::verify_snapshot(partial)?;
+        let path = self.path_for(header.last_included_index, header.last_included_term);
+        fs::File::open(partial)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(partial))?;
+        fs::rename(partial, &path).map_err(io_err(partial))?;
+        file::sync_dir(&self.dir)?;
+        self.prune()?;
+        Ok(SnapshotInfo { path, header })
+    }
+
+    /// Removes all but the `keep` newest valid snapshots.
+    pub fn prune(&self) -> Result<(), SnapshotError> {
+        let all = self.list()?;
+        if all.len() <= self.keep {
+            return Ok(());
+        }
+        let stale = all.len() - self.keep;
+        for info in &all[..stale] {
+            fs::remove_file(&info.path).map_err(io_err(&info.path))?;
+        }
+        file::sync_dir(&self.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(d: &SnapshotDir, index: u64, body: &[u8]) -> SnapshotInfo {
+        d.write(index, 1, vec![], 0, |w| w.write_all(body)).unwrap()
+    }
+
+    #[test]
+    fn keeps_the_newest_and_prunes_the_rest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (d, _) = SnapshotDir::open(tmp.path(), 2).unwrap();
+        for i in 1..=5 {
+            snap(&d, i * 10, b"body");
+        }
+        let idx: Vec<u64> = d
+            .list()
+            .unwrap()
+            .iter()
+            .map(|s| s.header.last_included_index)
+            .collect();
+        assert_eq!(idx, vec![40, 50]);
+        assert_eq!(d.latest().unwrap().unwrap().header.last_included_index, 50);
+    }
+
+    #[test]
+    fn open_removes_partials_and_quarantines_corrupt_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (d, _) = SnapshotDir::open(tmp.path(), 3).unwrap();
+        snap(&d, 10, b"old but good");
+        let newest = snap(&d, 20, b"newest");
+        fs::write(d.path_for(30, 2).with_extension("tmp"), b"half written").unwrap();
+        fs::write(d.partial_path_for(40, 2), b"half received").unwrap();
+        let mut bytes = fs::read(&newest.path).unwrap();
+        bytes[10] ^= 0xff; // a flipped body byte
+        fs::write(&newest.path, bytes).unwrap();
+
+        let (d, report) = SnapshotDir::open(tmp.path(), 3).unwrap();
+        assert_eq!(report.removed.len(), 2);
+        assert_eq!(
+            report.quarantined,
+            vec![newest.path.with_extension("corrupt")]
+        );
+        let latest = d.latest().unwrap().unwrap();
+        assert_eq!(
+            latest.header.last_included_index, 10,
+            "the corrupt newest one is never loaded"
+        );
+    }
+
+    #[test]
+    fn a_corrupted_newest_snapshot_found_later_falls_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (d, _) = SnapshotDir::open(tmp.path(), 3).unwrap();
+        snap(&d, 10, b"ten");
+        let newest = snap(&d, 20, b"twenty");
+        let mut bytes = fs::read(&newest.path).unwrap();
+        bytes[9] ^= 1;
+        fs::write(&newest.path, bytes).unwrap();
+        assert_eq!(d.latest().unwrap().unwrap().header.last_included_index, 10);
+    }
+
+    #[test]
+    fn received_snapshots_are_checked_before_install() {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let (a, _) = SnapshotDir::open(src.path(), 1).unwrap();
+        let (b, _) = SnapshotDir::open(dst.path(), 1).unwrap();
+        let sent = snap(&a, 99, b"state");
+        let partial = b.partial_path_for(99, 1);
+        let bytes = fs::read(&sent.path).unwrap();
+        fs::write(&partial, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(
+            b.install_received(&partial).is_err(),
+            "an incomplete transfer is refused"
+        );
+        fs::write(&partial, &bytes).unwrap();
+        let got = b.install_received(&partial).unwrap();
+        assert_eq!(got.header, sent.header);
+        assert!(!partial.exists());
+        assert_eq!(b.latest().unwrap().unwrap().header.last_included_index, 99);
+    }
+}

@@ -1,0 +1,363 @@
+//! One snapshot file: write it atomically, read it back only if every checksum matches.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const MAGIC: &[u8; 8] = b"VSNAP\0v1";
+const END_MAGIC: &[u8; 8] = b"VSNAPEND";
+/// Format version written into every header; readers refuse versions they do not know.
+pub const FORMAT: u32 = 1;
+/// header_len (4) + header hash (32) + end magic (8).
+const TRAILER_LEN: u64 = 4 + 32 + 8;
+/// Headers are small; anything larger is corruption.
+const MAX_HEADER_LEN: u32 = 1 << 20;
+
+/// What a snapshot covers, and the checksum of its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotHeader {
+    pub format: u32,
+    pub last_included_index: u64,
+    pub last_included_term: u64,
+    /// The cluster configuration at `last_included_index`, CBOR-encoded by the consensus layer.
+    #[serde(with = "serde_bytes_vec")]
+    pub membership: Vec<u8>,
+    /// Wall-clock creation time, milliseconds since the Unix epoch (informational).
+    pub created_ms: u64,
+    pub body_len: u64,
+    /// BLAKE3 of the body.
+    #[serde(with = "serde_bytes_array")]
+    pub body_blake3: [u8; 32],
+}
+
+/// Why a snapshot could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is not a snapshot file: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path} has snapshot format {found}, this build reads format {FORMAT}")]
+    UnknownFormat { path: PathBuf, found: u32 },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn corrupt(path: &Path, reason: impl Into<String>) -> SnapshotError {
+    SnapshotError::Corrupt {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes a snapshot to `path` atomically: the body is produced by `write_body` into a temporary file
+/// next to `path`, the header follows, the file is fsynced and renamed, and the directory fsynced.
+/// Returns the header written. On error the temporary file is removed.
+pub fn write_snapshot(
+    path: &Path,
+    last_included_index: u64,
+    last_included_term: u64,
+    membership: Vec<u8>,
+    created_ms: u64,
+    write_body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<SnapshotHeader, SnapshotError> {
+    let tmp = path.with_extension("tmp");
+    let result = write_tmp(
+        &tmp,
+        last_included_index,
+        last_included_term,
+        membership,
+        created_ms,
+        write_body,
+    )
+    .and_then(|header| {
+        fs::rename(&tmp, path).map_err(io_err(path))?;
+        sync_dir(parent_of(path))?;
+        Ok(header)
+    });
+    if result.is_err() {
+        // Best effort: the next start removes leftovers too.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_tmp(
+    tmp: &Path,
+    last_included_index: u64,
+    last_included_term: u64,
+    membership: Vec<u8>,
+    created_ms: u64,
+    write_body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<SnapshotHeader, SnapshotError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+        .map_err(io_err(tmp))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    out.write_all(MAGIC).map_err(io_err(tmp))?;
+    let mut body = Hashing {
+        inner: &mut out,
+        hasher: blake3::Hasher::new(),
+        len: 0,
+    };
+    write_body(&mut body).map_err(io_err(tmp))?;
+    let header = SnapshotHeader {
+        format: FORMAT,
+        last_included_index,
+        last_included_term,
+        membership,
+        created_ms,
+        body_len: body.len,
+        body_blake3: *body.hasher.finalize().as_bytes(),
+    };
+    let mut header_bytes = Vec::new();
+    ciborium::into_writer(&header, &mut header_bytes)
+        .map_err(|e| corrupt(tmp, format!("encoding the header: {e}")))?;
+    let header_len = u32::try_from(header_bytes.len())
+        .ok()
+        .filter(|&n| n <= MAX_HEADER_LEN)
+        .ok_or_else(|| corrupt(tmp, "header larger than 1 MiB"))?;
+    out.write_all(&header_bytes).map_err(io_err(tmp))?;
+    out.write_all(&header_len.to_be_bytes())
+        .map_err(io_err(tmp))?;
+    out.write_all(blake3::hash(&header_bytes).as_bytes())
+        .map_err(io_err(tmp))?;
+    out.write_all(END_MAGIC).map_err(io_err(tmp))?;
+    let file = out.into_inner().map_err(|e| io_err(tmp)(e.into_error()))?;
+    file.sync_all().map_err(io_err(tmp))?;
+    Ok(header)
+}
+
+/// The directory a file lives in (`.` for a bare file name).
+pub(crate) fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Fsyncs a directory, so a rename or removal in it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Reads and checks the header (magic, trailer, header checksum, format, lengths) without reading the body.
+pub fn read_header(path: &Path) -> Result<SnapshotHeader, SnapshotError> {
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let file_len = f.metadata().map_err(io_err(path))?.len();
+    if file_len < MAGIC.len() as u64 + TRAILER_LEN {
+        return Err(corrupt(path, format!("only {file_len} bytes long")));
+    }
+    let mut magic = [0u8; 8];
+    f.read_exact(&mut magic).map_err(io_err(path))?;
+    if &magic != MAGIC {
+        return Err(corrupt(path, "bad magic"));
+    }
+    f.seek(SeekFrom::End(-(TRAILER_LEN as i64)))
+        .map_err(io_err(path))?;
+    let mut trailer = [0u8; TRAILER_LEN as usize];
+    f.read_exact(&mut trailer).map_err(io_err(path))?;
+    if &trailer[36..] != END_MAGIC {
+        return Err(corrupt(path, "bad end marker (a partial write?)"));
+    }
+    let header_len = u32::from_be_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    if header_len > MAX_HEADER_LEN
+        || u64::from(header_len) > file_len - MAGIC.len() as u64 - TRAILER_LEN
+    {
+        return Err(corrupt(
+            path,
+            format!("header length {header_len} out of range"),
+        ));
+    }
+    let header_start = file_len - TRAILER_LEN - u64::from(header_len);
+    f.seek(SeekFrom::Start(header_start))
+        .map_err(io_err(path))?;
+    let mut header_bytes = vec![0u8; header_len as usize];
+    f.read_exact(&mut header_bytes).map_err(io_err(path))?;
+    if blake3::hash(&header_bytes).as_bytes() != &trailer[4..36] {
+        return Err(corrupt(path, "header checksum mismatch"));
+    }
+    let mut rest = header_bytes.as_slice();
+    let header: SnapshotHeader = ciborium::from_reader(&mut rest)
+        .map_err(|e| corrupt(path, format!("header is not CBOR: {e}")))?;
+    if !rest.is_empty() {
+        return Err(corrupt(path, "trailing bytes after the header"));
+    }
+    if header.format != FORMAT {
+        return Err(SnapshotError::UnknownFormat {
+            path: path.to_owned(),
+            found: header.format,
+        });
+    }
+    if header.body_len != header_start - MAGIC.len() as u64 {
+        return Err(corrupt(path, "body length does not match the file size"));
+    }
+    Ok(header)
+}
+
+/// Checks every checksum of the file, streaming the body; returns its header.
+pub fn verify_snapshot(path: &Path) -> Result<SnapshotHeader, SnapshotError> {
+    let header = read_header(path)?;
+    let mut f = File::open(path).map_err(io_err(path))?;
+    f.seek(SeekFrom::Start(MAGIC.len() as u64))
+        .map_err(io_err(path))?;
+    let mut hasher = blake3::Hasher::new();
+    let copied = io::copy(&mut f.take(header.body_len), &mut hasher).map_err(io_err(path))?;
+    if copied != header.body_len || hasher.finalize().as_bytes() != &header.body_blake3 {
+        return Err(corrupt(path, "body checksum mismatch"));
+    }
+    Ok(header)
+}
+
+/// Reads a snapshot's header and body, refusing it unless every checksum matches.
+pub fn read_snapshot(path: &Path) -> Result<(SnapshotHeader, Vec<u8>), SnapshotError> {
+    let header = read_header(path)?;
+    let mut f = File::open(path).map_err(io_err(path))?;
+    f.seek(SeekFrom::Start(MAGIC.len() as u64))
+        .map_err(io_err(path))?;
+    let len = usize::try_from(header.body_len).map_err(|_| corrupt(path, "body too large"))?;
+    let mut body = vec![0u8; len];
+    f.read_exact(&mut body).map_err(io_err(path))?;
+    if blake3::hash(&body).as_bytes() != &header.body_blake3 {
+        return Err(corrupt(path, "body checksum mismatch"));
+    }
+    Ok((header, body))
+}
+
+/// serde helpers: byte strings rather than arrays of integers in CBOR.
+mod serde_bytes_vec {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+mod serde_bytes_array {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let v = super::serde_bytes_vec::deserialize(d)?;
+        <[u8; 32]>::try_from(v.as_slice())
+            .map_err(|_| serde::de::Error::invalid_length(v.len(), &"32 bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, body: &[u8]) -> (PathBuf, SnapshotHeader) {
+        let path = dir.join("s.vsnap");
+        let header =
+            write_snapshot(&path, 42, 7, vec![1, 2, 3], 1_000, |w| w.write_all(body)).unwrap();
+        (path, header)
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, header) = write(dir.path(), b"hello registry");
+        assert_eq!(header.last_included_index, 42);
+        assert_eq!(header.last_included_term, 7);
+        assert_eq!(header.body_len, 14);
+        let (back, body) = read_snapshot(&path).unwrap();
+        assert_eq!(back, header);
+        assert_eq!(body, b"hello registry");
+        assert_eq!(verify_snapshot(&path).unwrap(), header);
+        assert!(!path.with_extension("tmp").exists());
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = write(dir.path(), &[0xAB; 300]);
+        let good = fs::read(&path).unwrap();
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x01;
+            fs::write(&path, &bad).unwrap();
+            assert!(
+                verify_snapshot(&path).is_err() && read_snapshot(&path).is_err(),
+                "flip at byte {i} of {} went unnoticed",
+                good.len()
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = write(dir.path(), &[7; 100]);
+        let good = fs::read(&path).unwrap();
+        for len in [0, 5, 8, 50, good.len() - 1] {
+            fs::write(&path, &good[..len]).unwrap();
+            assert!(read_snapshot(&path).is_err(), "truncated to {len} accepted");
+        }
+    }
+
+    #[test]
+    fn a_failing_body_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.vsnap");
+        let r = write_snapshot(&path, 1, 1, vec![], 0, |w| {
+            w.write_all(b"part")?;
+            Err(io::Error::other("boom"))
+        });
+        assert!(matches!(r, Err(SnapshotError::Io { .. })));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
