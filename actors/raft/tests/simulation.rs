@@ -31,10 +31,21 @@ fn run_scenario(scenario: Scenario) {
             }
         }
     }
-    eprintln!("{}: {runs} seeds, {completed_ops} client operations completed", scenario.name());
+    eprintln!(
+        "{}: {runs} seeds, {completed_ops} client operations completed",
+        scenario.name()
+    );
     assert!(runs > 0, "no seeds for {}", scenario.name());
-    assert!(completed_ops > 0, "no client operation completed in {}", scenario.name());
-    assert!(failures.is_empty(), "{} seeds failed: {failures:?}", failures.len());
+    assert!(
+        completed_ops > 0,
+        "no client operation completed in {}",
+        scenario.name()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} seeds failed: {failures:?}",
+        failures.len()
+    );
 }
 
 #[test]
