@@ -18,6 +18,7 @@ pub mod modality;
 #[cfg(test)]
 mod testutil;
 pub mod value;
+pub mod vector;
 
 pub use db::{Limits, StoreConfig, Stores};
 pub use error::{Result, StoreError};
@@ -26,3 +27,4 @@ pub use hash::{BUCKETS, BucketDigest, ContentHash, bucket_of};
 pub use id::EntityId;
 pub use modality::{ExportedItem, Modality, ModalityKind};
 pub use value::{Datatype, Value};
+pub use vector::VectorStore;

@@ -1,0 +1,301 @@
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+use crate::db::Limits;
+use crate::testutil::{check_digests, id, temp_db};
+
+fn store() -> (tempfile::TempDir, Database, VectorStore) {
+    let (dir, db) = temp_db();
+    let v = VectorStore::open(&db, &Limits::default()).unwrap();
+    (dir, db, v)
+}
+
+fn def(dim: u32, metric: Metric) -> CollectionDef {
+    CollectionDef { dim, metric }
+}
+
+#[test]
+fn bad_vectors_are_typed_errors() {
+    let (_d, _db, mut s) = store();
+    s.create_collection("c", def(3, Metric::Cosine)).unwrap();
+    let e = id("e");
+    assert!(matches!(
+        s.upsert("c", &e, &[1.0, 2.0]),
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        s.upsert("c", &e, &[1.0, f32::NAN, 0.0]),
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        s.upsert("c", &e, &[f32::INFINITY, 0.0, 0.0]),
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        s.upsert("c", &e, &[0.0; 3]),
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        s.upsert("nope", &e, &[1.0; 3]),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.create_collection("c", def(4, Metric::L2)),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        s.create_collection("big", def(5000, Metric::L2)),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    assert!(matches!(
+        s.search("c", &[1.0; 3], 20_000, SearchMode::Exact, None),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    assert!(s.get("c", &e).unwrap().is_none());
+    assert_eq!(s.item_hash(&e).unwrap(), None);
+}
+
+#[test]
+fn upsert_get_delete_and_hash_track_the_item() {
+    let (_d, _db, mut s) = store();
+    s.create_collection("a", def(2, Metric::L2)).unwrap();
+    s.create_collection("b", def(2, Metric::Dot)).unwrap();
+    let e = id("e");
+    let h1 = s.upsert("a", &e, &[1.0, 2.0]).unwrap();
+    let h2 = s.upsert("b", &e, &[1.0, 2.0]).unwrap();
+    assert_ne!(h1, h2);
+    assert_eq!(s.get("a", &e).unwrap(), Some(vec![1.0, 2.0]));
+    assert!(s.delete("b", &e).unwrap());
+    assert_eq!(s.item_hash(&e).unwrap(), Some(h1));
+    assert!(!s.delete("b", &e).unwrap());
+    let changed = s.drop_collection("a").unwrap();
+    assert_eq!(changed, vec![(e.clone(), None)]);
+    assert_eq!(s.item_hash(&e).unwrap(), None);
+    check_digests(&s);
+}
+
+#[test]
+fn metrics_report_documented_distances() {
+    let (_d, _db, mut s) = store();
+    for (n, m) in [("c", Metric::Cosine), ("l", Metric::L2), ("d", Metric::Dot)] {
+        s.create_collection(n, def(2, m)).unwrap();
+        s.upsert(n, &id("x"), &[3.0, 4.0]).unwrap();
+    }
+    let q = [1.0, 0.0];
+    let d = |n| s.search(n, &q, 1, SearchMode::Exact, None).unwrap()[0].distance;
+    assert!((d("c") - 0.4).abs() < 1e-6);
+    assert!((d("l") - 20f32.sqrt()).abs() < 1e-5);
+    assert!((d("d") + 3.0).abs() < 1e-6);
+}
+
+fn model_distance(m: Metric, a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    match m {
+        Metric::Cosine => {
+            let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+            let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+            1.0 - dot / (na * nb)
+        }
+        Metric::L2 => a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+            .sum::<f64>()
+            .sqrt(),
+        Metric::Dot => -dot,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Exact search equals brute force over a model map, with deletes and an optional filter.
+    #[test]
+    fn exact_search_equals_brute_force(
+        metric in prop_oneof![Just(Metric::Cosine), Just(Metric::L2), Just(Metric::Dot)],
+        vecs in prop::collection::vec(prop::collection::vec(-10i8..10, 4), 1..40),
+        deletes in prop::collection::vec(0usize..40, 0..10),
+        query in prop::collection::vec(-10i8..10, 4),
+        k in 1usize..12,
+        use_filter in any::<bool>(),
+    ) {
+        let (_d, _db, mut s) = store();
+        s.create_collection("c", def(4, metric)).unwrap();
+        let mut model = BTreeMap::new();
+        for (i, v) in vecs.iter().enumerate() {
+            let v: Vec<f32> = v.iter().map(|x| f32::from(*x)).collect();
+            let r = s.upsert("c", &id(&format!("e{}", i % 25)), &v);
+            if metric == Metric::Cosine && v.iter().all(|x| *x == 0.0) {
+                prop_assert!(r.is_err());
+            } else {
+                r.unwrap();
+                model.insert(format!("e{}", i % 25), v);
+            }
+        }
+        for d in deletes {
+            let name = format!("e{d}");
+            prop_assert_eq!(s.delete("c", &id(&name)).unwrap(), model.remove(&name).is_some());
+        }
+        let q: Vec<f32> = query.iter().map(|x| f32::from(*x)).collect();
+        if metric == Metric::Cosine && q.iter().all(|x| *x == 0.0) {
+            return Ok(());
+        }
+        let filter: Option<BTreeSet<EntityId>> = use_filter
+            .then(|| (0..25).step_by(2).map(|i| id(&format!("e{i}"))).collect());
+        let got = s.search("c", &q, k, SearchMode::Exact, filter.as_ref()).unwrap();
+        let mut want: Vec<(f64, String)> = model
+            .iter()
+            .filter(|(n, _)| filter.as_ref().is_none_or(|f| f.contains(&id(n))))
+            .map(|(n, v)| (model_distance(metric, v, &q), n.clone()))
+            .collect();
+        want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        want.truncate(k);
+        prop_assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            prop_assert!((f64::from(g.distance) - w.0).abs() < 1e-3, "{:?} vs {:?}", g, w);
+            let own = model_distance(metric, &model[g.id.as_str()], &q);
+            prop_assert!((own - w.0).abs() < 1e-3, "{:?} is not among the nearest", g);
+        }
+        // ANN with a small filter is exact too.
+        if let Some(f) = &filter {
+            let ann = s.search("c", &q, k, SearchMode::Ann { ef: None }, Some(f)).unwrap();
+            prop_assert_eq!(ann.iter().map(|h| h.distance).collect::<Vec<_>>(),
+                got.iter().map(|h| h.distance).collect::<Vec<_>>());
+        }
+        check_digests(&s);
+    }
+}
+
+fn random_vectors(seed: u64, n: usize, dim: usize) -> Vec<Vec<f32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+        .collect()
+}
+
+/// Recall of the HNSW index against exact search on a small random set; a quality check, not
+/// a timing.
+#[test]
+fn ann_recall_is_high_and_survives_restart_and_compaction() {
+    let seed = 7;
+    println!("seed {seed}");
+    let (dir, db, mut s) = store();
+    s.create_collection("c", def(16, Metric::L2)).unwrap();
+    let vs = random_vectors(seed, 3000, 16);
+    let ids: Vec<EntityId> = (0..vs.len()).map(|i| id(&format!("v{i}"))).collect();
+    for chunk in ids
+        .iter()
+        .cloned()
+        .zip(vs.iter().cloned())
+        .collect::<Vec<_>>()
+        .chunks(500)
+    {
+        s.upsert_many("c", chunk.to_vec()).unwrap();
+    }
+    let queries = random_vectors(seed + 1, 50, 16);
+    let recall = |s: &VectorStore| {
+        let mut hit = 0;
+        for q in &queries {
+            let exact: BTreeSet<EntityId> = s
+                .search("c", q, 10, SearchMode::Exact, None)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.id)
+                .collect();
+            hit += s
+                .search("c", q, 10, SearchMode::Ann { ef: Some(64) }, None)
+                .unwrap()
+                .iter()
+                .filter(|h| exact.contains(&h.id))
+                .count();
+        }
+        hit as f64 / (queries.len() * 10) as f64
+    };
+    let r = recall(&s);
+    assert!(r >= 0.9, "recall {r} (seed {seed})");
+
+    // Delete two thirds: tombstones outnumber live slots, so the graph is compacted.
+    for e in &ids[..2000] {
+        s.delete("c", e).unwrap();
+    }
+    let st = s.index_stats("c").unwrap();
+    assert_eq!(st.live, 1000);
+    assert!(st.tombstones < 1024, "{st:?}");
+    let r = recall(&s);
+    assert!(r >= 0.9, "recall after deletes {r} (seed {seed})");
+    let hits = s
+        .search("c", &queries[0], 10, SearchMode::Ann { ef: None }, None)
+        .unwrap();
+    assert!(hits.iter().all(|h| !ids[..2000].contains(&h.id)));
+
+    // Large filter goes through HNSW with a predicate.
+    let f: BTreeSet<EntityId> = ids[2000..].iter().step_by(1).cloned().collect();
+    let big: BTreeSet<EntityId> = f
+        .iter()
+        .cloned()
+        .chain(ids[..2000].iter().cloned())
+        .collect();
+    let hits = s
+        .search(
+            "c",
+            &queries[0],
+            10,
+            SearchMode::Ann { ef: None },
+            Some(&big),
+        )
+        .unwrap();
+    assert_eq!(hits.len(), 10);
+
+    drop(s);
+    drop(db);
+    let db = crate::db::open_db(dir.path(), &crate::StoreConfig::default()).unwrap();
+    let s = VectorStore::open(&db, &Limits::default()).unwrap();
+    assert_eq!(s.index_stats("c").unwrap().live, 1000);
+    let r = recall(&s);
+    assert!(r >= 0.9, "recall after restart {r} (seed {seed})");
+    check_digests(&s);
+}
+
+#[test]
+fn export_import_round_trip() {
+    let (_d, _db, mut s) = store();
+    s.create_collection("c", def(3, Metric::Cosine)).unwrap();
+    s.create_collection("d", def(2, Metric::L2)).unwrap();
+    let e = id("e");
+    s.upsert("c", &e, &[1.0, 2.0, 3.0]).unwrap();
+    let h = s.upsert("d", &e, &[-1.0, 0.5]).unwrap();
+    let ex =
+        ExportedItem::from_bytes(&s.export_item(&e).unwrap().unwrap().to_bytes().unwrap()).unwrap();
+    assert_eq!(ex.hash, h);
+
+    let (_d2, _db2, mut t) = store();
+    assert!(matches!(
+        t.import_item(&ex),
+        Err(StoreError::NotFound { .. })
+    ));
+    t.create_collection("c", def(3, Metric::Cosine)).unwrap();
+    t.create_collection("d", def(2, Metric::L2)).unwrap();
+    t.upsert("c", &e, &[9.0, 9.0, 9.0]).unwrap();
+    assert_eq!(t.import_item(&ex).unwrap(), h);
+    assert_eq!(t.verify_item(&e).unwrap(), Some(h));
+    assert_eq!(t.get("c", &e).unwrap(), Some(vec![1.0, 2.0, 3.0]));
+    let hits = t
+        .search("c", &[1.0, 2.0, 3.0], 1, SearchMode::Ann { ef: None }, None)
+        .unwrap();
+    assert_eq!(hits[0].id, e);
+    assert!(hits[0].distance.abs() < 1e-6);
+    assert!(t.remove_item(&e).unwrap());
+    assert!(
+        t.search("c", &[1.0, 2.0, 3.0], 1, SearchMode::Exact, None)
+            .unwrap()
+            .is_empty()
+    );
+    check_digests(&t);
+}
