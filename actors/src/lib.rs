@@ -8,5 +8,6 @@ pub use verisim_raft as raft;
 pub use verisim_stores as stores;
 pub use verisim_supervision as supervision;
 
+pub mod consensus;
 pub mod registry;
 pub mod snapshot;

@@ -127,7 +127,9 @@ impl SnapshotDir {
         Ok(None)
     }
 
-    /// Writes a new snapshot atomically, then prunes older ones down to `keep`.
+    /// Writes a new snapshot atomically. Older snapshots stay until [`SnapshotDir::prune`]: the caller
+    /// prunes only after the log store has recorded the new one, so a crash in between still finds the
+    /// snapshot the log starts after.
     pub fn write(
         &self,
         index: u64,
@@ -138,11 +140,12 @@ impl SnapshotDir {
     ) -> Result<SnapshotInfo, SnapshotError> {
         let path = self.path_for(index, term);
         let header = file::write_snapshot(&path, index, term, membership, created_ms, write_body)?;
-        self.prune()?;
+
         Ok(SnapshotInfo { path, header })
     }
 
-    /// Checks a fully received snapshot and moves it into place, atomically.
+    /// Checks a fully received snapshot and moves it into place, atomically. Like [`SnapshotDir::write`]
+    /// it leaves pruning to the caller.
     pub fn install_received(&self, partial: &Path) -> Result<SnapshotInfo, SnapshotError> {
         let header = file::verify_snapshot(partial)?;
         let path = self.path_for(header.last_included_index, header.last_included_term);
@@ -151,7 +154,6 @@ impl SnapshotDir {
             .map_err(io_err(partial))?;
         fs::rename(partial, &path).map_err(io_err(partial))?;
         file::sync_dir(&self.dir)?;
-        self.prune()?;
         Ok(SnapshotInfo { path, header })
     }
 
@@ -184,6 +186,8 @@ mod tests {
         for i in 1..=5 {
             snap(&d, i * 10, b"body");
         }
+        assert_eq!(d.list().unwrap().len(), 5, "writing never prunes by itself");
+        d.prune().unwrap();
         let idx: Vec<u64> = d
             .list()
             .unwrap()

@@ -1,0 +1,449 @@
+//! The Raft log and hard state on fjall.
+//!
+//! Keyspaces: `raft.log` maps a big-endian index to an entry, so order on disk is log order;
+//! `raft.meta` holds the hard state, the snapshot the log starts after, and the first index still
+//! present. Each value is an 8-byte BLAKE3 prefix followed by CBOR, checked on every read.
+//!
+//! Durability: everything one `Ready` asks to persist goes into one `WriteBatch` committed with
+//! `PersistMode::SyncData`, so one fsync covers every entry the consensus actor gathered since its last
+//! step (group commit). Nothing is acknowledged before that commit returns.
+//!
+//! fjall has no range delete, so compaction removes the prefix with batched point removes and records
+//! the new first index in the same first batch; entries below it that a crash left behind are ignored and
+//! removed at the next open.
+
+use std::path::Path;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use verisim_raft::{Entry, HardState, Index, PersistedState, SnapshotMeta};
+
+const KEY_HARD_STATE: &[u8] = b"hard_state";
+const KEY_SNAPSHOT: &[u8] = b"snapshot";
+const KEY_FIRST_INDEX: &[u8] = b"first_index";
+/// Point removes per batch when purging a log prefix.
+const PURGE_BATCH: usize = 4096;
+
+/// Why the log store failed. Any of these stops the consensus member: it cannot vote or acknowledge
+/// without its log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogStoreError {
+    #[error("fjall: {0}")]
+    Fjall(#[from] fjall::Error),
+    #[error("corrupt log record {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("log is not contiguous: expected index {expected}, found {found}")]
+    Gap { expected: Index, found: Index },
+}
+
+/// Size of the persisted log, for the snapshotter's trigger and for status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// First index present (or `last + 1` when empty).
+    pub first_index: Index,
+    pub last_index: Index,
+    pub entries: u64,
+    /// Bytes of the stored values.
+    pub bytes: u64,
+}
+
+/// A node's persisted Raft log.
+pub struct LogStore {
+    db: Database,
+    log: Keyspace,
+    meta: Keyspace,
+    first: Index,
+    last: Index,
+    /// Stored value sizes from `first` to `last`, to keep `bytes` exact across truncation and purging.
+    sizes: std::collections::VecDeque<u32>,
+    bytes: u64,
+}
+
+fn seal<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut body = Vec::with_capacity(64);
+    // Encoding our own in-memory types into a Vec cannot fail.
+    if let Err(e) = ciborium::into_writer(value, &mut body) {
+        panic!("CBOR encoding of a Raft record failed: {e}");
+    }
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.extend_from_slice(&blake3::hash(&body).as_bytes()[..8]);
+    out.extend_from_slice(&body);
+    out
+}
+
+fn unseal<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, LogStoreError> {
+    let corrupt = |reason: String| LogStoreError::Corrupt {
+        key: key.to_owned(),
+        reason,
+    };
+    if bytes.len() < 8 {
+        return Err(corrupt(format!("{} bytes", bytes.len())));
+    }
+    let (sum, body) = bytes.split_at(8);
+    if &blake3::hash(body).as_bytes()[..8] != sum {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    let mut rest = body;
+    let value = ciborium::from_reader(&mut rest).map_err(|e| corrupt(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(corrupt(format!("{} trailing bytes", rest.len())));
+    }
+    Ok(value)
+}
+
+fn index_key(i: Index) -> [u8; 8] {
+    i.to_be_bytes()
+}
+
+impl LogStore {
+    /// Opens (or creates) the log in `dir` and reads back what a restarting node needs. A new store
+    /// returns `PersistedState::default()`; the caller bootstraps membership itself.
+    pub fn open(dir: &Path) -> Result<(Self, PersistedState), LogStoreError> {
+        let db = Database::builder(dir).open()?;
+        let log = db.keyspace("raft.log", KeyspaceCreateOptions::default)?;
+        let meta = db.keyspace("raft.meta", KeyspaceCreateOptions::default)?;
+        let hard_state: HardState = match meta.get(KEY_HARD_STATE)? {
+            Some(v) => unseal("hard_state", &v)?,
+            None => HardState::default(),
+        };
+        let snapshot: SnapshotMeta = match meta.get(KEY_SNAPSHOT)? {
+            Some(v) => unseal("snapshot", &v)?,
+            None => SnapshotMeta::default(),
+        };
+        let first: Index = match meta.get(KEY_FIRST_INDEX)? {
+            Some(v) => unseal("first_index", &v)?,
+            None => 1,
+        };
+        let mut store = LogStore {
+            db,
+            log,
+            meta,
+            first,
+            last: first - 1,
+            sizes: Default::default(),
+            bytes: 0,
+        };
+        store.purge_below(first)?;
+        let mut entries = Vec::new();
+        for item in store.log.range(index_key(first)..) {
+            let (k, v) = item.into_inner()?;
+            let at = <[u8; 8]>::try_from(k.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| LogStoreError::Corrupt {
+                    key: format!("{k:?}"),
+                    reason: "log key is not 8 bytes".into(),
+                })?;
+            let expected = store.first + entries.len() as u64;
+            if at != expected {
+                return Err(LogStoreError::Gap {
+                    expected,
+                    found: at,
+                });
+            }
+            let entry: Entry = unseal(&format!("log/{at}"), &v)?;
+            if entry.index != at {
+                return Err(LogStoreError::Corrupt {
+                    key: format!("log/{at}"),
+                    reason: format!("holds entry {}", entry.index),
+                });
+            }
+            store.push_size(v.len());
+            entries.push(entry);
+        }
+        store.last = store.first + entries.len() as u64 - 1;
+        Ok((
+            store,
+            PersistedState {
+                hard_state,
+                snapshot,
+                entries,
+            },
+        ))
+    }
+
+    fn push_size(&mut self, len: usize) {
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        self.sizes.push_back(len);
+        self.bytes += u64::from(len);
+    }
+
+    /// Persists what a `Ready` hands out: entries (replacing any persisted suffix from the first new
+    /// index on) and the hard state, in one batch behind one fsync.
+    pub fn append(
+        &mut self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+    ) -> Result<(), LogStoreError> {
+        if entries.is_empty() && hard_state.is_none() {
+            return Ok(());
+        }
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
+        let mut new_last = self.last;
+        let mut truncated = 0usize;
+        if let Some(first_new) = entries.first().map(|e| e.index) {
+            if first_new < self.first {
+                return Err(LogStoreError::Gap {
+                    expected: self.first,
+                    found: first_new,
+                });
+            }
+            if first_new > self.last + 1 {
+                return Err(LogStoreError::Gap {
+                    expected: self.last + 1,
+                    found: first_new,
+                });
+            }
+            for i in first_new..=self.last {
+                batch.remove(&self.log, index_key(i));
+                truncated += 1;
+            }
+            new_last = first_new - 1;
+        }
+        let mut sealed = Vec::with_capacity(entries.len());
+        for e in entries {
+            debug_assert_eq!(e.index, new_last + 1, "entries handed out contiguous");
+            let v = seal(e);
+            sealed.push(v.len());
+            batch.insert(&self.log, index_key(e.index), v);
+            new_last = e.index;
+        }
+        if let Some(hs) = hard_state {
+            batch.insert(&self.meta, KEY_HARD_STATE, seal(hs));
+        }
+        batch.commit()?;
+        for _ in 0..truncated {
+            if let Some(n) = self.sizes.pop_back() {
+                self.bytes -= u64::from(n);
+            }
+        }
+        for n in sealed {
+            self.push_size(n);
+        }
+        self.last = new_last;
+        Ok(())
+    }
+
+    /// Records that the log now starts after snapshot `snapshot` and deletes every entry up to
+    /// `compact_to` (inclusive; at most the snapshot index, so a trailing window may remain).
+    pub fn compact(
+        &mut self,
+        compact_to: Index,
+        snapshot: &SnapshotMeta,
+    ) -> Result<(), LogStoreError> {
+        let new_first = (compact_to + 1).max(self.first);
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
+        batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
+        batch.insert(&self.meta, KEY_FIRST_INDEX, seal(&new_first));
+        batch.commit()?;
+        self.drop_sizes_below(new_first);
+        self.first = new_first;
+        if self.last < new_first {
+            self.last = new_first - 1;
+        }
+        self.purge_below(new_first)
+    }
+
+    /// Replaces the whole log with an installed snapshot: every entry goes, the log restarts at
+    /// `snapshot.index + 1`.
+    pub fn install_snapshot(&mut self, snapshot: &SnapshotMeta) -> Result<(), LogStoreError> {
+        let new_first = snapshot.index + 1;
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
+        batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
+        batch.insert(&self.meta, KEY_FIRST_INDEX, seal(&new_first));
+        for i in self.first..=self.last {
+            batch.remove(&self.log, index_key(i));
+        }
+        batch.commit()?;
+        self.sizes.clear();
+        self.bytes = 0;
+        self.first = new_first;
+        self.last = snapshot.index;
+        // Entries above the old `last` cannot exist; below the old `first` they are purged here.
+        self.purge_below(new_first)
+    }
+
+    fn drop_sizes_below(&mut self, new_first: Index) {
+        let drop = new_first
+            .saturating_sub(self.first)
+            .min(self.sizes.len() as u64);
+        for _ in 0..drop {
+            if let Some(n) = self.sizes.pop_front() {
+                self.bytes -= u64::from(n);
+            }
+        }
+    }
+
+    /// Removes entries below `first` left by compaction (or by a crash in the middle of one).
+    fn purge_below(&mut self, first: Index) -> Result<(), LogStoreError> {
+        loop {
+            let keys: Vec<_> = self
+                .log
+                .range(..index_key(first))
+                .take(PURGE_BATCH)
+                .map(|g| g.key())
+                .collect::<Result<_, _>>()?;
+            if keys.is_empty() {
+                return Ok(());
+            }
+            // Purged entries are already dead (first_index says so); no fsync needed for their removal.
+            let mut batch = self.db.batch();
+            for k in keys {
+                batch.remove(&self.log, k);
+            }
+            batch.commit()?;
+        }
+    }
+
+    pub fn stats(&self) -> LogStats {
+        LogStats {
+            first_index: self.first,
+            last_index: self.last,
+            entries: self.sizes.len() as u64,
+            bytes: self.bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use verisim_raft::{Membership, Payload};
+
+    use super::*;
+
+    fn entry(index: Index, term: u64) -> Entry {
+        Entry {
+            term,
+            index,
+            payload: Payload::Normal(vec![index as u8; 100]),
+        }
+    }
+
+    fn entries(r: std::ops::RangeInclusive<Index>, term: u64) -> Vec<Entry> {
+        r.map(|i| entry(i, term)).collect()
+    }
+
+    #[test]
+    fn append_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let hs = HardState {
+            term: 3,
+            vote: Some(2),
+            commit: 4,
+        };
+        {
+            let (mut s, p) = LogStore::open(dir.path()).unwrap();
+            assert_eq!(p, PersistedState::default());
+            s.append(&entries(1..=5, 1), Some(&hs)).unwrap();
+            assert_eq!(s.stats().entries, 5);
+        }
+        let (s, p) = LogStore::open(dir.path()).unwrap();
+        assert_eq!(p.hard_state, hs);
+        assert_eq!(p.entries, entries(1..=5, 1));
+        assert_eq!(s.stats().last_index, 5);
+        let sealed: u64 = p.entries.iter().map(|e| seal(e).len() as u64).sum();
+        assert_eq!(s.stats().bytes, sealed);
+    }
+
+    #[test]
+    fn a_conflicting_suffix_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = LogStore::open(dir.path()).unwrap();
+        s.append(&entries(1..=6, 1), None).unwrap();
+        s.append(&entries(4..=4, 2), None).unwrap();
+        let stats = s.stats();
+        assert_eq!(
+            (stats.first_index, stats.last_index, stats.entries),
+            (1, 4, 4)
+        );
+        drop(s);
+        let (_, p) = LogStore::open(dir.path()).unwrap();
+        let mut want = entries(1..=3, 1);
+        want.push(entry(4, 2));
+        assert_eq!(p.entries, want);
+    }
+
+    #[test]
+    fn compaction_keeps_the_tail_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = SnapshotMeta {
+            index: 80,
+            term: 1,
+            membership: Membership::with_voters([1, 2, 3]),
+            id: 9,
+            size: 123,
+        };
+        {
+            let (mut s, _) = LogStore::open(dir.path()).unwrap();
+            s.append(&entries(1..=100, 1), None).unwrap();
+            let before = s.stats().bytes;
+            s.compact(70, &snap).unwrap();
+            let st = s.stats();
+            assert_eq!((st.first_index, st.last_index, st.entries), (71, 100, 30));
+            assert!(
+                st.bytes * 3 < before,
+                "bytes accounted: {} of {before}",
+                st.bytes
+            );
+        }
+        let (s, p) = LogStore::open(dir.path()).unwrap();
+        assert_eq!(p.snapshot, snap);
+        assert_eq!(p.entries, entries(71..=100, 1));
+        assert_eq!(
+            s.log.range(..index_key(71)).count(),
+            0,
+            "prefix purged on disk"
+        );
+    }
+
+    #[test]
+    fn installing_a_snapshot_drops_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = SnapshotMeta {
+            index: 500,
+            term: 4,
+            ..SnapshotMeta::default()
+        };
+        {
+            let (mut s, _) = LogStore::open(dir.path()).unwrap();
+            s.append(&entries(1..=10, 1), None).unwrap();
+            s.install_snapshot(&snap).unwrap();
+            s.append(&entries(501..=502, 4), None).unwrap();
+        }
+        let (s, p) = LogStore::open(dir.path()).unwrap();
+        assert_eq!(p.snapshot, snap);
+        assert_eq!(p.entries, entries(501..=502, 4));
+        assert_eq!(s.stats().first_index, 501);
+    }
+
+    #[test]
+    fn gaps_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = LogStore::open(dir.path()).unwrap();
+        s.append(&entries(1..=3, 1), None).unwrap();
+        assert!(matches!(
+            s.append(&entries(5..=6, 1), None),
+            Err(LogStoreError::Gap {
+                expected: 4,
+                found: 5
+            })
+        ));
+    }
+
+    #[test]
+    fn corrupt_records_are_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut s, _) = LogStore::open(dir.path()).unwrap();
+            s.append(&entries(1..=3, 1), None).unwrap();
+            let mut bad = seal(&entry(2, 1));
+            let last = bad.len() - 1;
+            bad[last] ^= 0xff;
+            s.log.insert(index_key(2), bad).unwrap();
+        }
+        assert!(matches!(
+            LogStore::open(dir.path()),
+            Err(LogStoreError::Corrupt { .. })
+        ));
+    }
+}
