@@ -1,0 +1,131 @@
+//! Measures the checker on generated key-value histories.
+//!
+//! `cargo run -p verisim-lincheck --example bench [-- <seeds>]` (add `--release` for optimised
+//! numbers; the test profile is opt-level 1). Each scenario is checked for `seeds` seeds (5 by
+//! default); the table shows the median time per history.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::{Mutation, Shape, linearizable, mutate};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use verisim_lincheck::{CheckOptions, KvModel, check};
+
+struct Scenario {
+    name: &'static str,
+    shape: Shape,
+    mutation: Option<Mutation>,
+}
+
+fn main() {
+    let seeds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let base = Shape {
+        clients: 5,
+        keys: 20,
+        ops: 3_000,
+        spread: 4,
+        unknown_percent: 1,
+        failed_percent: 1,
+    };
+    let scenarios = [
+        Scenario {
+            name: "3000 ops, 20 keys, 5 clients",
+            shape: base,
+            mutation: None,
+        },
+        Scenario {
+            name: "3000 ops, 20 keys, 16 clients",
+            shape: Shape {
+                clients: 16,
+                spread: 12,
+                ..base
+            },
+            mutation: None,
+        },
+        Scenario {
+            name: "3000 ops, 1 key, 5 clients",
+            shape: Shape { keys: 1, ..base },
+            mutation: None,
+        },
+        Scenario {
+            name: "3000 ops, 1 key, 8 clients, 5% unknown",
+            shape: Shape {
+                keys: 1,
+                clients: 8,
+                spread: 6,
+                unknown_percent: 5,
+                ..base
+            },
+            mutation: None,
+        },
+        Scenario {
+            name: "10000 ops, 50 keys, 8 clients",
+            shape: Shape {
+                ops: 10_000,
+                keys: 50,
+                clients: 8,
+                spread: 6,
+                ..base
+            },
+            mutation: None,
+        },
+        Scenario {
+            name: "3000 ops, 20 keys, 5 clients, one stale read",
+            shape: base,
+            mutation: Some(Mutation::Stale),
+        },
+        Scenario {
+            name: "3000 ops, 1 key, 5 clients, one stale read",
+            shape: Shape { keys: 1, ..base },
+            mutation: Some(Mutation::Stale),
+        },
+    ];
+    println!(
+        "{:<48} {:>8} {:>10} {:>12} {:>10}",
+        "scenario", "verdict", "steps", "median time", "max time"
+    );
+    for scenario in &scenarios {
+        let mut times: Vec<Duration> = Vec::new();
+        let mut steps = 0;
+        let mut verdicts = Vec::new();
+        for seed in 0..seeds {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut history = linearizable(&mut rng, scenario.shape);
+            if let Some(mutation) = scenario.mutation
+                && let Some((bad, _)) = mutate(&mut rng, &history, mutation)
+            {
+                history = bad;
+            }
+            let report = match check(&KvModel::new(), &history, &CheckOptions::default()) {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("seed {seed}: {e}");
+                    std::process::exit(1);
+                }
+            };
+            times.push(report.stats.elapsed);
+            steps = steps.max(report.stats.steps);
+            verdicts.push(match report.verdict {
+                v if v.is_linearizable() => "ok",
+                v if v.is_violation() => "violation",
+                _ => "unknown",
+            });
+        }
+        times.sort();
+        verdicts.dedup();
+        println!(
+            "{:<48} {:>8} {:>10} {:>12.2?} {:>10.2?}",
+            scenario.name,
+            verdicts.join("/"),
+            steps,
+            times[times.len() / 2],
+            times[times.len() - 1],
+        );
+    }
+}
