@@ -1,0 +1,311 @@
+//! Node configuration: who we are, where we listen, how we authenticate, whom we dial, and the
+//! failure-detection and redial parameters.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the shared cookie comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CookieSource {
+    /// The cookie itself (tests, development).
+    Value(String),
+    /// The name of an environment variable holding the cookie.
+    Env(String),
+    /// A file holding the cookie (trailing whitespace ignored); like Erlang's `.erlang.cookie`, it
+    /// must not be readable or writable by group or others.
+    File(PathBuf),
+}
+
+/// TLS between nodes (rustls). Every node presents `cert_chain`/`private_key` and verifies the
+/// peer it dials against `ca_certs` under the name `server_name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// PEM file with this node's certificate chain.
+    pub cert_chain: PathBuf,
+    /// PEM file with this node's private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
+    /// PEM file with the certificates trusted to sign peers' certificates.
+    pub ca_certs: PathBuf,
+    /// The name peers' certificates are checked against when we dial them.
+    pub server_name: String,
+}
+
+/// Configuration of one cluster node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's name, unique in the cluster; peers are tracked by it. No `@`.
+    pub node_name: String,
+    /// Address the node listens on. Port 0 picks a free port (see `ClusterHandle::listen_port`).
+    pub listen: SocketAddr,
+    /// Host part of the address other nodes use to reach us; defaults to the listen IP.
+    pub advertise_host: Option<String>,
+    /// The shared secret; nodes with different cookies refuse each other.
+    pub cookie: CookieSource,
+    /// Optional TLS; without it, traffic is cookie-authenticated but clear.
+    pub tls: Option<TlsConfig>,
+    /// Addresses (`host:port`) of peers to dial and keep dialled.
+    pub seeds: Vec<String>,
+    /// Largest inbound frame accepted, bytes (ractor_cluster drops a connection that sends more).
+    pub max_frame_bytes: u64,
+    /// How often we send a heartbeat to every peer, milliseconds.
+    pub heartbeat_interval_ms: u64,
+    /// A peer silent for this long is reported down and disconnected, milliseconds.
+    pub heartbeat_deadline_ms: u64,
+    /// A connection not ready (authenticated and synchronised) after this long is dropped,
+    /// milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// First redial delay after a failure, milliseconds.
+    pub backoff_min_ms: u64,
+    /// Longest redial delay, milliseconds.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node_name: String::new(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise_host: None,
+            cookie: CookieSource::Env("VERISIM_COOKIE".into()),
+            tls: None,
+            seeds: Vec::new(),
+            max_frame_bytes: ractor_cluster::DEFAULT_MAX_INBOUND_FRAME_SIZE,
+            heartbeat_interval_ms: 200,
+            heartbeat_deadline_ms: 1_000,
+            handshake_timeout_ms: 2_000,
+            backoff_min_ms: 50,
+            backoff_max_ms: 2_000,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Bad or missing field.
+    #[error("invalid cluster configuration: {0}")]
+    Invalid(String),
+    /// The cookie's environment variable is unset or not Unicode.
+    #[error("cookie environment variable {0} is not set")]
+    CookieEnvMissing(String),
+    /// The cookie file could not be read.
+    #[error("cannot read cookie file {path}: {source}")]
+    CookieFile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The cookie file is readable or writable by others.
+    #[error(
+        "cookie file {path} has mode {mode:o}; it must not be accessible by group or others (chmod 600)"
+    )]
+    CookiePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The cookie is empty.
+    #[error("the cookie is empty")]
+    EmptyCookie,
+    /// A TLS file could not be read or parsed.
+    #[error("TLS setup failed for {path}: {reason}")]
+    Tls {
+        /// The offending file (or setting).
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl ClusterConfig {
+    /// A configuration with the defaults for everything but the name, the listen address and the
+    /// cookie.
+    pub fn new(node_name: impl Into<String>, listen: SocketAddr, cookie: CookieSource) -> Self {
+        Self {
+            node_name: node_name.into(),
+            listen,
+            cookie,
+            ..Self::default()
+        }
+    }
+
+    /// Heartbeat period.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+
+    /// Silence after which a peer is down.
+    pub fn heartbeat_deadline(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_deadline_ms)
+    }
+
+    /// Time a connection may take to become ready.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    /// The host other nodes know us by.
+    pub fn advertised_host(&self) -> String {
+        self.advertise_host
+            .clone()
+            .unwrap_or_else(|| self.listen.ip().to_string())
+    }
+
+    /// Check the fields that do not need the outside world.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.node_name.is_empty() {
+            return bad("node_name is empty");
+        }
+        if self.node_name.contains('@') || self.node_name.chars().any(char::is_whitespace) {
+            return bad("node_name must not contain '@' or whitespace");
+        }
+        if self.heartbeat_interval_ms == 0 {
+            return bad("heartbeat_interval_ms must be positive");
+        }
+        if self.heartbeat_deadline_ms <= self.heartbeat_interval_ms {
+            return bad("heartbeat_deadline_ms must exceed heartbeat_interval_ms");
+        }
+        if self.handshake_timeout_ms == 0 {
+            return bad("handshake_timeout_ms must be positive");
+        }
+        if self.backoff_min_ms == 0 || self.backoff_max_ms < self.backoff_min_ms {
+            return bad("need 0 < backoff_min_ms <= backoff_max_ms");
+        }
+        // Room for a default-sized chunk plus the envelope.
+        if self.max_frame_bytes < 64 * 1024 {
+            return bad("max_frame_bytes must be at least 64 KiB");
+        }
+        if self.seeds.iter().any(|s| s.trim().is_empty()) {
+            return bad("a seed address is empty");
+        }
+        Ok(())
+    }
+
+    /// Resolve the cookie from its source.
+    pub fn load_cookie(&self) -> Result<String, ConfigError> {
+        let cookie = match &self.cookie {
+            CookieSource::Value(v) => v.clone(),
+            CookieSource::Env(var) => {
+                std::env::var(var).map_err(|_| ConfigError::CookieEnvMissing(var.clone()))?
+            }
+            CookieSource::File(path) => read_cookie_file(path)?,
+        };
+        let cookie = cookie.trim_end().to_string();
+        if cookie.is_empty() {
+            return Err(ConfigError::EmptyCookie);
+        }
+        Ok(cookie)
+    }
+}
+
+fn read_cookie_file(path: &Path) -> Result<String, ConfigError> {
+    let io = |source| ConfigError::CookieFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::CookiePermissions {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    std::fs::read_to_string(path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn base() -> ClusterConfig {
+        ClusterConfig::new(
+            "n1",
+            "127.0.0.1:0".parse().unwrap(),
+            CookieSource::Value("secret".into()),
+        )
+    }
+
+    #[test]
+    fn defaults_validate() {
+        base().validate().unwrap();
+        assert_eq!(base().advertised_host(), "127.0.0.1");
+    }
+
+    #[test]
+    fn bad_fields_are_refused() {
+        for f in [
+            (|c: &mut ClusterConfig| c.node_name = String::new()) as fn(&mut ClusterConfig),
+            |c| c.node_name = "a@b".into(),
+            |c| c.heartbeat_deadline_ms = c.heartbeat_interval_ms,
+            |c| c.heartbeat_interval_ms = 0,
+            |c| c.backoff_min_ms = 0,
+            |c| c.backoff_max_ms = 1,
+            |c| c.max_frame_bytes = 100,
+            |c| c.seeds = vec![" ".into()],
+        ] {
+            let mut c = base();
+            f(&mut c);
+            assert!(
+                matches!(c.validate(), Err(ConfigError::Invalid(_))),
+                "{c:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn cookie_from_value_env_and_file() {
+        assert_eq!(base().load_cookie().unwrap(), "secret");
+
+        let mut c = base();
+        c.cookie = CookieSource::Env("VERISIM_CLUSTER_TEST_COOKIE_UNSET_XYZ".into());
+        assert!(matches!(
+            c.load_cookie(),
+            Err(ConfigError::CookieEnvMissing(_))
+        ));
+        c.cookie = CookieSource::Env("PATH".into());
+        assert!(c.load_cookie().is_ok());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cookie");
+        let mut f = std::fs::File::create(&path).unwrap();
+        writeln!(f, "from-file").unwrap();
+        drop(f);
+        c.cookie = CookieSource::File(path.clone());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(matches!(
+                c.load_cookie(),
+                Err(ConfigError::CookiePermissions { mode: 0o644, .. })
+            ));
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert_eq!(c.load_cookie().unwrap(), "from-file");
+
+        std::fs::write(&path, "\n").unwrap();
+        assert!(matches!(c.load_cookie(), Err(ConfigError::EmptyCookie)));
+        c.cookie = CookieSource::File(dir.path().join("missing"));
+        assert!(matches!(
+            c.load_cookie(),
+            Err(ConfigError::CookieFile { .. })
+        ));
+    }
+}

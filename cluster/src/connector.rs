@@ -1,0 +1,601 @@
+//! The peer connector: dials the configured peers and keeps them dialled, tracks peers by node
+//! name across connections, detects dead peers by heartbeat deadline, and publishes
+//! [`PeerEvent`]s.
+//!
+//! Everything is driven by ractor_cluster's session events (opened, authenticated, ready,
+//! closed), the results of our own dial tasks, incoming beats, and one periodic tick.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor_cluster::node::{NodeServerSessionInformation, NodeSessionMessage};
+use ractor_cluster::{NodeEventSubscription, NodeId, NodeServerMessage, RactorMessage};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::backoff::Backoff;
+use crate::codec::Cbor;
+use crate::discovery::Directory;
+use crate::events::{DownReason, PeerEvent, Subscriber};
+use crate::heartbeat::{Beat, CLUSTER_SCOPE, HEARTBEAT_GROUP, HeartbeatMessage};
+use crate::tls::Dialer;
+
+/// What we know about one ractor_cluster session, from its events.
+#[derive(Clone)]
+pub(crate) struct SessionInfo {
+    actor: ActorRef<NodeSessionMessage>,
+    node_id: NodeId,
+    is_server: bool,
+    peer_addr: String,
+    /// The peer's node name (without ractor's `@host` suffix), once it announced it.
+    name: Option<String>,
+    /// The peer's advertised `host:port`, once it announced it.
+    connection_string: Option<String>,
+}
+
+impl SessionInfo {
+    fn from_ractor(ses: NodeServerSessionInformation) -> Self {
+        let (name, connection_string) = match ses.peer_name {
+            Some(p) => (Some(strip_host(&p.name)), Some(p.connection_string)),
+            None => (None, None),
+        };
+        Self {
+            actor: ses.actor,
+            node_id: ses.node_id,
+            is_server: ses.is_server,
+            peer_addr: ses.peer_addr,
+            name,
+            connection_string,
+        }
+    }
+}
+
+/// ractor names nodes `name@host`; we name them `name`.
+fn strip_host(full: &str) -> String {
+    match full.rsplit_once('@') {
+        Some((name, _)) => name.to_string(),
+        None => full.to_string(),
+    }
+}
+
+/// A peer as the rest of the node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Node name.
+    pub node: String,
+    /// Whether it is up.
+    pub up: bool,
+    /// Current connection id while up.
+    pub node_id: Option<NodeId>,
+    /// How long ago its last heartbeat arrived, while up.
+    pub since_last_beat: Option<Duration>,
+}
+
+/// Messages of the connector (local only).
+#[derive(RactorMessage)]
+pub(crate) enum ConnectorMsg {
+    Opened(SessionInfo),
+    Authenticated(SessionInfo),
+    Ready(SessionInfo),
+    Closed(SessionInfo),
+    DialDone {
+        seed: String,
+        result: Result<SocketAddr, String>,
+    },
+    Beat(String),
+    Tick,
+    AddSeed(String),
+    RemoveSeed(String),
+    Disconnect(String),
+    Subscribe(Subscriber),
+    Peers(RpcReplyPort<Vec<PeerStatus>>),
+}
+
+/// Forwards ractor_cluster's session events into the connector's mailbox.
+pub(crate) struct SessionEvents(pub(crate) ActorRef<ConnectorMsg>);
+
+impl NodeEventSubscription for SessionEvents {
+    fn node_session_opened(&self, ses: NodeServerSessionInformation) {
+        let _ = self
+            .0
+            .cast(ConnectorMsg::Opened(SessionInfo::from_ractor(ses)));
+    }
+    fn node_session_disconnected(&self, ses: NodeServerSessionInformation) {
+        let _ = self
+            .0
+            .cast(ConnectorMsg::Closed(SessionInfo::from_ractor(ses)));
+    }
+    fn node_session_authenticated(&self, ses: NodeServerSessionInformation) {
+        let _ = self
+            .0
+            .cast(ConnectorMsg::Authenticated(SessionInfo::from_ractor(ses)));
+    }
+    fn node_session_ready(&self, ses: NodeServerSessionInformation) {
+        let _ = self
+            .0
+            .cast(ConnectorMsg::Ready(SessionInfo::from_ractor(ses)));
+    }
+}
+
+/// Connector parameters, from the configuration.
+pub(crate) struct ConnectorArgs {
+    pub(crate) node_name: String,
+    pub(crate) server: ActorRef<NodeServerMessage>,
+    pub(crate) dialer: Dialer,
+    pub(crate) seeds: Vec<String>,
+    pub(crate) directory: Arc<Directory>,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) heartbeat_deadline: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
+}
+
+struct Session {
+    info: SessionInfo,
+    opened_at: Instant,
+    authenticated: bool,
+    ready: bool,
+}
+
+struct Peer {
+    up: bool,
+    node_id: Option<NodeId>,
+    last_beat: Instant,
+}
+
+struct Seed {
+    /// The node name behind this address, once a connection to it authenticated.
+    name: Option<String>,
+    /// The address our last dial resolved to.
+    resolved: Option<SocketAddr>,
+    dialing_since: Option<Instant>,
+    next_attempt: Instant,
+    backoff: Backoff,
+}
+
+pub(crate) struct ConnectorState {
+    args: ConnectorArgs,
+    sessions: HashMap<ActorId, Session>,
+    peers: BTreeMap<String, Peer>,
+    seeds: BTreeMap<String, Seed>,
+    subscribers: Vec<Subscriber>,
+    rng: StdRng,
+    last_tick: Instant,
+    last_beat_sent: Instant,
+    beat_seq: u64,
+    heartbeat: Option<ActorRef<HeartbeatMessage>>,
+}
+
+pub(crate) struct Connector;
+
+impl Actor for Connector {
+    type Msg = ConnectorMsg;
+    type State = ConnectorState;
+    type Arguments = ConnectorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let now = Instant::now();
+        let seeds = args
+            .seeds
+            .iter()
+            .map(|s| (s.clone(), new_seed(&args, now)))
+            .collect();
+        args.server.cast(NodeServerMessage::SubscribeToEvents {
+            id: "verisim-cluster-connector".to_string(),
+            subscription: Box::new(SessionEvents(myself.clone())),
+        })?;
+        let (heartbeat, _) = Actor::spawn_linked(
+            None,
+            crate::heartbeat::HeartbeatEndpoint,
+            myself.clone(),
+            myself.get_cell(),
+        )
+        .await?;
+        let tick = tick_period(&args);
+        myself.send_interval(tick, || ConnectorMsg::Tick);
+        Ok(ConnectorState {
+            args,
+            sessions: HashMap::new(),
+            peers: BTreeMap::new(),
+            seeds,
+            subscribers: Vec::new(),
+            rng: StdRng::from_os_rng(),
+            last_tick: now,
+            last_beat_sent: now,
+            beat_seq: 0,
+            heartbeat: Some(heartbeat),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = state
+            .args
+            .server
+            .cast(NodeServerMessage::UnsubscribeToEvents(
+                "verisim-cluster-connector".to_string(),
+            ));
+        if let Some(hb) = state.heartbeat.take() {
+            hb.stop(None);
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ConnectorMsg::Opened(info) => state.on_opened(info),
+            ConnectorMsg::Authenticated(info) => state.on_authenticated(info),
+            ConnectorMsg::Ready(info) => state.on_ready(info),
+            ConnectorMsg::Closed(info) => state.on_closed(info),
+            ConnectorMsg::DialDone { seed, result } => state.on_dial_done(&seed, result),
+            ConnectorMsg::Beat(from) => state.on_beat(&from),
+            ConnectorMsg::Tick => state.on_tick(&myself),
+            ConnectorMsg::AddSeed(addr) => {
+                let seed = new_seed(&state.args, Instant::now());
+                state.seeds.entry(addr).or_insert(seed);
+            }
+            ConnectorMsg::RemoveSeed(addr) => {
+                state.seeds.remove(&addr);
+            }
+            ConnectorMsg::Disconnect(node) => state.take_down(&node, DownReason::Requested),
+            ConnectorMsg::Subscribe(mut sub) => {
+                // Replay the current state so a late subscriber misses nothing.
+                let alive = state.peers.iter().filter(|(_, p)| p.up).all(|(node, p)| {
+                    sub(PeerEvent::Up {
+                        node: node.clone(),
+                        node_id: p.node_id.unwrap_or_default(),
+                    })
+                });
+                if alive {
+                    state.subscribers.push(sub);
+                }
+            }
+            ConnectorMsg::Peers(reply) => {
+                let now = Instant::now();
+                let list = state
+                    .peers
+                    .iter()
+                    .map(|(node, p)| PeerStatus {
+                        node: node.clone(),
+                        up: p.up,
+                        node_id: p.node_id.filter(|_| p.up),
+                        since_last_beat: p.up.then(|| now.saturating_duration_since(p.last_beat)),
+                    })
+                    .collect();
+                let _ = reply.send(list);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // The heartbeat endpoint is our only child; without it peers would declare us dead.
+        match event {
+            SupervisionEvent::ActorFailed(_, e) => {
+                Err(format!("heartbeat endpoint failed: {e}").into())
+            }
+            SupervisionEvent::ActorTerminated(_, _, reason) => {
+                Err(format!("heartbeat endpoint stopped: {reason:?}").into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn new_seed(args: &ConnectorArgs, now: Instant) -> Seed {
+    Seed {
+        name: None,
+        resolved: None,
+        dialing_since: None,
+        next_attempt: now,
+        backoff: Backoff::new(args.backoff_min, args.backoff_max),
+    }
+}
+
+/// Fine enough for the heartbeat and the shortest backoff, coarse enough to cost nothing.
+fn tick_period(args: &ConnectorArgs) -> Duration {
+    args.heartbeat_interval
+        .min(args.backoff_min)
+        .min(Duration::from_millis(100))
+        .max(Duration::from_millis(5))
+}
+
+impl ConnectorState {
+    fn emit(&mut self, ev: PeerEvent) {
+        match &ev {
+            PeerEvent::Up { node, node_id } => tracing::info!(%node, node_id, "peer up"),
+            PeerEvent::Down { node, reason } => tracing::info!(%node, %reason, "peer down"),
+            PeerEvent::HandshakeFailed { peer_addr } => {
+                tracing::warn!(%peer_addr, "connection closed before authenticating")
+            }
+        }
+        self.subscribers.retain_mut(|s| s(ev.clone()));
+    }
+
+    fn on_opened(&mut self, info: SessionInfo) {
+        self.sessions.insert(
+            info.actor.get_id(),
+            Session {
+                info,
+                opened_at: Instant::now(),
+                authenticated: false,
+                ready: false,
+            },
+        );
+    }
+
+    fn on_authenticated(&mut self, info: SessionInfo) {
+        self.match_seeds(&info);
+        if let Some(s) = self.sessions.get_mut(&info.actor.get_id()) {
+            s.authenticated = true;
+            s.info = info;
+        }
+    }
+
+    fn on_ready(&mut self, info: SessionInfo) {
+        self.match_seeds(&info);
+        let Some(name) = info.name.clone() else {
+            return;
+        };
+        if name == self.args.node_name {
+            tracing::warn!(peer_addr = %info.peer_addr, "connected to ourselves; dropping");
+            info.actor.stop(Some("self-connection".into()));
+            return;
+        }
+        let node_id = info.node_id;
+        match self.sessions.get_mut(&info.actor.get_id()) {
+            Some(s) => {
+                s.authenticated = true;
+                s.ready = true;
+                s.info = info;
+            }
+            // Closed before we saw it ready: nothing to announce.
+            None => return,
+        }
+        self.args.directory.insert(node_id, name.clone());
+        let now = Instant::now();
+        let peer = self.peers.entry(name.clone()).or_insert(Peer {
+            up: false,
+            node_id: None,
+            last_beat: now,
+        });
+        peer.node_id = Some(node_id);
+        peer.last_beat = now;
+        if !peer.up {
+            peer.up = true;
+            self.emit(PeerEvent::Up {
+                node: name,
+                node_id,
+            });
+        }
+    }
+
+    fn on_closed(&mut self, info: SessionInfo) {
+        let id = info.actor.get_id();
+        let Some(session) = self.sessions.remove(&id) else {
+            return;
+        };
+        self.args.directory.remove(session.info.node_id);
+        if !session.authenticated {
+            self.emit(PeerEvent::HandshakeFailed {
+                peer_addr: session.info.peer_addr,
+            });
+            return;
+        }
+        let Some(name) = session.info.name else {
+            return;
+        };
+        // Another authenticated connection to the same node (a duplicate-connection election)
+        // keeps it up.
+        let other = self
+            .sessions
+            .values()
+            .find(|s| s.ready && s.info.name.as_deref() == Some(name.as_str()))
+            .map(|s| s.info.node_id);
+        if let Some(node_id) = other {
+            if let Some(p) = self.peers.get_mut(&name) {
+                p.node_id = Some(node_id);
+            }
+            return;
+        }
+        if self.peers.get(&name).is_some_and(|p| p.up) {
+            self.mark_down(&name, DownReason::Disconnected);
+        }
+    }
+
+    /// Learn which seed address a connection belongs to, from the address we dialled or the
+    /// address the peer advertises.
+    fn match_seeds(&mut self, info: &SessionInfo) {
+        let Some(name) = &info.name else {
+            return;
+        };
+        for (addr, seed) in &mut self.seeds {
+            let dialled = !info.is_server
+                && seed
+                    .resolved
+                    .is_some_and(|r| r.to_string() == info.peer_addr);
+            let advertised = info.connection_string.as_deref() == Some(addr.as_str());
+            if dialled || advertised || seed.name.as_deref() == Some(name.as_str()) {
+                seed.name = Some(name.clone());
+                seed.dialing_since = None;
+                seed.backoff.reset();
+            }
+        }
+    }
+
+    fn on_dial_done(&mut self, addr: &str, result: Result<SocketAddr, String>) {
+        let now = Instant::now();
+        let Some(seed) = self.seeds.get_mut(addr) else {
+            return;
+        };
+        match result {
+            Ok(resolved) => seed.resolved = Some(resolved),
+            Err(e) => {
+                let delay = seed.backoff.next_delay(&mut self.rng);
+                tracing::debug!(%addr, error = %e, ?delay, "dial failed");
+                seed.dialing_since = None;
+                seed.next_attempt = now + delay;
+            }
+        }
+    }
+
+    fn on_beat(&mut self, from: &str) {
+        if let Some(p) = self.peers.get_mut(from)
+            && p.up
+        {
+            p.last_beat = Instant::now();
+        }
+    }
+
+    fn mark_down(&mut self, name: &str, reason: DownReason) {
+        let now = Instant::now();
+        if let Some(p) = self.peers.get_mut(name) {
+            p.up = false;
+            p.node_id = None;
+        }
+        for seed in self.seeds.values_mut() {
+            if seed.name.as_deref() == Some(name) && seed.dialing_since.is_none() {
+                seed.next_attempt = now + seed.backoff.next_delay(&mut self.rng);
+            }
+        }
+        self.emit(PeerEvent::Down {
+            node: name.to_string(),
+            reason,
+        });
+    }
+
+    /// Report `name` down now and drop its connections, which makes the redial start.
+    fn take_down(&mut self, name: &str, reason: DownReason) {
+        for s in self.sessions.values() {
+            if s.info.name.as_deref() == Some(name) {
+                s.info.actor.stop(Some(reason.to_string()));
+            }
+        }
+        if self.peers.get(name).is_some_and(|p| p.up) {
+            self.mark_down(name, reason);
+        }
+    }
+
+    fn on_tick(&mut self, myself: &ActorRef<ConnectorMsg>) {
+        let now = Instant::now();
+        let gap = now.saturating_duration_since(self.last_tick);
+        self.last_tick = now;
+        if gap > self.args.heartbeat_deadline / 2 {
+            // We were not running (SIGSTOP, a stalled machine): our peers' silence is our own.
+            // Give every peer a fresh deadline instead of declaring them all dead.
+            tracing::warn!(?gap, "connector stalled; restarting peer deadlines");
+            for p in self.peers.values_mut() {
+                p.last_beat = now;
+            }
+        }
+
+        if now.saturating_duration_since(self.last_beat_sent) >= self.args.heartbeat_interval {
+            self.last_beat_sent = now;
+            self.send_beats();
+        }
+
+        let silent: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.up && now.saturating_duration_since(p.last_beat) > self.args.heartbeat_deadline
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in silent {
+            tracing::warn!(node = %name, "no heartbeat within the deadline");
+            self.take_down(&name, DownReason::HeartbeatDeadline);
+        }
+
+        for s in self.sessions.values() {
+            if !s.ready && now.saturating_duration_since(s.opened_at) > self.args.handshake_timeout
+            {
+                s.info.actor.stop(Some("handshake timeout".into()));
+            }
+        }
+
+        self.dial_due(now, myself);
+    }
+
+    fn send_beats(&mut self) {
+        self.beat_seq += 1;
+        let beat = Beat {
+            from: self.args.node_name.clone(),
+            seq: self.beat_seq,
+        };
+        let wire = match Cbor::encode(&beat) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode heartbeat");
+                return;
+            }
+        };
+        for cell in
+            ractor::pg::get_scoped_members(&CLUSTER_SCOPE.to_string(), &HEARTBEAT_GROUP.to_string())
+        {
+            if !cell.get_id().is_local() {
+                let target: ActorRef<HeartbeatMessage> = cell.into();
+                let _ = target.cast(HeartbeatMessage::Beat(wire.clone()));
+            }
+        }
+    }
+
+    fn dial_due(&mut self, now: Instant, myself: &ActorRef<ConnectorMsg>) {
+        for (addr, seed) in &mut self.seeds {
+            let up = seed
+                .name
+                .as_ref()
+                .and_then(|n| self.peers.get(n))
+                .is_some_and(|p| p.up);
+            if up {
+                continue;
+            }
+            if let Some(since) = seed.dialing_since {
+                if now.saturating_duration_since(since) <= self.args.handshake_timeout {
+                    continue;
+                }
+                seed.dialing_since = None;
+                seed.next_attempt = now + seed.backoff.next_delay(&mut self.rng);
+                continue;
+            }
+            if now < seed.next_attempt {
+                continue;
+            }
+            seed.dialing_since = Some(now);
+            let addr = addr.clone();
+            let server = self.args.server.clone();
+            let dialer = self.args.dialer.clone();
+            let me = myself.clone();
+            let timeout = self.args.handshake_timeout;
+            tokio::spawn(async move {
+                let result = match tokio::time::timeout(timeout, dialer.dial(&server, &addr)).await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err("connect timed out".to_string()),
+                };
+                let _ = me.cast(ConnectorMsg::DialDone { seed: addr, result });
+            });
+        }
+    }
+}

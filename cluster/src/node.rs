@@ -1,0 +1,248 @@
+//! Node bootstrap: start ractor_cluster's `NodeServer` and our connector from a
+//! [`ClusterConfig`], and hand back a [`ClusterHandle`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorCell, ActorRef, Message};
+use ractor_cluster::node::NodeConnectionMode;
+use ractor_cluster::{NodeServer, NodeServerMessage};
+use tokio::sync::mpsc;
+
+use crate::config::{ClusterConfig, ConfigError};
+use crate::connector::{Connector, ConnectorArgs, ConnectorMsg, PeerStatus};
+use crate::discovery::{Directory, Discovery};
+use crate::events::{PeerEvent, actor_subscriber, channel_subscriber};
+
+/// Why a node could not start or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An actor of the cluster layer could not start.
+    #[error("cannot start {what}: {reason}")]
+    Spawn {
+        /// Which actor.
+        what: &'static str,
+        /// The cause.
+        reason: String,
+    },
+    /// The connector is gone (the node is shutting down).
+    #[error("the cluster connector is not running")]
+    Stopped,
+}
+
+/// A running cluster node: its `NodeServer`, connector and heartbeat endpoint.
+pub struct ClusterHandle {
+    node_name: String,
+    listen: SocketAddr,
+    max_frame_bytes: u64,
+    server: ActorRef<NodeServerMessage>,
+    server_join: JoinHandle<()>,
+    connector: ActorRef<ConnectorMsg>,
+    connector_join: JoinHandle<()>,
+    discovery: Discovery,
+}
+
+impl std::fmt::Debug for ClusterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterHandle")
+            .field("node_name", &self.node_name)
+            .field("listen", &self.listen)
+            .finish()
+    }
+}
+
+/// Pick a free port on `ip` (the OS chooses; there is a short window in which another process
+/// could take it).
+fn free_port(ip: std::net::IpAddr) -> Result<u16, ClusterError> {
+    let addr = SocketAddr::new(ip, 0);
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|source| ClusterError::Bind { addr, source })
+}
+
+/// Start this process's cluster node. There must be one per process: ractor's registry and
+/// process groups are process-global.
+pub async fn start_node(config: ClusterConfig) -> Result<ClusterHandle, ClusterError> {
+    config.validate()?;
+    let cookie = config.load_cookie()?;
+    let (encryption, dialer) = crate::tls::transport(config.tls.as_ref())?;
+
+    let mut listen = config.listen;
+    if listen.port() == 0 {
+        listen.set_port(free_port(listen.ip())?);
+    }
+    let server = NodeServer::new(
+        listen.port(),
+        cookie,
+        config.node_name.clone(),
+        config.advertised_host(),
+        Some(encryption),
+        // We dial exactly the peers we are told about; transitive dialling would bypass our
+        // backoff and handshake deadlines.
+        Some(NodeConnectionMode::Isolated),
+    )
+    .with_listen_addr(listen.ip())
+    .with_max_inbound_frame_size(config.max_frame_bytes);
+    let (server, server_join) =
+        Actor::spawn(None, server, ())
+            .await
+            .map_err(|e| ClusterError::Spawn {
+                what: "node server",
+                reason: e.to_string(),
+            })?;
+
+    let directory = Arc::new(Directory::default());
+    let args = ConnectorArgs {
+        node_name: config.node_name.clone(),
+        server: server.clone(),
+        dialer,
+        seeds: config.seeds.clone(),
+        directory: directory.clone(),
+        heartbeat_interval: config.heartbeat_interval(),
+        heartbeat_deadline: config.heartbeat_deadline(),
+        handshake_timeout: config.handshake_timeout(),
+        backoff_min: Duration::from_millis(config.backoff_min_ms),
+        backoff_max: Duration::from_millis(config.backoff_max_ms),
+    };
+    let (connector, connector_join) = match Actor::spawn(None, Connector, args).await {
+        Ok(c) => c,
+        Err(e) => {
+            server.stop(None);
+            let _ = server_join.await;
+            return Err(ClusterError::Spawn {
+                what: "connector",
+                reason: e.to_string(),
+            });
+        }
+    };
+    tracing::info!(node = %config.node_name, %listen, seeds = ?config.seeds, "cluster node started");
+    Ok(ClusterHandle {
+        discovery: Discovery::new(config.node_name.clone(), directory),
+        node_name: config.node_name,
+        listen,
+        max_frame_bytes: config.max_frame_bytes,
+        server,
+        server_join,
+        connector,
+        connector_join,
+    })
+}
+
+impl ClusterHandle {
+    /// This node's name.
+    pub fn node_name(&self) -> &str {
+        &self.node_name
+    }
+
+    /// The address the node listens on (with the chosen port if 0 was configured).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The inbound frame cap in force; keep every message (and chunk) well under it.
+    pub fn max_frame_bytes(&self) -> u64 {
+        self.max_frame_bytes
+    }
+
+    /// ractor_cluster's `NodeServer`, for anything this layer does not wrap.
+    pub fn node_server(&self) -> &ActorRef<NodeServerMessage> {
+        &self.server
+    }
+
+    /// Process-group lookups by node name.
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// Members of `scope`/`group` on node `node` (see [`Discovery::members_on`]).
+    pub fn members_on(&self, scope: &str, group: &str, node: &str) -> Vec<ActorCell> {
+        self.discovery.members_on(scope, group, node)
+    }
+
+    /// Members of `scope`/`group` by node name (see [`Discovery::members_by_node`]).
+    pub fn members_by_node(&self, scope: &str, group: &str) -> BTreeMap<String, Vec<ActorCell>> {
+        self.discovery.members_by_node(scope, group)
+    }
+
+    /// Receive peer events on a channel. Peers already up are announced first.
+    pub fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<PeerEvent>, ClusterError> {
+        let (sub, rx) = channel_subscriber();
+        self.connector
+            .cast(ConnectorMsg::Subscribe(sub))
+            .map_err(|_| ClusterError::Stopped)?;
+        Ok(rx)
+    }
+
+    /// Deliver peer events to `actor`, converted by `convert` (`None` skips an event). Peers
+    /// already up are announced first. The subscription ends when the actor stops.
+    pub fn subscribe_actor<M, F>(&self, actor: ActorRef<M>, convert: F) -> Result<(), ClusterError>
+    where
+        M: Message,
+        F: Fn(PeerEvent) -> Option<M> + Send + 'static,
+    {
+        self.connector
+            .cast(ConnectorMsg::Subscribe(actor_subscriber(actor, convert)))
+            .map_err(|_| ClusterError::Stopped)
+    }
+
+    /// Every peer ever seen, up or down.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, ClusterError> {
+        ractor::call_t!(self.connector, ConnectorMsg::Peers, 5_000)
+            .map_err(|_| ClusterError::Stopped)
+    }
+
+    /// Names of the peers up now.
+    pub async fn up_peers(&self) -> Result<BTreeSet<String>, ClusterError> {
+        Ok(self
+            .peers()
+            .await?
+            .into_iter()
+            .filter(|p| p.up)
+            .map(|p| p.node)
+            .collect())
+    }
+
+    /// Dial `addr` (`host:port`) and keep it dialled (e.g. a member added to the cluster).
+    pub fn add_peer_address(&self, addr: impl Into<String>) -> Result<(), ClusterError> {
+        self.connector
+            .cast(ConnectorMsg::AddSeed(addr.into()))
+            .map_err(|_| ClusterError::Stopped)
+    }
+
+    /// Stop redialling `addr` (a member removed). An open connection stays until it drops.
+    pub fn remove_peer_address(&self, addr: impl Into<String>) -> Result<(), ClusterError> {
+        self.connector
+            .cast(ConnectorMsg::RemoveSeed(addr.into()))
+            .map_err(|_| ClusterError::Stopped)
+    }
+
+    /// Report `node` down and drop its connections now; redial follows as after any failure.
+    pub fn disconnect(&self, node: impl Into<String>) -> Result<(), ClusterError> {
+        self.connector
+            .cast(ConnectorMsg::Disconnect(node.into()))
+            .map_err(|_| ClusterError::Stopped)
+    }
+
+    /// Stop the connector and the node server and wait for them.
+    pub async fn shutdown(self) {
+        self.connector.stop(Some("shutdown".into()));
+        let _ = self.connector_join.await;
+        self.server.stop(Some("shutdown".into()));
+        let _ = self.server_join.await;
+    }
+}
