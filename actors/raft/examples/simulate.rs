@@ -6,9 +6,10 @@
 //! ```
 //! Options: `--seeds N` (default 1000), `--start S` (default 0), `--seed S` (one seed),
 //! `--scenario NAME`, `--nodes N`, `--clients N`, `--fault-ms`, `--heal-ms`, `--quiesce-ms`,
-//! `--bug-commit-previous-term` (runs the injected bug; failures are then expected).
+//! `--bug-commit-previous-term`, `--bug-local-reads` (injected bugs; failures are then expected).
 //! Exits non-zero if any seed fails; each failure prints its seed and the replay command.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -25,6 +26,7 @@ struct Args {
     heal_ms: Option<u64>,
     quiesce_ms: Option<u64>,
     bug: bool,
+    local_reads: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -39,6 +41,7 @@ fn parse() -> Result<Args, String> {
         heal_ms: None,
         quiesce_ms: None,
         bug: false,
+        local_reads: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,6 +62,7 @@ fn parse() -> Result<Args, String> {
             "--heal-ms" => args.heal_ms = Some(num(value()?)?),
             "--quiesce-ms" => args.quiesce_ms = Some(num(value()?)?),
             "--bug-commit-previous-term" => args.bug = true,
+            "--bug-local-reads" => args.local_reads = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -86,6 +90,7 @@ fn options(args: &Args, seed: u64) -> SimOptions {
         o.quiesce_ms = v;
     }
     o.bug_commit_previous_term = args.bug;
+    o.bug_local_reads = args.local_reads;
     o
 }
 
@@ -110,12 +115,12 @@ fn main() -> ExitCode {
             Ok(report) => {
                 ops += report.history.ops.len();
                 if args.single.is_some() {
-                    println!("{}", report.summary());
+                    let _ = writeln!(std::io::stdout(), "{}", report.summary());
                 }
             }
             Err(failure) => {
                 failures += 1;
-                println!("FAIL {failure}");
+                let _ = writeln!(std::io::stdout(), "FAIL {failure}");
             }
         }
         let done = seed - start + 1;
@@ -126,7 +131,8 @@ fn main() -> ExitCode {
             );
         }
     }
-    println!(
+    let _ = writeln!(
+        std::io::stdout(),
         "seeds {start}..{}: {} passed, {failures} failed, {ops} client operations, {:.1}s",
         start + count,
         count - failures,

@@ -1547,6 +1547,12 @@ impl Raft {
         done: bool,
     ) -> Result<(), StepError> {
         let id = meta.id;
+        if meta.term > self.term || meta.index > 0 && meta.term == 0 {
+            return Err(StepError::Snapshot {
+                id,
+                reason: "snapshot term beyond the leader's term",
+            });
+        }
         let end = offset.checked_add(data.len() as u64);
         if end.is_none_or(|end| end > meta.size || done != (end == meta.size)) {
             return Err(StepError::Snapshot {

@@ -1,5 +1,5 @@
 //! The CI set of seeded simulator schedules: seeds 0..1000, one test per scenario (a seed's scenario
-//! is `seed % 7`). Every failure prints its seed and the command that replays it exactly.
+//! is `seed % 8`). Every failure prints its seed and the command that replays it exactly.
 //!
 //! More seeds: `VERISIM_RAFT_SEEDS=<count> VERISIM_RAFT_SEED_START=<first> cargo nextest run -p
 //! verisim-raft --test simulation`, or the `simulate` example (see docs/consensus.md).
@@ -81,4 +81,9 @@ fn seeds_snapshot_pressure() {
 #[test]
 fn seeds_chaos() {
     run_scenario(Scenario::Chaos);
+}
+
+#[test]
+fn seeds_leader_churn() {
+    run_scenario(Scenario::LeaderChurn);
 }

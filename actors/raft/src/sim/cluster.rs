@@ -174,7 +174,11 @@ impl Cluster {
             election_ticks: 10,
             heartbeat_ticks: 2,
             max_inflight: 4,
-            max_entries_per_append: 8,
+            max_entries_per_append: if scenario_is_churn(self.opts.scenario) {
+                1
+            } else {
+                8
+            },
             max_bytes_per_append: 1024,
             snapshot_chunk_size: 16,
             log_keep_after_snapshot: SNAPSHOT_KEEP,
@@ -438,7 +442,8 @@ impl Cluster {
             match &m.body {
                 MessageBody::VoteResponse { granted: true } => {
                     let hs = host.disk.hard_state;
-                    if hs.term != m.term || hs.vote != Some(m.to) {
+                    // A newer durable term also covers it: the node can never vote in m.term again.
+                    if hs.term < m.term || hs.term == m.term && hs.vote != Some(m.to) {
                         return Err(contract(format!(
                             "node {id}: vote for {} sent before it was persisted",
                             m.to
@@ -660,6 +665,15 @@ impl Cluster {
             Some(h) => h,
             None => *ids.choose(&mut self.rng).unwrap_or(&1),
         };
+        if self.opts.bug_local_reads
+            && matches!(pending.op, KvOp::Get { .. })
+            && let Some(host) = self.hosts.get_mut(&target).filter(|h| h.raft.is_some())
+        {
+            let result = host.kv.execute(pending.op);
+            let at = self.now + self.rng.random_range(1..=5);
+            self.schedule(at, Event::ClientReply(c, op_id, result));
+            return Ok(());
+        }
         let via_read_index = matches!(pending.op, KvOp::Get { .. }) && self.rng.random_bool(0.5);
         let request_id = self.next_request;
         self.next_request += 1;
@@ -757,7 +771,13 @@ impl Cluster {
         if self.heal_time.is_some() {
             return Ok(());
         }
-        let next = self.now + self.rng.random_range(100..=400);
+        let churn = scenario_is_churn(self.opts.scenario);
+        let next = self.now
+            + if churn {
+                self.rng.random_range(30..=120)
+            } else {
+                self.rng.random_range(100..=400)
+            };
         self.schedule(next, Event::Chaos);
         let scenario = self.opts.scenario;
         let mut actions: Vec<u8> = Vec::new();
@@ -816,7 +836,7 @@ impl Cluster {
             }
             4 => {
                 let up: Vec<NodeId> = ids.iter().copied().filter(|id| self.is_up(*id)).collect();
-                let prefer_leader = self.rng.random_bool(0.3);
+                let prefer_leader = self.rng.random_bool(if churn { 0.9 } else { 0.3 });
                 let victim = match self.leader() {
                     Some(l) if prefer_leader => Some(l),
                     _ => up.choose(&mut self.rng).copied(),
@@ -966,4 +986,8 @@ impl Cluster {
     pub fn history(&self) -> &History {
         &self.history
     }
+}
+
+fn scenario_is_churn(scenario: Scenario) -> bool {
+    scenario == Scenario::LeaderChurn
 }

@@ -35,10 +35,13 @@ pub enum Scenario {
     SnapshotPressure,
     /// All of the above at once.
     Chaos,
+    /// Leaders crash every few dozen milliseconds on a lossy network with one entry per append:
+    /// the shape of the paper's Figure 8, where commit rules matter most.
+    LeaderChurn,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Calm,
         Scenario::Lossy,
         Scenario::Partitions,
@@ -46,6 +49,7 @@ impl Scenario {
         Scenario::Membership,
         Scenario::SnapshotPressure,
         Scenario::Chaos,
+        Scenario::LeaderChurn,
     ];
 
     /// The scenario a seed runs (seeds cycle through all of them).
@@ -62,6 +66,7 @@ impl Scenario {
             Scenario::Membership => "membership",
             Scenario::SnapshotPressure => "snapshot-pressure",
             Scenario::Chaos => "chaos",
+            Scenario::LeaderChurn => "leader-churn",
         }
     }
 
@@ -79,7 +84,11 @@ impl Scenario {
     pub(crate) fn crashes(self) -> bool {
         matches!(
             self,
-            Scenario::Crashes | Scenario::Membership | Scenario::Chaos | Scenario::SnapshotPressure
+            Scenario::Crashes
+                | Scenario::Membership
+                | Scenario::Chaos
+                | Scenario::SnapshotPressure
+                | Scenario::LeaderChurn
         )
     }
 
@@ -102,6 +111,7 @@ impl Scenario {
             Scenario::Partitions | Scenario::Crashes | Scenario::Membership => (0.02, 0.02, 15),
             Scenario::SnapshotPressure => (0.05, 0.02, 20),
             Scenario::Chaos => (0.05, 0.03, 30),
+            Scenario::LeaderChurn => (0.25, 0.02, 10),
         }
     }
 }
@@ -121,6 +131,10 @@ pub struct SimOptions {
     /// Test only: run the nodes with the "commit earlier-term entries by counting" bug.
     #[doc(hidden)]
     pub bug_commit_previous_term: bool,
+    /// Test only: serve reads from the local state machine of whichever node a client reaches,
+    /// without a read index (stale reads, for showing the linearizability check catches them).
+    #[doc(hidden)]
+    pub bug_local_reads: bool,
 }
 
 impl SimOptions {
@@ -141,6 +155,7 @@ impl SimOptions {
             heal_ms: 3_000,
             quiesce_ms: 1_500,
             bug_commit_previous_term: false,
+            bug_local_reads: false,
         }
     }
 
@@ -162,6 +177,9 @@ impl SimOptions {
             ));
             if self.bug_commit_previous_term {
                 cmd.push_str(" --bug-commit-previous-term");
+            }
+            if self.bug_local_reads {
+                cmd.push_str(" --bug-local-reads");
             }
         }
         cmd
