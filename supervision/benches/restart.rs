@@ -4,11 +4,16 @@
 //!
 //! - short history: a fresh supervisor every 100 restarts;
 //! - long history: 50,000 restarts inside the intensity window first (intensity 10,000,000 in
-//!   an hour), then measure (criterion keeps adding restarts to that same window).
+//!   an hour), then measure while the window keeps filling.
 //!
 //! Criterion reports its statistics; a fixed-count pass then prints median and p99 from raw
-//! samples, and the long/short ratio. Run: `cargo bench -p verisim-supervision --bench restart`
-//! (or `supervision/bench/compare.sh` for both sides at once).
+//! samples (short and long blocks alternating, so both see the same machine load), the
+//! long/short ratio, and two floors: a bare ractor actor that respawns its child with no
+//! bookkeeping, and the spawn of a linked child alone. The pass runs three ways: the driver as a
+//! task in a 2-worker runtime, the driver outside it (`block_on`), and a current-thread runtime.
+//!
+//! Run: `cargo bench -p verisim-supervision --bench restart`, or
+//! `supervision/bench/compare.sh` for both sides at once.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -17,12 +22,14 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use verisim_supervision::{ChildSpec, Shutdown, Strategy, SupervisorHandle, SupervisorSpec};
+use verisim_supervision::{
+    ChildSpec, RestartIntensity, Shutdown, Strategy, SupervisorHandle, SupervisorSpec,
+};
 
 const BATCH: usize = 100;
 const PREFILL: usize = 50_000;
 const SHORT_SAMPLES: usize = 20_000;
-const LONG_SAMPLES: usize = 5_000;
+const LONG_SAMPLES: usize = 20_000;
 const HOUR: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Copy)]
@@ -287,25 +294,27 @@ fn report(label: &str, mut samples: Vec<Duration>) -> Duration {
 async fn percentile_pass() {
     report("floor_ractor", floor_samples(SHORT_SAMPLES).await);
     report("spawn_only", spawn_samples(SHORT_SAMPLES).await);
+    // Short and long blocks alternate, so both see the same load on a shared machine.
+    let mut long_rig = Rig::start(10_000_000).await;
+    for _ in 0..PREFILL {
+        long_rig.restart_once().await;
+    }
+    let rounds = SHORT_SAMPLES / BATCH;
+    let per_round = LONG_SAMPLES / rounds;
     let mut short = Vec::with_capacity(SHORT_SAMPLES);
-    while short.len() < SHORT_SAMPLES {
+    let mut long = Vec::with_capacity(LONG_SAMPLES);
+    for _ in 0..rounds {
         let mut rig = Rig::start(1_000_000).await;
         for _ in 0..BATCH {
             short.push(rig.restart_once().await);
         }
         rig.stop().await;
+        for _ in 0..per_round {
+            long.push(long_rig.restart_once().await);
+        }
     }
+    long_rig.stop().await;
     let short_med = report("short_history", short);
-
-    let mut rig = Rig::start(10_000_000).await;
-    for _ in 0..PREFILL {
-        rig.restart_once().await;
-    }
-    let mut long = Vec::with_capacity(LONG_SAMPLES);
-    for _ in 0..LONG_SAMPLES {
-        long.push(rig.restart_once().await);
-    }
-    rig.stop().await;
     let long_med = report("long_history", long);
     println!(
         "ours  long/short median ratio {:.2}",
@@ -313,7 +322,35 @@ async fn percentile_pass() {
     );
 }
 
+/// The bookkeeping alone: one `record` with a short history and with 50,000 restarts in the
+/// window (OTP walks its whole list here; the ring compares one instant).
+fn intensity_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("intensity_record");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (label, history) in [("short_history", 10usize), ("history_50k", 50_000)] {
+        // The ring holds exactly `history` instants, all inside the window, so every record
+        // compares against a full history (and memory stays fixed however long criterion runs).
+        let mut ring = RestartIntensity::new(history as u32, HOUR);
+        let t0 = Instant::now();
+        for i in 0..history {
+            ring.record(t0 + Duration::from_nanos(i as u64));
+        }
+        let mut now = t0 + Duration::from_millis(1);
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                now += Duration::from_nanos(1);
+                black_box(ring.record(black_box(now)))
+            })
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    intensity_benches(c);
     criterion_benches(c);
     let multi = runtime();
     println!("-- tokio multi-thread runtime (2 workers), driver task inside the runtime");
