@@ -2,9 +2,13 @@
 //! (durable inserts), restart (index rebuild from fjall) time and memory.
 //!
 //! `cargo run -p verisim-stores --release --example vector_recall -- [n] [dim] [queries] [seed]`
-//! (defaults: 100000 128 1000 42). Data sets, both seeded: `uniform` (coordinates uniform in
-//! [-1, 1], L2: the hard case, no structure to exploit) and `clustered` (100 Gaussian clusters,
-//! cosine: closer to real embeddings).
+//! (defaults: 100000 128 1000 42). Environment: `DATA` (comma list of data sets, default
+//! `latent,clustered,uniform`), `HNSW_M`, `HNSW_EFC`. Data sets, all seeded:
+//! * `latent` (L2): a random linear map of a 16-d Gaussian latent plus small noise — low intrinsic
+//!   dimension, like real embeddings;
+//! * `clustered` (cosine): 100 Gaussian clusters with wide isotropic 128-d noise inside each;
+//! * `uniform` (L2): coordinates uniform in [-1, 1] — the worst case, nearest neighbours barely
+//!   nearer than the rest.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -45,6 +49,24 @@ fn data(kind: &str, seed: u64, n: usize, dim: usize) -> Vec<Vec<f32>> {
         "uniform" => (0..n)
             .map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect())
             .collect(),
+        "latent" => {
+            // Low intrinsic dimension, like real embeddings: a fixed random linear map of a
+            // 16-d Gaussian latent, plus small isotropic noise.
+            let map: Vec<Vec<f32>> = (0..dim)
+                .map(|_| (0..16).map(|_| gaussian(&mut rng)).collect())
+                .collect();
+            (0..n)
+                .map(|_| {
+                    let z: Vec<f32> = (0..16).map(|_| gaussian(&mut rng)).collect();
+                    map.iter()
+                        .map(|row| {
+                            row.iter().zip(&z).map(|(a, b)| a * b).sum::<f32>()
+                                + 0.1 * gaussian(&mut rng)
+                        })
+                        .collect()
+                })
+                .collect()
+        }
         _ => {
             let centres: Vec<Vec<f32>> = (0..100)
                 .map(|_| (0..dim).map(|_| gaussian(&mut rng)).collect())
@@ -64,19 +86,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dim = arg(2, 128);
     let nq = arg(3, 1000);
     let seed = arg(4, 42) as u64;
-    println!(
-        "n={n} dim={dim} queries={nq} seed={seed} params={:?}",
-        HnswParams::default()
-    );
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let d = HnswParams::default();
+    let params = HnswParams {
+        m: env("HNSW_M", d.m),
+        ef_construction: env("HNSW_EFC", d.ef_construction),
+        ef_search: d.ef_search,
+    };
+    let sets = std::env::var("DATA").unwrap_or_else(|_| "latent,clustered,uniform".into());
+    println!("n={n} dim={dim} queries={nq} seed={seed} params={params:?}");
     println!(
         "| data | metric | ef | recall@10 | queries/s (1 core) | mean latency µs |\n|---|---|---|---|---|---|"
     );
     let mut notes = Vec::new();
-    for (kind, metric) in [("uniform", Metric::L2), ("clustered", Metric::Cosine)] {
+    for kind in sets.split(',') {
+        let metric = match kind {
+            "uniform" | "latent" => Metric::L2,
+            _ => Metric::Cosine,
+        };
         let dir = tempfile::tempdir()?;
         let cfg = StoreConfig::default();
         let db = verisim_stores::db::open_db(dir.path(), &cfg)?;
-        let mut s = VectorStore::open(&db, &Limits::default())?;
+        let mut s = VectorStore::open_with(&db, &Limits::default(), params)?;
         #[allow(clippy::cast_possible_truncation)]
         s.create_collection(
             "c",
@@ -137,7 +173,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         drop(s);
         let t = Instant::now();
-        let s = VectorStore::open(&db, &Limits::default())?;
+        let s = VectorStore::open_with(&db, &Limits::default(), params)?;
         let reopen = t.elapsed();
         notes.push(format!(
             "{kind}: durable build of {n} vectors (batches of 1000, one fsync each) {:.1} s; \
