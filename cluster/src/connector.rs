@@ -380,10 +380,14 @@ impl ConnectorState {
             node_id: None,
             last_beat: now,
         });
+        let replaced = peer.up && peer.node_id != Some(node_id);
+        let was_up = peer.up;
         peer.node_id = Some(node_id);
         peer.last_beat = now;
-        if !peer.up {
-            peer.up = true;
+        peer.up = true;
+        // A repeated Up (with a new node_id) tells subscribers the connection was replaced and
+        // remote actor references must be looked up again.
+        if !was_up || replaced {
             self.emit(PeerEvent::Up {
                 node: name,
                 node_id,
@@ -397,29 +401,34 @@ impl ConnectorState {
             return;
         };
         self.args.directory.remove(session.info.node_id);
+        // The claimed name is known from the first handshake message, even unauthenticated.
+        let name = session.info.name.clone().or(info.name);
+        // Another authenticated connection to the same node means this one lost ractor's
+        // duplicate-connection election (both sides dialled): the node stays up.
+        let survivor = name.as_deref().and_then(|n| {
+            self.sessions
+                .values()
+                .find(|s| s.authenticated && s.info.name.as_deref() == Some(n))
+        });
+        if let Some(survivor) = survivor {
+            let node_id = survivor.info.node_id;
+            let ready = survivor.ready;
+            if let Some(p) = name.as_deref().and_then(|n| self.peers.get_mut(n))
+                && ready
+            {
+                p.node_id = Some(node_id);
+            }
+            return;
+        }
         if !session.authenticated {
             self.emit(PeerEvent::HandshakeFailed {
                 peer_addr: session.info.peer_addr,
             });
             return;
         }
-        let Some(name) = session.info.name else {
-            return;
-        };
-        // Another authenticated connection to the same node (a duplicate-connection election)
-        // keeps it up.
-        let other = self
-            .sessions
-            .values()
-            .find(|s| s.ready && s.info.name.as_deref() == Some(name.as_str()))
-            .map(|s| s.info.node_id);
-        if let Some(node_id) = other {
-            if let Some(p) = self.peers.get_mut(&name) {
-                p.node_id = Some(node_id);
-            }
-            return;
-        }
-        if self.peers.get(&name).is_some_and(|p| p.up) {
+        if let Some(name) = name
+            && self.peers.get(&name).is_some_and(|p| p.up)
+        {
             self.mark_down(&name, DownReason::Disconnected);
         }
     }

@@ -30,7 +30,9 @@ impl std::fmt::Display for DownReason {
 /// `node()` of that peer's remote actors) and changes on every reconnect.
 #[derive(Debug, Clone, PartialEq, Eq, RactorMessage)]
 pub enum PeerEvent {
-    /// A connection to `node` is authenticated and its process groups are synchronised.
+    /// A connection to `node` is authenticated and its process groups are synchronised. It may
+    /// repeat without a `Down` in between, with a new `node_id`, when a duplicate connection
+    /// (both nodes dialled each other) replaced the first one: look remote actors up again.
     Up {
         /// The peer's node name.
         node: String,
