@@ -46,6 +46,10 @@ pub struct LogStats {
     pub entries: u64,
     /// Bytes of the stored values.
     pub bytes: u64,
+    /// Entries and bytes above the snapshot the log starts after: what the snapshotter watches
+    /// (the trailing window kept below the snapshot index does not count).
+    pub entries_since_snapshot: u64,
+    pub bytes_since_snapshot: u64,
 }
 
 /// A node's persisted Raft log.
@@ -58,6 +62,8 @@ pub struct LogStore {
     /// Stored value sizes from `first` to `last`, to keep `bytes` exact across truncation and purging.
     sizes: std::collections::VecDeque<u32>,
     bytes: u64,
+    /// Index of the snapshot the log starts after.
+    snapshot_index: Index,
 }
 
 fn seal<T: Serialize>(value: &T) -> Vec<u8> {
@@ -123,6 +129,7 @@ impl LogStore {
             last: first - 1,
             sizes: Default::default(),
             bytes: 0,
+            snapshot_index: snapshot.index,
         };
         store.purge_below(first)?;
         let mut entries = Vec::new();
@@ -236,12 +243,22 @@ impl LogStore {
         batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
         batch.insert(&self.meta, KEY_FIRST_INDEX, seal(&new_first));
         batch.commit()?;
+        self.snapshot_index = snapshot.index;
         self.drop_sizes_below(new_first);
         self.first = new_first;
         if self.last < new_first {
             self.last = new_first - 1;
         }
         self.purge_below(new_first)
+    }
+
+    /// Records the configuration a new cluster starts from (the snapshot at index 0), durably, so a
+    /// restart before any snapshot still knows the voters.
+    pub fn bootstrap(&mut self, snapshot: &SnapshotMeta) -> Result<(), LogStoreError> {
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
+        batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
+        batch.commit()?;
+        Ok(())
     }
 
     /// Replaces the whole log with an installed snapshot: every entry goes, the log restarts at
@@ -257,6 +274,7 @@ impl LogStore {
         batch.commit()?;
         self.sizes.clear();
         self.bytes = 0;
+        self.snapshot_index = snapshot.index;
         self.first = new_first;
         self.last = snapshot.index;
         // Entries above the old `last` cannot exist; below the old `first` they are purged here.
@@ -296,11 +314,15 @@ impl LogStore {
     }
 
     pub fn stats(&self) -> LogStats {
+        let below = (self.snapshot_index + 1).saturating_sub(self.first) as usize;
+        let since = self.sizes.iter().skip(below);
         LogStats {
             first_index: self.first,
             last_index: self.last,
             entries: self.sizes.len() as u64,
             bytes: self.bytes,
+            entries_since_snapshot: self.last.saturating_sub(self.snapshot_index),
+            bytes_since_snapshot: since.map(|&n| u64::from(n)).sum(),
         }
     }
 }
@@ -380,6 +402,12 @@ mod tests {
             s.compact(70, &snap).unwrap();
             let st = s.stats();
             assert_eq!((st.first_index, st.last_index, st.entries), (71, 100, 30));
+            assert_eq!(st.entries_since_snapshot, 20);
+            assert_eq!(
+                st.bytes_since_snapshot * 30,
+                st.bytes * 20,
+                "equal-sized entries"
+            );
             assert!(
                 st.bytes * 3 < before,
                 "bytes accounted: {} of {before}",
@@ -414,6 +442,20 @@ mod tests {
         assert_eq!(p.snapshot, snap);
         assert_eq!(p.entries, entries(501..=502, 4));
         assert_eq!(s.stats().first_index, 501);
+    }
+
+    #[test]
+    fn the_bootstrap_configuration_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let boot = PersistedState::bootstrap([1, 2, 3]);
+        {
+            let (mut s, _) = LogStore::open(dir.path()).unwrap();
+            s.bootstrap(&boot.snapshot).unwrap();
+            s.append(&entries(1..=2, 1), None).unwrap();
+        }
+        let (_, p) = LogStore::open(dir.path()).unwrap();
+        assert_eq!(p.snapshot.membership, Membership::with_voters([1, 2, 3]));
+        assert_eq!(p.entries.len(), 2);
     }
 
     #[test]

@@ -1,6 +1,20 @@
-//! The registry quorum on one node: the Raft log on fjall, and (next) the consensus actor that drives
-//! the pure core in `verisim-raft`.
+//! The registry quorum on one node: the consensus actor driving the pure Raft core of `verisim-raft`,
+//! its log on fjall, the replica of the registry it applies to, and the Snapshotter that keeps the
+//! log small.
 
+pub mod actor;
 pub mod log_store;
+pub mod replica;
+pub mod snapshotter;
+pub mod transport;
 
+pub use actor::{
+    Applied, ConsensusActor, ConsensusArgs, ConsensusError, ConsensusMsg, ConsensusStatus,
+};
 pub use log_store::{LogStats, LogStore, LogStoreError};
+pub use replica::{Replica, SharedReplica};
+pub use snapshotter::{SnapshotPolicy, Snapshotter, SnapshotterArgs, SnapshotterMsg};
+pub use transport::{LocalTransport, Transport};
+
+#[cfg(test)]
+mod tests;

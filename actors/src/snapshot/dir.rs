@@ -18,9 +18,9 @@ pub struct SnapshotInfo {
 /// The directory holding a node's snapshots.
 ///
 /// File names: `snap-<index>-<term>.vsnap` (zero-padded, so names sort by index), `*.tmp` for a write in
-/// progress, `recv-<index>-<term>.partial` for a snapshot being received from the leader, `*.corrupt`
+/// progress, `recv-<snapshot id>.partial` for a snapshot being received from the leader, `*.corrupt`
 /// for files that failed their checksums (kept for inspection, never loaded).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SnapshotDir {
     dir: PathBuf,
     keep: usize,
@@ -82,6 +82,15 @@ impl SnapshotDir {
         Ok((this, report))
     }
 
+    /// A handle on a directory another handle opened (and cleaned): for the snapshotter, which writes
+    /// into the directory the consensus actor owns.
+    pub fn at(dir: impl Into<PathBuf>, keep: usize) -> Self {
+        Self {
+            dir: dir.into(),
+            keep: keep.max(1),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.dir
     }
@@ -91,10 +100,9 @@ impl SnapshotDir {
         self.dir.join(format!("snap-{index:020}-{term:020}.vsnap"))
     }
 
-    /// Where a snapshot being received from the leader is assembled.
-    pub fn partial_path_for(&self, index: u64, term: u64) -> PathBuf {
-        self.dir
-            .join(format!("recv-{index:020}-{term:020}.partial"))
+    /// Where a snapshot being received from the leader is assembled; chunks name it by id only.
+    pub fn partial_path_for(&self, snapshot_id: u64) -> PathBuf {
+        self.dir.join(format!("recv-{snapshot_id:016x}.partial"))
     }
 
     /// The valid snapshots, oldest first. Headers are checked; bodies were checked at open or write.
@@ -205,7 +213,7 @@ mod tests {
         snap(&d, 10, b"old but good");
         let newest = snap(&d, 20, b"newest");
         fs::write(d.path_for(30, 2).with_extension("tmp"), b"half written").unwrap();
-        fs::write(d.partial_path_for(40, 2), b"half received").unwrap();
+        fs::write(d.partial_path_for(40), b"half received").unwrap();
         let mut bytes = fs::read(&newest.path).unwrap();
         bytes[10] ^= 0xff; // a flipped body byte
         fs::write(&newest.path, bytes).unwrap();
@@ -242,7 +250,7 @@ mod tests {
         let (a, _) = SnapshotDir::open(src.path(), 1).unwrap();
         let (b, _) = SnapshotDir::open(dst.path(), 1).unwrap();
         let sent = snap(&a, 99, b"state");
-        let partial = b.partial_path_for(99, 1);
+        let partial = b.partial_path_for(99);
         let bytes = fs::read(&sent.path).unwrap();
         fs::write(&partial, &bytes[..bytes.len() - 3]).unwrap();
         assert!(

@@ -1,0 +1,528 @@
+//! The consensus actor: one per node, it drives the pure Raft core.
+//!
+//! Each input (a tick, a peer message, a proposal) is stepped into the core at once; the effects are
+//! handled by a `Flush` the actor sends itself when the first input of a batch arrives. Every input
+//! already queued is stepped before that `Flush` runs, so one `Ready` — one fsync — covers all of them
+//! (group commit), and the batch grows by itself under load while the previous fsync is running.
+//!
+//! A failed write to the log or snapshot directory fails the actor: its supervisor restarts it, and the
+//! restart rebuilds the core and the replica from disk. It never carries on after a failed fsync.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+use verisim_raft::{
+    ChunkRead, ConfChange, Config, Entry, Index, Input, Membership, Message, NodeId, Payload,
+    PersistedState, Raft, ReadResult, Ready, Role, SnapshotId, SnapshotMeta, StepError, Stepped,
+    Term,
+};
+
+use super::log_store::{LogStats, LogStore};
+use super::replica::{Replica, SharedReplica};
+use super::transport::Transport;
+use crate::registry::{Outcome, RegistryState};
+use crate::snapshot::{SnapshotDir, read_snapshot};
+
+/// What a committed proposal produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub index: Index,
+    pub term: Term,
+    pub outcome: Outcome,
+}
+
+/// Why a proposal, read or change was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsensusError {
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("the entry was replaced by another leader's before it committed")]
+    Dropped,
+    #[error("refused by the consensus core: {0}")]
+    Refused(String),
+}
+
+impl From<StepError> for ConsensusError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::NotLeader { leader } => ConsensusError::NotLeader { leader },
+            other => ConsensusError::Refused(other.to_string()),
+        }
+    }
+}
+
+/// A node's consensus status, for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsensusStatus {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: Term,
+    pub leader: Option<NodeId>,
+    pub commit_index: Index,
+    pub applied_index: Index,
+    pub snapshot_index: Index,
+    pub snapshot_term: Term,
+    pub membership: Membership,
+    pub log: LogStats,
+    /// fsyncs of the log so far (one per non-empty `Ready`).
+    pub log_syncs: u64,
+}
+
+/// The consensus actor's protocol.
+pub enum ConsensusMsg {
+    /// Logical time.
+    Tick,
+    /// A message from a peer.
+    Peer(Message),
+    /// Handle the core's pending effects (sent to itself).
+    Flush,
+    /// Append a registry command; answered once it is applied (or known lost).
+    Propose {
+        command: Vec<u8>,
+        reply: RpcReplyPort<Result<Applied, ConsensusError>>,
+    },
+    /// A linearizable read point: answered with an index once this node has applied it; reads of the
+    /// replica after that see every write acknowledged before the request.
+    ReadIndex {
+        reply: RpcReplyPort<Result<Index, ConsensusError>>,
+    },
+    /// A one-server membership change; answered once applied.
+    ChangeMembership {
+        change: ConfChange,
+        reply: RpcReplyPort<Result<Index, ConsensusError>>,
+    },
+    TransferLeadership {
+        to: NodeId,
+        reply: RpcReplyPort<Result<(), ConsensusError>>,
+    },
+    /// Start an election now.
+    Campaign,
+    /// The snapshotter wrote a snapshot of the replica at `index` to `path`.
+    SnapshotTaken {
+        index: Index,
+        path: PathBuf,
+        id: SnapshotId,
+        size: u64,
+    },
+    Status(RpcReplyPort<ConsensusStatus>),
+}
+
+impl ractor::Message for ConsensusMsg {}
+
+/// What the consensus actor needs to start.
+#[derive(Clone)]
+pub struct ConsensusArgs {
+    pub raft: Config,
+    /// `<data>/raft`: the fjall log lives in `log/`, snapshots in `snapshots/`.
+    pub dir: PathBuf,
+    /// Voters of a new cluster; ignored when the log already holds state. Empty for a node that
+    /// joins an existing cluster (it starts with no membership and waits to be added).
+    pub bootstrap_voters: Vec<NodeId>,
+    pub tick: Duration,
+    pub transport: Arc<dyn Transport>,
+    pub replica: SharedReplica,
+    /// Snapshots kept on disk (at least 1).
+    pub snapshots_kept: usize,
+}
+
+pub struct ConsensusActor;
+
+pub struct ConsensusState {
+    raft: Raft,
+    log: LogStore,
+    snapshots: SnapshotDir,
+    /// Snapshot files this node can serve, by id.
+    snapshot_paths: BTreeMap<SnapshotId, PathBuf>,
+    replica: SharedReplica,
+    transport: Arc<dyn Transport>,
+    flush_scheduled: bool,
+    proposals: BTreeMap<Index, (Term, RpcReplyPort<Result<Applied, ConsensusError>>)>,
+    changes: BTreeMap<Index, (Term, RpcReplyPort<Result<Index, ConsensusError>>)>,
+    read_requests: BTreeMap<u64, RpcReplyPort<Result<Index, ConsensusError>>>,
+    /// Confirmed reads waiting for the replica to reach their index.
+    reads_waiting: Vec<(Index, RpcReplyPort<Result<Index, ConsensusError>>)>,
+    next_read_id: u64,
+    log_syncs: u64,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Drop for ConsensusState {
+    fn drop(&mut self) {
+        // post_stop does not run after a failure; the timer must stop with the state regardless.
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, as stamped on proposals and snapshots.
+pub fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A snapshot's id: the first 8 bytes of its body hash (never 0, which means "no snapshot").
+pub fn snapshot_id(body_blake3: &[u8; 32]) -> SnapshotId {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&body_blake3[..8]);
+    u64::from_be_bytes(b).max(1)
+}
+
+impl Actor for ConsensusActor {
+    type Msg = ConsensusMsg;
+    type State = ConsensusState;
+    type Arguments = ConsensusArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ConsensusMsg>,
+        args: ConsensusArgs,
+    ) -> Result<ConsensusState, ActorProcessingErr> {
+        let (mut log, mut persisted) = LogStore::open(&args.dir.join("log"))?;
+        let (snapshots, report) =
+            SnapshotDir::open(args.dir.join("snapshots"), args.snapshots_kept)?;
+        if !report.quarantined.is_empty() {
+            warn!(files = ?report.quarantined, "corrupt snapshots set aside");
+        }
+        // Rebuild the replica from the snapshot the log starts after, then let the core re-apply the
+        // committed entries above it.
+        let mut replica = Replica::default();
+        let mut snapshot_paths = BTreeMap::new();
+        if persisted.snapshot.index > 0 {
+            let path = snapshots.path_for(persisted.snapshot.index, persisted.snapshot.term);
+            let (header, body) = read_snapshot(&path)
+                .map_err(|e| format!("the snapshot the log starts after is unusable: {e}"))?;
+            replica.state = RegistryState::from_cbor(&body)?;
+            replica.applied_index = header.last_included_index;
+            replica.applied_term = header.last_included_term;
+            replica.membership = persisted.snapshot.membership.clone();
+            snapshot_paths.insert(persisted.snapshot.id, path);
+        } else if persisted.hard_state == Default::default()
+            && persisted.entries.is_empty()
+            && !args.bootstrap_voters.is_empty()
+        {
+            persisted = PersistedState::bootstrap(args.bootstrap_voters.iter().copied());
+            log.bootstrap(&persisted.snapshot)?;
+            replica.membership = persisted.snapshot.membership.clone();
+        }
+        *args.replica.write() = replica;
+        let raft = Raft::new(args.raft.clone(), persisted)?;
+        info!(
+            id = raft.id(),
+            term = raft.term(),
+            last = raft.last_index(),
+            "consensus member started"
+        );
+        let ticker = myself.send_interval(args.tick, || ConsensusMsg::Tick);
+        Ok(ConsensusState {
+            raft,
+            log,
+            snapshots,
+            snapshot_paths,
+            replica: args.replica,
+            transport: args.transport,
+            flush_scheduled: false,
+            proposals: BTreeMap::new(),
+            changes: BTreeMap::new(),
+            read_requests: BTreeMap::new(),
+            reads_waiting: Vec::new(),
+            next_read_id: 1,
+            log_syncs: 0,
+            ticker: Some(ticker),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ConsensusMsg>,
+        msg: ConsensusMsg,
+        st: &mut ConsensusState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ConsensusMsg::Tick => st.step(Input::Tick),
+            ConsensusMsg::Peer(m) => {
+                if let Err(e) = st.raft.step(Input::Message(m)) {
+                    debug!(error = %e, "peer message refused");
+                }
+            }
+            ConsensusMsg::Flush => {
+                st.flush_scheduled = false;
+                return st.flush();
+            }
+            ConsensusMsg::Propose { command, reply } => match st.raft.step(Input::Propose(command))
+            {
+                Ok(Stepped::Proposed { index, term }) => {
+                    st.proposals.insert(index, (term, reply));
+                }
+                Ok(Stepped::Done) => {
+                    let _ = reply.send(Err(ConsensusError::Refused("nothing proposed".into())));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            ConsensusMsg::ReadIndex { reply } => {
+                let request_id = st.next_read_id;
+                st.next_read_id += 1;
+                match st.raft.step(Input::ReadIndex { request_id }) {
+                    Ok(_) => {
+                        st.read_requests.insert(request_id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            ConsensusMsg::ChangeMembership { change, reply } => {
+                match st.raft.step(Input::ProposeConfChange(change)) {
+                    Ok(Stepped::Proposed { index, term }) => {
+                        st.changes.insert(index, (term, reply));
+                    }
+                    Ok(Stepped::Done) => {
+                        let _ = reply.send(Err(ConsensusError::Refused("nothing proposed".into())));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            ConsensusMsg::TransferLeadership { to, reply } => {
+                let r = st.raft.step(Input::TransferLeadership { to });
+                let _ = reply.send(r.map(|_| ()).map_err(Into::into));
+            }
+            ConsensusMsg::Campaign => st.step(Input::Campaign),
+            ConsensusMsg::SnapshotTaken {
+                index,
+                path,
+                id,
+                size,
+            } => match st.raft.step(Input::SnapshotTaken { index, id, size }) {
+                Ok(_) => {
+                    info!(index, size, "snapshot taken");
+                    st.snapshot_paths.insert(id, path);
+                }
+                Err(e) => warn!(error = %e, "snapshot not used"),
+            },
+            ConsensusMsg::Status(reply) => {
+                let _ = reply.send(st.status());
+            }
+        }
+        if !st.flush_scheduled && st.raft.has_ready() {
+            st.flush_scheduled = true;
+            myself.cast(ConsensusMsg::Flush)?;
+        }
+        Ok(())
+    }
+}
+
+impl ConsensusState {
+    fn step(&mut self, input: Input) {
+        if let Err(e) = self.raft.step(input) {
+            debug!(error = %e, "input refused");
+        }
+    }
+
+    fn status(&self) -> ConsensusStatus {
+        let snap = self.raft.snapshot();
+        ConsensusStatus {
+            id: self.raft.id(),
+            role: self.raft.role(),
+            term: self.raft.term(),
+            leader: self.raft.leader(),
+            commit_index: self.raft.commit_index(),
+            applied_index: self.replica.read().applied_index,
+            snapshot_index: snap.index,
+            snapshot_term: snap.term,
+            membership: self.raft.membership().clone(),
+            log: self.log.stats(),
+            log_syncs: self.log_syncs,
+        }
+    }
+
+    /// Handles every pending `Ready`, in the order the core requires.
+    fn flush(&mut self) -> Result<(), ActorProcessingErr> {
+        while let Some(ready) = self.raft.ready() {
+            let chunk_inputs = self.handle_ready(ready)?;
+            self.raft.advance();
+            for input in chunk_inputs {
+                self.step(input);
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_ready(&mut self, ready: Ready) -> Result<Vec<Input>, ActorProcessingErr> {
+        // 1. Incoming snapshot chunks, then installation.
+        for w in &ready.snapshot_writes {
+            let path = self.snapshots.partial_path_for(w.snapshot_id);
+            let mut f = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(&path)?;
+            f.seek(SeekFrom::Start(w.offset))?;
+            f.write_all(&w.data)?;
+            f.sync_data()?;
+        }
+        if let Some(meta) = &ready.snapshot_install {
+            self.install_snapshot(meta)?;
+        }
+        // 2. Entries and hard state, one fsync.
+        if !ready.entries.is_empty() || ready.hard_state.is_some() {
+            self.log.append(&ready.entries, ready.hard_state.as_ref())?;
+            self.log_syncs += 1;
+        }
+        // 3. Only now may messages leave.
+        for m in ready.messages {
+            self.transport.send(m);
+        }
+        // 4. Apply, then serve reads.
+        if !ready.committed_entries.is_empty() {
+            self.apply(&ready.committed_entries);
+        }
+        for rs in ready.read_states {
+            let Some(reply) = self.read_requests.remove(&rs.request_id) else {
+                continue;
+            };
+            match rs.result {
+                ReadResult::Ready { index } => self.reads_waiting.push((index, reply)),
+                ReadResult::Aborted { leader } => {
+                    let _ = reply.send(Err(ConsensusError::NotLeader { leader }));
+                }
+            }
+        }
+        self.serve_reads();
+        // 5. Snapshot chunks to read for lagging followers; log compaction.
+        let inputs = ready
+            .snapshot_reads
+            .iter()
+            .map(|r| self.read_chunk(r))
+            .collect();
+        if let Some(to) = ready.compact_log_to {
+            let snapshot = self.raft.snapshot().clone();
+            self.log.compact(to, &snapshot)?;
+            self.snapshots.prune()?;
+            self.snapshot_paths
+                .retain(|id, p| *id == snapshot.id || p.exists());
+        }
+        Ok(inputs)
+    }
+
+    fn apply(&mut self, entries: &[Entry]) {
+        let mut replica = self.replica.write();
+        for e in entries {
+            let outcome = match &e.payload {
+                Payload::Normal(bytes) => Some(replica.state.apply_bytes(e.index, bytes)),
+                Payload::Noop => None,
+                Payload::Config { membership, .. } => {
+                    replica.membership = membership.clone();
+                    None
+                }
+            };
+            replica.applied_index = e.index;
+            replica.applied_term = e.term;
+            if let Some((term, reply)) = self.proposals.remove(&e.index) {
+                let r = match outcome {
+                    Some(outcome) if term == e.term => Ok(Applied {
+                        index: e.index,
+                        term,
+                        outcome,
+                    }),
+                    _ => Err(ConsensusError::Dropped),
+                };
+                let _ = reply.send(r);
+            }
+            if let Some((term, reply)) = self.changes.remove(&e.index) {
+                let ok = term == e.term && matches!(e.payload, Payload::Config { .. });
+                let _ = reply.send(if ok {
+                    Ok(e.index)
+                } else {
+                    Err(ConsensusError::Dropped)
+                });
+            }
+        }
+        drop(replica);
+        // A proposal whose index was overwritten by a shorter log never comes back: fail those
+        // below the applied index that are still waiting.
+        let applied = self.replica.read().applied_index;
+        let stale: Vec<Index> = self.proposals.range(..=applied).map(|(i, _)| *i).collect();
+        for i in stale {
+            if let Some((_, reply)) = self.proposals.remove(&i) {
+                let _ = reply.send(Err(ConsensusError::Dropped));
+            }
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.replica.read().applied_index;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_waiting)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
+        self.reads_waiting = waiting;
+        for (index, reply) in ready {
+            let _ = reply.send(Ok(index));
+        }
+    }
+
+    fn read_chunk(&self, r: &ChunkRead) -> Input {
+        let unavailable = Input::SnapshotUnavailable {
+            to: r.to,
+            snapshot_id: r.snapshot_id,
+        };
+        let Some(path) = self.snapshot_paths.get(&r.snapshot_id) else {
+            return unavailable;
+        };
+        let read = || -> std::io::Result<Vec<u8>> {
+            let mut f = std::fs::File::open(path)?;
+            f.seek(SeekFrom::Start(r.offset))?;
+            let mut data = Vec::new();
+            f.take(r.len).read_to_end(&mut data)?;
+            Ok(data)
+        };
+        match read() {
+            Ok(data) => Input::SnapshotChunk {
+                to: r.to,
+                snapshot_id: r.snapshot_id,
+                offset: r.offset,
+                data,
+            },
+            Err(e) => {
+                warn!(error = %e, "cannot read snapshot chunk");
+                unavailable
+            }
+        }
+    }
+
+    /// A snapshot received from the leader becomes this node's state: checked, moved into place,
+    /// loaded into the replica, and the log replaced.
+    fn install_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), ActorProcessingErr> {
+        let partial = self.snapshots.partial_path_for(meta.id);
+        let info = self.snapshots.install_received(&partial)?;
+        let (header, body) = read_snapshot(&info.path)?;
+        let state = RegistryState::from_cbor(&body)?;
+        {
+            let mut replica = self.replica.write();
+            replica.state = state;
+            replica.applied_index = header.last_included_index;
+            replica.applied_term = header.last_included_term;
+            replica.membership = meta.membership.clone();
+        }
+        self.log.install_snapshot(meta)?;
+        self.snapshots.prune()?;
+        self.snapshot_paths.insert(meta.id, info.path);
+        info!(
+            index = meta.index,
+            term = meta.term,
+            "installed a snapshot from the leader"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! The Snapshotter actor: it watches the log's size and, past a threshold, writes a snapshot of the
+//! applied registry and has the consensus actor compact the log behind it.
+//!
+//! Trigger (any of): entries since the last snapshot ≥ `max_entries`, their bytes ≥ `max_bytes`, or
+//! (optionally) the last snapshot older than `max_age` plus a random jitter, so that nodes started
+//! together do not all snapshot at once. Only applied entries are covered, and an entry is applied
+//! only once a quorum has acknowledged it.
+//!
+//! The replica is cloned under a short read lock and written from a blocking thread, so neither the
+//! consensus actor nor the snapshotter's mailbox waits for the disk.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rand::Rng;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use verisim_raft::Index;
+
+use super::actor::{ConsensusMsg, snapshot_id, wall_clock_ms};
+use super::replica::SharedReplica;
+use crate::snapshot::{SnapshotDir, SnapshotError};
+
+/// When to take a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    /// Snapshot at least this often when anything new was applied (`None`: size triggers only).
+    pub max_age: Option<Duration>,
+    /// Up to this much is added to `max_age`, drawn at random for each period.
+    pub age_jitter: Duration,
+    /// How often the log size is checked.
+    pub check_every: Duration,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_bytes: 10 * 1024 * 1024,
+            max_age: None,
+            age_jitter: Duration::from_secs(30),
+            check_every: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The snapshotter's protocol.
+pub enum SnapshotterMsg {
+    /// Check the triggers (sent by its own timer).
+    Check,
+    /// Take a snapshot now if anything was applied since the last one (operators); answers with the
+    /// snapshot's index.
+    TakeNow(RpcReplyPort<Result<Option<Index>, String>>),
+}
+
+impl ractor::Message for SnapshotterMsg {}
+
+pub struct SnapshotterArgs {
+    pub consensus: ActorRef<ConsensusMsg>,
+    pub replica: SharedReplica,
+    /// The consensus actor's snapshot directory.
+    pub dir: PathBuf,
+    pub policy: SnapshotPolicy,
+}
+
+pub struct Snapshotter;
+
+pub struct SnapshotterState {
+    args: SnapshotterArgs,
+    /// Index of the last snapshot this actor wrote (or found at start).
+    last_index: Index,
+    due_by_age: Option<Instant>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Drop for SnapshotterState {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+    }
+}
+
+impl Actor for Snapshotter {
+    type Msg = SnapshotterMsg;
+    type State = SnapshotterState;
+    type Arguments = SnapshotterArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SnapshotterMsg>,
+        args: SnapshotterArgs,
+    ) -> Result<SnapshotterState, ActorProcessingErr> {
+        let ticker = myself.send_interval(args.policy.check_every, || SnapshotterMsg::Check);
+        let mut st = SnapshotterState {
+            args,
+            last_index: 0,
+            due_by_age: None,
+            ticker: Some(ticker),
+        };
+        st.schedule_age();
+        Ok(st)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<SnapshotterMsg>,
+        msg: SnapshotterMsg,
+        st: &mut SnapshotterState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SnapshotterMsg::Check => {
+                if st.due().await
+                    && let Err(e) = st.take().await
+                {
+                    warn!(error = %e, "snapshot failed; will retry");
+                }
+            }
+            SnapshotterMsg::TakeNow(reply) => {
+                let r = st.take().await.map_err(|e| e.to_string());
+                let _ = reply.send(r);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SnapshotterState {
+    fn schedule_age(&mut self) {
+        self.due_by_age = self.args.policy.max_age.map(|age| {
+            let jitter_ms = self.args.policy.age_jitter.as_millis() as u64;
+            let extra = if jitter_ms == 0 {
+                0
+            } else {
+                rand::rng().random_range(0..=jitter_ms)
+            };
+            Instant::now() + age + Duration::from_millis(extra)
+        });
+    }
+
+    /// Whether a trigger fired.
+    async fn due(&mut self) -> bool {
+        let status = match self
+            .args
+            .consensus
+            .call(ConsensusMsg::Status, Some(Duration::from_secs(5)))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(s)) => s,
+            _ => return false,
+        };
+        self.last_index = self.last_index.max(status.snapshot_index);
+        let p = &self.args.policy;
+        let by_size = status.log.entries_since_snapshot >= p.max_entries
+            || status.log.bytes_since_snapshot >= p.max_bytes;
+        let by_age = self.due_by_age.is_some_and(|t| Instant::now() >= t);
+        (by_size || by_age) && status.applied_index > status.snapshot_index
+    }
+
+    /// Writes a snapshot of the replica as applied now and tells the consensus actor.
+    async fn take(&mut self) -> Result<Option<Index>, SnapshotError> {
+        let replica = self.args.replica.read().clone();
+        if replica.applied_index <= self.last_index {
+            return Ok(None);
+        }
+        let dir = SnapshotDir::at(&self.args.dir, 1);
+        let index = replica.applied_index;
+        let term = replica.applied_term;
+        let membership = crate::registry::encode(&replica.membership);
+        let written = tokio::task::spawn_blocking(move || {
+            dir.write(index, term, membership, wall_clock_ms(), |w| {
+                ciborium::into_writer(&replica.state, w).map_err(std::io::Error::other)
+            })
+        })
+        .await
+        .map_err(|e| SnapshotError::Corrupt {
+            path: self.args.dir.clone(),
+            reason: format!("snapshot writer task failed: {e}"),
+        })??;
+        let size = std::fs::metadata(&written.path)
+            .map_err(|source| SnapshotError::Io {
+                path: written.path.clone(),
+                source,
+            })?
+            .len();
+        let id = snapshot_id(&written.header.body_blake3);
+        info!(index, size, "snapshot written");
+        self.last_index = index;
+        self.schedule_age();
+        let _ = self.args.consensus.cast(ConsensusMsg::SnapshotTaken {
+            index,
+            path: written.path,
+            id,
+            size,
+        });
+        Ok(Some(index))
+    }
+}
