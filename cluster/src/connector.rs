@@ -326,6 +326,7 @@ impl ConnectorState {
         match &ev {
             PeerEvent::Up { node, node_id } => tracing::info!(%node, node_id, "peer up"),
             PeerEvent::Down { node, reason } => tracing::info!(%node, %reason, "peer down"),
+            PeerEvent::DialFailed { addr, error } => tracing::debug!(%addr, %error, "dial failed"),
             PeerEvent::HandshakeFailed { peer_addr } => {
                 tracing::warn!(%peer_addr, "connection closed before authenticating")
             }
@@ -460,11 +461,15 @@ impl ConnectorState {
         };
         match result {
             Ok(resolved) => seed.resolved = Some(resolved),
-            Err(e) => {
+            Err(error) => {
                 let delay = seed.backoff.next_delay(&mut self.rng);
-                tracing::debug!(%addr, error = %e, ?delay, "dial failed");
+                tracing::debug!(%addr, %error, ?delay, "dial failed");
                 seed.dialing_since = None;
                 seed.next_attempt = now + delay;
+                self.emit(PeerEvent::DialFailed {
+                    addr: addr.to_string(),
+                    error,
+                });
             }
         }
     }

@@ -46,6 +46,14 @@ pub enum PeerEvent {
         /// Why.
         reason: DownReason,
     },
+    /// Dialling a configured peer address failed before a session opened (refused, timed out,
+    /// TLS handshake failed); the connector retries with backoff.
+    DialFailed {
+        /// The address as configured.
+        addr: String,
+        /// What went wrong.
+        error: String,
+    },
     /// A connection closed before it authenticated: wrong cookie, TLS failure, a peer that is
     /// not a VeriSim node, or a handshake that did not finish within the timeout.
     HandshakeFailed {

@@ -4,7 +4,8 @@
 //!
 //! Output lines (space-separated):
 //! - `READY <name> <listen-addr>` once the node listens
-//! - `UP <node> <node-id>`, `DOWN <node> <reason>`, `HANDSHAKE_FAILED <peer-addr>`
+//! - `UP <node> <node-id>`, `DOWN <node> <reason>`, `HANDSHAKE_FAILED <peer-addr>`,
+//!   `DIAL_FAILED <addr> <error>`
 //! - `ECHO_OK <node> <bytes> <micros>` / `ECHO_ERR <node> <error>`
 //! - `BIG_OK <node> <bytes> <chunks> <micros>` / `BIG_ERR <node> <error>`
 //! - `BIG_RECEIVED <transfer-id> <bytes> <verified>` on the receiving side
@@ -354,6 +355,9 @@ async fn main() -> ExitCode {
                 PeerEvent::Down { node, reason } => println!("DOWN {node} {reason}"),
                 PeerEvent::HandshakeFailed { peer_addr } => {
                     println!("HANDSHAKE_FAILED {peer_addr}")
+                }
+                PeerEvent::DialFailed { addr, error } => {
+                    println!("DIAL_FAILED {addr} {}", error.replace('\n', " "))
                 }
             }
         }
