@@ -241,3 +241,85 @@ impl RaftLog {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: Index, term: Term) -> Entry {
+        Entry {
+            term,
+            index,
+            payload: Payload::Normal(vec![index as u8]),
+        }
+    }
+
+    fn log_with(terms: &[Term]) -> RaftLog {
+        let entries = terms
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| entry(i as Index + 1, t))
+            .collect();
+        RaftLog::restore(0, 0, entries)
+    }
+
+    #[test]
+    fn terms_and_bounds() {
+        let log = log_with(&[1, 1, 2]);
+        assert_eq!(
+            (log.first_index(), log.last_index(), log.last_term()),
+            (1, 3, 2)
+        );
+        assert_eq!(log.term(0), Some(0));
+        assert_eq!(log.term(3), Some(2));
+        assert_eq!(log.term(4), None);
+    }
+
+    #[test]
+    fn find_conflict_by_term_skips_a_whole_term() {
+        let log = log_with(&[1, 1, 2, 2, 2, 4, 4]);
+        assert_eq!(log.find_conflict_by_term(7, 3), 5);
+        assert_eq!(log.find_conflict_by_term(7, 1), 2);
+        assert_eq!(log.find_conflict_by_term(7, 0), 0);
+        assert_eq!(log.find_conflict_by_term(20, 9), 7);
+    }
+
+    #[test]
+    fn truncation_rewinds_what_is_persisted_and_unstable() {
+        let mut log = log_with(&[1, 1, 1]);
+        log.truncate_from(2);
+        assert_eq!(
+            (log.last_index(), log.persisted, log.unstable_from),
+            (1, 1, 2)
+        );
+        log.append(entry(2, 2));
+        assert_eq!(log.take_unstable(), vec![entry(2, 2)]);
+        log.persisted_to(2, 2);
+        assert_eq!(log.persisted, 2);
+        // A stale acknowledgement for an overwritten entry changes nothing.
+        log.persisted_to(3, 1);
+        assert_eq!(log.persisted, 2);
+    }
+
+    #[test]
+    fn compaction_stops_at_the_applied_index() {
+        let mut log = log_with(&[1, 1, 1, 1]);
+        log.commit = 4;
+        log.applied_handed = 3;
+        log.applied = 3;
+        assert!(!log.compact_to(4), "beyond applied");
+        assert!(log.compact_to(2));
+        assert_eq!(
+            (log.first_index(), log.term(2), log.term(1)),
+            (3, Some(1), None)
+        );
+        assert_eq!(log.slice(1, 4, 10, 1000).len(), 2);
+    }
+
+    #[test]
+    fn slice_respects_count_and_bytes_but_returns_at_least_one() {
+        let log = log_with(&[1; 10]);
+        assert_eq!(log.slice(1, 10, 3, usize::MAX).len(), 3);
+        assert_eq!(log.slice(1, 10, 100, 1).len(), 1);
+    }
+}

@@ -142,3 +142,48 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_sends_one_at_a_time_until_answered() {
+        let mut p = Progress::new(5);
+        assert!(p.can_send(4));
+        p.sent(7, true);
+        assert!(!p.can_send(4));
+        p.heartbeat_reply(4);
+        assert!(p.can_send(4));
+    }
+
+    #[test]
+    fn replicate_pipelines_up_to_the_bound_and_frees_on_ack() {
+        let mut p = Progress::new(1);
+        p.become_replicate();
+        for last in [2, 4, 6] {
+            p.sent(last, true);
+        }
+        assert!(!p.can_send(3));
+        assert_eq!(p.next_index, 7);
+        assert!(p.matched(4));
+        assert_eq!(p.inflight.len(), 1);
+        assert!(p.can_send(3));
+    }
+
+    #[test]
+    fn rejection_in_replicate_falls_back_to_probe_and_stale_ones_are_ignored() {
+        let mut p = Progress::new(1);
+        p.matched(3);
+        p.become_replicate();
+        p.sent(8, true);
+        assert!(!p.rejected(2, 1), "at or below match: stale");
+        assert!(p.rejected(6, 4));
+        assert_eq!(p.state, ProgressState::Probe { waiting: false });
+        assert_eq!(p.next_index, 5);
+        // In probe, only the rejection of the last probe counts.
+        assert!(!p.rejected(7, 2));
+        assert!(p.rejected(4, 3));
+        assert_eq!(p.next_index, 4);
+    }
+}

@@ -164,3 +164,38 @@ pub enum Role {
     Candidate,
     Leader,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ConfChangeError;
+
+    #[test]
+    fn one_server_changes() {
+        let m = Membership::with_voters([1, 2, 3]);
+        assert_eq!(m.quorum(), 2);
+        let m = m.apply(ConfChange::AddLearner(4)).expect("add");
+        assert!(m.learners.contains(&4) && !m.is_voter(4));
+        assert_eq!(
+            m.apply(ConfChange::AddLearner(4)),
+            Err(ConfChangeError::AlreadyMember(4))
+        );
+        assert_eq!(
+            m.apply(ConfChange::Promote(1)),
+            Err(ConfChangeError::NotALearner(1))
+        );
+        let m = m.apply(ConfChange::Promote(4)).expect("promote");
+        assert_eq!(m.quorum(), 3);
+        let m = m.apply(ConfChange::Remove(1)).expect("remove");
+        assert_eq!(m.members().collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(
+            m.apply(ConfChange::AddLearner(0)),
+            Err(ConfChangeError::InvalidNodeId)
+        );
+        let single = Membership::with_voters([7]);
+        assert_eq!(
+            single.apply(ConfChange::Remove(7)),
+            Err(ConfChangeError::LastVoter)
+        );
+    }
+}

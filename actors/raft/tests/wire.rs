@@ -1,0 +1,96 @@
+//! Messages survive CBOR (what the node runtime sends) unchanged.
+
+use verisim_raft::{
+    AppendResult, ConfChange, Entry, Membership, Message, MessageBody, Payload, SnapshotMeta,
+    SnapshotResult,
+};
+
+fn round_trip(m: &Message) -> Message {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(m, &mut bytes).expect("encode");
+    ciborium::from_reader(bytes.as_slice()).expect("decode")
+}
+
+#[test]
+fn every_message_kind_round_trips_through_cbor() {
+    let meta = SnapshotMeta {
+        index: 9,
+        term: 2,
+        membership: Membership::with_voters([1, 2, 3]),
+        id: 77,
+        size: 1 << 30,
+    };
+    let bodies = vec![
+        MessageBody::PreVote {
+            last_log_index: 3,
+            last_log_term: 1,
+        },
+        MessageBody::PreVoteResponse { granted: true },
+        MessageBody::Vote {
+            last_log_index: 3,
+            last_log_term: 1,
+            transfer: true,
+        },
+        MessageBody::VoteResponse { granted: false },
+        MessageBody::Append {
+            prev_index: 2,
+            prev_term: 1,
+            entries: vec![
+                Entry {
+                    term: 2,
+                    index: 3,
+                    payload: Payload::Noop,
+                },
+                Entry {
+                    term: 2,
+                    index: 4,
+                    payload: Payload::Normal(vec![0, 255, 7]),
+                },
+                Entry {
+                    term: 2,
+                    index: 5,
+                    payload: Payload::Config {
+                        change: ConfChange::AddLearner(4),
+                        membership: Membership::with_voters([1, 2, 3]),
+                    },
+                },
+            ],
+            commit: 2,
+        },
+        MessageBody::AppendResponse(AppendResult::Accepted { match_index: 5 }),
+        MessageBody::AppendResponse(AppendResult::Rejected {
+            rejected: 5,
+            hint_index: 3,
+            hint_term: 1,
+        }),
+        MessageBody::Heartbeat {
+            commit: 4,
+            read_round: 9,
+        },
+        MessageBody::HeartbeatResponse { read_round: 9 },
+        MessageBody::InstallSnapshot {
+            meta,
+            offset: 1 << 20,
+            data: vec![1, 2, 3],
+            done: false,
+        },
+        MessageBody::InstallSnapshotResponse {
+            snapshot_id: 77,
+            result: SnapshotResult::Continue { next_offset: 3 },
+        },
+        MessageBody::InstallSnapshotResponse {
+            snapshot_id: 77,
+            result: SnapshotResult::Done { match_index: 9 },
+        },
+        MessageBody::TimeoutNow,
+    ];
+    for body in bodies {
+        let m = Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body,
+        };
+        assert_eq!(round_trip(&m), m);
+    }
+}
