@@ -16,8 +16,8 @@ use std::path::Path;
 
 use fjall::{Database, KeyspaceCreateOptions, PersistMode};
 
-use crate::GraphStore;
 use crate::error::Result;
+use crate::{GraphStore, SemanticStore, TensorStore, VectorStore};
 
 /// The persistence mode of every acknowledged write.
 pub const PERSIST_MODE: PersistMode = PersistMode::SyncData;
@@ -87,6 +87,12 @@ pub struct Stores {
     pub db: Database,
     /// Graph engine.
     pub graph: GraphStore,
+    /// Vector engine.
+    pub vector: VectorStore,
+    /// Tensor engine.
+    pub tensor: TensorStore,
+    /// Semantic engine.
+    pub semantic: SemanticStore,
 }
 
 impl Stores {
@@ -99,6 +105,9 @@ impl Stores {
         let db = open_db(dir, config)?;
         Ok(Self {
             graph: GraphStore::open(&db, &config.limits)?,
+            vector: VectorStore::open(&db, &config.limits)?,
+            tensor: TensorStore::open(&db, &config.limits)?,
+            semantic: SemanticStore::open(&db, &config.limits)?,
             db,
         })
     }

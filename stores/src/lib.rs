@@ -15,6 +15,7 @@ pub mod hash;
 pub mod id;
 mod index;
 pub mod modality;
+pub mod semantic;
 pub mod tensor;
 #[cfg(test)]
 mod testutil;
@@ -27,6 +28,7 @@ pub use graph::GraphStore;
 pub use hash::{BUCKETS, BucketDigest, ContentHash, bucket_of};
 pub use id::EntityId;
 pub use modality::{ExportedItem, Modality, ModalityKind};
+pub use semantic::SemanticStore;
 pub use tensor::TensorStore;
 pub use value::{Datatype, Value};
 pub use vector::VectorStore;
