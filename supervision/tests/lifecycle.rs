@@ -403,6 +403,7 @@ async fn the_whole_tree_is_a_serde_value() {
 
     let tree = node.tree().await.unwrap();
     let json = serde_json::to_value(&tree).unwrap();
+    println!("{}", serde_json::to_string_pretty(&json).unwrap());
     assert_eq!(json["name"], "node");
     assert_eq!(json["strategy"], "rest_for_one");
     let kids = json["children"].as_array().unwrap();
@@ -536,4 +537,32 @@ async fn a_storm_of_concurrent_failures_neither_deadlocks_nor_leaks() {
     assert!(top.is_alive());
     top.stop().await;
     wait_until("everything stopped", || async { probe.live() == 0 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backoff_restarts_the_child_once_the_delay_has_passed() {
+    let probe = Probe::default();
+    let spec = SupervisorSpec::new("sup", Strategy::RestForOne)
+        .intensity(10, MINUTE)
+        .backoff(Backoff {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(40),
+            reset_after: MINUTE,
+        })
+        .child(worker("a", &probe))
+        .child(worker("b", &probe));
+    let (sup, _join) = SupervisorHandle::start(spec).await.unwrap();
+    for round in 1..=3u64 {
+        end_child(&sup, "a", How::Kill).await;
+        wait_until("a and b run again after the delay", || async {
+            let children = sup.which_children().await.unwrap();
+            children
+                .iter()
+                .all(|c| c.state == ChildState::Running && c.restart_count == round)
+        })
+        .await;
+    }
+    live_settles(&probe, 2).await;
+    sup.stop().await;
+    live_settles(&probe, 0).await;
 }
