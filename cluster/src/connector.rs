@@ -422,6 +422,20 @@ impl ConnectorState {
             return;
         }
         if !session.authenticated {
+            // Our dial of a seed failed in the handshake: back off now rather than wait for
+            // the handshake timeout.
+            if !session.info.is_server {
+                let now = Instant::now();
+                for seed in self.seeds.values_mut() {
+                    let ours = seed
+                        .resolved
+                        .is_some_and(|r| r.to_string() == session.info.peer_addr);
+                    if ours && seed.dialing_since.is_some() {
+                        seed.dialing_since = None;
+                        seed.next_attempt = now + seed.backoff.next_delay(&mut self.rng);
+                    }
+                }
+            }
             self.emit(PeerEvent::HandshakeFailed {
                 peer_addr: session.info.peer_addr,
             });
