@@ -5,11 +5,33 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 use verisim_supervision::{ChildInfo, ChildSpec, ChildState, SupervisorHandle};
+
+/// Marks the panics tests cause on purpose, so the hook below keeps them out of the logs.
+pub const EXPECTED: &str = "[expected panic]";
+
+/// Print every panic except the ones tests cause on purpose (hundreds per run otherwise).
+pub fn quiet_expected_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let text = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !text.ends_with(EXPECTED) {
+                default(info);
+            }
+        }));
+    });
+}
 
 /// Shared by all workers of one test.
 #[derive(Clone, Default)]
@@ -114,7 +136,7 @@ impl Actor for Worker {
         state: &mut WorkerState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            WorkerMsg::Panic(text) => panic!("{text}"),
+            WorkerMsg::Panic(text) => panic!("{text} {EXPECTED}"),
             WorkerMsg::Fail(text) => return Err(text.into()),
             WorkerMsg::Stop(reason) => myself.stop(reason),
             WorkerMsg::Block(d) => {
@@ -174,6 +196,7 @@ pub enum How {
 /// the supervisor, which handles supervision events before calls, so the next call sees the
 /// supervisor's reaction.
 pub async fn end(cell: &ActorCell, how: How) {
+    quiet_expected_panics();
     match how {
         How::Panic(t) => cell.send_message(WorkerMsg::Panic(t)).ok(),
         How::Fail(t) => cell.send_message(WorkerMsg::Fail(t)).ok(),
