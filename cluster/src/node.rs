@@ -164,6 +164,12 @@ impl ClusterHandle {
         &self.server
     }
 
+    /// The connector actor, for a supervisor to link to or monitor: if it stops, this node no
+    /// longer redials, beats or reports peers.
+    pub fn connector_cell(&self) -> ActorCell {
+        self.connector.get_cell()
+    }
+
     /// Process-group lookups by node name.
     pub fn discovery(&self) -> &Discovery {
         &self.discovery
