@@ -149,10 +149,11 @@ impl Collection {
                 .filter_map(|id| self.slot_of.get(id))
                 .map(|&s| (self.def.metric.raw(q, self.ann.vector(s)), s))
                 .collect(),
-            None => self
-                .slot_of
-                .values()
-                .map(|&s| (self.def.metric.raw(q, self.ann.vector(s)), s))
+            // Slot order walks the vectors sequentially in memory.
+            None => (0u32..)
+                .zip(&self.id_of)
+                .filter(|(_, id)| id.is_some())
+                .map(|(s, _)| (self.def.metric.raw(q, self.ann.vector(s)), s))
                 .collect(),
         };
         let by = |a: &(f32, u32), b: &(f32, u32)| {
