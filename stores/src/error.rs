@@ -101,19 +101,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True if the error is the caller's fault (bad input, unknown names): a proxy maps these to 4xx.
+    /// True if the error is the caller's fault (bad input, unknown names, a bad export or proof):
+    /// a proxy maps these to 4xx. False for disk failures and corruption of stored data (5xx).
     #[must_use]
     pub fn is_client_error(&self) -> bool {
-        !matches!(
-            self,
-            Self::Storage(_) | Self::HashMismatch { .. } | Self::Malformed { .. }
-        ) || matches!(
-            self,
-            Self::Malformed {
-                what: "proof blob" | "export",
-                ..
+        match self {
+            Self::Storage(_) => false,
+            Self::Malformed { what, .. } | Self::HashMismatch { what, .. } => {
+                matches!(*what, "proof blob" | "export")
             }
-        )
+            _ => true,
+        }
     }
 }
 
@@ -140,5 +138,32 @@ pub(crate) fn corrupt(what: &'static str, reason: impl Into<String>) -> StoreErr
     StoreError::Malformed {
         what,
         reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_and_server_errors_are_told_apart() {
+        assert!(StoreError::InvalidInput("x".into()).is_client_error());
+        assert!(
+            StoreError::Malformed {
+                what: "export",
+                reason: String::new()
+            }
+            .is_client_error()
+        );
+        assert!(!corrupt("stored tensor", "x").is_client_error());
+        assert!(
+            !StoreError::HashMismatch {
+                what: "graph item",
+                id: "a".into(),
+                expected: String::new(),
+                actual: String::new()
+            }
+            .is_client_error()
+        );
     }
 }
