@@ -55,6 +55,8 @@ struct Host {
     /// Read-index requests made here: request id → (client, op id, op).
     reads: BTreeMap<u64, (u32, u64, KvOp)>,
     ready_scheduled: bool,
+    /// The last term this host was seen leading.
+    led_term: Term,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -83,6 +85,8 @@ enum Event {
     Heal,
     LivenessDeadline,
     StopClients,
+    CrashLeader(NodeId, u32),
+    Restart(NodeId),
 }
 
 /// A simulated cluster. Public so scripted tests can drive one; [`super::run`] runs a whole seed.
@@ -170,9 +174,13 @@ impl Cluster {
     fn node_config(&self, id: NodeId, life: u32) -> Config {
         let mut h = DefaultHasher::new();
         (self.opts.seed, id, life).hash(&mut h);
+        let churn = scenario_is_churn(self.opts.scenario);
         Config {
-            election_ticks: 10,
+            // Churn: short timeouts and no pre-vote or leases, so many terms fit in a run.
+            election_ticks: if churn { 5 } else { 10 },
             heartbeat_ticks: 2,
+            pre_vote: !churn,
+            check_quorum: !churn,
             max_inflight: 4,
             max_entries_per_append: if scenario_is_churn(self.opts.scenario) {
                 1
@@ -198,6 +206,7 @@ impl Cluster {
                 proposals: BTreeMap::new(),
                 reads: BTreeMap::new(),
                 ready_scheduled: false,
+                led_term: 0,
             },
         );
         self.boot(id)
@@ -316,6 +325,18 @@ impl Cluster {
             Event::ClientReply(c, op_id, result) => self.client_reply(c, op_id, result),
             Event::ClientTimeout(c, op_id) => self.client_timeout(c, op_id),
             Event::Chaos => self.chaos()?,
+            Event::CrashLeader(id, life) => {
+                if self.heal_time.is_none() && self.hosts.get(&id).is_some_and(|h| h.life == life) {
+                    self.crash(id);
+                    let at = self.now + self.rng.random_range(20..=200);
+                    self.schedule(at, Event::Restart(id));
+                }
+            }
+            Event::Restart(id) => {
+                if self.heal_time.is_none() {
+                    self.restart(id)?;
+                }
+            }
             Event::Heal => self.heal()?,
             Event::LivenessDeadline => {
                 if self.completed_after_heal == 0 {
@@ -359,11 +380,25 @@ impl Cluster {
             return Ok(());
         };
         self.checker.observe(host.life, raft)?;
+        let life = host.life;
+        let new_leader = raft.role() == Role::Leader && raft.term() > host.led_term;
+        if new_leader {
+            host.led_term = raft.term();
+        }
         if raft.has_ready() && !host.ready_scheduled {
             host.ready_scheduled = true;
-            let life = host.life;
             let at = self.now + self.rng.random_range(0..=2);
             self.schedule(at, Event::Ready(id, life));
+        }
+        // Leader churn: a fresh leader often dies within a few messages of winning, the moment
+        // when its no-op is not yet everywhere (Figure 8).
+        if new_leader
+            && scenario_is_churn(self.opts.scenario)
+            && self.heal_time.is_none()
+            && self.rng.random_bool(0.5)
+        {
+            let at = self.now + self.rng.random_range(0..=25);
+            self.schedule(at, Event::CrashLeader(id, life));
         }
         Ok(())
     }
