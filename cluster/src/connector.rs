@@ -168,6 +168,10 @@ pub(crate) struct ConnectorState {
     last_beat_sent: Instant,
     beat_seq: u64,
     heartbeat: Option<ActorRef<HeartbeatMessage>>,
+    /// Peers whose connection closed while other connections were still authenticating: one of
+    /// those may be the same peer replacing its connection (the two ends of a duplicate-connection
+    /// election do not decide at the same moment). Down is held until that is settled.
+    pending_down: BTreeMap<String, Instant>,
 }
 
 pub(crate) struct Connector;
@@ -212,6 +216,7 @@ impl Actor for Connector {
             last_beat_sent: now,
             beat_seq: 0,
             heartbeat: Some(heartbeat),
+            pending_down: BTreeMap::new(),
         })
     }
 
@@ -348,6 +353,10 @@ impl ConnectorState {
 
     fn on_authenticated(&mut self, info: SessionInfo) {
         self.match_seeds(&info);
+        if let Some(name) = &info.name {
+            // The replacement arrived: no Down (its Ready announces the new connection).
+            self.pending_down.remove(name);
+        }
         if let Some(s) = self.sessions.get_mut(&info.actor.get_id()) {
             s.authenticated = true;
             s.info = info;
@@ -439,12 +448,38 @@ impl ConnectorState {
             self.emit(PeerEvent::HandshakeFailed {
                 peer_addr: session.info.peer_addr,
             });
+            if !self.sessions.values().any(|s| !s.authenticated) {
+                // Nothing is authenticating any more: held Downs are real.
+                self.flush_pending_down(None);
+            }
             return;
         }
         if let Some(name) = name
             && self.peers.get(&name).is_some_and(|p| p.up)
         {
-            self.mark_down(&name, DownReason::Disconnected);
+            if self.sessions.values().any(|s| !s.authenticated) {
+                self.pending_down.entry(name).or_insert_with(Instant::now);
+            } else {
+                self.mark_down(&name, DownReason::Disconnected);
+            }
+        }
+    }
+
+    /// Report the held Downs: all of them, or those held longer than `older_than`.
+    fn flush_pending_down(&mut self, older_than: Option<(Instant, Duration)>) {
+        let due: Vec<String> = self
+            .pending_down
+            .iter()
+            .filter(|(_, since)| {
+                older_than.is_none_or(|(now, limit)| now.saturating_duration_since(**since) > limit)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in due {
+            self.pending_down.remove(&name);
+            if self.peers.get(&name).is_some_and(|p| p.up) {
+                self.mark_down(&name, DownReason::Disconnected);
+            }
         }
     }
 
@@ -498,6 +533,7 @@ impl ConnectorState {
 
     fn mark_down(&mut self, name: &str, reason: DownReason) {
         let now = Instant::now();
+        self.pending_down.remove(name);
         if let Some(p) = self.peers.get_mut(name) {
             p.up = false;
             p.node_id = None;
@@ -563,6 +599,7 @@ impl ConnectorState {
             }
         }
 
+        self.flush_pending_down(Some((now, self.args.handshake_timeout)));
         self.dial_due(now, myself);
     }
 

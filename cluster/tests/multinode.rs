@@ -62,30 +62,47 @@ fn three_nodes_connect_survive_kill9_and_reconnect_after_restart() {
 
 #[test]
 fn sigstop_is_detected_by_heartbeat_deadline_and_sigcont_recovers() {
-    let (a1, a2) = (free_addr(), free_addr());
+    let (a1, a2, a3) = (free_addr(), free_addr(), free_addr());
     let flags = fast_flags();
-    let mut n1 = Probe::start("n1", a1, COOKIE, &[a2], &flags);
-    let mut n2 = Probe::start("n2", a2, COOKIE, &[a1], &flags);
-    n1.expect_up("n2");
-    n2.expect_up("n1");
-    // Both sides dialled; let the duplicate-connection election settle on a usable connection.
+    let mut n1 = Probe::start("n1", a1, COOKIE, &[a2, a3], &flags);
+    let mut n2 = Probe::start("n2", a2, COOKIE, &[a1, a3], &flags);
+    let mut n3 = Probe::start("n3", a3, COOKIE, &[a1, a2], &flags);
+    for (p, others) in [
+        (&mut n1, ["n2", "n3"]),
+        (&mut n2, ["n1", "n3"]),
+        (&mut n3, ["n1", "n2"]),
+    ] {
+        for o in others {
+            p.expect_up(o);
+        }
+    }
+    // Both sides dialled; let the duplicate-connection elections settle on usable connections.
     n1.until_ok("ECHO n2 10", "ECHO_OK n2 10", "ECHO_ERR");
     n2.until_ok("ECHO n1 10", "ECHO_OK n1 10", "ECHO_ERR");
+    n3.until_ok("ECHO n2 10", "ECHO_OK n2 10", "ECHO_ERR");
+    n1.until_ok("ECHO n3 10", "ECHO_OK n3 10", "ECHO_ERR");
     n1.clear_pending();
+    n3.clear_pending();
 
     n2.signal("STOP");
     let t = Instant::now();
     // A stopped process keeps its sockets open: only the heartbeat deadline notices.
-    let reason = n1.expect_down("n2");
+    assert_eq!(n1.expect_down("n2"), "heartbeat-deadline");
     eprintln!("SIGSTOP noticed after {:?}", t.elapsed());
-    assert_eq!(reason, "heartbeat-deadline");
+    assert_eq!(n3.expect_down("n2"), "heartbeat-deadline");
+    // The others are unaffected and keep talking.
+    n1.until_ok("ECHO n3 10", "ECHO_OK n3 10", "ECHO_ERR");
+    assert!(!n1.saw("DOWN n3"), "n1 lost n3:\n{:?}", n1.log);
+    assert!(!n3.saw("DOWN n1"), "n3 lost n1:\n{:?}", n3.log);
 
     n2.signal("CONT");
     let t = Instant::now();
     n1.expect_up("n2");
     eprintln!("SIGCONT: up again after {:?}", t.elapsed());
-    // n2 comes back to a usable connection as well.
+    n3.expect_up("n2");
+    // n2 comes back to usable connections as well.
     n2.until_ok("ECHO n1 10", "ECHO_OK n1 10", "ECHO_ERR");
+    n2.until_ok("ECHO n3 10", "ECHO_OK n3 10", "ECHO_ERR");
 }
 
 #[test]
