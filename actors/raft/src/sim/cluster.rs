@@ -2,7 +2,6 @@
 //! and the fault injector, all run from one event queue in virtual time.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -172,8 +171,9 @@ impl Cluster {
     }
 
     fn node_config(&self, id: NodeId, life: u32) -> Config {
-        let mut h = DefaultHasher::new();
-        (self.opts.seed, id, life).hash(&mut h);
+        // A fixed mixing function, not `DefaultHasher`: a seed must replay the same on any toolchain.
+        let node_seed =
+            splitmix64(self.opts.seed ^ splitmix64(id) ^ splitmix64(u64::from(life) << 32));
         let churn = scenario_is_churn(self.opts.scenario);
         Config {
             // Churn: short timeouts and no pre-vote or leases, so many terms fit in a run.
@@ -191,7 +191,7 @@ impl Cluster {
             snapshot_chunk_size: 16,
             log_keep_after_snapshot: SNAPSHOT_KEEP,
             testing_commit_previous_term_by_count: self.opts.bug_commit_previous_term,
-            ..Config::new(id, h.finish())
+            ..Config::new(id, node_seed)
         }
     }
 
@@ -601,9 +601,9 @@ impl Cluster {
             return Ok(());
         }
         let bytes = host.kv.snapshot_bytes();
-        let mut h = DefaultHasher::new();
-        bytes.hash(&mut h);
-        let snapshot_id = h.finish();
+        let snapshot_id = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
         let input = Input::SnapshotTaken {
             index: host.kv.applied,
             id: snapshot_id,
@@ -1025,4 +1025,12 @@ impl Cluster {
 
 fn scenario_is_churn(scenario: Scenario) -> bool {
     scenario == Scenario::LeaderChurn
+}
+
+/// SplitMix64: a small, fixed mixing function for deriving seeds.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
