@@ -109,6 +109,22 @@ fn main() {
                     std::process::exit(1);
                 }
             };
+            if std::env::var("BENCH_VERBOSE").is_ok() {
+                let plain = check(
+                    &KvModel::new(),
+                    &history,
+                    &CheckOptions::default().with_minimize(false),
+                );
+                if let Ok(plain) = plain {
+                    eprintln!(
+                        "  seed {seed}: {} steps ({} without minimising), {:.2?}, largest partition {}",
+                        report.stats.steps,
+                        plain.stats.steps,
+                        report.stats.elapsed,
+                        plain.stats.largest_partition
+                    );
+                }
+            }
             times.push(report.stats.elapsed);
             steps = steps.max(report.stats.steps);
             verdicts.push(match report.verdict {

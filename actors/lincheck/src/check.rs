@@ -8,7 +8,7 @@ use crate::model::{Model, Partition};
 use crate::report::{
     Candidate, CheckReport, Incomplete, LinearizedStep, OpSummary, Stats, Verdict, Violation,
 };
-use crate::search::{DeadEnd, Meter, SearchResult, View, search};
+use crate::search::{DeadEnd, Meter, SearchResult, View, decide};
 
 /// Model steps that minimising a violation may use at most (besides the caller's budget):
 /// explaining a violation must not cost much more than finding it.
@@ -108,7 +108,7 @@ pub fn check<M: Model>(
             .iter()
             .map(|&i| View::of(&ops[i]))
             .collect();
-        match search(model, &views, &mut meter) {
+        match decide(model, &views, &mut meter) {
             SearchResult::Linearizable(order) => {
                 debug_assert!(is_linearization(model, &views, &order));
             }
@@ -133,9 +133,9 @@ pub fn check<M: Model>(
     Ok(CheckReport { verdict, stats })
 }
 
-/// Whether `order` is a linearization of `ops`: a permutation, accepted step by step by the
-/// model, in which no operation comes after one that was invoked after it returned. Asserted of
-/// every witness the search finds.
+/// Whether `order` is a linearization of `ops`: every operation once (optional ones, such as
+/// those of unknown outcome, at most once), accepted step by step by the model, none after an
+/// operation invoked after it returned. Asserted of every witness the search finds.
 fn is_linearization<M: Model>(
     model: &M,
     ops: &[View<'_, M::Input, M::Output>],
@@ -159,7 +159,7 @@ fn is_linearization<M: Model>(
             None => return false,
         }
     }
-    used.iter().all(|&u| u)
+    used.iter().zip(ops).all(|(&u, op)| u || op.optional)
 }
 
 /// Whether an operation can only matter through what it was told: a read that was told nothing
@@ -326,7 +326,7 @@ fn minimize<M: Model>(
                     }
                 })
                 .collect();
-            match search(model, &views, &mut sub) {
+            match decide(model, &views, &mut sub) {
                 SearchResult::NotLinearizable(_) => {
                     for &p in part {
                         relaxed[p] = true;
