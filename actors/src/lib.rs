@@ -9,5 +9,6 @@ pub use verisim_stores as stores;
 pub use verisim_supervision as supervision;
 
 pub mod consensus;
+pub mod node;
 pub mod registry;
 pub mod snapshot;

@@ -1,6 +1,178 @@
 //! The `verisim` command line.
 
-fn main() {
-    eprintln!("verisim {}: no subcommands yet (see README.md)", env!("CARGO_PKG_VERSION"));
-    std::process::exit(2);
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use verisim::node::{self, NodeConfig};
+use verisim_cluster::CookieSource;
+
+#[derive(Parser)]
+#[command(
+    name = "verisim",
+    version,
+    about = "VeriSim: the VeriSimDB orchestrator as supervised actors"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one cluster node (one process is one node).
+    Node(NodeArgs),
+}
+
+/// Flags override the configuration file; each can also come from its `VERISIM_*` variable.
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// TOML configuration file (see docs/operations.md).
+    #[arg(long, env = "VERISIM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Raft node id (positive, unique, never reused).
+    #[arg(long, env = "VERISIM_ID")]
+    id: Option<u64>,
+    #[arg(long, env = "VERISIM_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// ractor_cluster listen address.
+    #[arg(long, env = "VERISIM_CLUSTER_LISTEN")]
+    cluster_listen: Option<SocketAddr>,
+    /// Admin HTTP listen address.
+    #[arg(long, env = "VERISIM_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
+    /// Cluster address of another node (repeat for each).
+    #[arg(long = "peer", env = "VERISIM_PEERS", value_delimiter = ',')]
+    peers: Vec<String>,
+    /// Voters of a new cluster, e.g. `1,2,3`.
+    #[arg(long, env = "VERISIM_VOTERS", value_delimiter = ',')]
+    voters: Vec<u64>,
+    /// Join an existing cluster through this member's cluster address.
+    #[arg(long, env = "VERISIM_JOIN")]
+    join: Option<String>,
+    /// Read the cluster cookie from this file (mode 0600); otherwise `VERISIM_COOKIE`.
+    #[arg(long, env = "VERISIM_COOKIE_FILE")]
+    cookie_file: Option<PathBuf>,
+    /// Snapshot after this many entries.
+    #[arg(long, env = "VERISIM_SNAPSHOT_ENTRIES")]
+    snapshot_entries: Option<u64>,
+    /// Raft tick, milliseconds.
+    #[arg(long, env = "VERISIM_TICK_MS")]
+    tick_ms: Option<u64>,
+}
+
+impl NodeArgs {
+    fn into_config(self) -> Result<NodeConfig, String> {
+        let mut c = match &self.config {
+            Some(path) => NodeConfig::from_file(path).map_err(|e| e.to_string())?,
+            None => NodeConfig::default(),
+        };
+        if let Some(v) = self.id {
+            c.id = v;
+        }
+        if let Some(v) = self.data_dir {
+            c.data_dir = v;
+        }
+        if let Some(v) = self.cluster_listen {
+            c.cluster_listen = v;
+        }
+        if let Some(v) = self.http_listen {
+            c.http_listen = v;
+        }
+        if !self.peers.is_empty() {
+            c.peers = self.peers;
+        }
+        if !self.voters.is_empty() {
+            c.voters = self.voters;
+        }
+        if self.join.is_some() {
+            c.join = self.join;
+        }
+        if let Some(v) = self.cookie_file {
+            c.cookie = CookieSource::File(v);
+        }
+        if let Some(v) = self.snapshot_entries {
+            c.snapshot.max_entries = v;
+        }
+        if let Some(v) = self.tick_ms {
+            c.raft.tick_ms = v;
+        }
+        Ok(c)
+    }
+}
+
+async fn run_node(args: NodeArgs) -> Result<(), String> {
+    let config = args.into_config()?;
+    let node = node::start(config).await.map_err(|e| e.to_string())?;
+    // Tests and supervisors read this line to learn the bound addresses.
+    println!(
+        "READY id={} cluster={} http={}",
+        node.config.id,
+        node.cluster.listen_addr(),
+        node.http_addr
+    );
+    let tree = node.tree.clone();
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            }
+        }
+        _ = terminated() => {}
+        _ = tree_gone(tree) => {
+            node.shutdown().await;
+            return Err("the supervision tree gave up (restart intensity exceeded)".into());
+        }
+    }
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+async fn tree_gone(tree: verisim_supervision::SupervisorHandle) {
+    while tree.is_alive() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("VERISIM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("verisim: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Cmd::Node(args) => run_node(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("verisim: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

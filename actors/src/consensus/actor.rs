@@ -59,7 +59,7 @@ impl From<StepError> for ConsensusError {
 }
 
 /// A node's consensus status, for operators and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConsensusStatus {
     pub id: NodeId,
     pub role: Role,

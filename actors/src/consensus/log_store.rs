@@ -38,7 +38,7 @@ pub enum LogStoreError {
 }
 
 /// Size of the persisted log, for the snapshotter's trigger and for status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LogStats {
     /// First index present (or `last + 1` when empty).
     pub first_index: Index,

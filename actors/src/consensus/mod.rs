@@ -3,7 +3,10 @@
 //! log small.
 
 pub mod actor;
+pub mod endpoint;
+pub mod locator;
 pub mod log_store;
+pub mod proposer;
 pub mod replica;
 pub mod snapshotter;
 pub mod transport;
@@ -11,7 +14,10 @@ pub mod transport;
 pub use actor::{
     Applied, ConsensusActor, ConsensusArgs, ConsensusError, ConsensusMsg, ConsensusStatus,
 };
+pub use endpoint::{ClusterTransport, Endpoint, EndpointArgs, EndpointMsg, ForwardReply};
+pub use locator::{CONSENSUS_ACTOR_NAME, ConsensusLocator};
 pub use log_store::{LogStats, LogStore, LogStoreError};
+pub use proposer::{ProposeError, propose};
 pub use replica::{Replica, SharedReplica};
 pub use snapshotter::{SnapshotPolicy, Snapshotter, SnapshotterArgs, SnapshotterMsg};
 pub use transport::{LocalTransport, Transport};

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use verisim_raft::Index;
 
 use super::actor::{ConsensusMsg, snapshot_id, wall_clock_ms};
+use super::locator::ConsensusLocator;
 use super::replica::SharedReplica;
 use crate::snapshot::{SnapshotDir, SnapshotError};
 
@@ -59,7 +60,7 @@ pub enum SnapshotterMsg {
 impl ractor::Message for SnapshotterMsg {}
 
 pub struct SnapshotterArgs {
-    pub consensus: ActorRef<ConsensusMsg>,
+    pub consensus: ConsensusLocator,
     pub replica: SharedReplica,
     /// The consensus actor's snapshot directory.
     pub dir: PathBuf,
@@ -143,9 +144,10 @@ impl SnapshotterState {
 
     /// Whether a trigger fired.
     async fn due(&mut self) -> bool {
-        let status = match self
-            .args
-            .consensus
+        let Some(consensus) = self.args.consensus.get() else {
+            return false;
+        };
+        let status = match consensus
             .call(ConsensusMsg::Status, Some(Duration::from_secs(5)))
             .await
         {
@@ -190,12 +192,14 @@ impl SnapshotterState {
         info!(index, size, "snapshot written");
         self.last_index = index;
         self.schedule_age();
-        let _ = self.args.consensus.cast(ConsensusMsg::SnapshotTaken {
-            index,
-            path: written.path,
-            id,
-            size,
-        });
+        if let Some(consensus) = self.args.consensus.get() {
+            let _ = consensus.cast(ConsensusMsg::SnapshotTaken {
+                index,
+                path: written.path,
+                id,
+                size,
+            });
+        }
         Ok(Some(index))
     }
 }

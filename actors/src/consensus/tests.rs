@@ -100,7 +100,7 @@ impl Cluster {
         let snapshotter = match &self.policy {
             Some(policy) => {
                 let args = SnapshotterArgs {
-                    consensus: actor.clone(),
+                    consensus: ConsensusLocator::Fixed(actor.clone()),
                     replica: replica.clone(),
                     dir,
                     policy: policy.clone(),
@@ -348,7 +348,7 @@ async fn a_corrupt_snapshot_is_never_loaded() {
         None,
         Snapshotter,
         SnapshotterArgs {
-            consensus: c.nodes[&leader].actor.clone(),
+            consensus: ConsensusLocator::Fixed(c.nodes[&leader].actor.clone()),
             replica,
             dir: snap_dir.clone(),
             policy: SnapshotPolicy {

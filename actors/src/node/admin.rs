@@ -1,0 +1,253 @@
+//! The admin HTTP API: status, the supervision tree, snapshots, leadership and membership, and the
+//! node-address registry commands the whole-system tests use as a replicated register.
+//!
+//! Errors are JSON `{"code": ..., "message": ...}` with a stable code; 503 with `Retry-After` when
+//! there is no quorum.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ractor::rpc::CallResult;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use verisim_cluster::ClusterHandle;
+use verisim_raft::{ConfChange, NodeId};
+use verisim_supervision::SupervisorHandle;
+
+use super::runtime::SNAPSHOTTER_ACTOR_NAME;
+use crate::consensus::{
+    ClusterTransport, ConsensusError, ConsensusLocator, ConsensusMsg, ProposeError, SharedReplica,
+    SnapshotterMsg, propose,
+};
+use crate::registry::{Command, NodeInfo, NodeName, Outcome, Proposal};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub id: NodeId,
+    pub consensus: ConsensusLocator,
+    pub transport: Arc<ClusterTransport>,
+    pub tree: SupervisorHandle,
+    pub replica: SharedReplica,
+    pub cluster: Arc<ClusterHandle>,
+}
+
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/admin/status", get(status))
+        .route("/admin/tree", get(tree))
+        .route("/admin/snapshot", post(snapshot))
+        .route("/admin/transfer/{to}", post(transfer))
+        .route("/admin/members", post(members))
+        .route("/admin/nodes/{name}", get(get_node).put(put_node))
+        .with_state(state)
+}
+
+/// An API error: a status, a stable code and a readable message.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn no_quorum(message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "no_quorum", message)
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message})),
+        )
+            .into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+impl From<ProposeError> for ApiError {
+    fn from(e: ProposeError) -> Self {
+        match e {
+            ProposeError::NoLeader { .. } => ApiError::no_quorum(e.to_string()),
+            ProposeError::Failed(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_committed", m)
+            }
+        }
+    }
+}
+
+impl From<ConsensusError> for ApiError {
+    fn from(e: ConsensusError) -> Self {
+        match e {
+            ConsensusError::NotLeader { leader } => ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "not_leader",
+                format!("ask the leader: {leader:?}"),
+            ),
+            other => ApiError::new(StatusCode::CONFLICT, "refused", other.to_string()),
+        }
+    }
+}
+
+async fn call<T: Send + 'static>(
+    st: &AdminState,
+    msg: impl FnOnce(ractor::RpcReplyPort<T>) -> ConsensusMsg,
+) -> Result<T, ApiError> {
+    let actor = st
+        .consensus
+        .get()
+        .ok_or_else(|| ApiError::no_quorum("the consensus actor is restarting"))?;
+    match actor.call(msg, Some(TIMEOUT)).await {
+        Ok(CallResult::Success(v)) => Ok(v),
+        _ => Err(ApiError::no_quorum("the consensus actor did not answer")),
+    }
+}
+
+async fn status(State(st): State<AdminState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = call(&st, ConsensusMsg::Status).await?;
+    let peers_up = st.cluster.up_peers().await.unwrap_or_default();
+    Ok(Json(
+        json!({"id": st.id, "consensus": s, "peers_up": peers_up}),
+    ))
+}
+
+async fn tree(State(st): State<AdminState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = st
+        .tree
+        .tree()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "tree", e.to_string()))?;
+    Ok(Json(serde_json::to_value(t).unwrap_or_default()))
+}
+
+async fn snapshot(State(_st): State<AdminState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(cell) = ractor::registry::where_is(SNAPSHOTTER_ACTOR_NAME) else {
+        return Err(ApiError::no_quorum("the snapshotter is restarting"));
+    };
+    let actor: ractor::ActorRef<SnapshotterMsg> = cell.into();
+    match actor
+        .call(SnapshotterMsg::TakeNow, Some(Duration::from_secs(600)))
+        .await
+    {
+        Ok(CallResult::Success(Ok(index))) => Ok(Json(json!({"snapshot_index": index}))),
+        Ok(CallResult::Success(Err(e))) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "snapshot_failed",
+            e,
+        )),
+        _ => Err(ApiError::no_quorum("the snapshotter did not answer")),
+    }
+}
+
+async fn transfer(
+    State(st): State<AdminState>,
+    Path(to): Path<NodeId>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    call(&st, |reply| ConsensusMsg::TransferLeadership { to, reply }).await??;
+    Ok(Json(json!({"transferring_to": to})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum MemberChange {
+    AddLearner(NodeId),
+    Promote(NodeId),
+    Remove(NodeId),
+}
+
+async fn members(
+    State(st): State<AdminState>,
+    Json(change): Json<MemberChange>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let change = match change {
+        MemberChange::AddLearner(id) => ConfChange::AddLearner(id),
+        MemberChange::Promote(id) => ConfChange::Promote(id),
+        MemberChange::Remove(id) => ConfChange::Remove(id),
+    };
+    let index = call(&st, |reply| ConsensusMsg::ChangeMembership {
+        change,
+        reply,
+    })
+    .await??;
+    Ok(Json(json!({"index": index})))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NodeAddresses {
+    pub cluster_addr: String,
+    pub http_addr: String,
+}
+
+fn node_name(name: &str) -> Result<NodeName, ApiError> {
+    NodeName::new(name)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_name", e.to_string()))
+}
+
+/// Records a node's addresses in the registry (committed through the quorum, from any node).
+async fn put_node(
+    State(st): State<AdminState>,
+    Path(name): Path<String>,
+    Json(addrs): Json<NodeAddresses>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let command = Proposal {
+        at_ms: crate::consensus::actor::wall_clock_ms(),
+        command: Command::SetNode {
+            node: node_name(&name)?,
+            info: NodeInfo {
+                cluster_addr: addrs.cluster_addr,
+                http_addr: addrs.http_addr,
+            },
+        },
+    }
+    .encode();
+    let applied = propose(st.id, &st.consensus, &st.transport, command, TIMEOUT).await?;
+    if let Outcome::Refused(r) = applied.outcome {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            r.to_string(),
+        ));
+    }
+    Ok(Json(json!({"index": applied.index, "term": applied.term})))
+}
+
+/// A linearizable read of a node's addresses: served by the leader once it has confirmed its
+/// leadership and applied the read index (421 with the leader's id elsewhere).
+async fn get_node(
+    State(st): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = node_name(&name)?;
+    let index = call(&st, |reply| ConsensusMsg::ReadIndex { reply }).await??;
+    let found = st.replica.read().state.nodes().get(&name).cloned();
+    Ok(match found {
+        Some(info) => Json(json!({"read_index": index, "cluster_addr": info.cluster_addr, "http_addr": info.http_addr})).into_response(),
+        None => ApiError::new(StatusCode::NOT_FOUND, "unknown_node", format!("{name} is not registered")).into_response(),
+    })
+}

@@ -1,0 +1,250 @@
+//! A node's configuration: a TOML file, overridden by command-line flags (which clap also reads from
+//! `VERISIM_*` environment variables). The cookie comes from the file, `VERISIM_COOKIE`, or a cookie file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use verisim_cluster::{ClusterConfig, CookieSource, TlsConfig};
+use verisim_raft::NodeId;
+
+use crate::consensus::SnapshotPolicy;
+use crate::consensus::endpoint::node_name;
+
+/// Everything a `verisim node` process needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Raft node id, unique in the cluster, never reused. The cluster node name is `n<id>`.
+    pub id: NodeId,
+    /// Where everything this node keeps lives (see `docs/operations.md` for the layout).
+    pub data_dir: PathBuf,
+    /// ractor_cluster listen address.
+    pub cluster_listen: SocketAddr,
+    /// Admin HTTP listen address.
+    pub http_listen: SocketAddr,
+    /// Cluster addresses of the other nodes, dialled and redialled.
+    pub peers: Vec<String>,
+    /// Voters of a new cluster (all nodes started with the same list). Empty when joining.
+    pub voters: Vec<NodeId>,
+    /// Cluster address of a member to join through (as a learner, promoted once caught up).
+    pub join: Option<String>,
+    pub cookie: CookieSource,
+    pub tls: Option<TlsConfig>,
+    pub raft: RaftSettings,
+    pub snapshot: SnapshotSettings,
+    pub heartbeat_interval_ms: u64,
+    pub heartbeat_deadline_ms: u64,
+}
+
+/// Raft timing and batching.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftSettings {
+    pub tick_ms: u64,
+    /// Election timeout drawn from [election_ticks, 2 × election_ticks) ticks.
+    pub election_ticks: u32,
+    pub heartbeat_ticks: u32,
+    pub max_inflight: usize,
+    pub max_entries_per_append: usize,
+    /// Entries kept below a snapshot's index so a briefly slow follower catches up from the log.
+    pub log_keep_after_snapshot: u64,
+    pub snapshot_chunk_bytes: u64,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        Self {
+            tick_ms: 10,
+            election_ticks: 15,
+            heartbeat_ticks: 3,
+            max_inflight: 64,
+            max_entries_per_append: 1024,
+            log_keep_after_snapshot: 1024,
+            snapshot_chunk_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The Snapshotter's triggers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotSettings {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    /// Snapshot at least this often (seconds) when anything changed; 0 turns the age trigger off.
+    pub max_age_s: u64,
+    pub age_jitter_s: u64,
+    pub check_ms: u64,
+    /// Snapshots kept on disk.
+    pub keep: usize,
+}
+
+impl Default for SnapshotSettings {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_bytes: 10 * 1024 * 1024,
+            max_age_s: 0,
+            age_jitter_s: 30,
+            check_ms: 250,
+            keep: 2,
+        }
+    }
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            data_dir: PathBuf::from("verisim-data"),
+            cluster_listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8100)),
+            peers: Vec::new(),
+            voters: Vec::new(),
+            join: None,
+            cookie: CookieSource::Env("VERISIM_COOKIE".into()),
+            tls: None,
+            raft: RaftSettings::default(),
+            snapshot: SnapshotSettings::default(),
+            heartbeat_interval_ms: 200,
+            heartbeat_deadline_ms: 1_000,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl NodeConfig {
+    pub fn from_file(path: &Path) -> Result<Self, NodeConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| NodeConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| NodeConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), NodeConfigError> {
+        let bad = |m: String| Err(NodeConfigError::Invalid(m));
+        if self.id == 0 {
+            return bad("`id` must be set to a positive integer".into());
+        }
+        if self.voters.is_empty() && self.join.is_none() {
+            return bad("give `voters` (a new cluster) or `join` (an existing one)".into());
+        }
+        if !self.voters.is_empty() && !self.voters.contains(&self.id) {
+            return bad(format!(
+                "`voters` {:?} must include this node's id {}",
+                self.voters, self.id
+            ));
+        }
+        if self.raft.tick_ms == 0 || self.raft.election_ticks <= self.raft.heartbeat_ticks {
+            return bad("raft: tick_ms > 0 and election_ticks > heartbeat_ticks".into());
+        }
+        Ok(())
+    }
+
+    pub fn raft_dir(&self) -> PathBuf {
+        self.data_dir.join("raft")
+    }
+
+    pub fn cluster_config(&self) -> ClusterConfig {
+        let mut seeds = self.peers.clone();
+        if let Some(j) = &self.join
+            && !seeds.contains(j)
+        {
+            seeds.push(j.clone());
+        }
+        ClusterConfig {
+            node_name: node_name(self.id),
+            listen: self.cluster_listen,
+            cookie: self.cookie.clone(),
+            tls: self.tls.clone(),
+            seeds,
+            heartbeat_interval_ms: self.heartbeat_interval_ms,
+            heartbeat_deadline_ms: self.heartbeat_deadline_ms,
+            ..ClusterConfig::default()
+        }
+    }
+
+    pub fn raft_config(&self) -> verisim_raft::Config {
+        let mut c = verisim_raft::Config::new(self.id, rand::random());
+        c.election_ticks = self.raft.election_ticks;
+        c.heartbeat_ticks = self.raft.heartbeat_ticks;
+        c.max_inflight = self.raft.max_inflight;
+        c.max_entries_per_append = self.raft.max_entries_per_append;
+        c.log_keep_after_snapshot = self.raft.log_keep_after_snapshot;
+        c.snapshot_chunk_size = self.raft.snapshot_chunk_bytes;
+        c
+    }
+
+    pub fn snapshot_policy(&self) -> SnapshotPolicy {
+        let s = &self.snapshot;
+        SnapshotPolicy {
+            max_entries: s.max_entries,
+            max_bytes: s.max_bytes,
+            max_age: (s.max_age_s > 0).then(|| Duration::from_secs(s.max_age_s)),
+            age_jitter: Duration::from_secs(s.age_jitter_s),
+            check_every: Duration::from_millis(s.check_ms.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_documented_example() {
+        let text = r#"
+            id = 2
+            data_dir = "/var/lib/verisim/n2"
+            cluster_listen = "127.0.0.1:7102"
+            http_listen = "127.0.0.1:8102"
+            peers = ["127.0.0.1:7101", "127.0.0.1:7103"]
+            voters = [1, 2, 3]
+            cookie = { file = "/etc/verisim/cookie" }
+            [raft]
+            tick_ms = 10
+            [snapshot]
+            max_entries = 5000
+        "#;
+        let c: NodeConfig = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.snapshot.max_entries, 5000);
+        assert_eq!(c.snapshot.max_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.cluster_config().node_name, "n2");
+        assert_eq!(c.cookie, CookieSource::File("/etc/verisim/cookie".into()));
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_ids_are_refused() {
+        assert!(toml::from_str::<NodeConfig>("id = 1\nvoterz = [1]").is_err());
+        let c = NodeConfig {
+            voters: vec![1],
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

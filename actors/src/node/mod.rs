@@ -1,0 +1,8 @@
+//! A VeriSim node process: configuration, the supervision tree, the admin API.
+
+pub mod admin;
+pub mod config;
+pub mod runtime;
+
+pub use config::{NodeConfig, NodeConfigError};
+pub use runtime::{NodeError, RunningNode, start};

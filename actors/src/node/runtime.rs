@@ -1,0 +1,189 @@
+//! Starting and stopping a node: the cluster layer, the supervision tree, the admin HTTP API.
+//!
+//! ```text
+//! node            rest_for_one (10 restarts in 60 s)
+//! └── registry    one_for_all: consensus actor, snapshotter, cluster endpoint
+//! ```
+//! The cluster layer (NodeServer, connector, heartbeats) is started before the tree and stopped after
+//! it; the store, drift and proxy subtrees join the tree as they are built.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell};
+use tracing::info;
+use verisim_cluster::ClusterHandle;
+use verisim_supervision::{ChildSpec, StartError, Strategy, SupervisorHandle, SupervisorSpec};
+
+use super::admin;
+use super::config::{NodeConfig, NodeConfigError};
+use crate::consensus::{
+    CONSENSUS_ACTOR_NAME, ClusterTransport, ConsensusActor, ConsensusArgs, ConsensusLocator,
+    Endpoint, EndpointArgs, SharedReplica, Snapshotter, SnapshotterArgs,
+};
+
+/// The name the snapshotter registers under (operators trigger it through the admin API).
+pub const SNAPSHOTTER_ACTOR_NAME: &str = "verisim.snapshotter";
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] NodeConfigError),
+    #[error("creating the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cluster layer: {0}")]
+    Cluster(#[from] verisim_cluster::ClusterError),
+    #[error("supervision tree: {0}")]
+    Tree(#[from] verisim_supervision::SupervisorError),
+    #[error("admin HTTP on {addr}: {source}")]
+    Http {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running node.
+pub struct RunningNode {
+    pub config: NodeConfig,
+    pub cluster: Arc<ClusterHandle>,
+    pub tree: SupervisorHandle,
+    pub replica: SharedReplica,
+    pub http_addr: std::net::SocketAddr,
+    http: tokio::task::JoinHandle<()>,
+    http_stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn spawn_err(e: ractor::SpawnErr) -> StartError {
+    StartError(e.to_string())
+}
+
+/// Starts a node and returns once its admin API listens.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let cluster = Arc::new(verisim_cluster::start_node(config.cluster_config()).await?);
+    let transport = ClusterTransport::new(cluster.discovery().clone());
+    let replica = SharedReplica::default();
+
+    let consensus_args = ConsensusArgs {
+        raft: config.raft_config(),
+        dir: config.raft_dir(),
+        bootstrap_voters: config.voters.clone(),
+        tick: Duration::from_millis(config.raft.tick_ms),
+        transport: transport.clone(),
+        replica: replica.clone(),
+        snapshots_kept: config.snapshot.keep,
+    };
+    let consensus = ChildSpec::new("consensus", move |sup: ActorCell| {
+        let args = consensus_args.clone();
+        async move {
+            let name = Some(CONSENSUS_ACTOR_NAME.to_owned());
+            let (a, _) = Actor::spawn_linked(name, ConsensusActor, args, sup)
+                .await
+                .map_err(spawn_err)?;
+            Ok(a.get_cell())
+        }
+    });
+    let snapshotter = {
+        let replica = replica.clone();
+        let dir = config.raft_dir().join("snapshots");
+        let policy = config.snapshot_policy();
+        ChildSpec::new("snapshotter", move |sup: ActorCell| {
+            let args = SnapshotterArgs {
+                consensus: ConsensusLocator::named(),
+                replica: replica.clone(),
+                dir: dir.clone(),
+                policy: policy.clone(),
+            };
+            async move {
+                let name = Some(SNAPSHOTTER_ACTOR_NAME.to_owned());
+                let (a, _) = Actor::spawn_linked(name, Snapshotter, args, sup)
+                    .await
+                    .map_err(spawn_err)?;
+                Ok(a.get_cell())
+            }
+        })
+    };
+    let endpoint = ChildSpec::new("endpoint", move |sup: ActorCell| async move {
+        let args = EndpointArgs {
+            consensus: ConsensusLocator::named(),
+            propose_timeout: Duration::from_secs(10),
+        };
+        let (a, _) = Actor::spawn_linked(None, Endpoint, args, sup)
+            .await
+            .map_err(spawn_err)?;
+        Ok(a.get_cell())
+    });
+    let registry = SupervisorSpec::new("registry", Strategy::OneForAll)
+        .intensity(10, Duration::from_secs(60))
+        .child(consensus)
+        .child(snapshotter)
+        .child(endpoint);
+    let node = SupervisorSpec::new("node", Strategy::RestForOne)
+        .intensity(10, Duration::from_secs(60))
+        .child(ChildSpec::supervisor("registry", registry));
+    let (tree, _join) = SupervisorHandle::start(node).await?;
+
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|source| NodeError::Http {
+            addr: config.http_listen,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| NodeError::Http {
+        addr: config.http_listen,
+        source,
+    })?;
+    let state = admin::AdminState {
+        id: config.id,
+        consensus: ConsensusLocator::named(),
+        transport,
+        tree: tree.clone(),
+        replica: replica.clone(),
+        cluster: cluster.clone(),
+    };
+    let (http_stop, mut stop_rx) = tokio::sync::watch::channel(false);
+    let http = tokio::spawn(async move {
+        let served = axum::serve(listener, admin::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "admin HTTP server failed");
+        }
+    });
+    info!(id = config.id, cluster = %cluster.listen_addr(), http = %http_addr, "node started");
+    Ok(RunningNode {
+        config,
+        cluster,
+        tree,
+        replica,
+        http_addr,
+        http,
+        http_stop,
+    })
+}
+
+impl RunningNode {
+    /// Stops the admin API, the supervision tree (children in reverse order), then the cluster layer.
+    pub async fn shutdown(self) {
+        let _ = self.http_stop.send(true);
+        let _ = self.http.await;
+        self.tree.stop().await;
+        // The admin server held the other reference; it has stopped.
+        if let Ok(cluster) = Arc::try_unwrap(self.cluster) {
+            cluster.shutdown().await;
+        }
+        info!(id = self.config.id, "node stopped");
+    }
+}
