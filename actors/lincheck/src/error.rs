@@ -31,7 +31,7 @@ pub enum HistoryError {
     },
 }
 
-/// Why [`check`](crate::check) could not give a verdict.
+/// Why [`check`](crate::check()) could not give a verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum CheckError {
     /// The history is malformed.

@@ -1,7 +1,7 @@
 //! Linearizability checking for client histories (Wing–Gong / Porcupine style).
 //!
 //! Record what each client asked and when it got its answer in a [`History`], then
-//! [`check`] it against a [`Model`] — the key-value register model [`KvModel`] ships here. The
+//! [`check()`] it against a [`Model`] — the key-value register model [`KvModel`] ships here. The
 //! history is split into independent partitions (one per key for [`KvModel`]), and each is
 //! searched for a linearization with the Wing–Gong–Lowe algorithm, pruned by a cache of
 //! (linearized set, model state) pairs. The verdict is [`Verdict::Linearizable`],

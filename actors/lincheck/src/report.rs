@@ -5,7 +5,7 @@ use std::time::Duration;
 
 pub use crate::search::Exhaustion;
 
-/// The result of [`check`](crate::check): a verdict and what it cost.
+/// The result of [`check`](crate::check()): a verdict and what it cost.
 #[derive(Clone, Debug)]
 pub struct CheckReport {
     /// The verdict.

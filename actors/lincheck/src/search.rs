@@ -2,12 +2,22 @@
 //!
 //! The history is a doubly linked list of call and return entries ordered by time. Walking it
 //! from the head, a call entry is a candidate to linearize next: if the model accepts it and the
-//! pair (set of linearized operations, new state) has not been seen before, the operation is
-//! lifted out of the list (its call and its return) and the walk restarts from the head. Reaching
-//! a return entry means that operation should already have been linearized: undo the last
-//! choice and try the next candidate after it. An empty list is a linearization; backtracking
-//! past the first choice proves there is none. The cache of (bitset, state) pairs (Lowe's
-//! memoisation) makes the search visit each configuration once.
+//! pair (set of placed operations, new state) has not been seen before, the operation is lifted
+//! out of the list (its call and its return) and the walk restarts from the head. Reaching a
+//! return entry means that operation should already have been placed: undo the last choice and
+//! try the next candidate after it. Placing every operation that returned is a linearization;
+//! backtracking past the first choice proves there is none. The cache of (bitset, state) pairs
+//! (Lowe's memoisation) makes the search visit each configuration once.
+//!
+//! Operations of unknown outcome return at +infinity and are optional: those never placed did
+//! not take effect. A configuration that placed fewer of them, with the same returning
+//! operations placed and the same state, *dominates* one that placed more (it can skip the
+//! extra ones), so the cache prunes dominated configurations, not only equal ones. The eager
+//! strategy tries them in time order like the rest; the deferred one only when the walk is
+//! stuck, so that dominating configurations come first (see [`decide`]).
+//!
+//! Relaxed operations (used to minimise a violation) keep their interval but may also be
+//! placed without effect.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
