@@ -133,3 +133,20 @@ pub(crate) fn keyspace(db: &Database, name: &str) -> Result<fjall::Keyspace> {
 pub(crate) fn durable_batch(db: &Database) -> fjall::OwnedWriteBatch {
     db.batch().durability(Some(PERSIST_MODE))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_is_opened_once_and_reopens_after_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Stores::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert!(matches!(
+            Stores::open(dir.path(), &StoreConfig::default()),
+            Err(crate::StoreError::Storage(fjall::Error::Locked))
+        ));
+        drop(s);
+        Stores::open(dir.path(), &StoreConfig::default()).unwrap();
+    }
+}

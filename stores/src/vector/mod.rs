@@ -506,11 +506,13 @@ impl VectorStore {
                 let ef = ef.unwrap_or(self.params.ef_search);
                 match filter {
                     Some(f) => {
-                        let pred = |s: u32| {
-                            c.id_of[s as usize]
-                                .as_ref()
-                                .is_some_and(|id| f.contains(id))
-                        };
+                        // Map the filter to slots once: the search then tests a bit per candidate
+                        // instead of looking an id up in the set.
+                        let mut allowed = vec![false; c.id_of.len()];
+                        for s in f.iter().filter_map(|id| c.slot_of.get(id)) {
+                            allowed[*s as usize] = true;
+                        }
+                        let pred = |s: u32| allowed[s as usize];
                         c.ann.search(&q, k, ef, Some(&pred))
                     }
                     None => c.ann.search(&q, k, ef, None),
