@@ -96,6 +96,11 @@ fn writer(dir: &str) -> verisim_stores::Result<()> {
         s.vector.upsert("c", &id, &vector(i))?;
         s.tensor.put(&id, &tensor(i))?;
         s.semantic.annotate(&id, annotation(i))?;
+        if i == 10 {
+            // From here on, a restart restores the HNSW graph from this checkpoint and replays
+            // the logged writes after it.
+            s.vector.checkpoint()?;
+        }
         // Every write above returned only after its batch was fsynced: acknowledge.
         writeln!(out, "ACK {i}")
             .map_err(|e| verisim_stores::StoreError::InvalidInput(e.to_string()))?;
@@ -218,7 +223,21 @@ fn acknowledged_writes_survive_sigkill() {
             "semantic {i} (seed {seed})"
         );
     }
-    // The ANN index was rebuilt from fjall and finds an acknowledged vector.
+    // The ANN index was restored (checkpoint + replay) and finds every acknowledged vector.
+    assert!(s.vector.index_stats("c").unwrap().from_checkpoint);
+    for i in 0..=last {
+        let hits = s
+            .vector
+            .search(
+                "c",
+                &vector(i),
+                1,
+                verisim_stores::vector::SearchMode::Ann { ef: None },
+                None,
+            )
+            .unwrap();
+        assert_eq!(hits[0].id, eid(i), "ANN lookup of {i} (seed {seed})");
+    }
     let hits = s
         .vector
         .search(

@@ -10,7 +10,13 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
 use super::metric::Metric;
+use crate::codec::Bytes;
+use crate::error::{Result, corrupt};
 
 /// HNSW construction and search parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +82,106 @@ impl Visited {
     }
 }
 
+/// The graph part of an index, as checkpointed. Live slots' vectors are not in it (they are in fjall);
+/// tombstoned slots' vectors are, because they keep routing searches after their data is gone.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct HnswSnapshot {
+    links: Vec<Vec<Vec<u32>>>,
+    deleted: Vec<bool>,
+    entry: Option<u32>,
+    max_level: u64,
+    rng: u64,
+    dead_vectors: BTreeMap<u32, Bytes>,
+}
+
+impl HnswSnapshot {
+    pub(crate) fn len(&self) -> usize {
+        self.links.len()
+    }
+}
+
 impl Hnsw {
+    pub(crate) fn snapshot(&self) -> HnswSnapshot {
+        #[allow(clippy::cast_possible_truncation)]
+        let dead_vectors = (0..self.links.len() as u32)
+            .filter(|s| self.deleted[*s as usize])
+            .map(|s| {
+                let b = self
+                    .vector(s)
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect();
+                (s, Bytes(b))
+            })
+            .collect();
+        HnswSnapshot {
+            links: self.links.clone(),
+            deleted: self.deleted.clone(),
+            entry: self.entry,
+            max_level: self.max_level as u64,
+            rng: self.rng,
+            dead_vectors,
+        }
+    }
+
+    /// Rebuilds an index from a snapshot; `live(slot)` gives a live slot's *prepared* vector.
+    pub(crate) fn restore(
+        dim: usize,
+        metric: Metric,
+        params: HnswParams,
+        snap: HnswSnapshot,
+        mut live: impl FnMut(u32) -> Result<Vec<f32>>,
+    ) -> Result<Self> {
+        let n = snap.links.len();
+        let bad = |r: &str| Err(corrupt("vector index checkpoint", r.to_owned()));
+        if snap.deleted.len() != n || n > u32::MAX as usize {
+            return bad("slot tables disagree");
+        }
+        if snap.entry.is_some_and(|e| e as usize >= n) || (n > 0) != snap.entry.is_some() {
+            return bad("bad entry point");
+        }
+        for l in &snap.links {
+            if l.is_empty() || l.len() > 17 {
+                return bad("bad level count");
+            }
+            if l.iter().flatten().any(|t| *t as usize >= n) {
+                return bad("link to a missing slot");
+            }
+        }
+        let mut data = Vec::with_capacity(n * dim);
+        #[allow(clippy::cast_possible_truncation)]
+        for s in 0..n as u32 {
+            let v = if snap.deleted[s as usize] {
+                let Some(b) = snap.dead_vectors.get(&s) else {
+                    return bad("tombstone without its vector");
+                };
+                b.0.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            } else {
+                live(s)?
+            };
+            if v.len() != dim {
+                return bad("vector of the wrong dimension");
+            }
+            data.extend_from_slice(&v);
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let max_level = snap.max_level as usize;
+        Ok(Self {
+            dim,
+            metric,
+            params,
+            data,
+            n_deleted: snap.deleted.iter().filter(|d| **d).count(),
+            links: snap.links,
+            deleted: snap.deleted,
+            entry: snap.entry,
+            max_level,
+            rng: snap.rng,
+        })
+    }
+
     pub(crate) fn new(dim: usize, metric: Metric, params: HnswParams) -> Self {
         Self {
             dim,

@@ -9,6 +9,7 @@
 //!
 //! An entity's **item** is the map collection → vector over all collections it is in.
 
+mod checkpoint;
 mod hnsw;
 mod metric;
 
@@ -18,6 +19,7 @@ use std::ops::Range;
 use fjall::{Database, Keyspace};
 use serde::{Deserialize, Serialize};
 
+pub use checkpoint::CHECKPOINT_EVERY;
 pub use hnsw::HnswParams;
 pub use metric::Metric;
 
@@ -72,6 +74,8 @@ pub struct IndexStats {
     pub tombstones: usize,
     /// Approximate heap bytes of vectors and links.
     pub heap_bytes: usize,
+    /// True if this open restored the graph from a checkpoint (false: rebuilt from fjall).
+    pub from_checkpoint: bool,
 }
 
 /// One entity's vector item: what is hashed, exported and imported.
@@ -89,6 +93,7 @@ const COMPACT_MIN_TOMBSTONES: usize = 1024;
 
 struct Collection {
     def: CollectionDef,
+    from_checkpoint: bool,
     ann: Hnsw,
     slot_of: HashMap<EntityId, u32>,
     id_of: Vec<Option<EntityId>>,
@@ -98,6 +103,7 @@ impl Collection {
     fn new(def: CollectionDef, params: HnswParams) -> Self {
         Self {
             def,
+            from_checkpoint: false,
             ann: Hnsw::new(def.dim as usize, def.metric, params),
             slot_of: HashMap::new(),
             id_of: Vec::new(),
@@ -174,6 +180,10 @@ pub struct VectorStore {
     db: Database,
     colls: Keyspace,
     data: Keyspace,
+    ckpt: Keyspace,
+    log: Keyspace,
+    next_seq: u64,
+    log_len: u64,
     index: ItemIndex,
     limits: Limits,
     params: HnswParams,
@@ -221,14 +231,33 @@ impl VectorStore {
     pub fn open_with(db: &Database, limits: &Limits, params: HnswParams) -> Result<Self> {
         let colls = keyspace(db, "vector.coll")?;
         let data = keyspace(db, "vector.data")?;
+        let ckpt = keyspace(db, "vector.ckpt")?;
+        let log = keyspace(db, "vector.log")?;
+        let (logged, next_seq) = checkpoint::read_log(&log)?;
         let mut collections = BTreeMap::new();
         for g in colls.iter() {
             let (k, v) = g.into_inner()?;
             let name = String::from_utf8(k.to_vec())
                 .map_err(|_| corrupt("stored collection name", "not UTF-8"))?;
             let def: CollectionDef = from_cbor_exact("stored collection", &v)?;
-            let mut c = Collection::new(def, params);
             let started = std::time::Instant::now();
+            match checkpoint::restore(&ckpt, &data, &name, def, params, &logged) {
+                Ok(Some(mut c)) => {
+                    c.from_checkpoint = true;
+                    tracing::info!(collection = %name, vectors = c.slot_of.len(),
+                        replayed = logged.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "restored HNSW index from its checkpoint");
+                    collections.insert(name, c);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(collection = %name, error = %e,
+                        "vector index checkpoint unusable; rebuilding from fjall");
+                }
+            }
+            let mut c = Collection::new(def, params);
             let mut p = name.as_bytes().to_vec();
             p.push(0);
             for g in data.prefix(&p) {
@@ -244,6 +273,10 @@ impl VectorStore {
             db: db.clone(),
             colls,
             data,
+            ckpt,
+            log,
+            next_seq,
+            log_len: logged.len() as u64,
             index: ItemIndex::open(db, "vector")?,
             limits: limits.clone(),
             params,
@@ -314,6 +347,7 @@ impl VectorStore {
         }
         txn.write(&mut b)?;
         b.remove(&self.colls, name.as_bytes());
+        checkpoint::remove(&self.ckpt, name, &mut b)?;
         b.commit()?;
         self.collections.remove(name);
         changed.sort_by(|a, b| a.0.cmp(&b.0));
@@ -339,6 +373,7 @@ impl VectorStore {
             live: c.slot_of.len(),
             tombstones: c.ann.deleted_count(),
             heap_bytes: c.ann.heap_bytes() + c.slot_of.len() * 64,
+            from_checkpoint: c.from_checkpoint,
         })
     }
 
@@ -432,6 +467,7 @@ impl VectorStore {
             out.push((id.clone(), h));
         }
         txn.write(&mut b)?;
+        let seq = self.log_writes(&mut b, by_id.keys().map(|id| (coll, id)))?;
         b.commit()?;
         if let Some(c) = self.collections.get_mut(coll) {
             for (id, v) in &by_id {
@@ -439,6 +475,7 @@ impl VectorStore {
             }
             c.maybe_compact(self.params);
         }
+        self.logged(seq);
         Ok(out)
     }
 
@@ -470,10 +507,12 @@ impl VectorStore {
         let mut txn = self.index.txn();
         txn.set(id, Self::hash_of(&item)?);
         txn.write(&mut b)?;
+        let seq = self.log_writes(&mut b, [(coll, id)])?;
         b.commit()?;
         if let Some(c) = self.collections.get_mut(coll) {
             c.remove(id, self.params);
         }
+        self.logged(seq);
         Ok(true)
     }
 
@@ -600,6 +639,8 @@ impl Modality for VectorStore {
         let mut txn = self.index.txn();
         txn.set(id, Some(h));
         txn.write(&mut b)?;
+        let touched: BTreeSet<&String> = old.vectors.keys().chain(item.vectors.keys()).collect();
+        let seq = self.log_writes(&mut b, touched.into_iter().map(|n| (n.as_str(), id)))?;
         b.commit()?;
         for name in old
             .vectors
@@ -615,6 +656,7 @@ impl Modality for VectorStore {
                 c.put(id, &v);
             }
         }
+        self.logged(seq);
         Ok(h)
     }
 
@@ -630,12 +672,14 @@ impl Modality for VectorStore {
         let mut txn = self.index.txn();
         txn.set(id, None);
         txn.write(&mut b)?;
+        let seq = self.log_writes(&mut b, old.vectors.keys().map(|n| (n.as_str(), id)))?;
         b.commit()?;
         for name in old.vectors.keys() {
             if let Some(c) = self.collections.get_mut(name) {
                 c.remove(id, self.params);
             }
         }
+        self.logged(seq);
         Ok(true)
     }
 }
