@@ -231,10 +231,27 @@ impl TensorStore {
     /// # Errors
     /// Storage errors.
     pub fn meta(&self, id: &EntityId) -> Result<Option<TensorMeta>> {
-        match self.meta.get(id.as_bytes())? {
-            Some(v) => Ok(Some(from_cbor_exact("stored tensor meta", &v)?)),
-            None => Ok(None),
+        let Some(v) = self.meta.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let m: TensorMeta = from_cbor_exact("stored tensor meta", &v)?;
+        // Stored by us and checksummed by fjall, but a bad layout must never become a panic.
+        let grid_ok = m.chunk_shape.len() == m.shape.len()
+            && m.chunk_shape
+                .iter()
+                .zip(&m.shape)
+                .all(|(c, s)| *c >= 1 && *s >= 1 && c <= s)
+            && layout::grid(&m.shape, &m.chunk_shape)
+                .iter()
+                .try_fold(1u64, |a, g| a.checked_mul(*g))
+                == Some(m.chunks);
+        if !grid_ok {
+            return Err(corrupt(
+                "stored tensor meta",
+                format!("inconsistent layout for {id}"),
+            ));
         }
+        Ok(Some(m))
     }
 
     fn read_chunk(&self, id: &EntityId, m: &TensorMeta, coord: &[u64]) -> Result<Vec<u8>> {
