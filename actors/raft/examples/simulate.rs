@@ -6,7 +6,8 @@
 //! ```
 //! Options: `--seeds N` (default 1000), `--start S` (default 0), `--seed S` (one seed),
 //! `--scenario NAME`, `--nodes N`, `--clients N`, `--fault-ms`, `--heal-ms`, `--quiesce-ms`,
-//! `--bug-commit-previous-term`, `--bug-local-reads` (injected bugs; failures are then expected).
+//! `--bug-commit-previous-term`, `--bug-local-reads` (injected bugs; failures are then expected),
+//! `--lincheck` (also check each client history for linearizability with `verisim-lincheck`).
 //! Exits non-zero if any seed fails; each failure prints its seed and the replay command.
 
 use std::io::Write;
@@ -27,6 +28,7 @@ struct Args {
     quiesce_ms: Option<u64>,
     bug: bool,
     local_reads: bool,
+    lincheck: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -42,6 +44,7 @@ fn parse() -> Result<Args, String> {
         quiesce_ms: None,
         bug: false,
         local_reads: false,
+        lincheck: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +66,7 @@ fn parse() -> Result<Args, String> {
             "--quiesce-ms" => args.quiesce_ms = Some(num(value()?)?),
             "--bug-commit-previous-term" => args.bug = true,
             "--bug-local-reads" => args.local_reads = true,
+            "--lincheck" => args.lincheck = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -94,6 +98,37 @@ fn options(args: &Args, seed: u64) -> SimOptions {
     o
 }
 
+/// Check a client history with `verisim-lincheck`.
+fn linearizable(history: &sim::History) -> Result<(), String> {
+    use verisim_lincheck::{CheckOptions, KvHistory, KvInput, KvModel, KvOutput, Verdict, check};
+    use verisim_raft::sim::kv::{KvOp, KvResult};
+    let mut out: KvHistory<u8, u64> = KvHistory::new();
+    for op in &history.ops {
+        let input = match op.op {
+            KvOp::Put { key, value } => KvInput::put(key, value),
+            KvOp::Get { key } => KvInput::get(key),
+            KvOp::Cas { key, expected, new } => KvInput::cas(key, expected, new),
+        };
+        let id = out.invoke(u64::from(op.client), input, op.invoked_at);
+        if let Some((result, at)) = op.returned {
+            let output = match result {
+                KvResult::Put => KvOutput::Ok,
+                KvResult::Get(v) => KvOutput::Value(v),
+                KvResult::Cas(swapped) => KvOutput::Swapped(swapped),
+            };
+            out.complete(id, output, at)
+                .map_err(|e| format!("malformed history: {e}"))?;
+        }
+    }
+    let report = check(&KvModel::new(), &out, &CheckOptions::default())
+        .map_err(|e| format!("check failed: {e}"))?;
+    match report.verdict {
+        Verdict::Linearizable => Ok(()),
+        Verdict::NotLinearizable(v) => Err(format!("not linearizable: {v}")),
+        Verdict::Unknown(_) => Err("linearizability check ran out of budget".into()),
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse() {
         Ok(a) => a,
@@ -114,6 +149,20 @@ fn main() -> ExitCode {
         match sim::run(&o) {
             Ok(report) => {
                 ops += report.history.ops.len();
+                if args.lincheck {
+                    match linearizable(&report.history) {
+                        Ok(()) => {}
+                        Err(problem) => {
+                            failures += 1;
+                            let _ = writeln!(
+                                std::io::stdout(),
+                                "FAIL seed {seed}: {problem}\n  replay: {} --lincheck",
+                                o.replay_command()
+                            );
+                            continue;
+                        }
+                    }
+                }
                 if args.single.is_some() {
                     let _ = writeln!(std::io::stdout(), "{}", report.summary());
                 }
