@@ -94,3 +94,13 @@ fn every_message_kind_round_trips_through_cbor() {
         assert_eq!(round_trip(&m), m);
     }
 }
+
+/// The consensus actor keeps the core in its state and ships messages between tasks.
+#[test]
+fn core_and_messages_can_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<verisim_raft::Raft>();
+    send_sync::<verisim_raft::Ready>();
+    send_sync::<Message>();
+    send_sync::<verisim_raft::StepError>();
+}
