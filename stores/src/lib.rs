@@ -32,3 +32,17 @@ pub use semantic::SemanticStore;
 pub use tensor::TensorStore;
 pub use value::{Datatype, Value};
 pub use vector::VectorStore;
+
+#[cfg(test)]
+mod tests {
+    /// Store actors own their engine as actor state, which ractor requires to be `Send`.
+    #[test]
+    fn engines_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<crate::GraphStore>();
+        check::<crate::VectorStore>();
+        check::<crate::TensorStore>();
+        check::<crate::SemanticStore>();
+        check::<crate::Stores>();
+    }
+}
