@@ -1,0 +1,675 @@
+//! Harness for the whole-system tests: real `verisim node` processes on loopback.
+//!
+//! A [`Cluster`] owns a temporary directory (one data directory and one log file per node), the
+//! node processes and, optionally, a fault-injecting TCP [`relay`] between every pair of nodes.
+//! Dropping it (also while unwinding from a failed assertion) kills and reaps every child; when
+//! the test is panicking the tail of every node's log is printed first so the failure can be
+//! read from the test output alone. Every wait has a deadline; nothing sleeps blindly.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod relay;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use verisim_lincheck::{KvHistory, KvInput, KvOutput};
+
+use relay::Relay;
+
+/// How long a node may take to print its READY line.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeout of one admin HTTP request (a SIGSTOPped node never answers).
+const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Picks a free loopback port by binding port 0 and releasing it.
+///
+/// Race: between the release here and the node's own bind, another process (another test binary
+/// running in parallel under nextest) could take the same port. Linux hands out port-0 ports from
+/// a large range in a non-repeating order, so this is very unlikely; the cluster port must be
+/// known before start because every peer needs it on its command line.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Options of a test cluster.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub nodes: u64,
+    pub tick_ms: u64,
+    pub snapshot_entries: Option<u64>,
+    /// Route every node-to-node connection through a fault-injecting relay.
+    pub relay: bool,
+    /// Extra TOML configuration (e.g. `[raft] log_keep_after_snapshot = 10`), given to every node
+    /// with `--config` (flags still override it).
+    pub config: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            nodes: 3,
+            tick_ms: 10,
+            snapshot_entries: None,
+            relay: false,
+            config: None,
+        }
+    }
+}
+
+/// The answer of an admin HTTP request: status code and JSON (or `Value::String` for text).
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ok(&self) -> bool {
+        self.status == 200
+    }
+    pub fn code(&self) -> Option<&str> {
+        self.body.get("code").and_then(Value::as_str)
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(HTTP_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn to_reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, String> {
+    let mut resp = r.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok(Reply { status, body })
+}
+
+/// One node of a test cluster.
+pub struct Node {
+    pub id: u64,
+    /// The cluster address this node listens on (fixed across restarts).
+    pub cluster_addr: SocketAddr,
+    /// Cluster addresses this node dials (real ones, or its relays).
+    pub peers: Vec<String>,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    pub cookie: String,
+    pub extra_args: Vec<String>,
+    child: Option<Child>,
+    /// The admin HTTP address of the running process.
+    pub http: Option<SocketAddr>,
+    stopped: bool,
+    agent: ureq::Agent,
+}
+
+impl Node {
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+    /// Running and not SIGSTOPped: it can answer HTTP.
+    pub fn is_live(&self) -> bool {
+        self.child.is_some() && !self.stopped
+    }
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().expect("node is running").id() as i32)
+    }
+
+    fn url(&self, path: &str) -> Result<String, String> {
+        let http = self
+            .http
+            .ok_or_else(|| format!("n{} is not running", self.id))?;
+        Ok(format!("http://{http}{path}"))
+    }
+
+    pub fn get(&self, path: &str) -> Result<Reply, String> {
+        to_reply(self.agent.get(&self.url(path)?).call())
+    }
+    pub fn post(&self, path: &str, body: Option<Value>) -> Result<Reply, String> {
+        let req = self.agent.post(&self.url(path)?);
+        to_reply(match body {
+            Some(b) => req.send_json(&b),
+            None => req.send_empty(),
+        })
+    }
+    pub fn put(&self, path: &str, body: &Value) -> Result<Reply, String> {
+        to_reply(self.agent.put(&self.url(path)?).send_json(body))
+    }
+
+    /// `GET /admin/status`'s `consensus` object.
+    pub fn status(&self) -> Result<Value, String> {
+        let r = self.get("/admin/status")?;
+        if !r.ok() {
+            return Err(format!("status {}: {}", r.status, r.body));
+        }
+        Ok(r.body)
+    }
+    pub fn consensus(&self) -> Option<Value> {
+        self.status().ok().map(|s| s["consensus"].clone())
+    }
+
+    /// Starts the process and waits for its READY line.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "n{} is already running", self.id);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open node log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_verisim"));
+        cmd.arg("node")
+            .arg("--id")
+            .arg(self.id.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--cluster-listen")
+            .arg(self.cluster_addr.to_string())
+            .arg("--http-listen")
+            .arg("127.0.0.1:0");
+        if !self.peers.is_empty() {
+            cmd.arg("--peer").arg(self.peers.join(","));
+        }
+        cmd.args(&self.extra_args)
+            .env("VERISIM_COOKIE", &self.cookie)
+            .env(
+                "VERISIM_LOG",
+                std::env::var("VERISIM_LOG").unwrap_or("info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = cmd.spawn().expect("spawn verisim node");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Reads the READY line, then drains stdout until the process exits.
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        self.child = Some(child);
+        self.stopped = false;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.starts_with("READY ") => {
+                    let http = line
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("http="))
+                        .and_then(|a| a.parse().ok())
+                        .unwrap_or_else(|| panic!("bad READY line: {line}"));
+                    self.http = Some(http);
+                    return;
+                }
+                Ok(_) => continue,
+                Err(_) => {
+                    let status = self
+                        .child
+                        .as_mut()
+                        .and_then(|c| c.try_wait().ok().flatten());
+                    self.kill9();
+                    panic!(
+                        "n{} printed no READY line (exit: {status:?}); log:\n{}",
+                        self.id,
+                        tail(&self.log_path, 4000)
+                    );
+                }
+            }
+        }
+    }
+
+    fn signal(&self, sig: Signal) {
+        kill(self.pid(), sig).unwrap_or_else(|e| panic!("{sig} to n{}: {e}", self.id));
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.http = None;
+        self.stopped = false;
+    }
+
+    /// SIGTERM and wait (up to 20 s, then SIGKILL) for a clean exit; returns whether it was clean.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        if self.stopped {
+            let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGCONT);
+        }
+        let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let clean = loop {
+            match c.try_wait() {
+                Ok(Some(st)) => break st.success(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break false;
+                }
+            }
+        };
+        self.http = None;
+        self.stopped = false;
+        clean
+    }
+
+    pub fn sigstop(&mut self) {
+        self.signal(Signal::SIGSTOP);
+        self.stopped = true;
+    }
+    pub fn sigcont(&mut self) {
+        self.signal(Signal::SIGCONT);
+        self.stopped = false;
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The last `max` bytes of a file, lossily decoded.
+pub fn tail(path: &Path, max: u64) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return String::from("<no log>");
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Result of one recorded write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Committed: `{"index","term"}`.
+    Ok { index: u64, term: u64 },
+    /// The system said it did not take effect.
+    Failed(String),
+    /// The client never learned (timeout, connection lost, not_committed).
+    Unknown(String),
+}
+
+/// A test cluster: nodes, their directories, relays, and a shared history clock.
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub relays: BTreeMap<(u64, u64), Relay>,
+    pub opts: Options,
+    pub started: Instant,
+    // Last, so it is removed after the processes are gone.
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Creates and starts a cluster of `opts.nodes` voters, waiting until a leader is elected.
+    pub fn start(opts: Options) -> Self {
+        let c = Self::new(opts);
+        c.wait_leader(Duration::from_secs(30));
+        c
+    }
+
+    /// Creates and starts the nodes (without waiting for a leader).
+    pub fn new(opts: Options) -> Self {
+        let mut c = Self::configure(opts, "cookie-of-the-test-cluster");
+        for i in 0..c.nodes.len() {
+            c.nodes[i].start();
+        }
+        if !c.relays.is_empty() {
+            // Relays forward to the real ports, known before start; nothing more to do.
+        }
+        c
+    }
+
+    /// Creates the nodes' configuration without starting them.
+    pub fn configure(opts: Options, cookie: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("verisim-systest-")
+            .tempdir()
+            .expect("temp dir");
+        let ids: Vec<u64> = (1..=opts.nodes).collect();
+        let addrs: BTreeMap<u64, SocketAddr> = ids
+            .iter()
+            .map(|&id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
+            .collect();
+        let mut relays = BTreeMap::new();
+        if opts.relay {
+            for &from in &ids {
+                for &to in &ids {
+                    if from != to {
+                        relays.insert((from, to), Relay::start(addrs[&to]));
+                    }
+                }
+            }
+        }
+        let voters = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let nodes = ids
+            .iter()
+            .map(|&id| {
+                let peers = ids
+                    .iter()
+                    .filter(|&&p| p != id)
+                    .map(|p| match relays.get(&(id, *p)) {
+                        Some(r) => r.addr().to_string(),
+                        None => addrs[p].to_string(),
+                    })
+                    .collect();
+                let mut extra_args = vec![
+                    "--voters".to_string(),
+                    voters.clone(),
+                    "--tick-ms".into(),
+                    opts.tick_ms.to_string(),
+                ];
+                if let Some(toml) = &opts.config {
+                    let path = dir.path().join(format!("n{id}.toml"));
+                    std::fs::write(&path, toml).expect("write node config");
+                    extra_args.push("--config".into());
+                    extra_args.push(path.display().to_string());
+                }
+                if let Some(k) = opts.snapshot_entries {
+                    extra_args.push("--snapshot-entries".into());
+                    extra_args.push(k.to_string());
+                }
+                Node {
+                    id,
+                    cluster_addr: addrs[&id],
+                    peers,
+                    data_dir: dir.path().join(format!("n{id}")),
+                    log_path: dir.path().join(format!("n{id}.log")),
+                    cookie: cookie.to_string(),
+                    extra_args,
+                    child: None,
+                    http: None,
+                    stopped: false,
+                    agent: agent(),
+                }
+            })
+            .collect();
+        Self {
+            nodes,
+            relays,
+            opts,
+            started: Instant::now(),
+            dir,
+        }
+    }
+
+    pub fn node(&self, id: u64) -> &Node {
+        &self.nodes[(id - 1) as usize]
+    }
+    pub fn node_mut(&mut self, id: u64) -> &mut Node {
+        &mut self.nodes[(id - 1) as usize]
+    }
+
+    /// Nanoseconds since the cluster was created: the clock of recorded histories.
+    pub fn now(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    /// The leader as seen by the live nodes: `(id, term)` of a node reporting itself Leader at the
+    /// highest term seen, if some node does.
+    pub fn leader(&self) -> Option<(u64, u64)> {
+        self.leader_among(|_| true)
+    }
+
+    pub fn leader_among(&self, include: impl Fn(u64) -> bool) -> Option<(u64, u64)> {
+        let mut best: Option<(u64, u64)> = None;
+        for n in self.nodes.iter().filter(|n| n.is_live() && include(n.id)) {
+            if let Some(c) = n.consensus()
+                && c["role"] == "Leader"
+            {
+                let term = c["term"].as_u64().unwrap_or(0);
+                if best.is_none_or(|(_, t)| term > t) {
+                    best = Some((n.id, term));
+                }
+            }
+        }
+        best
+    }
+
+    /// Waits for a leader among the live nodes.
+    pub fn wait_leader(&self, timeout: Duration) -> (u64, u64) {
+        wait_for("a leader", timeout, || self.leader())
+    }
+
+    /// Waits for a leader other than `old` at a term above `old_term`.
+    pub fn wait_new_leader(&self, old: u64, old_term: u64, timeout: Duration) -> (u64, u64) {
+        wait_for(
+            &format!("a leader other than n{old} at a term above {old_term}"),
+            timeout,
+            || self.leader().filter(|&(id, t)| id != old && t > old_term),
+        )
+    }
+
+    /// One write attempt at node `via`: `PUT /admin/nodes/{key}` with `value` as cluster_addr.
+    pub fn try_put(&self, via: u64, key: &str, value: &str) -> WriteOutcome {
+        let body = json!({"cluster_addr": value, "http_addr": format!("http-{value}")});
+        match self.node(via).put(&format!("/admin/nodes/{key}"), &body) {
+            Ok(r) if r.ok() => WriteOutcome::Ok {
+                index: r.body["index"].as_u64().unwrap_or(0),
+                term: r.body["term"].as_u64().unwrap_or(0),
+            },
+            // Refused before proposing: bad input, or no leader to propose to.
+            Ok(r) if r.status == 400 || r.status == 409 => {
+                WriteOutcome::Failed(format!("{} {}", r.status, r.body))
+            }
+            // `no_quorum` may come after a forwarded proposal was appended by a leader that then
+            // vanished, and `not_committed` says the same: the outcome is unknown.
+            Ok(r) => WriteOutcome::Unknown(format!("{} {}", r.status, r.body)),
+            Err(e) => WriteOutcome::Unknown(e),
+        }
+    }
+
+    /// Writes `key = value` through any live node, retrying (each attempt is a new operation)
+    /// until one is acknowledged or `timeout` passes. Returns the acknowledgement.
+    pub fn put_retry(&self, key: &str, value: &str, timeout: Duration) -> Option<(u64, u64)> {
+        let deadline = Instant::now() + timeout;
+        let mut attempt = 0usize;
+        loop {
+            let live: Vec<u64> = self
+                .nodes
+                .iter()
+                .filter(|n| n.is_live())
+                .map(|n| n.id)
+                .collect();
+            let via = live[attempt % live.len()];
+            attempt += 1;
+            if let WriteOutcome::Ok { index, term } = self.try_put(via, key, value) {
+                return Some((index, term));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Like [`put_retry`](Self::put_retry), panicking if no attempt succeeds.
+    pub fn put(&self, key: &str, value: &str) -> (u64, u64) {
+        self.put_retry(key, value, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("write {key}={value} was never acknowledged"))
+    }
+
+    /// One linearizable read at node `via`: `Ok(Some(value))`, `Ok(None)` if absent, `Err` when
+    /// refused (not the leader, no quorum, timeout).
+    pub fn try_get(&self, via: u64, key: &str) -> Result<Option<String>, String> {
+        let r = self.node(via).get(&format!("/admin/nodes/{key}"))?;
+        match r.status {
+            200 => Ok(r.body["cluster_addr"].as_str().map(str::to_string)),
+            404 if r.code() == Some("unknown_node") => Ok(None),
+            _ => Err(format!("{} {}", r.status, r.body)),
+        }
+    }
+
+    /// A linearizable read from the current leader, retrying across leader changes.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some((leader, _)) = self.leader()
+                && let Ok(v) = self.try_get(leader, key)
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader answered a read of {key}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// Waits until node `id`'s applied index reaches `index`.
+    pub fn wait_applied(&self, id: u64, index: u64, timeout: Duration) {
+        wait_for(&format!("n{id} applied index >= {index}"), timeout, || {
+            let c = self.node(id).consensus()?;
+            (c["applied_index"].as_u64()? >= index).then_some(())
+        });
+    }
+
+    /// The leader's commit index.
+    pub fn leader_commit(&self) -> u64 {
+        let (leader, _) = self.wait_leader(Duration::from_secs(20));
+        self.node(leader)
+            .consensus()
+            .and_then(|c| c["commit_index"].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// Cuts node `id` off: every relay to or from it closes its connections and refuses new ones.
+    pub fn isolate(&self, id: u64) {
+        assert!(!self.relays.is_empty(), "isolate needs Options::relay");
+        for ((a, b), r) in &self.relays {
+            if *a == id || *b == id {
+                r.cut();
+            }
+        }
+    }
+    /// Undoes every cut.
+    pub fn heal(&self) {
+        for r in self.relays.values() {
+            r.heal();
+        }
+    }
+
+    /// Prints the tail of every node's log to stderr.
+    pub fn dump_logs(&self) {
+        for n in &self.nodes {
+            eprintln!(
+                "===== n{} log ({}) =====\n{}",
+                n.id,
+                n.log_path.display(),
+                tail(&n.log_path, 6000)
+            );
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            n.kill9();
+        }
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+    }
+}
+
+/// Records a concurrent client history on the cluster's clock.
+pub struct Recorder {
+    pub history: std::sync::Mutex<KvHistory>,
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self {
+            history: std::sync::Mutex::new(KvHistory::new()),
+        }
+    }
+
+    /// A recorded write by `client` through node `via`.
+    pub fn put(&self, c: &Cluster, client: u64, via: u64, key: &str, value: &str) -> WriteOutcome {
+        let input = KvInput::put(key.to_string(), value.to_string());
+        let id = self
+            .history
+            .lock()
+            .expect("history")
+            .invoke(client, input, c.now());
+        let out = c.try_put(via, key, value);
+        let at = c.now();
+        let mut h = self.history.lock().expect("history");
+        match &out {
+            WriteOutcome::Ok { .. } => h.complete(id, KvOutput::Ok, at).expect("complete"),
+            WriteOutcome::Failed(_) => h.fail(id, at).expect("fail"),
+            WriteOutcome::Unknown(_) => {} // stays unknown
+        }
+        out
+    }
+
+    /// A recorded linearizable read by `client` at node `via` (refusals are recorded as failed:
+    /// a read has no effect).
+    pub fn get(
+        &self,
+        c: &Cluster,
+        client: u64,
+        via: u64,
+        key: &str,
+    ) -> Result<Option<String>, String> {
+        let id = self.history.lock().expect("history").invoke(
+            client,
+            KvInput::get(key.to_string()),
+            c.now(),
+        );
+        let out = c.try_get(via, key);
+        let at = c.now();
+        let mut h = self.history.lock().expect("history");
+        match &out {
+            Ok(v) => h
+                .complete(id, KvOutput::Value(v.clone()), at)
+                .expect("complete"),
+            Err(_) => h.fail(id, at).expect("fail"),
+        }
+        out
+    }
+}
