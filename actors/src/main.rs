@@ -61,6 +61,9 @@ struct NodeArgs {
     /// Raft tick, milliseconds.
     #[arg(long, env = "VERISIM_TICK_MS")]
     tick_ms: Option<u64>,
+    /// Log entries kept below a snapshot's index for slow followers.
+    #[arg(long, env = "VERISIM_LOG_KEEP")]
+    log_keep: Option<u64>,
 }
 
 impl NodeArgs {
@@ -98,6 +101,9 @@ impl NodeArgs {
         }
         if let Some(v) = self.tick_ms {
             c.raft.tick_ms = v;
+        }
+        if let Some(v) = self.log_keep {
+            c.raft.log_keep_after_snapshot = v;
         }
         Ok(c)
     }

@@ -45,14 +45,21 @@ pub enum ConsensusError {
     NotLeader { leader: Option<NodeId> },
     #[error("the entry was replaced by another leader's before it committed")]
     Dropped,
+    /// Transient: the leader is busy (a transfer or change in progress), unreachable, or restarting.
     #[error("refused by the consensus core: {0}")]
     Refused(String),
+    /// Permanent: the request can never succeed as asked (an impossible membership change).
+    #[error("invalid: {0}")]
+    Invalid(String),
 }
 
 impl From<StepError> for ConsensusError {
     fn from(e: StepError) -> Self {
         match e {
             StepError::NotLeader { leader } => ConsensusError::NotLeader { leader },
+            e @ (StepError::ConfChange(_) | StepError::NotVoter(_)) => {
+                ConsensusError::Invalid(e.to_string())
+            }
             other => ConsensusError::Refused(other.to_string()),
         }
     }
@@ -130,6 +137,8 @@ pub struct ConsensusArgs {
     pub replica: SharedReplica,
     /// Snapshots kept on disk (at least 1).
     pub snapshots_kept: usize,
+    /// As leader, promote a learner to voter once it has caught up with the commit index.
+    pub auto_promote: bool,
 }
 
 pub struct ConsensusActor;
@@ -150,6 +159,7 @@ pub struct ConsensusState {
     reads_waiting: Vec<(Index, RpcReplyPort<Result<Index, ConsensusError>>)>,
     next_read_id: u64,
     log_syncs: u64,
+    auto_promote: bool,
     ticker: Option<JoinHandle<()>>,
 }
 
@@ -210,7 +220,7 @@ impl Actor for ConsensusActor {
             && !args.bootstrap_voters.is_empty()
         {
             persisted = PersistedState::bootstrap(args.bootstrap_voters.iter().copied());
-            log.bootstrap(&persisted.snapshot)?;
+            log.record_snapshot(&persisted.snapshot)?;
             replica.membership = persisted.snapshot.membership.clone();
         }
         *args.replica.write() = replica;
@@ -236,6 +246,7 @@ impl Actor for ConsensusActor {
             reads_waiting: Vec::new(),
             next_read_id: 1,
             log_syncs: 0,
+            auto_promote: args.auto_promote,
             ticker: Some(ticker),
         })
     }
@@ -247,7 +258,10 @@ impl Actor for ConsensusActor {
         st: &mut ConsensusState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ConsensusMsg::Tick => st.step(Input::Tick),
+            ConsensusMsg::Tick => {
+                st.step(Input::Tick);
+                st.promote_caught_up_learners();
+            }
             ConsensusMsg::Peer(m) => {
                 if let Err(e) = st.raft.step(Input::Message(m)) {
                     debug!(error = %e, "peer message refused");
@@ -306,8 +320,12 @@ impl Actor for ConsensusActor {
                 size,
             } => match st.raft.step(Input::SnapshotTaken { index, id, size }) {
                 Ok(_) => {
-                    info!(index, size, "snapshot taken");
+                    // The log store records it before older snapshot files go.
+                    st.log.record_snapshot(st.raft.snapshot())?;
                     st.snapshot_paths.insert(id, path);
+                    st.snapshots.prune()?;
+                    st.snapshot_paths.retain(|_, p| p.exists());
+                    info!(index, size, "snapshot taken");
                 }
                 Err(e) => warn!(error = %e, "snapshot not used"),
             },
@@ -327,6 +345,33 @@ impl ConsensusState {
     fn step(&mut self, input: Input) {
         if let Err(e) = self.raft.step(input) {
             debug!(error = %e, "input refused");
+        }
+    }
+
+    /// Raft thesis §4.2.1: a new server joins as a learner and becomes a voter only once it holds the
+    /// log, so adding it never stalls commits. One change at a time: the core refuses a second one
+    /// while the first is pending.
+    fn promote_caught_up_learners(&mut self) {
+        if !self.auto_promote || self.raft.role() != Role::Leader || !self.changes.is_empty() {
+            return;
+        }
+        let commit = self.raft.commit_index();
+        let ready: Vec<NodeId> = self
+            .raft
+            .membership()
+            .learners
+            .iter()
+            .copied()
+            .filter(|&l| self.raft.peer_match(l).is_some_and(|m| m >= commit))
+            .collect();
+        if let Some(&learner) = ready.first() {
+            match self
+                .raft
+                .step(Input::ProposeConfChange(ConfChange::Promote(learner)))
+            {
+                Ok(_) => info!(learner, "promoting a caught-up learner to voter"),
+                Err(e) => debug!(error = %e, learner, "promotion not proposed yet"),
+            }
         }
     }
 
@@ -407,11 +452,7 @@ impl ConsensusState {
             .map(|r| self.read_chunk(r))
             .collect();
         if let Some(to) = ready.compact_log_to {
-            let snapshot = self.raft.snapshot().clone();
-            self.log.compact(to, &snapshot)?;
-            self.snapshots.prune()?;
-            self.snapshot_paths
-                .retain(|id, p| *id == snapshot.id || p.exists());
+            self.log.compact(to)?;
         }
         Ok(inputs)
     }

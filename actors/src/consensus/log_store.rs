@@ -231,34 +231,33 @@ impl LogStore {
         Ok(())
     }
 
-    /// Records that the log now starts after snapshot `snapshot` and deletes every entry up to
-    /// `compact_to` (inclusive; at most the snapshot index, so a trailing window may remain).
-    pub fn compact(
-        &mut self,
-        compact_to: Index,
-        snapshot: &SnapshotMeta,
-    ) -> Result<(), LogStoreError> {
-        let new_first = (compact_to + 1).max(self.first);
+    /// Records, durably, the snapshot the log now starts after: at bootstrap (index 0, the initial
+    /// voters) and whenever a snapshot is taken. Entries stay until [`LogStore::compact`].
+    pub fn record_snapshot(&mut self, snapshot: &SnapshotMeta) -> Result<(), LogStoreError> {
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
         batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
-        batch.insert(&self.meta, KEY_FIRST_INDEX, seal(&new_first));
         batch.commit()?;
         self.snapshot_index = snapshot.index;
+        Ok(())
+    }
+
+    /// Deletes every entry up to `compact_to` (inclusive; at most the recorded snapshot's index, so a
+    /// trailing window may remain).
+    pub fn compact(&mut self, compact_to: Index) -> Result<(), LogStoreError> {
+        debug_assert!(
+            compact_to <= self.snapshot_index,
+            "compaction past the snapshot"
+        );
+        let new_first = (compact_to + 1).max(self.first);
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
+        batch.insert(&self.meta, KEY_FIRST_INDEX, seal(&new_first));
+        batch.commit()?;
         self.drop_sizes_below(new_first);
         self.first = new_first;
         if self.last < new_first {
             self.last = new_first - 1;
         }
         self.purge_below(new_first)
-    }
-
-    /// Records the configuration a new cluster starts from (the snapshot at index 0), durably, so a
-    /// restart before any snapshot still knows the voters.
-    pub fn bootstrap(&mut self, snapshot: &SnapshotMeta) -> Result<(), LogStoreError> {
-        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
-        batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
-        batch.commit()?;
-        Ok(())
     }
 
     /// Replaces the whole log with an installed snapshot: every entry goes, the log restarts at
@@ -399,7 +398,13 @@ mod tests {
             let (mut s, _) = LogStore::open(dir.path()).unwrap();
             s.append(&entries(1..=100, 1), None).unwrap();
             let before = s.stats().bytes;
-            s.compact(70, &snap).unwrap();
+            s.record_snapshot(&snap).unwrap();
+            assert_eq!(
+                s.stats().entries_since_snapshot,
+                20,
+                "recorded before any entry goes"
+            );
+            s.compact(70).unwrap();
             let st = s.stats();
             assert_eq!((st.first_index, st.last_index, st.entries), (71, 100, 30));
             assert_eq!(st.entries_since_snapshot, 20);
@@ -450,7 +455,7 @@ mod tests {
         let boot = PersistedState::bootstrap([1, 2, 3]);
         {
             let (mut s, _) = LogStore::open(dir.path()).unwrap();
-            s.bootstrap(&boot.snapshot).unwrap();
+            s.record_snapshot(&boot.snapshot).unwrap();
             s.append(&entries(1..=2, 1), None).unwrap();
         }
         let (_, p) = LogStore::open(dir.path()).unwrap();

@@ -88,6 +88,7 @@ impl Cluster {
             transport: self.transport.clone(),
             replica: SharedReplica::default(),
             snapshots_kept: 1,
+            auto_promote: true,
         }
     }
 

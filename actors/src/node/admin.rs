@@ -46,6 +46,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/snapshot", post(snapshot))
         .route("/admin/transfer/{to}", post(transfer))
         .route("/admin/members", post(members))
+        .route("/admin/kill/{actor}", post(kill))
         .route("/admin/nodes/{name}", get(get_node).put(put_node))
         .with_state(state)
 }
@@ -98,6 +99,7 @@ impl From<ProposeError> for ApiError {
             ProposeError::Failed(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_committed", m)
             }
+            ProposeError::Invalid(m) => ApiError::new(StatusCode::CONFLICT, "invalid", m),
         }
     }
 }
@@ -171,6 +173,28 @@ async fn transfer(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     call(&st, |reply| ConsensusMsg::TransferLeadership { to, reply }).await??;
     Ok(Json(json!({"transferring_to": to})))
+}
+
+/// Fault injection, like OTP's `exit(Pid, kill)`: kills a registered VeriSim actor abnormally so that
+/// its supervisor's restart policy is exercised. Only `verisim.*` names are accepted.
+async fn kill(Path(actor): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    if !actor.starts_with("verisim.") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_actor",
+            "only verisim.* actors can be killed",
+        ));
+    }
+    let Some(cell) = ractor::registry::where_is(actor.clone()) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_actor",
+            format!("no actor named {actor}"),
+        ));
+    };
+    tracing::warn!(%actor, "killed through the admin API");
+    cell.kill();
+    Ok(Json(json!({"killed": actor})))
 }
 
 #[derive(Debug, Deserialize)]

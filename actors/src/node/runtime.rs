@@ -10,16 +10,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell};
-use tracing::info;
-use verisim_cluster::ClusterHandle;
+use tracing::{debug, info, warn};
+use verisim_cluster::{Cbor, ClusterHandle};
+use verisim_raft::{ConfChange, NodeId};
 use verisim_supervision::{ChildSpec, StartError, Strategy, SupervisorHandle, SupervisorSpec};
 
 use super::admin;
 use super::config::{NodeConfig, NodeConfigError};
 use crate::consensus::{
     CONSENSUS_ACTOR_NAME, ClusterTransport, ConsensusActor, ConsensusArgs, ConsensusLocator,
-    Endpoint, EndpointArgs, SharedReplica, Snapshotter, SnapshotterArgs,
+    Endpoint, EndpointArgs, EndpointMsg, ForwardReply, SharedReplica, Snapshotter, SnapshotterArgs,
 };
 
 /// The name the snapshotter registers under (operators trigger it through the admin API).
@@ -57,6 +59,7 @@ pub struct RunningNode {
     pub http_addr: std::net::SocketAddr,
     http: tokio::task::JoinHandle<()>,
     http_stop: tokio::sync::watch::Sender<bool>,
+    joiner: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn spawn_err(e: ractor::SpawnErr) -> StartError {
@@ -82,6 +85,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         transport: transport.clone(),
         replica: replica.clone(),
         snapshots_kept: config.snapshot.keep,
+        auto_promote: true,
     };
     let consensus = ChildSpec::new("consensus", move |sup: ActorCell| {
         let args = consensus_args.clone();
@@ -143,6 +147,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         addr: config.http_listen,
         source,
     })?;
+    let transport_for_join = transport.clone();
     let state = admin::AdminState {
         id: config.id,
         consensus: ConsensusLocator::named(),
@@ -162,6 +167,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             tracing::error!(error = %e, "admin HTTP server failed");
         }
     });
+    let joiner = match &config.join {
+        Some(_) if !replica.read().membership.contains(config.id) => Some(tokio::spawn(
+            join_cluster(config.id, transport_for_join, replica.clone()),
+        )),
+        _ => None,
+    };
     info!(id = config.id, cluster = %cluster.listen_addr(), http = %http_addr, "node started");
     Ok(RunningNode {
         config,
@@ -171,12 +182,64 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         http_addr,
         http,
         http_stop,
+        joiner,
     })
+}
+
+/// Asks the cluster to add this node as a learner, through any connected member, following its leader
+/// hint, until this node's replica shows it as a member (the leader then streams it the snapshot and
+/// the log, and promotes it once caught up).
+async fn join_cluster(me: NodeId, transport: Arc<ClusterTransport>, replica: SharedReplica) {
+    let mut target: Option<ractor::ActorRef<EndpointMsg>> = None;
+    let mut backoff = Duration::from_millis(100);
+    while !replica.read().membership.contains(me) {
+        let Some(endpoint) = target
+            .take()
+            .or_else(|| transport.peer_endpoints(me).into_iter().next())
+        else {
+            tokio::time::sleep(backoff).await;
+            continue;
+        };
+        let change = match Cbor::encode(&ConfChange::AddLearner(me)) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "cannot encode the join request");
+                return;
+            }
+        };
+        let answer = endpoint
+            .call(
+                |r| EndpointMsg::ChangeMembership(change, r),
+                Some(Duration::from_secs(10)),
+            )
+            .await;
+        match answer.map(|a| match a {
+            CallResult::Success(wire) => wire.decode().ok(),
+            _ => None,
+        }) {
+            Ok(Some(ForwardReply::Changed { index })) => {
+                info!(index, "added to the cluster as a learner; catching up");
+                backoff = Duration::from_millis(100);
+            }
+            Ok(Some(ForwardReply::NotLeader { leader: Some(l) })) => target = transport.endpoint(l),
+            Ok(Some(ForwardReply::Invalid(reason))) => {
+                // Already a member: the leader knows us; wait for the log to say so here.
+                info!(%reason, "join request not needed");
+            }
+            other => debug!(answer = ?other.ok().flatten(), "join request not answered yet"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    info!("this node is a member of the cluster");
 }
 
 impl RunningNode {
     /// Stops the admin API, the supervision tree (children in reverse order), then the cluster layer.
     pub async fn shutdown(self) {
+        if let Some(j) = self.joiner {
+            j.abort();
+        }
         let _ = self.http_stop.send(true);
         let _ = self.http.await;
         self.tree.stop().await;
