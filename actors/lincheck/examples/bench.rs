@@ -1,8 +1,9 @@
 //! Measures the checker on generated key-value histories.
 //!
-//! `cargo run -p verisim-lincheck --example bench [-- <seeds>]` (add `--release` for optimised
-//! numbers; the test profile is opt-level 1). Each scenario is checked for `seeds` seeds (5 by
-//! default); the table shows the median time per history.
+//! `cargo run -p verisim-lincheck --example bench [-- <seeds> [<scenario filter>]]` (add
+//! `--release` for optimised numbers; the test profile is opt-level 1). Each scenario is checked
+//! for `seeds` seeds (5 by default); the table shows the largest step count and the median and
+//! largest time per history. `BENCH_VERBOSE=1` prints each seed, and the steps minimising took.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -85,14 +86,28 @@ fn main() {
             shape: Shape { keys: 1, ..base },
             mutation: Some(Mutation::Stale),
         },
+        Scenario {
+            name: "same, no unknown outcome",
+            shape: Shape {
+                keys: 1,
+                unknown_percent: 0,
+                ..base
+            },
+            mutation: Some(Mutation::Stale),
+        },
     ];
     println!(
-        "{:<48} {:>8} {:>10} {:>12} {:>10}",
-        "scenario", "verdict", "steps", "median time", "max time"
+        "{:<48} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "scenario", "verdict", "search", "+minimise", "median", "max"
     );
-    for scenario in &scenarios {
+    println!(
+        "{:<48} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "", "", "steps", "steps", "time", "time"
+    );
+    let filter = std::env::args().nth(2).unwrap_or_default();
+    for scenario in scenarios.iter().filter(|s| s.name.contains(&filter)) {
         let mut times: Vec<Duration> = Vec::new();
-        let mut steps = 0;
+        let (mut search_steps, mut steps) = (0, 0);
         let mut verdicts = Vec::new();
         for seed in 0..seeds {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -102,31 +117,29 @@ fn main() {
             {
                 history = bad;
             }
-            let report = match check(&KvModel::new(), &history, &CheckOptions::default()) {
-                Ok(report) => report,
-                Err(e) => {
+            let options = CheckOptions::default();
+            let (report, plain) = match (
+                check(&KvModel::new(), &history, &options),
+                check(&KvModel::new(), &history, &options.with_minimize(false)),
+            ) {
+                (Ok(report), Ok(plain)) => (report, plain),
+                (Err(e), _) | (_, Err(e)) => {
                     eprintln!("seed {seed}: {e}");
                     std::process::exit(1);
                 }
             };
             if std::env::var("BENCH_VERBOSE").is_ok() {
-                let plain = check(
-                    &KvModel::new(),
-                    &history,
-                    &CheckOptions::default().with_minimize(false),
+                eprintln!(
+                    "  seed {seed}: {} steps ({} without minimising), {:.2?}, largest partition {}",
+                    report.stats.steps,
+                    plain.stats.steps,
+                    report.stats.elapsed,
+                    report.stats.largest_partition
                 );
-                if let Ok(plain) = plain {
-                    eprintln!(
-                        "  seed {seed}: {} steps ({} without minimising), {:.2?}, largest partition {}",
-                        report.stats.steps,
-                        plain.stats.steps,
-                        report.stats.elapsed,
-                        plain.stats.largest_partition
-                    );
-                }
             }
             times.push(report.stats.elapsed);
             steps = steps.max(report.stats.steps);
+            search_steps = search_steps.max(plain.stats.steps);
             verdicts.push(match report.verdict {
                 v if v.is_linearizable() => "ok",
                 v if v.is_violation() => "violation",
@@ -136,9 +149,10 @@ fn main() {
         times.sort();
         verdicts.dedup();
         println!(
-            "{:<48} {:>8} {:>10} {:>12.2?} {:>10.2?}",
+            "{:<48} {:>9} {:>9} {:>9} {:>10.2?} {:>10.2?}",
             scenario.name,
             verdicts.join("/"),
+            search_steps,
             steps,
             times[times.len() / 2],
             times[times.len() - 1],

@@ -12,7 +12,7 @@ use crate::search::{DeadEnd, Meter, SearchResult, View, decide};
 
 /// Model steps that minimising a violation may use at most (besides the caller's budget):
 /// explaining a violation must not cost much more than finding it.
-const MINIMIZE_MAX_STEPS: u64 = 2_000_000;
+const MINIMIZE_MAX_STEPS: u64 = 500_000;
 
 /// The budget of a check. A check never runs past it: when it is spent the verdict is
 /// [`Verdict::Unknown`].
@@ -24,7 +24,7 @@ pub struct CheckOptions {
     /// Maximum wall time (`None`: no limit).
     pub time_limit: Option<Duration>,
     /// Shrink the operations of a violation to a minimal core. Uses what is left of the budget,
-    /// at most two million steps; the verdict does not depend on it.
+    /// at most 500,000 steps; the verdict does not depend on it.
     pub minimize: bool,
 }
 
