@@ -179,7 +179,7 @@ impl fmt::Display for Violation {
         if !self.context.is_empty() {
             writeln!(
                 f,
-                "  even if these {} took effect at any point of their interval, with any output, or not at all:",
+                "  with the other {} operation(s) free to take effect at any point of their interval, with any output, or not at all:",
                 self.context.len()
             )?;
             for op in &self.context {
