@@ -507,3 +507,60 @@ fn a_bad_partition_is_an_error() {
         }
     );
 }
+
+/// A model whose partitions overlap.
+struct OverlappingPartitions;
+
+impl Model for OverlappingPartitions {
+    type Input = ();
+    type Output = ();
+    type State = ();
+    fn init(&self) {}
+    fn step(&self, _: &(), _: &(), _: Option<&()>) -> Option<()> {
+        Some(())
+    }
+    fn partition(&self, _: &[Operation<(), ()>]) -> Vec<Partition> {
+        ["a", "b"]
+            .into_iter()
+            .map(|label| Partition {
+                label: label.into(),
+                operations: vec![0],
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn an_operation_in_two_partitions_is_an_error() {
+    let h: History<(), ()> = vec![Operation::returned(1, (), 0, (), 1)]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        check(&OverlappingPartitions, &h, &CheckOptions::default()).unwrap_err(),
+        CheckError::BadPartition {
+            label: "b".into(),
+            index: 0,
+            problem: "twice"
+        }
+    );
+}
+
+#[test]
+fn an_unknown_verdict_says_which_budget_ran_out_where() {
+    let mut ops: Vec<Op> = vec![put(1, "a", 1, 0, 1)];
+    ops.extend(wide_violation(12).operations);
+    let h: H = ops.into_iter().collect();
+    let report = check(
+        &KvModel::new(),
+        &h,
+        &CheckOptions::default().with_max_steps(Some(50)),
+    )
+    .unwrap();
+    assert_eq!(
+        report.verdict.to_string(),
+        "unknown: the step budget ran out while checking key \"x\" (1 of 2 partitions checked)"
+    );
+    assert_eq!(report.stats.partitions, 2);
+    assert_eq!(report.stats.operations, 14);
+    assert_eq!(report.stats.largest_partition, 13);
+}
