@@ -31,15 +31,35 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of one admin HTTP request (a SIGSTOPped node never answers).
 const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Picks a free loopback port by binding port 0 and releasing it.
+/// Reserves a free loopback port for a node's cluster listener: the listener is returned and
+/// must be dropped just before the node binds the port.
 ///
-/// Race: between the release here and the node's own bind, another process (another test binary
-/// running in parallel under nextest) could take the same port. Linux hands out port-0 ports from
-/// a large range in a non-repeating order, so this is very unlikely; the cluster port must be
-/// known before start because every peer needs it on its command line.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+/// The port is drawn at random *below* the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), so neither `bind(0)` (relays, the nodes' HTTP
+/// listeners) nor the source port of an outgoing connection can take it while it is free — also
+/// while a node is down between a kill and its restart. The remaining race: another test binary
+/// running in parallel under nextest draws the same port from ~20,000 between our release and
+/// the node's bind; the cluster port must be known before start because every peer needs it on
+/// its command line.
+pub fn reserve_port() -> TcpListener {
+    use rand::Rng;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, to) = if low > 12_000 {
+        (10_000, low)
+    } else {
+        (low, 65_000)
+    };
+    let mut rng = rand::rng();
+    for _ in 0..1000 {
+        let port = rng.random_range(from..to);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return l;
+        }
+    }
+    panic!("no free port in {from}..{to}");
 }
 
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
@@ -338,6 +358,9 @@ pub struct Cluster {
     pub relays: BTreeMap<(u64, u64), Relay>,
     pub opts: Options,
     pub started: Instant,
+    /// The node that last acknowledged a write: tried first by the next one (a cut-off node
+    /// would make every write wait for its timeout).
+    preferred: std::sync::atomic::AtomicU64,
     // Last, so it is removed after the processes are gone.
     pub dir: tempfile::TempDir,
 }
@@ -369,9 +392,12 @@ impl Cluster {
             .tempdir()
             .expect("temp dir");
         let ids: Vec<u64> = (1..=opts.nodes).collect();
-        let addrs: BTreeMap<u64, SocketAddr> = ids
+        // Held until every port of this cluster is chosen, so no two coincide.
+        let reserved: BTreeMap<u64, TcpListener> =
+            ids.iter().map(|&id| (id, reserve_port())).collect();
+        let addrs: BTreeMap<u64, SocketAddr> = reserved
             .iter()
-            .map(|&id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
+            .map(|(&id, l)| (id, l.local_addr().expect("reserved addr")))
             .collect();
         let mut relays = BTreeMap::new();
         if opts.relay {
@@ -384,6 +410,7 @@ impl Cluster {
             }
         }
         let voters = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        drop(reserved);
         let nodes = ids
             .iter()
             .map(|&id| {
@@ -431,6 +458,7 @@ impl Cluster {
             relays,
             opts,
             started: Instant::now(),
+            preferred: std::sync::atomic::AtomicU64::new(1),
             dir,
         }
     }
@@ -504,18 +532,24 @@ impl Cluster {
     /// Writes `key = value` through any live node, retrying (each attempt is a new operation)
     /// until one is acknowledged or `timeout` passes. Returns the acknowledgement.
     pub fn put_retry(&self, key: &str, value: &str, timeout: Duration) -> Option<(u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
         let deadline = Instant::now() + timeout;
         let mut attempt = 0usize;
         loop {
-            let live: Vec<u64> = self
+            let preferred = self.preferred.load(Relaxed);
+            let mut live: Vec<u64> = self
                 .nodes
                 .iter()
                 .filter(|n| n.is_live())
                 .map(|n| n.id)
                 .collect();
+            if let Some(pos) = live.iter().position(|&id| id == preferred) {
+                live.rotate_left(pos);
+            }
             let via = live[attempt % live.len()];
             attempt += 1;
             if let WriteOutcome::Ok { index, term } = self.try_put(via, key, value) {
+                self.preferred.store(via, Relaxed);
                 return Some((index, term));
             }
             if Instant::now() >= deadline {
