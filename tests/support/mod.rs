@@ -610,6 +610,72 @@ impl Cluster {
             .unwrap_or(0)
     }
 
+    /// Adds node `id` (not started) that joins through `via`'s cluster address as a learner; it
+    /// dials every existing member (they learn of it through its connections).
+    pub fn add_joiner(&mut self, id: u64, via: u64) -> &mut Node {
+        assert!(
+            self.relays.is_empty(),
+            "joiners are not wired through relays"
+        );
+        let port = reserve_port();
+        let cluster_addr = port.local_addr().expect("reserved addr");
+        drop(port);
+        let peers = self
+            .nodes
+            .iter()
+            .map(|n| n.cluster_addr.to_string())
+            .collect();
+        let mut extra_args = vec![
+            "--join".to_string(),
+            self.node(via).cluster_addr.to_string(),
+            "--tick-ms".into(),
+            self.opts.tick_ms.to_string(),
+        ];
+        if let Some(toml) = &self.opts.config {
+            let path = self.dir.path().join(format!("n{id}.toml"));
+            std::fs::write(&path, toml).expect("write node config");
+            extra_args.push("--config".into());
+            extra_args.push(path.display().to_string());
+        }
+        if let Some(k) = self.opts.snapshot_entries {
+            extra_args.push("--snapshot-entries".into());
+            extra_args.push(k.to_string());
+        }
+        let cookie = self.nodes[0].cookie.clone();
+        self.nodes.push(Node {
+            id,
+            cluster_addr,
+            peers,
+            data_dir: self.dir.path().join(format!("n{id}")),
+            log_path: self.dir.path().join(format!("n{id}.log")),
+            cookie,
+            extra_args,
+            child: None,
+            http: None,
+            stopped: false,
+            agent: agent(),
+        });
+        assert_eq!(self.nodes.len() as u64, id, "node ids are dense from 1");
+        self.nodes.last_mut().expect("just pushed")
+    }
+
+    /// Makes `id` the leader (leadership transfer, retried until it holds).
+    pub fn transfer_to(&self, id: u64) {
+        wait_for(
+            &format!("n{id} to take over leadership"),
+            Duration::from_secs(30),
+            || {
+                let (l, _) = self.leader()?;
+                if l == id {
+                    return Some(());
+                }
+                let _ = self.node(l).post(&format!("/admin/transfer/{id}"), None);
+                std::thread::sleep(Duration::from_millis(100));
+                None
+            },
+        );
+    }
+
     /// Cuts node `id` off: every relay to or from it closes its connections and refuses new ones.
     pub fn isolate(&self, id: u64) {
         assert!(!self.relays.is_empty(), "isolate needs Options::relay");
