@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::{Cluster, Options, Recorder, WriteOutcome};
-use verisim_lincheck::{CheckOptions, KvModel, check};
+use verisim_lincheck::{CheckOptions, KvInput, KvModel, KvOutput, Operation, check};
 
 const CLIENTS: u64 = 4;
 const KEYS: usize = 3;
@@ -116,4 +116,19 @@ fn concurrent_clients_across_a_leader_kill_are_linearizable() {
         report.verdict,
         history.operations
     );
+
+    // The check is not vacuous: the same history plus one read of a value nobody wrote, after
+    // everything else returned, is refused.
+    let mut tampered = history.clone();
+    let end = c.now();
+    tampered.push(Operation::returned(
+        99,
+        KvInput::get("key0".to_string()),
+        end,
+        KvOutput::Value(Some("never-written".to_string())),
+        end + 1,
+    ));
+    let report =
+        check(&KvModel::new(), &tampered, &CheckOptions::default()).expect("a well-formed history");
+    assert!(report.verdict.is_violation(), "{}", report.verdict);
 }
