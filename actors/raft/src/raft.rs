@@ -909,6 +909,7 @@ impl Raft {
                             "append conflicts with a committed entry",
                         ));
                     }
+                    self.retract_acks(e.index);
                     self.log.truncate_from(e.index);
                     config_changed = true;
                 }
@@ -929,6 +930,15 @@ impl Raft {
             }),
         );
         Ok(())
+    }
+
+    /// Drop acknowledgements not yet handed out that claim entries from `index` on: those entries
+    /// were just replaced, so they will never be persisted and the acknowledgement would be a lie
+    /// (an old leader could count it toward a majority).
+    fn retract_acks(&mut self, index: Index) {
+        self.msgs.retain(|m| {
+            !matches!(m.body, MessageBody::AppendResponse(AppendResult::Accepted { match_index }) if match_index >= index)
+        });
     }
 
     fn commit_to(&mut self, index: Index) {
@@ -1643,6 +1653,7 @@ impl Raft {
             "installing snapshot"
         );
         self.incoming = None;
+        self.retract_acks(meta.index + 1);
         self.log.reset_to_snapshot(meta.index, meta.term);
         self.snapshot = meta.clone();
         self.install = Some(meta.clone());
