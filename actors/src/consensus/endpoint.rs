@@ -161,24 +161,11 @@ pub async fn propose_local(
     command: Vec<u8>,
     timeout: Duration,
 ) -> Result<Applied, ConsensusError> {
-    let actor = consensus
-        .get()
-        .ok_or_else(|| ConsensusError::Refused("the consensus actor is restarting".into()))?;
-    match actor
-        .call(
-            |reply| ConsensusMsg::Propose { command, reply },
-            Some(timeout),
-        )
-        .await
-    {
-        Ok(CallResult::Success(r)) => r,
-        Ok(CallResult::Timeout) => Err(ConsensusError::Refused(
-            "timed out waiting for the commit".into(),
-        )),
-        Ok(CallResult::SenderError) | Err(_) => Err(ConsensusError::Refused(
-            "the consensus actor stopped".into(),
-        )),
-    }
+    ask(consensus, timeout, |reply| ConsensusMsg::Propose {
+        command,
+        reply,
+    })
+    .await
 }
 
 /// Asks this node's consensus actor for a membership change and waits until it is applied.
@@ -187,19 +174,29 @@ pub async fn change_local(
     change: ConfChange,
     timeout: Duration,
 ) -> Result<u64, ConsensusError> {
+    ask(consensus, timeout, |reply| ConsensusMsg::ChangeMembership {
+        change,
+        reply,
+    })
+    .await
+}
+
+/// One request to the consensus actor that is running now, answered once applied.
+async fn ask<T: Send + 'static>(
+    consensus: &ConsensusLocator,
+    timeout: Duration,
+    msg: impl FnOnce(RpcReplyPort<Result<T, ConsensusError>>) -> ConsensusMsg,
+) -> Result<T, ConsensusError> {
     let actor = consensus
         .get()
         .ok_or_else(|| ConsensusError::Refused("the consensus actor is restarting".into()))?;
-    match actor
-        .call(
-            |reply| ConsensusMsg::ChangeMembership { change, reply },
-            Some(timeout),
-        )
-        .await
-    {
+    match actor.call(msg, Some(timeout)).await {
         Ok(CallResult::Success(r)) => r,
-        _ => Err(ConsensusError::Refused(
-            "no answer from the consensus actor".into(),
+        Ok(CallResult::Timeout) => Err(ConsensusError::Refused(
+            "timed out waiting for the commit".into(),
+        )),
+        Ok(CallResult::SenderError) | Err(_) => Err(ConsensusError::Refused(
+            "the consensus actor stopped".into(),
         )),
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use super::file::{self, SnapshotError, SnapshotHeader};
+use super::file::{self, SnapshotError, SnapshotHeader, io_err};
 
 /// A snapshot file on disk and its (checked) header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,13 +33,6 @@ pub struct OpenReport {
     pub removed: Vec<PathBuf>,
     /// Snapshots that failed their checksums, renamed to `*.corrupt`.
     pub quarantined: Vec<PathBuf>,
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
-    move |source| SnapshotError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 impl SnapshotDir {

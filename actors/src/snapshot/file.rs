@@ -47,7 +47,8 @@ pub enum SnapshotError {
     UnknownFormat { path: PathBuf, found: u32 },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+/// Wraps an I/O error with the path it happened on.
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
     move |source| SnapshotError::Io {
         path: path.to_owned(),
         source,
