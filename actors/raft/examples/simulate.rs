@@ -100,26 +100,10 @@ fn options(args: &Args, seed: u64) -> SimOptions {
 
 /// Check a client history with `verisim-lincheck`.
 fn linearizable(history: &sim::History) -> Result<(), String> {
-    use verisim_lincheck::{CheckOptions, KvHistory, KvInput, KvModel, KvOutput, Verdict, check};
-    use verisim_raft::sim::kv::{KvOp, KvResult};
-    let mut out: KvHistory<u8, u64> = KvHistory::new();
-    for op in &history.ops {
-        let input = match op.op {
-            KvOp::Put { key, value } => KvInput::put(key, value),
-            KvOp::Get { key } => KvInput::get(key),
-            KvOp::Cas { key, expected, new } => KvInput::cas(key, expected, new),
-        };
-        let id = out.invoke(u64::from(op.client), input, op.invoked_at);
-        if let Some((result, at)) = op.returned {
-            let output = match result {
-                KvResult::Put => KvOutput::Ok,
-                KvResult::Get(v) => KvOutput::Value(v),
-                KvResult::Cas(swapped) => KvOutput::Swapped(swapped),
-            };
-            out.complete(id, output, at)
-                .map_err(|e| format!("malformed history: {e}"))?;
-        }
-    }
+    use verisim_lincheck::{CheckOptions, KvModel, Verdict, check};
+    let out = history
+        .to_lincheck()
+        .map_err(|e| format!("malformed history: {e}"))?;
     let report = check(&KvModel::new(), &out, &CheckOptions::default())
         .map_err(|e| format!("check failed: {e}"))?;
     match report.verdict {

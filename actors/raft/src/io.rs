@@ -60,6 +60,24 @@ pub struct ChunkRead {
     pub len: u64,
 }
 
+impl ChunkRead {
+    /// The input that answers this read: the bytes, or `None` when the snapshot is gone.
+    pub fn answer(&self, data: Option<Vec<u8>>) -> Input {
+        match data {
+            Some(data) => Input::SnapshotChunk {
+                to: self.to,
+                snapshot_id: self.snapshot_id,
+                offset: self.offset,
+                data,
+            },
+            None => Input::SnapshotUnavailable {
+                to: self.to,
+                snapshot_id: self.snapshot_id,
+            },
+        }
+    }
+}
+
 /// A chunk of an incoming snapshot to write at `offset` of the file for `snapshot_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkWrite {

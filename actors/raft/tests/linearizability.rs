@@ -2,38 +2,18 @@
 //! Wing–Gong–Lowe search against a key-value register model). Reads go through the log or through
 //! a read index; operations whose outcome the client never learned stay open.
 
-use verisim_lincheck::{CheckOptions, KvHistory, KvInput, KvModel, KvOutput, Verdict, check};
-use verisim_raft::sim::kv::{KvOp, KvResult};
-use verisim_raft::sim::{self, History, Scenario, SimOptions};
-
-fn to_lincheck(history: &History) -> KvHistory<u8, u64> {
-    let mut out = KvHistory::new();
-    for op in &history.ops {
-        let input = match op.op {
-            KvOp::Put { key, value } => KvInput::put(key, value),
-            KvOp::Get { key } => KvInput::get(key),
-            KvOp::Cas { key, expected, new } => KvInput::cas(key, expected, new),
-        };
-        let id = out.invoke(u64::from(op.client), input, op.invoked_at);
-        if let Some((result, at)) = op.returned {
-            let output = match result {
-                KvResult::Put => KvOutput::Ok,
-                KvResult::Get(v) => KvOutput::Value(v),
-                KvResult::Cas(swapped) => KvOutput::Swapped(swapped),
-            };
-            out.complete(id, output, at)
-                .expect("simulated history is well-formed");
-        }
-    }
-    out
-}
+use verisim_lincheck::{CheckOptions, KvModel, Verdict, check};
+use verisim_raft::sim::{self, Scenario, SimOptions};
 
 fn verdict(options: &SimOptions) -> Verdict {
     let report = match sim::run(options) {
         Ok(report) => report,
         Err(failure) => panic!("simulation failed: {failure}"),
     };
-    let history = to_lincheck(&report.history);
+    let history = report
+        .history
+        .to_lincheck()
+        .expect("simulated history is well-formed");
     let checked = check(&KvModel::new(), &history, &CheckOptions::default())
         .unwrap_or_else(|e| panic!("seed {}: history rejected: {e}", options.seed));
     checked.verdict

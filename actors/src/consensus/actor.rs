@@ -514,32 +514,19 @@ impl ConsensusState {
     }
 
     fn read_chunk(&self, r: &ChunkRead) -> Input {
-        let unavailable = Input::SnapshotUnavailable {
-            to: r.to,
-            snapshot_id: r.snapshot_id,
-        };
-        let Some(path) = self.snapshot_paths.get(&r.snapshot_id) else {
-            return unavailable;
-        };
-        let read = || -> std::io::Result<Vec<u8>> {
+        let read = |path: &PathBuf| -> std::io::Result<Vec<u8>> {
             let mut f = std::fs::File::open(path)?;
             f.seek(SeekFrom::Start(r.offset))?;
             let mut data = Vec::new();
             f.take(r.len).read_to_end(&mut data)?;
             Ok(data)
         };
-        match read() {
-            Ok(data) => Input::SnapshotChunk {
-                to: r.to,
-                snapshot_id: r.snapshot_id,
-                offset: r.offset,
-                data,
-            },
-            Err(e) => {
-                warn!(error = %e, "cannot read snapshot chunk");
-                unavailable
-            }
-        }
+        let data = self.snapshot_paths.get(&r.snapshot_id).and_then(|path| {
+            read(path)
+                .map_err(|e| warn!(error = %e, "cannot read snapshot chunk"))
+                .ok()
+        });
+        r.answer(data)
     }
 
     /// A snapshot received from the leader becomes this node's state: checked, moved into place,

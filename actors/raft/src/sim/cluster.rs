@@ -566,18 +566,7 @@ impl Cluster {
                 let end = start.checked_add(cr.len as usize)?;
                 bytes.get(start..end).map(<[u8]>::to_vec)
             });
-            let input = match data {
-                Some(data) => Input::SnapshotChunk {
-                    to: cr.to,
-                    snapshot_id: cr.snapshot_id,
-                    offset: cr.offset,
-                    data,
-                },
-                None => Input::SnapshotUnavailable {
-                    to: cr.to,
-                    snapshot_id: cr.snapshot_id,
-                },
-            };
+            let input = cr.answer(data);
             self.step(id, input)?;
         }
         self.maybe_snapshot(id)?;

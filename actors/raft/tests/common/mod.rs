@@ -163,18 +163,7 @@ impl Net {
                     .get(&(id, cr.snapshot_id))
                     .and_then(|b| b.get(cr.offset as usize..(cr.offset + cr.len) as usize))
                     .map(<[u8]>::to_vec);
-                let input = match data {
-                    Some(data) => Input::SnapshotChunk {
-                        to: cr.to,
-                        snapshot_id: cr.snapshot_id,
-                        offset: cr.offset,
-                        data,
-                    },
-                    None => Input::SnapshotUnavailable {
-                        to: cr.to,
-                        snapshot_id: cr.snapshot_id,
-                    },
-                };
+                let input = cr.answer(data);
                 if let Some(raft) = self.nodes.get_mut(&id) {
                     let _ = raft.step(input);
                 }
