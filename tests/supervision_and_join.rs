@@ -1,6 +1,6 @@
-//! Whole-system tests of the node's supervision (a consensus actor killed inside a running node
-//! is restarted by its supervisor) and of `--join` (a new node catches up through InstallSnapshot
-//! and is promoted to voter).
+//! Whole-system tests of the node's supervision (a consensus actor, or the cluster layer, killed
+//! inside a running node is restarted by its supervisor) and of `--join` (a new node catches up
+//! through InstallSnapshot and is promoted to voter).
 
 mod support;
 
@@ -77,6 +77,47 @@ fn a_killed_consensus_actor_is_restarted_and_its_node_rejoins() {
         assert_eq!(c.get(&format!("k{i}")).as_deref(), Some("a"));
         assert_eq!(c.get(&format!("r1-{i}")).as_deref(), Some("b"));
     }
+}
+
+/// The cluster layer is a subtree of the node: its NodeServer or connector killed inside a running
+/// node is restarted with its sibling (one_for_all), every connection is redialled, and the node
+/// follows the log again.
+#[test]
+fn a_killed_cluster_layer_is_restarted_and_its_node_reconnects() {
+    let c = Cluster::start(Options::default());
+    c.put("before", "a");
+    let (leader, _) = c.wait_leader(LONG);
+    let follower = (1..=3).find(|&id| id != leader).expect("a follower");
+    for (victim, actor, child) in [
+        (follower, "verisim.cluster.server", "server"),
+        (leader, "verisim.cluster.connector", "connector"),
+    ] {
+        let restarts = |id: u64| {
+            let r = c.node(id).get("/admin/tree").ok()?;
+            restart_count(&r.body, child)
+        };
+        let before = restarts(victim).unwrap_or_else(|| {
+            panic!(
+                "no {child} child with a restart_count in n{victim}'s tree: {:?}",
+                c.node(victim).get("/admin/tree")
+            )
+        });
+        let r = c
+            .node(victim)
+            .post(&format!("/admin/kill/{actor}"), None)
+            .expect("kill request");
+        assert!(r.ok(), "kill refused: {r:?}");
+        wait_for(
+            &format!("n{victim}'s {child} to be restarted"),
+            LONG,
+            || (restarts(victim)? > before).then_some(()),
+        );
+        c.put(&format!("after-{child}"), "b");
+        let commit = c.leader_commit();
+        c.wait_applied(victim, commit, LONG);
+    }
+    assert_eq!(c.get("before").as_deref(), Some("a"));
+    assert_eq!(c.get("after-connector").as_deref(), Some("b"));
 }
 
 #[test]

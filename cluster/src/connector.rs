@@ -187,6 +187,7 @@ impl Actor for Connector {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let now = Instant::now();
+        args.directory.clear();
         let seeds = args
             .seeds
             .iter()

@@ -31,6 +31,14 @@ impl Directory {
         }
     }
 
+    /// Forgets every connection: a restarted connector serves a restarted node server, whose
+    /// sessions all start anew.
+    pub(crate) fn clear(&self) {
+        if let Ok(mut m) = self.names.write() {
+            m.clear();
+        }
+    }
+
     pub(crate) fn name_of(&self, node_id: NodeId) -> Option<String> {
         self.names.read().ok()?.get(&node_id).cloned()
     }

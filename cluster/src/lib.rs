@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod events;
 pub mod heartbeat;
 mod node;
+pub mod supervised;
 mod tls;
 
 pub use chunk::{Chunk, ChunkError, DEFAULT_CHUNK_BYTES, Progress, Reassembly};
@@ -25,3 +26,4 @@ pub use connector::PeerStatus;
 pub use discovery::Discovery;
 pub use events::{DownReason, PeerEvent};
 pub use node::{ClusterError, ClusterHandle, start_node};
+pub use supervised::cluster_subtree;

@@ -46,14 +46,25 @@ pub enum ClusterError {
 
 /// A running cluster node: its `NodeServer`, connector and heartbeat endpoint.
 pub struct ClusterHandle {
-    node_name: String,
-    listen: SocketAddr,
-    max_frame_bytes: u64,
-    server: ActorRef<NodeServerMessage>,
-    server_join: JoinHandle<()>,
-    connector: ActorRef<ConnectorMsg>,
-    connector_join: JoinHandle<()>,
-    discovery: Discovery,
+    pub(crate) node_name: String,
+    pub(crate) listen: SocketAddr,
+    pub(crate) max_frame_bytes: u64,
+    pub(crate) parts: Parts,
+    pub(crate) discovery: Discovery,
+}
+
+/// Who owns the node server and the connector.
+pub(crate) enum Parts {
+    /// Started by [`start_node`]; [`ClusterHandle::shutdown`] stops them.
+    Owned {
+        server: ActorRef<NodeServerMessage>,
+        server_join: JoinHandle<()>,
+        connector: ActorRef<ConnectorMsg>,
+        connector_join: JoinHandle<()>,
+    },
+    /// Children of a supervision tree (see [`crate::supervised`]), which restarts them and stops
+    /// them; the handle finds the current ones by their registered names.
+    Supervised,
 }
 
 impl std::fmt::Debug for ClusterHandle {
@@ -78,46 +89,20 @@ fn free_port(ip: std::net::IpAddr) -> Result<u16, ClusterError> {
 /// Start this process's cluster node. There must be one per process: ractor's registry and
 /// process groups are process-global.
 pub async fn start_node(config: ClusterConfig) -> Result<ClusterHandle, ClusterError> {
-    config.validate()?;
-    let cookie = config.load_cookie()?;
-    let (encryption, dialer) = crate::tls::transport(config.tls.as_ref())?;
-
-    let mut listen = config.listen;
-    if listen.port() == 0 {
-        listen.set_port(free_port(listen.ip())?);
-    }
-    let server = NodeServer::new(
-        listen.port(),
-        cookie,
-        config.node_name.clone(),
-        config.advertised_host(),
-        Some(encryption),
-        // We dial exactly the peers we are told about; transitive dialling would bypass our
-        // backoff and handshake deadlines.
-        Some(NodeConnectionMode::Isolated),
-    )
-    .with_listen_addr(listen.ip())
-    .with_max_inbound_frame_size(config.max_frame_bytes);
-    let (server, server_join) =
-        Actor::spawn(None, server, ())
-            .await
-            .map_err(|e| ClusterError::Spawn {
-                what: "node server",
-                reason: e.to_string(),
-            })?;
-
-    let directory = Arc::new(Directory::default());
-    let args = ConnectorArgs {
-        node_name: config.node_name.clone(),
-        server: server.clone(),
-        dialer,
-        seeds: config.seeds.clone(),
-        directory: directory.clone(),
-        heartbeat_interval: config.heartbeat_interval(),
-        heartbeat_deadline: config.heartbeat_deadline(),
-        handshake_timeout: config.handshake_timeout(),
-        backoff_min: Duration::from_millis(config.backoff_min_ms),
-        backoff_max: Duration::from_millis(config.backoff_max_ms),
+    let prepared = Prepared::new(config)?;
+    let (server, server_join) = Actor::spawn(None, prepared.node_server()?, ())
+        .await
+        .map_err(|e| ClusterError::Spawn {
+            what: "node server",
+            reason: e.to_string(),
+        })?;
+    let args = match prepared.connector_args(server.clone()) {
+        Ok(args) => args,
+        Err(e) => {
+            server.stop(None);
+            let _ = server_join.await;
+            return Err(e);
+        }
     };
     let (connector, connector_join) = match Actor::spawn(None, Connector, args).await {
         Ok(c) => c,
@@ -130,17 +115,85 @@ pub async fn start_node(config: ClusterConfig) -> Result<ClusterHandle, ClusterE
             });
         }
     };
-    tracing::info!(node = %config.node_name, %listen, seeds = ?config.seeds, "cluster node started");
+    let config = prepared.config;
+    tracing::info!(node = %config.node_name, listen = %prepared.listen, seeds = ?config.seeds, "cluster node started");
     Ok(ClusterHandle {
-        discovery: Discovery::new(config.node_name.clone(), directory),
+        discovery: Discovery::new(config.node_name.clone(), prepared.directory),
         node_name: config.node_name,
-        listen,
+        listen: prepared.listen,
         max_frame_bytes: config.max_frame_bytes,
-        server,
-        server_join,
-        connector,
-        connector_join,
+        parts: Parts::Owned {
+            server,
+            server_join,
+            connector,
+            connector_join,
+        },
     })
+}
+
+/// A validated configuration with its cookie loaded and its port chosen: what building the node
+/// server and the connector needs, once or at every restart.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub(crate) config: ClusterConfig,
+    cookie: String,
+    pub(crate) listen: SocketAddr,
+    pub(crate) directory: Arc<Directory>,
+}
+
+impl Prepared {
+    pub(crate) fn new(config: ClusterConfig) -> Result<Self, ClusterError> {
+        config.validate()?;
+        let cookie = config.load_cookie()?;
+        // Fail now, not at the first start, on unreadable TLS material.
+        crate::tls::transport(config.tls.as_ref())?;
+        let mut listen = config.listen;
+        if listen.port() == 0 {
+            listen.set_port(free_port(listen.ip())?);
+        }
+        Ok(Self {
+            config,
+            cookie,
+            listen,
+            directory: Arc::new(Directory::default()),
+        })
+    }
+
+    pub(crate) fn node_server(&self) -> Result<NodeServer, ClusterError> {
+        let (encryption, _) = crate::tls::transport(self.config.tls.as_ref())?;
+        Ok(NodeServer::new(
+            self.listen.port(),
+            self.cookie.clone(),
+            self.config.node_name.clone(),
+            self.config.advertised_host(),
+            Some(encryption),
+            // We dial exactly the peers we are told about; transitive dialling would bypass our
+            // backoff and handshake deadlines.
+            Some(NodeConnectionMode::Isolated),
+        )
+        .with_listen_addr(self.listen.ip())
+        .with_max_inbound_frame_size(self.config.max_frame_bytes))
+    }
+
+    pub(crate) fn connector_args(
+        &self,
+        server: ActorRef<NodeServerMessage>,
+    ) -> Result<ConnectorArgs, ClusterError> {
+        let (_, dialer) = crate::tls::transport(self.config.tls.as_ref())?;
+        let config = &self.config;
+        Ok(ConnectorArgs {
+            node_name: config.node_name.clone(),
+            server,
+            dialer,
+            seeds: config.seeds.clone(),
+            directory: self.directory.clone(),
+            heartbeat_interval: config.heartbeat_interval(),
+            heartbeat_deadline: config.heartbeat_deadline(),
+            handshake_timeout: config.handshake_timeout(),
+            backoff_min: Duration::from_millis(config.backoff_min_ms),
+            backoff_max: Duration::from_millis(config.backoff_max_ms),
+        })
+    }
 }
 
 impl ClusterHandle {
@@ -159,15 +212,28 @@ impl ClusterHandle {
         self.max_frame_bytes
     }
 
-    /// ractor_cluster's `NodeServer`, for anything this layer does not wrap.
-    pub fn node_server(&self) -> &ActorRef<NodeServerMessage> {
-        &self.server
+    /// ractor_cluster's `NodeServer`, for anything this layer does not wrap (`None` while a
+    /// supervised one restarts).
+    pub fn node_server(&self) -> Option<ActorRef<NodeServerMessage>> {
+        match &self.parts {
+            Parts::Owned { server, .. } => Some(server.clone()),
+            Parts::Supervised => ActorRef::where_is(crate::supervised::NODE_SERVER_NAME),
+        }
     }
 
     /// The connector actor, for a supervisor to link to or monitor: if it stops, this node no
-    /// longer redials, beats or reports peers.
-    pub fn connector_cell(&self) -> ActorCell {
-        self.connector.get_cell()
+    /// longer redials, beats or reports peers. `None` while a supervised one restarts.
+    pub fn connector_cell(&self) -> Option<ActorCell> {
+        self.connector().ok().map(|c| c.get_cell())
+    }
+
+    fn connector(&self) -> Result<ActorRef<ConnectorMsg>, ClusterError> {
+        match &self.parts {
+            Parts::Owned { connector, .. } => Ok(connector.clone()),
+            Parts::Supervised => {
+                ActorRef::where_is(crate::supervised::CONNECTOR_NAME).ok_or(ClusterError::Stopped)
+            }
+        }
     }
 
     /// Process-group lookups by node name.
@@ -188,7 +254,7 @@ impl ClusterHandle {
     /// Receive peer events on a channel. Peers already up are announced first.
     pub fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<PeerEvent>, ClusterError> {
         let (sub, rx) = channel_subscriber();
-        self.connector
+        self.connector()?
             .cast(ConnectorMsg::Subscribe(sub))
             .map_err(|_| ClusterError::Stopped)?;
         Ok(rx)
@@ -201,14 +267,14 @@ impl ClusterHandle {
         M: Message,
         F: Fn(PeerEvent) -> Option<M> + Send + 'static,
     {
-        self.connector
+        self.connector()?
             .cast(ConnectorMsg::Subscribe(actor_subscriber(actor, convert)))
             .map_err(|_| ClusterError::Stopped)
     }
 
     /// Every peer ever seen, up or down.
     pub async fn peers(&self) -> Result<Vec<PeerStatus>, ClusterError> {
-        ractor::call_t!(self.connector, ConnectorMsg::Peers, 5_000)
+        ractor::call_t!(self.connector()?, ConnectorMsg::Peers, 5_000)
             .map_err(|_| ClusterError::Stopped)
     }
 
@@ -225,30 +291,39 @@ impl ClusterHandle {
 
     /// Dial `addr` (`host:port`) and keep it dialled (e.g. a member added to the cluster).
     pub fn add_peer_address(&self, addr: impl Into<String>) -> Result<(), ClusterError> {
-        self.connector
+        self.connector()?
             .cast(ConnectorMsg::AddSeed(addr.into()))
             .map_err(|_| ClusterError::Stopped)
     }
 
     /// Stop redialling `addr` (a member removed). An open connection stays until it drops.
     pub fn remove_peer_address(&self, addr: impl Into<String>) -> Result<(), ClusterError> {
-        self.connector
+        self.connector()?
             .cast(ConnectorMsg::RemoveSeed(addr.into()))
             .map_err(|_| ClusterError::Stopped)
     }
 
     /// Report `node` down and drop its connections now; redial follows as after any failure.
     pub fn disconnect(&self, node: impl Into<String>) -> Result<(), ClusterError> {
-        self.connector
+        self.connector()?
             .cast(ConnectorMsg::Disconnect(node.into()))
             .map_err(|_| ClusterError::Stopped)
     }
 
-    /// Stop the connector and the node server and wait for them.
+    /// Stop the connector and the node server and wait for them. A supervised layer is stopped by
+    /// its tree instead; this does nothing for it.
     pub async fn shutdown(self) {
-        self.connector.stop(Some("shutdown".into()));
-        let _ = self.connector_join.await;
-        self.server.stop(Some("shutdown".into()));
-        let _ = self.server_join.await;
+        if let Parts::Owned {
+            server,
+            server_join,
+            connector,
+            connector_join,
+        } = self.parts
+        {
+            connector.stop(Some("shutdown".into()));
+            let _ = connector_join.await;
+            server.stop(Some("shutdown".into()));
+            let _ = server_join.await;
+        }
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! node            rest_for_one (10 restarts in 60 s)
+//! ├── cluster     one_for_all: ractor_cluster NodeServer, connector (dialling, heartbeats)
 //! └── registry    one_for_all: consensus actor, snapshotter, cluster endpoint
 //! ```
-//! The cluster layer (NodeServer, connector, heartbeats) is started before the tree and stopped after
-//! it; the store, drift and proxy subtrees join the tree as they are built.
+//! `rest_for_one` because each subtree needs the ones before it: a restarted cluster layer drops
+//! every connection, so the registry restarts after it and finds its peers anew. The drift and
+//! proxy subtrees join the tree as they are built.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,7 +75,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         path: config.data_dir.clone(),
         source,
     })?;
-    let cluster = Arc::new(verisim_cluster::start_node(config.cluster_config()).await?);
+    let (cluster_tree, cluster) = verisim_cluster::cluster_subtree(config.cluster_config())?;
+    let cluster = Arc::new(cluster);
     let transport = ClusterTransport::new(cluster.discovery().clone());
     let replica = SharedReplica::default();
 
@@ -134,6 +137,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .child(endpoint);
     let node = SupervisorSpec::new("node", Strategy::RestForOne)
         .intensity(10, Duration::from_secs(60))
+        .child(ChildSpec::supervisor("cluster", cluster_tree))
         .child(ChildSpec::supervisor("registry", registry));
     let (tree, _join) = SupervisorHandle::start(node).await?;
 
@@ -242,11 +246,8 @@ impl RunningNode {
         }
         let _ = self.http_stop.send(true);
         let _ = self.http.await;
+        // Children stop in reverse order: the cluster layer last.
         self.tree.stop().await;
-        // The admin server held the other reference; it has stopped.
-        if let Ok(cluster) = Arc::try_unwrap(self.cluster) {
-            cluster.shutdown().await;
-        }
         info!(id = self.config.id, "node stopped");
     }
 }
