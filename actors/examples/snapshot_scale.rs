@@ -28,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             client: client.clone(),
             window: window.clone(),
             expires_at_ms: 23 * 3600 * 1000,
+            client_dh: PublicKey([9; 32]),
         },
     ];
     for (i, command) in setup.into_iter().enumerate() {
@@ -58,6 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 client: client.clone(),
                 window: window.clone(),
                 request: RequestId::new(format!("r{i}"))?,
+                fingerprint: ContentHash([0; 32]),
             },
             id: EntityId::new(format!("entity-{i:08}"))?,
             items,

@@ -12,7 +12,8 @@ use verisim_stores::{ContentHash, EntityId, ModalityKind};
 
 use super::ids::{ClientId, NodeName, RequestId, WindowId};
 
-/// A client's Ed25519 public key (32 bytes), encoded as a CBOR byte string.
+/// A 32-byte public key (a client's Ed25519 identity key, or an X25519 key of a window), encoded as a
+/// CBOR byte string.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublicKey(pub [u8; 32]);
 
@@ -57,12 +58,16 @@ pub struct ItemMeta {
     pub size: u64,
 }
 
-/// Who asked for a change: the client, the trust window its request was signed in, and its request id.
+/// Who asked for a change: the client, the trust window its request was signed in, its request id,
+/// and a fingerprint of what was asked (a hash over method, path and body), so that a retry of the
+/// same request is told the first outcome while another request reusing the id is refused as a
+/// replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub client: ClientId,
     pub window: WindowId,
     pub request: RequestId,
+    pub fingerprint: ContentHash,
 }
 
 /// Addresses at which a node is reached.
@@ -93,12 +98,15 @@ pub enum Command {
     },
     /// Revoke a client: its windows close and its key can no longer open new ones.
     RevokeClient { client: ClientId },
-    /// Open a trust window. The window's HMAC key is never in the log: every node derives it from its
-    /// cluster secret and the window id.
+    /// Open a trust window. The window's HMAC key is never in the log: the client's ephemeral X25519
+    /// public key is, and every node derives the key from it and the cluster's X25519 secret (itself
+    /// derived from the cluster secret), as the client does from its ephemeral secret and the
+    /// cluster's public key.
     OpenWindow {
         client: ClientId,
         window: WindowId,
         expires_at_ms: u64,
+        client_dh: PublicKey,
     },
     /// Close a window before it expires.
     CloseWindow { client: ClientId, window: WindowId },

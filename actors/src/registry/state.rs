@@ -57,6 +57,8 @@ pub struct WindowRecord {
     pub client: ClientId,
     pub opened_at_ms: u64,
     pub expires_at_ms: u64,
+    /// The client's ephemeral X25519 public key; the window's HMAC key is derived from it.
+    pub client_dh: PublicKey,
 }
 
 /// What the registry knows of one entity.
@@ -97,6 +99,8 @@ pub enum Refusal {
     BadPlacement,
     #[error("an entity needs all four modalities")]
     MissingModality,
+    #[error("the request id was already used for a different request")]
+    ReplayedRequest,
 }
 
 /// The result of applying one entry; proposers are answered with it.
@@ -117,6 +121,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedRequest {
     pub at_ms: u64,
+    /// The [`Origin::fingerprint`] of the request that was applied.
+    pub fingerprint: ContentHash,
     pub outcome: Outcome,
 }
 
@@ -201,7 +207,8 @@ impl RegistryState {
                 client,
                 window,
                 expires_at_ms,
-            } => self.open_window(client, window, p.at_ms, *expires_at_ms),
+                client_dh,
+            } => self.open_window(client, window, p.at_ms, *expires_at_ms, *client_dh),
             Command::CloseWindow { client, window } => match self.windows.get(window) {
                 Some(w) if &w.client == client => {
                     self.close_window(window);
@@ -243,6 +250,7 @@ impl RegistryState {
         window: &WindowId,
         at_ms: u64,
         expires_at_ms: u64,
+        client_dh: PublicKey,
     ) -> Outcome {
         match self.clients.get(client) {
             None => return Outcome::Refused(Refusal::UnknownClient),
@@ -270,13 +278,15 @@ impl RegistryState {
                 client: client.clone(),
                 opened_at_ms: at_ms,
                 expires_at_ms,
+                client_dh,
             },
         );
         Outcome::WindowOpened { expires_at_ms }
     }
 
-    /// Runs a client command once per (client, request id): a retry returns the remembered outcome and
-    /// changes nothing. The origin's window is checked first, as of the proposal's time.
+    /// Runs a client command once per (client, request id): a retry (same fingerprint) returns the
+    /// remembered outcome and changes nothing; another request under a remembered id is refused as a
+    /// replay. The origin's window is checked first, as of the proposal's time.
     fn once(
         &mut self,
         origin: &Origin,
@@ -285,6 +295,9 @@ impl RegistryState {
     ) -> Outcome {
         let key = (origin.client.clone(), origin.request.clone());
         if let Some(prev) = self.requests.get(&key) {
+            if prev.fingerprint != origin.fingerprint {
+                return Outcome::Refused(Refusal::ReplayedRequest);
+            }
             return prev.outcome.clone();
         }
         let outcome = match self.check_origin(origin, at_ms) {
@@ -297,6 +310,7 @@ impl RegistryState {
             key,
             AppliedRequest {
                 at_ms,
+                fingerprint: origin.fingerprint,
                 outcome: outcome.clone(),
             },
         );

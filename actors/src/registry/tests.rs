@@ -21,6 +21,7 @@ fn origin(c: &str, w: &str, r: &str) -> Origin {
         client: client(c),
         window: window(w),
         request: RequestId::new(r).unwrap(),
+        fingerprint: ContentHash([0xf0; 32]),
     }
 }
 fn items(seed: u8) -> BTreeMap<ModalityKind, ItemMeta> {
@@ -59,6 +60,7 @@ fn with_window() -> (RegistryState, u64) {
             client: client("alice"),
             window: window("w1"),
             expires_at_ms: 1_000_000,
+            client_dh: PublicKey([9; 32]),
         },
     ];
     for (i, command) in cmds.into_iter().enumerate() {
@@ -117,6 +119,21 @@ fn registration_then_retry_returns_the_first_outcome() {
         s.entity(&entity("e1")).map(|e| e.items.clone()),
         Some(items(2))
     );
+    // Another request under a used id is a replay, refused without changes.
+    let mut replay = origin("alice", "w1", "r2");
+    replay.fingerprint = ContentHash([0x0f; 32]);
+    let before = s.entity(&entity("e1")).cloned();
+    assert_eq!(
+        s.apply(
+            i + 3,
+            &Proposal {
+                at_ms: 3_500,
+                command: put(replay, "e1", 3, None),
+            }
+        ),
+        Outcome::Refused(Refusal::ReplayedRequest)
+    );
+    assert_eq!(s.entity(&entity("e1")).cloned(), before);
 }
 
 #[test]
@@ -288,6 +305,7 @@ fn revoking_a_client_closes_its_windows() {
         client: client("alice"),
         window: window("w2"),
         expires_at_ms: 9_000,
+        client_dh: PublicKey([9; 32]),
     };
     assert_eq!(
         s.apply(
@@ -309,6 +327,7 @@ fn windows_longer_than_the_limit_or_duplicated_are_refused() {
         client: client("alice"),
         window: window("w2"),
         expires_at_ms: 2_000 + max + 1,
+        client_dh: PublicKey([9; 32]),
     };
     assert!(matches!(
         s.apply(
@@ -324,6 +343,7 @@ fn windows_longer_than_the_limit_or_duplicated_are_refused() {
         client: client("alice"),
         window: window("w1"),
         expires_at_ms: 5_000,
+        client_dh: PublicKey([9; 32]),
     };
     assert_eq!(
         s.apply(
@@ -422,7 +442,8 @@ fn arb_command() -> impl Strategy<Value = Command> {
         (c.clone(), w.clone(), 0u64..400).prop_map(|(c, w, exp)| Command::OpenWindow {
             client: client(c),
             window: window(w),
-            expires_at_ms: exp
+            expires_at_ms: exp,
+            client_dh: PublicKey([9; 32]),
         }),
         (
             c.clone(),
