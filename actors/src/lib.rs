@@ -10,5 +10,6 @@ pub use verisim_supervision as supervision;
 
 pub mod consensus;
 pub mod node;
+pub mod proxy;
 pub mod registry;
 pub mod snapshot;
