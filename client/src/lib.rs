@@ -1,0 +1,15 @@
+//! VeriSim's client library: the public HTTP API contract and the request-signing scheme.
+//!
+//! * [`wire`]: serde JSON types of every request and response, and the closed set of error codes.
+//! * [`auth`]: identity keys (Ed25519), trust-window key agreement (X25519 + HKDF-SHA256) and request
+//!   signing (HMAC-SHA256). Pure: no clock, no randomness, no I/O, so it builds for
+//!   `wasm32-unknown-unknown` (`--no-default-features`).
+//! * `http` (default feature): a blocking native client with retries, node failover and leader hints.
+//!
+//! The byte-level specification is `docs/api.md`.
+
+pub mod auth;
+pub mod wire;
+
+#[cfg(feature = "http")]
+pub mod http;

@@ -1,0 +1,105 @@
+//! The public HTTP API's JSON bodies. Every type here is the contract between clients and the proxy;
+//! `docs/api.md` lists the routes that carry them.
+//!
+//! Conventions: field names are `snake_case`; unknown fields are refused (a typo is an error, not a
+//! silently ignored option); byte strings are standard base64 (with padding); keys, hashes and
+//! signatures are lower-case hex.
+
+mod bytes;
+mod entity;
+mod error;
+mod ids;
+mod query;
+mod tensor;
+mod value;
+mod window;
+
+pub use bytes::{Base64Bytes, ContentHash, Hex};
+pub use entity::{
+    EdgePayload, EntityDeleted, EntityView, EntityWritten, GraphPayload, ModalityHashes,
+    ModalityView, ProofKind, ProofPayload, RegisterRequest, SemanticPayload, UpdateRequest,
+    VectorPayload,
+};
+pub use error::{DriftDetails, DriftedModality, ErrorBody, ErrorCode, Modality};
+pub use ids::{ClientId, EntityId, IdError, RequestId, WindowId};
+pub use query::{
+    Direction, GraphNeighboursRequest, GraphNeighboursResponse, GraphPathRequest,
+    GraphPathResponse, GraphTraverseRequest, GraphTraverseResponse, ReduceOp,
+    SemanticByTypeRequest, SemanticByTypeResponse, SemanticValidateRequest,
+    SemanticValidateResponse, TensorReduceRequest, TensorSliceRequest, Traversed, VectorHit,
+    VectorSearchRequest, VectorSearchResponse, Violation,
+};
+pub use tensor::{DType, Scalar, TensorData, TensorPayload};
+pub use value::Value;
+pub use window::{
+    ClusterKeyResponse, OpenWindowRequest, OpenWindowResponse, RegisterClientRequest,
+    RegisterClientResponse,
+};
+
+/// Why a JSON body is well-formed but not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+/// Route paths, so the proxy's router and the client agree on them.
+pub mod routes {
+    /// `GET`: the cluster's X25519 public key (unsigned).
+    pub const CLUSTER_KEY: &str = "/v1/cluster-key";
+    /// `POST`: open a trust window (identity-signed in the body).
+    pub const WINDOWS: &str = "/v1/windows";
+    /// `POST`: register an entity. `/v1/entities/{id}`: `GET`, `PUT`, `DELETE`.
+    pub const ENTITIES: &str = "/v1/entities";
+    /// `POST`: vector k-NN.
+    pub const SEARCH_VECTOR: &str = "/v1/search/vector";
+    /// `POST`: graph neighbours.
+    pub const GRAPH_NEIGHBOURS: &str = "/v1/graph/neighbours";
+    /// `POST`: bounded breadth-first traversal.
+    pub const GRAPH_TRAVERSE: &str = "/v1/graph/traverse";
+    /// `POST`: shortest path.
+    pub const GRAPH_PATH: &str = "/v1/graph/path";
+    /// `POST`: tensor slice.
+    pub const TENSOR_SLICE: &str = "/v1/tensor/slice";
+    /// `POST`: tensor reduction along an axis.
+    pub const TENSOR_REDUCE: &str = "/v1/tensor/reduce";
+    /// `POST`: validate an annotation against the schema (nothing is stored).
+    pub const SEMANTIC_VALIDATE: &str = "/v1/semantic/validate";
+    /// `POST`: entities annotated with a type (and its subtypes).
+    pub const SEMANTIC_BY_TYPE: &str = "/v1/semantic/by-type";
+    /// `POST` (admin): register a client's identity key.
+    pub const ADMIN_CLIENTS: &str = "/admin/clients";
+
+    /// `/v1/entities/{id}`.
+    #[must_use]
+    pub fn entity(id: &super::EntityId) -> String {
+        format!("{ENTITIES}/{id}")
+    }
+
+    /// `/v1/windows/{id}` (`DELETE` closes the window).
+    #[must_use]
+    pub fn window(id: &super::WindowId) -> String {
+        format!("{WINDOWS}/{id}")
+    }
+}
+
+/// HTTP header names of the API.
+pub mod headers {
+    /// The client id (signed requests).
+    pub const CLIENT: &str = "x-verisim-client";
+    /// The trust window id (signed requests).
+    pub const WINDOW: &str = "x-verisim-window";
+    /// Milliseconds since the Unix epoch when the request was signed.
+    pub const TIMESTAMP: &str = "x-verisim-timestamp";
+    /// The client-chosen request id; a retry reuses it.
+    pub const REQUEST_ID: &str = "x-verisim-request-id";
+    /// Lower-case hex HMAC-SHA256 of the canonical request.
+    pub const SIGNATURE: &str = "x-verisim-signature";
+    /// Response header: the HTTP address (`host:port`) of the node the server believes leads.
+    pub const LEADER: &str = "x-verisim-leader";
+    /// Request header on `PUT`/`DELETE`: the version the write expects (`0`: the entity must not exist).
+    pub const IF_MATCH: &str = "if-match";
+    /// Response header on 503: seconds to wait before retrying.
+    pub const RETRY_AFTER: &str = "retry-after";
+}
+
+#[cfg(test)]
+mod tests;
