@@ -7,7 +7,8 @@
 //! [`RegistryState::digest`]s and identical snapshots.
 //!
 //! Secrets never enter the log or snapshots: a client's identity key is public, and a trust window's HMAC
-//! key is derived on each node from its cluster secret and the window id.
+//! key is agreed by X25519: the log holds only the client's public key for the window, from which each
+//! node derives the key with the cluster's secret (see `proxy::auth`).
 
 mod command;
 mod ids;
