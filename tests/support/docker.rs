@@ -42,8 +42,13 @@ const CLUSTER_PORT: u16 = 7000;
 const HTTP_PORT: u16 = 8080;
 const COOKIE: &str = "cookie-of-the-docker-test-cluster";
 
-/// The output of a finished command, or why it did not finish well.
+/// The standard output of a finished command, or why it did not finish well.
 fn run(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
+    run_full(cmd, timeout).map(|(out, _)| out)
+}
+
+/// Standard output and standard error of a finished command, or why it did not finish well.
+fn run_full(cmd: &mut Command, timeout: Duration) -> Result<(String, String), String> {
     let what = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -78,7 +83,7 @@ fn run(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     if status.success() {
-        Ok(out)
+        Ok((out, err))
     } else {
         Err(format!("{what}: {status}: {}{}", err.trim(), out.trim()))
     }
@@ -147,6 +152,7 @@ fn static_binary(target: &Path) -> Result<PathBuf, String> {
         Command::new(cargo)
             .args([
                 "build",
+                "--locked",
                 "--profile",
                 "docker",
                 "--bin",
@@ -595,12 +601,13 @@ impl DockerCluster {
     /// Prints the tail of every container's log to stderr.
     pub fn dump_logs(&self) {
         for n in &self.nodes {
-            let log = run(
+            // The node logs to stderr; `docker logs` replays the container's streams as they were.
+            let log = run_full(
                 Command::new("docker").args(["logs", "--tail", "60", &n.name]),
                 DOCKER_TIMEOUT,
             );
             let text = match log {
-                Ok(s) => s,
+                Ok((out, err)) => format!("{out}{err}"),
                 Err(e) => e,
             };
             eprintln!("===== n{} ({}) log =====\n{text}", n.id, n.name);
