@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::docker::{DockerCluster, DockerRecorder, docker_or_skip};
+use support::docker::image::docker_or_skip;
+use support::docker::{DockerCluster, DockerRecorder};
 use support::{WriteOutcome, wait_for};
 use verisim_lincheck::{CheckOptions, KvModel, Outcome, check};
 
