@@ -1,0 +1,225 @@
+//! The image of the Docker partition tests: a static `verisim` binary (built here, under a file
+//! lock so parallel test processes build it once) in a `FROM scratch` image tagged with the
+//! binary's hash, reused while the tag exists; and the small `docker` command runner the harness
+//! uses (every command has a deadline).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `docker info` may take before we call the daemon absent.
+pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Ordinary docker commands (run, network connect, rm...).
+pub(super) const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
+/// The static build: cold, it compiles the workspace and its dependencies once more.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(1500);
+/// The image's repository name and the label every image, container and network carries.
+const IMAGE_REPO: &str = "verisim-systest";
+pub(super) const LABEL: &str = "verisim.systest";
+
+/// The standard output of a finished command, or why it did not finish well.
+pub(super) fn run(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
+    run_full(cmd, timeout).map(|(out, _)| out)
+}
+
+/// Standard output and standard error of a finished command, or why it did not finish well.
+pub(super) fn run_full(cmd: &mut Command, timeout: Duration) -> Result<(String, String), String> {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{what}: no answer within {timeout:?}"));
+            }
+            Err(e) => return Err(format!("{what}: {e}")),
+        }
+    };
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    if status.success() {
+        Ok((out, err))
+    } else {
+        Err(format!("{what}: {status}: {}{}", err.trim(), out.trim()))
+    }
+}
+
+pub(super) fn docker(args: &[&str]) -> Result<String, String> {
+    run(Command::new("docker").args(args), DOCKER_TIMEOUT)
+}
+
+/// `Err(reason)` unless a Docker daemon answers within [`PROBE_TIMEOUT`].
+pub fn daemon() -> Result<(), String> {
+    if !cfg!(target_os = "linux") {
+        return Err("the static image is built for Linux only".into());
+    }
+    run(
+        Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]),
+        PROBE_TIMEOUT,
+    )
+    .map(|_| ())
+}
+
+/// Whether the test may run; prints a loud SKIPPED line when it may not.
+pub fn docker_or_skip(test: &str) -> bool {
+    match daemon() {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("\n!!!!! SKIPPED: no Docker daemon ({why}); {test} did not run !!!!!\n");
+            false
+        }
+    }
+}
+
+/// The directory cargo builds into (the parent of the profile directory that holds the
+/// `verisim` binary this test was built with).
+fn target_dir() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_verisim"));
+    let dir = bin
+        .parent()
+        .and_then(Path::parent)
+        .expect("the verisim binary lives in <target>/[<triple>/]<profile>/");
+    // Cargo keeps `.rustc_info.json` at the target directory's root only: `dir` is
+    // `<target>/<triple>` when the outer build named a `--target`.
+    match dir.parent() {
+        Some(up)
+            if !dir.join(".rustc_info.json").exists() && up.join(".rustc_info.json").exists() =>
+        {
+            up.to_path_buf()
+        }
+        _ => dir.to_path_buf(),
+    }
+}
+
+/// Builds (or finds up to date) the static binary; `VERISIM_DOCKER_BIN` names a prebuilt one.
+fn static_binary(target: &Path) -> Result<PathBuf, String> {
+    if let Some(bin) = std::env::var_os("VERISIM_DOCKER_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let cargo = std::env::var("CARGO")
+        .ok()
+        .or(option_env!("CARGO").map(str::to_string))
+        .unwrap_or_else(|| "cargo".into());
+    let started = Instant::now();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    run(
+        Command::new(cargo)
+            .args([
+                "build",
+                "--locked",
+                "--profile",
+                "docker",
+                "--bin",
+                "verisim",
+                "--target",
+                &triple,
+            ])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(target)
+            // `--target` keeps build scripts and proc-macros dynamic; only the binary is static.
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS"),
+        BUILD_TIMEOUT,
+    )?;
+    eprintln!(
+        "static verisim for the image: cargo build --profile docker --target {triple} took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(target.join(&triple).join("docker").join("verisim"))
+}
+
+/// The tag of an image holding the current static binary, building both if needed.
+pub fn image() -> Result<String, String> {
+    let target = target_dir();
+    // One test process at a time builds; the others wait here and then find everything fresh.
+    let lock = File::create(target.join("verisim-docker-image.lock"))
+        .map_err(|e| format!("lock file in {}: {e}", target.display()))?;
+    lock.lock().map_err(|e| format!("lock: {e}"))?;
+    let bin = static_binary(&target)?;
+    let bytes = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    let hash = blake3::hash(&bytes).to_hex();
+    let tag = format!("{IMAGE_REPO}:{}", &hash[..16]);
+    if docker(&["image", "inspect", "--format", "{{.Id}}", &tag]).is_ok() {
+        eprintln!("reusing image {tag}");
+        return Ok(tag);
+    }
+    let ctx = tempfile::Builder::new()
+        .prefix("verisim-image-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
+    std::fs::copy(&bin, ctx.path().join("verisim")).map_err(|e| format!("copy binary: {e}"))?;
+    let dockerfile = format!(
+        "FROM scratch\nLABEL {LABEL}=1\nCOPY verisim /verisim\nENTRYPOINT [\"/verisim\"]\n"
+    );
+    let mut cmd = Command::new("docker");
+    cmd.args(["build", "--quiet", "--tag", &tag, "--file", "-"])
+        .arg(ctx.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Without the buildx plugin the modern client refuses BuildKit builds; the legacy builder
+    // handles a one-COPY image just as well.
+    if docker(&["buildx", "version"]).is_err() {
+        cmd.env("DOCKER_BUILDKIT", "0");
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("docker build: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(dockerfile.as_bytes())
+            .map_err(|e| format!("docker build stdin: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("docker build: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "docker build: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    eprintln!("built image {tag}");
+    // Older builds of the test image: removed, unless a parallel run still uses one.
+    let old = docker(&[
+        "image",
+        "ls",
+        "--filter",
+        &format!("label={LABEL}"),
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ])
+    .unwrap_or_default();
+    for t in old
+        .lines()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && *t != tag)
+    {
+        let _ = docker(&["rmi", t]);
+    }
+    Ok(tag)
+}
