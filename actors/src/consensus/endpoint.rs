@@ -44,6 +44,11 @@ pub enum ForwardReply {
     Changed {
         index: u64,
     },
+    /// The leader confirmed its leadership and applied `index`: a read that waits until it has
+    /// applied `index` too sees every write acknowledged before it was asked.
+    ReadIndex {
+        index: u64,
+    },
     NotLeader {
         leader: Option<NodeId>,
     },
@@ -78,6 +83,9 @@ pub enum EndpointMsg {
     /// A membership change asked for by another node (a joining node asks to be added).
     #[rpc]
     ChangeMembership(Cbor<ConfChange>, RpcReplyPort<Cbor<ForwardReply>>),
+    /// A read index asked for by another node, for its linearizable reads (the payload is unused).
+    #[rpc]
+    ReadIndex(Cbor<()>, RpcReplyPort<Cbor<ForwardReply>>),
 }
 
 pub struct Endpoint;
@@ -130,6 +138,22 @@ impl Actor for Endpoint {
                     }
                 });
             }
+            EndpointMsg::ReadIndex(_, reply) => {
+                let consensus = st.consensus.clone();
+                let timeout = st.propose_timeout;
+                tokio::spawn(async move {
+                    let answer = match read_index_local(&consensus, timeout).await {
+                        Ok(index) => ForwardReply::ReadIndex { index },
+                        Err(ConsensusError::NotLeader { leader }) => {
+                            ForwardReply::NotLeader { leader }
+                        }
+                        Err(e) => ForwardReply::Failed(e.to_string()),
+                    };
+                    if let Ok(encoded) = Cbor::encode(&answer) {
+                        let _ = reply.send(encoded);
+                    }
+                });
+            }
             EndpointMsg::ChangeMembership(wire, reply) => {
                 let consensus = st.consensus.clone();
                 let timeout = st.propose_timeout;
@@ -153,6 +177,17 @@ impl Actor for Endpoint {
         }
         Ok(())
     }
+}
+
+/// Asks this node's consensus actor for a read index (it must lead).
+pub async fn read_index_local(
+    consensus: &ConsensusLocator,
+    timeout: Duration,
+) -> Result<u64, ConsensusError> {
+    ask(consensus, timeout, |reply| ConsensusMsg::ReadIndex {
+        reply,
+    })
+    .await
 }
 
 /// Proposes `command` to this node's consensus actor and waits for the outcome.

@@ -17,7 +17,7 @@ pub use actor::{
 pub use endpoint::{ClusterTransport, Endpoint, EndpointArgs, EndpointMsg, ForwardReply};
 pub use locator::{CONSENSUS_ACTOR_NAME, ConsensusLocator};
 pub use log_store::{LogStats, LogStore, LogStoreError};
-pub use proposer::{ProposeError, change_membership, propose};
+pub use proposer::{ProposeError, change_membership, propose, read_index, wait_applied};
 pub use replica::{Replica, SharedReplica};
 pub use snapshotter::{SnapshotPolicy, Snapshotter, SnapshotterArgs, SnapshotterMsg};
 pub use transport::{LocalTransport, Transport};

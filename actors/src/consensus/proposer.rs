@@ -10,7 +10,9 @@ use verisim_cluster::Cbor;
 use verisim_raft::{ConfChange, Index, NodeId};
 
 use super::actor::{Applied, ConsensusError};
-use super::endpoint::{ClusterTransport, EndpointMsg, ForwardReply, change_local, propose_local};
+use super::endpoint::{
+    ClusterTransport, EndpointMsg, ForwardReply, change_local, propose_local, read_index_local,
+};
 use super::locator::ConsensusLocator;
 
 /// Why a proposal could not be made anywhere.
@@ -83,6 +85,49 @@ pub async fn change_membership(
         },
     )
     .await
+}
+
+/// A linearizable read point: the leader's read index, asked through whichever node leads. Reading
+/// the local replica once it has applied the returned index sees every write acknowledged before
+/// this call (see [`wait_applied`]).
+pub async fn read_index(
+    me: NodeId,
+    consensus: &ConsensusLocator,
+    transport: &ClusterTransport,
+    timeout: Duration,
+) -> Result<Index, ProposeError> {
+    follow_leader(
+        me,
+        timeout,
+        |left| read_index_local(consensus, left),
+        |leader, left| async move {
+            let wire = Cbor::encode(&()).map_err(|e| ConsensusError::Refused(e.to_string()))?;
+            match forward(transport, leader, left, |r| EndpointMsg::ReadIndex(wire, r)).await? {
+                ForwardReply::ReadIndex { index } => Ok(index),
+                other => Err(unexpected(other)),
+            }
+        },
+    )
+    .await
+}
+
+/// Waits until the local replica has applied `index`, polling briefly (applies arrive in
+/// batches within a tick).
+pub async fn wait_applied(
+    replica: &crate::consensus::SharedReplica,
+    index: Index,
+    timeout: Duration,
+) -> Result<(), ProposeError> {
+    let deadline = Instant::now() + timeout;
+    while replica.read().applied_index < index {
+        if Instant::now() >= deadline {
+            return Err(ProposeError::Failed(format!(
+                "this node has not applied index {index} yet; retry"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
 }
 
 fn unexpected(reply: ForwardReply) -> ConsensusError {
