@@ -184,6 +184,18 @@ impl Node {
             None => req.send_empty(),
         })
     }
+    /// A DELETE with extra headers (e.g. a signed request built by hand).
+    pub fn delete_with_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Reply, String> {
+        let mut req = self.agent.delete(&self.url(path)?);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        to_reply(req.call())
+    }
     pub fn put(&self, path: &str, body: &Value) -> Result<Reply, String> {
         to_reply(self.agent.put(&self.url(path)?).send_json(body))
     }

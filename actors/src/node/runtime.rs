@@ -25,6 +25,8 @@ use crate::consensus::{
     CONSENSUS_ACTOR_NAME, ClusterTransport, ConsensusActor, ConsensusArgs, ConsensusLocator,
     Endpoint, EndpointArgs, EndpointMsg, ForwardReply, SharedReplica, Snapshotter, SnapshotterArgs,
 };
+use crate::proxy::ProxyState;
+use crate::proxy::auth::Authenticator;
 
 /// The name the snapshotter registers under (operators trigger it through the admin API).
 pub const SNAPSHOTTER_ACTOR_NAME: &str = "verisim.snapshotter";
@@ -44,6 +46,8 @@ pub enum NodeError {
     Cluster(#[from] verisim_cluster::ClusterError),
     #[error("supervision tree: {0}")]
     Tree(#[from] verisim_supervision::SupervisorError),
+    #[error("proxy: {0}")]
+    Proxy(String),
     #[error("admin HTTP on {addr}: {source}")]
     Http {
         addr: std::net::SocketAddr,
@@ -160,9 +164,26 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         replica: replica.clone(),
         cluster: cluster.clone(),
     };
+    let cookie = config
+        .cluster_config()
+        .load_cookie()
+        .map_err(|e| NodeError::Cluster(verisim_cluster::ClusterError::Config(e)))?;
+    let proxy = ProxyState {
+        id: config.id,
+        auth: Arc::new(
+            Authenticator::new(cookie.as_bytes(), verisim_client::auth::DEFAULT_SKEW_MS)
+                .map_err(|e| NodeError::Proxy(e.to_string()))?,
+        ),
+        replica: replica.clone(),
+        consensus: ConsensusLocator::named(),
+        transport: state.transport.clone(),
+        commit_timeout: Duration::from_secs(10),
+        max_body: crate::proxy::DEFAULT_MAX_BODY,
+    };
+    let app = admin::router(state).merge(crate::proxy::router(proxy));
     let (http_stop, mut stop_rx) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(async move {
-        let served = axum::serve(listener, admin::router(state))
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.wait_for(|stop| *stop).await;
             })

@@ -1,5 +1,116 @@
 //! The proxy: the public HTTP API on every node (signed client requests, trust windows, registration
-//! through the quorum, distribution to the store actors, multi-modality reads).
+//! through the quorum, distribution to the store actors, multi-modality reads). The routes and bodies
+//! are `verisim-client`'s `wire` module; docs/api.md describes them.
 
 pub mod auth;
+pub mod error;
 pub mod placement;
+pub mod windows;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post};
+use verisim_client::wire::{ErrorCode, routes};
+use verisim_raft::NodeId;
+
+use self::auth::Authenticator;
+use self::error::ProxyError;
+use crate::consensus::actor::{Applied, wall_clock_ms};
+use crate::consensus::{ClusterTransport, ConsensusLocator, SharedReplica, propose, wait_applied};
+use crate::registry::{Command, Proposal};
+
+/// Bodies larger than this are refused with 413 unless configured otherwise.
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// What every proxy handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct ProxyState {
+    pub id: NodeId,
+    pub auth: Arc<Authenticator>,
+    pub replica: SharedReplica,
+    pub consensus: ConsensusLocator,
+    pub transport: Arc<ClusterTransport>,
+    /// How long a write may wait for its commit.
+    pub commit_timeout: Duration,
+    pub max_body: usize,
+}
+
+impl ProxyState {
+    /// Commits a registry command through the quorum (from any node) and waits until this node's
+    /// replica has applied it, so that what the handler reads next includes it.
+    pub async fn commit(&self, command: Command) -> Result<Applied, ProxyError> {
+        let bytes = Proposal {
+            at_ms: wall_clock_ms(),
+            command,
+        }
+        .encode();
+        let applied = propose(
+            self.id,
+            &self.consensus,
+            &self.transport,
+            bytes,
+            self.commit_timeout,
+        )
+        .await?;
+        wait_applied(&self.replica, applied.index, self.commit_timeout).await?;
+        Ok(applied)
+    }
+}
+
+impl ProxyState {
+    /// Authenticates a signed request against this node's registry replica and clock.
+    pub fn verify(&self, parts: &Parts, body: &[u8]) -> Result<auth::Verified, ProxyError> {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path(), |p| p.as_str());
+        let replica = self.replica.read();
+        Ok(self.auth.verify(
+            &replica.state,
+            |name| parts.headers.get(name).map(|v| v.as_bytes()),
+            parts.method.as_str(),
+            path,
+            body,
+            wall_clock_ms(),
+        )?)
+    }
+}
+
+/// Reads a request's body, refusing more than `limit` bytes with 413.
+pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), ProxyError> {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(b) => Ok((parts, b)),
+        Err(e) => {
+            // axum reports an exceeded limit as a length-limit error somewhere in the source chain.
+            let too_large =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            Err(if too_large {
+                ProxyError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the body is larger than {limit} bytes"),
+                )
+            } else {
+                ProxyError::new(ErrorCode::MalformedJson, format!("reading the body: {e}"))
+            })
+        }
+    }
+}
+
+/// The public API routes.
+pub fn router(state: ProxyState) -> Router {
+    Router::new()
+        .route(routes::CLUSTER_KEY, get(windows::cluster_key))
+        .route(routes::WINDOWS, post(windows::open_window))
+        .route("/v1/windows/{id}", delete(windows::close_window))
+        .route(routes::ADMIN_CLIENTS, post(windows::register_client))
+        .with_state(state)
+}

@@ -1,0 +1,103 @@
+//! The proxy's error answers: `{"code", "message"}` with the stable codes of `verisim-client`, each
+//! with its HTTP status, and `Retry-After` on the retryable ones.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use verisim_client::auth::AuthError;
+use verisim_client::wire::ErrorCode;
+
+use crate::consensus::ProposeError;
+use crate::registry::Refusal;
+
+/// One error answer.
+#[derive(Debug)]
+pub struct ProxyError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<serde_json::Value>,
+}
+
+impl ProxyError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+}
+
+impl IntoResponse for ProxyError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = serde_json::json!({"code": self.code, "message": self.message});
+        if let Some(d) = self.details {
+            body["details"] = d;
+        }
+        let mut r = (status, Json(body)).into_response();
+        if self.code.is_retryable() {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+        }
+        r
+    }
+}
+
+impl From<AuthError> for ProxyError {
+    fn from(e: AuthError) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+}
+
+impl From<ProposeError> for ProxyError {
+    fn from(e: ProposeError) -> Self {
+        match e {
+            ProposeError::NoLeader { .. } | ProposeError::Failed(_) => {
+                Self::new(ErrorCode::NoQuorum, e.to_string())
+            }
+            ProposeError::Invalid(m) => Self::invalid(m),
+        }
+    }
+}
+
+/// The answer to a command the registry refused.
+impl From<Refusal> for ProxyError {
+    fn from(r: Refusal) -> Self {
+        let code = match &r {
+            Refusal::Malformed(_) => ErrorCode::Internal,
+            Refusal::UnknownClient => ErrorCode::UnknownClient,
+            Refusal::ClientRevoked => ErrorCode::ClientRevoked,
+            Refusal::UnknownWindow | Refusal::WindowOfAnotherClient => ErrorCode::UnknownWindow,
+            Refusal::WindowExpired => ErrorCode::ExpiredWindow,
+            Refusal::DuplicateWindow => ErrorCode::AlreadyExists,
+            Refusal::WindowTooLong { .. } | Refusal::BadPlacement | Refusal::MissingModality => {
+                ErrorCode::InvalidInput
+            }
+            Refusal::VersionConflict { .. } => ErrorCode::VersionConflict,
+            Refusal::UnknownEntity => ErrorCode::NotFound,
+            Refusal::ReplayedRequest => ErrorCode::ReplayedRequest,
+        };
+        Self::new(code, r.to_string())
+    }
+}
+
+/// Parses a JSON body, answering `malformed_json` with serde's reason.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ProxyError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ProxyError::new(ErrorCode::MalformedJson, e.to_string()))
+}
