@@ -12,3 +12,4 @@ pub mod consensus;
 pub mod node;
 pub mod registry;
 pub mod snapshot;
+pub mod store_actors;

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! node            rest_for_one (10 restarts in 60 s)
-//! └── registry    one_for_all: consensus actor, snapshotter, cluster endpoint
+//! ├── registry    one_for_all: consensus actor, snapshotter, cluster endpoint
+//! └── stores      one_for_one: graph, vector, tensor, semantic store actors
 //! ```
 //! The cluster layer (NodeServer, connector, heartbeats) is started before the tree and stopped after
 //! it; the store, drift and proxy subtrees join the tree as they are built.
@@ -40,6 +41,10 @@ pub enum NodeError {
     },
     #[error("cluster layer: {0}")]
     Cluster(#[from] verisim_cluster::ClusterError),
+    #[error("stores: {0}")]
+    StoresConfig(#[from] crate::store_actors::StoresSettingsError),
+    #[error("opening the stores database: {0}")]
+    Stores(#[from] verisim_stores::StoreError),
     #[error("supervision tree: {0}")]
     Tree(#[from] verisim_supervision::SupervisorError),
     #[error("admin HTTP on {addr}: {source}")]
@@ -73,6 +78,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         path: config.data_dir.clone(),
         source,
     })?;
+    // Before the cluster layer: a bad schema file or a locked stores directory fails fast.
+    let stores_setup = Arc::new(config.stores.resolve()?);
+    let stores_db = crate::store_actors::open_stores_db(&config.stores_dir(), &config.stores)?;
     let cluster = Arc::new(verisim_cluster::start_node(config.cluster_config()).await?);
     let transport = ClusterTransport::new(cluster.discovery().clone());
     let replica = SharedReplica::default();
@@ -134,7 +142,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .child(endpoint);
     let node = SupervisorSpec::new("node", Strategy::RestForOne)
         .intensity(10, Duration::from_secs(60))
-        .child(ChildSpec::supervisor("registry", registry));
+        .child(ChildSpec::supervisor("registry", registry))
+        .child(ChildSpec::supervisor(
+            "stores",
+            crate::store_actors::stores_subtree(stores_db, stores_setup),
+        ));
     let (tree, _join) = SupervisorHandle::start(node).await?;
 
     let listener = tokio::net::TcpListener::bind(config.http_listen)
