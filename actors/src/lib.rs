@@ -13,3 +13,4 @@ pub mod node;
 pub mod proxy;
 pub mod registry;
 pub mod snapshot;
+pub mod store_actors;

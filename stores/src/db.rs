@@ -23,8 +23,10 @@ use crate::{GraphStore, SemanticStore, TensorStore, VectorStore};
 pub const PERSIST_MODE: PersistMode = PersistMode::SyncData;
 
 /// Configurable size limits. Anything above a limit is refused with
-/// [`crate::StoreError::LimitExceeded`] before anything is written.
-#[derive(Clone, Debug)]
+/// [`crate::StoreError::LimitExceeded`] before anything is written. Deserialises with every field
+/// optional (missing ones take the default), as the node config's `[stores.limits]` section.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest vector dimension a collection may declare.
     pub max_vector_dim: usize,

@@ -107,6 +107,18 @@ impl BucketDigest {
     }
 }
 
+impl Serialize for BucketDigest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BucketDigest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ContentHash::deserialize(d).map(|h| Self(h.0))
+    }
+}
+
 impl fmt::Debug for BucketDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -11,6 +11,7 @@ use verisim_raft::NodeId;
 
 use crate::consensus::SnapshotPolicy;
 use crate::consensus::endpoint::node_name;
+use crate::store_actors::StoresSettings;
 
 /// Everything a `verisim node` process needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,8 @@ pub struct NodeConfig {
     pub snapshot: SnapshotSettings,
     pub heartbeat_interval_ms: u64,
     pub heartbeat_deadline_ms: u64,
+    /// `[stores]`: limits, vector collections, semantic schema file (identical on every node).
+    pub stores: StoresSettings,
 }
 
 /// Raft timing and batching.
@@ -110,6 +113,7 @@ impl Default for NodeConfig {
             snapshot: SnapshotSettings::default(),
             heartbeat_interval_ms: 200,
             heartbeat_deadline_ms: 1_000,
+            stores: StoresSettings::default(),
         }
     }
 }
@@ -163,6 +167,11 @@ impl NodeConfig {
             return bad("raft: tick_ms > 0 and election_ticks > heartbeat_ticks".into());
         }
         Ok(())
+    }
+
+    /// The modality stores' fjall database.
+    pub fn stores_dir(&self) -> PathBuf {
+        self.data_dir.join("stores")
     }
 
     pub fn raft_dir(&self) -> PathBuf {
@@ -236,6 +245,33 @@ mod tests {
         assert_eq!(c.snapshot.max_bytes, 10 * 1024 * 1024);
         assert_eq!(c.cluster_config().node_name, "n2");
         assert_eq!(c.cookie, CookieSource::File("/etc/verisim/cookie".into()));
+    }
+
+    #[test]
+    fn the_stores_section_has_a_default_collection_and_parses_limits_and_collections() {
+        let c: NodeConfig = toml::from_str("id = 1\nvoters = [1]").unwrap();
+        let setup = c.stores.resolve().unwrap();
+        assert_eq!(setup.collections.len(), 1);
+        assert_eq!(setup.collections[0].0, "default");
+        assert_eq!(setup.collections[0].1.dim, 128);
+        let text = r#"
+            id = 1
+            voters = [1]
+            [stores]
+            cache_bytes = 1048576
+            [stores.limits]
+            max_k = 50
+            [[stores.collections]]
+            name = "text"
+            dimension = 384
+            metric = "dot"
+        "#;
+        let c: NodeConfig = toml::from_str(text).unwrap();
+        assert_eq!(c.stores.limits.max_k, 50);
+        assert_eq!(c.stores.limits.max_hops, 16);
+        let setup = c.stores.resolve().unwrap();
+        assert_eq!(setup.collections[0].0, "text");
+        assert!(toml::from_str::<NodeConfig>("id = 1\n[stores.limits]\nmax_kk = 1").is_err());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! ```text
 //! node            rest_for_one (10 restarts in 60 s)
 //! ├── cluster     one_for_all: ractor_cluster NodeServer, connector (dialling, heartbeats)
-//! └── registry    one_for_all: consensus actor, snapshotter, cluster endpoint
+//! ├── registry    one_for_all: consensus actor, snapshotter, cluster endpoint
+//! └── stores      one_for_one: graph, vector, tensor, semantic store actors
 //! ```
 //! `rest_for_one` because each subtree needs the ones before it: a restarted cluster layer drops
 //! every connection, so the registry restarts after it and finds its peers anew. The drift and
@@ -44,6 +45,10 @@ pub enum NodeError {
     },
     #[error("cluster layer: {0}")]
     Cluster(#[from] verisim_cluster::ClusterError),
+    #[error("stores: {0}")]
+    StoresConfig(#[from] crate::store_actors::StoresSettingsError),
+    #[error("opening the stores database: {0}")]
+    Stores(#[from] verisim_stores::StoreError),
     #[error("supervision tree: {0}")]
     Tree(#[from] verisim_supervision::SupervisorError),
     #[error("proxy: {0}")]
@@ -79,6 +84,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         path: config.data_dir.clone(),
         source,
     })?;
+    // Before anything runs: a bad schema file or a locked stores directory fails fast.
+    let stores_setup = Arc::new(config.stores.resolve()?);
+    let stores_db = crate::store_actors::open_stores_db(&config.stores_dir(), &config.stores)?;
     let (cluster_tree, cluster) = verisim_cluster::cluster_subtree(config.cluster_config())?;
     let cluster = Arc::new(cluster);
     let transport = ClusterTransport::new(cluster.discovery().clone());
@@ -142,7 +150,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let node = SupervisorSpec::new("node", Strategy::RestForOne)
         .intensity(10, Duration::from_secs(60))
         .child(ChildSpec::supervisor("cluster", cluster_tree))
-        .child(ChildSpec::supervisor("registry", registry));
+        .child(ChildSpec::supervisor("registry", registry))
+        .child(ChildSpec::supervisor(
+            "stores",
+            crate::store_actors::stores_subtree(stores_db, stores_setup),
+        ));
     let (tree, _join) = SupervisorHandle::start(node).await?;
 
     let listener = tokio::net::TcpListener::bind(config.http_listen)

@@ -46,7 +46,7 @@ pub struct Edge {
 }
 
 /// Which edges a neighbour query or traversal follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Direction {
     /// source → target.
     Out,
@@ -675,6 +675,33 @@ impl GraphStore {
     }
 }
 
+impl GraphStore {
+    /// Everything `import_item` checks about an item, without writing.
+    fn check_item(&self, item: &GraphItem) -> Result<()> {
+        self.check_props(&item.properties)?;
+        for w in item.edges.windows(2) {
+            if (&w[0].predicate, &w[0].target) >= (&w[1].predicate, &w[1].target) {
+                return Err(StoreError::InvalidInput(
+                    "graph item edges must be sorted by (predicate, target) without duplicates"
+                        .into(),
+                ));
+            }
+        }
+        for e in &item.edges {
+            validate_name("predicate", &e.predicate)?;
+            self.check_props(&e.properties)?;
+        }
+        if item.edges.len() > self.limits.max_out_edges {
+            return Err(StoreError::LimitExceeded {
+                what: "outgoing edges of one entity",
+                limit: self.limits.max_out_edges as u64,
+                actual: item.edges.len() as u64,
+            });
+        }
+        Ok(())
+    }
+}
+
 struct Staged {
     batch: fjall::OwnedWriteBatch,
     nodes: i64,
@@ -717,26 +744,7 @@ impl Modality for GraphStore {
 
     fn import_item(&mut self, exported: &ExportedItem) -> Result<ContentHash> {
         let item: GraphItem = exported.open(ModalityKind::Graph)?;
-        self.check_props(&item.properties)?;
-        for w in item.edges.windows(2) {
-            if (&w[0].predicate, &w[0].target) >= (&w[1].predicate, &w[1].target) {
-                return Err(StoreError::InvalidInput(
-                    "graph item edges must be sorted by (predicate, target) without duplicates"
-                        .into(),
-                ));
-            }
-        }
-        for e in &item.edges {
-            validate_name("predicate", &e.predicate)?;
-            self.check_props(&e.properties)?;
-        }
-        if item.edges.len() > self.limits.max_out_edges {
-            return Err(StoreError::LimitExceeded {
-                what: "outgoing edges of one entity",
-                limit: self.limits.max_out_edges as u64,
-                actual: item.edges.len() as u64,
-            });
-        }
+        self.check_item(&item)?;
         let old = self.load(&exported.id)?;
         let mut w = self.staged();
         let h = self.stage(&mut w, &exported.id, old.as_ref(), Some(&item))?;
@@ -767,6 +775,8 @@ pub(crate) fn check_recorded(
     }
     Ok(actual)
 }
+
+mod prepare;
 
 #[cfg(test)]
 mod tests;

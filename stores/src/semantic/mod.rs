@@ -193,19 +193,34 @@ impl SemanticStore {
         Ok(size)
     }
 
-    /// Validates and stores (replaces) the entity's annotation. Returns its content hash.
+    /// Validates an annotation and returns the export that [`Modality::import_item`] would then
+    /// store, with its content hash. Writes nothing.
     ///
     /// # Errors
-    /// [`StoreError::Validation`] listing every violation; shape errors as in
-    /// [`SemanticStore::validate`]; storage errors. Nothing is written on error.
-    pub fn annotate(&mut self, id: &EntityId, a: Annotation) -> Result<ContentHash> {
-        let violations = self.validate(&a)?;
+    /// As [`SemanticStore::annotate`].
+    pub fn prepare_item(&self, id: &EntityId, a: Annotation) -> Result<ExportedItem> {
+        self.check_valid(id, &a)?;
+        ExportedItem::new(ModalityKind::Semantic, id, &a)
+    }
+
+    fn check_valid(&self, id: &EntityId, a: &Annotation) -> Result<()> {
+        let violations = self.validate(a)?;
         if !violations.is_empty() {
             return Err(StoreError::Validation {
                 id: id.to_string(),
                 violations,
             });
         }
+        Ok(())
+    }
+
+    /// Validates and stores (replaces) the entity's annotation. Returns its content hash.
+    ///
+    /// # Errors
+    /// [`StoreError::Validation`] listing every violation; shape errors as in
+    /// [`SemanticStore::validate`]; storage errors. Nothing is written on error.
+    pub fn annotate(&mut self, id: &EntityId, a: Annotation) -> Result<ContentHash> {
+        self.check_valid(id, &a)?;
         let old = self.get(id)?;
         let bytes = to_cbor(&a)?;
         let hash = ContentHash::of(ModalityKind::Semantic.hash_domain(), &bytes);

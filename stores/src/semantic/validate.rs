@@ -10,7 +10,7 @@ use super::schema::Schema;
 use crate::value::{Datatype, Value};
 
 /// One way an annotation breaks the schema.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Violation {
     /// The annotation names a type the schema does not define.
     UnknownType {

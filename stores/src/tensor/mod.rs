@@ -434,16 +434,7 @@ impl Modality for TensorStore {
 
     fn import_item(&mut self, exported: &ExportedItem) -> Result<ContentHash> {
         let item: TensorItem = exported.open(ModalityKind::Tensor)?;
-        let n = self.check_shape(item.dtype, &item.shape)?;
-        // Validates the element bytes (bool bytes must be 0 or 1).
-        let data = TensorData::from_le_bytes(item.dtype, &item.data.0)?;
-        if data.len() as u64 != n {
-            return Err(StoreError::InvalidInput(format!(
-                "shape {:?} holds {n} elements but the export has {}",
-                item.shape,
-                data.len()
-            )));
-        }
+        self.check_item(&item)?;
         self.put_bytes(&exported.id, item.dtype, &item.shape, &item.data.0)
     }
 
@@ -451,6 +442,8 @@ impl Modality for TensorStore {
         self.delete(id)
     }
 }
+
+mod prepare;
 
 #[cfg(test)]
 mod tests;

@@ -44,7 +44,7 @@ pub struct CollectionDef {
 }
 
 /// One search result.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     /// The entity.
     pub id: EntityId,
@@ -53,7 +53,7 @@ pub struct Hit {
 }
 
 /// How to search.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SearchMode {
     /// Brute force over every vector: exact, O(n).
     Exact,
@@ -604,25 +604,7 @@ impl Modality for VectorStore {
     fn import_item(&mut self, exported: &ExportedItem) -> Result<ContentHash> {
         let item: VectorItem = exported.open(ModalityKind::Vector)?;
         let id = &exported.id;
-        if item.vectors.is_empty() {
-            return Err(StoreError::InvalidInput(
-                "a vector item has no vectors".into(),
-            ));
-        }
-        let mut decoded = Vec::new();
-        for (name, bytes) in &item.vectors {
-            let def = self.coll(name)?.def;
-            if bytes.0.len() != def.dim as usize * 4 {
-                return Err(StoreError::InvalidInput(format!(
-                    "vector for {name} has {} bytes, the collection needs {}",
-                    bytes.0.len(),
-                    def.dim * 4
-                )));
-            }
-            let v = from_le(&bytes.0, def.dim as usize)?;
-            Self::check_vector(def, &v)?;
-            decoded.push((name.clone(), v));
-        }
+        let decoded = self.check_item(&item)?;
         let old = self.load_item(id)?;
         let mut b = durable_batch(&self.db);
         for name in old
@@ -683,6 +665,8 @@ impl Modality for VectorStore {
         Ok(true)
     }
 }
+
+mod prepare;
 
 #[cfg(test)]
 mod tests;

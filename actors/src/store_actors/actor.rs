@@ -1,0 +1,243 @@
+//! The store actor: one per modality per node, owning its engine.
+//!
+//! Engine calls block (fjall I/O, fsync), so they run on tokio's blocking pool, never on the actor's
+//! task. Writes (import, remove) are awaited one at a time in the handler: the actor's mailbox
+//! orders them. Reads run concurrently under a read lock and answer from the blocking pool. A
+//! `gate` shared by all incarnations of the actor is held by every write and by `pre_start`, so a
+//! write still finishing for a killed incarnation completes before its successor opens the engine.
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use fjall::Database;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{info, warn};
+use verisim_cluster::Cbor;
+
+use super::engine::Engine;
+use super::messages::{Refusal, RefusalCode, Reply, StoreMsg};
+use super::settings::StoreSetup;
+use super::{SCOPE, group_name};
+
+/// The actor; `E` is its engine.
+pub struct StoreActor<E>(PhantomData<fn() -> E>);
+
+impl<E> StoreActor<E> {
+    pub fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<E> Default for StoreActor<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> Clone for StoreActor<E> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+/// What a store actor starts from (cloned for every incarnation).
+#[derive(Clone)]
+pub struct StoreActorArgs {
+    /// The node's stores database, shared by the four engines.
+    pub db: Database,
+    pub setup: Arc<StoreSetup>,
+    /// Shared by every incarnation of this actor (see the module docs).
+    pub gate: Arc<Mutex<()>>,
+    /// Join the process group `store.<modality>` (off for tests that run several stores of one
+    /// modality in one process).
+    pub join_group: bool,
+}
+
+impl StoreActorArgs {
+    pub fn new(db: Database, setup: Arc<StoreSetup>) -> Self {
+        Self {
+            db,
+            setup,
+            gate: Arc::new(Mutex::new(())),
+            join_group: true,
+        }
+    }
+}
+
+pub struct StoreState<E> {
+    engine: Arc<RwLock<E>>,
+    gate: Arc<Mutex<()>>,
+}
+
+fn internal(what: impl std::fmt::Display) -> Refusal {
+    Refusal::new(RefusalCode::Internal, false, what.to_string())
+}
+
+/// Encodes and sends a reply; a reply too large for the wire becomes a refusal saying so.
+fn respond<T: Serialize>(port: RpcReplyPort<Cbor<Reply<T>>>, reply: Reply<T>) {
+    let wire = Cbor::encode(&reply).or_else(|e| {
+        Cbor::encode(&Err(Refusal::new(
+            RefusalCode::BadMessage,
+            true,
+            format!("the answer cannot be sent: {e}"),
+        )))
+    });
+    match wire {
+        Ok(w) => {
+            let _ = port.send(w);
+        }
+        Err(e) => warn!(error = %e, "store reply not encodable"),
+    }
+}
+
+fn decode<T: DeserializeOwned>(wire: &Cbor<T>) -> Result<T, Refusal> {
+    wire.decode()
+        .map_err(|e| Refusal::new(RefusalCode::BadMessage, true, e.to_string()))
+}
+
+impl<E: Engine> StoreState<E> {
+    /// Runs a read on the blocking pool and answers from there.
+    fn read<A, T>(&self, arg: Cbor<A>, port: RpcReplyPort<Cbor<Reply<T>>>, f: fn(&E, A) -> Reply<T>)
+    where
+        A: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let reply = decode(&arg).and_then(|a| match engine.read() {
+                Ok(e) => f(&e, a),
+                Err(_) => Err(internal("the engine is poisoned; the actor restarts")),
+            });
+            respond(port, reply);
+        });
+    }
+
+    /// Runs a write on the blocking pool, holding the gate, and waits for it. An engine that
+    /// panicked fails the actor, so its supervisor restarts it on a freshly opened engine.
+    async fn write<A, T>(
+        &self,
+        arg: Cbor<A>,
+        port: RpcReplyPort<Cbor<Reply<T>>>,
+        f: fn(&mut E, A) -> Reply<T>,
+    ) -> Result<(), ActorProcessingErr>
+    where
+        A: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        let a = match decode(&arg) {
+            Ok(a) => a,
+            Err(r) => {
+                respond(port, Err(r));
+                return Ok(());
+            }
+        };
+        let engine = self.engine.clone();
+        let gate = self.gate.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let _g = gate.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut e = engine.write().map_err(|_| "the engine is poisoned")?;
+            Ok::<_, &'static str>(f(&mut e, a))
+        })
+        .await;
+        match done {
+            Ok(Ok(reply)) => {
+                respond(port, reply);
+                Ok(())
+            }
+            Ok(Err(why)) => {
+                respond(port, Err(internal(why)));
+                Err(why.into())
+            }
+            Err(join) => {
+                respond(
+                    port,
+                    Err(internal("the engine panicked; the actor restarts")),
+                );
+                Err(format!("{:?} store engine failed: {join}", E::KIND).into())
+            }
+        }
+    }
+}
+
+impl<E: Engine> Actor for StoreActor<E> {
+    type Msg = StoreMsg;
+    type State = StoreState<E>;
+    type Arguments = StoreActorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<StoreMsg>,
+        args: StoreActorArgs,
+    ) -> Result<StoreState<E>, ActorProcessingErr> {
+        let started = std::time::Instant::now();
+        let gate = args.gate.clone();
+        let (db, setup) = (args.db.clone(), args.setup.clone());
+        let engine = tokio::task::spawn_blocking(move || {
+            let _g = gate.lock().unwrap_or_else(PoisonError::into_inner);
+            E::open(&db, &setup)
+        })
+        .await??;
+        if args.join_group {
+            ractor::pg::join_scoped(SCOPE.into(), group_name(E::KIND), vec![myself.get_cell()]);
+        }
+        info!(modality = ?E::KIND, elapsed_ms = started.elapsed().as_millis() as u64,
+            "store actor started");
+        Ok(StoreState {
+            engine: Arc::new(RwLock::new(engine)),
+            gate: args.gate,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<StoreMsg>,
+        st: &mut StoreState<E>,
+    ) -> Result<(), ActorProcessingErr> {
+        let (engine, gate) = (st.engine.clone(), st.gate.clone());
+        let stopped = tokio::task::spawn_blocking(move || {
+            let _g = gate.lock().unwrap_or_else(PoisonError::into_inner);
+            match engine.write() {
+                Ok(mut e) => e.on_stop().map_err(|e| e.to_string()),
+                Err(_) => Err("the engine is poisoned".to_owned()),
+            }
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = stopped.map_err(|e| e.to_string()) {
+            warn!(modality = ?E::KIND, error = %e, "store shutdown step failed");
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<StoreMsg>,
+        msg: StoreMsg,
+        st: &mut StoreState<E>,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            StoreMsg::Prepare(w, port) => st.read(w, port, |e, input| Ok(e.prepare(input)?)),
+            StoreMsg::Import(w, port) => {
+                st.write(w, port, |e, item| Ok(e.import_item(&item)?))
+                    .await?;
+            }
+            StoreMsg::Export(w, port) => st.read(w, port, |e, id| Ok(e.export_item(&id)?)),
+            StoreMsg::Remove(w, port) => st.write(w, port, |e, id| Ok(e.remove(&id)?)).await?,
+            StoreMsg::ItemHash(w, port) => st.read(w, port, |e, id| Ok(e.item_hash(&id)?)),
+            StoreMsg::BucketDigests(w, port) => {
+                st.read(w, port, |e, (a, b)| Ok(e.bucket_digests(a..b)?));
+            }
+            StoreMsg::BucketItems(w, port) => st.read(w, port, |e, b| Ok(e.bucket_items(b)?)),
+            StoreMsg::Query(w, port) => st.read(w, port, |e, q| match e.query(q)? {
+                Some(a) => Ok(a),
+                None => Err(Refusal::new(
+                    RefusalCode::WrongModality,
+                    true,
+                    format!("the {:?} store does not answer this query", E::KIND),
+                )),
+            }),
+        }
+        Ok(())
+    }
+}

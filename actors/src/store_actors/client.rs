@@ -1,0 +1,312 @@
+//! The typed client of the store actors, for the proxy and the drift checker: find a modality's
+//! store on a node, call it with a deadline, get typed errors.
+
+use std::time::Duration;
+
+use ractor::ActorRef;
+use ractor::rpc::CallResult;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use verisim_cluster::{Cbor, CodecError, Discovery};
+use verisim_stores::vector::Hit;
+use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
+
+use super::merge::merge_top_k;
+use super::messages::{Answer, KnnQuery, Port, Query, Refusal, Removed, StoreMsg};
+use super::{SCOPE, actor_name, group_name};
+
+/// Why a call to a store actor failed.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum StoreCallError {
+    /// No store of that modality is running on (or connected from) the node.
+    #[error("no {kind:?} store reachable on node {node}")]
+    Unreachable { node: String, kind: ModalityKind },
+    /// The store did not answer in time (the request may still take effect).
+    #[error("the {kind:?} store on {node} did not answer within {timeout:?}")]
+    Timeout {
+        node: String,
+        kind: ModalityKind,
+        timeout: Duration,
+    },
+    /// The store answered with a refusal (`refusal.client_error` tells 4xx from 5xx).
+    #[error("the {kind:?} store on {node} refused: {refusal}")]
+    Refused {
+        node: String,
+        kind: ModalityKind,
+        refusal: Refusal,
+    },
+    /// The request could not be encoded (e.g. over the 8 MiB message limit) or the reply did not
+    /// decode.
+    #[error("the {kind:?} store on {node}: {error}")]
+    Codec {
+        node: String,
+        kind: ModalityKind,
+        error: CodecError,
+    },
+    /// The answer was not the kind the request asks for.
+    #[error("the {kind:?} store on {node} answered {got} to a {asked} request")]
+    UnexpectedAnswer {
+        node: String,
+        kind: ModalityKind,
+        asked: &'static str,
+        got: String,
+    },
+}
+
+/// One store actor, with the node it runs on.
+#[derive(Debug, Clone)]
+pub struct StoreRef {
+    pub node: String,
+    pub kind: ModalityKind,
+    pub actor: ActorRef<StoreMsg>,
+}
+
+impl StoreRef {
+    async fn call<A: Serialize, T: DeserializeOwned + 'static>(
+        &self,
+        arg: &A,
+        msg: fn(Cbor<A>, Port<T>) -> StoreMsg,
+        timeout: Duration,
+    ) -> Result<T, StoreCallError> {
+        let codec = |error| StoreCallError::Codec {
+            node: self.node.clone(),
+            kind: self.kind,
+            error,
+        };
+        let wire = Cbor::encode(arg).map_err(codec)?;
+        let unreachable = || StoreCallError::Unreachable {
+            node: self.node.clone(),
+            kind: self.kind,
+        };
+        match self.actor.call(|port| msg(wire, port), Some(timeout)).await {
+            Ok(CallResult::Success(reply)) => match reply.decode().map_err(codec)? {
+                Ok(v) => Ok(v),
+                Err(refusal) => Err(StoreCallError::Refused {
+                    node: self.node.clone(),
+                    kind: self.kind,
+                    refusal,
+                }),
+            },
+            Ok(CallResult::Timeout) => Err(StoreCallError::Timeout {
+                node: self.node.clone(),
+                kind: self.kind,
+                timeout,
+            }),
+            Ok(CallResult::SenderError) | Err(_) => Err(unreachable()),
+        }
+    }
+
+    /// Validates an input and returns the item an import would store, with its hash.
+    pub async fn prepare(
+        &self,
+        input: &ItemInput,
+        t: Duration,
+    ) -> Result<ExportedItem, StoreCallError> {
+        self.call(input, StoreMsg::Prepare, t).await
+    }
+
+    /// Stores an item durably after checking its hash; returns the hash.
+    pub async fn import(
+        &self,
+        item: &ExportedItem,
+        t: Duration,
+    ) -> Result<ContentHash, StoreCallError> {
+        self.call(item, StoreMsg::Import, t).await
+    }
+
+    pub async fn export(
+        &self,
+        id: &EntityId,
+        t: Duration,
+    ) -> Result<Option<ExportedItem>, StoreCallError> {
+        self.call(id, StoreMsg::Export, t).await
+    }
+
+    pub async fn remove(&self, id: &EntityId, t: Duration) -> Result<Removed, StoreCallError> {
+        self.call(id, StoreMsg::Remove, t).await
+    }
+
+    pub async fn item_hash(
+        &self,
+        id: &EntityId,
+        t: Duration,
+    ) -> Result<Option<ContentHash>, StoreCallError> {
+        self.call(id, StoreMsg::ItemHash, t).await
+    }
+
+    pub async fn bucket_digests(
+        &self,
+        buckets: std::ops::Range<u16>,
+        t: Duration,
+    ) -> Result<Vec<(u16, BucketDigest)>, StoreCallError> {
+        self.call(&(buckets.start, buckets.end), StoreMsg::BucketDigests, t)
+            .await
+    }
+
+    pub async fn bucket_items(
+        &self,
+        bucket: u16,
+        t: Duration,
+    ) -> Result<Vec<(EntityId, ContentHash)>, StoreCallError> {
+        self.call(&bucket, StoreMsg::BucketItems, t).await
+    }
+
+    pub async fn query(&self, q: &Query, t: Duration) -> Result<Answer, StoreCallError> {
+        self.call(q, StoreMsg::Query, t).await
+    }
+
+    /// k-NN in one store.
+    pub async fn knn(&self, q: &KnnQuery, t: Duration) -> Result<Vec<Hit>, StoreCallError> {
+        match self.query(&Query::VectorKnn(q.clone()), t).await? {
+            Answer::Hits(h) => Ok(h),
+            other => Err(StoreCallError::UnexpectedAnswer {
+                node: self.node.clone(),
+                kind: self.kind,
+                asked: "k-NN",
+                got: format!("{other:?}").chars().take(40).collect(),
+            }),
+        }
+    }
+}
+
+/// Finds store actors: on this node through ractor's registry, on others through the process
+/// groups (`store.<modality>`, scope `verisim`).
+#[derive(Debug, Clone)]
+pub struct StoreDirectory {
+    local_node: String,
+    discovery: Option<Discovery>,
+}
+
+impl StoreDirectory {
+    /// Across the cluster (`local_node` is this node's cluster name, e.g. `n1`).
+    pub fn new(local_node: impl Into<String>, discovery: Discovery) -> Self {
+        Self {
+            local_node: local_node.into(),
+            discovery: Some(discovery),
+        }
+    }
+
+    /// This node only (tests, tools without a cluster).
+    pub fn local_only(local_node: impl Into<String>) -> Self {
+        Self {
+            local_node: local_node.into(),
+            discovery: None,
+        }
+    }
+
+    /// This node's store of `kind`, if it is running.
+    pub fn local(&self, kind: ModalityKind) -> Option<StoreRef> {
+        ractor::registry::where_is(actor_name(kind)).map(|cell| StoreRef {
+            node: self.local_node.clone(),
+            kind,
+            actor: cell.into(),
+        })
+    }
+
+    /// The store of `kind` on `node`.
+    ///
+    /// # Errors
+    /// [`StoreCallError::Unreachable`] if none is running there or the node is not connected.
+    pub fn on(&self, node: &str, kind: ModalityKind) -> Result<StoreRef, StoreCallError> {
+        let found = if node == self.local_node {
+            self.local(kind)
+        } else {
+            self.discovery.as_ref().and_then(|d| {
+                d.actor_on::<StoreMsg>(SCOPE, &group_name(kind), node)
+                    .map(|actor| StoreRef {
+                        node: node.to_owned(),
+                        kind,
+                        actor,
+                    })
+            })
+        };
+        found.ok_or_else(|| StoreCallError::Unreachable {
+            node: node.to_owned(),
+            kind,
+        })
+    }
+
+    /// Every reachable store of `kind`, one per node, ordered by node name.
+    pub fn actors_of(&self, kind: ModalityKind) -> Vec<StoreRef> {
+        match &self.discovery {
+            Some(d) => d
+                .members_by_node(SCOPE, &group_name(kind))
+                .into_iter()
+                .filter_map(|(node, mut cells)| {
+                    (cells.len() == 1)
+                        .then(|| cells.pop())
+                        .flatten()
+                        .map(|c| StoreRef {
+                            node,
+                            kind,
+                            actor: c.into(),
+                        })
+                })
+                .collect(),
+            None => self.local(kind).into_iter().collect(),
+        }
+    }
+
+    /// Prepares an input on this node's store of its modality.
+    pub async fn prepare_local(
+        &self,
+        input: &ItemInput,
+        t: Duration,
+    ) -> Result<ExportedItem, StoreCallError> {
+        self.on(&self.local_node.clone(), input.modality())?
+            .prepare(input, t)
+            .await
+    }
+
+    /// Imports an item into `node`'s store of its modality.
+    pub async fn import(
+        &self,
+        node: &str,
+        item: &ExportedItem,
+        t: Duration,
+    ) -> Result<ContentHash, StoreCallError> {
+        self.on(node, item.modality)?.import(item, t).await
+    }
+
+    /// Exports `id`'s item of `kind` from `node`.
+    pub async fn export(
+        &self,
+        node: &str,
+        kind: ModalityKind,
+        id: &EntityId,
+        t: Duration,
+    ) -> Result<Option<ExportedItem>, StoreCallError> {
+        self.on(node, kind)?.export(id, t).await
+    }
+
+    /// k-NN on `node`'s vector store.
+    pub async fn knn_on(
+        &self,
+        node: &str,
+        q: &KnnQuery,
+        t: Duration,
+    ) -> Result<Vec<Hit>, StoreCallError> {
+        self.on(node, ModalityKind::Vector)?.knn(q, t).await
+    }
+
+    /// Scatter-gather k-NN over every reachable vector store, merged into the global top-k
+    /// ([`merge_top_k`]). Stores that fail are listed; the merge covers the ones that answered.
+    pub async fn knn_all(&self, q: &KnnQuery, t: Duration) -> (Vec<Hit>, Vec<StoreCallError>) {
+        let mut calls = tokio::task::JoinSet::new();
+        for store in self.actors_of(ModalityKind::Vector) {
+            let q = q.clone();
+            calls.spawn(async move { store.knn(&q, t).await });
+        }
+        let mut lists = Vec::new();
+        let mut failed = Vec::new();
+        while let Some(r) = calls.join_next().await {
+            match r {
+                Ok(Ok(h)) => lists.push(h),
+                Ok(Err(e)) => failed.push(e),
+                // A call task cannot panic short of a bug; it is then a store that did not answer.
+                Err(_) => {}
+            }
+        }
+        (merge_top_k(lists, q.k as usize), failed)
+    }
+}

@@ -1,0 +1,237 @@
+//! What the store actors understand and answer. Every argument and reply is CBOR ([`Cbor`]), so a
+//! message is the same locally and across ractor_cluster.
+
+use std::collections::BTreeSet;
+
+use ractor::RpcReplyPort;
+use ractor_cluster::RactorClusterMessage;
+use serde::{Deserialize, Serialize};
+use verisim_cluster::Cbor;
+use verisim_stores::graph::{Direction, Edge};
+use verisim_stores::semantic::{Annotation, Violation};
+use verisim_stores::tensor::{ReduceOp, TensorItem};
+use verisim_stores::vector::{CollectionDef, Hit};
+use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInput, StoreError};
+
+/// A store actor's answer: the value, or why the store refused.
+pub type Reply<T> = Result<T, Refusal>;
+
+/// Why a store refused a request, as it travels back to the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// Which kind of refusal.
+    pub code: RefusalCode,
+    /// True for the caller's fault (4xx at the proxy), false for the node's (5xx).
+    pub client_error: bool,
+    /// The `StoreError` message.
+    pub message: String,
+    /// For [`RefusalCode::Validation`]: every schema violation.
+    pub violations: Vec<Violation>,
+}
+
+/// A stable code per `StoreError` variant, plus the actor's own refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefusalCode {
+    InvalidId,
+    InvalidName,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    Conflict,
+    Validation,
+    ProofInvalid,
+    Malformed,
+    HashMismatch,
+    Overflow,
+    Storage,
+    /// A request this actor's modality does not serve (a graph query sent to the vector store).
+    WrongModality,
+    /// The request did not decode, or the reply was too large to encode.
+    BadMessage,
+    /// The engine failed inside the actor (a panic); the actor restarts.
+    Internal,
+}
+
+impl Refusal {
+    pub(crate) fn new(code: RefusalCode, client_error: bool, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            client_error,
+            message: message.into(),
+            violations: Vec::new(),
+        }
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        let client_error = e.is_client_error();
+        let message = e.to_string();
+        let (code, violations) = match e {
+            StoreError::InvalidId { .. } => (RefusalCode::InvalidId, Vec::new()),
+            StoreError::InvalidName { .. } => (RefusalCode::InvalidName, Vec::new()),
+            StoreError::InvalidInput(_) => (RefusalCode::InvalidInput, Vec::new()),
+            StoreError::LimitExceeded { .. } => (RefusalCode::LimitExceeded, Vec::new()),
+            StoreError::NotFound { .. } => (RefusalCode::NotFound, Vec::new()),
+            StoreError::Conflict { .. } => (RefusalCode::Conflict, Vec::new()),
+            StoreError::Validation { violations, .. } => (RefusalCode::Validation, violations),
+            StoreError::ProofInvalid(_) => (RefusalCode::ProofInvalid, Vec::new()),
+            StoreError::Malformed { .. } => (RefusalCode::Malformed, Vec::new()),
+            StoreError::HashMismatch { .. } => (RefusalCode::HashMismatch, Vec::new()),
+            StoreError::Overflow(_) => (RefusalCode::Overflow, Vec::new()),
+            StoreError::Storage(_) => (RefusalCode::Storage, Vec::new()),
+        };
+        Self {
+            code,
+            client_error,
+            message,
+            violations,
+        }
+    }
+}
+
+/// What removing an entity's item changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    /// True if the entity had an item.
+    pub existed: bool,
+    /// Every entity whose item hash changed, with its new hash (`None`: gone), ordered by id. For
+    /// the graph this includes the sources of the entity's incoming edges; the registry must
+    /// record them.
+    pub changed: Vec<(EntityId, Option<ContentHash>)>,
+}
+
+/// A k-nearest-neighbour search in one vector collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnnQuery {
+    pub collection: String,
+    pub vector: Vec<f32>,
+    pub k: u32,
+    /// Brute force (exact) instead of HNSW.
+    pub exact: bool,
+    /// HNSW beam width (`None`: the default, 64).
+    pub ef: Option<u32>,
+    /// Only these entities.
+    pub filter: Option<BTreeSet<EntityId>>,
+}
+
+/// Per-modality queries. A query for another modality is refused with
+/// [`RefusalCode::WrongModality`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Query {
+    /// → [`Answer::Hits`].
+    VectorKnn(KnnQuery),
+    /// → [`Answer::Vector`].
+    VectorGet { collection: String, id: EntityId },
+    /// → [`Answer::Collections`].
+    VectorCollections,
+    /// Distinct neighbours, sorted → [`Answer::Ids`].
+    GraphNeighbours {
+        id: EntityId,
+        direction: Direction,
+        predicate: Option<String>,
+    },
+    /// Outgoing (`Out`) or incoming (`In`) edges; `Both` gives both → [`Answer::Edges`].
+    GraphEdges {
+        id: EntityId,
+        direction: Direction,
+        predicate: Option<String>,
+    },
+    /// BFS up to `max_hops` → [`Answer::Reached`].
+    GraphTraverse {
+        start: EntityId,
+        max_hops: u32,
+        direction: Direction,
+        predicate: Option<String>,
+    },
+    /// → [`Answer::Path`].
+    GraphShortestPath {
+        from: EntityId,
+        to: EntityId,
+        max_hops: u32,
+        direction: Direction,
+        predicate: Option<String>,
+    },
+    /// → [`Answer::Tensor`].
+    TensorGet { id: EntityId },
+    /// Half-open `(start, end)` per axis → [`Answer::Tensor`].
+    TensorSlice {
+        id: EntityId,
+        ranges: Vec<(u64, u64)>,
+    },
+    /// → [`Answer::Tensor`].
+    TensorReduce {
+        id: EntityId,
+        op: ReduceOp,
+        axis: u32,
+    },
+    /// → [`Answer::Annotation`].
+    SemanticGet { id: EntityId },
+    /// Dry run against the schema → [`Answer::Violations`].
+    SemanticValidate { annotation: Annotation },
+    /// → [`Answer::Ids`].
+    SemanticEntitiesOfType { iri: String, include_subtypes: bool },
+}
+
+/// Answers to [`Query`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Answer {
+    Hits(Vec<Hit>),
+    Vector(Option<Vec<f32>>),
+    Collections(Vec<(String, CollectionDef, u64)>),
+    Ids(Vec<EntityId>),
+    Edges(Vec<Edge>),
+    Reached(Vec<(EntityId, u32)>),
+    Path(Option<Vec<EntityId>>),
+    /// `None`: the entity has no tensor (`TensorGet` only).
+    Tensor(Option<TensorItem>),
+    Annotation(Option<Annotation>),
+    Violations(Vec<Violation>),
+}
+
+/// The reply port of a store request.
+pub type Port<T> = RpcReplyPort<Cbor<Reply<T>>>;
+
+/// The messages of every store actor (the four share one type; each serves its own modality).
+// The derive needs the reply port spelled out as `RpcReplyPort<...>`.
+#[allow(clippy::type_complexity)]
+#[derive(RactorClusterMessage)]
+pub enum StoreMsg {
+    /// Validate an input and return the item `Import` would store, with its hash. Writes nothing.
+    #[rpc]
+    Prepare(Cbor<ItemInput>, RpcReplyPort<Cbor<Reply<ExportedItem>>>),
+    /// Check the item's hash and store it durably (replacing the entity's item); returns the hash.
+    #[rpc]
+    Import(Cbor<ExportedItem>, RpcReplyPort<Cbor<Reply<ContentHash>>>),
+    /// The entity's item, if any.
+    #[rpc]
+    Export(
+        Cbor<EntityId>,
+        RpcReplyPort<Cbor<Reply<Option<ExportedItem>>>>,
+    ),
+    /// Remove the entity's item durably.
+    #[rpc]
+    Remove(Cbor<EntityId>, RpcReplyPort<Cbor<Reply<Removed>>>),
+    /// The recorded hash of the entity's item.
+    #[rpc]
+    ItemHash(
+        Cbor<EntityId>,
+        RpcReplyPort<Cbor<Reply<Option<ContentHash>>>>,
+    ),
+    /// Digests of the buckets `start..end`.
+    #[rpc]
+    BucketDigests(
+        Cbor<(u16, u16)>,
+        RpcReplyPort<Cbor<Reply<Vec<(u16, BucketDigest)>>>>,
+    ),
+    /// Every (id, hash) in a bucket.
+    #[rpc]
+    BucketItems(
+        Cbor<u16>,
+        RpcReplyPort<Cbor<Reply<Vec<(EntityId, ContentHash)>>>>,
+    ),
+    /// A per-modality query.
+    #[rpc]
+    Query(Cbor<Query>, RpcReplyPort<Cbor<Reply<Answer>>>),
+}

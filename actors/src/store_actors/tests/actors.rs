@@ -1,0 +1,286 @@
+//! Every message, round trip, through the local store actors.
+
+use std::collections::BTreeSet;
+
+use verisim_stores::graph::Direction;
+use verisim_stores::tensor::ReduceOp;
+use verisim_stores::{BUCKETS, ItemInput, ModalityKind, bucket_of};
+
+use super::super::{Answer, KnnQuery, MODALITIES, Query, RefusalCode, StoreCallError};
+use super::{Node, T, id, inputs};
+
+fn refusal(e: StoreCallError) -> RefusalCode {
+    match e {
+        StoreCallError::Refused { refusal, .. } => refusal.code,
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_round_trips() {
+    let node = Node::start().await;
+    let d = &node.dir;
+    for kind in MODALITIES {
+        assert_eq!(d.actors_of(kind).len(), 1, "{kind:?} store in its group");
+    }
+    for (i, e) in ["a", "b", "c"].iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        for input in inputs(e, i as f32) {
+            let kind = input.modality();
+            let store = d.on("n1", kind).unwrap();
+            let prepared = d.prepare_local(&input, T).await.unwrap();
+            assert_eq!(
+                store.item_hash(&id(e), T).await.unwrap(),
+                None,
+                "prepare wrote"
+            );
+            assert_eq!(d.import("n1", &prepared, T).await.unwrap(), prepared.hash);
+            assert_eq!(
+                d.export("n1", kind, &id(e), T).await.unwrap(),
+                Some(prepared.clone())
+            );
+            assert_eq!(
+                store.item_hash(&id(e), T).await.unwrap(),
+                Some(prepared.hash)
+            );
+            let b = bucket_of(&id(e));
+            let items = store.bucket_items(b, T).await.unwrap();
+            assert!(items.contains(&(id(e), prepared.hash)));
+            let digests = store.bucket_digests(b..b + 1, T).await.unwrap();
+            assert!(!digests[0].1.is_empty());
+        }
+    }
+
+    // Vector: k-NN (ANN and exact, with a filter), get, collections.
+    let vs = d.on("n1", ModalityKind::Vector).unwrap();
+    let mut q = KnnQuery {
+        collection: "default".into(),
+        vector: vec![0.0, 1.0, 0.0, 0.0],
+        k: 2,
+        exact: false,
+        ef: None,
+        filter: None,
+    };
+    let ids = |h: Vec<verisim_stores::vector::Hit>| h.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(d.knn_on("n1", &q, T).await.unwrap()),
+        vec![id("a"), id("b")]
+    );
+    q.exact = true;
+    q.filter = Some(BTreeSet::from([id("c"), id("b")]));
+    assert_eq!(ids(vs.knn(&q, T).await.unwrap()), vec![id("b"), id("c")]);
+    let (merged, failed) = d.knn_all(&q, T).await;
+    assert!(failed.is_empty());
+    assert_eq!(ids(merged), vec![id("b"), id("c")]);
+    let get = Query::VectorGet {
+        collection: "default".into(),
+        id: id("c"),
+    };
+    assert_eq!(
+        vs.query(&get, T).await.unwrap(),
+        Answer::Vector(Some(vec![2.0, 1.0, 0.0, 0.0]))
+    );
+    match vs.query(&Query::VectorCollections, T).await.unwrap() {
+        Answer::Collections(c) => assert_eq!((c[0].0.as_str(), c[0].2), ("default", 3)),
+        other => panic!("{other:?}"),
+    }
+
+    // Graph: neighbours, edges, traversal, shortest path.
+    let gs = d.on("n1", ModalityKind::Graph).unwrap();
+    let nb = Query::GraphNeighbours {
+        id: id("a"),
+        direction: Direction::Out,
+        predicate: None,
+    };
+    assert_eq!(gs.query(&nb, T).await.unwrap(), Answer::Ids(vec![id("ax")]));
+    let inc = Query::GraphEdges {
+        id: id("ax"),
+        direction: Direction::In,
+        predicate: Some("next".into()),
+    };
+    match gs.query(&inc, T).await.unwrap() {
+        Answer::Edges(e) => assert_eq!(e.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    let tr = Query::GraphTraverse {
+        start: id("a"),
+        max_hops: 2,
+        direction: Direction::Out,
+        predicate: None,
+    };
+    assert_eq!(
+        gs.query(&tr, T).await.unwrap(),
+        Answer::Reached(vec![(id("a"), 0), (id("ax"), 1)])
+    );
+    let sp = Query::GraphShortestPath {
+        from: id("ax"),
+        to: id("a"),
+        max_hops: 3,
+        direction: Direction::Both,
+        predicate: None,
+    };
+    assert_eq!(
+        gs.query(&sp, T).await.unwrap(),
+        Answer::Path(Some(vec![id("ax"), id("a")]))
+    );
+
+    // Tensor: get, slice, reduce.
+    let ts = d.on("n1", ModalityKind::Tensor).unwrap();
+    let tensor = |a: Answer| match a {
+        Answer::Tensor(Some(t)) => t.to_tensor().unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let full = tensor(
+        ts.query(&Query::TensorGet { id: id("b") }, T)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(full.shape, vec![2, 2]);
+    let sl = tensor(
+        ts.query(
+            &Query::TensorSlice {
+                id: id("b"),
+                ranges: vec![(1, 2), (0, 2)],
+            },
+            T,
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        sl.data,
+        verisim_stores::tensor::TensorData::F32(vec![3.0, 1.0])
+    );
+    let red = tensor(
+        ts.query(
+            &Query::TensorReduce {
+                id: id("b"),
+                op: ReduceOp::Sum,
+                axis: 1,
+            },
+            T,
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        red.data,
+        verisim_stores::tensor::TensorData::F64(vec![3.0, 4.0])
+    );
+    assert_eq!(
+        ts.query(&Query::TensorGet { id: id("zz") }, T)
+            .await
+            .unwrap(),
+        Answer::Tensor(None)
+    );
+
+    // Semantic: get, validate, entities of a type.
+    let ss = d.on("n1", ModalityKind::Semantic).unwrap();
+    match ss
+        .query(&Query::SemanticGet { id: id("a") }, T)
+        .await
+        .unwrap()
+    {
+        Answer::Annotation(Some(a)) => assert!(a.types.contains("ex:Person")),
+        other => panic!("{other:?}"),
+    }
+    let bad = verisim_stores::semantic::Annotation {
+        types: BTreeSet::from(["ex:Person".to_owned()]),
+        ..Default::default()
+    };
+    match ss
+        .query(
+            &Query::SemanticValidate {
+                annotation: bad.clone(),
+            },
+            T,
+        )
+        .await
+        .unwrap()
+    {
+        Answer::Violations(v) => assert_eq!(v.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    let of = Query::SemanticEntitiesOfType {
+        iri: "ex:Person".into(),
+        include_subtypes: true,
+    };
+    assert_eq!(
+        ss.query(&of, T).await.unwrap(),
+        Answer::Ids(vec![id("a"), id("b"), id("c")])
+    );
+
+    // Refusals are typed: wrong modality, schema violations (with the list), unknown collection.
+    assert_eq!(
+        refusal(ts.query(&nb, T).await.unwrap_err()),
+        RefusalCode::WrongModality
+    );
+    let wrong = ItemInput::Semantic {
+        id: id("a"),
+        annotation: bad.clone(),
+    };
+    assert_eq!(
+        refusal(gs.prepare(&wrong, T).await.unwrap_err()),
+        RefusalCode::InvalidInput
+    );
+    match ss.prepare(&wrong, T).await.unwrap_err() {
+        StoreCallError::Refused { refusal, .. } => {
+            assert_eq!(refusal.code, RefusalCode::Validation);
+            assert!(refusal.client_error);
+            assert_eq!(refusal.violations.len(), 1);
+        }
+        other => panic!("{other}"),
+    }
+    q.collection = "nope".into();
+    assert_eq!(
+        refusal(vs.knn(&q, T).await.unwrap_err()),
+        RefusalCode::NotFound
+    );
+
+    // Remove: graph reports every hash that changed.
+    let r = gs.remove(&id("a"), T).await.unwrap();
+    assert!(r.existed);
+    assert_eq!(r.changed, vec![(id("a"), None)]);
+    for kind in [
+        ModalityKind::Vector,
+        ModalityKind::Tensor,
+        ModalityKind::Semantic,
+    ] {
+        let s = d.on("n1", kind).unwrap();
+        assert!(s.remove(&id("a"), T).await.unwrap().existed);
+        assert!(!s.remove(&id("a"), T).await.unwrap().existed);
+        assert_eq!(s.export(&id("a"), T).await.unwrap(), None);
+    }
+    let all = gs.bucket_digests(0..BUCKETS, T).await.unwrap();
+    assert_eq!(all.len(), usize::from(BUCKETS));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_with_a_wrong_hash_is_refused_and_writes_nothing() {
+    let node = Node::start().await;
+    let d = &node.dir;
+    for input in inputs("e", 1.0) {
+        let kind = input.modality();
+        let store = d.on("n1", kind).unwrap();
+        let mut item = store.prepare(&input, T).await.unwrap();
+        item.hash = verisim_stores::ContentHash::of("other", b"x");
+        assert_eq!(
+            refusal(d.import("n1", &item, T).await.unwrap_err()),
+            RefusalCode::HashMismatch
+        );
+        // A payload changed under its hash is refused the same way.
+        let mut item = store.prepare(&input, T).await.unwrap();
+        if let Some(b) = item.payload.0.last_mut() {
+            *b ^= 1;
+        }
+        assert_eq!(
+            refusal(store.import(&item, T).await.unwrap_err()),
+            RefusalCode::HashMismatch
+        );
+        assert_eq!(store.export(&id("e"), T).await.unwrap(), None, "{kind:?}");
+        let digests = store.bucket_digests(0..BUCKETS, T).await.unwrap();
+        assert!(digests.iter().all(|(_, d)| d.is_empty()), "{kind:?} wrote");
+    }
+    node.stop().await;
+}
