@@ -4,10 +4,12 @@
 //! `cluster/` (ractor_cluster node layer), `stores/` (modality engines),
 //! `actors/raft/` (pure Raft core), and this crate, which composes them.
 
+pub use verisim_client as client;
 pub use verisim_raft as raft;
 pub use verisim_stores as stores;
 pub use verisim_supervision as supervision;
 
+pub mod cli;
 pub mod consensus;
 pub mod node;
 pub mod proxy;

@@ -24,6 +24,8 @@ struct Cli {
 enum Cmd {
     /// Run one cluster node (one process is one node).
     Node(NodeArgs),
+    #[command(flatten)]
+    Client(verisim::cli::ClientCmd),
 }
 
 /// Flags override the configuration file; each can also come from its `VERISIM_*` variable.
@@ -172,6 +174,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Cmd::Node(args) => run_node(args).await,
+            // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
+            Cmd::Client(cmd) => verisim::cli::run(cmd),
         }
     });
     match result {

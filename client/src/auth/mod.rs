@@ -20,7 +20,7 @@ pub use keys::{
     WindowSecret,
 };
 pub use request::{
-    SignedHeaders, body_sha256_hex, canonical_request, check_timestamp, sign_request,
+    SignedHeaders, authenticate, body_sha256_hex, canonical_request, check_timestamp, sign_request,
     verify_request,
 };
 pub use window::{

@@ -225,3 +225,37 @@ pub fn verify_request(
     m.verify_slice(&headers.signature)
         .map_err(|_| AuthError::BadSignature)
 }
+
+/// Every check of a signed request in the documented order, for a proxy: parse the headers, check
+/// the timestamp, let `window` look the window up (it must refuse an unknown window, one of another
+/// client than `headers.client`, a revoked client or an expired window with the matching
+/// [`AuthError`], and return the window key, derived with
+/// [`super::derive_window_key_cluster`] or from a cache), then verify the MAC. The request id is
+/// returned in the headers for the proxy's replay check.
+///
+/// # Errors
+/// The first refusal, as an [`AuthError`] whose [`AuthError::code`] is the answer's error code.
+#[allow(clippy::too_many_arguments)]
+pub fn authenticate<'a>(
+    get_header: impl Fn(&str) -> Option<&'a [u8]>,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    now_ms: u64,
+    skew_ms: u64,
+    window: impl FnOnce(&SignedHeaders) -> Result<WindowKey, AuthError>,
+) -> Result<SignedHeaders, AuthError> {
+    let headers = SignedHeaders::parse(get_header)?;
+    check_timestamp(headers.timestamp_ms, now_ms, skew_ms)?;
+    let key = window(&headers)?;
+    verify_request(
+        &key,
+        &headers,
+        method,
+        path_and_query,
+        body,
+        now_ms,
+        skew_ms,
+    )?;
+    Ok(headers)
+}

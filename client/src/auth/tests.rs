@@ -441,3 +441,74 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn authenticate_runs_the_checks_in_order() {
+    let f = fixture();
+    let body = b"{}";
+    let pairs = sign(&f, "POST", "/v1/entities", NOW, body).to_pairs();
+    let lookup = header_map(&pairs);
+    // Accepted, and the lookup saw the parsed headers.
+    let h = authenticate(
+        &lookup,
+        "POST",
+        "/v1/entities",
+        body,
+        NOW,
+        DEFAULT_SKEW_MS,
+        |h| {
+            assert_eq!(h.window, f.window);
+            Ok(f.key.clone())
+        },
+    )
+    .unwrap();
+    assert_eq!(h.request_id, f.rid);
+    // The lookup's refusal wins over the MAC check.
+    let e = authenticate(
+        &lookup,
+        "POST",
+        "/v1/entities",
+        body,
+        NOW,
+        DEFAULT_SKEW_MS,
+        |_| Err(AuthError::UnknownWindow),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnknownWindow);
+    // Skew is refused before the lookup runs.
+    let e = authenticate(
+        &lookup,
+        "POST",
+        "/v1/entities",
+        body,
+        NOW + DEFAULT_SKEW_MS + 1,
+        DEFAULT_SKEW_MS,
+        |_| -> Result<WindowKey, AuthError> { panic!("looked up despite the skew") },
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::TimestampSkew);
+    // A changed body is a bad signature.
+    let e = authenticate(
+        &lookup,
+        "POST",
+        "/v1/entities",
+        b"{ }",
+        NOW,
+        DEFAULT_SKEW_MS,
+        |_| Ok(f.key.clone()),
+    )
+    .unwrap_err();
+    assert_eq!(e, AuthError::BadSignature);
+    // Missing headers before anything else.
+    let e = authenticate(
+        |_| None,
+        "POST",
+        "/",
+        body,
+        NOW,
+        DEFAULT_SKEW_MS,
+        |_| Ok(f.key.clone()),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::MissingAuth);
+}

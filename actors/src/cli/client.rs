@@ -1,0 +1,163 @@
+//! Running the client subcommands.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use verisim_client::auth::IdentityKey;
+use verisim_client::http::{Client, now_ms};
+use verisim_client::wire::{ClientId, EntityId, RegisterRequest};
+
+use super::files::{KeyFile, SessionFile, read_key_file, read_session_file, write_private_file};
+use super::{ClientCmd, KeyCmd, SearchKind, WindowCmd};
+
+/// Runs one client command, printing its JSON result on stdout.
+///
+/// # Errors
+/// A readable message (bad input, unreachable cluster, an API error with its code).
+pub fn run(cmd: ClientCmd) -> Result<(), String> {
+    let out = match cmd {
+        ClientCmd::Key(k) => key(k)?,
+        ClientCmd::Window(WindowCmd::Open {
+            key,
+            session,
+            nodes,
+            ttl_secs,
+        }) => {
+            let (client_id, identity) = read_key_file(&key.key_file)?;
+            let client = Client::new(&nodes).map_err(|e| e.to_string())?;
+            let s = client
+                .open_window(&identity, &client_id, Duration::from_secs(ttl_secs))
+                .map_err(|e| e.to_string())?;
+            let file = SessionFile::new(client.node_urls(), &s);
+            write_private_file(&session.session_file, &json_bytes(&file)?, true)?;
+            serde_json::json!({
+                "client": s.client,
+                "window": s.window,
+                "expires_at_ms": s.expires_at_ms,
+                "session_file": session.session_file,
+            })
+        }
+        ClientCmd::Put(a) => {
+            let client = session_client(&a.session.session_file)?;
+            let req: RegisterRequest = read_json(a.file.as_deref())?;
+            match a.version {
+                None => to_value(client.register(&req))?,
+                Some(v) => {
+                    let (id, update) = req.into_update();
+                    to_value(client.update(&id, &update, v))?
+                }
+            }
+        }
+        ClientCmd::Get(a) => {
+            let client = session_client(&a.session.session_file)?;
+            to_value(client.get(&entity_id(&a.id)?, a.allow_drift))?
+        }
+        ClientCmd::Delete(a) => {
+            let client = session_client(&a.session.session_file)?;
+            to_value(client.delete(&entity_id(&a.id)?, a.version))?
+        }
+        ClientCmd::Search(a) => {
+            let client = session_client(&a.session.session_file)?;
+            let f = a.file.as_deref();
+            match a.kind {
+                SearchKind::Vector => to_value(client.search_vector(&read_json(f)?))?,
+                SearchKind::Neighbours => to_value(client.graph_neighbours(&read_json(f)?))?,
+                SearchKind::Traverse => to_value(client.graph_traverse(&read_json(f)?))?,
+                SearchKind::Path => to_value(client.graph_path(&read_json(f)?))?,
+                SearchKind::Slice => to_value(client.tensor_slice(&read_json(f)?))?,
+                SearchKind::Reduce => to_value(client.tensor_reduce(&read_json(f)?))?,
+                SearchKind::Validate => to_value(client.semantic_validate(&read_json(f)?))?,
+                SearchKind::ByType => to_value(client.semantic_by_type(&read_json(f)?))?,
+            }
+        }
+    };
+    let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn key(cmd: KeyCmd) -> Result<serde_json::Value, String> {
+    match cmd {
+        KeyCmd::New { client, key, force } => {
+            let client = ClientId::new(client).map_err(|e| e.to_string())?;
+            let seed = zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
+            let identity = IdentityKey::from_seed(&seed);
+            let file = KeyFile::new(client.clone(), &identity);
+            write_private_file(&key.key_file, &json_bytes(&file)?, force)?;
+            Ok(serde_json::json!({
+                "client": client,
+                "public_key": identity.public().to_hex(),
+                "key_file": key.key_file,
+            }))
+        }
+        KeyCmd::Show { key } => {
+            let (client, identity) = read_key_file(&key.key_file)?;
+            Ok(serde_json::json!({
+                "client": client,
+                "public_key": identity.public().to_hex(),
+            }))
+        }
+        KeyCmd::Register {
+            key,
+            nodes,
+            admin_token,
+        } => {
+            let (client_id, identity) = read_key_file(&key.key_file)?;
+            let mut client = Client::new(&nodes).map_err(|e| e.to_string())?;
+            if let Some(t) = admin_token {
+                client = client.with_admin_token(t);
+            }
+            to_value(client.register_client(&client_id, &identity.public()))
+        }
+    }
+}
+
+/// A client for the nodes and window of a session file; refuses an expired window up front.
+fn session_client(path: &Path) -> Result<Client, String> {
+    let (nodes, session) = read_session_file(path)?;
+    if session.expires_at_ms <= now_ms() {
+        return Err(format!(
+            "the window in {} has expired; run `verisim window open`",
+            path.display()
+        ));
+    }
+    Ok(Client::new(&nodes)
+        .map_err(|e| e.to_string())?
+        .with_session(session))
+}
+
+fn entity_id(id: &str) -> Result<EntityId, String> {
+    EntityId::new(id).map_err(|e| e.to_string())
+}
+
+fn json_bytes<T: Serialize>(v: &T) -> Result<Vec<u8>, String> {
+    serde_json::to_vec_pretty(v).map_err(|e| e.to_string())
+}
+
+fn to_value<T: Serialize>(
+    r: Result<T, verisim_client::http::ClientError>,
+) -> Result<serde_json::Value, String> {
+    let v = r.map_err(|e| e.to_string())?;
+    serde_json::to_value(v).map_err(|e| e.to_string())
+}
+
+/// Reads and parses a JSON request from a file, or stdin for `-` or no file.
+pub(super) fn read_json<T: DeserializeOwned>(file: Option<&Path>) -> Result<T, String> {
+    let (text, from) = match file {
+        Some(p) if p.as_os_str() != "-" => (
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        _ => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("cannot read stdin: {e}"))?;
+            (s, "stdin".to_string())
+        }
+    };
+    serde_json::from_str(&text).map_err(|e| format!("{from}: {e}"))
+}

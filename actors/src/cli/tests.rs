@@ -1,0 +1,159 @@
+use std::os::unix::fs::PermissionsExt;
+
+use clap::Parser;
+use verisim_client::auth::{IdentityKey, WindowKey};
+use verisim_client::http::Session;
+use verisim_client::wire::{ClientId, WindowId};
+
+use super::client::read_json;
+use super::*;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: ClientCmd,
+}
+
+fn parse(args: &[&str]) -> Result<ClientCmd, clap::Error> {
+    Cli::try_parse_from(std::iter::once("verisim").chain(args.iter().copied())).map(|c| c.cmd)
+}
+
+#[test]
+fn arguments_parse() {
+    <Cli as clap::CommandFactory>::command().debug_assert();
+    match parse(&["key", "new", "--client", "alice", "--key", "/tmp/k.json"]).unwrap() {
+        ClientCmd::Key(KeyCmd::New { client, key, force }) => {
+            assert_eq!(client, "alice");
+            assert_eq!(key.key_file, std::path::Path::new("/tmp/k.json"));
+            assert!(!force);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(&[
+        "window",
+        "open",
+        "--node",
+        "a:1,b:2",
+        "--node",
+        "c:3",
+        "--ttl-secs",
+        "60",
+    ])
+    .unwrap()
+    {
+        ClientCmd::Window(WindowCmd::Open {
+            nodes, ttl_secs, ..
+        }) => {
+            assert_eq!(nodes, ["a:1", "b:2", "c:3"]);
+            assert_eq!(ttl_secs, 60);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(&["put", "e.json", "--version", "3"]).unwrap() {
+        ClientCmd::Put(a) => {
+            assert_eq!(a.version, Some(3));
+            assert_eq!(
+                a.session.session_file,
+                std::path::Path::new(DEFAULT_SESSION_FILE)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(&["search", "by-type", "-"]).unwrap() {
+        ClientCmd::Search(a) => assert_eq!(a.kind, SearchKind::ByType),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        parse(&["get", "e1", "--allow-drift"]).unwrap(),
+        ClientCmd::Get(GetArgs {
+            allow_drift: true,
+            ..
+        })
+    ));
+    assert!(parse(&["search", "nope"]).is_err());
+    assert!(parse(&["key", "new"]).is_err(), "--client is required");
+}
+
+#[test]
+fn key_file_round_trips_with_mode_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/identity.json");
+    let key = IdentityKey::from_seed(&[9; 32]);
+    let file = KeyFile::new(ClientId::new("alice").unwrap(), &key);
+    let bytes = serde_json::to_vec(&file).unwrap();
+    write_private_file(&path, &bytes, false).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(path.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    let (client, back) = read_key_file(&path).unwrap();
+    assert_eq!(client.as_str(), "alice");
+    assert_eq!(back.public(), key.public());
+
+    // No silent overwrite; --force replaces.
+    let e = write_private_file(&path, &bytes, false).unwrap_err();
+    assert!(e.contains("exists"), "{e}");
+    write_private_file(&path, &bytes, true).unwrap();
+
+    // A key file others can read is refused.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = read_key_file(&path).err().unwrap();
+    assert!(e.contains("chmod 600"), "{e}");
+}
+
+#[test]
+fn tampered_or_foreign_key_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.json");
+    let key = IdentityKey::from_seed(&[9; 32]);
+    let mut v = serde_json::to_value(KeyFile::new(ClientId::new("a").unwrap(), &key)).unwrap();
+    v["public_key"] = serde_json::json!(IdentityKey::from_seed(&[8; 32]).public().to_hex());
+    write_private_file(&path, &serde_json::to_vec(&v).unwrap(), true).unwrap();
+    assert!(
+        read_key_file(&path)
+            .err()
+            .unwrap()
+            .contains("does not match")
+    );
+    v["format"] = serde_json::json!("other");
+    write_private_file(&path, &serde_json::to_vec(&v).unwrap(), true).unwrap();
+    assert!(read_key_file(&path).err().unwrap().contains("format"));
+    write_private_file(&path, b"{not json", true).unwrap();
+    assert!(read_key_file(&path).err().unwrap().contains("malformed"));
+    assert!(read_key_file(&dir.path().join("missing")).is_err());
+}
+
+#[test]
+fn session_file_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.json");
+    let s = Session {
+        client: ClientId::new("alice").unwrap(),
+        window: WindowId::new("w-1").unwrap(),
+        key: WindowKey::from_bytes([3; 32]),
+        expires_at_ms: 1234,
+    };
+    let file = SessionFile::new(vec!["http://127.0.0.1:1".into()], &s);
+    write_private_file(&path, &serde_json::to_vec(&file).unwrap(), true).unwrap();
+    let (nodes, back) = read_session_file(&path).unwrap();
+    assert_eq!(nodes, ["http://127.0.0.1:1"]);
+    assert_eq!(back.key, s.key);
+    assert_eq!(back.window, s.window);
+    assert_eq!(back.expires_at_ms, 1234);
+}
+
+#[test]
+fn requests_are_read_and_validated_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.json");
+    std::fs::write(&path, r#"{"collection": "docs", "vector": [1, 0], "k": 2}"#).unwrap();
+    let q: verisim_client::wire::VectorSearchRequest = read_json(Some(&path)).unwrap();
+    assert_eq!(q.k, 2);
+    std::fs::write(&path, r#"{"collection": "docs", "k": 2}"#).unwrap();
+    let e = read_json::<verisim_client::wire::VectorSearchRequest>(Some(&path)).unwrap_err();
+    assert!(e.contains("vector"), "{e}");
+}
