@@ -82,7 +82,7 @@ impl ExportedItem {
     }
 
     /// Checks modality, hash and canonical form, and decodes the payload.
-    pub(crate) fn open<T: Serialize + serde::de::DeserializeOwned>(
+    pub fn open<T: Serialize + serde::de::DeserializeOwned>(
         &self,
         expected: ModalityKind,
     ) -> Result<T> {

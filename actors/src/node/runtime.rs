@@ -191,6 +191,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         transport: state.transport.clone(),
         commit_timeout: Duration::from_secs(10),
         max_body: crate::proxy::DEFAULT_MAX_BODY,
+        stores: crate::store_actors::StoreDirectory::new(
+            crate::consensus::endpoint::node_name(config.id),
+            cluster.discovery().clone(),
+        ),
     };
     let app = admin::router(state).merge(crate::proxy::router(proxy));
     let (http_stop, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -3,6 +3,8 @@
 //! are `verisim-client`'s `wire` module; docs/api.md describes them.
 
 pub mod auth;
+pub mod convert;
+pub mod entities;
 pub mod error;
 pub mod placement;
 pub mod windows;
@@ -21,8 +23,11 @@ use verisim_raft::NodeId;
 use self::auth::Authenticator;
 use self::error::ProxyError;
 use crate::consensus::actor::{Applied, wall_clock_ms};
-use crate::consensus::{ClusterTransport, ConsensusLocator, SharedReplica, propose, wait_applied};
+use crate::consensus::{
+    ClusterTransport, ConsensusLocator, SharedReplica, propose, read_index, wait_applied,
+};
 use crate::registry::{Command, Proposal};
+use crate::store_actors::StoreDirectory;
 
 /// Bodies larger than this are refused with 413 unless configured otherwise.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
@@ -38,6 +43,7 @@ pub struct ProxyState {
     /// How long a write may wait for its commit.
     pub commit_timeout: Duration,
     pub max_body: usize,
+    pub stores: StoreDirectory,
 }
 
 impl ProxyState {
@@ -59,6 +65,20 @@ impl ProxyState {
         .await?;
         wait_applied(&self.replica, applied.index, self.commit_timeout).await?;
         Ok(applied)
+    }
+
+    /// Waits until this node's replica includes every write acknowledged before the call: the
+    /// leader's read index, applied here. Reads of the registry after it are linearizable.
+    pub async fn read_barrier(&self) -> Result<(), ProxyError> {
+        let index = read_index(
+            self.id,
+            &self.consensus,
+            &self.transport,
+            self.commit_timeout,
+        )
+        .await?;
+        wait_applied(&self.replica, index, self.commit_timeout).await?;
+        Ok(())
     }
 }
 
@@ -111,6 +131,13 @@ pub fn router(state: ProxyState) -> Router {
         .route(routes::CLUSTER_KEY, get(windows::cluster_key))
         .route(routes::WINDOWS, post(windows::open_window))
         .route("/v1/windows/{id}", delete(windows::close_window))
+        .route(routes::ENTITIES, post(entities::register))
+        .route(
+            "/v1/entities/{id}",
+            get(entities::get)
+                .put(entities::update)
+                .delete(entities::delete),
+        )
         .route(routes::ADMIN_CLIENTS, post(windows::register_client))
         .with_state(state)
 }

@@ -1,0 +1,221 @@
+//! Between the public JSON types (`verisim-client`'s `wire`) and the stores' types: the client crate
+//! cannot depend on the stores (it must build for wasm32), so the proxy translates at the edge.
+
+use std::collections::BTreeMap;
+
+use verisim_client::wire as w;
+use verisim_stores::codec::Bytes;
+use verisim_stores::graph::{GraphItem, OutEdge, Properties};
+use verisim_stores::hexad::GraphInput;
+use verisim_stores::semantic::{Annotation, ProofBlob, ProofKind};
+use verisim_stores::tensor::{Tensor, TensorData, TensorItem};
+use verisim_stores::vector::VectorItem;
+use verisim_stores::{EntityId, Value};
+
+use super::error::ProxyError;
+
+fn value_in(v: &w::Value) -> Value {
+    match v {
+        w::Value::Bool(b) => Value::Bool(*b),
+        w::Value::Int(i) => Value::Int(*i),
+        w::Value::Float(f) => Value::Float(*f),
+        w::Value::Text(s) => Value::Text(s.clone()),
+        w::Value::Iri(s) => Value::Iri(s.clone()),
+        w::Value::Bytes(b) => Value::Bytes(Bytes(b.0.clone())),
+    }
+}
+
+fn value_out(v: &Value) -> w::Value {
+    match v {
+        Value::Bool(b) => w::Value::Bool(*b),
+        Value::Int(i) => w::Value::Int(*i),
+        Value::Float(f) => w::Value::Float(*f),
+        Value::Text(s) => w::Value::Text(s.clone()),
+        Value::Iri(s) => w::Value::Iri(s.clone()),
+        Value::Bytes(b) => w::Value::Bytes(w::Base64Bytes(b.0.clone())),
+    }
+}
+
+fn props_in(p: &BTreeMap<String, w::Value>) -> Properties {
+    p.iter().map(|(k, v)| (k.clone(), value_in(v))).collect()
+}
+
+fn props_out(p: &Properties) -> BTreeMap<String, w::Value> {
+    p.iter().map(|(k, v)| (k.clone(), value_out(v))).collect()
+}
+
+/// An entity id of the wire as the stores' (same alphabet; checked again).
+pub fn entity_id(id: &w::EntityId) -> Result<EntityId, ProxyError> {
+    EntityId::new(id.as_str()).map_err(|e| ProxyError::invalid(e.to_string()))
+}
+
+pub fn graph_in(g: &w::GraphPayload) -> Result<GraphInput, ProxyError> {
+    let edges = g
+        .edges
+        .iter()
+        .map(|e| {
+            Ok(OutEdge {
+                predicate: e.predicate.clone(),
+                target: entity_id(&e.target)?,
+                properties: props_in(&e.properties),
+            })
+        })
+        .collect::<Result<_, ProxyError>>()?;
+    Ok(GraphInput {
+        properties: props_in(&g.properties),
+        edges,
+    })
+}
+
+pub fn graph_out(g: &GraphItem) -> Result<w::GraphPayload, ProxyError> {
+    let edges = g
+        .edges
+        .iter()
+        .map(|e| {
+            Ok(w::EdgePayload {
+                predicate: e.predicate.clone(),
+                target: w::EntityId::new(e.target.as_str())
+                    .map_err(|e| ProxyError::internal(e.to_string()))?,
+                properties: props_out(&e.properties),
+            })
+        })
+        .collect::<Result<_, ProxyError>>()?;
+    Ok(w::GraphPayload {
+        properties: props_out(&g.properties),
+        edges,
+    })
+}
+
+pub fn vector_in(v: &w::VectorPayload) -> BTreeMap<String, Vec<f32>> {
+    BTreeMap::from([(v.collection.clone(), v.values.clone())])
+}
+
+/// The entity's vector item as the one-collection payload of the API.
+pub fn vector_out(v: &VectorItem) -> Result<w::VectorPayload, ProxyError> {
+    let mut it = v.vectors.iter();
+    let (Some((collection, bytes)), None) = (it.next(), it.next()) else {
+        return Err(ProxyError::internal(format!(
+            "the vector item holds {} collections; the API carries one",
+            v.vectors.len()
+        )));
+    };
+    let values = bytes
+        .0
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok(w::VectorPayload {
+        collection: collection.clone(),
+        values,
+    })
+}
+
+pub fn tensor_in(t: &w::TensorPayload) -> Result<TensorItem, ProxyError> {
+    let data = match t.typed().map_err(|e| ProxyError::invalid(e.0))? {
+        w::TensorData::F32(v) => TensorData::F32(v),
+        w::TensorData::F64(v) => TensorData::F64(v),
+        w::TensorData::I32(v) => TensorData::I32(v),
+        w::TensorData::I64(v) => TensorData::I64(v),
+        w::TensorData::U8(v) => TensorData::U8(v),
+        w::TensorData::Bool(v) => TensorData::Bool(v),
+    };
+    Ok(TensorItem::from(&Tensor {
+        shape: t.shape.clone(),
+        data,
+    }))
+}
+
+pub fn tensor_out(t: &Tensor) -> w::TensorPayload {
+    let data = match &t.data {
+        TensorData::F32(v) => w::TensorData::F32(v.clone()),
+        TensorData::F64(v) => w::TensorData::F64(v.clone()),
+        TensorData::I32(v) => w::TensorData::I32(v.clone()),
+        TensorData::I64(v) => w::TensorData::I64(v.clone()),
+        TensorData::U8(v) => w::TensorData::U8(v.clone()),
+        TensorData::Bool(v) => w::TensorData::Bool(v.clone()),
+    };
+    w::TensorPayload::from_typed(t.shape.clone(), &data)
+}
+
+pub fn semantic_in(s: &w::SemanticPayload) -> Annotation {
+    Annotation {
+        types: s.types.clone(),
+        properties: props_in(&s.properties),
+        proofs: s
+            .proofs
+            .iter()
+            .map(|p| ProofBlob {
+                claim: p.claim.clone(),
+                kind: match p.kind {
+                    w::ProofKind::HashCommitment => ProofKind::HashCommitment,
+                    w::ProofKind::MerkleInclusion => ProofKind::MerkleInclusion,
+                },
+                data: Bytes(p.data.0.clone()),
+            })
+            .collect(),
+    }
+}
+
+pub fn semantic_out(a: &Annotation) -> w::SemanticPayload {
+    w::SemanticPayload {
+        types: a.types.clone(),
+        properties: props_out(&a.properties),
+        proofs: a
+            .proofs
+            .iter()
+            .map(|p| w::ProofPayload {
+                claim: p.claim.clone(),
+                kind: match p.kind {
+                    ProofKind::HashCommitment => w::ProofKind::HashCommitment,
+                    ProofKind::MerkleInclusion => w::ProofKind::MerkleInclusion,
+                },
+                data: w::Base64Bytes(p.data.0.clone()),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip_through_the_store_types() {
+        let g = w::GraphPayload {
+            properties: BTreeMap::from([("name".into(), w::Value::Text("Ada".into()))]),
+            edges: vec![w::EdgePayload {
+                predicate: "knows".into(),
+                target: w::EntityId::new("e2").unwrap(),
+                properties: BTreeMap::from([("since".into(), w::Value::Int(1843))]),
+            }],
+        };
+        let input = graph_in(&g).unwrap();
+        let item = GraphItem {
+            properties: input.properties,
+            edges: input.edges,
+        };
+        assert_eq!(graph_out(&item).unwrap(), g);
+
+        let t = w::TensorPayload::from_typed(vec![2, 2], &w::TensorData::I32(vec![1, -2, 3, 4]));
+        let item = tensor_in(&t).unwrap();
+        assert_eq!(tensor_out(&item.to_tensor().unwrap()), t);
+
+        let s = w::SemanticPayload {
+            types: ["schema:Person".to_string()].into(),
+            properties: BTreeMap::from([("schema:age".into(), w::Value::Float(36.5))]),
+            proofs: vec![],
+        };
+        assert_eq!(semantic_out(&semantic_in(&s)), s);
+
+        let v = w::VectorPayload {
+            collection: "default".into(),
+            values: vec![0.5, -1.0, 3.25],
+        };
+        let bytes = v.values.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let item = VectorItem {
+            vectors: BTreeMap::from([("default".to_string(), Bytes(bytes))]),
+        };
+        assert_eq!(vector_out(&item).unwrap(), v);
+        assert_eq!(vector_in(&v)["default"], v.values);
+    }
+}
