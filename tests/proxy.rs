@@ -1,5 +1,6 @@
-//! Whole-system tests of the proxy on real node processes: client identities, trust windows and
-//! every authentication refusal, through `verisim-client`.
+//! Whole-system tests of the proxy on real node processes, through `verisim-client`: client
+//! identities, trust windows and every authentication refusal; registration through any node and
+//! verified reads from any other; retries, replays, conflicts, bad input.
 
 mod support;
 
@@ -8,7 +9,10 @@ use std::time::Duration;
 use support::{Cluster, Options};
 use verisim_client::auth::{IdentityKey, OpenWindow, WindowSecret, sign_request};
 use verisim_client::http::{Client, now_ms};
-use verisim_client::wire::{ClientId, Hex, OpenWindowRequest, RequestId, WindowId};
+use verisim_client::wire::{
+    ClientId, EdgePayload, EntityId, GraphPayload, Hex, OpenWindowRequest, RegisterRequest,
+    RequestId, SemanticPayload, TensorData, TensorPayload, Value, VectorPayload, WindowId,
+};
 
 /// A client of every node of `c` (retrying on 503 and unreachable nodes, as users would).
 fn client_of(c: &Cluster) -> Client {
@@ -123,4 +127,267 @@ fn windows_open_through_any_node_and_every_refusal_has_its_code() {
         )
         .unwrap();
     assert_eq!((r.status, r.code()), (401, Some("unknown_window")));
+}
+
+/// The schema every node of the entity tests loads: one type with three typed properties.
+const SCHEMA: &str = r#"[{"iri": "ex:Thing", "label": "Thing", "supertypes": [], "required": ["ex:name"],
+  "properties": {
+    "ex:name": {"datatype": "Text", "pattern": null, "min": null, "max": null},
+    "ex:count": {"datatype": "Int", "pattern": null, "min": 0, "max": null},
+    "ex:score": {"datatype": "Float", "pattern": null, "min": null, "max": null}}}]"#;
+
+/// A 3-node cluster whose nodes load [`SCHEMA`], with client `alice` registered and a window open on
+/// a client of every node.
+fn entity_cluster() -> (Cluster, Client, IdentityKey) {
+    let dir = tempfile::tempdir().expect("schema dir");
+    let schema = dir.path().join("schema.json");
+    std::fs::write(&schema, SCHEMA).expect("write schema");
+    let c = Cluster::start(Options {
+        config: Some(format!(
+            "[stores]\nschema_file = {:?}\n",
+            schema.display().to_string()
+        )),
+        ..Options::default()
+    });
+    // Every node has read the schema at start; the file may go.
+    drop(dir);
+    let client = client_of(&c);
+    let identity = IdentityKey::from_seed(&[21; 32]);
+    let alice = ClientId::new("alice").unwrap();
+    client
+        .register_client(&alice, &identity.public())
+        .expect("register alice");
+    client
+        .open_window(&identity, &alice, Duration::from_secs(600))
+        .expect("open window");
+    (c, client, identity)
+}
+
+/// The benchmark's hexad: a 128-d vector, 10 edges, a 4×4 tensor and 3 annotated properties.
+fn hexad(id: &str, seed: u64) -> RegisterRequest {
+    use std::collections::BTreeMap;
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    RegisterRequest {
+        id: EntityId::new(id).unwrap(),
+        graph: GraphPayload {
+            properties: BTreeMap::from([("name".into(), Value::Text(id.into()))]),
+            edges: (0..10)
+                .map(|i| EdgePayload {
+                    predicate: "links".into(),
+                    target: EntityId::new(format!("target-{i}")).unwrap(),
+                    properties: BTreeMap::new(),
+                })
+                .collect(),
+        },
+        vector: VectorPayload {
+            collection: "default".into(),
+            values: (0..128).map(|_| next()).collect(),
+        },
+        tensor: TensorPayload::from_typed(
+            vec![4, 4],
+            &TensorData::F32((0..16).map(|_| next()).collect()),
+        ),
+        semantic: SemanticPayload {
+            types: ["ex:Thing".to_string()].into(),
+            properties: BTreeMap::from([
+                ("ex:name".into(), Value::Text(id.into())),
+                ("ex:count".into(), Value::Int(seed as i64)),
+                ("ex:score".into(), Value::Float(0.25)),
+            ]),
+            proofs: vec![],
+        },
+    }
+}
+
+/// A client bound to one node only.
+fn via(c: &Cluster, id: u64, template: &Client) -> Client {
+    let one = Client::new(&[format!("http://{}", c.node(id).http.unwrap())]).unwrap();
+    one.set_session(template.session());
+    one
+}
+
+/// Headers of a request signed in `client`'s window with the given request id.
+fn signed_headers(
+    client: &Client,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    request: &str,
+) -> Vec<(&'static str, String)> {
+    let s = client.session().expect("session");
+    sign_request(
+        &s.key,
+        &s.client,
+        &s.window,
+        method,
+        path,
+        now_ms(),
+        &RequestId::new(request).unwrap(),
+        body,
+    )
+    .unwrap()
+    .to_pairs()
+    .to_vec()
+}
+
+#[test]
+fn registration_through_any_node_is_read_back_verified_from_any_other() {
+    let (c, client, _) = entity_cluster();
+    for (n, id) in [(1, "e1"), (2, "e2"), (3, "e3")] {
+        let req = hexad(id, n);
+        let w = via(&c, n, &client).register(&req).expect("register");
+        assert_eq!((w.id.as_str(), w.version), (id, 1));
+        // Read through the next node: every modality equals what was registered, verified.
+        let reader = via(&c, n % 3 + 1, &client);
+        let view = reader.get(&req.id, false).expect("get");
+        assert!(view.all_verified(), "{view:?}");
+        assert_eq!(view.version, 1);
+        assert_eq!(view.placement.len(), 3);
+        assert_eq!(view.graph.data.as_ref(), Some(&req.graph));
+        assert_eq!(view.vector.data.as_ref(), Some(&req.vector));
+        assert_eq!(view.tensor.data.as_ref(), Some(&req.tensor));
+        assert_eq!(view.semantic.data.as_ref(), Some(&req.semantic));
+        assert_eq!(view.graph.hash, w.hashes.graph);
+        assert_eq!(view.tensor.hash, w.hashes.tensor);
+    }
+
+    // A retry of a registration (same request id, same body) answers the same result, through
+    // another node; the same id with another body is a replay.
+    let req = hexad("e4", 4);
+    let body = serde_json::to_vec(&req).unwrap();
+    let first = c
+        .node(1)
+        .request(
+            "POST",
+            "/v1/entities",
+            &signed_headers(&client, "POST", "/v1/entities", &body, "r-e4"),
+            &body,
+        )
+        .unwrap();
+    assert_eq!(first.status, 201, "{first:?}");
+    let again = c
+        .node(3)
+        .request(
+            "POST",
+            "/v1/entities",
+            &signed_headers(&client, "POST", "/v1/entities", &body, "r-e4"),
+            &body,
+        )
+        .unwrap();
+    assert_eq!((again.status, &again.body), (201, &first.body));
+    let other = serde_json::to_vec(&hexad("e5", 5)).unwrap();
+    let replay = c
+        .node(2)
+        .request(
+            "POST",
+            "/v1/entities",
+            &signed_headers(&client, "POST", "/v1/entities", &other, "r-e4"),
+            &other,
+        )
+        .unwrap();
+    assert_eq!(
+        (replay.status, replay.code()),
+        (401, Some("replayed_request"))
+    );
+
+    // Registering an existing id conflicts; an update needs the current version.
+    let conflict = client.register(&hexad("e1", 9)).unwrap_err();
+    assert_eq!(
+        conflict.code(),
+        Some(verisim_client::wire::ErrorCode::VersionConflict)
+    );
+    let (id, mut update) = hexad("e1", 1).into_update();
+    update.tensor = TensorPayload::from_typed(vec![2], &TensorData::I64(vec![7, 8]));
+    let stale = client.update(&id, &update, 5).unwrap_err();
+    assert_eq!(
+        stale.code(),
+        Some(verisim_client::wire::ErrorCode::VersionConflict)
+    );
+    let w = client.update(&id, &update, 1).expect("update");
+    assert_eq!(w.version, 2);
+    let view = via(&c, 2, &client).get(&id, false).expect("get v2");
+    assert_eq!(
+        (view.version, view.tensor.data.as_ref()),
+        (2, Some(&update.tensor))
+    );
+
+    // Delete, then the entity is gone everywhere.
+    let d = client.delete(&id, Some(2)).expect("delete");
+    assert_eq!(d.version, 2);
+    for n in 1..=3 {
+        let e = via(&c, n, &client).get(&id, false).unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(verisim_client::wire::ErrorCode::NotFound),
+            "n{n}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_refused_with_its_code_and_writes_nothing() {
+    let (c, client, _) = entity_cluster();
+    let send = |body: &[u8], request: &str| {
+        c.node(2)
+            .request(
+                "POST",
+                "/v1/entities",
+                &signed_headers(&client, "POST", "/v1/entities", body, request),
+                body,
+            )
+            .unwrap()
+    };
+    // Wrong vector dimension, a schema violation (missing required property), malformed JSON.
+    let mut short = hexad("bad1", 1);
+    short.vector.values.truncate(100);
+    let r = send(&serde_json::to_vec(&short).unwrap(), "r1");
+    assert_eq!((r.status, r.code()), (400, Some("invalid_input")), "{r:?}");
+    let mut unnamed = hexad("bad2", 2);
+    unnamed.semantic.properties.remove("ex:name");
+    let r = send(&serde_json::to_vec(&unnamed).unwrap(), "r2");
+    assert_eq!((r.status, r.code()), (400, Some("invalid_input")), "{r:?}");
+    let r = send(b"{\"id\": \"bad3\", ", "r3");
+    assert_eq!((r.status, r.code()), (400, Some("malformed_json")), "{r:?}");
+    // Oversized: 5 MiB of vector.
+    let mut huge = hexad("bad4", 4);
+    huge.vector.values = vec![0.5; 5 * 1024 * 1024 / 4];
+    let r = send(&serde_json::to_vec(&huge).unwrap(), "r4");
+    assert_eq!(
+        (r.status, r.code()),
+        (413, Some("payload_too_large")),
+        "{r:?}"
+    );
+    // Nothing was written: none of them exists.
+    for id in ["bad1", "bad2", "bad3", "bad4"] {
+        let e = client.get(&EntityId::new(id).unwrap(), false).unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(verisim_client::wire::ErrorCode::NotFound),
+            "{id}"
+        );
+    }
+    // Unsigned and badly signed requests never reach the registry.
+    let body = serde_json::to_vec(&hexad("e9", 9)).unwrap();
+    let r = c
+        .node(1)
+        .request("POST", "/v1/entities", &[], &body)
+        .unwrap();
+    assert_eq!((r.status, r.code()), (401, Some("missing_auth")));
+    let mut h = signed_headers(&client, "POST", "/v1/entities", &body, "r9");
+    let sig = h
+        .iter_mut()
+        .find(|(k, _)| *k == "x-verisim-signature")
+        .unwrap();
+    sig.1 = "00".repeat(32);
+    let r = c
+        .node(1)
+        .request("POST", "/v1/entities", &h, &body)
+        .unwrap();
+    assert_eq!((r.status, r.code()), (401, Some("bad_signature")));
 }

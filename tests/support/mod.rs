@@ -184,6 +184,26 @@ impl Node {
             None => req.send_empty(),
         })
     }
+    /// Any request with extra headers and a raw body (e.g. a signed request built by hand).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<Reply, String> {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path)?);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(body.to_vec()).map_err(|e| e.to_string())?;
+        to_reply(self.agent.run(req))
+    }
     /// A DELETE with extra headers (e.g. a signed request built by hand).
     pub fn delete_with_headers(
         &self,

@@ -35,7 +35,7 @@ const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `POST /v1/entities`: register a new entity (refused with 409 if it exists).
 pub async fn register(State(st): State<ProxyState>, req: Request) -> Result<Response, ProxyError> {
     let (parts, body) = read_body(req, st.max_body).await?;
-    let verified = st.verify(&parts, &body)?;
+    let verified = st.verify(&parts, &body).await?;
     let r: RegisterRequest = parse_json(&body)?;
     let (wire_id, update) = r.into_update();
     write(&st, verified, wire_id, update, Some(0), StatusCode::CREATED).await
@@ -48,7 +48,7 @@ pub async fn update(
     req: Request,
 ) -> Result<Response, ProxyError> {
     let (parts, body) = read_body(req, st.max_body).await?;
-    let verified = st.verify(&parts, &body)?;
+    let verified = st.verify(&parts, &body).await?;
     let expected = if_match(&parts)?
         .ok_or_else(|| ProxyError::invalid("an update needs If-Match: <current version>"))?;
     let r: UpdateRequest = parse_json(&body)?;
@@ -304,7 +304,7 @@ pub async fn delete(
     req: Request,
 ) -> Result<Response, ProxyError> {
     let (parts, body) = read_body(req, st.max_body).await?;
-    let verified = st.verify(&parts, &body)?;
+    let verified = st.verify(&parts, &body).await?;
     let expected_version = if_match(&parts)?;
     let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
@@ -401,7 +401,7 @@ pub async fn get(
     req: Request,
 ) -> Result<Response, ProxyError> {
     let (parts, body) = read_body(req, st.max_body).await?;
-    st.verify(&parts, &body)?;
+    st.verify(&parts, &body).await?;
     let allow_drift = parts
         .uri
         .query()

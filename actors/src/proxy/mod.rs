@@ -17,6 +17,7 @@ use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post};
+use verisim_client::auth::AuthError;
 use verisim_client::wire::{ErrorCode, routes};
 use verisim_raft::NodeId;
 
@@ -83,47 +84,68 @@ impl ProxyState {
 }
 
 impl ProxyState {
-    /// Authenticates a signed request against this node's registry replica and clock.
-    pub fn verify(&self, parts: &Parts, body: &[u8]) -> Result<auth::Verified, ProxyError> {
+    /// Authenticates a signed request against this node's registry replica and clock. A client or
+    /// window this replica does not know yet may have been committed through another node a moment
+    /// ago: it is looked up again after a read barrier before the request is refused.
+    pub async fn verify(&self, parts: &Parts, body: &[u8]) -> Result<auth::Verified, ProxyError> {
+        match self.verify_now(parts, body) {
+            Err(AuthError::UnknownWindow | AuthError::UnknownClient) => {
+                self.read_barrier().await?;
+                Ok(self.verify_now(parts, body)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    fn verify_now(&self, parts: &Parts, body: &[u8]) -> Result<auth::Verified, AuthError> {
         let path = parts
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path(), |p| p.as_str());
         let replica = self.replica.read();
-        Ok(self.auth.verify(
+        self.auth.verify(
             &replica.state,
             |name| parts.headers.get(name).map(|v| v.as_bytes()),
             parts.method.as_str(),
             path,
             body,
             wall_clock_ms(),
-        )?)
+        )
     }
 }
 
-/// Reads a request's body, refusing more than `limit` bytes with 413.
+/// Reads a request's body, refusing more than `limit` bytes with 413. An oversized body is still
+/// read (and dropped) up to [`DRAIN_FACTOR`] times the limit, so the client, still sending, gets
+/// the 413 instead of a reset connection; beyond that the connection is closed on it.
 pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), ProxyError> {
-    let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, limit).await {
-        Ok(b) => Ok((parts, b)),
-        Err(e) => {
-            // axum reports an exceeded limit as a length-limit error somewhere in the source chain.
-            let too_large =
-                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
-                    e.source()
-                })
-                .any(|e| e.is::<http_body_util::LengthLimitError>());
-            Err(if too_large {
-                ProxyError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("the body is larger than {limit} bytes"),
-                )
-            } else {
-                ProxyError::new(ErrorCode::MalformedJson, format!("reading the body: {e}"))
-            })
+    use http_body_util::BodyExt;
+    let (parts, mut body) = req.into_parts();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ProxyError::new(ErrorCode::MalformedJson, format!("reading the body: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > limit.saturating_mul(DRAIN_FACTOR) {
+                break;
+            }
         }
     }
+    if seen > limit {
+        return Err(ProxyError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is larger than {limit} bytes"),
+        ));
+    }
+    Ok((parts, Bytes::from(buf)))
 }
+
+/// How much of an oversized body is drained before answering 413 (see [`read_body`]).
+const DRAIN_FACTOR: usize = 4;
 
 /// The public API routes.
 pub fn router(state: ProxyState) -> Router {

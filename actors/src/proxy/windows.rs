@@ -65,6 +65,10 @@ pub async fn open_window(
     let window =
         WindowId::new(r.window.as_str()).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let now = wall_clock_ms();
+    if st.replica.read().state.client(&client).is_none() {
+        // Registered through another node a moment ago, perhaps: catch up before refusing.
+        st.read_barrier().await?;
+    }
     let identity = {
         let replica = st.replica.read();
         match replica.state.client(&client) {
@@ -130,7 +134,7 @@ pub async fn close_window(
     req: Request,
 ) -> Result<Response, ProxyError> {
     let (parts, body) = read_body(req, st.max_body).await?;
-    let verified = st.verify(&parts, &body)?;
+    let verified = st.verify(&parts, &body).await?;
     let window = WindowId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
     if window != verified.origin.window {
         return Err(ProxyError::new(
