@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Start a local 3-node cluster on loopback, with a dev client key and an open window.
+    Dev(verisim::cli::dev::DevArgs),
     /// Run one cluster node (one process is one node).
     Node(NodeArgs),
     #[command(flatten)]
@@ -173,6 +175,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Cmd::Dev(args) => verisim::cli::dev::run(args).await,
             Cmd::Node(args) => run_node(args).await,
             // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
             Cmd::Client(cmd) => verisim::cli::run(cmd),

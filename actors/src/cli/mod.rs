@@ -2,6 +2,7 @@
 //! windows, and entity reads, writes and queries. JSON in (a file or stdin), JSON out.
 
 mod client;
+pub mod dev;
 mod files;
 #[cfg(test)]
 mod tests;

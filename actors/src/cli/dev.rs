@@ -1,0 +1,304 @@
+//! `verisim dev`: a local 3-node cluster on loopback in one command, with a dev client key
+//! registered, a trust window open and an example entity to register.
+//!
+//! Everything lives in one directory (default `./verisim-dev`): the cookie, the node config and
+//! schema, each node's data and log, the key and session files. Running it again reuses the data.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use verisim_client::auth::IdentityKey;
+use verisim_client::http::Client;
+use verisim_client::wire::{
+    ClientId, EdgePayload, EntityId, GraphPayload, RegisterRequest, SemanticPayload, TensorData,
+    TensorPayload, Value, VectorPayload,
+};
+
+use super::{KeyFile, SessionFile, read_key_file, write_private_file};
+
+const NODES: u64 = 3;
+/// How long a node may take to print its READY line.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The schema the dev nodes load: one example type.
+const DEV_SCHEMA: &str = r#"[{"iri": "ex:Thing", "label": "Thing", "supertypes": [], "required": ["ex:name"],
+  "properties": {
+    "ex:name": {"datatype": "Text", "pattern": null, "min": null, "max": null},
+    "ex:count": {"datatype": "Int", "pattern": null, "min": 0, "max": null},
+    "ex:score": {"datatype": "Float", "pattern": null, "min": null, "max": null}}}]
+"#;
+
+/// `verisim dev` options.
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Directory for the cluster's data, logs, keys and example files.
+    #[arg(long, default_value = "verisim-dev")]
+    pub dir: PathBuf,
+    /// Node i listens for cluster traffic on this port + i.
+    #[arg(long, default_value_t = 7100)]
+    pub cluster_port_base: u16,
+    /// Node i serves HTTP (API and admin) on this port + i.
+    #[arg(long, default_value_t = 8100)]
+    pub http_port_base: u16,
+}
+
+/// The node processes; dropping it stops them (SIGTERM, then SIGKILL after a grace period).
+struct Nodes(Vec<(u64, Child)>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        for (_, child) in &self.0 {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for (id, child) in &mut self.0 {
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => {
+                        eprintln!("verisim dev: n{id} stopped ({status})");
+                        break;
+                    }
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    _ => {
+                        eprintln!("verisim dev: n{id} did not stop in time; killing it");
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> String {
+    let path = path.display().to_string();
+    let what = what.to_owned();
+    move |e| format!("{what} {path}: {e}")
+}
+
+/// Writes `bytes` unless the file exists.
+fn write_once(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::write(path, bytes).map_err(io("writing", path))
+}
+
+fn port(base: u16, i: u64) -> Result<u16, String> {
+    u16::try_from(u64::from(base) + i).map_err(|_| format!("port {base} + {i} is out of range"))
+}
+
+/// Starts node `id` and waits for its READY line.
+fn start_node(dir: &Path, id: u64, args: &DevArgs, exe: &Path) -> Result<(Child, String), String> {
+    let peers: Vec<String> = (1..=NODES)
+        .filter(|&p| p != id)
+        .map(|p| port(args.cluster_port_base, p).map(|port| format!("127.0.0.1:{port}")))
+        .collect::<Result<_, _>>()?;
+    let log = dir.join(format!("n{id}.log"));
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(io("opening", &log))?;
+    let mut child = Command::new(exe)
+        .arg("node")
+        .args(["--id", &id.to_string()])
+        .arg("--data-dir")
+        .arg(dir.join(format!("n{id}")))
+        .args([
+            "--cluster-listen",
+            &format!("127.0.0.1:{}", port(args.cluster_port_base, id)?),
+            "--http-listen",
+            &format!("127.0.0.1:{}", port(args.http_port_base, id)?),
+            "--peer",
+            &peers.join(","),
+            "--voters",
+            "1,2,3",
+        ])
+        .arg("--cookie-file")
+        .arg(dir.join("cookie"))
+        .arg("--config")
+        .arg(dir.join("node.toml"))
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("starting n{id}: {e}"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| format!("n{id} has no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(http) = line
+                .strip_prefix("READY ")
+                .and_then(|l| l.split_whitespace().find_map(|kv| kv.strip_prefix("http=")))
+            {
+                let _ = tx.send(http.to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(READY_TIMEOUT) {
+        Ok(http) => Ok((child, format!("http://{http}"))),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!(
+                "n{id} did not start within {READY_TIMEOUT:?}; see {}",
+                log.display()
+            ))
+        }
+    }
+}
+
+/// The example hexad: a 128-d vector, 10 edges, a 4×4 tensor and three annotated properties.
+pub fn example_entity(id: &str) -> Result<RegisterRequest, String> {
+    let eid = |s: String| EntityId::new(s).map_err(|e| e.to_string());
+    #[allow(clippy::cast_precision_loss)]
+    let vector = (0..128)
+        .map(|i| ((i * 37 % 101) as f32) / 101.0 - 0.5)
+        .collect();
+    #[allow(clippy::cast_precision_loss)]
+    let tensor = (0..16).map(|i| i as f32 * 0.5).collect();
+    Ok(RegisterRequest {
+        id: eid(id.to_owned())?,
+        graph: GraphPayload {
+            properties: [("name".to_owned(), Value::Text(id.to_owned()))].into(),
+            edges: (0..10)
+                .map(|i| {
+                    Ok(EdgePayload {
+                        predicate: "links".into(),
+                        target: eid(format!("example-target-{i}"))?,
+                        properties: Default::default(),
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+        },
+        vector: VectorPayload {
+            collection: "default".into(),
+            values: vector,
+        },
+        tensor: TensorPayload::from_typed(vec![4, 4], &TensorData::F32(tensor)),
+        semantic: SemanticPayload {
+            types: ["ex:Thing".to_owned()].into(),
+            properties: [
+                ("ex:name".to_owned(), Value::Text(id.to_owned())),
+                ("ex:count".to_owned(), Value::Int(3)),
+                ("ex:score".to_owned(), Value::Float(0.75)),
+            ]
+            .into(),
+            proofs: vec![],
+        },
+    })
+}
+
+/// Prepares the directory, starts the nodes, registers the dev key, opens a window, prints how to
+/// use them, and waits for Ctrl-C or SIGTERM.
+pub async fn run(args: DevArgs) -> Result<(), String> {
+    let dir = &args.dir;
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let cookie = dir.join("cookie");
+    if !cookie.exists() {
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        write_private_file(&cookie, secret.as_bytes(), false)?;
+    }
+    let schema = dir.join("schema.json");
+    write_once(&schema, DEV_SCHEMA.as_bytes())?;
+    let absolute = std::fs::canonicalize(&schema).map_err(io("resolving", &schema))?;
+    write_once(
+        &dir.join("node.toml"),
+        format!(
+            "[stores]\nschema_file = {:?}\n",
+            absolute.display().to_string()
+        )
+        .as_bytes(),
+    )?;
+    let exe = std::env::current_exe().map_err(|e| format!("finding the verisim binary: {e}"))?;
+
+    let mut nodes = Nodes(Vec::new());
+    let mut urls = Vec::new();
+    for id in 1..=NODES {
+        let (child, url) = start_node(dir, id, &args, &exe)?;
+        nodes.0.push((id, child));
+        urls.push(url);
+    }
+
+    // The dev client: its key is kept across runs, its window is opened anew each run.
+    let key_path = dir.join("identity.json");
+    if !key_path.exists() {
+        let client = ClientId::new("dev").map_err(|e| e.to_string())?;
+        let seed = zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
+        let file = KeyFile::new(client, &IdentityKey::from_seed(&seed));
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
+        write_private_file(&key_path, &bytes, false)?;
+    }
+    let (client_id, identity) = read_key_file(&key_path)?;
+    let session_path = dir.join("session.json");
+    let session = {
+        let urls = urls.clone();
+        tokio::task::spawn_blocking(move || {
+            let client = Client::new(&urls).map_err(|e| e.to_string())?;
+            client
+                .register_client(&client_id, &identity.public())
+                .map_err(|e| format!("registering the dev key: {e}"))?;
+            client
+                .open_window(&identity, &client_id, Duration::from_secs(12 * 3600))
+                .map_err(|e| format!("opening the dev window: {e}"))
+        })
+        .await
+        .map_err(|e| e.to_string())??
+    };
+    let file = SessionFile::new(urls.clone(), &session);
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
+    write_private_file(&session_path, &bytes, true)?;
+    let example = dir.join("example.json");
+    let example_body =
+        serde_json::to_vec_pretty(&example_entity("example-1")?).map_err(|e| e.to_string())?;
+    std::fs::write(&example, example_body).map_err(io("writing", &example))?;
+
+    let d = dir.display();
+    println!("VeriSim dev cluster: 3 nodes on loopback, data in {d}/");
+    for (i, url) in urls.iter().enumerate() {
+        println!("  n{}  {url}   (log: {d}/n{}.log)", i + 1, i + 1);
+    }
+    println!(
+        "dev client `dev`: key {d}/identity.json, window open until {} ms (session {d}/session.json)",
+        session.expires_at_ms
+    );
+    println!();
+    println!("Register the example entity and read it back:");
+    println!("  verisim put --session {d}/session.json {d}/example.json");
+    println!("  verisim get --session {d}/session.json example-1");
+    println!("Cluster status: curl -s {}/admin/status", urls[0]);
+    println!("DEV READY (Ctrl-C stops every node)");
+
+    wait_for_stop().await;
+    eprintln!("verisim dev: stopping the nodes");
+    drop(nodes);
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
