@@ -155,6 +155,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         tree: tree.clone(),
         replica: replica.clone(),
         cluster: cluster.clone(),
+        raw_proposals: config.admin.raw_proposals,
     };
     let (http_stop, mut stop_rx) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(async move {
