@@ -79,12 +79,10 @@ impl VerisimCluster {
                 .filter(|(i, _)| *i as u64 + 1 != id)
                 .map(|(_, a)| a.to_string())
                 .collect();
-            let mut node_args = vec![
-                "--voters".to_string(),
-                voters.clone(),
-                "--peer".into(),
-                peers.join(","),
-            ];
+            let mut node_args = vec!["--voters".to_string(), voters.clone()];
+            if !peers.is_empty() {
+                node_args.extend(["--peer".to_string(), peers.join(",")]);
+            }
             node_args.extend(args.iter().cloned());
             c.push_node(id, addrs[(id - 1) as usize], node_args);
         }
