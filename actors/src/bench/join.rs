@@ -101,31 +101,32 @@ fn fill(c: &VerisimCluster, leader: u64, args: &JoinArgs) -> Result<(), String> 
     let client = ClientId::new("bench").map_err(e)?;
     let window = WindowId::new("w1").map_err(e)?;
     let at_ms = now_ms();
-    propose_all(
-        &http,
-        &base,
-        &[
-            Proposal {
-                at_ms,
-                command: Command::RegisterClient {
-                    client: client.clone(),
-                    public_key: PublicKey([7; 32]),
-                },
-            },
-            Proposal {
-                at_ms,
-                command: Command::OpenWindow {
-                    client: client.clone(),
-                    window: window.clone(),
-                    expires_at_ms: at_ms + 24 * 3600 * 1000,
-                },
-            },
-        ],
-    )?;
+    // Two requests: the proposals of one are concurrent, so their order is not fixed.
+    let register = Proposal {
+        at_ms,
+        command: Command::RegisterClient {
+            client: client.clone(),
+            public_key: PublicKey([7; 32]),
+        },
+    };
+    propose_all(&http, &base, &[register])?;
+    let open = Proposal {
+        at_ms,
+        command: Command::OpenWindow {
+            client: client.clone(),
+            window: window.clone(),
+            expires_at_ms: at_ms + 24 * 3600 * 1000,
+        },
+    };
+    propose_all(&http, &base, &[open])?;
     let placement: Vec<NodeName> = ["n1", "n2", "n3"]
         .iter()
         .map(|n| NodeName::new(*n).map_err(e))
         .collect::<Result<_, _>>()?;
+    let mut urls = vec![base.clone()];
+    for n in c.nodes.iter().filter(|n| n.id != leader) {
+        urls.push(n.url("")?);
+    }
     // Two posting threads, so one batch is in flight while the next is encoded.
     let next = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -143,7 +144,18 @@ fn fill(c: &VerisimCluster, leader: u64, args: &JoinArgs) -> Result<(), String> 
                         let batch = (from..to)
                             .map(|i| entity(i, &client, &window, &placement, at_ms))
                             .collect::<Result<Vec<_>, _>>()?;
-                        propose_all(&http, &base, &batch)?;
+                        // A leader change under load can time a proposal out: retry the batch
+                        // through the next node. Safe: the registry answers a retried request id
+                        // with its first outcome.
+                        let mut attempt = 0;
+                        while let Err(e) = propose_all(&http, &urls[attempt % urls.len()], &batch) {
+                            attempt += 1;
+                            if attempt >= 6 {
+                                return Err(e);
+                            }
+                            eprintln!("batch at {from} failed ({e}); retrying");
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
                         if to % 100_000 < args.batch {
                             eprintln!("{to} entities written");
                         }
