@@ -40,6 +40,8 @@ pub struct JoinReport {
     pub joiner_ready_s: f64,
     pub joiner_voter_s: f64,
     pub joiner_caught_up_s: f64,
+    /// Non-zero when the joiner caught up by installing a snapshot.
+    pub joiner_snapshot_index: u64,
 }
 
 pub fn run(args: &JoinArgs) -> Result<JoinReport, String> {
@@ -206,6 +208,8 @@ fn measure(
     let started = Instant::now();
     fill(c, leader, args)?;
     let fill_s = started.elapsed().as_secs_f64();
+    // Leadership may have moved during the fill: the joiner installs the current leader's snapshot.
+    let (leader, _) = c.wait_leader(Duration::from_secs(30))?;
     let http = Http::new(Duration::from_secs(900));
     let started = Instant::now();
     let r = http.post_empty(&c.node(leader).url("/admin/snapshot")?)?;
@@ -222,6 +226,11 @@ fn measure(
         "snapshot at {leader_applied_index}: {:.1} MiB in {snapshot_write_s:.2} s; starting n4 with --join",
         snapshot_bytes as f64 / 1048576.0
     );
+    if let Some((now, _)) = c.leader().filter(|&(l, _)| l != leader) {
+        eprintln!(
+            "warning: leadership moved to n{now} after the snapshot; n4 may catch up from the log"
+        );
+    }
     let started = Instant::now();
     let id = c.start_joiner(leader, node_args)?;
     let joiner_ready_s = started.elapsed().as_secs_f64();
@@ -249,15 +258,19 @@ fn measure(
         joiner_ready_s,
         joiner_voter_s,
         joiner_caught_up_s: joiner_caught_up_s.max(joiner_voter_s),
+        joiner_snapshot_index: c
+            .consensus(id)
+            .and_then(|s| s["snapshot_index"].as_u64())
+            .unwrap_or(0),
     })
 }
 
 impl JoinReport {
     pub fn markdown(&self) -> String {
         format!(
-            "| entities | fill (raw proposals) | leader snapshot write | snapshot file | join: READY | join: voter | join: caught up |\n\
-             |---|---|---|---|---|---|---|\n\
-             | {} | {:.1} s ({:.0} entities/s) | {:.2} s | {:.1} MiB | {:.2} s | {:.2} s | {:.2} s |\n",
+            "| entities | fill (raw proposals) | leader snapshot write | snapshot file | join: READY | join: voter | join: caught up | joiner's snapshot index |\n\
+             |---|---|---|---|---|---|---|---|\n\
+             | {} | {:.1} s ({:.0} entities/s) | {:.2} s | {:.1} MiB | {:.2} s | {:.2} s | {:.2} s | {} |\n",
             self.entities,
             self.fill_s,
             self.entities as f64 / self.fill_s,
@@ -266,6 +279,7 @@ impl JoinReport {
             self.joiner_ready_s,
             self.joiner_voter_s,
             self.joiner_caught_up_s,
+            self.joiner_snapshot_index,
         )
     }
 }
