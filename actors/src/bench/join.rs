@@ -235,8 +235,9 @@ fn measure(
     let id = c.start_joiner(leader, node_args)?;
     let joiner_ready_s = started.elapsed().as_secs_f64();
     let long = Duration::from_secs(900);
+    // Whichever node leads now (leadership can move during the join on a loaded machine).
     wait_for("n4 to be a voter", long, || {
-        let s = c.consensus(leader)?;
+        let s = c.consensus(c.leader()?.0)?;
         s["membership"]["voters"]
             .as_array()?
             .iter()
@@ -245,7 +246,7 @@ fn measure(
     })?;
     let joiner_voter_s = started.elapsed().as_secs_f64();
     wait_for("n4 to apply the leader's applied index", long, || {
-        let target = c.consensus(leader)?["applied_index"].as_u64()?;
+        let target = c.consensus(c.leader()?.0)?["applied_index"].as_u64()?;
         (c.consensus(id)?["applied_index"].as_u64()? >= target).then_some(())
     })?;
     let joiner_caught_up_s = started.elapsed().as_secs_f64();
