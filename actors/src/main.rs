@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod bench;
 use tracing_subscriber::EnvFilter;
 use verisim::node::{self, NodeConfig};
 use verisim_cluster::CookieSource;
@@ -25,7 +27,9 @@ enum Cmd {
     /// Start a local 3-node cluster on loopback, with a dev client key and an open window.
     Dev(verisim::cli::dev::DevArgs),
     /// Run one cluster node (one process is one node).
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
+    /// Benchmarks of real node processes on loopback (see docs/benchmarks.md).
+    Bench(bench::BenchArgs),
     #[command(flatten)]
     Client(verisim::cli::ClientCmd),
 }
@@ -68,6 +72,9 @@ struct NodeArgs {
     /// Log entries kept below a snapshot's index for slow followers.
     #[arg(long, env = "VERISIM_LOG_KEEP")]
     log_keep: Option<u64>,
+    /// Serve `POST /admin/proposals` (raw registry proposals; operators and benchmarks only).
+    #[arg(long, env = "VERISIM_ADMIN_RAW_PROPOSALS")]
+    admin_raw_proposals: bool,
 }
 
 impl NodeArgs {
@@ -108,6 +115,9 @@ impl NodeArgs {
         }
         if let Some(v) = self.log_keep {
             c.raft.log_keep_after_snapshot = v;
+        }
+        if self.admin_raw_proposals {
+            c.admin.raw_proposals = true;
         }
         Ok(c)
     }
@@ -176,7 +186,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Cmd::Dev(args) => verisim::cli::dev::run(args).await,
-            Cmd::Node(args) => run_node(args).await,
+            Cmd::Node(args) => run_node(*args).await,
+            Cmd::Bench(args) => bench::run(args).await,
             // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
             Cmd::Client(cmd) => verisim::cli::run(cmd),
         }

@@ -154,6 +154,11 @@ impl RaftLog {
             return false;
         };
         self.entries.drain(..(index - self.offset) as usize);
+        // `drain` keeps the capacity the log had at its longest; give back all but some headroom
+        // so the memory a compaction frees is really freed.
+        if self.entries.capacity() > 2 * self.entries.len() + 1024 {
+            self.entries.shrink_to(self.entries.len() * 2);
+        }
         self.offset = index;
         self.offset_term = term;
         true
@@ -299,6 +304,24 @@ mod tests {
         // A stale acknowledgement for an overwritten entry changes nothing.
         log.persisted_to(3, 1);
         assert_eq!(log.persisted, 2);
+    }
+
+    #[test]
+    fn compaction_returns_the_spare_capacity() {
+        let mut log = RaftLog::new(0, 0);
+        for i in 1..=10_000 {
+            log.append(entry(i, 1));
+        }
+        log.commit = 10_000;
+        log.applied = 10_000;
+        assert!(log.compact_to(9_900));
+        assert_eq!(log.first_index(), 9_901);
+        assert!(
+            log.entries.capacity() <= 2 * 100 + 1024,
+            "capacity {} after compacting to 100 entries",
+            log.entries.capacity()
+        );
+        assert_eq!(log.term(10_000), Some(1));
     }
 
     #[test]

@@ -453,6 +453,8 @@ impl ConsensusState {
             .collect();
         if let Some(to) = ready.compact_log_to {
             self.log.compact(to)?;
+            // The core dropped the compacted entries in this step; make their memory leave RSS.
+            tokio::task::spawn_blocking(super::memory::release_freed_heap);
         }
         Ok(inputs)
     }

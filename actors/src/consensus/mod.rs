@@ -6,6 +6,7 @@ pub mod actor;
 pub mod endpoint;
 pub mod locator;
 pub mod log_store;
+pub mod memory;
 pub mod proposer;
 pub mod replica;
 pub mod snapshotter;

@@ -36,6 +36,8 @@ pub struct AdminState {
     pub tree: SupervisorHandle,
     pub replica: SharedReplica,
     pub cluster: Arc<ClusterHandle>,
+    /// `admin.raw_proposals`: whether `POST /admin/proposals` is served.
+    pub raw_proposals: bool,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -48,6 +50,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/members", post(members))
         .route("/admin/kill/{actor}", post(kill))
         .route("/admin/nodes/{name}", get(get_node).put(put_node))
+        .route("/admin/proposals", post(raw_proposals))
         .with_state(state)
 }
 
@@ -274,4 +277,65 @@ async fn get_node(
         Some(info) => Json(json!({"read_index": index, "cluster_addr": info.cluster_addr, "http_addr": info.http_addr})).into_response(),
         None => ApiError::new(StatusCode::NOT_FOUND, "unknown_node", format!("{name} is not registered")).into_response(),
     })
+}
+
+/// Most proposals one `POST /admin/proposals` may carry.
+const MAX_RAW_PROPOSALS: usize = 10_000;
+
+/// Proposes a CBOR array of registry [`Proposal`]s as they are, concurrently (so group commit
+/// batches them), answering with each one's index, term and outcome, or its error, in order. An
+/// operator and benchmark tool: it bypasses every check the proxy makes, so it is served only when
+/// the node's configuration sets `admin.raw_proposals`.
+async fn raw_proposals(
+    State(st): State<AdminState>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !st.raw_proposals {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "raw_proposals_disabled",
+            "raw proposals are off; set admin.raw_proposals (--admin-raw-proposals)",
+        ));
+    }
+    let proposals: Vec<Proposal> = crate::registry::decode_exact(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_cbor",
+            format!("expected a CBOR array of proposals: {e}"),
+        )
+    })?;
+    if proposals.len() > MAX_RAW_PROPOSALS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many",
+            format!("at most {MAX_RAW_PROPOSALS} proposals per request"),
+        ));
+    }
+    let mut results = vec![serde_json::Value::Null; proposals.len()];
+    let mut set = tokio::task::JoinSet::new();
+    for (i, p) in proposals.into_iter().enumerate() {
+        let st = st.clone();
+        set.spawn(async move {
+            let r = propose(st.id, &st.consensus, &st.transport, p.encode(), TIMEOUT).await;
+            (i, r)
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        let (i, r) = joined.map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "proposer_failed",
+                e.to_string(),
+            )
+        })?;
+        results[i] = match r {
+            Ok(a) => json!({
+                "index": a.index,
+                "term": a.term,
+                "outcome": serde_json::to_value(&a.outcome).unwrap_or_default(),
+            }),
+            Err(e) => json!({"error": e.to_string()}),
+        };
+    }
+    Ok(Json(json!({ "results": results })))
 }

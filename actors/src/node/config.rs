@@ -35,6 +35,7 @@ pub struct NodeConfig {
     pub tls: Option<TlsConfig>,
     pub raft: RaftSettings,
     pub snapshot: SnapshotSettings,
+    pub admin: AdminSettings,
     pub heartbeat_interval_ms: u64,
     pub heartbeat_deadline_ms: u64,
     /// `[stores]`: limits, vector collections, semantic schema file (identical on every node).
@@ -68,6 +69,15 @@ impl Default for RaftSettings {
             snapshot_chunk_bytes: 1 << 20,
         }
     }
+}
+
+/// Admin API switches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Serve `POST /admin/proposals` (raw registry proposals, bypassing the proxy's checks): an
+    /// operator and benchmark tool, off by default.
+    pub raw_proposals: bool,
 }
 
 /// The Snapshotter's triggers.
@@ -111,6 +121,7 @@ impl Default for NodeConfig {
             tls: None,
             raft: RaftSettings::default(),
             snapshot: SnapshotSettings::default(),
+            admin: AdminSettings::default(),
             heartbeat_interval_ms: 200,
             heartbeat_deadline_ms: 1_000,
             stores: StoresSettings::default(),
@@ -245,6 +256,9 @@ mod tests {
         assert_eq!(c.snapshot.max_bytes, 10 * 1024 * 1024);
         assert_eq!(c.cluster_config().node_name, "n2");
         assert_eq!(c.cookie, CookieSource::File("/etc/verisim/cookie".into()));
+        assert!(!c.admin.raw_proposals, "raw proposals are off by default");
+        let on: NodeConfig = toml::from_str("[admin]\nraw_proposals = true").unwrap();
+        assert!(on.admin.raw_proposals);
     }
 
     #[test]

@@ -175,6 +175,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         tree: tree.clone(),
         replica: replica.clone(),
         cluster: cluster.clone(),
+        raw_proposals: config.admin.raw_proposals,
     };
     let cookie = config
         .cluster_config()

@@ -1,0 +1,228 @@
+//! A cluster of child `verisim node` processes on loopback (the running binary, `current_exe()`),
+//! each with a data directory in one temporary directory; every child is killed and reaped when
+//! the cluster is dropped, also on error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::children::{ChildProc, reserve_port, wait_for};
+use super::http::Http;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const COOKIE: &str = "cookie-of-the-bench-cluster";
+
+pub struct VNode {
+    pub id: u64,
+    pub cluster_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    log: PathBuf,
+    args: Vec<String>,
+    proc: Option<ChildProc>,
+    pub http: Option<SocketAddr>,
+}
+
+impl VNode {
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(ChildProc::pid)
+    }
+    pub fn url(&self, path: &str) -> Result<String, String> {
+        let http = self
+            .http
+            .ok_or_else(|| format!("n{} is not running", self.id))?;
+        Ok(format!("http://{http}{path}"))
+    }
+    pub fn is_running(&self) -> bool {
+        self.proc.is_some()
+    }
+}
+
+pub struct VerisimCluster {
+    pub nodes: Vec<VNode>,
+    exe: PathBuf,
+    admin: Http,
+    // Last: removed after the processes are gone.
+    pub dir: tempfile::TempDir,
+}
+
+impl VerisimCluster {
+    /// Starts `n` voters, each with `args` added to its command line (e.g. `--tick-ms 10`), and
+    /// waits for a leader.
+    pub fn start(n: u64, args: &[String]) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("verisim-bench-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
+        let reserved = (0..n)
+            .map(|_| reserve_port())
+            .collect::<Result<Vec<_>, _>>()?;
+        let addrs: Vec<SocketAddr> = reserved
+            .iter()
+            .map(|l| l.local_addr().map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        drop(reserved);
+        let voters = (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let mut c = Self {
+            nodes: Vec::new(),
+            exe,
+            admin: Http::new(Duration::from_secs(5)),
+            dir,
+        };
+        for id in 1..=n {
+            let peers: Vec<String> = addrs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i as u64 + 1 != id)
+                .map(|(_, a)| a.to_string())
+                .collect();
+            let mut node_args = vec!["--voters".to_string(), voters.clone()];
+            if !peers.is_empty() {
+                node_args.extend(["--peer".to_string(), peers.join(",")]);
+            }
+            node_args.extend(args.iter().cloned());
+            c.push_node(id, addrs[(id - 1) as usize], node_args);
+        }
+        for i in 0..c.nodes.len() {
+            c.start_node(i as u64 + 1)?;
+        }
+        c.wait_leader(Duration::from_secs(60))?;
+        Ok(c)
+    }
+
+    fn push_node(&mut self, id: u64, cluster_addr: SocketAddr, args: Vec<String>) {
+        self.nodes.push(VNode {
+            id,
+            cluster_addr,
+            data_dir: self.dir.path().join(format!("n{id}")),
+            log: self.dir.path().join(format!("n{id}.log")),
+            args,
+            proc: None,
+            http: None,
+        });
+    }
+
+    pub fn node(&self, id: u64) -> &VNode {
+        &self.nodes[(id - 1) as usize]
+    }
+
+    /// Starts (or restarts, on its data directory) node `id` and waits for its READY line.
+    pub fn start_node(&mut self, id: u64) -> Result<(), String> {
+        let exe = self.exe.clone();
+        let n = &mut self.nodes[(id - 1) as usize];
+        let mut cmd = Command::new(exe);
+        cmd.arg("node")
+            .arg("--id")
+            .arg(id.to_string())
+            .arg("--data-dir")
+            .arg(&n.data_dir)
+            .arg("--cluster-listen")
+            .arg(n.cluster_addr.to_string())
+            .arg("--http-listen")
+            .arg("127.0.0.1:0")
+            .args(&n.args)
+            .env("VERISIM_COOKIE", COOKIE)
+            .env(
+                "VERISIM_LOG",
+                std::env::var("VERISIM_LOG").unwrap_or_else(|_| "warn".into()),
+            );
+        let mut p = ChildProc::spawn(&format!("n{id}"), cmd, &n.log)?;
+        let line = p.wait_line("READY ", READY_TIMEOUT)?;
+        let http = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http="))
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("bad READY line from n{id}: {line}"))?;
+        n.proc = Some(p);
+        n.http = Some(http);
+        Ok(())
+    }
+
+    /// `kill -9` node `id` and reap it.
+    pub fn kill9(&mut self, id: u64) {
+        let n = &mut self.nodes[(id - 1) as usize];
+        if let Some(mut p) = n.proc.take() {
+            p.kill9();
+        }
+        n.http = None;
+    }
+
+    /// Adds node `id` (dense after the others) joining through node `via`, with extra `args`,
+    /// and starts it.
+    pub fn start_joiner(&mut self, via: u64, args: &[String]) -> Result<u64, String> {
+        let id = self.nodes.len() as u64 + 1;
+        let port = reserve_port()?;
+        let addr = port.local_addr().map_err(|e| e.to_string())?;
+        drop(port);
+        let peers: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| n.cluster_addr.to_string())
+            .collect();
+        let mut node_args = vec![
+            "--join".to_string(),
+            self.node(via).cluster_addr.to_string(),
+            "--peer".into(),
+            peers.join(","),
+        ];
+        node_args.extend(args.iter().cloned());
+        self.push_node(id, addr, node_args);
+        self.start_node(id)?;
+        Ok(id)
+    }
+
+    /// `GET /admin/status`'s `consensus` object of node `id`.
+    pub fn consensus(&self, id: u64) -> Option<Value> {
+        let r = self
+            .admin
+            .get(&self.node(id).url("/admin/status").ok()?)
+            .ok()?;
+        r.ok().then(|| r.body["consensus"].clone())
+    }
+
+    /// A running node reporting itself leader, at the highest term seen: `(id, term)`.
+    pub fn leader(&self) -> Option<(u64, u64)> {
+        let mut best: Option<(u64, u64)> = None;
+        for n in self.nodes.iter().filter(|n| n.is_running()) {
+            if let Some(c) = self.consensus(n.id)
+                && c["role"] == "Leader"
+            {
+                let term = c["term"].as_u64().unwrap_or(0);
+                if best.is_none_or(|(_, t)| term > t) {
+                    best = Some((n.id, term));
+                }
+            }
+        }
+        best
+    }
+
+    pub fn wait_leader(&self, timeout: Duration) -> Result<(u64, u64), String> {
+        wait_for("a leader", timeout, || self.leader())
+    }
+
+    /// Waits until node `id` has applied `index`.
+    pub fn wait_applied(&self, id: u64, index: u64, timeout: Duration) -> Result<(), String> {
+        wait_for(&format!("n{id} to apply index {index}"), timeout, || {
+            let c = self.consensus(id)?;
+            (c["applied_index"].as_u64()? >= index).then_some(())
+        })
+    }
+
+    /// The tail of every node's log, for an error message.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "===== n{} ({}) =====\n{}\n",
+                    n.id,
+                    n.log.display(),
+                    super::children::tail(&n.log, 2000)
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,288 @@
+//! `verisim bench join`: a 3-node cluster holding N registry entities (filled through
+//! `POST /admin/proposals`), one snapshot taken on the leader, then a 4th node started with
+//! `--join`: the time until it is a voter that has applied the leader's applied index.
+//!
+//! Automatic snapshots are off during the fill (a snapshot every 10,000 entries of a registry
+//! growing to 1M would dominate the fill time); the leader's one snapshot is taken and timed
+//! explicitly, and the joiner installs that one.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use verisim::registry::{
+    ClientId, Command, ContentHash, EntityId, ItemMeta, MODALITIES, NodeName, Origin, Proposal,
+    PublicKey, RequestId, WindowId,
+};
+
+use super::children::wait_for;
+use super::cluster::VerisimCluster;
+use super::http::Http;
+use super::raw::{now_ms, propose_all};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct JoinArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entities: u64,
+    /// Proposals per `POST /admin/proposals`.
+    #[arg(long, default_value_t = 4000)]
+    pub batch: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JoinReport {
+    pub entities: u64,
+    pub fill_s: f64,
+    pub leader_applied_index: u64,
+    pub snapshot_write_s: f64,
+    pub snapshot_bytes: u64,
+    pub joiner_ready_s: f64,
+    pub joiner_voter_s: f64,
+    pub joiner_caught_up_s: f64,
+    /// Non-zero when the joiner caught up by installing a snapshot.
+    pub joiner_snapshot_index: u64,
+}
+
+pub fn run(args: &JoinArgs) -> Result<JoinReport, String> {
+    let conf = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = conf.path().join("node.toml");
+    std::fs::write(
+        &path,
+        "[snapshot]\nmax_entries = 1000000000000\nmax_bytes = 1000000000000000\nmax_age_s = 0\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let node_args = [
+        "--config".to_string(),
+        path.display().to_string(),
+        "--admin-raw-proposals".into(),
+    ];
+    let mut c = VerisimCluster::start(3, &node_args)?;
+    let r = measure(&mut c, args, &node_args);
+    r.map_err(|e| format!("{e}\n{}", c.logs()))
+}
+
+fn entity(
+    i: u64,
+    client: &ClientId,
+    window: &WindowId,
+    placement: &[NodeName],
+    at_ms: u64,
+) -> Result<Proposal, String> {
+    let items: BTreeMap<_, _> = MODALITIES
+        .iter()
+        .map(|&m| {
+            let digest = blake3::Hasher::new()
+                .update(&i.to_be_bytes())
+                .update(&[m as u8])
+                .finalize();
+            let hash = ContentHash(*digest.as_bytes());
+            (m, ItemMeta { hash, size: 512 })
+        })
+        .collect();
+    Ok(Proposal {
+        at_ms,
+        command: Command::PutEntity {
+            origin: Origin {
+                client: client.clone(),
+                window: window.clone(),
+                request: RequestId::new(format!("r{i}")).map_err(|e| e.to_string())?,
+                fingerprint: ContentHash([0; 32]),
+            },
+            id: EntityId::new(format!("entity-{i:08}")).map_err(|e| e.to_string())?,
+            items,
+            placement: placement.to_vec(),
+            expected_version: None,
+        },
+    })
+}
+
+fn fill(c: &VerisimCluster, leader: u64, args: &JoinArgs) -> Result<(), String> {
+    let base = c.node(leader).url("")?;
+    let http = Http::new(Duration::from_secs(120));
+    let e = |e: verisim::registry::IdError| e.to_string();
+    let client = ClientId::new("bench").map_err(e)?;
+    let window = WindowId::new("w1").map_err(e)?;
+    let at_ms = now_ms();
+    // Two requests: the proposals of one are concurrent, so their order is not fixed.
+    let register = Proposal {
+        at_ms,
+        command: Command::RegisterClient {
+            client: client.clone(),
+            public_key: PublicKey([7; 32]),
+        },
+    };
+    propose_all(&http, &base, &[register])?;
+    let open = Proposal {
+        at_ms,
+        command: Command::OpenWindow {
+            client: client.clone(),
+            window: window.clone(),
+            expires_at_ms: at_ms + 24 * 3600 * 1000,
+            client_dh: PublicKey([9; 32]),
+        },
+    };
+    propose_all(&http, &base, &[open])?;
+    let placement: Vec<NodeName> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| NodeName::new(*n).map_err(e))
+        .collect::<Result<_, _>>()?;
+    let mut urls = vec![base.clone()];
+    for n in c.nodes.iter().filter(|n| n.id != leader) {
+        urls.push(n.url("")?);
+    }
+    // Two posting threads, so one batch is in flight while the next is encoded.
+    let next = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| -> Result<(), String> {
+                    let http = Http::new(Duration::from_secs(120));
+                    loop {
+                        let from = next.fetch_add(args.batch, std::sync::atomic::Ordering::Relaxed);
+                        if from >= args.entities || super::children::interrupted() {
+                            return Ok(());
+                        }
+                        let to = (from + args.batch).min(args.entities);
+                        let at_ms = now_ms();
+                        let batch = (from..to)
+                            .map(|i| entity(i, &client, &window, &placement, at_ms))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        // A leader change under load can time a proposal out: retry the batch
+                        // through the next node. Safe: the registry answers a retried request id
+                        // with its first outcome.
+                        let mut attempt = 0;
+                        while let Err(e) = propose_all(&http, &urls[attempt % urls.len()], &batch) {
+                            attempt += 1;
+                            if attempt >= 6 {
+                                return Err(e);
+                            }
+                            eprintln!("batch at {from} failed ({e}); retrying");
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                        if to % 100_000 < args.batch {
+                            eprintln!("{to} entities written");
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err("a fill thread panicked".into()))
+            })
+            .collect::<Result<Vec<()>, String>>()
+    })?;
+    Ok(())
+}
+
+/// The largest file under `dir` whose name mentions "snap" (the snapshot just written).
+fn largest_snapshot(dir: &Path) -> u64 {
+    let mut best = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains("snap")
+                && let Ok(m) = e.metadata()
+            {
+                best = best.max(m.len());
+            }
+        }
+    }
+    best
+}
+
+fn measure(
+    c: &mut VerisimCluster,
+    args: &JoinArgs,
+    node_args: &[String],
+) -> Result<JoinReport, String> {
+    let (leader, _) = c.wait_leader(Duration::from_secs(30))?;
+    eprintln!("filling {} entities through n{leader}", args.entities);
+    let started = Instant::now();
+    fill(c, leader, args)?;
+    let fill_s = started.elapsed().as_secs_f64();
+    // Leadership may have moved during the fill: the joiner installs the current leader's snapshot.
+    let (leader, _) = c.wait_leader(Duration::from_secs(30))?;
+    let http = Http::new(Duration::from_secs(900));
+    let started = Instant::now();
+    let r = http.post_empty(&c.node(leader).url("/admin/snapshot")?)?;
+    if !r.ok() {
+        return Err(format!("POST /admin/snapshot: {} {}", r.status, r.body));
+    }
+    let snapshot_write_s = started.elapsed().as_secs_f64();
+    let snapshot_bytes = largest_snapshot(&c.node(leader).data_dir);
+    let leader_applied_index = c
+        .consensus(leader)
+        .and_then(|s| s["applied_index"].as_u64())
+        .ok_or("no status from the leader")?;
+    eprintln!(
+        "snapshot at {leader_applied_index}: {:.1} MiB in {snapshot_write_s:.2} s; starting n4 with --join",
+        snapshot_bytes as f64 / 1048576.0
+    );
+    if let Some((now, _)) = c.leader().filter(|&(l, _)| l != leader) {
+        eprintln!(
+            "warning: leadership moved to n{now} after the snapshot; n4 may catch up from the log"
+        );
+    }
+    let started = Instant::now();
+    let id = c.start_joiner(leader, node_args)?;
+    let joiner_ready_s = started.elapsed().as_secs_f64();
+    let long = Duration::from_secs(900);
+    // Whichever node leads now (leadership can move during the join on a loaded machine).
+    wait_for("n4 to be a voter", long, || {
+        let s = c.consensus(c.leader()?.0)?;
+        s["membership"]["voters"]
+            .as_array()?
+            .iter()
+            .any(|v| v.as_u64() == Some(id))
+            .then_some(())
+    })?;
+    let joiner_voter_s = started.elapsed().as_secs_f64();
+    wait_for("n4 to apply the leader's applied index", long, || {
+        let target = c.consensus(c.leader()?.0)?["applied_index"].as_u64()?;
+        (c.consensus(id)?["applied_index"].as_u64()? >= target).then_some(())
+    })?;
+    let joiner_caught_up_s = started.elapsed().as_secs_f64();
+    Ok(JoinReport {
+        entities: args.entities,
+        fill_s,
+        leader_applied_index,
+        snapshot_write_s,
+        snapshot_bytes,
+        joiner_ready_s,
+        joiner_voter_s,
+        joiner_caught_up_s: joiner_caught_up_s.max(joiner_voter_s),
+        joiner_snapshot_index: c
+            .consensus(id)
+            .and_then(|s| s["snapshot_index"].as_u64())
+            .unwrap_or(0),
+    })
+}
+
+impl JoinReport {
+    pub fn markdown(&self) -> String {
+        format!(
+            "| entities | fill (raw proposals) | leader snapshot write | snapshot file | join: READY | join: voter | join: caught up | joiner's snapshot index |\n\
+             |---|---|---|---|---|---|---|---|\n\
+             | {} | {:.1} s ({:.0} entities/s) | {:.2} s | {:.1} MiB | {:.2} s | {:.2} s | {:.2} s | {} |\n",
+            self.entities,
+            self.fill_s,
+            self.entities as f64 / self.fill_s,
+            self.snapshot_write_s,
+            self.snapshot_bytes as f64 / 1048576.0,
+            self.joiner_ready_s,
+            self.joiner_voter_s,
+            self.joiner_caught_up_s,
+            self.joiner_snapshot_index,
+        )
+    }
+}
