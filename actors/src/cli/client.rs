@@ -75,8 +75,14 @@ pub fn run(cmd: ClientCmd) -> Result<(), String> {
         }
     };
     let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
-    println!("{text}");
-    Ok(())
+    // A closed pipe (`verisim get ... | head`) is the reader's choice, not an error.
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("writing the answer: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn key(cmd: KeyCmd) -> Result<serde_json::Value, String> {
