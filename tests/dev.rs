@@ -80,7 +80,7 @@ fn dev_starts_a_cluster_the_printed_example_works_and_ctrl_c_stops_everything() 
         }
     });
     let mut printed = Vec::new();
-    let ready = wait_for(
+    wait_for(
         "verisim dev to print DEV READY",
         Duration::from_secs(90),
         || {
@@ -93,7 +93,6 @@ fn dev_starts_a_cluster_the_printed_example_works_and_ctrl_c_stops_everything() 
                 .then_some(())
         },
     );
-    let _ = ready;
     // The printed commands, as a user would paste them.
     let commands: Vec<Vec<String>> = printed
         .iter()
