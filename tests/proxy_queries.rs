@@ -11,10 +11,10 @@ use support::{Cluster, Options};
 use verisim_client::auth::IdentityKey;
 use verisim_client::http::Client;
 use verisim_client::wire::{
-    ClientId, EdgePayload, EntityId, ErrorCode, GraphNeighboursRequest, GraphPayload, ReduceOp,
-    RegisterRequest, SemanticByTypeRequest, SemanticPayload, SemanticValidateRequest, TensorData,
-    TensorPayload, TensorReduceRequest, TensorSliceRequest, Value, VectorPayload,
-    VectorSearchRequest, Violation,
+    ClientId, EdgePayload, EntityId, ErrorCode, GraphNeighboursRequest, GraphPathRequest,
+    GraphPayload, GraphTraverseRequest, ReduceOp, RegisterRequest, SemanticByTypeRequest,
+    SemanticPayload, SemanticValidateRequest, TensorData, TensorPayload, TensorReduceRequest,
+    TensorSliceRequest, Traversed, Value, VectorPayload, VectorSearchRequest, Violation,
 };
 
 /// The schema every node loads: one type with three typed properties (as in tests/proxy.rs).
@@ -206,6 +206,44 @@ fn every_query_route_answers_from_the_registered_entities() {
                 .collect();
             assert!(close(&f64s(&sum), &want), "{sum:?} != {want:?}");
         }
+
+        // Traversal and path over the ring q-i → q-(i+1), q-(i+2) (3 nodes: every node holds all).
+        let t = q
+            .graph_traverse(&GraphTraverseRequest {
+                start: EntityId::new("q-0").unwrap(),
+                max_hops: 1,
+                direction: Default::default(),
+                predicate: None,
+            })
+            .expect("traverse");
+        let depth = |i: &str, d: u32| Traversed {
+            id: EntityId::new(i).unwrap(),
+            depth: d,
+        };
+        assert_eq!(t.visited[0], depth("q-0", 0));
+        let mut rest = t.visited[1..].to_vec();
+        rest.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(rest, vec![depth("q-1", 1), depth("q-2", 1)]);
+        let p = q
+            .graph_path(&GraphPathRequest {
+                from: EntityId::new("q-0").unwrap(),
+                to: EntityId::new("q-3").unwrap(),
+                max_hops: 4,
+                direction: Default::default(),
+                predicate: None,
+            })
+            .expect("path")
+            .path
+            .expect("a path q-0 → q-3");
+        assert_eq!(p.len(), 3, "{p:?}");
+        let index = |e: &EntityId| ids.iter().position(|i| i == e.as_str()).unwrap();
+        assert!(
+            p.windows(2).all(|w| {
+                let step = (index(&w[1]) + ids.len() - index(&w[0])) % ids.len();
+                step == 1 || step == 2
+            }),
+            "{p:?}"
+        );
 
         // By type: every registered entity.
         let by_type = q
