@@ -7,6 +7,7 @@ pub mod convert;
 pub mod entities;
 pub mod error;
 pub mod placement;
+pub mod queries;
 pub mod windows;
 
 use std::sync::Arc;
@@ -160,6 +161,14 @@ pub fn router(state: ProxyState) -> Router {
                 .put(entities::update)
                 .delete(entities::delete),
         )
+        .route(routes::SEARCH_VECTOR, post(queries::search_vector))
+        .route(routes::GRAPH_NEIGHBOURS, post(queries::graph_neighbours))
+        .route(routes::GRAPH_TRAVERSE, post(queries::graph_traverse))
+        .route(routes::GRAPH_PATH, post(queries::graph_path))
+        .route(routes::TENSOR_SLICE, post(queries::tensor_slice))
+        .route(routes::TENSOR_REDUCE, post(queries::tensor_reduce))
+        .route(routes::SEMANTIC_VALIDATE, post(queries::semantic_validate))
+        .route(routes::SEMANTIC_BY_TYPE, post(queries::semantic_by_type))
         .route(routes::ADMIN_CLIENTS, post(windows::register_client))
         .with_state(state)
 }

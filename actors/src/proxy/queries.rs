@@ -1,0 +1,445 @@
+//! The per-modality query routes: vector k-NN over every node, graph and tensor queries on a replica
+//! of the entity, semantic validation and by-type lookups. Every query is a signed `POST`.
+//!
+//! Nothing here answers a silently partial result: a k-NN or by-type lookup that some store did not
+//! answer is refused with 503 naming the stores.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use serde::de::DeserializeOwned;
+use verisim_client::wire::{self as w, ErrorCode};
+use verisim_stores::graph::Direction;
+use verisim_stores::semantic::Violation;
+use verisim_stores::tensor::{ReduceOp, TensorItem};
+use verisim_stores::{EntityId, ModalityKind};
+
+use super::convert;
+use super::error::{ProxyError, parse_json};
+use super::{ProxyState, read_body};
+use crate::consensus::endpoint::node_name;
+use crate::registry::NodeName;
+use crate::store_actors::{Answer, KnnQuery, Query, RefusalCode, StoreCallError, StoreRef};
+
+/// How long one store call may take.
+const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads, authenticates and parses a query body.
+async fn signed<T: DeserializeOwned>(st: &ProxyState, req: Request) -> Result<T, ProxyError> {
+    let (parts, body) = read_body(req, st.max_body).await?;
+    st.verify(&parts, &body).await?;
+    parse_json(&body)
+}
+
+/// A store's refusal as an API error, as for writes: the caller's fault is `invalid_input` (with the
+/// schema violations), a missing entity or collection is `not_found`, anything else `unavailable`.
+fn store_error(e: StoreCallError) -> ProxyError {
+    match e {
+        StoreCallError::Refused { refusal, .. } if refusal.code == RefusalCode::NotFound => {
+            ProxyError::new(ErrorCode::NotFound, refusal.message)
+        }
+        StoreCallError::Refused { refusal, .. } if refusal.client_error => {
+            let mut err = ProxyError::invalid(refusal.message.clone());
+            if !refusal.violations.is_empty() {
+                err = err.with_details(serde_json::json!({
+                    "violations": refusal
+                        .violations
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                }));
+            }
+            err
+        }
+        other => ProxyError::new(ErrorCode::Unavailable, other.to_string()),
+    }
+}
+
+fn is_client_refusal(e: &StoreCallError) -> bool {
+    matches!(e, StoreCallError::Refused { refusal, .. } if refusal.client_error)
+}
+
+/// 503 naming every store that did not answer.
+fn unavailable(what: &str, failed: &[StoreCallError]) -> ProxyError {
+    ProxyError::new(
+        ErrorCode::Unavailable,
+        format!(
+            "{what}: {} stores did not answer; refusing a partial result",
+            failed.len()
+        ),
+    )
+    .with_details(serde_json::json!({
+        "failed": failed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    }))
+}
+
+fn unexpected(answer: &Answer) -> ProxyError {
+    let got: String = format!("{answer:?}").chars().take(60).collect();
+    ProxyError::internal(format!("a store answered {got}"))
+}
+
+/// The replicas of an entity, this node first. Linearizable: read after a read barrier, so an
+/// entity registered through any node a moment ago is found. 404 if the registry has no such
+/// entity.
+async fn replicas(st: &ProxyState, id: &EntityId) -> Result<Vec<NodeName>, ProxyError> {
+    st.read_barrier().await?;
+    let mut placement = st
+        .replica
+        .read()
+        .state
+        .entity(id)
+        .map(|e| e.placement.clone())
+        .ok_or_else(|| ProxyError::new(ErrorCode::NotFound, format!("no entity {id}")))?;
+    let local = node_name(st.id);
+    placement.sort_by_key(|n| n.as_str() != local);
+    Ok(placement)
+}
+
+/// Runs `q` on the first replica of `id` that answers, local first. A refusal that is the
+/// caller's fault is final; any other failure moves on to the next replica.
+async fn on_replica(
+    st: &ProxyState,
+    id: &EntityId,
+    kind: ModalityKind,
+    q: &Query,
+) -> Result<Answer, ProxyError> {
+    let mut failed = Vec::new();
+    for node in replicas(st, id).await? {
+        let answer = match st.stores.on(node.as_str(), kind) {
+            Ok(store) => store.query(q, STORE_TIMEOUT).await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(a) => return Ok(a),
+            Err(e) if is_client_refusal(&e) => return Err(store_error(e)),
+            Err(e) => {
+                tracing::debug!(node = node.as_str(), error = %e, "replica did not answer a query");
+                failed.push(e);
+            }
+        }
+    }
+    Err(unavailable(
+        &format!("no replica of {id} answered"),
+        &failed,
+    ))
+}
+
+fn id_in(id: &w::EntityId) -> Result<EntityId, ProxyError> {
+    convert::entity_id(id)
+}
+
+fn ids_out(ids: Vec<EntityId>) -> Result<Vec<w::EntityId>, ProxyError> {
+    ids.into_iter()
+        .map(|i| w::EntityId::new(i.as_str()).map_err(|e| ProxyError::internal(e.to_string())))
+        .collect()
+}
+
+fn direction(d: w::Direction) -> Direction {
+    match d {
+        w::Direction::Out => Direction::Out,
+        w::Direction::In => Direction::In,
+        w::Direction::Both => Direction::Both,
+    }
+}
+
+/// `POST /v1/search/vector`: scatter-gather k-NN over every node's vector store, merged into the
+/// global top-k with each entity once (its replicas hold the same vector).
+pub async fn search_vector(
+    State(st): State<ProxyState>,
+    req: Request,
+) -> Result<Json<w::VectorSearchResponse>, ProxyError> {
+    let r: w::VectorSearchRequest = signed(&st, req).await?;
+    if r.k == 0 {
+        return Err(ProxyError::invalid("k must be at least 1"));
+    }
+    let q = KnnQuery {
+        collection: r.collection.clone(),
+        vector: r.vector,
+        k: r.k,
+        exact: r.exact,
+        ef: r.ef,
+        filter: None,
+    };
+    let stores = st.stores.actors_of(ModalityKind::Vector).len();
+    if stores == 0 {
+        return Err(ProxyError::new(
+            ErrorCode::Unavailable,
+            "no vector store is reachable",
+        ));
+    }
+    let (hits, failed) = st.stores.knn_all(&q, STORE_TIMEOUT).await;
+    // A store without the collection holds none of its vectors: an empty answer, not a failure.
+    let (missing, failed): (Vec<_>, Vec<_>) = failed.into_iter().partition(|e| {
+        matches!(e, StoreCallError::Refused { refusal, .. } if refusal.code == RefusalCode::NotFound)
+    });
+    if let Some(first) = failed.iter().position(is_client_refusal) {
+        // A bad query (wrong dimension, k over the limit) is refused alike by every store.
+        let mut failed = failed;
+        return Err(store_error(failed.swap_remove(first)));
+    }
+    if !failed.is_empty() {
+        return Err(unavailable("vector search", &failed));
+    }
+    if missing.len() == stores {
+        return Err(ProxyError::new(
+            ErrorCode::NotFound,
+            format!("no collection {}", r.collection),
+        ));
+    }
+    let hits = hits
+        .into_iter()
+        .map(|h| {
+            Ok(w::VectorHit {
+                id: w::EntityId::new(h.id.as_str())
+                    .map_err(|e| ProxyError::internal(e.to_string()))?,
+                distance: h.distance,
+            })
+        })
+        .collect::<Result<Vec<_>, ProxyError>>()?;
+    Ok(Json(w::VectorSearchResponse { hits }))
+}
+
+/// `POST /v1/graph/neighbours`, on a replica of the entity.
+pub async fn graph_neighbours(
+    State(st): State<ProxyState>,
+    req: Request,
+) -> Result<Json<w::GraphNeighboursResponse>, ProxyError> {
+    let r: w::GraphNeighboursRequest = signed(&st, req).await?;
+    let id = id_in(&r.id)?;
+    let q = Query::GraphNeighbours {
+        id: id.clone(),
+        direction: direction(r.direction),
+        predicate: r.predicate,
+    };
+    match on_replica(&st, &id, ModalityKind::Graph, &q).await? {
+        Answer::Ids(ids) => Ok(Json(w::GraphNeighboursResponse { ids: ids_out(ids)? })),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `POST /v1/graph/traverse`, on a replica of the start entity.
+pub async fn graph_traverse(
+    State(st): State<ProxyState>,
+    req: Request,
+) -> Result<Json<w::GraphTraverseResponse>, ProxyError> {
+    let r: w::GraphTraverseRequest = signed(&st, req).await?;
+    let start = id_in(&r.start)?;
+    let q = Query::GraphTraverse {
+        start: start.clone(),
+        max_hops: r.max_hops,
+        direction: direction(r.direction),
+        predicate: r.predicate,
+    };
+    match on_replica(&st, &start, ModalityKind::Graph, &q).await? {
+        Answer::Reached(reached) => {
+            let visited = reached
+                .into_iter()
+                .map(|(id, depth)| {
+                    Ok(w::Traversed {
+                        id: w::EntityId::new(id.as_str())
+                            .map_err(|e| ProxyError::internal(e.to_string()))?,
+                        depth,
+                    })
+                })
+                .collect::<Result<Vec<_>, ProxyError>>()?;
+            Ok(Json(w::GraphTraverseResponse { visited }))
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `POST /v1/graph/path`, on a replica of `from`.
+pub async fn graph_path(
+    State(st): State<ProxyState>,
+    req: Request,
+) -> Result<Json<w::GraphPathResponse>, ProxyError> {
+    let r: w::GraphPathRequest = signed(&st, req).await?;
+    let from = id_in(&r.from)?;
+    let q = Query::GraphShortestPath {
+        from: from.clone(),
+        to: id_in(&r.to)?,
+        max_hops: r.max_hops,
+        direction: direction(r.direction),
+        predicate: r.predicate,
+    };
+    match on_replica(&st, &from, ModalityKind::Graph, &q).await? {
+        Answer::Path(path) => Ok(Json(w::GraphPathResponse {
+            path: path.map(ids_out).transpose()?,
+        })),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn tensor_answer(id: &EntityId, answer: Answer) -> Result<Json<w::TensorPayload>, ProxyError> {
+    match answer {
+        Answer::Tensor(Some(item)) => tensor_out(&item).map(Json),
+        Answer::Tensor(None) => Err(ProxyError::new(
+            ErrorCode::NotFound,
+            format!("entity {id} has no tensor"),
+        )),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn tensor_out(item: &TensorItem) -> Result<w::TensorPayload, ProxyError> {
+    item.to_tensor()
+        .map(|t| convert::tensor_out(&t))
+        .map_err(|e| ProxyError::internal(format!("a store's tensor does not decode: {e}")))
+}
+
+/// `POST /v1/tensor/slice`, on a replica of the entity.
+pub async fn tensor_slice(
+    State(st): State<ProxyState>,
+    req: Request,
+) -> Result<Json<w::TensorPayload>, ProxyError> {
+    let r: w::TensorSliceRequest = signed(&st, req).await?;
+    let id = id_in(&r.id)?;
+    let q = Query::TensorSlice {
+        id: id.clone(),
+        ranges: r.ranges.iter().map(|[a, b]| (*a, *b)).collect(),
+    };
+    let answer = on_replica(&st, &id, ModalityKind::Tensor, &q).await?;
+    tensor_answer(&id, answer)
+}
+
+/// `POST /v1/tensor/reduce`, on a replica of the entity.
+pub async fn tensor_reduce(
+    State(st): State<ProxyState>,
+    req: Request,
+) -> Result<Json<w::TensorPayload>, ProxyError> {
+    let r: w::TensorReduceRequest = signed(&st, req).await?;
+    let id = id_in(&r.id)?;
+    let op = match r.op {
+        w::ReduceOp::Sum => ReduceOp::Sum,
+        w::ReduceOp::Mean => ReduceOp::Mean,
+        w::ReduceOp::Min => ReduceOp::Min,
+        w::ReduceOp::Max => ReduceOp::Max,
+    };
+    let q = Query::TensorReduce {
+        id: id.clone(),
+        op,
+        axis: r.axis,
+    };
+    let answer = on_replica(&st, &id, ModalityKind::Tensor, &q).await?;
+    tensor_answer(&id, answer)
+}
+
+fn violation_out(v: Violation) -> w::Violation {
+    let dt = |d: verisim_stores::value::Datatype| d.to_string().to_lowercase();
+    match v {
+        Violation::UnknownType { iri } => w::Violation::UnknownType { iri },
+        Violation::MissingRequired { type_iri, property } => {
+            w::Violation::MissingRequired { type_iri, property }
+        }
+        Violation::UndeclaredProperty { property } => w::Violation::UndeclaredProperty { property },
+        Violation::WrongDatatype {
+            property,
+            type_iri,
+            expected,
+            found,
+        } => w::Violation::WrongDatatype {
+            property,
+            type_iri,
+            expected: dt(expected),
+            found: dt(found),
+        },
+        Violation::PatternMismatch {
+            property,
+            type_iri,
+            pattern,
+        } => w::Violation::PatternMismatch {
+            property,
+            type_iri,
+            pattern,
+        },
+        Violation::OutOfRange {
+            property,
+            type_iri,
+            value,
+            min,
+            max,
+        } => w::Violation::OutOfRange {
+            property,
+            type_iri,
+            value,
+            min,
+            max,
+        },
+        Violation::InvalidProof { index, reason } => w::Violation::InvalidProof {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            reason,
+        },
+    }
+}
+
+fn local_semantic(st: &ProxyState) -> Result<StoreRef, ProxyError> {
+    st.stores
+        .on(&node_name(st.id), ModalityKind::Semantic)
+        .map_err(store_error)
+}
+
+/// `POST /v1/semantic/validate`: a dry run against the schema on this node's semantic store (every
+/// node holds the same schema).
+pub async fn semantic_validate(
+    State(st): State<ProxyState>,
+    req: Request,
+) -> Result<Json<w::SemanticValidateResponse>, ProxyError> {
+    let r: w::SemanticValidateRequest = signed(&st, req).await?;
+    let q = Query::SemanticValidate {
+        annotation: convert::semantic_in(&r.annotation),
+    };
+    let answer = local_semantic(&st)?
+        .query(&q, STORE_TIMEOUT)
+        .await
+        .map_err(store_error)?;
+    match answer {
+        Answer::Violations(v) => Ok(Json(w::SemanticValidateResponse {
+            valid: v.is_empty(),
+            violations: v.into_iter().map(violation_out).collect(),
+        })),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `POST /v1/semantic/by-type`: asks every node's semantic store (each holds only the entities
+/// placed on it) and answers the union, sorted; 503 if any store did not answer.
+pub async fn semantic_by_type(
+    State(st): State<ProxyState>,
+    req: Request,
+) -> Result<Json<w::SemanticByTypeResponse>, ProxyError> {
+    let r: w::SemanticByTypeRequest = signed(&st, req).await?;
+    let stores = st.stores.actors_of(ModalityKind::Semantic);
+    if stores.is_empty() {
+        return Err(ProxyError::new(
+            ErrorCode::Unavailable,
+            "no semantic store is reachable",
+        ));
+    }
+    let q = Query::SemanticEntitiesOfType {
+        iri: r.type_iri,
+        include_subtypes: r.include_subtypes,
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for store in stores {
+        let q = q.clone();
+        calls.spawn(async move { store.query(&q, STORE_TIMEOUT).await });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut failed = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        match joined {
+            Ok(Ok(Answer::Ids(found))) => ids.extend(found),
+            Ok(Ok(other)) => return Err(unexpected(&other)),
+            Ok(Err(e)) if is_client_refusal(&e) => return Err(store_error(e)),
+            Ok(Err(e)) => failed.push(e),
+            Err(e) => return Err(ProxyError::internal(format!("a store call failed: {e}"))),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(unavailable("by-type lookup", &failed));
+    }
+    Ok(Json(w::SemanticByTypeResponse {
+        ids: ids_out(ids.into_iter().collect())?,
+    }))
+}
