@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run one cluster node (one process is one node).
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     #[command(flatten)]
     Client(verisim::cli::ClientCmd),
 }
@@ -66,6 +66,12 @@ struct NodeArgs {
     /// Log entries kept below a snapshot's index for slow followers.
     #[arg(long, env = "VERISIM_LOG_KEEP")]
     log_keep: Option<u64>,
+    /// Bearer token required on `/admin/*` (overrides `[admin]` in the config file).
+    #[arg(long, env = "VERISIM_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// A file holding that token.
+    #[arg(long, env = "VERISIM_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -106,6 +112,10 @@ impl NodeArgs {
         }
         if let Some(v) = self.log_keep {
             c.raft.log_keep_after_snapshot = v;
+        }
+        if self.admin_token.is_some() || self.admin_token_file.is_some() {
+            c.admin.token = self.admin_token;
+            c.admin.token_file = self.admin_token_file;
         }
         Ok(c)
     }
@@ -173,7 +183,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Cmd::Node(args) => run_node(args).await,
+            Cmd::Node(args) => run_node(*args).await,
             // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
             Cmd::Client(cmd) => verisim::cli::run(cmd),
         }

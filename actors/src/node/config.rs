@@ -39,6 +39,39 @@ pub struct NodeConfig {
     pub heartbeat_deadline_ms: u64,
     /// `[stores]`: limits, vector collections, semantic schema file (identical on every node).
     pub stores: StoresSettings,
+    /// `[admin]`: the bearer token that guards `/admin/*`.
+    pub admin: AdminSettings,
+}
+
+/// `[admin]`: without a token the admin routes are open (bind `http_listen` to loopback then).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The token itself (prefer `token_file` or `VERISIM_ADMIN_TOKEN`: configs get copied around).
+    pub token: Option<String>,
+    /// A file holding the token (surrounding whitespace ignored).
+    pub token_file: Option<PathBuf>,
+}
+
+impl AdminSettings {
+    /// The configured token, if any: `token`, else `token_file`'s content. An empty one is refused.
+    pub fn load_token(&self) -> Result<Option<String>, NodeConfigError> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => t.trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|source| NodeConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        if token.is_empty() {
+            return Err(NodeConfigError::Invalid("admin: the token is empty".into()));
+        }
+        Ok(Some(token))
+    }
 }
 
 /// Raft timing and batching.
@@ -114,6 +147,7 @@ impl Default for NodeConfig {
             heartbeat_interval_ms: 200,
             heartbeat_deadline_ms: 1_000,
             stores: StoresSettings::default(),
+            admin: AdminSettings::default(),
         }
     }
 }
