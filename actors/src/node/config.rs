@@ -317,4 +317,29 @@ mod tests {
         };
         assert!(c.validate().is_err());
     }
+
+    #[test]
+    fn the_admin_token_comes_from_the_config_or_a_file_and_is_never_empty() {
+        let c: NodeConfig = toml::from_str("id = 1\n[admin]\ntoken = \" t0k \"").unwrap();
+        assert_eq!(c.admin.load_token().unwrap().as_deref(), Some("t0k"));
+        assert_eq!(NodeConfig::default().admin.load_token().unwrap(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let from_file = AdminSettings {
+            token: None,
+            token_file: Some(file.clone()),
+        };
+        assert_eq!(
+            from_file.load_token().unwrap().as_deref(),
+            Some("from-file")
+        );
+        std::fs::write(&file, "  \n").unwrap();
+        assert!(from_file.load_token().is_err());
+        let missing = AdminSettings {
+            token: None,
+            token_file: Some(dir.path().join("absent")),
+        };
+        assert!(missing.load_token().is_err());
+    }
 }
