@@ -75,6 +75,12 @@ struct NodeArgs {
     /// Serve `POST /admin/proposals` (raw registry proposals; operators and benchmarks only).
     #[arg(long, env = "VERISIM_ADMIN_RAW_PROPOSALS")]
     admin_raw_proposals: bool,
+    /// Bearer token required on `/admin/*` (overrides `[admin]` in the config file).
+    #[arg(long, env = "VERISIM_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// A file holding that token.
+    #[arg(long, env = "VERISIM_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -118,6 +124,10 @@ impl NodeArgs {
         }
         if self.admin_raw_proposals {
             c.admin.raw_proposals = true;
+        }
+        if self.admin_token.is_some() || self.admin_token_file.is_some() {
+            c.admin.token = self.admin_token;
+            c.admin.token_file = self.admin_token_file;
         }
         Ok(c)
     }

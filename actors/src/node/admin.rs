@@ -2,22 +2,27 @@
 //! node-address registry commands the whole-system tests use as a replicated register.
 //!
 //! Errors are JSON `{"code": ..., "message": ...}` with a stable code; 503 with `Retry-After` when
-//! there is no quorum.
+//! there is no quorum. With a token configured every `/admin/*` route wants
+//! `Authorization: Bearer <token>`; `/healthz`, `/readyz` and `/metrics` stay open.
+
+pub mod metrics;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ractor::rpc::CallResult;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 use verisim_cluster::ClusterHandle;
 use verisim_raft::{ConfChange, NodeId};
-use verisim_supervision::SupervisorHandle;
+use verisim_supervision::{ChildState, SupervisorError, SupervisorHandle};
 
 use super::runtime::SNAPSHOTTER_ACTOR_NAME;
 use crate::consensus::{
@@ -38,11 +43,17 @@ pub struct AdminState {
     pub cluster: Arc<ClusterHandle>,
     /// `admin.raw_proposals`: whether `POST /admin/proposals` is served.
     pub raw_proposals: bool,
+    /// The bearer token `/admin/*` requires; `None` leaves those routes open.
+    pub token: Option<Arc<str>>,
+    pub http: metrics::HttpMetrics,
 }
 
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let open = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text));
+    let guarded = Router::new()
         .route("/admin/status", get(status))
         .route("/admin/tree", get(tree))
         .route("/admin/snapshot", post(snapshot))
@@ -51,7 +62,38 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/kill/{actor}", post(kill))
         .route("/admin/nodes/{name}", get(get_node).put(put_node))
         .route("/admin/proposals", post(raw_proposals))
-        .with_state(state)
+        .route("/admin/restart/{*path}", post(restart))
+        .route_layer(middleware::from_fn_with_state(state.token.clone(), bearer));
+    open.merge(guarded).with_state(state)
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time: 401 `missing_auth` without one, 403
+/// `forbidden` for a wrong one.
+async fn bearer(
+    State(token): State<Option<Arc<str>>>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = token else {
+        return next.run(req).await;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_auth",
+            "this route needs `Authorization: Bearer <admin token>`",
+        )
+        .into_response(),
+        Some(g) if bool::from(g.trim().as_bytes().ct_eq(token.as_bytes())) => next.run(req).await,
+        Some(_) => {
+            ApiError::new(StatusCode::FORBIDDEN, "forbidden", "wrong admin token").into_response()
+        }
+    }
 }
 
 /// An API error: a status, a stable code and a readable message.
@@ -149,6 +191,95 @@ async fn tree(State(st): State<AdminState>) -> Result<Json<serde_json::Value>, A
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "tree", e.to_string()))?;
     Ok(Json(serde_json::to_value(t).unwrap_or_default()))
+}
+
+/// Restarts a child of the supervision tree by its path (`registry`, `stores/vector`): stops it if
+/// it runs, then starts it; a subtree whose supervisor gave up is started again.
+async fn restart(
+    State(st): State<AdminState>,
+    Path(path): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return Err(unknown_path(&path));
+    };
+    let mut sup = st.tree.clone();
+    for seg in parents {
+        sup = sup.child_supervisor(seg).await.map_err(|e| match e {
+            SupervisorError::NoSuchChild(_) => unknown_path(&path),
+            other => ApiError::new(StatusCode::CONFLICT, "not_running", other.to_string()),
+        })?;
+    }
+    tracing::warn!(%path, "restart through the admin API");
+    match sup.restart_child(last).await {
+        Ok(cell) => Ok(Json(
+            json!({"restarted": path, "actor_id": cell.get_id().to_string()}),
+        )),
+        Err(SupervisorError::NoSuchChild(_)) => Err(unknown_path(&path)),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "restart_failed",
+            e.to_string(),
+        )),
+    }
+}
+
+fn unknown_path(path: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_path",
+        format!("no child at `{path}` in the supervision tree"),
+    )
+}
+
+/// 200 when the consensus actor answers, a leader is known and the stores subtree runs; 503 with
+/// the reason otherwise.
+async fn readyz(State(st): State<AdminState>) -> Response {
+    let not_ready = |reason: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": reason})),
+        )
+            .into_response()
+    };
+    let s = match call(&st, ConsensusMsg::Status).await {
+        Ok(s) => s,
+        Err(_) => return not_ready("the consensus actor does not answer".into()),
+    };
+    let Some(leader) = s.leader else {
+        return not_ready("no known leader".into());
+    };
+    match st.tree.child("stores").await {
+        Ok(c) if c.state == ChildState::Running => {}
+        Ok(c) => return not_ready(format!("the stores subtree is {:?}", c.state)),
+        Err(e) => return not_ready(format!("the supervision tree: {e}")),
+    }
+    Json(json!({"ready": true, "leader": leader, "applied_index": s.applied_index})).into_response()
+}
+
+/// Prometheus text format; parts that do not answer are left out (`verisim_consensus_up` says so).
+async fn metrics_text(State(st): State<AdminState>) -> Response {
+    let consensus = call(&st, ConsensusMsg::Status).await.ok();
+    let tree = st.tree.tree().await.ok();
+    let peers_up = st.cluster.up_peers().await.map(|p| p.len()).unwrap_or(0);
+    let entities = st.replica.read().state.entity_count();
+    let text = metrics::render(
+        &metrics::Snapshot {
+            consensus: consensus.as_ref(),
+            peers_up,
+            tree: tree.as_ref(),
+            entities,
+        },
+        &st.http,
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn snapshot(State(_st): State<AdminState>) -> Result<Json<serde_json::Value>, ApiError> {

@@ -35,11 +35,46 @@ pub struct NodeConfig {
     pub tls: Option<TlsConfig>,
     pub raft: RaftSettings,
     pub snapshot: SnapshotSettings,
-    pub admin: AdminSettings,
     pub heartbeat_interval_ms: u64,
     pub heartbeat_deadline_ms: u64,
     /// `[stores]`: limits, vector collections, semantic schema file (identical on every node).
     pub stores: StoresSettings,
+    /// `[admin]`: the bearer token that guards `/admin/*`, and the raw-proposals switch.
+    pub admin: AdminSettings,
+}
+
+/// `[admin]`: without a token the admin routes are open (bind `http_listen` to loopback then).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The token itself (prefer `token_file` or `VERISIM_ADMIN_TOKEN`: configs get copied around).
+    pub token: Option<String>,
+    /// A file holding the token (surrounding whitespace ignored).
+    pub token_file: Option<PathBuf>,
+    /// Serve `POST /admin/proposals` (raw registry proposals, bypassing the proxy's checks): an
+    /// operator and benchmark tool, off by default.
+    pub raw_proposals: bool,
+}
+
+impl AdminSettings {
+    /// The configured token, if any: `token`, else `token_file`'s content. An empty one is refused.
+    pub fn load_token(&self) -> Result<Option<String>, NodeConfigError> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => t.trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|source| NodeConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        if token.is_empty() {
+            return Err(NodeConfigError::Invalid("admin: the token is empty".into()));
+        }
+        Ok(Some(token))
+    }
 }
 
 /// Raft timing and batching.
@@ -69,15 +104,6 @@ impl Default for RaftSettings {
             snapshot_chunk_bytes: 1 << 20,
         }
     }
-}
-
-/// Admin API switches.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AdminSettings {
-    /// Serve `POST /admin/proposals` (raw registry proposals, bypassing the proxy's checks): an
-    /// operator and benchmark tool, off by default.
-    pub raw_proposals: bool,
 }
 
 /// The Snapshotter's triggers.
@@ -121,10 +147,10 @@ impl Default for NodeConfig {
             tls: None,
             raft: RaftSettings::default(),
             snapshot: SnapshotSettings::default(),
-            admin: AdminSettings::default(),
             heartbeat_interval_ms: 200,
             heartbeat_deadline_ms: 1_000,
             stores: StoresSettings::default(),
+            admin: AdminSettings::default(),
         }
     }
 }
@@ -296,5 +322,30 @@ mod tests {
             ..NodeConfig::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_admin_token_comes_from_the_config_or_a_file_and_is_never_empty() {
+        let c: NodeConfig = toml::from_str("id = 1\n[admin]\ntoken = \" t0k \"").unwrap();
+        assert_eq!(c.admin.load_token().unwrap().as_deref(), Some("t0k"));
+        assert_eq!(NodeConfig::default().admin.load_token().unwrap(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let from_file = AdminSettings {
+            token: None,
+            token_file: Some(file.clone()),
+        };
+        assert_eq!(
+            from_file.load_token().unwrap().as_deref(),
+            Some("from-file")
+        );
+        std::fs::write(&file, "  \n").unwrap();
+        assert!(from_file.load_token().is_err());
+        let missing = AdminSettings {
+            token: None,
+            token_file: Some(dir.path().join("absent")),
+        };
+        assert!(missing.load_token().is_err());
     }
 }

@@ -176,6 +176,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         replica: replica.clone(),
         cluster: cluster.clone(),
         raw_proposals: config.admin.raw_proposals,
+        token: config
+            .admin
+            .load_token()
+            .map_err(|e| NodeError::Proxy(e.to_string()))?
+            .map(Arc::from),
+        http: admin::metrics::HttpMetrics::default(),
     };
     let cookie = config
         .cluster_config()
@@ -197,7 +203,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             cluster.discovery().clone(),
         ),
     };
-    let app = admin::router(state).merge(crate::proxy::router(proxy));
+    let http_metrics = state.http.clone();
+    let app = admin::router(state)
+        .merge(crate::proxy::router(proxy))
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            admin::metrics::track,
+        ));
     let (http_stop, mut stop_rx) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(async move {
         let served = axum::serve(listener, app)

@@ -1,0 +1,315 @@
+//! `GET /metrics`: the Prometheus text exposition format (version 0.0.4), written by hand: the
+//! values are read on each scrape from the consensus actor, the supervision tree and the registry
+//! replica, and only the HTTP counters are kept here.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use verisim_raft::Role;
+use verisim_supervision::TreeNode;
+
+use crate::consensus::actor::ConsensusStatus;
+
+/// Latency histogram upper bounds, seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default, Clone)]
+struct Series {
+    count: u64,
+    sum_s: f64,
+    /// Non-cumulative counts per bucket; the last slot is +Inf.
+    buckets: [u64; BUCKETS.len() + 1],
+}
+
+/// HTTP requests by (route, status), with their latency.
+#[derive(Default, Clone)]
+pub struct HttpMetrics {
+    inner: Arc<Mutex<BTreeMap<(String, u16), Series>>>,
+}
+
+impl HttpMetrics {
+    pub fn observe(&self, route: &str, status: u16, took: Duration) {
+        let secs = took.as_secs_f64();
+        let slot = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        // A poisoned lock only means another request panicked mid-update: the counts stay usable.
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let s = map.entry((route.to_owned(), status)).or_default();
+        s.count += 1;
+        s.sum_s += secs;
+        s.buckets[slot] += 1;
+    }
+
+    fn render(&self, out: &mut String) {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        header(
+            out,
+            "verisim_http_requests_total",
+            "counter",
+            "HTTP requests by route and status code.",
+        );
+        for ((route, code), s) in &map {
+            let l = labels(&[("route", route), ("code", &code.to_string())]);
+            let _ = writeln!(out, "verisim_http_requests_total{l} {}", s.count);
+        }
+        header(
+            out,
+            "verisim_http_request_duration_seconds",
+            "histogram",
+            "HTTP request latency by route.",
+        );
+        let mut by_route: BTreeMap<&str, Series> = BTreeMap::new();
+        for ((route, _), s) in &map {
+            let r = by_route.entry(route).or_default();
+            r.count += s.count;
+            r.sum_s += s.sum_s;
+            for (a, b) in r.buckets.iter_mut().zip(s.buckets) {
+                *a += b;
+            }
+        }
+        let name = "verisim_http_request_duration_seconds";
+        for (route, s) in by_route {
+            let mut cumulative = 0;
+            for (i, n) in s.buckets.iter().enumerate() {
+                cumulative += n;
+                let le = BUCKETS.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
+                let l = labels(&[("route", route), ("le", &le)]);
+                let _ = writeln!(out, "{name}_bucket{l} {cumulative}");
+            }
+            let l = labels(&[("route", route)]);
+            let _ = writeln!(out, "{name}_sum{l} {}", s.sum_s);
+            let _ = writeln!(out, "{name}_count{l} {}", s.count);
+        }
+    }
+}
+
+/// The middleware counting every request by its route template (`/admin/nodes/{name}`, never the
+/// concrete path, so that the label set stays bounded).
+pub async fn track(State(m): State<HttpMetrics>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    m.observe(&route, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// Everything one scrape shows besides the HTTP counters.
+pub struct Snapshot<'a> {
+    pub consensus: Option<&'a ConsensusStatus>,
+    pub peers_up: usize,
+    pub tree: Option<&'a TreeNode>,
+    pub entities: usize,
+}
+
+pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
+    let mut out = String::new();
+    gauge(
+        &mut out,
+        "verisim_consensus_up",
+        "1 when the consensus actor answered this scrape.",
+        u64::from(s.consensus.is_some()),
+    );
+    if let Some(c) = s.consensus {
+        gauge(&mut out, "verisim_raft_term", "Current Raft term.", c.term);
+        gauge(
+            &mut out,
+            "verisim_raft_commit_index",
+            "Highest committed log index known.",
+            c.commit_index,
+        );
+        gauge(
+            &mut out,
+            "verisim_raft_applied_index",
+            "Highest log index applied to the registry.",
+            c.applied_index,
+        );
+        gauge(
+            &mut out,
+            "verisim_raft_snapshot_index",
+            "Index of the latest snapshot.",
+            c.snapshot_index,
+        );
+        gauge(
+            &mut out,
+            "verisim_raft_log_entries",
+            "Entries in the Raft log.",
+            c.log.entries,
+        );
+        gauge(
+            &mut out,
+            "verisim_raft_log_bytes",
+            "Bytes of the Raft log's entries.",
+            c.log.bytes,
+        );
+        header(
+            &mut out,
+            "verisim_raft_log_fsyncs_total",
+            "counter",
+            "fsyncs of the Raft log.",
+        );
+        let _ = writeln!(out, "verisim_raft_log_fsyncs_total {}", c.log_syncs);
+        header(
+            &mut out,
+            "verisim_raft_role",
+            "gauge",
+            "1 for this node's current Raft role.",
+        );
+        for (role, name) in [
+            (Role::Follower, "follower"),
+            (Role::PreCandidate, "pre_candidate"),
+            (Role::Candidate, "candidate"),
+            (Role::Leader, "leader"),
+        ] {
+            let l = labels(&[("role", name)]);
+            let v = u64::from(c.role == role);
+            let _ = writeln!(out, "verisim_raft_role{l} {v}");
+        }
+        gauge(
+            &mut out,
+            "verisim_raft_leader_known",
+            "1 when this node knows a leader.",
+            u64::from(c.leader.is_some()),
+        );
+    }
+    gauge(
+        &mut out,
+        "verisim_cluster_peers_up",
+        "Cluster peers currently connected.",
+        s.peers_up as u64,
+    );
+    gauge(
+        &mut out,
+        "verisim_registry_entities",
+        "Entities in this node's registry replica.",
+        s.entities as u64,
+    );
+    if let Some(tree) = s.tree {
+        header(
+            &mut out,
+            "verisim_supervision_restarts_total",
+            "counter",
+            "Restarts of each supervision-tree child, by its path.",
+        );
+        let mut rows = Vec::new();
+        walk(tree, "", &mut rows);
+        for (path, n) in rows {
+            let l = labels(&[("child", &path)]);
+            let _ = writeln!(out, "verisim_supervision_restarts_total{l} {n}");
+        }
+    }
+    http.render(&mut out);
+    out
+}
+
+/// (path, restart count) of every child below `node`, paths like `stores/vector`.
+fn walk(node: &TreeNode, prefix: &str, rows: &mut Vec<(String, u64)>) {
+    for child in &node.children {
+        let path = format!("{prefix}{}", child.info.id);
+        rows.push((path.clone(), child.info.restart_count));
+        if let Some(sub) = &child.subtree {
+            walk(sub, &format!("{path}/"), rows);
+        }
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
+    header(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {v}");
+}
+
+/// `{a="x",b="y"}` with the format's escapes (backslash, quote, newline).
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{v}\"")
+        })
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every sample line is `name{labels} value` or `name value` with a finite number.
+    pub(crate) fn parse(text: &str) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (key, value) = line.rsplit_once(' ').expect("a sample line");
+            let v: f64 = value.parse().expect("a number");
+            assert!(v.is_finite(), "{line}");
+            let name = key.split('{').next().expect("a name");
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{line}"
+            );
+            out.insert(key.to_owned(), v);
+        }
+        out
+    }
+
+    #[test]
+    fn http_series_render_as_counters_and_cumulative_histograms() {
+        let m = HttpMetrics::default();
+        m.observe("/admin/nodes/{name}", 200, Duration::from_millis(3));
+        m.observe("/admin/nodes/{name}", 200, Duration::from_millis(30));
+        m.observe("/admin/nodes/{name}", 404, Duration::from_secs(20));
+        let text = render(
+            &Snapshot {
+                consensus: None,
+                peers_up: 2,
+                tree: None,
+                entities: 7,
+            },
+            &m,
+        );
+        let s = parse(&text);
+        let r = "route=\"/admin/nodes/{name}\"";
+        assert_eq!(
+            s[&format!("verisim_http_requests_total{{{r},code=\"200\"}}")],
+            2.0
+        );
+        assert_eq!(
+            s[&format!("verisim_http_requests_total{{{r},code=\"404\"}}")],
+            1.0
+        );
+        let h = "verisim_http_request_duration_seconds";
+        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"0.001\"}}")], 0.0);
+        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"0.005\"}}")], 1.0);
+        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"0.05\"}}")], 2.0);
+        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"10\"}}")], 2.0);
+        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"+Inf\"}}")], 3.0);
+        assert_eq!(s[&format!("{h}_count{{{r}}}")], 3.0);
+        assert_eq!(s["verisim_consensus_up"], 0.0);
+        assert_eq!(s["verisim_cluster_peers_up"], 2.0);
+        assert_eq!(s["verisim_registry_entities"], 7.0);
+        assert!(!s.contains_key("verisim_raft_term"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(labels(&[("a", "x\"y\\z\n")]), "{a=\"x\\\"y\\\\z\\n\"}");
+    }
+}
