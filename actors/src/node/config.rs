@@ -335,6 +335,7 @@ mod tests {
         let from_file = AdminSettings {
             token: None,
             token_file: Some(file.clone()),
+            ..AdminSettings::default()
         };
         assert_eq!(
             from_file.load_token().unwrap().as_deref(),
@@ -345,6 +346,7 @@ mod tests {
         let missing = AdminSettings {
             token: None,
             token_file: Some(dir.path().join("absent")),
+            ..AdminSettings::default()
         };
         assert!(missing.load_token().is_err());
     }
