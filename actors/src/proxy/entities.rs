@@ -93,7 +93,7 @@ fn inputs(id: &EntityId, body: &UpdateRequest) -> Result<[ItemInput; 4], ProxyEr
 
 /// A store's answer as an API error: the caller's fault is `invalid_input` (with the schema
 /// violations, if any), anything else means the stores are not available.
-fn store_error(e: StoreCallError) -> ProxyError {
+pub(super) fn store_error(e: StoreCallError) -> ProxyError {
     match e {
         StoreCallError::Refused { refusal, .. } if refusal.client_error => {
             let mut err = ProxyError::invalid(refusal.message.clone());

@@ -32,27 +32,14 @@ async fn signed<T: DeserializeOwned>(st: &ProxyState, req: Request) -> Result<T,
     parse_json(&body)
 }
 
-/// A store's refusal as an API error, as for writes: the caller's fault is `invalid_input` (with the
-/// schema violations), a missing entity or collection is `not_found`, anything else `unavailable`.
+/// A store's refusal as an API error: a missing entity or collection is `not_found`; the rest is
+/// mapped as for writes ([`super::entities::store_error`]).
 fn store_error(e: StoreCallError) -> ProxyError {
     match e {
         StoreCallError::Refused { refusal, .. } if refusal.code == RefusalCode::NotFound => {
             ProxyError::new(ErrorCode::NotFound, refusal.message)
         }
-        StoreCallError::Refused { refusal, .. } if refusal.client_error => {
-            let mut err = ProxyError::invalid(refusal.message.clone());
-            if !refusal.violations.is_empty() {
-                err = err.with_details(serde_json::json!({
-                    "violations": refusal
-                        .violations
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>(),
-                }));
-            }
-            err
-        }
-        other => ProxyError::new(ErrorCode::Unavailable, other.to_string()),
+        other => super::entities::store_error(other),
     }
 }
 
