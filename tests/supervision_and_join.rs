@@ -6,25 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::Value;
-use support::{Cluster, Options, wait_for};
+use support::{Cluster, Options, restart_count, wait_for};
 
 const LONG: Duration = Duration::from_secs(30);
-
-/// The restart count of the supervision-tree child with this `id` (e.g. `"consensus"`).
-fn restart_count(tree: &Value, needle: &str) -> Option<u64> {
-    match tree {
-        Value::Object(m) => {
-            let named = m.get("id").and_then(Value::as_str) == Some(needle);
-            if named && let Some(n) = m.get("restart_count").and_then(Value::as_u64) {
-                return Some(n);
-            }
-            m.values().find_map(|v| restart_count(v, needle))
-        }
-        Value::Array(a) => a.iter().find_map(|v| restart_count(v, needle)),
-        _ => None,
-    }
-}
 
 fn consensus_restarts(c: &Cluster, id: u64) -> Option<u64> {
     let r = c.node(id).get("/admin/tree").ok()?;

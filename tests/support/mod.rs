@@ -806,3 +806,19 @@ impl Recorder {
         out
     }
 }
+
+/// The restart count of the supervision-tree child with this `id` (e.g. `"consensus"`) in a
+/// `GET /admin/tree` answer.
+pub fn restart_count(tree: &Value, needle: &str) -> Option<u64> {
+    match tree {
+        Value::Object(m) => {
+            let named = m.get("id").and_then(Value::as_str) == Some(needle);
+            if named && let Some(n) = m.get("restart_count").and_then(Value::as_u64) {
+                return Some(n);
+            }
+            m.values().find_map(|v| restart_count(v, needle))
+        }
+        Value::Array(a) => a.iter().find_map(|v| restart_count(v, needle)),
+        _ => None,
+    }
+}
