@@ -115,6 +115,17 @@ impl Stores {
     }
 }
 
+impl Stores {
+    /// Sets the write durability of all four engines.
+    pub fn set_durability(&mut self, durability: Durability) {
+        use crate::Modality;
+        self.graph.set_durability(durability);
+        self.vector.set_durability(durability);
+        self.tensor.set_durability(durability);
+        self.semantic.set_durability(durability);
+    }
+}
+
 /// Opens the fjall database alone (the engines' `open` take it).
 ///
 /// # Errors
@@ -134,6 +145,31 @@ pub(crate) fn keyspace(db: &Database, name: &str) -> Result<fjall::Keyspace> {
 /// A write batch that commits with [`PERSIST_MODE`].
 pub(crate) fn durable_batch(db: &Database) -> fjall::OwnedWriteBatch {
     db.batch().durability(Some(PERSIST_MODE))
+}
+
+/// How an engine commits the write batches of its data-changing calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Each call's batch is fsynced ([`PERSIST_MODE`]) before the call returns: a returned write is
+    /// durable. The default.
+    #[default]
+    EachWrite,
+    /// A call's batch goes to the journal without an fsync and returns at once; the write is **not
+    /// durable yet**. The caller acknowledges it only after a later
+    /// `Database::persist(PERSIST_MODE)` of the same database returned: one fsync of the shared
+    /// journal covers every write that returned before it, from any engine (group commit). A
+    /// process crash before that persist may lose the write.
+    Deferred,
+}
+
+impl Durability {
+    /// A write batch committed as this mode says.
+    pub(crate) fn batch(self, db: &Database) -> fjall::OwnedWriteBatch {
+        match self {
+            Durability::EachWrite => durable_batch(db),
+            Durability::Deferred => db.batch().durability(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ mod testutil;
 pub mod value;
 pub mod vector;
 
-pub use db::{Limits, StoreConfig, Stores};
+pub use db::{Durability, Limits, StoreConfig, Stores};
 pub use error::{Result, StoreError};
 pub use graph::GraphStore;
 pub use hash::{BUCKETS, BucketDigest, ContentHash, bucket_of};

@@ -117,6 +117,13 @@ pub trait Modality {
     /// Which engine this is.
     fn kind(&self) -> ModalityKind;
 
+    /// How this engine's writes are committed from now on ([`crate::db::Durability`]; the default
+    /// fsyncs each write).
+    fn set_durability(&mut self, durability: crate::db::Durability);
+
+    /// The current write durability.
+    fn durability(&self) -> crate::db::Durability;
+
     /// The recorded content hash of the entity's item (`None`: no item). One point read.
     ///
     /// # Errors

@@ -19,10 +19,11 @@ use verisim_stores::graph::{Edge, Properties};
 use verisim_stores::semantic::{Annotation, TypeDef};
 use verisim_stores::tensor::{Tensor, TensorData};
 use verisim_stores::vector::{CollectionDef, Metric};
-use verisim_stores::{EntityId, Modality, StoreConfig, Stores, Value};
+use verisim_stores::{Durability, EntityId, Modality, StoreConfig, Stores, Value};
 
 const ENV_DIR: &str = "CRASH_WRITER_DIR";
-const TEST_NAME: &str = "acknowledged_writes_survive_sigkill";
+/// Set in the child for the group-commit variant.
+const ENV_DEFERRED: &str = "CRASH_WRITER_DEFERRED";
 const TYPE: &str = "urn:crash:Thing";
 
 fn eid(i: u64) -> EntityId {
@@ -55,8 +56,14 @@ fn annotation(i: u64) -> Annotation {
 }
 
 /// Child mode: write forever (bounded), acknowledging each entity after its four durable writes.
-fn writer(dir: &str) -> verisim_stores::Result<()> {
+/// With `deferred`, the engines write without fsync ([`Durability::Deferred`]) and one
+/// `persist` of the shared journal makes all four durable before the acknowledgement, as the
+/// store actors' group commit does.
+fn writer(dir: &str, deferred: bool) -> verisim_stores::Result<()> {
     let mut s = Stores::open(dir, &StoreConfig::default())?;
+    if deferred {
+        s.set_durability(Durability::Deferred);
+    }
     s.vector.create_collection(
         "c",
         CollectionDef {
@@ -101,7 +108,10 @@ fn writer(dir: &str) -> verisim_stores::Result<()> {
             // the logged writes after it.
             s.vector.checkpoint()?;
         }
-        // Every write above returned only after its batch was fsynced: acknowledge.
+        if deferred {
+            s.db.persist(verisim_stores::db::PERSIST_MODE)?;
+        }
+        // Every write above is durable (its own fsync, or the persist): acknowledge.
         writeln!(out, "ACK {i}")
             .map_err(|e| verisim_stores::StoreError::InvalidInput(e.to_string()))?;
         out.flush()
@@ -132,8 +142,19 @@ fn check_consistent(m: &dyn Modality) {
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
+    crash_and_recover("acknowledged_writes_survive_sigkill", false);
+}
+
+#[test]
+fn group_committed_writes_survive_sigkill() {
+    crash_and_recover("group_committed_writes_survive_sigkill", true);
+}
+
+/// Runs the writer as a child (this binary, re-executed as test `name`), kills it, recovers.
+fn crash_and_recover(name: &str, deferred: bool) {
     if let Ok(dir) = std::env::var(ENV_DIR) {
-        if let Err(e) = writer(&dir) {
+        let deferred = std::env::var_os(ENV_DEFERRED).is_some();
+        if let Err(e) = writer(&dir, deferred) {
             eprintln!("writer failed: {e}");
             std::process::exit(2);
         }
@@ -141,9 +162,12 @@ fn acknowledged_writes_survive_sigkill() {
     }
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    if deferred {
+        cmd.env(ENV_DEFERRED, "1");
+    }
     let mut child = KillOnDrop(
-        Command::new(exe)
-            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
             .env(ENV_DIR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -106,20 +106,34 @@ pub enum ReadResult {
 ///
 /// 1. write `snapshot_writes`; if `snapshot_install` is set, restore the state machine from that
 ///    snapshot, record its metadata and drop the whole persisted log;
-/// 2. persist `entries` (drop persisted entries from `entries[0].index` on first) and `hard_state`;
-///    make all of it durable (one fsync);
-/// 3. only then send `messages` (persist before send: a vote or an acknowledgement is never sent
+/// 2. send `early_messages` at once (a leader's appends: its own disk write then overlaps its
+///    followers', thesis §10.2.1);
+/// 3. apply `committed_entries` in order, then serve `read_states`. This may come before step 4:
+///    committed entries are durable on a majority already, whatever this node's disk holds;
+/// 4. persist `entries` (drop persisted entries from `entries[0].index` on first) and `hard_state`,
+///    behind one fsync when `must_sync` says so;
+/// 5. only then send `messages` (persist before send: a vote or an acknowledgement is never sent
 ///    for something that could still be lost);
-/// 4. apply `committed_entries` in order, then serve `read_states`;
-/// 5. start `snapshot_reads`; delete persisted entries up to `compact_log_to`;
-/// 6. call [`crate::Raft::advance`].
+/// 6. start `snapshot_reads`; delete persisted entries up to `compact_log_to`;
+/// 7. call [`crate::Raft::advance`]. The core may be stepped while the driver works through
+///    steps 2–6 (it hands out no new `Ready` before `advance`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
     pub snapshot_writes: Vec<ChunkWrite>,
     pub snapshot_install: Option<SnapshotMeta>,
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
+    /// A leader's appends, heartbeats and snapshot chunks of a term whose hard state is already
+    /// durable. They promise nothing about this node's disk: the leader counts its own copy of an
+    /// entry toward commit only once persisted, and it can never lead that term again after a crash
+    /// (its vote for itself is durable), so no other entry can ever take the same index and term.
+    pub early_messages: Vec<Message>,
+    /// Everything else: sent only once `entries` and `hard_state` are durable.
     pub messages: Vec<Message>,
+    /// Whether `entries` and `hard_state` need an fsync: there are entries, or the term or vote
+    /// changed. A changed commit index alone may be written without one: the commit index is
+    /// volatile in Raft, and a node that loses it in a crash learns it again from the leader.
+    pub must_sync: bool,
     pub committed_entries: Vec<Entry>,
     pub read_states: Vec<ReadState>,
     pub snapshot_reads: Vec<ChunkRead>,

@@ -314,18 +314,30 @@ impl Raft {
         let entries = self.log.take_unstable();
         let hs = self.hard_state();
         let hard_state = (hs != self.persisted_hs).then_some(hs);
+        let must_sync = !entries.is_empty()
+            || hs.term != self.persisted_hs.term
+            || hs.vote != self.persisted_hs.vote;
         let committed_entries = self.log.take_committed();
         self.outstanding = Some(ReadyMark {
             last_entry: entries.last().map(|e| (e.index, e.term)),
             hard_state,
             applied_to: committed_entries.last().map(|e| e.index),
         });
+        // A leader-only message of a term at or below the durable one can go before the write
+        // (see `Ready::early_messages`); a new leader's first messages, votes and every
+        // acknowledgement wait for it.
+        let durable_term = self.persisted_hs.term;
+        let (early_messages, messages) = std::mem::take(&mut self.msgs)
+            .into_iter()
+            .partition(|m| m.body.is_from_leader() && m.term <= durable_term);
         Some(Ready {
             snapshot_writes: std::mem::take(&mut self.chunk_writes),
             snapshot_install: self.install.take(),
             entries,
             hard_state,
-            messages: std::mem::take(&mut self.msgs),
+            early_messages,
+            messages,
+            must_sync,
             committed_entries,
             read_states: std::mem::take(&mut self.read_states),
             snapshot_reads: std::mem::take(&mut self.chunk_reads),

@@ -95,7 +95,7 @@ fn seeds_leader_churn() {
 /// --bug-commit-previous-term`; if the simulator changes, find new ones the same way.
 #[test]
 fn random_simulation_catches_commit_of_earlier_term_entry_by_count() {
-    for seed in [773, 1940, 2166] {
+    for seed in [552, 670, 959] {
         let mut options = SimOptions::for_seed(seed);
         options.scenario = Scenario::LeaderChurn;
         if let Err(failure) = sim::run(&options) {

@@ -78,7 +78,7 @@ pub struct ConsensusStatus {
     pub snapshot_term: Term,
     pub membership: Membership,
     pub log: LogStats,
-    /// fsyncs of the log so far (one per non-empty `Ready`).
+    /// fsyncs of the log so far (one per `Ready` with entries or a new term or vote).
     pub log_syncs: u64,
 }
 
@@ -420,16 +420,12 @@ impl ConsensusState {
         if let Some(meta) = &ready.snapshot_install {
             self.install_snapshot(meta)?;
         }
-        // 2. Entries and hard state, one fsync.
-        if !ready.entries.is_empty() || ready.hard_state.is_some() {
-            self.log.append(&ready.entries, ready.hard_state.as_ref())?;
-            self.log_syncs += 1;
-        }
-        // 3. Only now may messages leave.
-        for m in ready.messages {
+        // 2. A leader's appends leave before its own fsync, which then overlaps its followers'.
+        for m in ready.early_messages {
             self.transport.send(m);
         }
-        // 4. Apply, then serve reads.
+        // 3. Apply and answer: committed entries are durable on a majority already, so the
+        //    proposers need not wait for this node's fsync below.
         if !ready.committed_entries.is_empty() {
             self.apply(&ready.committed_entries);
         }
@@ -445,7 +441,19 @@ impl ConsensusState {
             }
         }
         self.serve_reads();
-        // 5. Snapshot chunks to read for lagging followers; log compaction.
+        // 4. Entries and hard state: one fsync, unless only the commit index moved.
+        if !ready.entries.is_empty() || ready.hard_state.is_some() {
+            self.log
+                .append(&ready.entries, ready.hard_state.as_ref(), ready.must_sync)?;
+            if ready.must_sync {
+                self.log_syncs += 1;
+            }
+        }
+        // 5. Only now may votes and acknowledgements leave.
+        for m in ready.messages {
+            self.transport.send(m);
+        }
+        // 6. Snapshot chunks to read for lagging followers; log compaction.
         let inputs = ready
             .snapshot_reads
             .iter()

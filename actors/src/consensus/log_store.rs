@@ -176,16 +176,22 @@ impl LogStore {
     }
 
     /// Persists what a `Ready` hands out: entries (replacing any persisted suffix from the first new
-    /// index on) and the hard state, in one batch behind one fsync.
+    /// index on) and the hard state, in one batch, behind one fsync when `sync` (the core's
+    /// `must_sync`). Without it (only the commit index moved) the batch is buffered: a crash may
+    /// lose it, which only costs the restarted node a commit index it learns again; the next
+    /// synced batch, written after it in the same journal, makes it durable too.
     pub fn append(
         &mut self,
         entries: &[Entry],
         hard_state: Option<&HardState>,
+        sync: bool,
     ) -> Result<(), LogStoreError> {
         if entries.is_empty() && hard_state.is_none() {
             return Ok(());
         }
-        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
+        debug_assert!(sync || entries.is_empty(), "entries are always synced");
+        let durability = (sync || !entries.is_empty()).then_some(PersistMode::SyncData);
+        let mut batch = self.db.batch().durability(durability);
         let mut new_last = self.last;
         let mut truncated = 0usize;
         if let Some(first_new) = entries.first().map(|e| e.index) {
@@ -355,7 +361,7 @@ mod tests {
         {
             let (mut s, p) = LogStore::open(dir.path()).unwrap();
             assert_eq!(p, PersistedState::default());
-            s.append(&entries(1..=5, 1), Some(&hs)).unwrap();
+            s.append(&entries(1..=5, 1), Some(&hs), true).unwrap();
             assert_eq!(s.stats().entries, 5);
         }
         let (s, p) = LogStore::open(dir.path()).unwrap();
@@ -370,8 +376,8 @@ mod tests {
     fn a_conflicting_suffix_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, _) = LogStore::open(dir.path()).unwrap();
-        s.append(&entries(1..=6, 1), None).unwrap();
-        s.append(&entries(4..=4, 2), None).unwrap();
+        s.append(&entries(1..=6, 1), None, true).unwrap();
+        s.append(&entries(4..=4, 2), None, true).unwrap();
         let stats = s.stats();
         assert_eq!(
             (stats.first_index, stats.last_index, stats.entries),
@@ -396,7 +402,7 @@ mod tests {
         };
         {
             let (mut s, _) = LogStore::open(dir.path()).unwrap();
-            s.append(&entries(1..=100, 1), None).unwrap();
+            s.append(&entries(1..=100, 1), None, true).unwrap();
             let before = s.stats().bytes;
             s.record_snapshot(&snap).unwrap();
             assert_eq!(
@@ -439,9 +445,9 @@ mod tests {
         };
         {
             let (mut s, _) = LogStore::open(dir.path()).unwrap();
-            s.append(&entries(1..=10, 1), None).unwrap();
+            s.append(&entries(1..=10, 1), None, true).unwrap();
             s.install_snapshot(&snap).unwrap();
-            s.append(&entries(501..=502, 4), None).unwrap();
+            s.append(&entries(501..=502, 4), None, true).unwrap();
         }
         let (s, p) = LogStore::open(dir.path()).unwrap();
         assert_eq!(p.snapshot, snap);
@@ -456,7 +462,7 @@ mod tests {
         {
             let (mut s, _) = LogStore::open(dir.path()).unwrap();
             s.record_snapshot(&boot.snapshot).unwrap();
-            s.append(&entries(1..=2, 1), None).unwrap();
+            s.append(&entries(1..=2, 1), None, true).unwrap();
         }
         let (_, p) = LogStore::open(dir.path()).unwrap();
         assert_eq!(p.snapshot.membership, Membership::with_voters([1, 2, 3]));
@@ -467,9 +473,9 @@ mod tests {
     fn gaps_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, _) = LogStore::open(dir.path()).unwrap();
-        s.append(&entries(1..=3, 1), None).unwrap();
+        s.append(&entries(1..=3, 1), None, true).unwrap();
         assert!(matches!(
-            s.append(&entries(5..=6, 1), None),
+            s.append(&entries(5..=6, 1), None, true),
             Err(LogStoreError::Gap {
                 expected: 4,
                 found: 5
@@ -482,7 +488,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let (mut s, _) = LogStore::open(dir.path()).unwrap();
-            s.append(&entries(1..=3, 1), None).unwrap();
+            s.append(&entries(1..=3, 1), None, true).unwrap();
             let mut bad = seal(&entry(2, 1));
             let last = bad.len() - 1;
             bad[last] ^= 0xff;

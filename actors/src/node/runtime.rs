@@ -45,6 +45,8 @@ pub enum NodeError {
     },
     #[error("cluster layer: {0}")]
     Cluster(#[from] verisim_cluster::ClusterError),
+    #[error("starting the stores' group-commit thread: {0}")]
+    StoresSync(#[source] std::io::Error),
     #[error("stores: {0}")]
     StoresConfig(#[from] crate::store_actors::StoresSettingsError),
     #[error("opening the stores database: {0}")]
@@ -87,6 +89,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     // Before anything runs: a bad schema file or a locked stores directory fails fast.
     let stores_setup = Arc::new(config.stores.resolve()?);
     let stores_db = crate::store_actors::open_stores_db(&config.stores_dir(), &config.stores)?;
+    let stores_sync =
+        crate::store_actors::GroupSync::start(stores_db.clone()).map_err(NodeError::StoresSync)?;
     let (cluster_tree, cluster) = verisim_cluster::cluster_subtree(config.cluster_config())?;
     let cluster = Arc::new(cluster);
     let transport = ClusterTransport::new(cluster.discovery().clone());
@@ -153,7 +157,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .child(ChildSpec::supervisor("registry", registry))
         .child(ChildSpec::supervisor(
             "stores",
-            crate::store_actors::stores_subtree(stores_db, stores_setup),
+            crate::store_actors::stores_subtree(stores_db, stores_setup, stores_sync.clone()),
         ));
     let (tree, _join) = SupervisorHandle::start(node).await?;
 

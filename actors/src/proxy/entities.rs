@@ -252,13 +252,16 @@ async fn distribute(
         let items = items.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
-            let mut result = Ok(());
-            for item in &items {
-                if let Err(e) = stores.import(&node, item, STORE_TIMEOUT).await {
-                    result = Err(e);
-                    break;
-                }
-            }
+            // The items go to four store actors at once, so the node's group fsync covers them
+            // together.
+            let imports = items
+                .iter()
+                .map(|item| stores.import(&node, item, STORE_TIMEOUT));
+            let result = futures::future::join_all(imports)
+                .await
+                .into_iter()
+                .find_map(Result::err)
+                .map_or(Ok(()), Err);
             let _ = tx.send((node, result)).await;
         });
     }

@@ -2,7 +2,9 @@
 //!
 //! Engine calls block (fjall I/O, fsync), so they run on tokio's blocking pool, never on the actor's
 //! task. Writes (import, remove) are awaited one at a time in the handler: the actor's mailbox
-//! orders them. Reads run concurrently under a read lock and answer from the blocking pool. A
+//! orders them. With a [`GroupSync`] (as in the node), a write is committed to the journal without
+//! an fsync and its answer waits for the node's next group fsync while the actor goes on with its
+//! next message: one fsync covers every write queued meanwhile, from all four stores. Reads run concurrently under a read lock and answer from the blocking pool. A
 //! `gate` shared by all incarnations of the actor is held by every write and by `pre_start`, so a
 //! write still finishing for a killed incarnation completes before its successor opens the engine.
 
@@ -17,6 +19,7 @@ use tracing::{info, warn};
 use verisim_cluster::Cbor;
 
 use super::engine::Engine;
+use super::group_sync::{Durability, GroupSync};
 use super::messages::{Refusal, RefusalCode, Reply, StoreMsg};
 use super::settings::StoreSetup;
 use super::{SCOPE, group_name};
@@ -53,6 +56,8 @@ pub struct StoreActorArgs {
     /// Join the process group `store.<modality>` (off for tests that run several stores of one
     /// modality in one process).
     pub join_group: bool,
+    /// Group commit of writes (`None`: every write fsyncs on its own before it is answered).
+    pub group_sync: Option<Arc<GroupSync>>,
 }
 
 impl StoreActorArgs {
@@ -62,13 +67,21 @@ impl StoreActorArgs {
             setup,
             gate: Arc::new(Mutex::new(())),
             join_group: true,
+            group_sync: None,
         }
+    }
+
+    /// Writes wait for `sync`'s group fsync instead of fsyncing one by one.
+    pub fn with_group_sync(mut self, sync: Arc<GroupSync>) -> Self {
+        self.group_sync = Some(sync);
+        self
     }
 }
 
 pub struct StoreState<E> {
     engine: Arc<RwLock<E>>,
     gate: Arc<Mutex<()>>,
+    group_sync: Option<Arc<GroupSync>>,
 }
 
 fn internal(what: impl std::fmt::Display) -> Refusal {
@@ -142,6 +155,17 @@ impl<E: Engine> StoreState<E> {
         })
         .await;
         match done {
+            // Written to the journal: answered once the group fsync covering it returns. A
+            // refusal wrote nothing and is answered at once.
+            Ok(Ok(reply @ Ok(_))) if self.group_sync.is_some() => {
+                if let Some(sync) = &self.group_sync {
+                    sync.after_write(Box::new(move |durable| match durable {
+                        Ok(()) => respond(port, reply),
+                        Err(why) => respond(port, Err(internal(why))),
+                    }));
+                }
+                Ok(())
+            }
             Ok(Ok(reply)) => {
                 respond(port, reply);
                 Ok(())
@@ -174,9 +198,16 @@ impl<E: Engine> Actor for StoreActor<E> {
         let started = std::time::Instant::now();
         let gate = args.gate.clone();
         let (db, setup) = (args.db.clone(), args.setup.clone());
+        let durability = if args.group_sync.is_some() {
+            Durability::Deferred
+        } else {
+            Durability::EachWrite
+        };
         let engine = tokio::task::spawn_blocking(move || {
             let _g = gate.lock().unwrap_or_else(PoisonError::into_inner);
-            E::open(&db, &setup)
+            let mut engine = E::open(&db, &setup)?;
+            engine.set_durability(durability);
+            Ok::<_, verisim_stores::StoreError>(engine)
         })
         .await??;
         if args.join_group {
@@ -187,6 +218,7 @@ impl<E: Engine> Actor for StoreActor<E> {
         Ok(StoreState {
             engine: Arc::new(RwLock::new(engine)),
             gate: args.gate,
+            group_sync: args.group_sync,
         })
     }
 

@@ -15,6 +15,7 @@
 mod actor;
 mod client;
 mod engine;
+mod group_sync;
 mod merge;
 mod messages;
 mod settings;
@@ -23,6 +24,7 @@ mod supervision;
 pub use actor::{StoreActor, StoreActorArgs};
 pub use client::{StoreCallError, StoreDirectory, StoreRef};
 pub use engine::Engine;
+pub use group_sync::{GroupSync, SyncStats};
 pub use merge::merge_top_k;
 pub use messages::{Answer, KnnQuery, Query, Refusal, RefusalCode, Removed, Reply, StoreMsg};
 pub use settings::{

@@ -14,6 +14,7 @@ use verisim_supervision::{ChildSpec, StartError, Strategy, SupervisorSpec};
 
 use super::actor::{StoreActor, StoreActorArgs};
 use super::engine::Engine;
+use super::group_sync::GroupSync;
 use super::settings::{StoreSetup, StoresSettings};
 use super::{actor_name, modality_name};
 
@@ -46,9 +47,14 @@ fn child<E: Engine>(args: StoreActorArgs) -> ChildSpec {
     })
 }
 
-/// The `stores` subtree: graph, vector, tensor, semantic store actors on `db`.
-pub fn stores_subtree(db: Database, setup: Arc<StoreSetup>) -> SupervisorSpec {
-    let args = || StoreActorArgs::new(db.clone(), setup.clone());
+/// The `stores` subtree: graph, vector, tensor, semantic store actors on `db`, their writes group
+/// committed through `sync` (one fsync of the shared journal for every write queued meanwhile).
+pub fn stores_subtree(
+    db: Database,
+    setup: Arc<StoreSetup>,
+    sync: Arc<GroupSync>,
+) -> SupervisorSpec {
+    let args = || StoreActorArgs::new(db.clone(), setup.clone()).with_group_sync(sync.clone());
     SupervisorSpec::new("stores", Strategy::OneForOne)
         .intensity(10, Duration::from_secs(60))
         .child(child::<GraphStore>(args()))

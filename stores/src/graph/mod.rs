@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::EntityId;
 use crate::codec::{from_cbor_exact, to_cbor};
-use crate::db::{Limits, durable_batch, keyspace};
+use crate::db::{Durability, Limits, keyspace};
 use crate::error::{Result, StoreError, corrupt};
 use crate::hash::{BucketDigest, ContentHash};
 use crate::id::validate_name;
@@ -106,6 +106,7 @@ pub struct GraphStore {
     meta: Keyspace,
     index: ItemIndex,
     limits: Limits,
+    durability: Durability,
     counts: GraphCounts,
 }
 
@@ -174,6 +175,7 @@ impl GraphStore {
             meta,
             index: ItemIndex::open(db, "graph")?,
             limits: limits.clone(),
+            durability: Durability::EachWrite,
             counts,
         })
     }
@@ -322,7 +324,7 @@ impl GraphStore {
 
     fn staged(&self) -> Staged {
         Staged {
-            batch: durable_batch(&self.db),
+            batch: self.durability.batch(&self.db),
             nodes: 0,
             edges: 0,
             hashes: BTreeMap::new(),
@@ -712,6 +714,14 @@ struct Staged {
 impl Modality for GraphStore {
     fn kind(&self) -> ModalityKind {
         ModalityKind::Graph
+    }
+
+    fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
     }
 
     fn item_hash(&self, id: &EntityId) -> Result<Option<ContentHash>> {

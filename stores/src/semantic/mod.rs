@@ -27,7 +27,7 @@ pub use validate::Violation;
 
 use crate::EntityId;
 use crate::codec::{from_cbor_exact, to_cbor};
-use crate::db::{Limits, durable_batch, keyspace};
+use crate::db::{Durability, Limits, keyspace};
 use crate::error::{Result, StoreError, clip};
 use crate::graph::check_recorded;
 use crate::hash::{BucketDigest, ContentHash};
@@ -56,6 +56,7 @@ pub struct SemanticStore {
     by_type: Keyspace,
     index: ItemIndex,
     limits: Limits,
+    durability: Durability,
     schema: Schema,
 }
 
@@ -106,6 +107,7 @@ impl SemanticStore {
             by_type: keyspace(db, "semantic.bytype")?,
             index: ItemIndex::open(db, "semantic")?,
             limits: limits.clone(),
+            durability: Durability::EachWrite,
             schema,
         })
     }
@@ -117,7 +119,7 @@ impl SemanticStore {
     /// pattern or range, a required property nobody declares ([`StoreError::InvalidInput`]).
     pub fn define_type(&mut self, def: TypeDef) -> Result<()> {
         let compiled = self.schema.check(&def)?;
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         b.insert(&self.schema_ks, def.iri.as_bytes(), to_cbor(&def)?);
         b.commit()?;
         self.schema.insert(def, compiled);
@@ -224,7 +226,7 @@ impl SemanticStore {
         let old = self.get(id)?;
         let bytes = to_cbor(&a)?;
         let hash = ContentHash::of(ModalityKind::Semantic.hash_domain(), &bytes);
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         if let Some(o) = &old {
             for t in o.types.difference(&a.types) {
                 b.remove(&self.by_type, type_key(t, id));
@@ -274,7 +276,7 @@ impl SemanticStore {
         let Some(old) = self.get(id)? else {
             return Ok(false);
         };
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         for t in &old.types {
             b.remove(&self.by_type, type_key(t, id));
         }
@@ -315,6 +317,14 @@ impl SemanticStore {
 impl Modality for SemanticStore {
     fn kind(&self) -> ModalityKind {
         ModalityKind::Semantic
+    }
+
+    fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
     }
 
     fn item_hash(&self, id: &EntityId) -> Result<Option<ContentHash>> {

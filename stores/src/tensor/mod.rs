@@ -27,7 +27,7 @@ pub use reduce::ReduceOp;
 
 use crate::EntityId;
 use crate::codec::{Bytes, from_cbor_exact, to_cbor};
-use crate::db::{Limits, durable_batch, keyspace};
+use crate::db::{Durability, Limits, keyspace};
 use crate::error::{Result, StoreError, corrupt};
 use crate::graph::check_recorded;
 use crate::hash::{BucketDigest, ContentHash};
@@ -67,6 +67,7 @@ pub struct TensorStore {
     chunks: Keyspace,
     index: ItemIndex,
     limits: Limits,
+    durability: Durability,
     reads: AtomicU64,
 }
 
@@ -116,6 +117,7 @@ impl TensorStore {
             chunks: keyspace(db, "tensor.chunk")?,
             index: ItemIndex::open(db, "tensor")?,
             limits: limits.clone(),
+            durability: Durability::EachWrite,
             reads: AtomicU64::new(0),
         })
     }
@@ -197,7 +199,7 @@ impl TensorStore {
         let grid = layout::grid(shape, &chunk_shape);
         let full: Vec<Range<u64>> = shape.iter().map(|s| 0..*s).collect();
         let old_chunks = self.meta(id)?.map_or(0, |m| m.chunks);
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         let mut count = 0u64;
         let gr: Vec<Range<u64>> = grid.iter().map(|g| 0..*g).collect();
         layout::for_each_coord(&gr, |c| {
@@ -382,7 +384,7 @@ impl TensorStore {
         let Some(m) = self.meta(id)? else {
             return Ok(false);
         };
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         for i in 0..m.chunks {
             b.remove(&self.chunks, chunk_key(id, i));
         }
@@ -398,6 +400,14 @@ impl TensorStore {
 impl Modality for TensorStore {
     fn kind(&self) -> ModalityKind {
         ModalityKind::Tensor
+    }
+
+    fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
     }
 
     fn item_hash(&self, id: &EntityId) -> Result<Option<ContentHash>> {

@@ -25,7 +25,7 @@ pub use metric::Metric;
 
 use crate::EntityId;
 use crate::codec::{Bytes, from_cbor_exact, to_cbor};
-use crate::db::{Limits, durable_batch, keyspace};
+use crate::db::{Durability, Limits, keyspace};
 use crate::error::{Result, StoreError, clip, corrupt};
 use crate::graph::check_recorded;
 use crate::hash::{BucketDigest, ContentHash};
@@ -186,6 +186,7 @@ pub struct VectorStore {
     log_len: u64,
     index: ItemIndex,
     limits: Limits,
+    durability: Durability,
     params: HnswParams,
     collections: BTreeMap<String, Collection>,
 }
@@ -279,6 +280,7 @@ impl VectorStore {
             log_len: logged.len() as u64,
             index: ItemIndex::open(db, "vector")?,
             limits: limits.clone(),
+            durability: Durability::EachWrite,
             params,
             collections,
         })
@@ -319,7 +321,7 @@ impl VectorStore {
                 actual: self.collections.len() as u64 + 1,
             });
         }
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         b.insert(&self.colls, name.as_bytes(), to_cbor(&def)?);
         b.commit()?;
         self.collections
@@ -334,7 +336,7 @@ impl VectorStore {
     /// [`StoreError::NotFound`]; storage errors.
     pub fn drop_collection(&mut self, name: &str) -> Result<Vec<(EntityId, Option<ContentHash>)>> {
         let ids: Vec<EntityId> = self.coll(name)?.slot_of.keys().cloned().collect();
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         let mut txn = self.index.txn();
         let mut changed = Vec::new();
         for id in ids {
@@ -454,7 +456,7 @@ impl VectorStore {
             Self::check_vector(def, &v)?;
             by_id.insert(id, v);
         }
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         let mut txn = self.index.txn();
         let mut out = Vec::with_capacity(by_id.len());
         for (id, v) in &by_id {
@@ -502,7 +504,7 @@ impl VectorStore {
         if item.vectors.remove(coll).is_none() {
             return Ok(false);
         }
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         b.remove(&self.data, data_key(coll, id));
         let mut txn = self.index.txn();
         txn.set(id, Self::hash_of(&item)?);
@@ -576,6 +578,14 @@ impl Modality for VectorStore {
         ModalityKind::Vector
     }
 
+    fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
     fn item_hash(&self, id: &EntityId) -> Result<Option<ContentHash>> {
         self.index.get(id)
     }
@@ -606,7 +616,7 @@ impl Modality for VectorStore {
         let id = &exported.id;
         let decoded = self.check_item(&item)?;
         let old = self.load_item(id)?;
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         for name in old
             .vectors
             .keys()
@@ -647,7 +657,7 @@ impl Modality for VectorStore {
         if old.vectors.is_empty() {
             return Ok(false);
         }
-        let mut b = durable_batch(&self.db);
+        let mut b = self.durability.batch(&self.db);
         for name in old.vectors.keys() {
             b.remove(&self.data, data_key(name, id));
         }

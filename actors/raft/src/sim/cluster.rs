@@ -36,6 +36,8 @@ struct Disk {
     /// Snapshots being received.
     partial: BTreeMap<SnapshotId, Vec<u8>>,
     entries: Vec<Entry>,
+    /// The commit index of the last fsynced write; a crash may lose any later commit-only write.
+    synced_commit: Index,
 }
 
 impl Disk {
@@ -54,6 +56,9 @@ struct Host {
     /// Read-index requests made here: request id → (client, op id, op).
     reads: BTreeMap<u64, (u32, u64, KvOp)>,
     ready_scheduled: bool,
+    /// A `Ready` whose early messages have left and whose disk write is still in progress: a crash
+    /// now loses it.
+    in_flight: Option<crate::io::Ready>,
     /// The last term this host was seen leading.
     led_term: Term,
 }
@@ -76,6 +81,8 @@ enum Event {
     Tick(NodeId),
     Deliver(Message),
     Ready(NodeId, u32),
+    /// The disk write of the host's in-flight `Ready` completed.
+    Persisted(NodeId, u32),
     ClientStart(u32),
     ClientSubmit(u32, u64),
     ClientReply(u32, u64, KvResult),
@@ -206,6 +213,7 @@ impl Cluster {
                 proposals: BTreeMap::new(),
                 reads: BTreeMap::new(),
                 ready_scheduled: false,
+                in_flight: None,
                 led_term: 0,
             },
         );
@@ -244,6 +252,7 @@ impl Cluster {
         host.proposals.clear();
         host.reads.clear();
         host.ready_scheduled = false;
+        host.in_flight = None;
         let Some(kv) = kv else {
             return Err(format!(
                 "node {id}: snapshot file {} missing or malformed",
@@ -320,6 +329,7 @@ impl Cluster {
                 }
             }
             Event::Ready(id, life) => self.process_ready(id, life)?,
+            Event::Persisted(id, life) => self.finish_ready(id, life)?,
             Event::ClientStart(c) => self.client_start(c),
             Event::ClientSubmit(c, op_id) => self.client_submit(c, op_id)?,
             Event::ClientReply(c, op_id, result) => self.client_reply(c, op_id, result),
@@ -403,7 +413,11 @@ impl Cluster {
         Ok(())
     }
 
-    /// The driver's side of a `Ready`, in the documented order.
+    /// The driver takes a `Ready`, as the consensus actor does: snapshot chunks and an install are
+    /// written at once; the early messages leave; committed entries are applied and clients
+    /// answered (they are durable on a majority, whatever this disk holds); then the entries and
+    /// hard state take a little virtual time to become durable, during which the core keeps
+    /// stepping and a crash loses them.
     fn process_ready(&mut self, id: NodeId, life: u32) -> Result<(), Violation> {
         let now = self.now;
         let Some(host) = self.hosts.get_mut(&id) else {
@@ -416,7 +430,7 @@ impl Cluster {
         let Some(raft) = host.raft.as_mut() else {
             return Ok(());
         };
-        let Some(rd) = raft.ready() else {
+        let Some(mut rd) = raft.ready() else {
             return Ok(());
         };
         let contract = |detail: String| Violation {
@@ -457,48 +471,20 @@ impl Cluster {
             self.checker
                 .on_state(id, meta.index, host.kv.fingerprint(), "snapshot install")?;
         }
-        // 2. Entries and hard state, durable before anything is sent.
-        if let Some(first) = rd.entries.first() {
-            host.disk.entries.retain(|e| e.index < first.index);
-            if host.disk.last_index() + 1 != first.index {
-                return Err(contract(format!(
-                    "node {id}: entries from {} do not follow the persisted log ending at {}",
-                    first.index,
-                    host.disk.last_index()
-                )));
-            }
-            host.disk.entries.extend(rd.entries.iter().cloned());
+        // 2. What may leave before the write: only a leader's traffic of a term durable here.
+        let early = std::mem::take(&mut rd.early_messages);
+        if let Some(m) = early
+            .iter()
+            .find(|m| !m.body.is_from_leader() || m.term > host.disk.hard_state.term)
+        {
+            return Err(contract(format!(
+                "node {id}: {} of term {} sent before the write, durable term {}",
+                m.body.kind(),
+                m.term,
+                host.disk.hard_state.term
+            )));
         }
-        if let Some(hs) = rd.hard_state {
-            host.disk.hard_state = hs;
-        }
-        // 3. Messages, checking that what they promise is on disk (persist before send).
-        for m in &rd.messages {
-            match &m.body {
-                MessageBody::VoteResponse { granted: true } => {
-                    let hs = host.disk.hard_state;
-                    // A newer durable term also covers it: the node can never vote in m.term again.
-                    if hs.term < m.term || hs.term == m.term && hs.vote != Some(m.to) {
-                        return Err(contract(format!(
-                            "node {id}: vote for {} sent before it was persisted",
-                            m.to
-                        )));
-                    }
-                }
-                MessageBody::AppendResponse(AppendResult::Accepted { match_index })
-                    if host.disk.last_index() < *match_index
-                        && host.disk.hard_state.commit < *match_index =>
-                {
-                    return Err(contract(format!(
-                        "node {id}: acknowledged {match_index} with only {} persisted",
-                        host.disk.last_index()
-                    )));
-                }
-                _ => {}
-            }
-        }
-        let messages = rd.messages;
-        // 4. Apply committed entries, then serve reads.
+        // 3. Apply committed entries, then serve reads.
         let mut replies = Vec::new();
         for e in &rd.committed_entries {
             let result = match &e.payload {
@@ -543,21 +529,93 @@ impl Cluster {
                 ReadResult::Aborted { .. } => replies.push(Event::ClientSubmit(client, op_id)),
             }
         }
-        // 5. Compaction, then acknowledge.
-        if let Some(upto) = rd.compact_log_to {
-            host.disk.entries.retain(|e| e.index > upto);
-        }
-        raft.advance();
-        let chunk_reads = rd.snapshot_reads;
-
-        for m in messages {
+        host.in_flight = Some(rd);
+        for m in early {
             self.send(m);
         }
         for reply in replies {
             let at = self.now + self.rng.random_range(1..=5);
             self.schedule(at, reply);
         }
-        for cr in chunk_reads {
+        let at = self.now + self.rng.random_range(0..=3);
+        self.schedule(at, Event::Persisted(id, life));
+        Ok(())
+    }
+
+    /// The rest of the driver's side of a `Ready` once its write is durable: messages that promise
+    /// something about the disk, compaction, `advance`, snapshot chunk reads.
+    fn finish_ready(&mut self, id: NodeId, life: u32) -> Result<(), Violation> {
+        let now = self.now;
+        let Some(host) = self.hosts.get_mut(&id) else {
+            return Ok(());
+        };
+        if host.life != life {
+            return Ok(());
+        }
+        let Some(rd) = host.in_flight.take() else {
+            return Ok(());
+        };
+        let Some(raft) = host.raft.as_mut() else {
+            return Ok(());
+        };
+        let contract = |detail: String| Violation {
+            property: Property::SnapshotConsistency,
+            time: now,
+            detail,
+        };
+        // 4. Entries and hard state. A commit index alone is written without an fsync, as the
+        //    consensus actor does: a crash may lose it (see `crash`).
+        if let Some(first) = rd.entries.first() {
+            host.disk.entries.retain(|e| e.index < first.index);
+            if host.disk.last_index() + 1 != first.index {
+                return Err(contract(format!(
+                    "node {id}: entries from {} do not follow the persisted log ending at {}",
+                    first.index,
+                    host.disk.last_index()
+                )));
+            }
+            host.disk.entries.extend(rd.entries.iter().cloned());
+        }
+        if let Some(hs) = rd.hard_state {
+            host.disk.hard_state = hs;
+        }
+        if rd.must_sync {
+            host.disk.synced_commit = host.disk.hard_state.commit;
+        }
+        // 5. Messages, checking that what they promise is on disk (persist before send).
+        for m in &rd.messages {
+            match &m.body {
+                MessageBody::VoteResponse { granted: true } => {
+                    let hs = host.disk.hard_state;
+                    // A newer durable term also covers it: the node can never vote in m.term again.
+                    if hs.term < m.term || hs.term == m.term && hs.vote != Some(m.to) {
+                        return Err(contract(format!(
+                            "node {id}: vote for {} sent before it was persisted",
+                            m.to
+                        )));
+                    }
+                }
+                MessageBody::AppendResponse(AppendResult::Accepted { match_index })
+                    if host.disk.last_index() < *match_index
+                        && host.disk.hard_state.commit < *match_index =>
+                {
+                    return Err(contract(format!(
+                        "node {id}: acknowledged {match_index} with only {} persisted",
+                        host.disk.last_index()
+                    )));
+                }
+                _ => {}
+            }
+        }
+        // 6. Compaction, then acknowledge.
+        if let Some(upto) = rd.compact_log_to {
+            host.disk.entries.retain(|e| e.index > upto);
+        }
+        raft.advance();
+        for m in rd.messages {
+            self.send(m);
+        }
+        for cr in rd.snapshot_reads {
             let Some(host) = self.hosts.get(&id) else {
                 break;
             };
@@ -913,6 +971,12 @@ impl Cluster {
             host.kv = Kv::default();
             host.proposals.clear();
             host.reads.clear();
+            // The write in progress never reached the disk (its early messages may have left),
+            // and a commit index written without an fsync may be lost too.
+            host.in_flight = None;
+            if self.rng.random_bool(0.5) {
+                host.disk.hard_state.commit = host.disk.synced_commit;
+            }
         }
     }
 

@@ -147,6 +147,7 @@ impl Net {
             if let Some(upto) = rd.compact_log_to {
                 disk.entries.retain(|e| e.index > upto);
             }
+            self.queue.extend(rd.early_messages.iter().cloned());
             self.queue.extend(rd.messages.iter().cloned());
             self.applied
                 .entry(id)

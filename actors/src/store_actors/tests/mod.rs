@@ -68,7 +68,8 @@ impl Node {
     pub async fn start() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let db = open_stores_db(tmp.path(), &StoresSettings::default()).unwrap();
-        let (tree, _join) = SupervisorHandle::start(stores_subtree(db, Arc::new(setup())))
+        let sync = super::GroupSync::start(db.clone()).unwrap();
+        let (tree, _join) = SupervisorHandle::start(stores_subtree(db, Arc::new(setup()), sync))
             .await
             .unwrap();
         Self {
