@@ -1,12 +1,13 @@
 //! The store actor: one per modality per node, owning its engine.
 //!
-//! Engine calls block (fjall I/O, fsync), so they run on tokio's blocking pool, never on the actor's
-//! task. Writes (import, remove) are awaited one at a time in the handler: the actor's mailbox
-//! orders them. With a [`GroupSync`] (as in the node), a write is committed to the journal without
-//! an fsync and its answer waits for the node's next group fsync while the actor goes on with its
-//! next message: one fsync covers every write queued meanwhile, from all four stores. Reads run concurrently under a read lock and answer from the blocking pool. A
-//! `gate` shared by all incarnations of the actor is held by every write and by `pre_start`, so a
-//! write still finishing for a killed incarnation completes before its successor opens the engine.
+//! Engine calls block (fjall I/O, fsync), so they never run on the actor's task. Reads run
+//! concurrently under a read lock on tokio's blocking pool and answer from there. Writes (import,
+//! remove) go, in mailbox order, to the incarnation's writer thread ([`super::writer`]), which
+//! applies everything queued under one engine lock; with a [`GroupSync`] (as in the node) they are
+//! committed to the journal without an fsync and answered after the node's next group fsync, which
+//! covers every write queued meanwhile from all four stores. A `gate` shared by all incarnations
+//! of the actor is held by every write batch and by `pre_start`, so writes still finishing for a
+//! killed incarnation complete before its successor opens the engine.
 
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -19,9 +20,10 @@ use tracing::{info, warn};
 use verisim_cluster::Cbor;
 
 use super::engine::Engine;
-use super::group_sync::{Durability, GroupSync};
+use super::group_sync::{Ack, Durability, GroupSync};
 use super::messages::{Refusal, RefusalCode, Reply, StoreMsg};
 use super::settings::StoreSetup;
+use super::writer::{Job, Writer};
 use super::{SCOPE, group_name};
 
 /// The actor; `E` is its engine.
@@ -81,7 +83,7 @@ impl StoreActorArgs {
 pub struct StoreState<E> {
     engine: Arc<RwLock<E>>,
     gate: Arc<Mutex<()>>,
-    group_sync: Option<Arc<GroupSync>>,
+    writer: Writer<E>,
 }
 
 fn internal(what: impl std::fmt::Display) -> Refusal {
@@ -127,15 +129,14 @@ impl<E: Engine> StoreState<E> {
         });
     }
 
-    /// Runs a write on the blocking pool, holding the gate, and waits for it. An engine that
-    /// panicked fails the actor, so its supervisor restarts it on a freshly opened engine.
-    async fn write<A, T>(
+    /// Queues a write for this incarnation's writer thread (see [`super::writer`]) and returns at
+    /// once; the answer is sent once the write is durable. Writes run in mailbox order.
+    fn write<A, T>(
         &self,
         arg: Cbor<A>,
         port: RpcReplyPort<Cbor<Reply<T>>>,
         f: fn(&mut E, A) -> Reply<T>,
-    ) -> Result<(), ActorProcessingErr>
-    where
+    ) where
         A: DeserializeOwned + Send + 'static,
         T: Serialize + Send + 'static,
     {
@@ -143,44 +144,21 @@ impl<E: Engine> StoreState<E> {
             Ok(a) => a,
             Err(r) => {
                 respond(port, Err(r));
-                return Ok(());
+                return;
             }
         };
-        let engine = self.engine.clone();
-        let gate = self.gate.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let _g = gate.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut e = engine.write().map_err(|_| "the engine is poisoned")?;
-            Ok::<_, &'static str>(f(&mut e, a))
-        })
-        .await;
-        match done {
-            // Written to the journal: answered once the group fsync covering it returns. A
-            // refusal wrote nothing and is answered at once.
-            Ok(Ok(reply @ Ok(_))) if self.group_sync.is_some() => {
-                if let Some(sync) = &self.group_sync {
-                    sync.after_write(Box::new(move |durable| match durable {
-                        Ok(()) => respond(port, reply),
-                        Err(why) => respond(port, Err(internal(why))),
-                    }));
-                }
-                Ok(())
-            }
-            Ok(Ok(reply)) => {
-                respond(port, reply);
-                Ok(())
-            }
-            Ok(Err(why)) => {
-                respond(port, Err(internal(why)));
-                Err(why.into())
-            }
-            Err(join) => {
-                respond(
-                    port,
-                    Err(internal("the engine panicked; the actor restarts")),
-                );
-                Err(format!("{:?} store engine failed: {join}", E::KIND).into())
-            }
+        let job: Job<E> = Box::new(move |engine: &mut E| {
+            let reply = f(engine, a);
+            // A refusal wrote nothing: it needs no fsync.
+            let wrote = reply.is_ok();
+            let ack: Ack = Box::new(move |durable| match durable {
+                Ok(()) => respond(port, reply),
+                Err(why) => respond(port, Err(internal(why))),
+            });
+            (wrote, ack)
+        });
+        if !self.writer.push(job) {
+            warn!(modality = ?E::KIND, "write dropped: the writer stopped after an engine panic");
         }
     }
 }
@@ -215,10 +193,18 @@ impl<E: Engine> Actor for StoreActor<E> {
         }
         info!(modality = ?E::KIND, elapsed_ms = started.elapsed().as_millis() as u64,
             "store actor started");
+        let engine = Arc::new(RwLock::new(engine));
+        let writer = Writer::start(
+            super::modality_name(E::KIND),
+            engine.clone(),
+            args.gate.clone(),
+            args.group_sync,
+            myself.get_cell(),
+        )?;
         Ok(StoreState {
-            engine: Arc::new(RwLock::new(engine)),
+            engine,
             gate: args.gate,
-            group_sync: args.group_sync,
+            writer,
         })
     }
 
@@ -250,12 +236,9 @@ impl<E: Engine> Actor for StoreActor<E> {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             StoreMsg::Prepare(w, port) => st.read(w, port, |e, input| Ok(e.prepare(input)?)),
-            StoreMsg::Import(w, port) => {
-                st.write(w, port, |e, item| Ok(e.import_item(&item)?))
-                    .await?;
-            }
+            StoreMsg::Import(w, port) => st.write(w, port, |e, item| Ok(e.import_item(&item)?)),
             StoreMsg::Export(w, port) => st.read(w, port, |e, id| Ok(e.export_item(&id)?)),
-            StoreMsg::Remove(w, port) => st.write(w, port, |e, id| Ok(e.remove(&id)?)).await?,
+            StoreMsg::Remove(w, port) => st.write(w, port, |e, id| Ok(e.remove(&id)?)),
             StoreMsg::ItemHash(w, port) => st.read(w, port, |e, id| Ok(e.item_hash(&id)?)),
             StoreMsg::BucketDigests(w, port) => {
                 st.read(w, port, |e, (a, b)| Ok(e.bucket_digests(a..b)?));

@@ -20,6 +20,7 @@ mod merge;
 mod messages;
 mod settings;
 mod supervision;
+mod writer;
 
 pub use actor::{StoreActor, StoreActorArgs};
 pub use client::{StoreCallError, StoreDirectory, StoreRef};
