@@ -32,23 +32,44 @@ pub fn run_level<F>(proposers: usize, duration: Duration, op: F) -> LevelResult
 where
     F: Fn(&Http, usize, u64) -> Result<(), String> + Send + Sync + 'static,
 {
+    run_level_with(
+        proposers,
+        duration,
+        |_| Ok(Http::new(Duration::from_secs(10))),
+        move |http: &mut Http, p, i| op(http, p, i),
+    )
+}
+
+/// [`run_level`] with a per-thread client of the caller's kind: thread `p` starts with
+/// `init(p)` (a failure counts as that thread's only error) and calls `op(&mut client, p, i)`.
+pub fn run_level_with<C, I, F>(proposers: usize, duration: Duration, init: I, op: F) -> LevelResult
+where
+    C: 'static,
+    I: Fn(usize) -> Result<C, String> + Send + Sync + 'static,
+    F: Fn(&mut C, usize, u64) -> Result<(), String> + Send + Sync + 'static,
+{
     let op = Arc::new(op);
+    let init = Arc::new(init);
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let measure_from = start + WARMUP;
     let threads: Vec<_> = (0..proposers)
         .map(|p| {
             let op = op.clone();
+            let init = init.clone();
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let http = Http::new(Duration::from_secs(10));
                 let mut samples = Vec::new();
+                let mut client = match init(p) {
+                    Ok(c) => c,
+                    Err(e) => return (samples, 1, Some(e)),
+                };
                 let mut errors = 0usize;
                 let mut first_error = None;
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) && !interrupted() {
                     let t0 = Instant::now();
-                    let r = op(&http, p, i);
+                    let r = op(&mut client, p, i);
                     let took = t0.elapsed();
                     i += 1;
                     if t0 < measure_from || stop.load(Ordering::Relaxed) {

@@ -13,6 +13,7 @@ mod join;
 mod load;
 mod log_memory;
 mod raw;
+mod register;
 mod stats;
 
 use clap::Subcommand;
@@ -37,6 +38,8 @@ enum Which {
     Join(join::JoinArgs),
     /// A node's RSS before and after its log is compacted by a snapshot.
     LogMemory(log_memory::LogMemoryArgs),
+    /// Signed registrations/s end to end over HTTP on a 3-node cluster (all four modalities).
+    Register(register::RegisterArgs),
 }
 
 /// Runs the benchmark on a blocking thread; Ctrl-C kills every child process and stops it.
@@ -70,6 +73,10 @@ fn run_blocking(args: &BenchArgs) -> Result<(), String> {
         }
         Which::LogMemory(a) => {
             let r = log_memory::run(a)?;
+            (r.markdown(), to_json(&r))
+        }
+        Which::Register(a) => {
+            let r = register::run(a)?;
             (r.markdown(), to_json(&r))
         }
     };

@@ -24,7 +24,7 @@ const NODES: u64 = 3;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The schema the dev nodes load: one example type.
-const DEV_SCHEMA: &str = r#"[{"iri": "ex:Thing", "label": "Thing", "supertypes": [], "required": ["ex:name"],
+pub const DEV_SCHEMA: &str = r#"[{"iri": "ex:Thing", "label": "Thing", "supertypes": [], "required": ["ex:name"],
   "properties": {
     "ex:name": {"datatype": "Text", "pattern": null, "min": null, "max": null},
     "ex:count": {"datatype": "Int", "pattern": null, "min": 0, "max": null},

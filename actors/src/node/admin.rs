@@ -46,6 +46,8 @@ pub struct AdminState {
     /// The bearer token `/admin/*` requires; `None` leaves those routes open.
     pub token: Option<Arc<str>>,
     pub http: metrics::HttpMetrics,
+    /// The stores' group commit, for its counters.
+    pub store_sync: Arc<crate::store_actors::GroupSync>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -262,13 +264,25 @@ async fn metrics_text(State(st): State<AdminState>) -> Response {
     let consensus = call(&st, ConsensusMsg::Status).await.ok();
     let tree = st.tree.tree().await.ok();
     let peers_up = st.cluster.up_peers().await.map(|p| p.len()).unwrap_or(0);
-    let entities = st.replica.read().state.entity_count();
+    let (entities, clients, windows) = {
+        let r = st.replica.read();
+        (
+            r.state.entity_count(),
+            r.state.client_count(),
+            r.state.window_count(),
+        )
+    };
+    let sync = st.store_sync.stats();
     let text = metrics::render(
         &metrics::Snapshot {
             consensus: consensus.as_ref(),
             peers_up,
             tree: tree.as_ref(),
             entities,
+            clients,
+            windows,
+            store_syncs: sync.syncs.load(std::sync::atomic::Ordering::Relaxed),
+            store_synced_writes: sync.writes.load(std::sync::atomic::Ordering::Relaxed),
         },
         &st.http,
     );

@@ -186,6 +186,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             .map_err(|e| NodeError::Proxy(e.to_string()))?
             .map(Arc::from),
         http: admin::metrics::HttpMetrics::default(),
+        store_sync: stores_sync.clone(),
     };
     let cookie = config
         .cluster_config()

@@ -461,6 +461,16 @@ impl RegistryState {
         self.entities.len()
     }
 
+    /// Registered client identities, revoked ones included.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Trust windows held (expired ones stay until the next pruning).
+    pub fn window_count(&self) -> usize {
+        self.windows.len()
+    }
+
     pub fn client(&self, id: &ClientId) -> Option<&ClientRecord> {
         self.clients.get(id)
     }

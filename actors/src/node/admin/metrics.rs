@@ -112,6 +112,10 @@ pub struct Snapshot<'a> {
     pub peers_up: usize,
     pub tree: Option<&'a TreeNode>,
     pub entities: usize,
+    pub clients: usize,
+    pub windows: usize,
+    pub store_syncs: u64,
+    pub store_synced_writes: u64,
 }
 
 pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
@@ -196,6 +200,30 @@ pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
         "Entities in this node's registry replica.",
         s.entities as u64,
     );
+    gauge(
+        &mut out,
+        "verisim_registry_clients",
+        "Client identities in this node's registry replica (revoked ones included).",
+        s.clients as u64,
+    );
+    gauge(
+        &mut out,
+        "verisim_registry_windows",
+        "Trust windows in this node's registry replica (expired ones until pruned).",
+        s.windows as u64,
+    );
+    counter(
+        &mut out,
+        "verisim_store_syncs_total",
+        "Group fsyncs of the stores journal.",
+        s.store_syncs,
+    );
+    counter(
+        &mut out,
+        "verisim_store_synced_writes_total",
+        "Store writes acknowledged after those fsyncs.",
+        s.store_synced_writes,
+    );
     if let Some(tree) = s.tree {
         header(
             &mut out,
@@ -231,6 +259,11 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
     header(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {v}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, v: u64) {
+    header(out, name, "counter", help);
     let _ = writeln!(out, "{name} {v}");
 }
 
@@ -282,6 +315,10 @@ mod tests {
                 peers_up: 2,
                 tree: None,
                 entities: 7,
+                clients: 2,
+                windows: 3,
+                store_syncs: 5,
+                store_synced_writes: 40,
             },
             &m,
         );
@@ -305,6 +342,10 @@ mod tests {
         assert_eq!(s["verisim_consensus_up"], 0.0);
         assert_eq!(s["verisim_cluster_peers_up"], 2.0);
         assert_eq!(s["verisim_registry_entities"], 7.0);
+        assert_eq!(s["verisim_registry_clients"], 2.0);
+        assert_eq!(s["verisim_registry_windows"], 3.0);
+        assert_eq!(s["verisim_store_syncs_total"], 5.0);
+        assert_eq!(s["verisim_store_synced_writes_total"], 40.0);
         assert!(!s.contains_key("verisim_raft_term"));
     }
 
