@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use support::docker::image::docker_or_skip;
 use support::docker::{DockerCluster, DockerRecorder};
 use support::{WriteOutcome, wait_for};
-use verisim_lincheck::{CheckOptions, KvModel, Outcome, check};
+use verisim_lincheck::Outcome;
 
 const LONG: Duration = Duration::from_secs(30);
 const CLIENTS: u64 = 4;
@@ -171,18 +171,7 @@ fn docker_cut_off_leader_commits_nothing_and_the_history_is_linearizable() {
         "{} operations, {unknown} with unknown outcome",
         history.len()
     );
-    let report = check(
-        &KvModel::new(),
-        &history,
-        &CheckOptions::default().with_time_limit(Some(Duration::from_secs(60))),
-    )
-    .expect("a well-formed history");
-    assert!(
-        report.verdict.is_linearizable(),
-        "seed {seed}: {}\nhistory: {:?}",
-        report.verdict,
-        history.operations
-    );
+    support::assert_linearizable(&history, seed);
 }
 
 #[test]
