@@ -21,15 +21,6 @@ const LONG: Duration = Duration::from_secs(30);
 const CLIENTS: u64 = 4;
 const KEYS: usize = 3;
 
-fn seed() -> u64 {
-    let seed = std::env::var("VERISIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
-    seed
-}
-
 /// Lets the clients run for `d` (the test thread only watches the clock).
 fn run_for(d: Duration) {
     let t = Instant::now();
@@ -43,7 +34,7 @@ fn docker_cut_off_leader_commits_nothing_and_the_history_is_linearizable() {
     if !docker_or_skip("docker_cut_off_leader_commits_nothing_and_the_history_is_linearizable") {
         return;
     }
-    let seed = seed();
+    let seed = support::test_seed();
     let c = DockerCluster::start(3);
     let all = [1, 2, 3];
     let mut expected: BTreeMap<String, Option<String>> = BTreeMap::new();

@@ -17,11 +17,7 @@ const KEYS: usize = 3;
 
 #[test]
 fn concurrent_clients_across_a_leader_kill_are_linearizable() {
-    let seed: u64 = std::env::var("VERISIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
+    let seed = support::test_seed();
 
     let mut c = Cluster::start(Options::default());
     let recorder = Recorder::new();

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::entities::{entity_cluster_with, hexad, node_urls, signed_headers, via};
-use support::{Cluster, Options, restart_count, wait_for};
+use support::{Cluster, Options, restart_count, test_seed, wait_for};
 use verisim_client::http::{Client, ClientError, RetryPolicy, Session};
 use verisim_client::wire::{
     EntityId, EntityView, EntityWritten, ErrorCode, ModalityHashes, RegisterRequest,
@@ -37,16 +37,6 @@ use verisim_client::wire::{
 use verisim_lincheck::{KvHistory, KvInput, KvOutput};
 
 const LONG: Duration = Duration::from_secs(30);
-
-/// `VERISIM_SEED`, or a random seed; printed so that a failure can be replayed.
-fn test_seed() -> u64 {
-    let seed = std::env::var("VERISIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
-    seed
-}
 
 /// Sets `stop` when dropped, so worker threads end also when the test thread panics inside
 /// `thread::scope` (which would otherwise wait for them forever).

@@ -64,6 +64,17 @@ pub fn reserve_port() -> TcpListener {
     panic!("no free port in {from}..{to}");
 }
 
+/// `VERISIM_SEED`, or a random seed; printed so that a failure can be replayed.
+pub fn test_seed() -> u64 {
+    use rand::Rng;
+    let seed = std::env::var("VERISIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
+    seed
+}
+
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
