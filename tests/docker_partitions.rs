@@ -15,20 +15,11 @@ use rand::{Rng, SeedableRng};
 use support::docker::image::docker_or_skip;
 use support::docker::{DockerCluster, DockerRecorder};
 use support::{WriteOutcome, wait_for};
-use verisim_lincheck::{CheckOptions, KvModel, Outcome, check};
+use verisim_lincheck::Outcome;
 
 const LONG: Duration = Duration::from_secs(30);
 const CLIENTS: u64 = 4;
 const KEYS: usize = 3;
-
-fn seed() -> u64 {
-    let seed = std::env::var("VERISIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
-    seed
-}
 
 /// Lets the clients run for `d` (the test thread only watches the clock).
 fn run_for(d: Duration) {
@@ -43,7 +34,7 @@ fn docker_cut_off_leader_commits_nothing_and_the_history_is_linearizable() {
     if !docker_or_skip("docker_cut_off_leader_commits_nothing_and_the_history_is_linearizable") {
         return;
     }
-    let seed = seed();
+    let seed = support::test_seed();
     let c = DockerCluster::start(3);
     let all = [1, 2, 3];
     let mut expected: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -171,18 +162,7 @@ fn docker_cut_off_leader_commits_nothing_and_the_history_is_linearizable() {
         "{} operations, {unknown} with unknown outcome",
         history.len()
     );
-    let report = check(
-        &KvModel::new(),
-        &history,
-        &CheckOptions::default().with_time_limit(Some(Duration::from_secs(60))),
-    )
-    .expect("a well-formed history");
-    assert!(
-        report.verdict.is_linearizable(),
-        "seed {seed}: {}\nhistory: {:?}",
-        report.verdict,
-        history.operations
-    );
+    support::assert_linearizable(&history, seed);
 }
 
 #[test]

@@ -11,18 +11,13 @@ use nix::sys::signal::{Signal, kill};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::{Cluster, Options, Recorder, WriteOutcome};
-use verisim_lincheck::{CheckOptions, KvInput, KvModel, KvOutput, Operation, check};
 
 const CLIENTS: u64 = 4;
 const KEYS: usize = 3;
 
 #[test]
 fn concurrent_clients_across_a_leader_kill_are_linearizable() {
-    let seed: u64 = std::env::var("VERISIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
+    let seed = support::test_seed();
 
     let mut c = Cluster::start(Options::default());
     let recorder = Recorder::new();
@@ -104,31 +99,8 @@ fn concurrent_clients_across_a_leader_kill_are_linearizable() {
         acked >= 20,
         "too few acknowledged writes ({acked}) for a meaningful check"
     );
-    let report = check(
-        &KvModel::new(),
-        &history,
-        &CheckOptions::default().with_time_limit(Some(Duration::from_secs(60))),
-    )
-    .expect("a well-formed history");
-    assert!(
-        report.verdict.is_linearizable(),
-        "seed {seed}: {}\nhistory: {:?}",
-        report.verdict,
-        history.operations
-    );
-
+    support::assert_linearizable(&history, seed);
     // The check is not vacuous: the same history plus one read of a value nobody wrote, after
     // everything else returned, is refused.
-    let mut tampered = history.clone();
-    let end = c.now();
-    tampered.push(Operation::returned(
-        99,
-        KvInput::get("key0".to_string()),
-        end,
-        KvOutput::Value(Some("never-written".to_string())),
-        end + 1,
-    ));
-    let report =
-        check(&KvModel::new(), &tampered, &CheckOptions::default()).expect("a well-formed history");
-    assert!(report.verdict.is_violation(), "{}", report.verdict);
+    support::assert_a_forged_read_is_refused(&history, "key0", c.now());
 }

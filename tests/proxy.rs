@@ -6,21 +6,13 @@ mod support;
 
 use std::time::Duration;
 
+use support::entities::{client_of, entity_cluster, hexad, signed_headers, via};
 use support::{Cluster, Options};
 use verisim_client::auth::{IdentityKey, OpenWindow, WindowSecret, sign_request};
 use verisim_client::http::{Client, now_ms};
 use verisim_client::wire::{
-    ClientId, EdgePayload, EntityId, GraphPayload, Hex, OpenWindowRequest, RegisterRequest,
-    RequestId, SemanticPayload, TensorData, TensorPayload, Value, VectorPayload, WindowId,
+    ClientId, EntityId, Hex, OpenWindowRequest, RequestId, TensorData, TensorPayload, WindowId,
 };
-
-/// A client of every node of `c` (retrying on 503 and unreachable nodes, as users would).
-fn client_of(c: &Cluster) -> Client {
-    let urls: Vec<String> = (1..=c.nodes.len() as u64)
-        .filter_map(|id| c.node(id).http.map(|a| format!("http://{a}")))
-        .collect();
-    Client::new(&urls).expect("client")
-}
 
 /// A raw POST of a JSON value to one node, for bodies the client library would never send.
 fn post_raw(c: &Cluster, id: u64, path: &str, body: &serde_json::Value) -> support::Reply {
@@ -127,113 +119,6 @@ fn windows_open_through_any_node_and_every_refusal_has_its_code() {
         )
         .unwrap();
     assert_eq!((r.status, r.code()), (401, Some("unknown_window")));
-}
-
-/// The schema every node of the entity tests loads: one type with three typed properties.
-const SCHEMA: &str = r#"[{"iri": "ex:Thing", "label": "Thing", "supertypes": [], "required": ["ex:name"],
-  "properties": {
-    "ex:name": {"datatype": "Text", "pattern": null, "min": null, "max": null},
-    "ex:count": {"datatype": "Int", "pattern": null, "min": 0, "max": null},
-    "ex:score": {"datatype": "Float", "pattern": null, "min": null, "max": null}}}]"#;
-
-/// A 3-node cluster whose nodes load [`SCHEMA`], with client `alice` registered and a window open on
-/// a client of every node.
-fn entity_cluster() -> (Cluster, Client, IdentityKey) {
-    let dir = tempfile::tempdir().expect("schema dir");
-    let schema = dir.path().join("schema.json");
-    std::fs::write(&schema, SCHEMA).expect("write schema");
-    let c = Cluster::start(Options {
-        config: Some(format!(
-            "[stores]\nschema_file = {:?}\n",
-            schema.display().to_string()
-        )),
-        ..Options::default()
-    });
-    // Every node has read the schema at start; the file may go.
-    drop(dir);
-    let client = client_of(&c);
-    let identity = IdentityKey::from_seed(&[21; 32]);
-    let alice = ClientId::new("alice").unwrap();
-    client
-        .register_client(&alice, &identity.public())
-        .expect("register alice");
-    client
-        .open_window(&identity, &alice, Duration::from_secs(600))
-        .expect("open window");
-    (c, client, identity)
-}
-
-/// The benchmark's hexad: a 128-d vector, 10 edges, a 4×4 tensor and 3 annotated properties.
-fn hexad(id: &str, seed: u64) -> RegisterRequest {
-    use std::collections::BTreeMap;
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    RegisterRequest {
-        id: EntityId::new(id).unwrap(),
-        graph: GraphPayload {
-            properties: BTreeMap::from([("name".into(), Value::Text(id.into()))]),
-            edges: (0..10)
-                .map(|i| EdgePayload {
-                    predicate: "links".into(),
-                    target: EntityId::new(format!("target-{i}")).unwrap(),
-                    properties: BTreeMap::new(),
-                })
-                .collect(),
-        },
-        vector: VectorPayload {
-            collection: "default".into(),
-            values: (0..128).map(|_| next()).collect(),
-        },
-        tensor: TensorPayload::from_typed(
-            vec![4, 4],
-            &TensorData::F32((0..16).map(|_| next()).collect()),
-        ),
-        semantic: SemanticPayload {
-            types: ["ex:Thing".to_string()].into(),
-            properties: BTreeMap::from([
-                ("ex:name".into(), Value::Text(id.into())),
-                ("ex:count".into(), Value::Int(seed as i64)),
-                ("ex:score".into(), Value::Float(0.25)),
-            ]),
-            proofs: vec![],
-        },
-    }
-}
-
-/// A client bound to one node only.
-fn via(c: &Cluster, id: u64, template: &Client) -> Client {
-    let one = Client::new(&[format!("http://{}", c.node(id).http.unwrap())]).unwrap();
-    one.set_session(template.session());
-    one
-}
-
-/// Headers of a request signed in `client`'s window with the given request id.
-fn signed_headers(
-    client: &Client,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    request: &str,
-) -> Vec<(&'static str, String)> {
-    let s = client.session().expect("session");
-    sign_request(
-        &s.key,
-        &s.client,
-        &s.window,
-        method,
-        path,
-        now_ms(),
-        &RequestId::new(request).unwrap(),
-        body,
-    )
-    .unwrap()
-    .to_pairs()
-    .to_vec()
 }
 
 #[test]

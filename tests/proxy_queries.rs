@@ -4,106 +4,30 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::collections::BTreeSet;
 
+use support::entities::{self, via};
 use support::{Cluster, Options};
-use verisim_client::auth::IdentityKey;
 use verisim_client::http::Client;
 use verisim_client::wire::{
-    ClientId, EdgePayload, EntityId, ErrorCode, GraphNeighboursRequest, GraphPathRequest,
-    GraphPayload, GraphTraverseRequest, ReduceOp, RegisterRequest, SemanticByTypeRequest,
-    SemanticPayload, SemanticValidateRequest, TensorData, TensorPayload, TensorReduceRequest,
-    TensorSliceRequest, Traversed, Value, VectorPayload, VectorSearchRequest, Violation,
+    EntityId, ErrorCode, GraphNeighboursRequest, GraphPathRequest, GraphTraverseRequest, ReduceOp,
+    RegisterRequest, SemanticByTypeRequest, SemanticValidateRequest, TensorData, TensorPayload,
+    TensorReduceRequest, TensorSliceRequest, Traversed, VectorSearchRequest, Violation,
 };
 
-/// The schema every node loads: one type with three typed properties (as in tests/proxy.rs).
-const SCHEMA: &str = r#"[{"iri": "ex:Thing", "label": "Thing", "supertypes": [], "required": ["ex:name"],
-  "properties": {
-    "ex:name": {"datatype": "Text", "pattern": null, "min": null, "max": null},
-    "ex:count": {"datatype": "Int", "pattern": null, "min": 0, "max": null},
-    "ex:score": {"datatype": "Float", "pattern": null, "min": null, "max": null}}}]"#;
-
-/// A client of every node of `c`.
-fn client_of(c: &Cluster) -> Client {
-    let urls: Vec<String> = (1..=c.nodes.len() as u64)
-        .filter_map(|id| c.node(id).http.map(|a| format!("http://{a}")))
-        .collect();
-    Client::new(&urls).expect("client")
-}
-
-/// A 3-node cluster loading [`SCHEMA`], with client `alice` registered and a window open.
+/// A 3-node cluster loading the entity tests' schema, with client `alice` registered and a window
+/// open.
 fn entity_cluster() -> (Cluster, Client) {
-    let dir = tempfile::tempdir().expect("schema dir");
-    let schema = dir.path().join("schema.json");
-    std::fs::write(&schema, SCHEMA).expect("write schema");
-    let c = Cluster::start(Options {
-        config: Some(format!(
-            "[stores]\nschema_file = {:?}\n",
-            schema.display().to_string()
-        )),
-        ..Options::default()
-    });
-    drop(dir);
-    let client = client_of(&c);
-    let identity = IdentityKey::from_seed(&[31; 32]);
-    let alice = ClientId::new("alice").unwrap();
-    client
-        .register_client(&alice, &identity.public())
-        .expect("register alice");
-    client
-        .open_window(&identity, &alice, Duration::from_secs(600))
-        .expect("open window");
+    let (c, client, _) = entities::entity_cluster_with(Options::default(), 31);
     (c, client)
 }
 
 /// A hexad with a 128-d vector, edges to `targets`, a 3×4 tensor and three annotated properties.
 fn hexad(id: &str, seed: u64, targets: &[String]) -> RegisterRequest {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    RegisterRequest {
-        id: EntityId::new(id).unwrap(),
-        graph: GraphPayload {
-            properties: BTreeMap::from([("name".into(), Value::Text(id.into()))]),
-            edges: targets
-                .iter()
-                .map(|t| EdgePayload {
-                    predicate: "links".into(),
-                    target: EntityId::new(t.clone()).unwrap(),
-                    properties: BTreeMap::new(),
-                })
-                .collect(),
-        },
-        vector: VectorPayload {
-            collection: "default".into(),
-            values: (0..128).map(|_| next()).collect(),
-        },
-        tensor: TensorPayload::from_typed(
-            vec![3, 4],
-            &TensorData::F64((0..12).map(|_| f64::from(next())).collect()),
-        ),
-        semantic: SemanticPayload {
-            types: ["ex:Thing".to_string()].into(),
-            properties: BTreeMap::from([
-                ("ex:name".into(), Value::Text(id.into())),
-                ("ex:count".into(), Value::Int(seed as i64)),
-                ("ex:score".into(), Value::Float(0.25)),
-            ]),
-            proofs: vec![],
-        },
-    }
-}
-
-/// A client bound to one node only.
-fn via(c: &Cluster, id: u64, template: &Client) -> Client {
-    let one = Client::new(&[format!("http://{}", c.node(id).http.unwrap())]).unwrap();
-    one.set_session(template.session());
-    one
+    entities::hexad_with(id, seed, targets, |noise| {
+        let data = (0..12).map(|_| f64::from(noise.next_f32())).collect();
+        TensorPayload::from_typed(vec![3, 4], &TensorData::F64(data))
+    })
 }
 
 fn f64s(t: &TensorPayload) -> Vec<f64> {

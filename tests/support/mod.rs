@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod docker;
+pub mod entities;
 pub mod relay;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use verisim_lincheck::{KvHistory, KvInput, KvOutput};
+use verisim_lincheck::{CheckOptions, KvHistory, KvInput, KvModel, KvOutput, Operation, check};
 
 use relay::Relay;
 
@@ -63,6 +64,17 @@ pub fn reserve_port() -> TcpListener {
     panic!("no free port in {from}..{to}");
 }
 
+/// `VERISIM_SEED`, or a random seed; printed so that a failure can be replayed.
+pub fn test_seed() -> u64 {
+    use rand::Rng;
+    let seed = std::env::var("VERISIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
+    seed
+}
+
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -86,8 +98,13 @@ pub struct Options {
     /// Route every node-to-node connection through a fault-injecting relay.
     pub relay: bool,
     /// Extra TOML configuration (e.g. `[raft] log_keep_after_snapshot = 10`), given to every node
-    /// with `--config` (flags still override it).
+    /// with `--config` (flags still override it). `{dir}` in it stands for the cluster's directory,
+    /// where [`files`](Self::files) are.
     pub config: Option<String>,
+    /// Files written into the cluster's directory before any node starts, as (name, contents):
+    /// e.g. a schema file the config names as `{dir}/schema.json`. They live as long as the
+    /// cluster, so a restarted node reads them again.
+    pub files: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -98,20 +115,30 @@ impl Default for Options {
             snapshot_entries: None,
             relay: false,
             config: None,
+            files: Vec::new(),
         }
     }
 }
 
-/// The answer of an admin HTTP request: status code and JSON (or `Value::String` for text).
+/// The answer of an admin HTTP request: status code, headers (names in lower case) and JSON (or
+/// `Value::String` for text).
 #[derive(Clone, Debug)]
 pub struct Reply {
     pub status: u16,
+    pub headers: Vec<(String, String)>,
     pub body: Value,
 }
 
 impl Reply {
     pub fn ok(&self) -> bool {
         self.status == 200
+    }
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn code(&self) -> Option<&str> {
         self.body.get("code").and_then(Value::as_str)
@@ -129,12 +156,24 @@ fn agent() -> ureq::Agent {
 fn to_reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, String> {
     let mut resp = r.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            (k.as_str().to_string(), v)
+        })
+        .collect();
     let text = resp
         .body_mut()
         .read_to_string()
         .map_err(|e| e.to_string())?;
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Ok(Reply { status, body })
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// One node of a test cluster.
@@ -362,6 +401,13 @@ impl Drop for Node {
     }
 }
 
+/// `toml` with every `{dir}` replaced by `dir`, quoted for a TOML basic string (so
+/// `schema_file = "{dir}/schema.json"` names a file of [`Options::files`]).
+fn expand_dir(toml: &str, dir: &Path) -> String {
+    let quoted = format!("{:?}", dir.display().to_string());
+    toml.replace("{dir}", &quoted[1..quoted.len() - 1])
+}
+
 /// The last `max` bytes of a file, lossily decoded.
 pub fn tail(path: &Path, max: u64) -> String {
     let Ok(mut f) = File::open(path) else {
@@ -444,6 +490,9 @@ impl Cluster {
         }
         let voters = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
         drop(reserved);
+        for (name, contents) in &opts.files {
+            std::fs::write(dir.path().join(name), contents).expect("write a cluster file");
+        }
         let nodes = ids
             .iter()
             .map(|&id| {
@@ -463,7 +512,7 @@ impl Cluster {
                 ];
                 if let Some(toml) = &opts.config {
                     let path = dir.path().join(format!("n{id}.toml"));
-                    std::fs::write(&path, toml).expect("write node config");
+                    std::fs::write(&path, expand_dir(toml, dir.path())).expect("write node config");
                     extra_args.push("--config".into());
                     extra_args.push(path.display().to_string());
                 }
@@ -666,7 +715,7 @@ impl Cluster {
         ];
         if let Some(toml) = &self.opts.config {
             let path = self.dir.path().join(format!("n{id}.toml"));
-            std::fs::write(&path, toml).expect("write node config");
+            std::fs::write(&path, expand_dir(toml, self.dir.path())).expect("write node config");
             extra_args.push("--config".into());
             extra_args.push(path.display().to_string());
         }
@@ -805,6 +854,39 @@ impl Recorder {
         }
         out
     }
+}
+
+/// Checks `history` with `verisim_lincheck`'s key-value model (60 s limit), panicking with the
+/// verdict, the seed and the whole history when it is not linearizable.
+pub fn assert_linearizable(history: &KvHistory, seed: u64) {
+    let report = check(
+        &KvModel::new(),
+        history,
+        &CheckOptions::default().with_time_limit(Some(Duration::from_secs(60))),
+    )
+    .expect("a well-formed history");
+    assert!(
+        report.verdict.is_linearizable(),
+        "seed {seed}: {}\nhistory: {:?}",
+        report.verdict,
+        history.operations
+    );
+}
+
+/// The check is not vacuous: `history` plus one read of `key` at `end` (after everything else
+/// returned) answering a value nobody wrote is refused.
+pub fn assert_a_forged_read_is_refused(history: &KvHistory, key: &str, end: u64) {
+    let mut tampered = history.clone();
+    tampered.push(Operation::returned(
+        99,
+        KvInput::get(key.to_string()),
+        end,
+        KvOutput::Value(Some("never-written".to_string())),
+        end + 1,
+    ));
+    let report =
+        check(&KvModel::new(), &tampered, &CheckOptions::default()).expect("a well-formed history");
+    assert!(report.verdict.is_violation(), "{}", report.verdict);
 }
 
 /// The restart count of the supervision-tree child with this `id` (e.g. `"consensus"`) in a

@@ -41,6 +41,32 @@ pub struct NodeConfig {
     pub stores: StoresSettings,
     /// `[admin]`: the bearer token that guards `/admin/*`, and the raw-proposals switch.
     pub admin: AdminSettings,
+    /// `[proxy]`: how long a client request may wait for the registry.
+    pub proxy: ProxySettings,
+}
+
+/// `[proxy]`: the public API's waits on the registry quorum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxySettings {
+    /// How long a write (and a read's read barrier) may wait for a leader, its commit and this
+    /// node's apply before it is answered `503 no_quorum`. Lower it to fail fast without a quorum;
+    /// keep it well above an election (election_ticks × tick_ms, doubled).
+    pub commit_timeout_ms: u64,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            commit_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl ProxySettings {
+    pub fn commit_timeout(&self) -> Duration {
+        Duration::from_millis(self.commit_timeout_ms)
+    }
 }
 
 /// `[admin]`: without a token the admin routes are open (bind `http_listen` to loopback then).
@@ -151,6 +177,7 @@ impl Default for NodeConfig {
             heartbeat_deadline_ms: 1_000,
             stores: StoresSettings::default(),
             admin: AdminSettings::default(),
+            proxy: ProxySettings::default(),
         }
     }
 }
@@ -202,6 +229,9 @@ impl NodeConfig {
         }
         if self.raft.tick_ms == 0 || self.raft.election_ticks <= self.raft.heartbeat_ticks {
             return bad("raft: tick_ms > 0 and election_ticks > heartbeat_ticks".into());
+        }
+        if self.proxy.commit_timeout_ms == 0 {
+            return bad("proxy: commit_timeout_ms must be positive".into());
         }
         Ok(())
     }
@@ -283,6 +313,18 @@ mod tests {
         assert_eq!(c.cluster_config().node_name, "n2");
         assert_eq!(c.cookie, CookieSource::File("/etc/verisim/cookie".into()));
         assert!(!c.admin.raw_proposals, "raw proposals are off by default");
+        assert_eq!(c.proxy.commit_timeout(), Duration::from_secs(10));
+        let fast: NodeConfig = toml::from_str("[proxy]\ncommit_timeout_ms = 1500").unwrap();
+        assert_eq!(fast.proxy.commit_timeout(), Duration::from_millis(1500));
+        let zero = NodeConfig {
+            id: 1,
+            voters: vec![1],
+            proxy: ProxySettings {
+                commit_timeout_ms: 0,
+            },
+            ..NodeConfig::default()
+        };
+        assert!(zero.validate().is_err());
         let on: NodeConfig = toml::from_str("[admin]\nraw_proposals = true").unwrap();
         assert!(on.admin.raw_proposals);
     }

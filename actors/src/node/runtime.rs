@@ -201,7 +201,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         replica: replica.clone(),
         consensus: ConsensusLocator::named(),
         transport: state.transport.clone(),
-        commit_timeout: Duration::from_secs(10),
+        commit_timeout: config.proxy.commit_timeout(),
         max_body: crate::proxy::DEFAULT_MAX_BODY,
         stores: crate::store_actors::StoreDirectory::new(
             crate::consensus::endpoint::node_name(config.id),

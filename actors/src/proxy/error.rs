@@ -79,15 +79,15 @@ impl From<ProposeError> for ProxyError {
 impl From<Refusal> for ProxyError {
     fn from(r: Refusal) -> Self {
         let code = match &r {
-            Refusal::Malformed(_) => ErrorCode::Internal,
+            // The proxy only proposes what it encoded, and placement is its choice, not the
+            // client's: either refusal is a bug here, not bad input (docs/api.md, Errors).
+            Refusal::Malformed(_) | Refusal::BadPlacement => ErrorCode::Internal,
             Refusal::UnknownClient => ErrorCode::UnknownClient,
             Refusal::ClientRevoked => ErrorCode::ClientRevoked,
             Refusal::UnknownWindow | Refusal::WindowOfAnotherClient => ErrorCode::UnknownWindow,
             Refusal::WindowExpired => ErrorCode::ExpiredWindow,
             Refusal::DuplicateWindow => ErrorCode::AlreadyExists,
-            Refusal::WindowTooLong { .. } | Refusal::BadPlacement | Refusal::MissingModality => {
-                ErrorCode::InvalidInput
-            }
+            Refusal::WindowTooLong { .. } | Refusal::MissingModality => ErrorCode::InvalidInput,
             Refusal::VersionConflict { .. } => ErrorCode::VersionConflict,
             Refusal::UnknownEntity => ErrorCode::NotFound,
             Refusal::ReplayedRequest => ErrorCode::ReplayedRequest,
@@ -100,4 +100,44 @@ impl From<Refusal> for ProxyError {
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ProxyError> {
     serde_json::from_slice(body)
         .map_err(|e| ProxyError::new(ErrorCode::MalformedJson, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table "How the registry's refusals map to codes" of docs/api.md.
+    #[test]
+    fn refusals_map_to_the_documented_codes() {
+        let cases = [
+            (Refusal::Malformed("x".into()), ErrorCode::Internal),
+            (Refusal::UnknownClient, ErrorCode::UnknownClient),
+            (Refusal::ClientRevoked, ErrorCode::ClientRevoked),
+            (Refusal::UnknownWindow, ErrorCode::UnknownWindow),
+            (Refusal::WindowOfAnotherClient, ErrorCode::UnknownWindow),
+            (Refusal::WindowExpired, ErrorCode::ExpiredWindow),
+            (Refusal::DuplicateWindow, ErrorCode::AlreadyExists),
+            (
+                Refusal::WindowTooLong {
+                    asked_ms: 2,
+                    max_ms: 1,
+                },
+                ErrorCode::InvalidInput,
+            ),
+            (
+                Refusal::VersionConflict {
+                    expected: 1,
+                    actual: 2,
+                },
+                ErrorCode::VersionConflict,
+            ),
+            (Refusal::UnknownEntity, ErrorCode::NotFound),
+            (Refusal::MissingModality, ErrorCode::InvalidInput),
+            (Refusal::BadPlacement, ErrorCode::Internal),
+            (Refusal::ReplayedRequest, ErrorCode::ReplayedRequest),
+        ];
+        for (refusal, code) in cases {
+            assert_eq!(ProxyError::from(refusal.clone()).code, code, "{refusal:?}");
+        }
+    }
 }
