@@ -4,20 +4,16 @@
 //! history is checked with `verisim-lincheck`. After every load, every acknowledged entity is read
 //! back from every node, verified against the hashes its acknowledgement returned.
 //!
-//! **Ignored until two product bugs are fixed** (outside the proxy; the last test is their
-//! reproducer; all four pass with both fixed):
-//! * *Lost store names* (`store-names`): ractor 0.16.5 unregisters a *name* when any actor cell
-//!   carrying it stops, remote proxies included (`ActorCell::set_status`). ractor_cluster gives each
-//!   `RemoteActor` proxy the remote actor's name, so when a peer's store actor restarts, or a peer's
-//!   session closes (crash, SIGSTOP past the heartbeat deadline), the proxies named
-//!   `verisim.store.<modality>` stop and take this node's own `verisim.store.<modality>` out of the
-//!   registry. `StoreDirectory::local` (`ractor::registry::where_is`) then finds no local store: the
-//!   node answers every registration `503 unavailable` ("no Vector store reachable on node n1") until
-//!   its own store restarts, and `POST /admin/kill/verisim.store.*` answers 404.
-//! * *Empty membership after a restart* (`restart-membership`): a node restarted before its first
-//!   snapshot rebuilds its replica with an empty `membership` (`ConsensusActor::pre_start` copies the
-//!   bootstrap snapshot's membership only on the very first start, and no log entry repeats it), so
-//!   the proxy places new entities on no node and the registry refuses them (`BadPlacement`).
+//! The last test is the regression test of two bugs these tests found:
+//! * *Lost store names*: ractor 0.16.5 unregisters a *name* when any actor cell carrying it stops,
+//!   remote proxies included (`ActorCell::set_status`), and ractor_cluster gives each `RemoteActor`
+//!   proxy the remote actor's name. So when a peer's store actor restarted, or a peer's session
+//!   closed, this node's own `verisim.store.<modality>` left the registry and the node answered
+//!   every registration `503 unavailable`. Local stores are now found through their process group
+//!   (`store_actors::local_store`).
+//! * *Empty membership after a restart*: a node restarted before its first snapshot rebuilt its
+//!   replica without the bootstrap membership (it lives only in the recorded snapshot metadata),
+//!   so its proxy placed new entities on no node (`BadPlacement`).
 
 mod support;
 
@@ -148,7 +144,6 @@ fn impatient() -> RetryPolicy {
 /// node. Round 1: the leader survives, its two followers are SIGSTOPped (and SIGCONTed); round 2: a
 /// follower survives, the other two are SIGKILLed (and restarted on their data directories).
 #[test]
-#[ignore = "reason: bug store-names (module docs): once the other nodes are back, the survivor has lost its own store actors from the name registry and answers 503 unavailable forever"]
 fn without_a_quorum_a_registration_is_503_no_quorum_and_the_same_request_completes_after() {
     let (mut c, client, _) = entity_cluster_with(
         Options {
@@ -313,7 +308,6 @@ struct Registration {
 /// `drift_detected` is a failure), failed registrations are counted and printed (only 503s or
 /// unreachable nodes are allowed), and the tree's restart counts are exactly the kills.
 #[test]
-#[ignore = "reason: bug store-names (module docs): a store restart on one node takes that store out of the other nodes' name registries; after two kills no node can prepare a registration (503 unavailable)"]
 fn store_actors_killed_during_a_registration_load_lose_no_acknowledged_registration() {
     let seed = test_seed();
     let mut rng = StdRng::seed_from_u64(seed);
@@ -770,7 +764,6 @@ impl Load<'_> {
 /// from every node with the hashes of its last acknowledgement (or be a later write whose
 /// outcome was unknown).
 #[test]
-#[ignore = "reason: bugs store-names and restart-membership (module docs): the survivors lose their store actors from the name registry when the killed node's session closes (503 unavailable), and the restarted node proposes an empty placement"]
 fn nodes_sigkilled_during_a_registration_load_keep_every_acknowledged_entity_linearizably() {
     let seed = test_seed();
     let (mut c, client, _) = entity_cluster_with(
@@ -925,7 +918,6 @@ fn nodes_sigkilled_during_a_registration_load_keep_every_acknowledged_entity_lin
 /// SIGKILLed and restarted (here n3), every node still serves registrations from its own stores:
 /// one registration through each node, with no retry and no other node to fail over to, succeeds.
 #[test]
-#[ignore = "reason: reproducer of bugs store-names and restart-membership (module docs): 503 unavailable through n1 after n2's vector store restarted; BadPlacement through n3 after its restart"]
 fn every_node_finds_its_own_stores_after_a_peer_store_restart_and_a_peer_crash() {
     let (mut c, client, _) = entity_cluster_with(Options::default(), 44);
     let session = client.session().expect("session");

@@ -222,6 +222,11 @@ impl Actor for ConsensusActor {
             persisted = PersistedState::bootstrap(args.bootstrap_voters.iter().copied());
             log.record_snapshot(&persisted.snapshot)?;
             replica.membership = persisted.snapshot.membership.clone();
+        } else {
+            // A restart before the first snapshot: the bootstrap membership lives only in the
+            // recorded snapshot metadata (index 0), never in a log entry, so re-applying the log
+            // would leave the replica without it.
+            replica.membership = persisted.snapshot.membership.clone();
         }
         *args.replica.write() = replica;
         let raft = Raft::new(args.raft.clone(), persisted)?;

@@ -333,7 +333,12 @@ async fn kill(Path(actor): Path<String>) -> Result<Json<serde_json::Value>, ApiE
             "only verisim.* actors can be killed",
         ));
     }
-    let Some(cell) = ractor::registry::where_is(actor.clone()) else {
+    // Store actors by their process group: see `store_actors::local_store` for why not by name.
+    let found = match crate::store_actors::kind_of_actor_name(&actor) {
+        Some(kind) => crate::store_actors::local_store(kind),
+        None => ractor::registry::where_is(actor.clone()),
+    };
+    let Some(cell) = found else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_actor",

@@ -7,7 +7,7 @@
 //! payload if that version is still current, so a write whose distribution was cut short completes.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
@@ -31,6 +31,10 @@ use crate::store_actors::{StoreCallError, StoreDirectory};
 
 /// How long one store call may take.
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a read looks again for a modality no replica holds at the committed hash before it
+/// reports drift: a write's distribution in flight usually completes within a few fsyncs.
+const DISTRIBUTION_GRACE: Duration = Duration::from_secs(2);
 
 /// `POST /v1/entities`: register a new entity (refused with 409 if it exists).
 pub async fn register(State(st): State<ProxyState>, req: Request) -> Result<Response, ProxyError> {
@@ -365,6 +369,9 @@ pub async fn delete(
     .into_response())
 }
 
+/// What each replica held instead of a matching copy: (node, what was found).
+type Seen = Vec<(String, String)>;
+
 /// The item of `kind` from the first replica whose copy matches the registry's hash, local first.
 /// `Err` lists what each replica had instead.
 async fn fetch_verified(
@@ -374,7 +381,7 @@ async fn fetch_verified(
     id: &EntityId,
     kind: ModalityKind,
     expected: ContentHash,
-) -> Result<(String, ExportedItem), Vec<(String, String)>> {
+) -> Result<(String, ExportedItem), Seen> {
     let mut order: Vec<&str> = placement.iter().map(NodeName::as_str).collect();
     order.sort_by_key(|n| *n != local);
     let mut seen = Vec::new();
@@ -421,26 +428,51 @@ pub async fn get(
         .ok_or_else(|| ProxyError::new(ErrorCode::NotFound, format!("no entity {id}")))?;
     let local = node_name(st.id);
     let mut views: BTreeMap<ModalityKind, (String, Option<ExportedItem>, bool)> = BTreeMap::new();
-    let mut drifted = Vec::new();
+    // (modality, committed hash, what each replica had instead)
+    let mut missing: Vec<(ModalityKind, ContentHash, Seen)> = Vec::new();
     for kind in crate::store_actors::MODALITIES {
         let expected = meta
             .items
             .get(&kind)
             .ok_or_else(|| ProxyError::internal(format!("no {kind:?} hash recorded")))?
             .hash;
-        match fetch_verified(&st.stores, &local, &meta.placement, &id, kind, expected).await {
-            Ok((node, item)) => {
-                views.insert(kind, (node, Some(item), true));
-            }
-            Err(seen) => {
-                drifted.push(serde_json::json!({
-                    "modality": kind,
-                    "expected": expected.to_hex(),
-                    "replicas": seen.iter().map(|(n, s)| serde_json::json!({"node": n, "found": s})).collect::<Vec<_>>(),
-                }));
-                views.insert(kind, (String::new(), None, false));
+        missing.push((kind, expected, Vec::new()));
+    }
+    // A write committed a moment ago may still be on its way to the replicas (its 201 waits for
+    // that): look again for a short while before calling a difference drift (not when the
+    // caller asked for whatever is there).
+    let grace = Instant::now()
+        + if allow_drift {
+            Duration::ZERO
+        } else {
+            DISTRIBUTION_GRACE
+        };
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let mut still = Vec::new();
+        for (kind, expected, _) in missing {
+            match fetch_verified(&st.stores, &local, &meta.placement, &id, kind, expected).await {
+                Ok((node, item)) => {
+                    views.insert(kind, (node, Some(item), true));
+                }
+                Err(seen) => still.push((kind, expected, seen)),
             }
         }
+        missing = still;
+        if missing.is_empty() || Instant::now() + pause > grace {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+    let mut drifted = Vec::new();
+    for (kind, expected, seen) in missing {
+        drifted.push(serde_json::json!({
+            "modality": kind,
+            "expected": expected.to_hex(),
+            "replicas": seen.iter().map(|(n, s)| serde_json::json!({"node": n, "found": s})).collect::<Vec<_>>(),
+        }));
+        views.insert(kind, (String::new(), None, false));
     }
     if !drifted.is_empty() && !allow_drift {
         return Err(ProxyError::new(

@@ -13,7 +13,7 @@ use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInpu
 
 use super::merge::merge_top_k;
 use super::messages::{Answer, KnnQuery, Port, Query, Refusal, Removed, StoreMsg};
-use super::{SCOPE, actor_name, group_name};
+use super::{SCOPE, group_name};
 
 /// Why a call to a store actor failed.
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -196,7 +196,7 @@ impl StoreDirectory {
 
     /// This node's store of `kind`, if it is running.
     pub fn local(&self, kind: ModalityKind) -> Option<StoreRef> {
-        ractor::registry::where_is(actor_name(kind)).map(|cell| StoreRef {
+        super::local_store(kind).map(|cell| StoreRef {
             node: self.local_node.clone(),
             kind,
             actor: cell.into(),

@@ -66,5 +66,27 @@ pub fn actor_name(kind: ModalityKind) -> String {
     format!("verisim.store.{}", modality_name(kind))
 }
 
+/// This node's running store actor of `kind`.
+///
+/// The name alone is not enough: ractor 0.16 unregisters a name whenever *any* actor carrying it
+/// stops, and ractor_cluster's proxies of remote actors carry the remote actor's name without ever
+/// registering it. So when a peer's store of the same modality restarts, or a peer disconnects,
+/// this node's own `verisim.store.<modality>` registration disappears. The process group
+/// `store.<modality>`, which tracks actors by id, is the reliable record; the name serves the
+/// stores that do not join it (tests running several stores of one modality in one process).
+pub fn local_store(kind: ModalityKind) -> Option<ractor::ActorCell> {
+    ractor::pg::get_scoped_local_members(&SCOPE.to_owned(), &group_name(kind))
+        .into_iter()
+        .next()
+        .or_else(|| ractor::registry::where_is(actor_name(kind)).filter(|c| c.get_id().is_local()))
+}
+
+/// The modality of a store actor's name (`verisim.store.<modality>`).
+pub fn kind_of_actor_name(name: &str) -> Option<ModalityKind> {
+    MODALITIES
+        .into_iter()
+        .find(|&k| name.strip_prefix("verisim.store.") == Some(modality_name(k)))
+}
+
 #[cfg(test)]
 mod tests;
