@@ -57,6 +57,7 @@ pub enum MessageBody {
     InstallSnapshot {
         meta: SnapshotMeta,
         offset: u64,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         done: bool,
     },

@@ -24,8 +24,10 @@ pub struct Entry {
 pub enum Payload {
     /// Appended by every new leader so it can commit entries of earlier terms (Raft §5.4.2).
     Noop,
-    /// An application command, opaque to the core.
-    Normal(Vec<u8>),
+    /// An application command, opaque to the core. A CBOR byte string on the wire and on disk (an
+    /// array of integers would cost up to twice the size); arrays written by earlier builds still
+    /// decode.
+    Normal(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A one-server membership change. It carries the whole resulting membership so a node that
     /// joins from an empty state needs no earlier configuration to interpret it.
     Config {

@@ -104,3 +104,45 @@ fn core_and_messages_can_cross_threads() {
     send_sync::<Message>();
     send_sync::<verisim_raft::StepError>();
 }
+
+/// Payload bytes are one CBOR byte string (about their own size), and a log written by earlier
+/// builds, where they were an array of integers, still decodes.
+#[test]
+fn payload_bytes_are_a_byte_string_and_old_arrays_still_decode() {
+    let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let e = Entry {
+        term: 3,
+        index: 7,
+        payload: Payload::Normal(data.clone()),
+    };
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&e, &mut bytes).expect("encode");
+    assert!(bytes.len() < 1000 + 64, "{} bytes for 1000", bytes.len());
+    let back: Entry = ciborium::from_reader(bytes.as_slice()).expect("decode");
+    assert_eq!(back, e);
+
+    /// The same entry as earlier builds encoded it.
+    #[derive(serde::Serialize)]
+    enum OldPayload {
+        Normal(Vec<u8>),
+    }
+    #[derive(serde::Serialize)]
+    struct OldEntry {
+        term: u64,
+        index: u64,
+        payload: OldPayload,
+    }
+    let mut old = Vec::new();
+    ciborium::into_writer(
+        &OldEntry {
+            term: 3,
+            index: 7,
+            payload: OldPayload::Normal(data),
+        },
+        &mut old,
+    )
+    .expect("encode");
+    assert!(old.len() > 1500, "the old form is an integer array");
+    let back: Entry = ciborium::from_reader(old.as_slice()).expect("decode old");
+    assert_eq!(back, e);
+}

@@ -66,6 +66,12 @@ impl VerisimCluster {
             .collect::<Result<_, _>>()?;
         drop(reserved);
         let voters = (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let mut dir = dir;
+        if std::env::var_os("VERISIM_BENCH_KEEP").is_some() {
+            // For reading the nodes' logs afterwards.
+            dir.disable_cleanup(true);
+            eprintln!("keeping {}", dir.path().display());
+        }
         let mut c = Self {
             nodes: Vec::new(),
             exe,

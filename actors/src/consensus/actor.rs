@@ -229,6 +229,7 @@ impl Actor for ConsensusActor {
             replica.membership = persisted.snapshot.membership.clone();
         }
         *args.replica.write() = replica;
+        args.replica.notify_applied();
         let raft = Raft::new(args.raft.clone(), persisted)?;
         info!(
             id = raft.id(),
@@ -506,6 +507,7 @@ impl ConsensusState {
             }
         }
         drop(replica);
+        self.replica.notify_applied();
         // A proposal whose index was overwritten by a shorter log never comes back: fail those
         // below the applied index that are still waiting.
         let applied = self.replica.read().applied_index;
@@ -558,6 +560,7 @@ impl ConsensusState {
             replica.applied_term = header.last_included_term;
             replica.membership = meta.membership.clone();
         }
+        self.replica.notify_applied();
         self.log.install_snapshot(meta)?;
         self.snapshots.prune()?;
         self.snapshot_paths.insert(meta.id, info.path);

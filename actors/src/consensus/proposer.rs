@@ -111,23 +111,20 @@ pub async fn read_index(
     .await
 }
 
-/// Waits until the local replica has applied `index`, polling briefly (applies arrive in
-/// batches within a tick).
+/// Waits until the local replica has applied `index` (woken by each apply).
 pub async fn wait_applied(
     replica: &crate::consensus::SharedReplica,
     index: Index,
     timeout: Duration,
 ) -> Result<(), ProposeError> {
-    let deadline = Instant::now() + timeout;
-    while replica.read().applied_index < index {
-        if Instant::now() >= deadline {
-            return Err(ProposeError::Failed(format!(
-                "this node has not applied index {index} yet; retry"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    let deadline = tokio::time::Instant::now() + timeout;
+    if replica.applied(index, deadline).await {
+        Ok(())
+    } else {
+        Err(ProposeError::Failed(format!(
+            "this node has not applied index {index} yet; retry"
+        )))
     }
-    Ok(())
 }
 
 fn unexpected(reply: ForwardReply) -> ConsensusError {

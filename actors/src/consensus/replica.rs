@@ -23,11 +23,32 @@ pub struct Replica {
 
 /// A replica shared between the consensus actor (writer) and readers.
 #[derive(Debug, Clone, Default)]
-pub struct SharedReplica(Arc<RwLock<Replica>>);
+pub struct SharedReplica(Arc<RwLock<Replica>>, Arc<tokio::sync::Notify>);
 
 impl SharedReplica {
     pub fn new(replica: Replica) -> Self {
-        Self(Arc::new(RwLock::new(replica)))
+        Self(Arc::new(RwLock::new(replica)), Arc::default())
+    }
+
+    /// Waits until the replica has applied `index` or `deadline` passes; `false` on the deadline.
+    pub async fn applied(&self, index: Index, deadline: tokio::time::Instant) -> bool {
+        loop {
+            // Registered before the check, so an apply between the check and the wait wakes it.
+            let notified = self.1.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.read().applied_index >= index {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.read().applied_index >= index;
+            }
+        }
+    }
+
+    /// Wakes every [`SharedReplica::applied`] waiter (the consensus actor, after applying).
+    pub(crate) fn notify_applied(&self) {
+        self.1.notify_waiters();
     }
 
     /// Read access. A writer that panicked mid-apply is followed by a supervisor restart that rebuilds

@@ -156,6 +156,7 @@ async fn write(
     expected_version: Option<u64>,
     status: StatusCode,
 ) -> Result<Response, ProxyError> {
+    let started = Instant::now();
     body.check().map_err(|e| ProxyError::invalid(e.0))?;
     let id = convert::entity_id(&wire_id)?;
     let stores = st.stores.clone();
@@ -180,6 +181,7 @@ async fn write(
             )
         })
         .collect();
+    let prepared = started.elapsed();
 
     let (version, index) = match verified.retry_of {
         Some(prev) => written(prev.outcome)?,
@@ -211,6 +213,7 @@ async fn write(
             written(applied.outcome)?
         }
     };
+    let committed = started.elapsed();
     // Distribute only what is still the current version, and only the payload it committed: a
     // newer write has distributed its own.
     let current = st.replica.read().state.entity(&id).cloned();
@@ -221,6 +224,13 @@ async fn write(
         }
         _ => hashes_of(&metas)?,
     };
+    tracing::debug!(
+        %id,
+        prepare_us = prepared.as_micros() as u64,
+        commit_us = (committed - prepared).as_micros() as u64,
+        distribute_us = (started.elapsed() - committed).as_micros() as u64,
+        "entity written"
+    );
     Ok((
         status,
         Json(EntityWritten {

@@ -2,9 +2,9 @@
 //! engine in mailbox order, many per lock.
 //!
 //! The actor's handler decodes a write and queues it here without waiting, so its mailbox keeps
-//! moving. The thread takes everything queued, applies it under one engine lock (and the
-//! incarnation gate), then hands each answer to the node's [`GroupSync`]: the answers of a whole
-//! batch wait for one fsync. Without a `GroupSync` every write fsynced on its own and is answered
+//! moving. The thread takes everything queued and applies it in order under the incarnation gate
+//! (taking the engine lock for each write, so reads get in between), then hands each answer to
+//! the node's [`GroupSync`]: the answers of a whole batch wait for one fsync. Without a `GroupSync` every write fsynced on its own and is answered
 //! at once.
 //!
 //! A panicking engine call stops the actor with the panic message (an abnormal exit its supervisor
@@ -68,13 +68,13 @@ fn run<E>(
         let mut panicked = None;
         {
             let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
-            let Ok(mut e) = engine.write() else {
-                panicked = Some("the engine lock is poisoned".to_owned());
-                drop(jobs);
-                stop(actor, panicked);
-                return;
-            };
             for job in jobs {
+                // The engine lock is taken per write, not per batch, so reads (a registration's
+                // prepare, exports) get in between the writes of a long batch.
+                let Ok(mut e) = engine.write() else {
+                    panicked = Some("the engine lock is poisoned".to_owned());
+                    break;
+                };
                 match catch_unwind(AssertUnwindSafe(|| job(&mut e))) {
                     Ok(answer) => answers.push(answer),
                     Err(payload) => {
