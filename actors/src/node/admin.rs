@@ -305,7 +305,10 @@ async fn snapshot(State(_st): State<AdminState>) -> Result<Json<serde_json::Valu
         .call(SnapshotterMsg::TakeNow, Some(Duration::from_secs(600)))
         .await
     {
-        Ok(CallResult::Success(Ok(index))) => Ok(Json(json!({"snapshot_index": index}))),
+        Ok(CallResult::Success(Ok(written))) => Ok(Json(json!({
+            "snapshot_index": written.map(|w| w.index),
+            "written": written,
+        }))),
         Ok(CallResult::Success(Err(e))) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "snapshot_failed",
