@@ -8,9 +8,11 @@
 //! `PersistMode::SyncData`, so one fsync covers every entry the consensus actor gathered since its last
 //! step (group commit). Nothing is acknowledged before that commit returns.
 //!
-//! fjall has no range delete, so compaction removes the prefix with batched point removes and records
-//! the new first index in the same first batch; entries below it that a crash left behind are ignored and
-//! removed at the next open.
+//! fjall has no range delete, so compaction records the new first index (durably, at once) and a
+//! background thread removes the dead prefix with batched point removes: the consensus actor never
+//! waits for them (a million removes take long enough to miss elections). Entries below the first
+//! index are ignored when the log is read back; whatever a crash or a stop left behind is purged
+//! again after the next open.
 
 use std::path::Path;
 
@@ -22,8 +24,8 @@ use verisim_raft::{Entry, HardState, Index, PersistedState, SnapshotMeta};
 const KEY_HARD_STATE: &[u8] = b"hard_state";
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 const KEY_FIRST_INDEX: &[u8] = b"first_index";
-/// Point removes per batch when purging a log prefix.
-const PURGE_BATCH: usize = 4096;
+/// Point removes per batch when purging a log prefix (the purger checks for a stop between batches).
+const PURGE_BATCH: usize = 1024;
 
 /// Why the log store failed. Any of these stops the consensus member: it cannot vote or acknowledge
 /// without its log.
@@ -35,6 +37,8 @@ pub enum LogStoreError {
     Corrupt { key: String, reason: String },
     #[error("log is not contiguous: expected index {expected}, found {found}")]
     Gap { expected: Index, found: Index },
+    #[error("starting the log purger thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Size of the persisted log, for the snapshotter's trigger and for status.
@@ -64,6 +68,101 @@ pub struct LogStore {
     bytes: u64,
     /// Index of the snapshot the log starts after.
     snapshot_index: Index,
+    purger: Purger,
+}
+
+enum PurgeMsg {
+    /// Remove every entry below this index.
+    Below(Index),
+    /// Answer once everything asked before is done (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The background thread that removes dead log prefixes. Dropping it stops the thread between two
+/// batches and waits for it, so the database is closed when the log store is.
+struct Purger {
+    tx: Option<std::sync::mpsc::Sender<PurgeMsg>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Purger {
+    fn start(db: Database, log: Keyspace) -> Result<Self, LogStoreError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("verisim-log-purge".into())
+            .spawn(move || purge_loop(&db, &log, &rx, &flag))
+            .map_err(LogStoreError::Thread)?;
+        Ok(Self {
+            tx: Some(tx),
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, msg: PurgeMsg) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(msg);
+        }
+    }
+}
+
+impl Drop for Purger {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn purge_loop(
+    db: &Database,
+    log: &Keyspace,
+    rx: &std::sync::mpsc::Receiver<PurgeMsg>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
+    while let Ok(msg) = rx.recv() {
+        let below = match msg {
+            PurgeMsg::Below(i) => i,
+            PurgeMsg::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
+        loop {
+            if stopped() {
+                return;
+            }
+            let keys: Result<Vec<_>, _> = log
+                .range(..index_key(below))
+                .take(PURGE_BATCH)
+                .map(|g| g.key())
+                .collect();
+            let keys = match keys {
+                Ok(k) if k.is_empty() => break,
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(error = %e, "log purge failed; retried after the next open");
+                    break;
+                }
+            };
+            // Purged entries are already dead (first_index says so): no fsync for their removal.
+            let mut batch = db.batch();
+            for k in keys {
+                batch.remove(log, k);
+            }
+            if let Err(e) = batch.commit() {
+                tracing::warn!(error = %e, "log purge failed; retried after the next open");
+                break;
+            }
+        }
+    }
 }
 
 fn seal<T: Serialize>(value: &T) -> Vec<u8> {
@@ -121,6 +220,7 @@ impl LogStore {
             Some(v) => unseal("first_index", &v)?,
             None => 1,
         };
+        let purger = Purger::start(db.clone(), log.clone())?;
         let mut store = LogStore {
             db,
             log,
@@ -130,8 +230,9 @@ impl LogStore {
             sizes: Default::default(),
             bytes: 0,
             snapshot_index: snapshot.index,
+            purger,
         };
-        store.purge_below(first)?;
+        store.purge_below(first);
         let mut entries = Vec::new();
         for item in store.log.range(index_key(first)..) {
             let (k, v) = item.into_inner()?;
@@ -263,7 +364,8 @@ impl LogStore {
         if self.last < new_first {
             self.last = new_first - 1;
         }
-        self.purge_below(new_first)
+        self.purge_below(new_first);
+        Ok(())
     }
 
     /// Replaces the whole log with an installed snapshot: every entry goes, the log restarts at
@@ -273,7 +375,9 @@ impl LogStore {
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
         batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
         batch.insert(&self.meta, KEY_FIRST_INDEX, seal(&new_first));
-        for i in self.first..=self.last {
+        // Entries after the snapshot would be read back as the log: they go in this batch. The
+        // ones before it are dead by the new first index and go in the background.
+        for i in self.first.max(new_first)..=self.last {
             batch.remove(&self.log, index_key(i));
         }
         batch.commit()?;
@@ -282,8 +386,8 @@ impl LogStore {
         self.snapshot_index = snapshot.index;
         self.first = new_first;
         self.last = snapshot.index;
-        // Entries above the old `last` cannot exist; below the old `first` they are purged here.
-        self.purge_below(new_first)
+        self.purge_below(new_first);
+        Ok(())
     }
 
     fn drop_sizes_below(&mut self, new_first: Index) {
@@ -297,25 +401,18 @@ impl LogStore {
         }
     }
 
-    /// Removes entries below `first` left by compaction (or by a crash in the middle of one).
-    fn purge_below(&mut self, first: Index) -> Result<(), LogStoreError> {
-        loop {
-            let keys: Vec<_> = self
-                .log
-                .range(..index_key(first))
-                .take(PURGE_BATCH)
-                .map(|g| g.key())
-                .collect::<Result<_, _>>()?;
-            if keys.is_empty() {
-                return Ok(());
-            }
-            // Purged entries are already dead (first_index says so); no fsync needed for their removal.
-            let mut batch = self.db.batch();
-            for k in keys {
-                batch.remove(&self.log, k);
-            }
-            batch.commit()?;
-        }
+    /// Has the purger remove every entry below `first` (dead: compacted, or left by a crash in
+    /// the middle of a purge).
+    fn purge_below(&self, first: Index) {
+        self.purger.send(PurgeMsg::Below(first));
+    }
+
+    /// Waits until the purges asked for so far are done.
+    #[cfg(test)]
+    fn purged(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.purger.send(PurgeMsg::Flush(tx));
+        let _ = rx.recv();
     }
 
     pub fn stats(&self) -> LogStats {
@@ -428,6 +525,7 @@ mod tests {
         let (s, p) = LogStore::open(dir.path()).unwrap();
         assert_eq!(p.snapshot, snap);
         assert_eq!(p.entries, entries(71..=100, 1));
+        s.purged();
         assert_eq!(
             s.log.range(..index_key(71)).count(),
             0,

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use imbl::OrdMap;
+
 use serde::{Deserialize, Serialize};
 
 use verisim_stores::{ContentHash, EntityId, ModalityKind};
@@ -127,22 +129,25 @@ pub struct AppliedRequest {
 }
 
 /// The registry state. Ordered maps throughout, so its CBOR encoding (the snapshot body) and its digest are
-/// the same on every replica.
+/// the same on every replica. Persistent (`imbl::OrdMap`: shared, copy-on-write B-trees), so a
+/// clone costs a few reference counts whatever the size: the snapshotter copies the replica under
+/// its read lock in microseconds at a million entities, and the consensus actor's applies never wait
+/// for a snapshot. They encode exactly as `BTreeMap`s do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistryState {
     pub config: RegistryConfig,
     applied_index: u64,
     /// Largest proposal time applied so far; expiry is measured against it.
     clock_ms: u64,
-    entities: BTreeMap<EntityId, EntityMeta>,
-    clients: BTreeMap<ClientId, ClientRecord>,
-    windows: BTreeMap<WindowId, WindowRecord>,
+    entities: OrdMap<EntityId, EntityMeta>,
+    clients: OrdMap<ClientId, ClientRecord>,
+    windows: OrdMap<WindowId, WindowRecord>,
     /// The same windows ordered by expiry, for pruning.
-    window_expiry: BTreeMap<(u64, WindowId), ()>,
-    nodes: BTreeMap<NodeName, NodeInfo>,
-    requests: BTreeMap<(ClientId, RequestId), AppliedRequest>,
+    window_expiry: OrdMap<(u64, WindowId), ()>,
+    nodes: OrdMap<NodeName, NodeInfo>,
+    requests: OrdMap<(ClientId, RequestId), AppliedRequest>,
     /// The same requests ordered by time, for pruning.
-    request_expiry: BTreeMap<(u64, ClientId, RequestId), ()>,
+    request_expiry: OrdMap<(u64, ClientId, RequestId), ()>,
 }
 
 impl RegistryState {
@@ -407,21 +412,20 @@ impl RegistryState {
         let horizon = self
             .clock_ms
             .saturating_sub(self.config.request_retention_ms);
-        while let Some((&(expires, _), ())) = self.window_expiry.first_key_value() {
+        while let Some(((expires, id), ())) = self.window_expiry.get_min().cloned() {
             if expires > horizon {
                 break;
             }
-            if let Some(((_, id), ())) = self.window_expiry.pop_first() {
-                self.windows.remove(&id);
-            }
+            self.window_expiry.remove(&(expires, id.clone()));
+            self.windows.remove(&id);
         }
-        while let Some((&(at, _, _), ())) = self.request_expiry.first_key_value() {
+        while let Some(((at, client, request), ())) = self.request_expiry.get_min().cloned() {
             if at >= horizon {
                 break;
             }
-            if let Some(((_, client, request), ())) = self.request_expiry.pop_first() {
-                self.requests.remove(&(client, request));
-            }
+            self.request_expiry
+                .remove(&(at, client.clone(), request.clone()));
+            self.requests.remove(&(client, request));
         }
     }
 
@@ -492,7 +496,7 @@ impl RegistryState {
             .filter(|w| &w.client == client && now_ms < w.expires_at_ms)
     }
 
-    pub fn nodes(&self) -> &BTreeMap<NodeName, NodeInfo> {
+    pub fn nodes(&self) -> &OrdMap<NodeName, NodeInfo> {
         &self.nodes
     }
 

@@ -568,3 +568,20 @@ proptest! {
         prop_assert_eq!(ents(&once), ents(&twice));
     }
 }
+
+/// The persistent maps of the registry state encode exactly as `BTreeMap`s: snapshots written
+/// before the switch load, and every replica's snapshot body stays byte-identical.
+#[test]
+fn persistent_maps_encode_as_btreemaps() {
+    let pairs: Vec<((u64, String), u32)> = (0..50u64)
+        .map(|i| ((i * 7919 % 97, format!("k{i}")), i as u32))
+        .collect();
+    let ord: imbl::OrdMap<_, _> = pairs.iter().cloned().collect();
+    let btree: std::collections::BTreeMap<_, _> = pairs.into_iter().collect();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    ciborium::into_writer(&ord, &mut a).unwrap();
+    ciborium::into_writer(&btree, &mut b).unwrap();
+    assert_eq!(a, b);
+    let back: imbl::OrdMap<(u64, String), u32> = ciborium::from_reader(b.as_slice()).unwrap();
+    assert_eq!(back, ord);
+}
