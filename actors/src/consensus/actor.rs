@@ -172,6 +172,17 @@ impl Drop for ConsensusState {
     }
 }
 
+/// Runs a blocking call (an fsync) on this task's thread, first telling a multi-threaded tokio
+/// runtime to move its other tasks to another worker, so HTTP requests and cluster sessions keep
+/// running while the consensus actor waits for the disk. (On a current-thread runtime, as in some
+/// tests, it just runs the call.)
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Milliseconds since the Unix epoch, as stamped on proposals and snapshots.
 pub fn wall_clock_ms() -> u64 {
     SystemTime::now()
@@ -449,8 +460,8 @@ impl ConsensusState {
         self.serve_reads();
         // 4. Entries and hard state: one fsync, unless only the commit index moved.
         if !ready.entries.is_empty() || ready.hard_state.is_some() {
-            self.log
-                .append(&ready.entries, ready.hard_state.as_ref(), ready.must_sync)?;
+            let (log, entries, hs) = (&mut self.log, &ready.entries, ready.hard_state.as_ref());
+            blocking(|| log.append(entries, hs, ready.must_sync))?;
             if ready.must_sync {
                 self.log_syncs += 1;
             }
