@@ -34,7 +34,7 @@ pub struct SyncStats {
 
 /// The node's store group commit: a queue of acknowledgements and the thread that fsyncs for them.
 pub struct GroupSync {
-    queue: std::sync::Mutex<Sender<Ack>>,
+    queue: Sender<Ack>,
     stats: Arc<SyncStats>,
 }
 
@@ -51,21 +51,13 @@ impl GroupSync {
         std::thread::Builder::new()
             .name("verisim-store-sync".into())
             .spawn(move || run(&db, &rx, &thread_stats))?;
-        Ok(Arc::new(Self {
-            queue: std::sync::Mutex::new(tx),
-            stats,
-        }))
+        Ok(Arc::new(Self { queue: tx, stats }))
     }
 
     /// Queues `ack` behind the next fsync. Call it only after the write's batch was committed
     /// (deferred), so that the fsync starts after the write is in the journal.
     pub fn after_write(&self, ack: Ack) {
-        let sent = self
-            .queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .send(ack);
-        if let Err(std::sync::mpsc::SendError(ack)) = sent {
+        if let Err(std::sync::mpsc::SendError(ack)) = self.queue.send(ack) {
             ack(Err("the stores syncer has stopped".into()));
         }
     }
