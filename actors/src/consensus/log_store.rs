@@ -15,6 +15,10 @@
 //! again after the next open.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::Serialize;
@@ -76,21 +80,21 @@ enum PurgeMsg {
     Below(Index),
     /// Answer once everything asked before is done (tests).
     #[cfg_attr(not(test), allow(dead_code))]
-    Flush(std::sync::mpsc::Sender<()>),
+    Flush(Sender<()>),
 }
 
 /// The background thread that removes dead log prefixes. Dropping it stops the thread between two
 /// batches and waits for it, so the database is closed when the log store is.
 struct Purger {
-    tx: Option<std::sync::mpsc::Sender<PurgeMsg>>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    tx: Option<Sender<PurgeMsg>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Purger {
     fn start(db: Database, log: Keyspace) -> Result<Self, LogStoreError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, rx) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("verisim-log-purge".into())
@@ -112,7 +116,7 @@ impl Purger {
 
 impl Drop for Purger {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -120,13 +124,8 @@ impl Drop for Purger {
     }
 }
 
-fn purge_loop(
-    db: &Database,
-    log: &Keyspace,
-    rx: &std::sync::mpsc::Receiver<PurgeMsg>,
-    stop: &std::sync::atomic::AtomicBool,
-) {
-    let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
+fn purge_loop(db: &Database, log: &Keyspace, rx: &Receiver<PurgeMsg>, stop: &AtomicBool) {
+    let stopped = || stop.load(Ordering::Relaxed);
     while let Ok(msg) = rx.recv() {
         let below = match msg {
             PurgeMsg::Below(i) => i,
@@ -290,7 +289,7 @@ impl LogStore {
         if entries.is_empty() && hard_state.is_none() {
             return Ok(());
         }
-        debug_assert!(sync || entries.is_empty(), "entries are always synced");
+        // Entries are always synced, whatever the caller says.
         let durability = (sync || !entries.is_empty()).then_some(PersistMode::SyncData);
         let mut batch = self.db.batch().durability(durability);
         let mut new_last = self.last;
@@ -410,7 +409,7 @@ impl LogStore {
     /// Waits until the purges asked for so far are done.
     #[cfg(test)]
     fn purged(&self) {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = channel();
         self.purger.send(PurgeMsg::Flush(tx));
         let _ = rx.recv();
     }

@@ -3,7 +3,7 @@
 //! Engine calls block (fjall I/O, fsync), so they never run on the actor's task. Reads run
 //! concurrently under a read lock on tokio's blocking pool and answer from there. Writes (import,
 //! remove) go, in mailbox order, to the incarnation's writer thread ([`super::writer`]), which
-//! applies everything queued under one engine lock; with a [`GroupSync`] (as in the node) they are
+//! applies everything queued in order (the engine lock taken per write); with a [`GroupSync`] (as in the node) they are
 //! committed to the journal without an fsync and answered after the node's next group fsync, which
 //! covers every write queued meanwhile from all four stores. A `gate` shared by all incarnations
 //! of the actor is held by every write batch and by `pre_start`, so writes still finishing for a

@@ -90,15 +90,14 @@ fn run<E>(
                 _ => ack(Ok(())),
             }
         }
-        if panicked.is_some() {
-            stop(actor, panicked);
+        if let Some(why) = panicked {
+            stop(actor, &why);
             return;
         }
     }
 }
 
-fn stop(actor: &ActorCell, why: Option<String>) {
-    let why = why.unwrap_or_default();
+fn stop(actor: &ActorCell, why: &str) {
     error!(actor = ?actor.get_name(), error = %why, "store engine panicked; the actor restarts");
     actor.stop(Some(format!("store engine panicked: {why}")));
 }
