@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// The last `max_restarts` restart instants, oldest first from `next`.
+/// The last `max_restarts` restart instants, oldest first from `next`. There is no reset: a
+/// supervisor restarted by its parent or an operator is a new actor with a new, empty ring.
 #[derive(Clone, Debug)]
 pub struct RestartIntensity {
     max_restarts: u32,
@@ -46,12 +47,6 @@ impl RestartIntensity {
         self.ring[self.next] = now;
         self.next = (self.next + 1) % cap;
         !exceeded
-    }
-
-    /// Forget the history (an operator restart of a whole supervisor starts afresh).
-    pub fn reset(&mut self) {
-        self.ring.clear();
-        self.next = 0;
     }
 
     /// The configured maximum number of restarts.
