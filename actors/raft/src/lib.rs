@@ -24,6 +24,6 @@ pub use io::{
 pub use message::{AppendResult, Message, MessageBody, SnapshotResult};
 pub use raft::Raft;
 pub use types::{
-    ConfChange, Entry, HardState, Index, Membership, NodeId, Payload, Role, SnapshotId,
-    SnapshotMeta, Term,
+    ConfChange, Entry, HardState, Index, MAX_INDEX, MAX_TERM, Membership, NodeId, Payload, Role,
+    SnapshotId, SnapshotMeta, Term,
 };

@@ -15,8 +15,8 @@ use crate::log::RaftLog;
 use crate::message::{AppendResult, Message, MessageBody, SnapshotResult};
 use crate::progress::{Progress, ProgressState, SnapshotTransfer};
 use crate::types::{
-    ConfChange, Entry, HardState, Index, Membership, NodeId, Payload, Role, SnapshotId,
-    SnapshotMeta, Term,
+    ConfChange, Entry, HardState, Index, MAX_INDEX, MAX_TERM, Membership, NodeId, Payload, Role,
+    SnapshotId, SnapshotMeta, Term,
 };
 
 /// A read waiting for a heartbeat round to confirm the leadership it was taken under.
@@ -100,8 +100,14 @@ impl Raft {
             mut entries,
         } = state;
         let p = InitError::Persisted;
+        if hard_state.term > MAX_TERM {
+            return Err(p("term beyond the highest usable term"));
+        }
+        if snapshot.index > MAX_INDEX || entries.iter().any(|e| e.index > MAX_INDEX) {
+            return Err(p("index beyond the highest usable index"));
+        }
         for pair in entries.windows(2) {
-            if pair[1].index != pair[0].index + 1 {
+            if Some(pair[1].index) != pair[0].index.checked_add(1) {
                 return Err(p("log entries are not contiguous"));
             }
             if pair[1].term < pair[0].term {
@@ -109,7 +115,7 @@ impl Raft {
             }
         }
         if let Some(first) = entries.first()
-            && (first.index == 0 || first.index > snapshot.index + 1)
+            && (first.index == 0 || first.index > snapshot.index.saturating_add(1))
         {
             return Err(p("log starts after the snapshot's next index"));
         }
@@ -262,13 +268,17 @@ impl Raft {
                 self.transfer_leadership(to).map(|()| Stepped::Done)
             }
             Input::Campaign => {
-                if self.promotable() {
-                    if self.role != Role::Leader {
-                        self.campaign(false);
-                    }
-                    Ok(Stepped::Done)
-                } else {
+                if !self.promotable() {
                     Err(StepError::NotVoter(self.cfg.id))
+                } else if self.role == Role::Leader {
+                    Ok(Stepped::Done)
+                } else if !self.can_campaign() {
+                    Err(StepError::Unexpected(
+                        "term or index space exhausted: cannot campaign",
+                    ))
+                } else {
+                    self.campaign(false);
+                    Ok(Stepped::Done)
                 }
             }
             Input::SnapshotTaken { index, id, size } => {
@@ -376,7 +386,10 @@ impl Raft {
             Role::Leader => self.tick_leader(),
             _ => {
                 self.election_elapsed = self.election_elapsed.saturating_add(1);
-                if self.election_elapsed >= self.randomized_timeout && self.promotable() {
+                if self.election_elapsed >= self.randomized_timeout
+                    && self.promotable()
+                    && self.can_campaign()
+                {
                     self.election_elapsed = 0;
                     self.campaign(false);
                 }
@@ -487,7 +500,18 @@ impl Raft {
         }
     }
 
+    /// Whether a campaign fits the term and index space: the next term is at most [`MAX_TERM`]
+    /// and a leader would have room for its no-op at most at [`MAX_INDEX`]. Only a node fed
+    /// forged or corrupt terms or indexes gets near either limit.
+    fn can_campaign(&self) -> bool {
+        self.term < MAX_TERM && self.log.last_index() < MAX_INDEX
+    }
+
     fn campaign(&mut self, transfer: bool) {
+        debug_assert!(
+            self.can_campaign(),
+            "campaign without room for the next term"
+        );
         if self.cfg.pre_vote && !transfer {
             self.become_pre_candidate();
         } else {
@@ -509,15 +533,22 @@ impl Raft {
             self.become_candidate(false);
             return;
         }
+        let Some(next_term) = self.term.checked_add(1).filter(|&t| t <= MAX_TERM) else {
+            self.become_follower(term, None);
+            return;
+        };
         let body = MessageBody::PreVote {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
         };
-        self.send_to_voters(term + 1, body);
+        self.send_to_voters(next_term, body);
     }
 
     fn become_candidate(&mut self, transfer: bool) {
-        let term = self.term + 1;
+        let Some(term) = self.term.checked_add(1).filter(|&t| t <= MAX_TERM) else {
+            self.become_follower(self.term, None);
+            return;
+        };
         self.reset(term);
         self.role = Role::Candidate;
         self.vote = Some(self.cfg.id);
@@ -571,19 +602,32 @@ impl Raft {
 
     fn become_leader(&mut self) {
         let term = self.term;
+        // `can_campaign` left room for the no-op; a candidate's log does not grow (an append of its
+        // term makes it a follower first).
+        let Some(index) = self.next_log_index() else {
+            self.become_follower(term, None);
+            return;
+        };
         self.reset(term);
         self.role = Role::Leader;
         self.leader = Some(self.cfg.id);
         debug!(id = self.cfg.id, term, "became leader");
         self.rebuild_progress();
         // A no-op of the new term, so earlier-term entries commit through it (§5.4.2, §8).
-        let index = self.log.last_index() + 1;
         self.log.append(Entry {
             term,
             index,
             payload: Payload::Noop,
         });
         self.broadcast_append(false);
+    }
+
+    /// The index a new entry of this node would take, if the index space has room for it.
+    fn next_log_index(&self) -> Option<Index> {
+        self.log
+            .last_index()
+            .checked_add(1)
+            .filter(|&i| i <= MAX_INDEX)
     }
 
     fn rebuild_progress(&mut self) {
@@ -629,6 +673,13 @@ impl Raft {
         if m.term == 0 {
             return Err(StepError::Malformed("term 0"));
         }
+        if m.term > MAX_TERM {
+            // It could never be incremented: a node at that term could not campaign again.
+            return Err(StepError::Malformed("term beyond the highest usable term"));
+        }
+        // The message's own shape, before it can change anything (a malformed message of a newer
+        // term must not raise this node's term).
+        validate_message(&m)?;
         if m.term > self.term {
             match &m.body {
                 MessageBody::PreVote { .. }
@@ -722,7 +773,7 @@ impl Raft {
                 commit,
             } => {
                 self.follow(m.from)?;
-                self.handle_append(m.from, m.term, prev_index, prev_term, entries, commit)
+                self.handle_append(m.from, prev_index, prev_term, entries, commit)
             }
             MessageBody::Heartbeat { commit, read_round } => {
                 self.follow(m.from)?;
@@ -748,8 +799,18 @@ impl Raft {
                 if self.role == Role::Leader {
                     return Err(StepError::Unexpected("TimeoutNow at a leader"));
                 }
+                if self.leader.is_some_and(|l| l != m.from) {
+                    return Err(StepError::Unexpected(
+                        "TimeoutNow from a node that is not this term's leader",
+                    ));
+                }
                 if !self.promotable() {
                     return Err(StepError::NotVoter(self.cfg.id));
+                }
+                if !self.can_campaign() {
+                    return Err(StepError::Unexpected(
+                        "term or index space exhausted: cannot campaign",
+                    ));
                 }
                 debug!(
                     id = self.cfg.id,
@@ -782,6 +843,10 @@ impl Raft {
     fn follow(&mut self, from: NodeId) -> Result<(), StepError> {
         match self.role {
             Role::Leader => Err(StepError::Unexpected("another leader in this term")),
+            // One leader per term (§5.2): a second one is impossible, the message forged or corrupt.
+            Role::Follower if self.leader.is_some_and(|l| l != from) => Err(StepError::Unexpected(
+                "leader message from a second leader in this term",
+            )),
             Role::Follower => {
                 self.leader = Some(from);
                 self.election_elapsed = 0;
@@ -855,46 +920,57 @@ impl Raft {
 
     // ----- replication (follower side) -------------------------------------------------------
 
+    /// An append of the current term from its leader. Its shape (contiguous from `prev_index + 1`,
+    /// terms non-decreasing from `prev_term` and at most the message's term) was checked by
+    /// [`validate_message`]; here it is checked against this log, all of it before anything
+    /// changes.
     fn handle_append(
         &mut self,
         from: NodeId,
-        term: Term,
         prev_index: Index,
         prev_term: Term,
         entries: Vec<Entry>,
         leader_commit: Index,
     ) -> Result<(), StepError> {
-        // Validate the shape first: contiguous, terms rising, none beyond the leader's term.
-        let mut expect_index = prev_index;
-        let mut min_term = prev_term;
-        for e in &entries {
-            if e.index != expect_index.saturating_add(1) || e.term < min_term || e.term > term {
-                return Err(StepError::Malformed(
-                    "append entries not contiguous or terms out of order",
-                ));
-            }
-            expect_index = e.index;
-            min_term = e.term;
+        let commit = self.log.commit;
+        let offset = self.log.offset();
+        // Every entry up to the commit index is in the log of this term's leader (Leader
+        // Completeness, §5.4.1), so what the message says about positions at or below it must agree
+        // with this log wherever the log still holds them (below its start the snapshot covers
+        // them). A disagreement cannot come from a real leader: refuse it and change nothing; in
+        // particular never truncate a committed entry.
+        let disagrees = |index: Index, term: Term| {
+            index <= commit && index >= offset && !self.log.matches(index, term)
+        };
+        if disagrees(prev_index, prev_term) || entries.iter().any(|e| disagrees(e.index, e.term)) {
+            return Err(StepError::Malformed(
+                "append disagrees with a committed entry",
+            ));
         }
-        let (mut prev_index, mut prev_term, mut entries) = (prev_index, prev_term, entries);
-        if prev_index < self.log.commit {
-            // Everything up to our commit index matches every leader's log (§5.4): keep only what
-            // follows it (a duplicate or reordered append).
-            let commit = self.log.commit;
-            entries.retain(|e| e.index > commit);
+        let (prev_index, prev_term, entries) = if prev_index < commit {
+            // A duplicate or reordered append: positions up to the commit index are settled, keep
+            // what follows. The entries are contiguous, so if any follows, the one at the commit
+            // index was in the message and matched: the commit point is the new previous entry.
+            let entries: Vec<Entry> = entries.into_iter().filter(|e| e.index > commit).collect();
             if entries.is_empty() {
-                let match_index = commit;
                 self.send(
                     from,
                     self.term,
-                    MessageBody::AppendResponse(AppendResult::Accepted { match_index }),
+                    MessageBody::AppendResponse(AppendResult::Accepted {
+                        match_index: commit,
+                    }),
                 );
                 return Ok(());
             }
-            prev_index = commit;
-            prev_term = self.log.term(commit).unwrap_or(0);
-        }
+            let Some(commit_term) = self.log.term(commit) else {
+                return Err(StepError::Unexpected("commit index outside the log"));
+            };
+            (commit, commit_term, entries)
+        } else {
+            (prev_index, prev_term, entries)
+        };
         if !self.log.matches(prev_index, prev_term) {
+            // Only past the commit index here (at or below it a mismatch was refused above).
             let hint_index = self
                 .log
                 .find_conflict_by_term(prev_index.min(self.log.last_index()), prev_term);
@@ -910,25 +986,25 @@ impl Raft {
             );
             return Ok(());
         }
-        let last_new = prev_index + entries.len() as Index;
+        // `validate_message` bounded every index by MAX_INDEX.
+        let last_new = entries.last().map_or(prev_index, |e| e.index);
+        // The first entry this log does not hold: from there on the message replaces the log.
+        let first_new = entries
+            .iter()
+            .position(|e| !self.log.matches(e.index, e.term));
         let mut config_changed = false;
-        for e in entries {
-            match self.log.term(e.index) {
-                Some(t) if t == e.term => continue,
-                Some(_) => {
-                    if e.index <= self.log.commit {
-                        return Err(StepError::Malformed(
-                            "append conflicts with a committed entry",
-                        ));
-                    }
-                    self.retract_acks(e.index);
-                    self.log.truncate_from(e.index);
-                    config_changed = true;
-                }
-                None => {}
+        if let Some(pos) = first_new {
+            let at = entries[pos].index;
+            debug_assert!(at > commit, "append would replace committed entry {at}");
+            if at <= self.log.last_index() {
+                self.retract_acks(at);
+                self.log.truncate_from(at);
+                config_changed = true;
             }
-            config_changed |= matches!(e.payload, Payload::Config { .. });
-            self.log.append(e);
+            for e in entries.into_iter().skip(pos) {
+                config_changed |= matches!(e.payload, Payload::Config { .. });
+                self.log.append(e);
+            }
         }
         if config_changed {
             self.refresh_membership();
@@ -972,7 +1048,9 @@ impl Raft {
             return Err(StepError::TransferInProgress);
         }
         let is_config = matches!(payload, Payload::Config { .. });
-        let index = self.log.last_index() + 1;
+        let Some(index) = self.next_log_index() else {
+            return Err(StepError::Unexpected("log index space exhausted"));
+        };
         let term = self.term;
         self.log.append(Entry {
             term,
@@ -1130,9 +1208,9 @@ impl Raft {
                 hint_index,
                 hint_term,
             } => {
-                if hint_index > rejected {
+                if rejected > last {
                     return Err(StepError::Malformed(
-                        "rejection hint beyond the rejected index",
+                        "rejection of an index beyond the leader's log",
                     ));
                 }
                 let probe_hint = if hint_term > 0 {
@@ -1568,20 +1646,9 @@ impl Raft {
         data: Vec<u8>,
         done: bool,
     ) -> Result<(), StepError> {
+        // `validate_message` checked the metadata against the message's term, and that the chunk
+        // fits the declared size.
         let id = meta.id;
-        if meta.term > self.term || meta.index > 0 && meta.term == 0 {
-            return Err(StepError::Snapshot {
-                id,
-                reason: "snapshot term beyond the leader's term",
-            });
-        }
-        let end = offset.checked_add(data.len() as u64);
-        if end.is_none_or(|end| end > meta.size || done != (end == meta.size)) {
-            return Err(StepError::Snapshot {
-                id,
-                reason: "chunk does not fit the snapshot's size",
-            });
-        }
         let reply = |raft: &mut Raft, result| {
             raft.send(
                 from,
@@ -1712,4 +1779,79 @@ impl Raft {
             _ => debug_assert_ne!(self.leader, Some(self.cfg.id)),
         }
     }
+}
+
+/// The checks a message must pass whatever this node's state: its shape, and its indexes and terms
+/// within the usable space ([`MAX_INDEX`], [`MAX_TERM`]) so no arithmetic on them can overflow. The
+/// message's own term is already known to be in `1..=MAX_TERM`.
+fn validate_message(m: &Message) -> Result<(), StepError> {
+    debug_assert!((1..=MAX_TERM).contains(&m.term));
+    let malformed = |reason| Err(StepError::Malformed(reason));
+    match &m.body {
+        MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            ..
+        } => {
+            if *prev_index > MAX_INDEX || *prev_term > m.term {
+                return malformed("append's previous entry beyond the index space or the term");
+            }
+            // Index 0 is the empty log, of term 0; every entry after it has a leader's term.
+            if (*prev_index == 0) != (*prev_term == 0) {
+                return malformed("append's previous term does not fit its index");
+            }
+            let (mut index, mut term) = (*prev_index, *prev_term);
+            for e in entries {
+                if index.checked_add(1) != Some(e.index) || e.index > MAX_INDEX {
+                    return malformed("append entries not contiguous after the previous entry");
+                }
+                if e.term < term || e.term == 0 || e.term > m.term {
+                    return malformed("append entry terms decrease or exceed the message term");
+                }
+                if let Payload::Config { membership, .. } = &e.payload
+                    && !(membership.is_well_formed() && !membership.voters.is_empty())
+                {
+                    return malformed("configuration entry with an impossible membership");
+                }
+                (index, term) = (e.index, e.term);
+            }
+        }
+        MessageBody::AppendResponse(AppendResult::Rejected {
+            rejected,
+            hint_index,
+            ..
+        }) if hint_index > rejected => {
+            return malformed("rejection hint beyond the rejected index");
+        }
+        MessageBody::InstallSnapshot {
+            meta,
+            offset,
+            data,
+            done,
+        } => {
+            let refuse = |reason| {
+                Err(StepError::Snapshot {
+                    id: meta.id,
+                    reason,
+                })
+            };
+            // A leader sends a snapshot only to replace log it compacted: never at index 0.
+            if meta.index == 0 || meta.index > MAX_INDEX {
+                return refuse("snapshot index 0 or beyond the index space");
+            }
+            if meta.term == 0 || meta.term > m.term {
+                return refuse("snapshot term 0 or beyond the leader's term");
+            }
+            if !meta.membership.is_well_formed() || meta.membership.voters.is_empty() {
+                return refuse("snapshot with an impossible membership");
+            }
+            let end = offset.checked_add(data.len() as u64);
+            if end.is_none_or(|end| end > meta.size || *done != (end == meta.size)) {
+                return refuse("chunk does not fit the snapshot's size");
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

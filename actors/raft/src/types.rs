@@ -11,6 +11,16 @@ pub type Term = u64;
 /// A log index. Index 0 is the empty-log position (the bootstrap configuration lives there).
 pub type Index = u64;
 
+/// The highest term a node may hold or a message may carry: one below `u64::MAX`, so every term a
+/// node holds can be incremented for a campaign (or a pre-vote) without overflow. A message of a
+/// higher term is malformed; a node at this term does not campaign.
+pub const MAX_TERM: Term = u64::MAX - 1;
+
+/// The highest index an entry or a snapshot may have: one below `u64::MAX`, so `last_index + 1`
+/// never overflows. A message naming a higher one is malformed; a leader whose log reaches it
+/// refuses further proposals.
+pub const MAX_INDEX: Index = u64::MAX - 1;
+
 /// One log entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -88,6 +98,13 @@ impl Membership {
     /// Every member, voters first, each in id order.
     pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.voters.iter().chain(self.learners.iter()).copied()
+    }
+
+    /// Well-formed: no node id 0, and no node both a voter and a learner. A membership that
+    /// arrives in a message (a snapshot's, a configuration entry's) must be; a leader never sends
+    /// another.
+    pub fn is_well_formed(&self) -> bool {
+        !self.contains(0) && self.voters.is_disjoint(&self.learners)
     }
 
     /// Votes needed for a majority of the voters.
