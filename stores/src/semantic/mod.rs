@@ -71,34 +71,25 @@ fn type_key(iri: &str, id: &EntityId) -> Vec<u8> {
 impl SemanticStore {
     /// Opens the semantic keyspaces and loads the schema.
     ///
+    /// Loading the schema never fails on what the schema says: a stored schema that breaks the
+    /// rules [`SemanticStore::define_type`] enforces (written by an older version, or a record
+    /// damaged on disk) is loaded as well as it can be, each problem is logged as a warning and
+    /// listed by [`SemanticStore::schema_problems`], and redefining the broken types repairs it.
+    /// Refusing to open instead would make the store unusable until its files were edited by hand.
+    ///
     /// # Errors
-    /// Storage errors, corrupt stored records.
+    /// Storage errors.
     pub fn open(db: &Database, limits: &Limits) -> Result<Self> {
         let schema_ks = keyspace(db, "semantic.schema")?;
-        let mut defs: Vec<TypeDef> = Vec::new();
+        let mut stored = Vec::new();
         for g in schema_ks.iter() {
-            defs.push(from_cbor_exact("stored type", &g.value()?)?);
+            let (k, v) = g.into_inner()?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            stored.push((key, from_cbor_exact::<TypeDef>("stored type", &v)));
         }
-        // Insert supertypes before subtypes so each definition checks against its ancestors.
-        let mut schema = Schema::default();
-        while !defs.is_empty() {
-            let before = defs.len();
-            let mut rest = Vec::new();
-            for d in defs {
-                if d.supertypes.iter().all(|s| schema.types.contains_key(s)) {
-                    let compiled = schema.check(&d)?;
-                    schema.insert(d, compiled);
-                } else {
-                    rest.push(d);
-                }
-            }
-            if rest.len() == before {
-                return Err(crate::error::corrupt(
-                    "stored schema",
-                    "types with undefined or cyclic supertypes",
-                ));
-            }
-            defs = rest;
+        let (schema, problems) = Schema::load(stored);
+        for p in &problems {
+            tracing::warn!(problem = %p, "stored semantic schema has a problem; loaded anyway");
         }
         Ok(Self {
             db: db.clone(),
@@ -114,16 +105,44 @@ impl SemanticStore {
 
     /// Defines a type or replaces its definition.
     ///
+    /// The schema that would result is checked as a whole: the type itself, and every subtype
+    /// that inherits from it — a redefinition that would leave a subtype requiring a property no
+    /// longer declared anywhere in its ancestry is refused. To change a supertype and its subtypes
+    /// together, use [`SemanticStore::define_types`].
+    ///
     /// # Errors
     /// Invalid IRI or property name, unknown supertype ([`StoreError::NotFound`]), a cycle, a bad
-    /// pattern or range, a required property nobody declares ([`StoreError::InvalidInput`]).
+    /// pattern or range, a required property nobody declares, a subtype the change would break
+    /// ([`StoreError::InvalidInput`]). Nothing is written on error.
     pub fn define_type(&mut self, def: TypeDef) -> Result<()> {
-        let compiled = self.schema.check(&def)?;
+        self.define_types(vec![def])
+    }
+
+    /// Defines or replaces several types at once, in one durable batch: only the resulting schema
+    /// is checked (as in [`SemanticStore::define_type`]), so a supertype and the subtypes that
+    /// depend on it can change together, in any order.
+    ///
+    /// # Errors
+    /// As [`SemanticStore::define_type`], for any of the definitions. Nothing is written on error.
+    pub fn define_types(&mut self, defs: Vec<TypeDef>) -> Result<()> {
+        let next = self.schema.with(&defs)?;
         let mut b = self.durability.batch(&self.db);
-        b.insert(&self.schema_ks, def.iri.as_bytes(), to_cbor(&def)?);
+        for def in &defs {
+            b.insert(&self.schema_ks, def.iri.as_bytes(), to_cbor(def)?);
+        }
         b.commit()?;
-        self.schema.insert(def, compiled);
+        self.schema = next;
         Ok(())
+    }
+
+    /// Problems of the schema in memory: types whose supertypes are missing, cyclic types, required
+    /// properties no ancestor declares, patterns that do not compile (and, as loaded at open,
+    /// stored definitions that did not decode). Empty for every schema built with
+    /// [`SemanticStore::define_type`]; a schema stored by an older version, or damaged, may have
+    /// some.
+    #[must_use]
+    pub fn schema_problems(&self) -> Vec<String> {
+        self.schema.problems()
     }
 
     /// A type's definition.

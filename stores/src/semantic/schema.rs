@@ -3,8 +3,16 @@
 //!
 //! A type's effective constraints are those of the type and all its ancestors: every ancestor's
 //! required properties are required, and a property declared by several of them must satisfy every
-//! declaration. Supertypes must be defined first, so the hierarchy is acyclic by construction (a
-//! redefinition that would close a cycle is refused).
+//! declaration. Supertypes must be defined first (or in the same `define_types` call), so the
+//! hierarchy is acyclic by construction (a redefinition that would close a cycle is refused).
+//!
+//! A (re)definition is checked against the schema it would produce as a whole ([`Schema::with`]):
+//! the defined types and every subtype of them, whose inherited declarations a redefinition can take
+//! away (a supertype that stops declaring a property a subtype requires is refused). Loading at
+//! open is lenient instead ([`Schema::load`]): a stored schema that breaks these rules (written
+//! before they were checked, or damaged on disk) is loaded as well as it can be and its problems
+//! are reported, because refusing to open would make the store unusable until someone edited its
+//! files by hand.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,16 +91,45 @@ pub fn validate_iri(iri: &str) -> Result<()> {
 }
 
 /// The schema held in memory (loaded from fjall at open).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Schema {
     pub(crate) types: BTreeMap<String, TypeDef>,
     /// Compiled patterns, keyed by (type IRI, property).
     patterns: BTreeMap<(String, String), Regex>,
+    /// Stored definitions that did not decode or do not pass their own checks, found at load, by
+    /// key: a problem until the type is defined again.
+    broken: BTreeMap<String, String>,
+}
+
+/// What can be wrong with a type's place in a hierarchy (see [`hierarchy_problems`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Problem {
+    /// A direct supertype is not defined.
+    MissingSupertype(String),
+    /// The type is its own ancestor.
+    Cycle,
+    /// A required property that neither the type nor an ancestor declares (no annotation could
+    /// satisfy the type: without the property it is missing, with it it is undeclared).
+    UndeclaredRequired(String),
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingSupertype(s) => write!(f, "supertype {} is not defined", clip(s)),
+            Self::Cycle => write!(f, "the hierarchy would be cyclic through it"),
+            Self::UndeclaredRequired(r) => write!(
+                f,
+                "required property {r} is not declared by the type or a supertype"
+            ),
+        }
+    }
 }
 
 impl Schema {
-    /// Checks a definition against itself and the current schema; returns its compiled patterns.
-    pub(crate) fn check(&self, def: &TypeDef) -> Result<Vec<(String, Regex)>> {
+    /// Checks what a definition says about itself (IRIs, label, property constraints, patterns),
+    /// not its place in the hierarchy; returns its compiled patterns.
+    fn check_own(def: &TypeDef) -> Result<Vec<(String, Regex)>> {
         validate_iri(&def.iri)?;
         if def.label.len() > 1024 {
             return Err(StoreError::InvalidInput(
@@ -101,18 +138,6 @@ impl Schema {
         }
         for s in &def.supertypes {
             validate_iri(s)?;
-            if !self.types.contains_key(s) {
-                return Err(StoreError::NotFound {
-                    what: "supertype",
-                    name: clip(s),
-                });
-            }
-            if s == &def.iri || self.ancestors(s).contains(&def.iri) {
-                return Err(StoreError::InvalidInput(format!(
-                    "supertype {} would make the hierarchy cyclic",
-                    clip(s)
-                )));
-            }
         }
         let mut compiled = Vec::new();
         for (name, p) in &def.properties {
@@ -150,32 +175,120 @@ impl Schema {
                         actual: pat.len() as u64,
                     });
                 }
-                let re = regex::RegexBuilder::new(&format!("^(?:{pat})$"))
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| {
-                        StoreError::InvalidInput(format!("property {name}: bad pattern: {e}"))
-                    })?;
-                compiled.push((name.clone(), re));
+                compiled.push((name.clone(), compile(name, pat)?));
             }
-        }
-        let mut declared: BTreeSet<&String> = def.properties.keys().collect();
-        for s in &def.supertypes {
-            for a in self.ancestors(s).iter().chain([s]) {
-                if let Some(t) = self.types.get(a) {
-                    declared.extend(t.properties.keys());
-                }
-            }
-        }
-        if let Some(r) = def.required.iter().find(|r| !declared.contains(r)) {
-            return Err(StoreError::InvalidInput(format!(
-                "required property {r} is not declared by the type or a supertype"
-            )));
         }
         Ok(compiled)
     }
 
-    pub(crate) fn insert(&mut self, def: TypeDef, compiled: Vec<(String, Regex)>) {
+    /// The schema with `defs` (re)defined, checked as a whole: each definition must be sound by
+    /// itself and in the resulting hierarchy (supertypes defined, no cycle, every required
+    /// property declared), and no other type may get a problem it does not have now — which is
+    /// how redefining a supertype could break a subtype that relies on what it inherits.
+    /// Problems a type already has (a schema stored before this check existed) do not block the
+    /// change, so a broken schema can always be repaired.
+    ///
+    /// `defs` may redefine a supertype and its subtypes together (a schema migration): only the
+    /// end result is checked, in any order.
+    pub(crate) fn with(&self, defs: &[TypeDef]) -> Result<Self> {
+        let mut next = self.clone();
+        for def in defs {
+            let compiled = Self::check_own(def)?;
+            next.insert(def.clone(), compiled);
+        }
+        let defined: BTreeSet<&str> = defs.iter().map(|d| d.iri.as_str()).collect();
+        for def in defs {
+            if let Some(p) = hierarchy_problems(&next.types, &def.iri).into_iter().next() {
+                return Err(match p {
+                    Problem::MissingSupertype(s) => StoreError::NotFound {
+                        what: "supertype",
+                        name: clip(&s),
+                    },
+                    p => StoreError::InvalidInput(format!("type {}: {p}", clip(&def.iri))),
+                });
+            }
+        }
+        let mut affected = BTreeSet::new();
+        for def in defs {
+            affected.extend(next.descendants(&def.iri));
+        }
+        for t in affected.iter().filter(|t| !defined.contains(t.as_str())) {
+            let before = hierarchy_problems(&self.types, t);
+            if let Some(p) = hierarchy_problems(&next.types, t)
+                .into_iter()
+                .find(|p| !before.contains(p))
+            {
+                let what: Vec<&str> = defined.iter().copied().collect();
+                return Err(StoreError::InvalidInput(format!(
+                    "defining {} would break its subtype {}: {p}",
+                    clip(&what.join(", ")),
+                    clip(t)
+                )));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Builds the schema from stored definitions, never failing: a definition that does not pass
+    /// the checks of [`Schema::with`] is still loaded (without the patterns that do not compile,
+    /// which then match nothing: validation fails closed), one that does not decode is skipped, and
+    /// every problem is returned for the caller to report. `stored` is (key, decoded definition or
+    /// why it did not decode).
+    pub(crate) fn load(stored: Vec<(String, Result<TypeDef>)>) -> (Self, Vec<String>) {
+        let mut schema = Self::default();
+        for (key, def) in stored {
+            match def {
+                Ok(d) if d.iri == key => {
+                    schema.types.insert(key, d);
+                }
+                Ok(d) => {
+                    let p = format!("stored under another key: {}; skipped", clip(&d.iri));
+                    schema.broken.insert(key, p);
+                }
+                Err(e) => {
+                    schema
+                        .broken
+                        .insert(key, format!("does not decode ({e}); skipped"));
+                }
+            }
+        }
+        let defs: Vec<TypeDef> = schema.types.values().cloned().collect();
+        for d in defs {
+            match Self::check_own(&d) {
+                Ok(compiled) => schema.insert(d, compiled),
+                Err(e) => {
+                    schema.broken.insert(d.iri.clone(), e.to_string());
+                    // Keep the patterns that do compile.
+                    for (name, p) in &d.properties {
+                        if let Some(re) = p.pattern.as_ref().and_then(|pat| compile(name, pat).ok())
+                        {
+                            schema.patterns.insert((d.iri.clone(), name.clone()), re);
+                        }
+                    }
+                }
+            }
+        }
+        let problems = schema.problems();
+        (schema, problems)
+    }
+
+    /// Every problem of the schema: definitions found broken at load and not redefined since, then
+    /// hierarchy problems (see [`hierarchy_problems`]), by type IRI.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let broken = self
+            .broken
+            .iter()
+            .map(|(t, p)| format!("type {}: {p}", clip(t)));
+        let hierarchy = self.types.keys().flat_map(|t| {
+            hierarchy_problems(&self.types, t)
+                .into_iter()
+                .map(move |p| format!("type {}: {p}", clip(t)))
+        });
+        broken.chain(hierarchy).collect()
+    }
+
+    fn insert(&mut self, def: TypeDef, compiled: Vec<(String, Regex)>) {
+        self.broken.remove(&def.iri);
         self.patterns.retain(|(t, _), _| t != &def.iri);
         for (p, re) in compiled {
             self.patterns.insert((def.iri.clone(), p), re);
@@ -189,33 +302,84 @@ impl Schema {
 
     /// All (transitive) supertypes of `iri`, not including itself.
     pub(crate) fn ancestors(&self, iri: &str) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        let mut stack = vec![iri.to_owned()];
-        while let Some(t) = stack.pop() {
-            if let Some(def) = self.types.get(&t) {
-                for s in &def.supertypes {
-                    if out.insert(s.clone()) {
-                        stack.push(s.clone());
-                    }
-                }
-            }
-        }
-        out
+        ancestors(&self.types, iri)
     }
 
     /// `iri` and all its (transitive) subtypes.
     pub(crate) fn descendants(&self, iri: &str) -> BTreeSet<String> {
-        let mut out = BTreeSet::from([iri.to_owned()]);
-        loop {
-            let before = out.len();
-            for (t, def) in &self.types {
-                if !out.contains(t) && def.supertypes.iter().any(|s| out.contains(s)) {
-                    out.insert(t.clone());
+        descendants(&self.types, iri)
+    }
+}
+
+/// Compiles a property pattern, anchored to match the whole value.
+fn compile(name: &str, pat: &str) -> Result<Regex> {
+    regex::RegexBuilder::new(&format!("^(?:{pat})$"))
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| StoreError::InvalidInput(format!("property {name}: bad pattern: {e}")))
+}
+
+/// All (transitive) supertypes of `iri` in `types`, not including itself (unless the hierarchy is
+/// cyclic through it). Terminates on any map, cyclic or not.
+fn ancestors(types: &BTreeMap<String, TypeDef>, iri: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![iri.to_owned()];
+    while let Some(t) = stack.pop() {
+        if let Some(def) = types.get(&t) {
+            for s in &def.supertypes {
+                if out.insert(s.clone()) {
+                    stack.push(s.clone());
                 }
-            }
-            if out.len() == before {
-                return out;
             }
         }
     }
+    out
+}
+
+/// `iri` and all its (transitive) subtypes in `types`.
+fn descendants(types: &BTreeMap<String, TypeDef>, iri: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::from([iri.to_owned()]);
+    loop {
+        let before = out.len();
+        for (t, def) in types {
+            if !out.contains(t) && def.supertypes.iter().any(|s| out.contains(s)) {
+                out.insert(t.clone());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// What is wrong with type `iri`'s place in the hierarchy `types`: a supertype that is not defined,
+/// a cycle through it, a required property that neither it nor an ancestor declares. Empty for a
+/// sound type (and for an unknown one).
+fn hierarchy_problems(types: &BTreeMap<String, TypeDef>, iri: &str) -> Vec<Problem> {
+    let Some(def) = types.get(iri) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Problem> = def
+        .supertypes
+        .iter()
+        .filter(|s| !types.contains_key(*s))
+        .map(|s| Problem::MissingSupertype(s.clone()))
+        .collect();
+    let anc = ancestors(types, iri);
+    if anc.contains(iri) {
+        out.push(Problem::Cycle);
+    }
+    let declared: BTreeSet<&String> = anc
+        .iter()
+        .chain([&def.iri])
+        .filter_map(|t| types.get(t))
+        .flat_map(|t| t.properties.keys())
+        .collect();
+    out.extend(
+        def.required
+            .iter()
+            .filter(|r| !declared.contains(r))
+            .map(|r| Problem::UndeclaredRequired(r.clone())),
+    );
+    out
 }

@@ -126,6 +126,140 @@ fn schema_definitions_are_checked() {
     );
 }
 
+/// Reopens the store on the same database (as a restarted actor would).
+fn reopen(db: &Database, s: SemanticStore) -> SemanticStore {
+    drop(s);
+    SemanticStore::open(db, &Limits::default()).unwrap()
+}
+
+#[test]
+fn a_redefinition_that_would_break_a_subtype_is_refused() {
+    let (_d, db, mut s) = store();
+    schema(&mut s);
+    // Person requires `name`, which only Thing declares.
+    let mut person = s.get_type(PERSON).unwrap().clone();
+    person.required.insert("name".into());
+    s.define_type(person.clone()).unwrap();
+    // Thing stops declaring it: fine for Thing itself, fatal for Person.
+    let mut thing = s.get_type(THING).unwrap().clone();
+    thing.properties.clear();
+    thing.required.clear();
+    let e = s.define_type(thing.clone()).unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput(_)), "{e}");
+    assert!(e.to_string().contains(PERSON), "{e}");
+    // A grandchild too: Employee requires `email`, which Person declares.
+    let mut emp = s.get_type(EMPLOYEE).unwrap().clone();
+    emp.required.insert("email".into());
+    s.define_type(emp).unwrap();
+    let mut person_without_email = person.clone();
+    person_without_email.properties.remove("email");
+    let e = s.define_type(person_without_email).unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput(_)), "{e}");
+    assert!(e.to_string().contains(EMPLOYEE), "{e}");
+    // Nothing was written: the schema is as before, and it reopens without problems.
+    assert_eq!(s.get_type(THING).unwrap().properties.len(), 1);
+    assert_eq!(s.get_type(PERSON).unwrap(), &person);
+    let mut s = reopen(&db, s);
+    assert_eq!(s.types().count(), 3);
+    assert!(s.schema_problems().is_empty(), "{:?}", s.schema_problems());
+    assert_eq!(s.get_type(THING).unwrap().properties.len(), 1);
+    // The same change together with the subtype that relies on it is a valid migration.
+    person
+        .properties
+        .insert("name".into(), prop(Datatype::Text));
+    s.define_types(vec![thing.clone(), person.clone()]).unwrap();
+    let mut s = reopen(&db, s);
+    assert!(s.schema_problems().is_empty(), "{:?}", s.schema_problems());
+    assert_eq!(s.get_type(THING).unwrap(), &thing);
+    assert_eq!(s.get_type(PERSON).unwrap(), &person);
+    // A batch is checked as a whole: a cycle or a missing supertype anywhere refuses all of it.
+    let mut cyclic = thing;
+    cyclic.supertypes.insert(EMPLOYEE.into());
+    assert!(matches!(
+        s.define_types(vec![ty("urn:fine", &[]), cyclic]),
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        s.define_types(vec![
+            ty("urn:fine", &[]),
+            ty("urn:orphan", &["urn:missing"])
+        ]),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(s.get_type("urn:fine").is_none());
+}
+
+#[test]
+fn a_broken_stored_schema_still_opens_and_can_be_repaired() {
+    let (_d, db, mut s) = store();
+    schema(&mut s);
+    // What an older version could store: Thing without `name` while Person requires it, plus a
+    // record that does not decode and a pattern that does not compile.
+    let mut thing = s.get_type(THING).unwrap().clone();
+    thing.properties.clear();
+    thing.required.clear();
+    let mut person = s.get_type(PERSON).unwrap().clone();
+    person.required.insert("name".into());
+    let mut bad_pattern = ty("urn:pat", &[]);
+    bad_pattern.properties.insert(
+        "p".into(),
+        PropertyDef {
+            pattern: Some("(".into()),
+            ..prop(Datatype::Text)
+        },
+    );
+    let ks = crate::db::keyspace(&db, "semantic.schema").unwrap();
+    let mut b = db.batch();
+    b.insert(
+        &ks,
+        THING.as_bytes(),
+        crate::codec::to_cbor(&thing).unwrap(),
+    );
+    b.insert(
+        &ks,
+        PERSON.as_bytes(),
+        crate::codec::to_cbor(&person).unwrap(),
+    );
+    b.insert(
+        &ks,
+        "urn:pat".as_bytes(),
+        crate::codec::to_cbor(&bad_pattern).unwrap(),
+    );
+    b.insert(&ks, "urn:garbage".as_bytes(), vec![0xff, 0x00]);
+    b.commit().unwrap();
+
+    let mut s = reopen(&db, s);
+    let problems = s.schema_problems();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(PERSON) && p.contains("name"))
+    );
+    assert!(problems.iter().any(|p| p.contains("urn:garbage")));
+    assert!(problems.iter().any(|p| p.contains("urn:pat")));
+    assert_eq!(s.types().count(), 4, "the undecodable record is skipped");
+    // Validation works and fails closed on the pattern that could not be compiled.
+    let v = s
+        .validate(&ann(&["urn:pat"], &[("p", Value::Text("x".into()))]))
+        .unwrap();
+    assert!(
+        matches!(v[..], [Violation::PatternMismatch { .. }]),
+        "{v:?}"
+    );
+    // The broken state does not block unrelated changes, nor changes to the broken types.
+    let mut other = ty("urn:other", &[THING]);
+    other.properties.insert("x".into(), prop(Datatype::Int));
+    s.define_type(other).unwrap();
+    let mut fixed = thing.clone();
+    fixed.properties.insert("name".into(), prop(Datatype::Text));
+    s.define_type(fixed).unwrap();
+    s.define_type(ty("urn:pat", &[])).unwrap();
+    s.define_type(ty("urn:garbage", &[])).unwrap();
+    let s = reopen(&db, s);
+    assert!(s.schema_problems().is_empty(), "{:?}", s.schema_problems());
+}
+
 #[test]
 fn validation_lists_every_violation_precisely() {
     let (_d, _db, mut s) = store();
