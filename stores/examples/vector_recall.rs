@@ -3,19 +3,15 @@
 //!
 //! `cargo run -p verisim-stores --release --example vector_recall -- [n] [dim] [queries] [seed]`
 //! (defaults: 100000 128 1000 42). Environment: `DATA` (comma list of data sets, default
-//! `latent,clustered,uniform`), `HNSW_M`, `HNSW_EFC`. Data sets, all seeded:
-//! * `latent` (L2): a random linear map of a 16-d Gaussian latent plus small noise — low intrinsic
-//!   dimension, like real embeddings;
-//! * `clustered` (cosine): 100 Gaussian clusters with wide isotropic 128-d noise inside each;
-//! * `uniform` (L2): coordinates uniform in [-1, 1] — the worst case, nearest neighbours barely
-//!   nearer than the rest.
+//! `latent,clustered,uniform`), `HNSW_M`, `HNSW_EFC`. The seeded data sets are
+//! `verisim_stores::datasets` (shared with `stores/bench/ann-compare`, which measures hnsw_rs on the
+//! same vectors).
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use verisim_stores::vector::{CollectionDef, HnswParams, Metric, SearchMode};
+use verisim_stores::datasets::DataSet;
+use verisim_stores::vector::{CollectionDef, HnswParams, SearchMode};
 use verisim_stores::{EntityId, Limits, StoreConfig, VectorStore};
 
 fn arg(i: usize, default: usize) -> usize {
@@ -45,51 +41,6 @@ fn cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
-    // Box-Muller.
-    let u: f32 = rng.random_range(f32::EPSILON..1.0);
-    let v: f32 = rng.random_range(0.0..1.0);
-    (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-}
-
-fn data(kind: &str, seed: u64, n: usize, dim: usize) -> Vec<Vec<f32>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    match kind {
-        "uniform" => (0..n)
-            .map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect())
-            .collect(),
-        "latent" => {
-            // Low intrinsic dimension, like real embeddings: a fixed random linear map of a
-            // 16-d Gaussian latent, plus small isotropic noise.
-            let map: Vec<Vec<f32>> = (0..dim)
-                .map(|_| (0..16).map(|_| gaussian(&mut rng)).collect())
-                .collect();
-            (0..n)
-                .map(|_| {
-                    let z: Vec<f32> = (0..16).map(|_| gaussian(&mut rng)).collect();
-                    map.iter()
-                        .map(|row| {
-                            row.iter().zip(&z).map(|(a, b)| a * b).sum::<f32>()
-                                + 0.1 * gaussian(&mut rng)
-                        })
-                        .collect()
-                })
-                .collect()
-        }
-        _ => {
-            let centres: Vec<Vec<f32>> = (0..100)
-                .map(|_| (0..dim).map(|_| gaussian(&mut rng)).collect())
-                .collect();
-            (0..n)
-                .map(|_| {
-                    let c = &centres[rng.random_range(0..centres.len())];
-                    c.iter().map(|x| x + 0.35 * gaussian(&mut rng)).collect()
-                })
-                .collect()
-        }
-    }
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = arg(1, 100_000);
     let dim = arg(2, 128);
@@ -114,10 +65,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut notes = Vec::new();
     for kind in sets.split(',') {
-        let metric = match kind {
-            "uniform" | "latent" => Metric::L2,
-            _ => Metric::Cosine,
-        };
+        let ds = DataSet::from_name(kind)
+            .ok_or_else(|| format!("unknown data set {kind:?} (latent, clustered, uniform)"))?;
+        let metric = ds.metric();
         let dir = tempfile::tempdir()?;
         let cfg = StoreConfig::default();
         let db = verisim_stores::db::open_db(dir.path(), &cfg)?;
@@ -130,8 +80,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 metric,
             },
         )?;
-        let vs = data(kind, seed, n, dim);
-        let qs = data(kind, seed + 1, nq, dim);
+        let vs = ds.generate(seed, n, dim);
+        let qs = ds.generate(seed + 1, nq, dim);
         let rss0 = rss_kib("VmRSS:");
         let (t, c) = (Instant::now(), cpu_ns());
         for (b, chunk) in vs.chunks(1000).enumerate() {

@@ -8,12 +8,15 @@
 //! * Every write is acknowledged only once durable (`PersistMode::SyncData`).
 
 pub mod codec;
+pub mod datasets;
 pub mod db;
 pub mod error;
 pub mod graph;
 pub mod hash;
 pub mod hexad;
 pub mod id;
+#[cfg(test)]
+mod import_fuzz;
 mod index;
 pub mod modality;
 pub mod semantic;
