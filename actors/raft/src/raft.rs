@@ -1810,7 +1810,7 @@ fn validate_message(m: &Message) -> Result<(), StepError> {
                     return malformed("append entry terms decrease or exceed the message term");
                 }
                 if let Payload::Config { membership, .. } = &e.payload
-                    && !(membership.is_well_formed() && !membership.voters.is_empty())
+                    && !membership.is_well_formed()
                 {
                     return malformed("configuration entry with an impossible membership");
                 }
@@ -1843,7 +1843,7 @@ fn validate_message(m: &Message) -> Result<(), StepError> {
             if meta.term == 0 || meta.term > m.term {
                 return refuse("snapshot term 0 or beyond the leader's term");
             }
-            if !meta.membership.is_well_formed() || meta.membership.voters.is_empty() {
+            if !meta.membership.is_well_formed() {
                 return refuse("snapshot with an impossible membership");
             }
             let end = offset.checked_add(data.len() as u64);

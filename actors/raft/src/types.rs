@@ -100,11 +100,12 @@ impl Membership {
         self.voters.iter().chain(self.learners.iter()).copied()
     }
 
-    /// Well-formed: no node id 0, and no node both a voter and a learner. A membership that
-    /// arrives in a message (a snapshot's, a configuration entry's) must be; a leader never sends
-    /// another.
+    /// Well-formed: at least one voter, no node id 0, no node both a voter and a learner. A
+    /// membership that arrives in a message (a snapshot's, a configuration entry's) must be: a
+    /// leader never sends another (the last voter cannot be removed). Only a joining node's empty
+    /// starting state has no voters.
     pub fn is_well_formed(&self) -> bool {
-        !self.contains(0) && self.voters.is_disjoint(&self.learners)
+        !self.voters.is_empty() && !self.contains(0) && self.voters.is_disjoint(&self.learners)
     }
 
     /// Votes needed for a majority of the voters.

@@ -160,7 +160,8 @@ fn s5_3_conflicting_uncommitted_entries_after_the_commit_index_are_replaced() {
 /// Checked before anything changes: the term of such a message is not even adopted.
 #[test]
 fn s5_3_append_out_of_shape_is_refused_before_it_changes_anything() {
-    let cases: [(Term, (Index, Term), &[(Index, Term)]); 7] = [
+    type Case = (Term, (Index, Term), &'static [(Index, Term)]);
+    let cases: [Case; 7] = [
         (3, (2, 2), &[(3, 2), (4, 1)]), // terms decrease
         (3, (2, 2), &[(3, 4)]),         // beyond the message term
         (3, (2, 2), &[(4, 3)]),         // a gap after the previous entry
