@@ -1,58 +1,61 @@
 //! The simulator's client histories checked for linearizability by `verisim-lincheck` (per-key
 //! Wing–Gong–Lowe search against a key-value register model). Reads go through the log or through
 //! a read index; operations whose outcome the client never learned stay open.
+//!
+//! Every CI seed's history is checked where the seed runs, in `tests/simulation.rs`
+//! (`SimOptions::lincheck`); here, the check is shown to catch stale reads.
 
-use verisim_lincheck::{CheckOptions, KvModel, Verdict, check};
-use verisim_raft::sim::{self, Scenario, SimOptions};
+use verisim_raft::sim::{self, Linearizability, Property, Scenario, SimOptions};
 
-fn verdict(options: &SimOptions) -> Verdict {
-    let report = match sim::run(options) {
-        Ok(report) => report,
-        Err(failure) => panic!("simulation failed: {failure}"),
-    };
-    let history = report
-        .history
-        .to_lincheck()
-        .expect("simulated history is well-formed");
-    let checked = check(&KvModel::new(), &history, &CheckOptions::default())
-        .unwrap_or_else(|e| panic!("seed {}: history rejected: {e}", options.seed));
-    checked.verdict
-}
-
-/// Seeds 0..160 (20 of each scenario): every history is linearizable.
-#[test]
-fn simulated_histories_are_linearizable() {
-    let mut undecided = Vec::new();
-    for seed in 0..160 {
-        let options = SimOptions::for_seed(seed);
-        match verdict(&options) {
-            Verdict::Linearizable => {}
-            Verdict::NotLinearizable(v) => {
-                panic!(
-                    "seed {seed}: not linearizable: {v}\n  replay: {}",
-                    options.replay_command()
-                )
-            }
-            Verdict::Unknown(_) => undecided.push(seed),
-        }
-    }
-    assert!(
-        undecided.is_empty(),
-        "check budget ran out for seeds {undecided:?}"
-    );
-}
-
-/// Reads served from any node's local state, without a read index, are caught as stale.
+/// Reads served from any node's local state, without a read index, are caught as stale; every
+/// failure is a linearizability violation (no other property notices such reads).
 #[test]
 fn stale_local_reads_are_caught() {
     let mut caught = Vec::new();
     for seed in 0..40 {
-        let mut options = SimOptions::for_seed(seed);
-        options.scenario = Scenario::Partitions;
-        options.bug_local_reads = true;
-        if verdict(&options).is_violation() {
-            caught.push(seed);
+        let options = SimOptions {
+            scenario: Scenario::Partitions,
+            bug_local_reads: true,
+            lincheck: true,
+            ..SimOptions::for_seed(seed)
+        };
+        match sim::run(&options) {
+            Ok(report) => assert!(report.lincheck.is_some()),
+            Err(failure) => {
+                assert_eq!(
+                    failure.violation.property,
+                    Property::Linearizability,
+                    "{failure}"
+                );
+                assert!(
+                    failure
+                        .to_string()
+                        .contains("--lincheck --scenario partitions")
+                );
+                assert!(failure.to_string().contains("--bug-local-reads"));
+                caught.push(seed);
+            }
         }
     }
     assert!(!caught.is_empty(), "no seed showed a stale read");
+}
+
+/// The same seeds without the bug: every history linearizable (none undecided).
+#[test]
+fn the_same_seeds_without_the_bug_are_linearizable() {
+    for seed in 0..40 {
+        let options = SimOptions {
+            scenario: Scenario::Partitions,
+            lincheck: true,
+            ..SimOptions::for_seed(seed)
+        };
+        match sim::run(&options) {
+            Ok(report) => assert_eq!(
+                report.lincheck,
+                Some(Linearizability::Linearizable),
+                "seed {seed}"
+            ),
+            Err(failure) => panic!("{failure}"),
+        }
+    }
 }

@@ -28,6 +28,9 @@ pub enum Property {
     Liveness,
     /// Linearizability of client histories.
     Linearizability,
+    /// The run panicked: a debug assertion of the core (its invariants), an arithmetic overflow,
+    /// or a bug of the simulator. Never expected.
+    Panic,
 }
 
 /// A broken property, with what showed it.

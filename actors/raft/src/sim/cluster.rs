@@ -10,10 +10,10 @@ use rand_chacha::ChaCha8Rng;
 use super::check::{Checker, Property, Violation};
 use super::history::History;
 use super::kv::{Command, Kv, KvOp, KvResult};
-use super::{Scenario, SimOptions, SimReport};
+use super::{FaultCounts, Scenario, SimOptions, SimReport};
 use crate::StepError;
 use crate::io::{Config, Input, PersistedState, ReadResult, Stepped};
-use crate::message::{AppendResult, Message, MessageBody};
+use crate::message::{AppendResult, Message, MessageBody, SnapshotResult};
 use crate::raft::Raft;
 use crate::types::{
     ConfChange, Entry, HardState, Index, NodeId, Payload, Role, SnapshotId, SnapshotMeta, Term,
@@ -113,10 +113,8 @@ pub struct Cluster {
     clients_stopped: bool,
     next_node_id: NodeId,
     next_request: u64,
-    snapshots_installed: u64,
     messages_sent: u64,
-    crashes: u64,
-    membership_changes: u64,
+    faults: FaultCounts,
     events: u64,
 }
 
@@ -140,10 +138,8 @@ impl Cluster {
             clients_stopped: false,
             next_node_id: opts.nodes as NodeId + 1,
             next_request: 1,
-            snapshots_installed: 0,
             messages_sent: 0,
-            crashes: 0,
-            membership_changes: 0,
+            faults: FaultCounts::default(),
             events: 0,
             opts,
         };
@@ -172,8 +168,8 @@ impl Cluster {
             cluster.schedule(at, Event::Chaos);
         }
         cluster.schedule(fault_ms, Event::Heal);
-        cluster.schedule(fault_ms + heal_ms, Event::LivenessDeadline);
-        cluster.schedule(fault_ms + heal_ms, Event::StopClients);
+        cluster.schedule(fault_ms.saturating_add(heal_ms), Event::LivenessDeadline);
+        cluster.schedule(fault_ms.saturating_add(heal_ms), Event::StopClients);
         cluster
     }
 
@@ -281,13 +277,20 @@ impl Cluster {
 
     /// Run to the end and check convergence.
     pub fn run(&mut self) -> Result<SimReport, Violation> {
-        let end = self.opts.fault_ms + self.opts.heal_ms + self.opts.quiesce_ms;
+        let end = self
+            .opts
+            .fault_ms
+            .saturating_add(self.opts.heal_ms)
+            .saturating_add(self.opts.quiesce_ms);
         while let Some(((at, _), event)) = self.queue.pop_first() {
             if at > end {
                 break;
             }
             self.now = at;
             self.checker.time = at;
+            if self.opts.panic_at_ms.is_some_and(|t| at >= t) {
+                panic!("injected panic at t={at}ms (SimOptions::panic_at_ms)");
+            }
             self.events += 1;
             self.handle(event)?;
         }
@@ -298,12 +301,16 @@ impl Cluster {
             history: self.history.clone(),
             committed_entries: self.checker.committed_count(),
             leaders_elected: self.leaders_elected(),
-            snapshots_installed: self.snapshots_installed,
             messages_sent: self.messages_sent,
-            crashes: self.crashes,
-            membership_changes: self.membership_changes,
+            faults: self.faults,
             events: self.events,
+            lincheck: None,
         })
+    }
+
+    /// Virtual time, in milliseconds.
+    pub fn now(&self) -> u64 {
+        self.now
     }
 
     fn leaders_elected(&self) -> usize {
@@ -323,7 +330,9 @@ impl Cluster {
                 self.step(id, Input::Tick)?;
             }
             Event::Deliver(m) => {
-                if !self.blocked.contains(&(m.from, m.to)) {
+                if self.blocked.contains(&(m.from, m.to)) {
+                    self.faults.blocked += 1;
+                } else {
                     let to = m.to;
                     self.step(to, Input::Message(m))?;
                 }
@@ -439,7 +448,13 @@ impl Cluster {
             detail,
         };
 
-        // 1. Snapshot chunks, then an install.
+        // 1. Snapshot chunks, then an install, durable at once: the consensus actor writes each
+        //    chunk with `sync_data` and installs with fsync, rename and directory fsync before
+        //    anything else of the `Ready` (`handle_ready` in actors/src/consensus/actor.rs), so
+        //    they are not part of the write a crash can lose below (`in_flight`), and a chunk's
+        //    acknowledgement (sent in step 5) never claims bytes a crash could still lose. Step 5
+        //    checks that; a partial file survives a crash (the restarted core starts the
+        //    transfer over, from offset 0).
         for w in &rd.snapshot_writes {
             let buf = host.disk.partial.entry(w.snapshot_id).or_default();
             if (buf.len() as u64) < w.offset {
@@ -467,7 +482,7 @@ impl Cluster {
             host.disk.file_order.push(meta.id);
             host.disk.entries.clear();
             host.proposals.retain(|&index, _| index > meta.index);
-            self.snapshots_installed += 1;
+            self.faults.snapshots_installed += 1;
             self.checker
                 .on_state(id, meta.index, host.kv.fingerprint(), "snapshot install")?;
         }
@@ -596,13 +611,33 @@ impl Cluster {
                     }
                 }
                 MessageBody::AppendResponse(AppendResult::Accepted { match_index })
-                    if host.disk.last_index() < *match_index
-                        && host.disk.hard_state.commit < *match_index =>
+                | MessageBody::InstallSnapshotResponse {
+                    result: SnapshotResult::Done { match_index },
+                    ..
+                } if host.disk.last_index() < *match_index
+                    && host.disk.hard_state.commit < *match_index =>
                 {
                     return Err(contract(format!(
-                        "node {id}: acknowledged {match_index} with only {} persisted",
+                        "node {id}: {} acknowledged {match_index} with only {} persisted",
+                        m.body.kind(),
                         host.disk.last_index()
                     )));
+                }
+                MessageBody::InstallSnapshotResponse {
+                    snapshot_id,
+                    result: SnapshotResult::Continue { next_offset },
+                } => {
+                    let held = host
+                        .disk
+                        .partial
+                        .get(snapshot_id)
+                        .map_or(0, |b| b.len() as u64);
+                    if held < *next_offset && !host.disk.files.contains_key(snapshot_id) {
+                        return Err(contract(format!(
+                            "node {id}: acknowledged {next_offset} bytes of snapshot {snapshot_id} \
+                             with {held} on disk"
+                        )));
+                    }
                 }
                 _ => {}
             }
@@ -657,6 +692,7 @@ impl Cluster {
             size: bytes.len() as u64,
         };
         if raft.step(input).is_ok() {
+            self.faults.snapshots_taken += 1;
             host.disk.snapshot = raft.snapshot().clone();
             host.disk.files.insert(snapshot_id, bytes);
             host.disk.file_order.push(snapshot_id);
@@ -674,13 +710,20 @@ impl Cluster {
     fn send(&mut self, m: Message) {
         self.messages_sent += 1;
         if self.blocked.contains(&(m.from, m.to)) {
+            self.faults.blocked += 1;
             return;
         }
         let (drop, dup, max_delay) = self.net;
         if self.rng.random_bool(drop) {
+            self.faults.drops += 1;
             return;
         }
-        let copies = if self.rng.random_bool(dup) { 2 } else { 1 };
+        let copies = if self.rng.random_bool(dup) {
+            self.faults.duplicates += 1;
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let at = self.now + self.rng.random_range(1..=max_delay);
             self.schedule(at, Event::Deliver(m.clone()));
@@ -894,6 +937,7 @@ impl Cluster {
                         }
                     }
                 }
+                self.faults.partitions += 1;
             }
             2 => {
                 // Asymmetric: some links fail in one direction only.
@@ -904,6 +948,7 @@ impl Cluster {
                         self.blocked.insert((a, b));
                     }
                 }
+                self.faults.partitions += 1;
             }
             3 => {
                 // The leader can send but not hear: check-quorum must make it step down.
@@ -914,6 +959,7 @@ impl Cluster {
                             self.blocked.insert((b, l));
                         }
                     }
+                    self.faults.partitions += 1;
                 }
             }
             4 => {
@@ -949,8 +995,10 @@ impl Cluster {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    if let Some(&to) = voters.choose(&mut self.rng) {
-                        self.step(l, Input::TransferLeadership { to })?;
+                    if let Some(&to) = voters.choose(&mut self.rng)
+                        && let Some(Ok(_)) = self.step(l, Input::TransferLeadership { to })?
+                    {
+                        self.faults.transfers += 1;
                     }
                 }
             }
@@ -966,7 +1014,7 @@ impl Cluster {
     pub fn crash(&mut self, id: NodeId) {
         if let Some(host) = self.hosts.get_mut(&id) {
             if host.raft.take().is_some() {
-                self.crashes += 1;
+                self.faults.crashes += 1;
             }
             host.kv = Kv::default();
             host.proposals.clear();
@@ -984,6 +1032,7 @@ impl Cluster {
         if self.is_up(id) {
             return Ok(());
         }
+        self.faults.restarts += 1;
         self.boot(id)
             .map_err(|detail| self.violation(Property::SnapshotConsistency, detail))?;
         self.after_step(id)
@@ -1020,7 +1069,7 @@ impl Cluster {
         };
         let result = self.step(l, Input::ProposeConfChange(change))?;
         if let Some(Ok(_)) = result {
-            self.membership_changes += 1;
+            self.faults.membership_changes += 1;
             if let ConfChange::AddLearner(id) = change {
                 self.next_node_id += 1;
                 self.add_host(id, Disk::default())?;
@@ -1086,4 +1135,99 @@ fn splitmix64(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Membership;
+
+    fn first_chunk() -> Input {
+        Input::Message(Message {
+            from: 2,
+            to: 1,
+            term: 1,
+            body: MessageBody::InstallSnapshot {
+                meta: SnapshotMeta {
+                    index: 5,
+                    term: 1,
+                    membership: Membership::with_voters([1, 2, 3]),
+                    id: 99,
+                    size: 16,
+                },
+                offset: 0,
+                data: vec![7; 8],
+                done: false,
+            },
+        })
+    }
+
+    fn ack_queued(cluster: &Cluster) -> bool {
+        cluster.queue.values().any(|e| {
+            matches!(e, Event::Deliver(m)
+                if matches!(m.body, MessageBody::InstallSnapshotResponse { .. }))
+        })
+    }
+
+    /// The simulated driver treats incoming snapshot chunks as the consensus actor does: each is
+    /// written and fsynced (`sync_data`) before anything else of its `Ready`, so it is durable
+    /// before the `Ready`'s log write (the part a crash can lose) and before its acknowledgement
+    /// leaves (§7 with persist-before-send, as for appends).
+    #[test]
+    fn snapshot_chunk_is_durable_before_its_ack_and_survives_a_crash() {
+        let mut cluster = Cluster::new(SimOptions::for_seed(0));
+        let stepped = cluster.step(1, first_chunk()).expect("no violation");
+        assert!(matches!(stepped, Some(Ok(_))), "{stepped:?}");
+        let life = cluster.hosts[&1].life;
+        cluster.process_ready(1, life).expect("ready");
+        // The `Ready`'s write (the new term) is in flight; the chunk is on disk already.
+        assert!(cluster.hosts[&1].in_flight.is_some());
+        assert_eq!(cluster.hosts[&1].disk.partial.get(&99), Some(&vec![7; 8]));
+        assert!(
+            !ack_queued(&cluster),
+            "acknowledged before the write completed"
+        );
+        cluster.crash(1);
+        assert_eq!(
+            cluster.hosts[&1].disk.partial.get(&99),
+            Some(&vec![7; 8]),
+            "a crash lost a chunk the driver had fsynced"
+        );
+        assert_eq!(
+            cluster.hosts[&1].disk.hard_state.term, 0,
+            "the write was lost"
+        );
+        cluster.restart(1).expect("restart");
+
+        // Without a crash the acknowledgement leaves once the write is done.
+        let mut cluster = Cluster::new(SimOptions::for_seed(0));
+        cluster.step(1, first_chunk()).expect("no violation");
+        let life = cluster.hosts[&1].life;
+        cluster.process_ready(1, life).expect("ready");
+        cluster.finish_ready(1, life).expect("persisted");
+        assert!(ack_queued(&cluster));
+        assert_eq!(cluster.hosts[&1].disk.hard_state.term, 1);
+    }
+
+    /// The persist-before-send check covers snapshot acknowledgements: an acknowledgement of more
+    /// bytes than the disk holds is a violation.
+    #[test]
+    fn snapshot_ack_beyond_the_bytes_on_disk_is_a_violation() {
+        let mut cluster = Cluster::new(SimOptions::for_seed(0));
+        cluster.step(1, first_chunk()).expect("no violation");
+        let life = cluster.hosts[&1].life;
+        cluster.process_ready(1, life).expect("ready");
+        // A driver that lost the chunk (or never wrote it) before acknowledging.
+        if let Some(h) = cluster.hosts.get_mut(&1) {
+            h.disk.partial.clear();
+        }
+        let v = cluster
+            .finish_ready(1, life)
+            .expect_err("acknowledged bytes not on disk");
+        assert_eq!(v.property, Property::SnapshotConsistency);
+        assert!(
+            v.detail.contains("acknowledged 8 bytes of snapshot 99"),
+            "{v}"
+        );
+    }
 }

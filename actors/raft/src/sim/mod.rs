@@ -5,7 +5,10 @@
 //! property is checked after every step ([`check::Checker`]).
 //!
 //! Run many seeds with `cargo run -p verisim-raft --release --example simulate -- --seeds N --start S`;
-//! replay one with `-- --seed S` (printed by every failure).
+//! replay one with `cargo run -p verisim-raft --example simulate -- --seed S` (printed by every
+//! failure: the dev profile, whose debug assertions and overflow checks the tests also run with).
+//! A panic anywhere in a run (a debug assertion of the core, an overflow) is caught and reported
+//! as a failure of that seed ([`Property::Panic`]), with the same replay line.
 
 pub mod check;
 mod cluster;
@@ -13,6 +16,9 @@ pub mod history;
 pub mod kv;
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use verisim_lincheck::{CheckOptions, KvModel, Verdict};
 
 pub use check::{Property, Violation};
 pub use cluster::Cluster;
@@ -103,6 +109,36 @@ impl Scenario {
         )
     }
 
+    /// The faults every batch of this scenario's seeds must show, in aggregate (a single seed may
+    /// miss some): the check that a scenario really exercises what its name says. `Calm` must show
+    /// none at all.
+    pub fn expected_faults(self) -> &'static [Fault] {
+        use Fault::*;
+        match self {
+            Scenario::Calm => &[],
+            Scenario::Lossy => &[Drop, Duplicate],
+            Scenario::Partitions => &[Drop, Duplicate, Partition, Blocked, Transfer],
+            Scenario::Crashes => &[Drop, Crash, Restart, SnapshotTaken],
+            Scenario::Membership => &[
+                Crash,
+                Restart,
+                MembershipChange,
+                SnapshotTaken,
+                SnapshotInstalled,
+            ],
+            Scenario::SnapshotPressure => &[
+                Drop,
+                Partition,
+                Blocked,
+                Crash,
+                SnapshotTaken,
+                SnapshotInstalled,
+            ],
+            Scenario::Chaos => &Fault::ALL,
+            Scenario::LeaderChurn => &[Drop, Crash, Restart],
+        }
+    }
+
     /// (drop probability, duplicate probability, max delay in ms)
     pub(crate) fn network(self) -> (f64, f64, u64) {
         match self {
@@ -115,6 +151,133 @@ impl Scenario {
         }
     }
 }
+
+/// A kind of fault or disturbance the simulator injects, counted in [`FaultCounts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// A message lost by the network.
+    Drop,
+    /// A message delivered twice.
+    Duplicate,
+    /// A partition put in place: a symmetric split, one-way link failures, or a leader that can
+    /// send but not hear.
+    Partition,
+    /// A message lost to a partition.
+    Blocked,
+    /// A node crashed (losing what was not yet on its disk).
+    Crash,
+    /// A node restarted from its disk.
+    Restart,
+    /// A membership change accepted by a leader.
+    MembershipChange,
+    /// A leadership transfer started.
+    Transfer,
+    /// A snapshot taken by a node's application.
+    SnapshotTaken,
+    /// A snapshot installed from a leader's chunks.
+    SnapshotInstalled,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 10] = [
+        Fault::Drop,
+        Fault::Duplicate,
+        Fault::Partition,
+        Fault::Blocked,
+        Fault::Crash,
+        Fault::Restart,
+        Fault::MembershipChange,
+        Fault::Transfer,
+        Fault::SnapshotTaken,
+        Fault::SnapshotInstalled,
+    ];
+}
+
+/// How many of each [`Fault`] a run (or a batch of runs) saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    pub drops: u64,
+    pub duplicates: u64,
+    pub partitions: u64,
+    pub blocked: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub membership_changes: u64,
+    pub transfers: u64,
+    pub snapshots_taken: u64,
+    pub snapshots_installed: u64,
+}
+
+impl FaultCounts {
+    pub fn get(&self, fault: Fault) -> u64 {
+        match fault {
+            Fault::Drop => self.drops,
+            Fault::Duplicate => self.duplicates,
+            Fault::Partition => self.partitions,
+            Fault::Blocked => self.blocked,
+            Fault::Crash => self.crashes,
+            Fault::Restart => self.restarts,
+            Fault::MembershipChange => self.membership_changes,
+            Fault::Transfer => self.transfers,
+            Fault::SnapshotTaken => self.snapshots_taken,
+            Fault::SnapshotInstalled => self.snapshots_installed,
+        }
+    }
+
+    /// Add another run's counts.
+    pub fn add(&mut self, other: &FaultCounts) {
+        self.drops += other.drops;
+        self.duplicates += other.duplicates;
+        self.partitions += other.partitions;
+        self.blocked += other.blocked;
+        self.crashes += other.crashes;
+        self.restarts += other.restarts;
+        self.membership_changes += other.membership_changes;
+        self.transfers += other.transfers;
+        self.snapshots_taken += other.snapshots_taken;
+        self.snapshots_installed += other.snapshots_installed;
+    }
+
+    /// The expected faults of `scenario` these counts lack (for `Calm`: every fault seen at all).
+    pub fn missing(&self, scenario: Scenario) -> Vec<Fault> {
+        if scenario == Scenario::Calm {
+            return Fault::ALL
+                .into_iter()
+                .filter(|&f| self.get(f) > 0)
+                .collect();
+        }
+        scenario
+            .expected_faults()
+            .iter()
+            .copied()
+            .filter(|&f| self.get(f) == 0)
+            .collect()
+    }
+}
+
+impl fmt::Display for FaultCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} dropped, {} duplicated, {} partitions ({} messages blocked), {} crashes, {} restarts, \
+             {} membership changes, {} transfers, {} snapshots taken, {} installed",
+            self.drops,
+            self.duplicates,
+            self.partitions,
+            self.blocked,
+            self.crashes,
+            self.restarts,
+            self.membership_changes,
+            self.transfers,
+            self.snapshots_taken,
+            self.snapshots_installed
+        )
+    }
+}
+
+/// The step budget of the linearizability check of a run's history ([`SimOptions::lincheck`]):
+/// deterministic, so a replay reaches the same verdict. Seeds past it count as undecided.
+pub const LINCHECK_MAX_STEPS: u64 = 2_000_000;
 
 /// One simulated run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,6 +298,15 @@ pub struct SimOptions {
     /// without a read index (stale reads, for showing the linearizability check catches them).
     #[doc(hidden)]
     pub bug_local_reads: bool,
+    /// Also check the client history for linearizability with `verisim-lincheck` (a budget of
+    /// [`LINCHECK_MAX_STEPS`] model steps): a violation fails the run
+    /// ([`Property::Linearizability`]); a check that runs out of budget leaves it undecided
+    /// ([`SimReport::lincheck`]).
+    pub lincheck: bool,
+    /// Test only: panic at this virtual time, to show that a panic in a run is reported as that
+    /// seed's failure with its replay command.
+    #[doc(hidden)]
+    pub panic_at_ms: Option<u64>,
 }
 
 impl SimOptions {
@@ -156,16 +328,27 @@ impl SimOptions {
             quiesce_ms: 1_500,
             bug_commit_previous_term: false,
             bug_local_reads: false,
+            lincheck: false,
+            panic_at_ms: None,
         }
     }
 
-    /// The command that replays exactly this run.
+    /// The command that replays exactly this run, in the dev profile: the debug assertions and
+    /// overflow checks the tests run with are on, so a failure found by a release batch (where
+    /// they are off) replays with every check, and a panic of a test replays as the same panic.
     pub fn replay_command(&self) -> String {
         let mut cmd = format!(
-            "cargo run -p verisim-raft --release --example simulate -- --seed {}",
+            "cargo run -p verisim-raft --example simulate -- --seed {}",
             self.seed
         );
-        if *self != SimOptions::for_seed(self.seed) {
+        if self.lincheck {
+            cmd.push_str(" --lincheck");
+        }
+        let default = SimOptions {
+            lincheck: self.lincheck,
+            ..SimOptions::for_seed(self.seed)
+        };
+        if *self != default {
             cmd.push_str(&format!(
                 " --scenario {} --nodes {} --clients {} --fault-ms {} --heal-ms {} --quiesce-ms {}",
                 self.scenario.name(),
@@ -181,6 +364,9 @@ impl SimOptions {
             if self.bug_local_reads {
                 cmd.push_str(" --bug-local-reads");
             }
+            if let Some(t) = self.panic_at_ms {
+                cmd.push_str(&format!(" --panic-at-ms {t}"));
+            }
         }
         cmd
     }
@@ -195,28 +381,43 @@ pub struct SimReport {
     pub committed_entries: usize,
     /// The highest term reached (an upper bound on elections won).
     pub leaders_elected: usize,
-    pub snapshots_installed: u64,
     pub messages_sent: u64,
-    pub crashes: u64,
-    pub membership_changes: u64,
+    pub faults: FaultCounts,
     pub events: u64,
+    /// With [`SimOptions::lincheck`]: the history's verdict (a violation fails the run instead).
+    pub lincheck: Option<Linearizability>,
+}
+
+/// The verdict of a passing run's linearizability check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Linearizability {
+    Linearizable,
+    /// The step budget ran out on this partition (key) before a verdict.
+    Undecided {
+        partition: String,
+    },
 }
 
 impl SimReport {
     /// One line for logs: what the run exercised.
     pub fn summary(&self) -> String {
+        let lincheck = match &self.lincheck {
+            None => String::new(),
+            Some(Linearizability::Linearizable) => ", linearizable".into(),
+            Some(Linearizability::Undecided { partition }) => {
+                format!(", linearizability undecided (budget ran out on {partition})")
+            }
+        };
         format!(
-            "seed {} ({}): {} events, {} messages, {} entries committed, highest term {}, {} crashes, \
-             {} membership changes, {} snapshots installed, {} client ops ({} completed)",
+            "seed {} ({}): {} events, {} messages, {} entries committed, highest term {}, {}, \
+             {} client ops ({} completed){lincheck}",
             self.seed,
             self.scenario.name(),
             self.events,
             self.messages_sent,
             self.committed_entries,
             self.leaders_elected,
-            self.crashes,
-            self.membership_changes,
-            self.snapshots_installed,
+            self.faults,
             self.history.ops.len(),
             self.history.completed()
         )
@@ -246,11 +447,134 @@ impl fmt::Display for SimFailure {
 
 impl std::error::Error for SimFailure {}
 
-/// Run one simulation to the end, checking every property on the way.
+/// Run one simulation to the end, checking every property on the way (and the history's
+/// linearizability with [`SimOptions::lincheck`]). Never panics: a panic in the run (a debug
+/// assertion of the core, an arithmetic overflow, a bug of the simulator or the checker) is caught
+/// and returned as a failure of this seed ([`Property::Panic`]), so a batch goes on and every
+/// failure prints its seed and replay command.
 pub fn run(options: &SimOptions) -> Result<SimReport, SimFailure> {
-    let mut cluster = Cluster::new(options.clone());
-    cluster.run().map_err(|violation| SimFailure {
+    let fail = |violation| SimFailure {
         options: options.clone(),
         violation,
-    })
+    };
+    let mut cluster: Option<Cluster> = None;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let cluster = cluster.insert(Cluster::new(options.clone()));
+        let mut report = cluster.run()?;
+        if options.lincheck {
+            report.lincheck =
+                Some(
+                    check_linearizable(&report.history).map_err(|detail| Violation {
+                        property: Property::Linearizability,
+                        time: cluster.now(),
+                        detail,
+                    })?,
+                );
+        }
+        Ok(report)
+    }));
+    match outcome {
+        Ok(result) => result.map_err(fail),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(fail(Violation {
+                property: Property::Panic,
+                time: cluster.as_ref().map_or(0, Cluster::now),
+                detail: format!("panicked: {message}"),
+            }))
+        }
+    }
+}
+
+/// Check a client history with `verisim-lincheck` against the key-value register model, with a
+/// budget of [`LINCHECK_MAX_STEPS`]: `Err` with the explanation if it is not linearizable.
+pub fn check_linearizable(history: &History) -> Result<Linearizability, String> {
+    let out = history
+        .to_lincheck()
+        .map_err(|e| format!("malformed history: {e}"))?;
+    let options = CheckOptions::default().with_max_steps(Some(LINCHECK_MAX_STEPS));
+    let report = verisim_lincheck::check(&KvModel::new(), &out, &options)
+        .map_err(|e| format!("history refused by the checker: {e}"))?;
+    match report.verdict {
+        Verdict::Linearizable => Ok(Linearizability::Linearizable),
+        Verdict::NotLinearizable(v) => Err(format!("not linearizable: {v}")),
+        Verdict::Unknown(incomplete) => Ok(Linearizability::Undecided {
+            partition: incomplete.partition,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_command_uses_the_dev_profile_and_names_what_differs_from_the_seed() {
+        let plain = SimOptions::for_seed(42);
+        assert_eq!(
+            plain.replay_command(),
+            "cargo run -p verisim-raft --example simulate -- --seed 42"
+        );
+        let checked = SimOptions {
+            lincheck: true,
+            ..SimOptions::for_seed(42)
+        };
+        assert_eq!(
+            checked.replay_command(),
+            "cargo run -p verisim-raft --example simulate -- --seed 42 --lincheck"
+        );
+        let bug = SimOptions {
+            bug_commit_previous_term: true,
+            ..SimOptions::for_seed(42)
+        };
+        assert!(bug.replay_command().ends_with("--bug-commit-previous-term"));
+        assert!(
+            bug.replay_command()
+                .contains("--scenario partitions --nodes 5")
+        );
+    }
+
+    #[test]
+    fn missing_faults_are_the_expected_ones_not_seen_and_calm_expects_none() {
+        let mut counts = FaultCounts {
+            drops: 3,
+            ..FaultCounts::default()
+        };
+        assert_eq!(counts.missing(Scenario::Lossy), vec![Fault::Duplicate]);
+        assert_eq!(counts.missing(Scenario::Calm), vec![Fault::Drop]);
+        counts.add(&FaultCounts {
+            duplicates: 1,
+            ..FaultCounts::default()
+        });
+        assert!(counts.missing(Scenario::Lossy).is_empty());
+        assert_eq!(
+            FaultCounts::default().missing(Scenario::Chaos),
+            Fault::ALL.to_vec()
+        );
+        assert!(FaultCounts::default().missing(Scenario::Calm).is_empty());
+        for scenario in Scenario::ALL {
+            for &fault in scenario.expected_faults() {
+                let mut one = FaultCounts::default();
+                // Every fault kind is counted in its own field.
+                match fault {
+                    Fault::Drop => one.drops = 1,
+                    Fault::Duplicate => one.duplicates = 1,
+                    Fault::Partition => one.partitions = 1,
+                    Fault::Blocked => one.blocked = 1,
+                    Fault::Crash => one.crashes = 1,
+                    Fault::Restart => one.restarts = 1,
+                    Fault::MembershipChange => one.membership_changes = 1,
+                    Fault::Transfer => one.transfers = 1,
+                    Fault::SnapshotTaken => one.snapshots_taken = 1,
+                    Fault::SnapshotInstalled => one.snapshots_installed = 1,
+                }
+                assert_eq!(one.get(fault), 1);
+                assert!(!one.missing(scenario).contains(&fault));
+            }
+        }
+    }
 }
