@@ -37,6 +37,10 @@ pub struct ChildInfo {
     pub restart_count: u64,
     /// The last abnormal exit or failed start, as text (panic messages included).
     pub last_failure: Option<String>,
+    /// While `restarting` in a backoff wait: how long that wait is, in milliseconds, counted
+    /// from when the supervisor handled the exit. `None` when no wait is pending.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub restart_delay_ms: Option<u64>,
     /// The running incarnation (not serialized).
     #[serde(skip)]
     pub cell: Option<ActorCell>,

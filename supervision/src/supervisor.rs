@@ -1,4 +1,6 @@
-//! The supervisor actor: children in start order, the restart ring, and one arm per message.
+//! The supervisor actor and its restart engine: children in start order, the restart ring,
+//! strategies, backoff, giving up, and one arm per message. Operator actions live in
+//! [`operator`].
 //!
 //! Events are matched to children by `ActorId`. Before the supervisor stops a child on purpose
 //! (a sibling restart, an operator action, shutdown) it forgets the child's cell, so the exit
@@ -15,6 +17,8 @@ use crate::intensity::{Backoff, RestartIntensity};
 use crate::introspect::{ChildInfo, ChildState, SupervisorInfo};
 use crate::policy::{self, ExitKind, GAVE_UP_REASON, Restart, Strategy};
 use crate::spec::{ChildSpec, ChildTemplate, Shutdown, SupervisorSpec};
+
+mod operator;
 
 /// How long to wait for a killed actor to finish its exit before moving on.
 const KILL_WAIT: Duration = Duration::from_secs(5);
@@ -55,8 +59,16 @@ struct Child {
     started_at: Instant,
     // Consecutive restarts, for backoff.
     streak: u32,
-    // Token of the delayed restart this child waits for.
-    pending: Option<u64>,
+    // The delayed restart this child waits for.
+    pending: Option<Pending>,
+}
+
+/// A backoff wait. The token tells the timer's message for this wait from one that an operator
+/// action or a later restart has made stale.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    token: u64,
+    delay: Duration,
 }
 
 impl Child {
@@ -82,6 +94,9 @@ impl Child {
             state: self.state,
             restart_count: self.restarts,
             last_failure: self.last_failure.clone(),
+            restart_delay_ms: self
+                .pending
+                .map(|p| u64::try_from(p.delay.as_millis()).unwrap_or(u64::MAX)),
             cell: self.cell.clone(),
         }
     }
@@ -264,7 +279,7 @@ impl SupervisorState {
                 let token = self.next_token;
                 for id in &to_start {
                     if let Some(p) = self.position(id) {
-                        self.children[p].pending = Some(token);
+                        self.children[p].pending = Some(Pending { token, delay });
                     }
                 }
                 tracing::debug!(supervisor = %self.name, child = %failed_id, ?delay, "restart delayed");
@@ -318,87 +333,6 @@ impl SupervisorState {
         self.gave_up = true;
         self.stop_all().await;
         myself.stop(Some(GAVE_UP_REASON.to_string()));
-    }
-
-    async fn start_child(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        spec: ChildSpec,
-    ) -> Result<ActorCell, SupervisorError> {
-        if self.position(&spec.id).is_some() {
-            return Err(SupervisorError::DuplicateChild(spec.id));
-        }
-        if let Some(max) = self.max_children
-            && self.children.iter().filter(|c| c.is_active()).count() >= max
-        {
-            return Err(SupervisorError::MaxChildren(max));
-        }
-        match (spec.start)(myself.get_cell()).await {
-            Ok(cell) => {
-                self.children.push(Child::running(spec, cell.clone()));
-                Ok(cell)
-            }
-            Err(e) => Err(SupervisorError::ChildStartFailed {
-                child: spec.id,
-                reason: e.0,
-            }),
-        }
-    }
-
-    async fn restart_child(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        id: &str,
-    ) -> Result<ActorCell, SupervisorError> {
-        let p = self
-            .position(id)
-            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
-        self.stop_child(p).await;
-        let start = self.children[p].spec.start.clone();
-        let result = start(myself.get_cell()).await;
-        let child = &mut self.children[p];
-        match result {
-            Ok(cell) => {
-                child.cell = Some(cell.clone());
-                child.state = ChildState::Running;
-                child.restarts += 1;
-                child.streak = 0;
-                child.started_at = Instant::now();
-                Ok(cell)
-            }
-            Err(e) => {
-                child.state = ChildState::Failed;
-                child.last_failure = Some(format!("start failed: {e}"));
-                Err(SupervisorError::ChildStartFailed {
-                    child: id.to_string(),
-                    reason: e.0,
-                })
-            }
-        }
-    }
-
-    async fn terminate_child(&mut self, id: &str) -> Result<(), SupervisorError> {
-        let p = self
-            .position(id)
-            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
-        self.stop_child(p).await;
-        if self.children[p].spec.restart == Restart::Temporary {
-            self.children.remove(p);
-        } else {
-            self.children[p].state = ChildState::Stopped;
-        }
-        Ok(())
-    }
-
-    fn delete_child(&mut self, id: &str) -> Result<(), SupervisorError> {
-        let p = self
-            .position(id)
-            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
-        if self.children[p].is_active() {
-            return Err(SupervisorError::ChildRunning(id.to_string()));
-        }
-        self.children.remove(p);
-        Ok(())
     }
 }
 
@@ -457,19 +391,7 @@ impl Actor for Supervisor {
                 let _ = reply.send(state.start_child(&myself, spec).await);
             }
             SupervisorMsg::StartFromTemplate(reply) => {
-                let result = match state.template.clone() {
-                    None => Err(SupervisorError::NoTemplate),
-                    Some(template) => {
-                        state.template_seq += 1;
-                        let spec = template(state.template_seq);
-                        let id = spec.id.clone();
-                        state
-                            .start_child(&myself, spec)
-                            .await
-                            .map(|cell| (id, cell))
-                    }
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(state.start_from_template(&myself).await);
             }
             SupervisorMsg::TerminateChild(id, reply) => {
                 let _ = reply.send(state.terminate_child(&id).await);
@@ -499,7 +421,10 @@ impl Actor for Supervisor {
                 let ids: Vec<String> = state
                     .children
                     .iter()
-                    .filter(|c| c.pending == Some(token) && c.state == ChildState::Restarting)
+                    .filter(|c| {
+                        c.pending.is_some_and(|p| p.token == token)
+                            && c.state == ChildState::Restarting
+                    })
                     .map(|c| c.spec.id.clone())
                     .collect();
                 if !state.gave_up && !ids.is_empty() {

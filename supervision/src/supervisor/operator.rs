@@ -1,0 +1,119 @@
+//! Operator actions: OTP's `start_child`, `restart_child`, `terminate_child` and
+//! `delete_child`, plus starting from a dynamic supervisor's template. These are requests from
+//! outside; the restart engine in the parent module reacts to exits on its own. An operator
+//! restart does not count against the intensity, as in OTP.
+
+use std::time::Instant;
+
+use ractor::{ActorCell, ActorRef};
+
+use super::{Child, SupervisorMsg, SupervisorState};
+use crate::error::SupervisorError;
+use crate::introspect::ChildState;
+use crate::policy::Restart;
+use crate::spec::ChildSpec;
+
+impl SupervisorState {
+    /// Add a child after the existing ones and start it; it is not added if it fails to start.
+    pub(super) async fn start_child(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        spec: ChildSpec,
+    ) -> Result<ActorCell, SupervisorError> {
+        if self.position(&spec.id).is_some() {
+            return Err(SupervisorError::DuplicateChild(spec.id));
+        }
+        // Restarting children count: they hold a slot they will take back when their wait ends.
+        if let Some(max) = self.max_children
+            && self.children.iter().filter(|c| c.is_active()).count() >= max
+        {
+            return Err(SupervisorError::MaxChildren(max));
+        }
+        match (spec.start)(myself.get_cell()).await {
+            Ok(cell) => {
+                self.children.push(Child::running(spec, cell.clone()));
+                Ok(cell)
+            }
+            Err(e) => Err(SupervisorError::ChildStartFailed {
+                child: spec.id,
+                reason: e.0,
+            }),
+        }
+    }
+
+    /// Build the next child from the template and start it; returns its id and cell.
+    pub(super) async fn start_from_template(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+    ) -> Result<(String, ActorCell), SupervisorError> {
+        let template = self.template.clone().ok_or(SupervisorError::NoTemplate)?;
+        // Counted before the start, so a refused attempt still uses up its number and ids
+        // are never reused.
+        self.template_seq += 1;
+        let spec = template(self.template_seq);
+        let id = spec.id.clone();
+        self.start_child(myself, spec).await.map(|cell| (id, cell))
+    }
+
+    /// Stop the child if it runs (or cancel its pending restart), then start it. A start that
+    /// fails leaves the child `Failed` with the reason, and is not retried.
+    pub(super) async fn restart_child(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: &str,
+    ) -> Result<ActorCell, SupervisorError> {
+        let p = self
+            .position(id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
+        self.stop_child(p).await;
+        let start = self.children[p].spec.start.clone();
+        let result = start(myself.get_cell()).await;
+        let child = &mut self.children[p];
+        match result {
+            Ok(cell) => {
+                child.cell = Some(cell.clone());
+                child.state = ChildState::Running;
+                child.restarts += 1;
+                // The operator chose this start: it begins a new backoff streak.
+                child.streak = 0;
+                child.started_at = Instant::now();
+                Ok(cell)
+            }
+            Err(e) => {
+                child.state = ChildState::Failed;
+                child.last_failure = Some(format!("start failed: {e}"));
+                Err(SupervisorError::ChildStartFailed {
+                    child: id.to_string(),
+                    reason: e.0,
+                })
+            }
+        }
+    }
+
+    /// Stop the child (or cancel its pending restart) and keep its spec as `Stopped`;
+    /// a temporary child is removed instead, as OTP does.
+    pub(super) async fn terminate_child(&mut self, id: &str) -> Result<(), SupervisorError> {
+        let p = self
+            .position(id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
+        self.stop_child(p).await;
+        if self.children[p].spec.restart == Restart::Temporary {
+            self.children.remove(p);
+        } else {
+            self.children[p].state = ChildState::Stopped;
+        }
+        Ok(())
+    }
+
+    /// Remove a stopped or failed child's spec (OTP's `{error, running}` otherwise).
+    pub(super) fn delete_child(&mut self, id: &str) -> Result<(), SupervisorError> {
+        let p = self
+            .position(id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
+        if self.children[p].is_active() {
+            return Err(SupervisorError::ChildRunning(id.to_string()));
+        }
+        self.children.remove(p);
+        Ok(())
+    }
+}
