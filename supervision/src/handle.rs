@@ -105,16 +105,21 @@ impl SupervisorHandle {
             .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))
     }
 
-    /// A handle to a child that is a running supervisor.
+    /// The same supervisor, waiting for answers as long as `parent` does.
+    fn with_timeout_of(self, parent: &SupervisorHandle) -> Self {
+        Self {
+            timeout: parent.timeout,
+            ..self
+        }
+    }
+
+    /// A handle to a child that is a running supervisor (with this handle's timeout).
     pub async fn child_supervisor(&self, id: &str) -> Result<SupervisorHandle, SupervisorError> {
         let child = self.child(id).await?;
         child
             .cell
             .and_then(Self::from_cell)
-            .map(|h| SupervisorHandle {
-                timeout: self.timeout,
-                ..h
-            })
+            .map(|h| h.with_timeout_of(self))
             .ok_or_else(|| {
                 SupervisorError::Unavailable(format!("child `{id}` is not a running supervisor"))
             })
@@ -154,7 +159,10 @@ impl SupervisorHandle {
     }
 
     /// The whole tree below this supervisor, for the admin API and CLI. Each supervisor answers
-    /// for itself, so the snapshot is not atomic across levels.
+    /// for itself, so the snapshot is not atomic across levels. This handle's timeout bounds
+    /// each supervisor's answer, nested ones included: one that does not answer in time (say,
+    /// busy waiting for a child's `Infinity` shutdown) fails the whole call with an error naming
+    /// the path to it, rather than hanging the walk or silently leaving its subtree out.
     pub fn tree(
         &self,
     ) -> Pin<Box<dyn Future<Output = Result<TreeNode, SupervisorError>> + Send + '_>> {
@@ -164,8 +172,18 @@ impl SupervisorHandle {
             for child in info.children {
                 let subtree = match (&child.kind, &child.cell) {
                     (ChildKind::Supervisor, Some(cell)) => match Self::from_cell(cell.clone()) {
-                        // A child that stopped meanwhile is shown without a subtree.
-                        Some(h) => h.tree().await.ok().map(Box::new),
+                        Some(h) => match h.clone().with_timeout_of(self).tree().await {
+                            Ok(t) => Some(Box::new(t)),
+                            // A child that stopped meanwhile is shown without a subtree.
+                            Err(_) if !h.is_alive() => None,
+                            Err(SupervisorError::Unavailable(why)) => {
+                                return Err(SupervisorError::Unavailable(format!(
+                                    "child supervisor `{}`: {why}",
+                                    child.id
+                                )));
+                            }
+                            Err(e) => return Err(e),
+                        },
                         None => None,
                     },
                     _ => None,
