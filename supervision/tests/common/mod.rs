@@ -2,7 +2,7 @@
 //! request; plus helpers that wait for conditions with a deadline.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -39,6 +39,7 @@ pub struct Probe {
     log: Arc<Mutex<Vec<String>>>,
     live: Arc<AtomicUsize>,
     refuse: Arc<Mutex<HashSet<String>>>,
+    refused: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Probe {
@@ -61,8 +62,22 @@ impl Probe {
     pub fn accept(&self, name: &str) {
         self.refuse.lock().unwrap().remove(name);
     }
+    /// Whether this worker must refuse to start; counts the refusal if so.
     fn refuses(&self, name: &str) -> bool {
-        self.refuse.lock().unwrap().contains(name)
+        let refuses = self.refuse.lock().unwrap().contains(name);
+        if refuses {
+            *self
+                .refused
+                .lock()
+                .unwrap()
+                .entry(name.to_string())
+                .or_default() += 1;
+        }
+        refuses
+    }
+    /// How many starts of this worker were refused so far.
+    pub fn refusals(&self, name: &str) -> usize {
+        self.refused.lock().unwrap().get(name).copied().unwrap_or(0)
     }
 }
 
@@ -162,6 +177,9 @@ pub fn worker(name: &str, probe: &Probe) -> ChildSpec {
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// A period long enough that every restart of a test falls inside it.
+pub const MINUTE: Duration = Duration::from_secs(60);
+
 /// Poll `cond` until it holds, panicking with `what` after the deadline.
 pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
 where
@@ -243,4 +261,36 @@ pub fn strings(v: &[&str]) -> Vec<String> {
 pub async fn live_settles(probe: &Probe, n: usize) {
     let what = format!("{n} live workers");
     wait_until(&what, || async { probe.live() == n }).await;
+}
+
+/// A seed from the environment variable `var`, or from the clock; printed with the line that
+/// replays it, so a failing run can be repeated.
+pub fn seed(var: &str) -> u64 {
+    let seed = std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+        });
+    println!("seed: {seed} (rerun with {var}={seed})");
+    seed
+}
+
+/// A tiny seeded generator, so a failing random run can be replayed from the printed seed.
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// Any seed works (zero, the one fixed point of xorshift, is avoided).
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
 }

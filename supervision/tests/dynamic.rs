@@ -1,0 +1,101 @@
+//! Dynamic children: started from a template at run time, with a maximum.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use verisim_supervision::{
+    Backoff, ChildState, Restart, Strategy, SupervisorError, SupervisorHandle, SupervisorSpec,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_children_start_and_terminate_at_run_time_with_a_maximum() {
+    let probe = Probe::default();
+    let p = probe.clone();
+    let spec = SupervisorSpec::new("conns", Strategy::OneForOne)
+        .intensity(10, MINUTE)
+        .max_children(3)
+        .template(move |n| worker(&format!("conn-{n}"), &p).restart(Restart::Temporary));
+    let (sup, _join) = SupervisorHandle::start(spec).await.unwrap();
+
+    let mut started = Vec::new();
+    for _ in 0..3 {
+        started.push(sup.start_from_template().await.unwrap().0);
+    }
+    assert_eq!(started, strings(&["conn-1", "conn-2", "conn-3"]));
+    assert_eq!(
+        sup.start_from_template().await.unwrap_err(),
+        SupervisorError::MaxChildren(3)
+    );
+    assert_eq!(sup.count_children().await.unwrap().active, 3);
+
+    sup.terminate_child("conn-2").await.unwrap();
+    assert_eq!(
+        sup.count_children().await.unwrap().specs,
+        2,
+        "temporary: removed"
+    );
+    let (id, _) = sup.start_from_template().await.unwrap();
+    assert_eq!(
+        id, "conn-5",
+        "the template counts attempts, the refused one included"
+    );
+    // A temporary child that exits frees its slot too.
+    end_child(&sup, "conn-1", How::Panic("peer reset".into())).await;
+    sup.start_child(worker("extra", &probe)).await.unwrap();
+    assert_eq!(
+        sup.start_child(worker("extra2", &probe)).await.unwrap_err(),
+        SupervisorError::MaxChildren(3)
+    );
+    let counts = sup.count_children().await.unwrap();
+    assert_eq!(
+        (
+            counts.specs,
+            counts.active,
+            counts.workers,
+            counts.supervisors
+        ),
+        (3, 3, 3, 0)
+    );
+    sup.stop().await;
+    live_settles(&probe, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_children_counts_restarting_children_but_not_stopped_ones() {
+    let probe = Probe::default();
+    let p = probe.clone();
+    // Permanent template children, and a backoff long enough that a killed one stays
+    // `restarting` for the whole test.
+    let spec = SupervisorSpec::new("pool", Strategy::OneForOne)
+        .intensity(10, MINUTE)
+        .backoff(Backoff {
+            initial: Duration::from_secs(600),
+            max: Duration::from_secs(600),
+            reset_after: MINUTE,
+        })
+        .max_children(2)
+        .template(move |n| worker(&format!("conn-{n}"), &p));
+    let (sup, _join) = SupervisorHandle::start(spec).await.unwrap();
+    sup.start_from_template().await.unwrap();
+    sup.start_from_template().await.unwrap();
+
+    end_child(&sup, "conn-1", How::Kill).await;
+    assert_eq!(child(&sup, "conn-1").await.state, ChildState::Restarting);
+    live_settles(&probe, 1).await;
+    assert_eq!(
+        sup.start_from_template().await.unwrap_err(),
+        SupervisorError::MaxChildren(2),
+        "a restarting child holds its slot"
+    );
+
+    sup.terminate_child("conn-1").await.unwrap();
+    assert_eq!(child(&sup, "conn-1").await.state, ChildState::Stopped);
+    let (id, _) = sup.start_from_template().await.unwrap();
+    assert_eq!(id, "conn-4", "a stopped child does not hold a slot");
+    let counts = sup.count_children().await.unwrap();
+    assert_eq!((counts.specs, counts.active), (3, 2));
+    sup.stop().await;
+    live_settles(&probe, 0).await;
+}
