@@ -1,5 +1,9 @@
-//! Random child exits against a small model of OTP's rules: after every exit, the supervisor's
-//! children (ids, states, restart counts) and whether it is alive must match the model.
+//! Random child exits against a small model of OTP's rules, on a two-level tree: a `top`
+//! supervisor with workers and one child supervisor `sub` that has workers of its own. After
+//! every exit the whole tree as `tree()` reports it (ids, states, restart counts, which child
+//! supervisors run) and whether `top` is alive must match the model. Exits that make `sub` give
+//! up check escalation: `sub` exits with a `shutdown` reason, and its restart type in `top`
+//! decides what happens next, counting against `top`'s own intensity.
 
 mod common;
 
@@ -9,11 +13,18 @@ use std::time::Duration;
 use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
-use verisim_supervision::{ChildState, Restart, Strategy as Otp, SupervisorHandle, SupervisorSpec};
+use verisim_supervision::{
+    ChildSpec, ChildState, Restart, Strategy as Otp, SupervisorHandle, SupervisorSpec, TreeNode,
+};
 
-/// Exits driven and supervisors that gave up, over all cases (printed, so a run shows its reach).
+/// Exits driven, and supervisors that gave up, over all cases (printed, so a run shows its reach).
 static EXITS: AtomicUsize = AtomicUsize::new(0);
-static GAVE_UP: AtomicUsize = AtomicUsize::new(0);
+static TOP_GAVE_UP: AtomicUsize = AtomicUsize::new(0);
+static SUB_GAVE_UP: AtomicUsize = AtomicUsize::new(0);
+static SUB_ENDED: AtomicUsize = AtomicUsize::new(0);
+
+/// The child supervisor's id in `top`.
+const SUB: &str = "sub";
 
 #[derive(Clone, Copy, Debug)]
 enum Exit {
@@ -23,6 +34,12 @@ enum Exit {
     Kill,
 }
 
+impl Exit {
+    fn abnormal(self) -> bool {
+        !matches!(self, Exit::Normal)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 struct Row {
     id: String,
@@ -30,18 +47,47 @@ struct Row {
     restarts: u64,
 }
 
-/// OTP's supervisor, reduced to what these events touch. The period is an hour, so every
-/// restart of a case falls inside it.
-struct Model {
+/// What a supervisor did about one child's exit.
+enum Outcome {
+    /// Not restarted: left stopped or failed, or removed if temporary.
+    Left,
+    /// These children were (re)started.
+    Restarted(Vec<String>),
+    /// One restart too many: it stopped every child and exits.
+    GaveUp,
+}
+
+/// One supervisor: OTP's supervisor reduced to what these events touch. The period is an hour,
+/// so every restart of a case falls inside it.
+#[derive(Clone, Debug)]
+struct Level {
     strategy: Otp,
     intensity: u32,
     restarts: u32,
-    alive: bool,
     types: Vec<(String, Restart)>,
     rows: Vec<Row>,
 }
 
-impl Model {
+impl Level {
+    fn new(strategy: Otp, intensity: u32) -> Self {
+        Self {
+            strategy,
+            intensity,
+            restarts: 0,
+            types: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, id: &str, restart: Restart) {
+        self.types.push((id.to_string(), restart));
+        self.rows.push(Row {
+            id: id.to_string(),
+            state: ChildState::Running,
+            restarts: 0,
+        });
+    }
+
     fn restart_type(&self, id: &str) -> Restart {
         self.types
             .iter()
@@ -50,11 +96,12 @@ impl Model {
             .unwrap_or(Restart::Permanent)
     }
 
-    fn exit(&mut self, id: &str, exit: Exit) {
+    /// `id` exited; `gave_up_child` when it is a child supervisor that exceeded its intensity
+    /// (a normal `shutdown` exit, but shown as `failed` if it is not restarted).
+    fn exit(&mut self, id: &str, abnormal: bool, gave_up_child: bool) -> Outcome {
         let Some(i) = self.rows.iter().position(|r| r.id == id) else {
-            return;
+            return Outcome::Left;
         };
-        let abnormal = !matches!(exit, Exit::Normal);
         let restart = self.restart_type(id);
         let restarted = match restart {
             Restart::Permanent => true,
@@ -65,19 +112,18 @@ impl Model {
             if restart == Restart::Temporary {
                 self.rows.remove(i);
             } else {
-                self.rows[i].state = if abnormal {
+                self.rows[i].state = if abnormal || gave_up_child {
                     ChildState::Failed
                 } else {
                     ChildState::Stopped
                 };
             }
-            return;
+            return Outcome::Left;
         }
         self.restarts += 1;
         if self.restarts > self.intensity {
-            self.alive = false;
             self.rows.clear();
-            return;
+            return Outcome::GaveUp;
         }
         let range = match self.strategy {
             Otp::OneForOne => i..i + 1,
@@ -93,32 +139,178 @@ impl Model {
         };
         self.rows
             .retain(|r| r.id == id || !in_range.contains(&r.id) || !is_temp(&r.id));
+        let mut started = Vec::new();
         for row in self.rows.iter_mut().filter(|r| in_range.contains(&r.id)) {
             row.state = ChildState::Running;
             row.restarts += 1;
+            started.push(row.id.clone());
         }
+        Outcome::Restarted(started)
+    }
+
+    fn running(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.state == ChildState::Running)
+    }
+}
+
+/// The tree as `tree()` shows it: per child its id, state, restart count and, for a running
+/// child supervisor, its own children.
+#[derive(Clone, Debug, PartialEq)]
+struct View(Vec<(String, ChildState, u64, Option<View>)>);
+
+impl View {
+    fn of(tree: &TreeNode) -> Self {
+        Self(
+            tree.children
+                .iter()
+                .map(|c| {
+                    (
+                        c.info.id.clone(),
+                        c.info.state,
+                        c.info.restart_count,
+                        c.subtree.as_deref().map(View::of),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+struct Model {
+    top: Level,
+    alive: bool,
+    /// `sub` as configured: every start of it begins from here (a new actor, a new history).
+    sub_fresh: Level,
+    /// The running `sub`.
+    sub: Option<Level>,
+}
+
+/// Where an exit is aimed.
+#[derive(Clone, Debug)]
+enum Target {
+    TopWorker(String),
+    Sub,
+    SubWorker(String),
+}
+
+impl Model {
+    fn view(&self) -> View {
+        View(
+            self.top
+                .rows
+                .iter()
+                .map(|r| {
+                    let subtree = (r.id == SUB && r.state == ChildState::Running)
+                        .then_some(self.sub.as_ref())
+                        .flatten()
+                        .map(|sub| {
+                            View(
+                                sub.rows
+                                    .iter()
+                                    .map(|s| (s.id.clone(), s.state, s.restarts, None))
+                                    .collect(),
+                            )
+                        });
+                    (r.id.clone(), r.state, r.restarts, subtree)
+                })
+                .collect(),
+        )
+    }
+
+    /// Every child an exit can be aimed at now, in a fixed order.
+    fn targets(&self) -> Vec<Target> {
+        let mut targets = Vec::new();
+        for row in self.top.running() {
+            if row.id == SUB {
+                targets.push(Target::Sub);
+                if let Some(sub) = &self.sub {
+                    for s in sub.running() {
+                        targets.push(Target::SubWorker(s.id.clone()));
+                    }
+                }
+            } else {
+                targets.push(Target::TopWorker(row.id.clone()));
+            }
+        }
+        targets
+    }
+
+    fn live_workers(&self) -> usize {
+        let top = self.top.running().filter(|r| r.id != SUB).count();
+        top + self.sub.as_ref().map_or(0, |s| s.running().count())
+    }
+
+    fn top_exit(&mut self, id: &str, abnormal: bool, gave_up_child: bool) {
+        if id == SUB {
+            self.sub = None;
+        }
+        match self.top.exit(id, abnormal, gave_up_child) {
+            Outcome::GaveUp => {
+                self.alive = false;
+                self.sub = None;
+            }
+            Outcome::Restarted(started) => {
+                if started.iter().any(|s| s == SUB) {
+                    // A restart that starts `sub` stops it first if it runs: a new actor.
+                    self.sub = Some(self.sub_fresh.clone());
+                } else if !self.top.rows.iter().any(|r| r.id == SUB) {
+                    // A temporary `sub` in the restart's range was stopped and removed.
+                    self.sub = None;
+                }
+            }
+            Outcome::Left => {}
+        }
+    }
+
+    /// Returns whether `sub` gave up.
+    fn apply(&mut self, target: &Target, exit: Exit) -> bool {
+        match target {
+            Target::TopWorker(id) => self.top_exit(id, exit.abnormal(), false),
+            // Only a stop (normal) or a kill can be aimed at a supervisor from outside.
+            Target::Sub => self.top_exit(SUB, exit.abnormal(), false),
+            Target::SubWorker(id) => {
+                let Some(sub) = self.sub.as_mut() else {
+                    return false;
+                };
+                if let Outcome::GaveUp = sub.exit(id, exit.abnormal(), false) {
+                    // Escalation: `sub` exits with `shutdown: reached_max_restart_intensity`.
+                    self.top_exit(SUB, false, true);
+                    return true;
+                }
+            }
+        }
+        false
     }
 }
 
 #[derive(Clone, Debug)]
 struct Case {
-    strategy: Otp,
-    intensity: u32,
-    types: Vec<Restart>,
+    top_strategy: Otp,
+    top_intensity: u32,
+    top_types: Vec<Restart>,
+    sub_at: usize,
+    sub_restart: Restart,
+    sub_strategy: Otp,
+    sub_intensity: u32,
+    sub_types: Vec<Restart>,
     events: Vec<(usize, Exit)>,
 }
 
 fn cases() -> impl Strategy<Value = Case> {
-    let strategy = prop_oneof![
-        Just(Otp::OneForOne),
-        Just(Otp::OneForAll),
-        Just(Otp::RestForOne)
-    ];
-    let restart = prop_oneof![
-        Just(Restart::Permanent),
-        Just(Restart::Transient),
-        Just(Restart::Temporary)
-    ];
+    let strategy = || {
+        prop_oneof![
+            Just(Otp::OneForOne),
+            Just(Otp::OneForAll),
+            Just(Otp::RestForOne)
+        ]
+    };
+    let restart = || {
+        prop_oneof![
+            Just(Restart::Permanent),
+            Just(Restart::Transient),
+            Just(Restart::Temporary)
+        ]
+    };
     let exit = prop_oneof![
         Just(Exit::Normal),
         Just(Exit::Panic),
@@ -126,131 +318,195 @@ fn cases() -> impl Strategy<Value = Case> {
         Just(Exit::Kill)
     ];
     (
-        strategy,
-        0u32..8,
-        proptest::collection::vec(restart, 1..5),
-        proptest::collection::vec((any::<usize>(), exit), 0..12),
+        (
+            strategy(),
+            0u32..8,
+            proptest::collection::vec(restart(), 0..4),
+            any::<usize>(),
+            restart(),
+        ),
+        (
+            strategy(),
+            0u32..4,
+            proptest::collection::vec(restart(), 1..4),
+        ),
+        proptest::collection::vec((any::<usize>(), exit), 0..16),
     )
-        .prop_map(|(strategy, intensity, types, events)| Case {
-            strategy,
-            intensity,
-            types,
-            events,
-        })
+        .prop_map(
+            |(
+                (top_strategy, top_intensity, top_types, sub_at, sub_restart),
+                (sub_strategy, sub_intensity, sub_types),
+                events,
+            )| Case {
+                top_strategy,
+                top_intensity,
+                top_types,
+                sub_at,
+                sub_restart,
+                sub_strategy,
+                sub_intensity,
+                sub_types,
+                events,
+            },
+        )
 }
 
-async fn rows(sup: &SupervisorHandle) -> Option<Vec<Row>> {
-    let children = sup.which_children().await.ok()?;
-    Some(
-        children
-            .into_iter()
-            .map(|c| Row {
-                id: c.id,
-                state: c.state,
-                restarts: c.restart_count,
-            })
-            .collect(),
-    )
+/// Both specs and the model of the same tree.
+fn build(case: &Case, probe: &Probe) -> (SupervisorSpec, Model) {
+    let hour = Duration::from_secs(3600);
+    let mut sub_spec =
+        SupervisorSpec::new(SUB, case.sub_strategy).intensity(case.sub_intensity, hour);
+    let mut sub = Level::new(case.sub_strategy, case.sub_intensity);
+    for (i, restart) in case.sub_types.iter().enumerate() {
+        let id = format!("s{i}");
+        sub_spec = sub_spec.child(worker(&id, probe).restart(*restart));
+        sub.add(&id, *restart);
+    }
+    let mut top_spec =
+        SupervisorSpec::new("top", case.top_strategy).intensity(case.top_intensity, hour);
+    let mut top = Level::new(case.top_strategy, case.top_intensity);
+    let sub_at = case.sub_at % (case.top_types.len() + 1);
+    for i in 0..=case.top_types.len() {
+        if i == sub_at {
+            top_spec = top_spec
+                .child(ChildSpec::supervisor(SUB, sub_spec.clone()).restart(case.sub_restart));
+            top.add(SUB, case.sub_restart);
+        }
+        if let Some(restart) = case.top_types.get(i) {
+            let id = format!("c{i}");
+            top_spec = top_spec.child(worker(&id, probe).restart(*restart));
+            top.add(&id, *restart);
+        }
+    }
+    let model = Model {
+        top,
+        alive: true,
+        sub_fresh: sub.clone(),
+        sub: Some(sub),
+    };
+    (top_spec, model)
+}
+
+fn how(exit: Exit) -> How {
+    match exit {
+        Exit::Normal => How::Stop(None),
+        Exit::Panic => How::Panic("model panic".into()),
+        Exit::Fail => How::Fail("model error".into()),
+        Exit::Kill => How::Kill,
+    }
+}
+
+fn fail(what: impl std::fmt::Display) -> TestCaseError {
+    TestCaseError::fail(what.to_string())
+}
+
+/// Drive one exit in the real tree and wait until `top` has reacted to it (and `sub`, if the
+/// exit was one of its workers'), so the next `tree()` sees the outcome.
+async fn drive(top: &SupervisorHandle, target: &Target, exit: Exit) -> Result<(), TestCaseError> {
+    match target {
+        Target::TopWorker(id) => end_child(top, id, how(exit)).await,
+        Target::Sub => {
+            let sub = cell(top, SUB).await;
+            if exit.abnormal() {
+                sub.kill();
+            } else {
+                sub.stop(None);
+            }
+            sub.wait(Some(DEADLINE))
+                .await
+                .map_err(|_| fail("sub did not exit"))?;
+            let _ = top.which_children().await;
+        }
+        Target::SubWorker(id) => {
+            let sub = top.child_supervisor(SUB).await.map_err(fail)?;
+            let c = cell(&sub, id).await;
+            end(&c, how(exit)).await;
+            // An answer means `sub` handled the exit and goes on; no answer means it gave up
+            // and stops: wait for that, so `top` has its exit event queued before we ask it.
+            if sub.which_children().await.is_err() {
+                sub.cell()
+                    .wait(Some(DEADLINE))
+                    .await
+                    .map_err(|_| fail("sub did not exit after giving up"))?;
+            }
+            let _ = top.which_children().await;
+        }
+    }
+    Ok(())
+}
+
+/// Whether exactly `n` workers are alive within a few seconds. (A worker's state, which holds
+/// the count, is dropped a moment after its exit is reported.) A failed case is shrunk by
+/// running it many times, so this waits less than [`DEADLINE`].
+async fn settles(probe: &Probe, n: usize) -> bool {
+    let start = std::time::Instant::now();
+    while probe.live() != n {
+        if start.elapsed() > Duration::from_secs(5) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
 }
 
 async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let probe = Probe::default();
-    let mut spec = SupervisorSpec::new("sup", case.strategy)
-        .intensity(case.intensity, Duration::from_secs(3600));
-    let mut model = Model {
-        strategy: case.strategy,
-        intensity: case.intensity,
-        restarts: 0,
-        alive: true,
-        types: Vec::new(),
-        rows: Vec::new(),
-    };
-    for (i, restart) in case.types.iter().enumerate() {
-        let id = format!("c{i}");
-        spec = spec.child(worker(&id, &probe).restart(*restart));
-        model.types.push((id.clone(), *restart));
-        model.rows.push(Row {
-            id,
-            state: ChildState::Running,
-            restarts: 0,
-        });
-    }
-    let (sup, join) = SupervisorHandle::start(spec)
-        .await
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let sup = sup.with_timeout(DEADLINE);
+    let (spec, mut model) = build(&case, &probe);
+    let (top, join) = SupervisorHandle::start(spec).await.map_err(fail)?;
+    let top = top.with_timeout(DEADLINE);
+    prop_assert_eq!(View::of(&top.tree().await.map_err(fail)?), model.view());
 
     for (pick, exit) in case.events {
-        let running: Vec<String> = model
-            .rows
-            .iter()
-            .filter(|r| r.state == ChildState::Running)
-            .map(|r| r.id.clone())
-            .collect();
-        if !model.alive || running.is_empty() {
+        let targets = model.targets();
+        if targets.is_empty() {
             break;
         }
-        let id = running[pick % running.len()].clone();
-        let how = match exit {
-            Exit::Normal => How::Stop(None),
-            Exit::Panic => How::Panic("model panic".into()),
-            Exit::Fail => How::Fail("model error".into()),
-            Exit::Kill => How::Kill,
-        };
-        end_child(&sup, &id, how).await;
-        model.exit(&id, exit);
+        let target = targets[pick % targets.len()].clone();
+        drive(&top, &target, exit).await?;
+        if matches!(target, Target::Sub) {
+            SUB_ENDED.fetch_add(1, Ordering::Relaxed);
+        }
+        if model.apply(&target, exit) {
+            SUB_GAVE_UP.fetch_add(1, Ordering::Relaxed);
+        }
         EXITS.fetch_add(1, Ordering::Relaxed);
 
         if model.alive {
-            let got = rows(&sup).await;
+            let got = top.tree().await.map(|t| View::of(&t));
             prop_assert_eq!(
-                got.as_ref(),
-                Some(&model.rows),
-                "after {:?} of {}",
+                got.as_ref().ok(),
+                Some(&model.view()),
+                "after {:?} of {:?}: {:?}",
                 exit,
-                id
+                target,
+                got
             );
-            live_settles(
-                &probe,
-                model
-                    .rows
-                    .iter()
-                    .filter(|r| r.state == ChildState::Running)
-                    .count(),
-            )
-            .await;
+            let want = model.live_workers();
+            prop_assert!(
+                settles(&probe, want).await,
+                "after {:?} of {:?}: {} live workers, the model has {}",
+                exit,
+                target,
+                probe.live(),
+                want
+            );
         } else {
             let stopped = tokio::time::timeout(DEADLINE, join).await;
-            prop_assert!(stopped.is_ok(), "the supervisor should have given up");
-            prop_assert!(!sup.is_alive());
-            GAVE_UP.fetch_add(1, Ordering::Relaxed);
-            wait_until("children stop with their supervisor", || async {
-                probe.live() == 0
-            })
-            .await;
+            prop_assert!(stopped.is_ok(), "top should have given up");
+            prop_assert!(!top.is_alive());
+            TOP_GAVE_UP.fetch_add(1, Ordering::Relaxed);
+            live_settles(&probe, 0).await;
             return Ok(());
         }
     }
-    sup.stop().await;
-    wait_until("children stop with their supervisor", || async {
-        probe.live() == 0
-    })
-    .await;
+    top.stop().await;
+    live_settles(&probe, 0).await;
     Ok(())
 }
 
 #[test]
-fn supervisor_follows_the_otp_model() {
-    let seed: u64 = std::env::var("MODEL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-        });
-    println!("model seed: {seed} (rerun with MODEL_SEED={seed})");
+fn a_two_level_tree_follows_the_otp_model() {
+    let seed = seed("MODEL_SEED");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -263,11 +519,13 @@ fn supervisor_follows_the_otp_model() {
         ..Config::default()
     });
     if let Err(e) = runner.run(&cases(), |case| rt.block_on(run_case(case))) {
-        panic!("seed {seed}: {e}");
+        panic!("seed {seed} (rerun with MODEL_SEED={seed}): {e}");
     }
     println!(
-        "{} exits driven, {} supervisors gave up",
+        "{} exits driven ({} of sub itself); sub gave up {} times, top {} times",
         EXITS.load(Ordering::Relaxed),
-        GAVE_UP.load(Ordering::Relaxed)
+        SUB_ENDED.load(Ordering::Relaxed),
+        SUB_GAVE_UP.load(Ordering::Relaxed),
+        TOP_GAVE_UP.load(Ordering::Relaxed)
     );
 }
