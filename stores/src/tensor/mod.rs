@@ -357,23 +357,24 @@ impl TensorStore {
         })
     }
 
-    /// Reduces the tensor along `axis` (see [`ReduceOp`] for output dtypes and the NaN policy).
+    /// Reduces the tensor along `axis` (see [`ReduceOp`] for output dtypes and the NaN policy),
+    /// reading one chunk at a time: memory is the output plus one chunk, not the whole tensor.
     ///
     /// # Errors
     /// [`StoreError::NotFound`]; [`StoreError::InvalidInput`] if `axis >= rank`;
     /// [`StoreError::Overflow`] for an integer sum beyond `i64`; storage errors.
     pub fn reduce(&self, id: &EntityId, op: ReduceOp, axis: usize) -> Result<Tensor> {
-        let t = self.get(id)?.ok_or_else(|| StoreError::NotFound {
+        let m = self.meta(id)?.ok_or_else(|| StoreError::NotFound {
             what: "tensor",
             name: id.to_string(),
         })?;
-        if axis >= t.shape.len() {
+        if axis >= m.shape.len() {
             return Err(StoreError::InvalidInput(format!(
                 "axis {axis} out of range for a tensor of rank {}",
-                t.shape.len()
+                m.shape.len()
             )));
         }
-        reduce::reduce(&t, op, axis)
+        reduce::reduce(&m, op, axis, |c| self.read_chunk(id, &m, c))
     }
 
     /// Deletes the tensor; true if there was one.

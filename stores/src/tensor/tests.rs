@@ -277,3 +277,214 @@ proptest! {
         }
     }
 }
+
+/// Equal, with NaN equal to NaN (whatever its payload) and otherwise bit for bit: float sums must
+/// round exactly as a sequential loop does.
+fn same(a: &TensorData, b: &TensorData) -> bool {
+    let f = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+    match (a, b) {
+        (TensorData::F32(x), TensorData::F32(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(p, q)| f(f64::from(*p), f64::from(*q)))
+        }
+        (TensorData::F64(x), TensorData::F64(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| f(*p, *q))
+        }
+        _ => a == b,
+    }
+}
+
+/// The model's answer for one reduction of `data` (any dtype) along `axis`: `None` for an overflow.
+fn model_reduce(shape: &[u64], data: &TensorData, op: ReduceOp, axis: usize) -> Option<Tensor> {
+    let mut rs = shape.to_vec();
+    rs.remove(axis);
+    let lanes: Vec<Vec<usize>> = all_coords(&rs)
+        .iter()
+        .map(|c| {
+            (0..shape[axis])
+                .map(|k| {
+                    let mut full = c.clone();
+                    full.insert(axis, k);
+                    offset(shape, &full)
+                })
+                .collect()
+        })
+        .collect();
+    let n = shape[axis] as f64;
+    let floats = |v: &dyn Fn(usize) -> f64| -> Vec<f64> {
+        lanes
+            .iter()
+            .map(|l| match op {
+                ReduceOp::Sum => l.iter().fold(0.0, |a, i| a + v(*i)),
+                ReduceOp::Mean => l.iter().fold(0.0, |a, i| a + v(*i)) / n,
+                ReduceOp::Min | ReduceOp::Max => {
+                    if l.iter().any(|i| v(*i).is_nan()) {
+                        f64::NAN
+                    } else if op == ReduceOp::Min {
+                        l.iter().map(|i| v(*i)).fold(f64::INFINITY, f64::min)
+                    } else {
+                        l.iter().map(|i| v(*i)).fold(f64::NEG_INFINITY, f64::max)
+                    }
+                }
+            })
+            .collect()
+    };
+    let ints = |v: &dyn Fn(usize) -> i128| -> Option<Vec<i128>> {
+        lanes
+            .iter()
+            .map(|l| {
+                let xs = l.iter().map(|i| v(*i));
+                match op {
+                    ReduceOp::Sum => {
+                        let s: i128 = xs.sum();
+                        i64::try_from(s).ok().map(i128::from)
+                    }
+                    ReduceOp::Min => xs.min(),
+                    ReduceOp::Max => xs.max(),
+                    ReduceOp::Mean => unreachable!("means are floats"),
+                }
+            })
+            .collect()
+    };
+    let out = match (data, op) {
+        (TensorData::F32(d), ReduceOp::Min | ReduceOp::Max) => TensorData::F32(
+            floats(&|i| f64::from(d[i]))
+                .into_iter()
+                .map(|x| x as f32)
+                .collect(),
+        ),
+        (TensorData::F32(d), _) => TensorData::F64(floats(&|i| f64::from(d[i]))),
+        (TensorData::F64(d), _) => TensorData::F64(floats(&|i| d[i])),
+        (_, ReduceOp::Mean) => {
+            let v = |i: usize| -> f64 {
+                match data {
+                    TensorData::I64(d) => d[i] as f64,
+                    TensorData::U8(d) => f64::from(d[i]),
+                    TensorData::Bool(d) => f64::from(u8::from(d[i])),
+                    _ => unreachable!(),
+                }
+            };
+            // An exact integer sum, then one division (the engine sums in i128).
+            TensorData::F64(
+                lanes
+                    .iter()
+                    .map(|l| l.iter().map(|i| v(*i) as i128).sum::<i128>() as f64 / n)
+                    .collect(),
+            )
+        }
+        (TensorData::I64(d), _) => {
+            let r = ints(&|i| i128::from(d[i]))?;
+            TensorData::I64(r.into_iter().map(|x| x as i64).collect())
+        }
+        (TensorData::U8(d), ReduceOp::Sum) => TensorData::I64(
+            ints(&|i| i128::from(d[i]))?
+                .into_iter()
+                .map(|x| x as i64)
+                .collect(),
+        ),
+        (TensorData::U8(d), _) => TensorData::U8(
+            ints(&|i| i128::from(d[i]))?
+                .into_iter()
+                .map(|x| x as u8)
+                .collect(),
+        ),
+        (TensorData::Bool(d), ReduceOp::Sum) => TensorData::I64(
+            ints(&|i| i128::from(u8::from(d[i])))?
+                .into_iter()
+                .map(|x| x as i64)
+                .collect(),
+        ),
+        (TensorData::Bool(d), _) => TensorData::Bool(
+            ints(&|i| i128::from(u8::from(d[i])))?
+                .into_iter()
+                .map(|x| x != 0)
+                .collect(),
+        ),
+        (TensorData::I32(_), _) => unreachable!("covered by the i32 property test"),
+    };
+    Some(t(&rs, out))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Reductions of f32 and f64 (with NaN: it propagates), large i64 (sums may overflow: a typed
+    /// error), u8 and bool tensors equal a naive model, for any chunk size.
+    #[test]
+    fn reductions_of_every_dtype_equal_a_naive_model(
+        (shape, raw, _ranges, chunk) in case(),
+        dtype in prop_oneof![Just(DType::F32), Just(DType::F64), Just(DType::I64), Just(DType::U8), Just(DType::Bool)],
+        nan_at in proptest::option::of(0usize..200),
+    ) {
+        let (_d, _db, mut s) = store_with(chunk);
+        let nan = |i: usize| nan_at == Some(i);
+        let data = match dtype {
+            // Not integers, so rounding (and therefore summation order) matters.
+            DType::F32 => TensorData::F32(raw.iter().enumerate().map(|(i, x)| if nan(i) { f32::NAN } else { *x as f32 / 7.0 }).collect()),
+            DType::F64 => TensorData::F64(raw.iter().enumerate().map(|(i, x)| if nan(i) { f64::NAN } else { f64::from(*x) / 3.0 }).collect()),
+            // Near i64::MAX: two of them overflow an i64 sum.
+            DType::I64 => TensorData::I64(raw.iter().map(|x| i64::from(*x) * 9_000_000_000_000_000).collect()),
+            DType::U8 => TensorData::U8(raw.iter().map(|x| x.rem_euclid(256) as u8).collect()),
+            _ => TensorData::Bool(raw.iter().map(|x| x % 2 != 0).collect()),
+        };
+        let e = id("p");
+        s.put(&e, &t(&shape, data.clone())).unwrap();
+        for axis in 0..shape.len() {
+            for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Min, ReduceOp::Max] {
+                let got = s.reduce(&e, op, axis);
+                match model_reduce(&shape, &data, op, axis) {
+                    Some(want) => {
+                        let got = got.unwrap();
+                        prop_assert_eq!(&got.shape, &want.shape);
+                        prop_assert!(same(&got.data, &want.data), "{:?} axis {}: {:?} vs {:?}", op, axis, got, want);
+                    }
+                    None => prop_assert!(matches!(got, Err(StoreError::Overflow(_))), "{:?}", got),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_byte_limit_counts_bytes_not_elements() {
+    let (_d, db) = temp_db();
+    let limits = Limits {
+        max_tensor_bytes: 64,
+        ..Limits::default()
+    };
+    let mut s = TensorStore::open(&db, &limits).unwrap();
+    let e = id("e");
+    // 8 f64 = 64 bytes: at the limit. 9 f64 = 72 bytes, though 9 elements are far under
+    // max_tensor_elements.
+    s.put(&e, &t(&[8], TensorData::F64(vec![1.0; 8]))).unwrap();
+    let over = t(&[9], TensorData::F64(vec![1.0; 9]));
+    assert!(matches!(
+        s.put(&e, &over),
+        Err(StoreError::LimitExceeded {
+            what: "tensor bytes",
+            limit: 64,
+            actual: 72
+        })
+    ));
+    assert!(matches!(
+        s.prepare_item(&e, &over),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    s.put(&e, &t(&[8, 8], TensorData::U8(vec![1; 64]))).unwrap();
+    assert!(matches!(
+        s.put(&e, &t(&[65], TensorData::U8(vec![1; 65]))),
+        Err(StoreError::LimitExceeded { actual: 65, .. })
+    ));
+    // An import from a replica with a larger limit is refused the same way, and writes nothing.
+    let (_d2, db2) = temp_db();
+    let mut big = TensorStore::open(&db2, &Limits::default()).unwrap();
+    big.put(&e, &over).unwrap();
+    let ex = big.export_item(&e).unwrap().unwrap();
+    let before = s.item_hash(&e).unwrap();
+    assert!(matches!(
+        s.import_item(&ex),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    assert_eq!(s.item_hash(&e).unwrap(), before);
+}
