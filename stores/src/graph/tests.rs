@@ -293,6 +293,43 @@ proptest! {
                 for m in 0..8u8 {
                     let p = g.shortest_path(&name(n), &name(m), 3, dir, None).unwrap();
                     prop_assert_eq!(p.as_ref().map(|p| p.len() as u32 - 1), got.get(&m).copied());
+                    // A real path: from n to m, every hop an edge of the model in the searched
+                    // direction.
+                    if let Some(p) = p {
+                        let ends: Vec<u8> = p.iter().map(|i| i.as_str()[1..].parse().unwrap()).collect();
+                        prop_assert_eq!(ends.first(), Some(&n));
+                        prop_assert_eq!(ends.last(), Some(&m));
+                        for w in ends.windows(2) {
+                            let (a, b) = (w[0], w[1]);
+                            let fwd = edges.iter().any(|e| e.0 == a && e.2 == b);
+                            let back = edges.iter().any(|e| e.0 == b && e.2 == a);
+                            let ok = match dir {
+                                Direction::Out => fwd,
+                                Direction::In => back,
+                                Direction::Both => fwd || back,
+                            };
+                            prop_assert!(ok, "hop {}->{} of {:?} is not an edge ({:?})", a, b, ends, dir);
+                        }
+                    }
+                }
+                // With a predicate filter: only p1 edges count.
+                let p1: BTreeSet<(u8, u8, u8)> = edges.iter().filter(|e| e.1 == 1).copied().collect();
+                let want = model_bfs(&p1, n, 3, dir);
+                for m in 0..8u8 {
+                    let p = g.shortest_path(&name(n), &name(m), 3, dir, Some("p1")).unwrap();
+                    prop_assert_eq!(p.as_ref().map(|p| p.len() as u32 - 1), want.get(&m).copied());
+                    if let Some(p) = p {
+                        for w in p.windows(2) {
+                            let (a, b) = (&w[0], &w[1]);
+                            let fwd = g.out_edges(a, Some("p1")).unwrap().iter().any(|e| &e.target == b);
+                            let back = g.in_edges(a, Some("p1")).unwrap().iter().any(|e| &e.source == b);
+                            prop_assert!(match dir {
+                                Direction::Out => fwd,
+                                Direction::In => back,
+                                Direction::Both => fwd || back,
+                            }, "hop {}->{} is not a p1 edge", a, b);
+                        }
+                    }
                 }
             }
             let want: Vec<EntityId> = edges
@@ -306,4 +343,133 @@ proptest! {
         }
         check_digests(&g);
     }
+}
+
+fn limited(limits: Limits) -> (tempfile::TempDir, Database, GraphStore) {
+    let (dir, db) = temp_db();
+    let g = GraphStore::open(&db, &limits).unwrap();
+    (dir, db, g)
+}
+
+fn text_props(len: usize) -> Properties {
+    Properties::from([("k".to_owned(), Value::Text("x".repeat(len)))])
+}
+
+#[test]
+fn property_maps_are_limited_by_their_encoded_size() {
+    let limit = crate::codec::to_cbor(&text_props(40)).unwrap().len();
+    let (_d, _db, mut g) = limited(Limits {
+        max_properties_bytes: limit,
+        ..Limits::default()
+    });
+    let a = id("a");
+    g.put_node(&a, text_props(40)).unwrap();
+    assert!(matches!(
+        g.put_node(&a, text_props(41)),
+        Err(StoreError::LimitExceeded {
+            what: "encoded property map",
+            ..
+        })
+    ));
+    assert_eq!(g.get_node(&a).unwrap(), Some(text_props(40)));
+    let mut e = edge("a", "p", "b");
+    e.properties = text_props(40);
+    g.add_edge(e.clone()).unwrap();
+    e.properties = text_props(41);
+    e.target = id("c");
+    assert!(matches!(
+        g.add_edge(e),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    assert!(matches!(
+        g.prepare_item(&id("z"), text_props(41), Vec::new()),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    assert_eq!(g.counts(), GraphCounts { nodes: 1, edges: 1 });
+}
+
+#[test]
+fn out_edges_per_entity_are_limited() {
+    let (_d, _db, mut g) = limited(Limits {
+        max_out_edges: 3,
+        ..Limits::default()
+    });
+    g.put_node(&id("a"), Properties::new()).unwrap();
+    g.put_node(&id("b"), Properties::new()).unwrap();
+    for t in ["t1", "t2", "t3"] {
+        g.add_edge(edge("a", "p", t)).unwrap();
+    }
+    assert!(matches!(
+        g.add_edge(edge("a", "p", "t4")),
+        Err(StoreError::LimitExceeded {
+            limit: 3,
+            actual: 4,
+            ..
+        })
+    ));
+    // Replacing an existing edge does not add one.
+    g.add_edge(edge("a", "p", "t1")).unwrap();
+    // A batch over the limit writes nothing, not even its valid part.
+    assert!(matches!(
+        g.add_edges(vec![
+            edge("b", "p", "t1"),
+            edge("b", "p", "t2"),
+            edge("b", "p", "t3"),
+            edge("b", "p", "t4"),
+        ]),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    assert_eq!(g.counts(), GraphCounts { nodes: 2, edges: 3 });
+    let four: Vec<OutEdge> = (1..=4)
+        .map(|i| OutEdge {
+            predicate: "p".into(),
+            target: id(&format!("t{i}")),
+            properties: Properties::new(),
+        })
+        .collect();
+    assert!(matches!(
+        g.prepare_item(&id("c"), Properties::new(), four),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+}
+
+#[test]
+fn searches_are_limited_by_the_entities_they_visit() {
+    let (_d, _db, mut g) = limited(Limits {
+        max_visited: 4,
+        ..Limits::default()
+    });
+    // a -> b, c, d (the start plus 3 = 4 visited: allowed); e -> f, g, h, i (5: refused).
+    for n in ["a", "e"] {
+        g.put_node(&id(n), Properties::new()).unwrap();
+    }
+    g.add_edges(vec![
+        edge("a", "p", "b"),
+        edge("a", "p", "c"),
+        edge("a", "p", "d"),
+    ])
+    .unwrap();
+    g.add_edges(["f", "g", "h", "i"].map(|t| edge("e", "p", t)).to_vec())
+        .unwrap();
+    assert_eq!(
+        g.traverse(&id("a"), 2, Direction::Out, None).unwrap().len(),
+        4
+    );
+    assert_eq!(
+        g.shortest_path(&id("a"), &id("zz"), 2, Direction::Out, None)
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        g.traverse(&id("e"), 2, Direction::Out, None),
+        Err(StoreError::LimitExceeded {
+            what: "entities visited by a traversal",
+            limit: 4,
+            actual: 5
+        })
+    ));
+    assert!(matches!(
+        g.shortest_path(&id("e"), &id("zz"), 2, Direction::Out, None),
+        Err(StoreError::LimitExceeded { limit: 4, .. })
+    ));
 }
