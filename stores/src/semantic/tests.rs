@@ -476,3 +476,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn annotations_are_limited_by_their_encoded_size() {
+    let named = |len: usize| ann(&[THING], &[("name", Value::Text("x".repeat(len)))]);
+    let limit = crate::codec::to_cbor(&named(40)).unwrap().len();
+    let (_d, db) = crate::testutil::temp_db();
+    let mut s = SemanticStore::open(
+        &db,
+        &Limits {
+            max_annotation_bytes: limit,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    schema(&mut s);
+    let e = id("e");
+    let h = s.annotate(&e, named(40)).unwrap();
+    for r in [
+        s.validate(&named(41)).map(|_| ()),
+        s.prepare_item(&e, named(41)).map(|_| ()),
+        s.annotate(&e, named(41)).map(|_| ()),
+    ] {
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::LimitExceeded {
+                    what: "encoded annotation",
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+    }
+    assert_eq!(s.item_hash(&e).unwrap(), Some(h));
+    assert_eq!(s.get(&e).unwrap(), Some(named(40)));
+}
