@@ -52,6 +52,11 @@ pub struct Limits {
     pub max_visited: usize,
     /// Largest `k` of a vector search.
     pub max_k: usize,
+    /// Largest HNSW beam width `ef` of a vector search (the requested one, or the collection's
+    /// default): a search explores about `ef` nodes per result list, so an unbounded `ef` would let
+    /// one query scan the whole graph. A larger `ef` is refused, not clamped, so a caller never gets
+    /// a lower recall than it asked for without knowing.
+    pub max_ef: usize,
 }
 
 impl Default for Limits {
@@ -69,6 +74,7 @@ impl Default for Limits {
             max_hops: 16,
             max_visited: 1_000_000,
             max_k: 10_000,
+            max_ef: 10_000,
         }
     }
 }

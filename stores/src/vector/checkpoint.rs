@@ -13,7 +13,7 @@
 //! [`VectorStore::checkpoint`] writes all checkpoints and empties the log in one durable batch; it
 //! runs by itself once the log holds [`CHECKPOINT_EVERY`] writes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use fjall::{Keyspace, OwnedWriteBatch};
 use serde::{Deserialize, Serialize};
@@ -125,6 +125,20 @@ pub(crate) fn restore(
     if snap.def != def || snap.id_of.len() != snap.hnsw.len() {
         return Err(corrupt(WHAT, "does not match the collection"));
     }
+    // A live slot has exactly one id and every id one live slot; a tombstone has none. Anything
+    // else would return deleted vectors, or an id twice, from searches.
+    let mut ids_seen = HashSet::new();
+    for (s, id) in snap.id_of.iter().enumerate() {
+        match (snap.hnsw.is_deleted(s), id) {
+            (None, _) => return Err(corrupt(WHAT, "slot tables disagree")),
+            (Some(true), Some(_)) => return Err(corrupt(WHAT, "a tombstone with an id")),
+            (Some(false), Some(id)) if !ids_seen.insert(id) => {
+                return Err(corrupt(WHAT, "an id in two live slots"));
+            }
+            _ => {}
+        }
+    }
+    drop(ids_seen);
     let dim = def.dim as usize;
     let mut missing = BTreeSet::new();
     let ids = &snap.id_of;
@@ -243,6 +257,130 @@ impl VectorStore {
         {
             // The write itself is durable; a later checkpoint (or a rebuild at open) covers it.
             tracing::warn!(error = %e, "vector index checkpoint failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Limits;
+    use crate::testutil::{id, temp_db};
+    use crate::vector::{Metric, SearchMode};
+
+    /// Rewrites collection `c`'s checkpoint after `f` changed it, with a valid checksum: only the
+    /// structural checks stand between a crafted checkpoint and the search code.
+    fn rewrite(s: &VectorStore, f: impl FnOnce(&mut CollSnapshot)) {
+        let h = header(&s.ckpt, "c").unwrap().unwrap();
+        let mut bytes = Vec::new();
+        for i in 0..h.chunks {
+            bytes.extend_from_slice(&s.ckpt.get(chunk_key("c", i)).unwrap().unwrap());
+        }
+        let mut snap: CollSnapshot = from_cbor_exact(WHAT, &bytes).unwrap();
+        f(&mut snap);
+        let bytes = to_cbor(&snap).unwrap();
+        let mut b = s.db.batch();
+        for i in 0..h.chunks {
+            b.remove(&s.ckpt, chunk_key("c", i));
+        }
+        let mut n = 0;
+        for (i, ch) in (0u32..).zip(bytes.chunks(CHUNK)) {
+            b.insert(&s.ckpt, chunk_key("c", i), ch.to_vec());
+            n = i + 1;
+        }
+        let h = Header {
+            bytes: bytes.len() as u64,
+            chunks: n,
+            checksum: checksum(&bytes),
+        };
+        b.insert(&s.ckpt, header_key("c"), to_cbor(&h).unwrap());
+        b.commit().unwrap();
+    }
+
+    #[test]
+    fn crafted_checkpoints_are_refused_and_the_index_rebuilt() {
+        let seed = 41;
+        println!("seed {seed}");
+        let (_d, db) = temp_db();
+        let mut s = VectorStore::open(&db, &Limits::default()).unwrap();
+        s.create_collection(
+            "c",
+            CollectionDef {
+                dim: 8,
+                metric: Metric::L2,
+            },
+        )
+        .unwrap();
+        let vs = crate::datasets::DataSet::Uniform.generate(seed, 400, 8);
+        let ids: Vec<EntityId> = (0..vs.len()).map(|i| id(&format!("v{i}"))).collect();
+        s.upsert_many("c", ids.iter().cloned().zip(vs.iter().cloned()).collect())
+            .unwrap();
+        for e in &ids[..20] {
+            s.delete("c", e).unwrap();
+        }
+        s.checkpoint().unwrap();
+        let live = s.index_stats("c").unwrap().live;
+        let levels = |snap: &CollSnapshot, s: usize| snap.hnsw.links[s].len();
+
+        type Tamper = fn(&mut CollSnapshot, &dyn Fn(&CollSnapshot, usize) -> usize);
+        let cases: Vec<(&str, Tamper)> = vec![
+            ("max level above the entry point's", |snap, _| {
+                snap.hnsw.max_level += 1;
+            }),
+            ("max level out of range", |snap, _| snap.hnsw.max_level = 99),
+            ("entry point below the top level", |snap, lv| {
+                let low = (0..snap.hnsw.len()).find(|s| lv(snap, *s) == 1).unwrap();
+                snap.hnsw.entry = Some(u32::try_from(low).unwrap());
+            }),
+            (
+                "link to a slot that is not on the link's level",
+                |snap, lv| {
+                    let n = snap.hnsw.len();
+                    let high = (0..n).find(|s| lv(snap, *s) >= 2).unwrap();
+                    let low = (0..n).find(|s| lv(snap, *s) == 1).unwrap();
+                    snap.hnsw.links[high][1].push(u32::try_from(low).unwrap());
+                },
+            ),
+            ("link to a missing slot", |snap, _| {
+                let n = u32::try_from(snap.hnsw.len()).unwrap();
+                snap.hnsw.links[0][0].push(n + 5);
+            }),
+            ("a node above the top level", |snap, _| {
+                let top = usize::try_from(snap.hnsw.max_level).unwrap();
+                snap.hnsw.links[3] = vec![Vec::new(); top + 2];
+            }),
+            ("a tombstone with an id", |snap, _| {
+                let dead = snap.hnsw.deleted.iter().position(|d| *d).unwrap();
+                snap.id_of[dead] = Some(id("ghost"));
+            }),
+            ("an id in two live slots", |snap, _| {
+                let last = snap.id_of.len() - 1;
+                snap.id_of[last] = snap.id_of[last - 1].clone();
+            }),
+        ];
+        // The rewrite itself keeps a valid checkpoint valid.
+        rewrite(&s, |_| {});
+        drop(s);
+        let mut s = VectorStore::open(&db, &Limits::default()).unwrap();
+        assert!(s.index_stats("c").unwrap().from_checkpoint);
+        for (i, (what, tamper)) in cases.into_iter().enumerate() {
+            // A tombstone in every checkpoint (a rebuild leaves none).
+            s.delete("c", &ids[20 + i]).unwrap();
+            s.checkpoint().unwrap();
+            let live = live - 1 - i;
+            rewrite(&s, |snap| tamper(snap, &levels));
+            drop(s);
+            s = VectorStore::open(&db, &Limits::default()).unwrap();
+            let st = s.index_stats("c").unwrap();
+            assert!(
+                !st.from_checkpoint,
+                "{what}: the crafted checkpoint was used"
+            );
+            assert_eq!(st.live, live, "{what}");
+            let hits = s
+                .search("c", &vs[100], 1, SearchMode::Ann { ef: None }, None)
+                .unwrap();
+            assert_eq!(hits[0].id, ids[100], "{what}");
         }
     }
 }

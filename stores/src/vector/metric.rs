@@ -19,8 +19,12 @@ impl Metric {
     pub(crate) fn prepare(self, v: &[f32]) -> Vec<f32> {
         match self {
             Self::Cosine => {
-                let n = dot(v, v).sqrt();
-                v.iter().map(|x| x / n).collect()
+                // The norm and the division in f64: an f32 squared norm of a tiny (or subnormal)
+                // vector loses most of its bits, and the "unit" vector would then be off by
+                // parts per million (a distance of -3e-6 to itself).
+                let n = squared_norm_f64(v).sqrt();
+                #[allow(clippy::cast_possible_truncation)]
+                v.iter().map(|x| (f64::from(*x) / n) as f32).collect()
             }
             Self::L2 | Self::Dot => v.to_vec(),
         }
@@ -45,6 +49,13 @@ impl Metric {
             Self::Cosine | Self::Dot => raw,
         }
     }
+}
+
+/// The squared Euclidean norm, accumulated in f64 (never overflows or underflows for f32 input of
+/// any dimension the limits allow). Used where vectors are checked and normalised, not in the hot
+/// search loop.
+pub(crate) fn squared_norm_f64(v: &[f32]) -> f64 {
+    v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum()
 }
 
 /// Dot product written in 8 independent lanes so the compiler vectorises it.

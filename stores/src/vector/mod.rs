@@ -88,6 +88,9 @@ pub struct VectorItem {
 /// Filters at most this large are answered by exact search over the filter's ids: cheaper and
 /// exact, where HNSW would have to wade through many excluded nodes.
 const FILTER_EXACT_MAX: usize = 2048;
+/// Largest squared norm of a stored or query vector: a quarter of `f32::MAX`, so that no distance
+/// between two accepted vectors overflows (see `VectorStore::check_vector`).
+pub const MAX_SQUARED_NORM: f32 = f32::MAX / 4.0;
 /// Tombstones tolerated before an HNSW graph is rebuilt (and only once they outnumber live slots).
 const COMPACT_MIN_TOMBSTONES: usize = 1024;
 
@@ -402,7 +405,20 @@ impl VectorStore {
                 v[i]
             )));
         }
-        if def.metric == Metric::Cosine && metric::dot(v, v) == 0.0 {
+        // Finite elements can still overflow: with elements near 1e20 the squared norm is infinite,
+        // a cosine vector then normalises to zeros or NaN, and L2/dot distances become infinite or
+        // NaN. The bound also keeps every distance between two accepted vectors finite:
+        // |a·b| ≤ |a||b| and |a−b|² ≤ 4·max(|a|², |b|²).
+        // In f64: exact enough for any f32 input, and a tiny vector (1e-23) does not underflow to a
+        // "zero vector" as its f32 squared norm would.
+        let sq = metric::squared_norm_f64(v);
+        if sq > f64::from(MAX_SQUARED_NORM) {
+            return Err(StoreError::InvalidInput(format!(
+                "vector's squared norm {sq} is above {MAX_SQUARED_NORM:e} (f32::MAX / 4): \
+                 its distances would overflow"
+            )));
+        }
+        if def.metric == Metric::Cosine && sq == 0.0 {
             return Err(StoreError::InvalidInput(
                 "a zero vector has no direction (cosine collection)".into(),
             ));
@@ -519,10 +535,12 @@ impl VectorStore {
     }
 
     /// The `k` nearest vectors to `query`, closest first (ties by id), optionally only among
-    /// `filter`'s ids. A filter of at most 2048 ids is always answered exactly.
+    /// `filter`'s ids. A filter of at most 2048 ids is always answered exactly (and then `ef` is
+    /// not used, nor checked).
     ///
     /// # Errors
-    /// [`StoreError::NotFound`] (collection); a bad query vector; `k` above `Limits::max_k`.
+    /// [`StoreError::NotFound`] (collection); a bad query vector; `k` above `Limits::max_k`;
+    /// an HNSW `ef` (given, or the default) above `Limits::max_ef`.
     pub fn search(
         &self,
         coll: &str,
@@ -545,6 +563,13 @@ impl VectorStore {
         let raw = match mode {
             SearchMode::Ann { ef } if !small_filter => {
                 let ef = ef.unwrap_or(self.params.ef_search);
+                if ef > self.limits.max_ef {
+                    return Err(StoreError::LimitExceeded {
+                        what: "ef",
+                        limit: self.limits.max_ef as u64,
+                        actual: ef as u64,
+                    });
+                }
                 match filter {
                     Some(f) => {
                         // Map the filter to slots once: the search then tests a bit per candidate

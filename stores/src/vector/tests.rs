@@ -371,3 +371,256 @@ fn checkpoint_restores_the_graph_and_replays_later_writes() {
     assert!(!st.from_checkpoint);
     assert_eq!(st.live, live);
 }
+
+/// Recall@10 of ANN (`ef`) against exact search over `queries`, with an optional filter; also
+/// checks that every ANN hit is live and passes the filter.
+fn recall(
+    s: &VectorStore,
+    coll: &str,
+    queries: &[Vec<f32>],
+    ef: usize,
+    filter: Option<&BTreeSet<EntityId>>,
+) -> f64 {
+    let mut hit = 0;
+    let mut want = 0;
+    for q in queries {
+        let exact: BTreeSet<EntityId> = s
+            .search(coll, q, 10, SearchMode::Exact, filter)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        let ann = s
+            .search(coll, q, 10, SearchMode::Ann { ef: Some(ef) }, filter)
+            .unwrap();
+        for h in &ann {
+            assert!(
+                filter.is_none_or(|f| f.contains(&h.id)),
+                "{} is not in the filter",
+                h.id
+            );
+            assert!(
+                s.get(coll, &h.id).unwrap().is_some(),
+                "{} is not live",
+                h.id
+            );
+        }
+        assert_eq!(ann.len(), exact.len(), "ANN found fewer results than exist");
+        want += exact.len();
+        hit += ann.iter().filter(|h| exact.contains(&h.id)).count();
+    }
+    hit as f64 / want as f64
+}
+
+fn fill(s: &mut VectorStore, coll: &str, vs: &[Vec<f32>]) -> Vec<EntityId> {
+    let ids: Vec<EntityId> = (0..vs.len()).map(|i| id(&format!("v{i}"))).collect();
+    s.upsert_many(coll, ids.iter().cloned().zip(vs.iter().cloned()).collect())
+        .unwrap();
+    ids
+}
+
+/// A filter above the exact-search threshold (2048 ids) goes through HNSW with a predicate. The
+/// filter leaves out live vectors — among them the nearest ones of many queries — and names ids
+/// that are deleted or were never stored.
+#[test]
+fn large_filters_run_through_hnsw_and_keep_recall() {
+    let seed = 21;
+    println!("seed {seed}");
+    let (_d, _db, mut s) = store();
+    s.create_collection("c", def(16, Metric::L2)).unwrap();
+    let vs = random_vectors(seed, 7500, 16);
+    let ids = fill(&mut s, "c", &vs);
+    for e in ids.iter().skip(1).step_by(10) {
+        s.delete("c", e).unwrap();
+    }
+    let queries = random_vectors(seed + 1, 60, 16);
+    // Half of the ids (every other one, deleted ones included) plus ids never stored.
+    let half: BTreeSet<EntityId> = ids
+        .iter()
+        .step_by(2)
+        .cloned()
+        .chain((0..100).map(|i| id(&format!("ghost{i}"))))
+        .collect();
+    // A third: sparser, so the beam wades through more excluded nodes.
+    let third: BTreeSet<EntityId> = ids.iter().step_by(3).cloned().collect();
+    assert!(half.len() > FILTER_EXACT_MAX && third.len() > FILTER_EXACT_MAX);
+    for (name, f) in [("half", &half), ("third", &third)] {
+        // The filter excludes live vectors that are nearer than what it allows, for most queries.
+        let excluded_nearest = queries
+            .iter()
+            .filter(|q| {
+                let top = s.search("c", q, 1, SearchMode::Exact, None).unwrap();
+                !f.contains(&top[0].id)
+            })
+            .count();
+        assert!(
+            excluded_nearest > queries.len() / 3,
+            "{name}: {excluded_nearest}"
+        );
+        let r = recall(&s, "c", &queries, 64, Some(f));
+        println!("filter {name}: {} ids, recall@10 {r:.3} at ef 64", f.len());
+        assert!(r >= 0.95, "filter {name}: recall {r} (seed {seed})");
+    }
+}
+
+/// ANN recall holds for the cosine and dot metrics too (their raw distances are `1 − a·b` on
+/// normalised vectors and `−a·b`, not a metric in the dot case).
+#[test]
+fn ann_recall_is_high_for_cosine_and_dot() {
+    let seed = 31;
+    println!("seed {seed}");
+    let (_d, _db, mut s) = store();
+    // Clustered data in 16-d: the shape of real embeddings (directions matter for cosine, norms
+    // and directions for dot).
+    let centres = random_vectors(seed, 20, 16);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed + 2);
+    let mut around = |n: usize| -> Vec<Vec<f32>> {
+        (0..n)
+            .map(|i| {
+                centres[i % centres.len()]
+                    .iter()
+                    .map(|c| c + rng.random_range(-0.4f32..0.4))
+                    .collect()
+            })
+            .collect()
+    };
+    let vs = around(3000);
+    let queries = around(50);
+    for (coll, metric, min) in [("cos", Metric::Cosine, 0.95), ("dot", Metric::Dot, 0.9)] {
+        s.create_collection(coll, def(16, metric)).unwrap();
+        fill(&mut s, coll, &vs);
+        let r = recall(&s, coll, &queries, 64, None);
+        println!("{metric:?}: recall@10 {r:.3} at ef 64");
+        assert!(r >= min, "{metric:?}: recall {r} < {min} (seed {seed})");
+    }
+}
+
+#[test]
+fn overflowing_vectors_are_refused() {
+    let (_d, _db, mut s) = store();
+    for (n, m) in [("c", Metric::Cosine), ("l", Metric::L2), ("d", Metric::Dot)] {
+        s.create_collection(n, def(3, m)).unwrap();
+        // Finite elements whose squared norm is infinite, or large enough that a distance
+        // between two such vectors would overflow.
+        for v in [[1e20, 0.0, 0.0], [1e19, 1e19, 1e19], [-2e19, 0.0, 0.0]] {
+            assert!(
+                matches!(s.upsert(n, &id("e"), &v), Err(StoreError::InvalidInput(_))),
+                "{m:?} accepted {v:?}"
+            );
+            assert!(matches!(
+                s.search(n, &v, 1, SearchMode::Exact, None),
+                Err(StoreError::InvalidInput(_))
+            ));
+            assert!(matches!(
+                s.prepare_item(&id("e"), BTreeMap::from([(n.to_owned(), v.to_vec())])),
+                Err(StoreError::InvalidInput(_))
+            ));
+        }
+        // Large but safe: every distance stays finite.
+        let big = [9e18f32, 0.0, 0.0];
+        s.upsert(n, &id("a"), &big).unwrap();
+        s.upsert(n, &id("b"), &[-9e18, 0.0, 0.0]).unwrap();
+        for mode in [SearchMode::Exact, SearchMode::Ann { ef: None }] {
+            let hits = s.search(n, &big, 2, mode, None).unwrap();
+            assert_eq!(hits.len(), 2);
+            assert!(
+                hits.iter().all(|h| h.distance.is_finite()),
+                "{m:?} {hits:?}"
+            );
+            assert_eq!(hits[0].id, id("a"), "{m:?}");
+        }
+    }
+    // Tiny vectors still have a direction.
+    s.upsert("c", &id("tiny"), &[1e-20, 0.0, 0.0]).unwrap();
+    let hit = &s
+        .search("c", &[1.0, 0.0, 0.0], 1, SearchMode::Exact, None)
+        .unwrap()[0];
+    assert!(hit.distance.abs() < 1e-6, "{hit:?}");
+}
+
+#[test]
+fn ef_is_bounded_by_the_limit() {
+    let (_d, db) = temp_db();
+    let limits = Limits {
+        max_ef: 100,
+        ..Limits::default()
+    };
+    let mut s = VectorStore::open(&db, &limits).unwrap();
+    s.create_collection("c", def(4, Metric::L2)).unwrap();
+    let vs = random_vectors(5, 3000, 4);
+    let ids = fill(&mut s, "c", &vs);
+    let q = &vs[0];
+    assert!(matches!(
+        s.search("c", q, 10, SearchMode::Ann { ef: Some(101) }, None),
+        Err(StoreError::LimitExceeded {
+            what: "ef",
+            limit: 100,
+            actual: 101
+        })
+    ));
+    assert!(matches!(
+        s.search(
+            "c",
+            q,
+            10,
+            SearchMode::Ann {
+                ef: Some(usize::MAX)
+            },
+            None
+        ),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    assert_eq!(
+        s.search("c", q, 10, SearchMode::Ann { ef: Some(100) }, None)
+            .unwrap()
+            .len(),
+        10
+    );
+    // The default ef (64) is under the limit; a small filter is answered exactly, ef unused.
+    s.search("c", q, 10, SearchMode::Ann { ef: None }, None)
+        .unwrap();
+    let small: BTreeSet<EntityId> = ids[..100].iter().cloned().collect();
+    s.search("c", q, 10, SearchMode::Ann { ef: Some(1000) }, Some(&small))
+        .unwrap();
+    let large: BTreeSet<EntityId> = ids[..2100].iter().cloned().collect();
+    assert!(matches!(
+        s.search("c", q, 10, SearchMode::Ann { ef: Some(1000) }, Some(&large)),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    // A collection's default ef above the limit is refused too, not silently lowered.
+    drop(s);
+    let params = HnswParams {
+        ef_search: 200,
+        ..HnswParams::default()
+    };
+    let s = VectorStore::open_with(&db, &limits, params).unwrap();
+    assert!(matches!(
+        s.search("c", q, 10, SearchMode::Ann { ef: None }, None),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+}
+
+#[test]
+fn the_collection_count_is_limited() {
+    let (_d, db) = temp_db();
+    let limits = Limits {
+        max_collections: 2,
+        ..Limits::default()
+    };
+    let mut s = VectorStore::open(&db, &limits).unwrap();
+    s.create_collection("a", def(2, Metric::L2)).unwrap();
+    s.create_collection("b", def(2, Metric::L2)).unwrap();
+    assert!(matches!(
+        s.create_collection("c", def(2, Metric::L2)),
+        Err(StoreError::LimitExceeded {
+            limit: 2,
+            actual: 3,
+            ..
+        })
+    ));
+    // Re-creating an existing one is a no-op, not a new collection.
+    s.create_collection("a", def(2, Metric::L2)).unwrap();
+    s.drop_collection("b").unwrap();
+    s.create_collection("c", def(2, Metric::L2)).unwrap();
+    assert_eq!(s.collections().len(), 2);
+}
