@@ -32,6 +32,11 @@ use crate::consensus::{
 use crate::registry::{Command, NodeInfo, NodeName, Outcome, Proposal};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the admin API waits for a supervisor to answer a question about its children.
+pub(crate) const TREE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a restart through the admin API may take: the stop honours each child's shutdown
+/// timeout before the start begins.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -205,7 +210,7 @@ async fn restart(
     let Some((last, parents)) = segments.split_last() else {
         return Err(unknown_path(&path));
     };
-    let mut sup = st.tree.clone();
+    let mut sup = st.tree.clone().with_timeout(RESTART_TIMEOUT);
     for seg in parents {
         sup = sup.child_supervisor(seg).await.map_err(|e| match e {
             SupervisorError::NoSuchChild(_) => unknown_path(&path),

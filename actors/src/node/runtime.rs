@@ -176,7 +176,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         id: config.id,
         consensus: ConsensusLocator::named(),
         transport,
-        tree: tree.clone(),
+        // Bounded, so a wedged supervisor makes the admin API answer an error rather than hang.
+        tree: tree.clone().with_timeout(admin::TREE_TIMEOUT),
         replica: replica.clone(),
         cluster: cluster.clone(),
         raw_proposals: config.admin.raw_proposals,
