@@ -151,7 +151,10 @@ mod tests {
         let waiter = tokio::spawn(wait_until_bindable(addr, Duration::from_secs(30)));
         // The waiter cannot have succeeded while the listener is held.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiter.is_finished(), "bound {addr} while another socket listened on it");
+        assert!(
+            !waiter.is_finished(),
+            "bound {addr} while another socket listened on it"
+        );
         let _ = release_tx.send(());
         closer.await.expect("closer task");
         waiter

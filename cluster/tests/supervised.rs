@@ -25,7 +25,10 @@ async fn a_node_server_killed_repeatedly_is_replaced_each_time_without_the_subtr
         .child(ChildSpec::supervisor("cluster", cluster));
     let (top, _join) = SupervisorHandle::start(top).await.expect("tree starts");
     let top = top.with_timeout(DEADLINE);
-    let sub = top.child_supervisor("cluster").await.expect("cluster subtree");
+    let sub = top
+        .child_supervisor("cluster")
+        .await
+        .expect("cluster subtree");
 
     // Four kills: one under the subtree's intensity of five.
     for round in 1..=4u64 {
