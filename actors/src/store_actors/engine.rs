@@ -226,11 +226,20 @@ impl Engine for SemanticStore {
 
     fn open(db: &Database, setup: &StoreSetup) -> Result<Self, StoreError> {
         let mut s = SemanticStore::open(db, &setup.limits)?;
-        // `setup.types` is ordered supertypes first; unchanged types are not rewritten.
-        for def in &setup.types {
-            if s.get_type(&def.iri) != Some(def) {
-                s.define_type(def.clone())?;
-            }
+        // Changed types are defined together, in one batch checked as a whole: a configuration
+        // that changes a supertype and the subtypes relying on it is one consistent step, which
+        // one type at a time might refuse halfway. Unchanged types are not rewritten.
+        let changed: Vec<_> = setup
+            .types
+            .iter()
+            .filter(|def| s.get_type(&def.iri) != Some(*def))
+            .cloned()
+            .collect();
+        if !changed.is_empty() {
+            s.define_types(changed)?;
+        }
+        for problem in s.schema_problems() {
+            tracing::warn!(%problem, "semantic schema");
         }
         Ok(s)
     }
@@ -254,5 +263,87 @@ impl Engine for SemanticStore {
             } => Answer::Ids(self.entities_of_type(&iri, include_subtypes)?),
             _ => return Ok(None),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use verisim_stores::semantic::{PropertyDef, TypeDef};
+    use verisim_stores::{Datatype, StoreConfig, db::open_db};
+
+    use super::*;
+
+    fn thing_and_person(thing_declares_name: bool) -> Vec<TypeDef> {
+        let name = || {
+            BTreeMap::from([(
+                "name".to_owned(),
+                PropertyDef {
+                    datatype: Datatype::Text,
+                    pattern: None,
+                    min: None,
+                    max: None,
+                },
+            )])
+        };
+        let thing = TypeDef {
+            iri: "ex:Thing".into(),
+            label: "Thing".into(),
+            supertypes: BTreeSet::new(),
+            required: BTreeSet::new(),
+            properties: if thing_declares_name {
+                name()
+            } else {
+                BTreeMap::new()
+            },
+        };
+        let person = TypeDef {
+            iri: "ex:Person".into(),
+            label: "Person".into(),
+            supertypes: BTreeSet::from(["ex:Thing".to_owned()]),
+            required: BTreeSet::from(["name".to_owned()]),
+            properties: if thing_declares_name {
+                BTreeMap::new()
+            } else {
+                name()
+            },
+        };
+        vec![thing, person]
+    }
+
+    /// A configuration that moves a property from a supertype down to the subtype requiring it is
+    /// one consistent change: the store opens with it (one type at a time, the supertype's new
+    /// definition alone would leave the subtype requiring an undeclared property, and be refused).
+    #[test]
+    fn a_schema_change_spanning_a_supertype_and_its_subtype_is_applied_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StoreConfig::default();
+        let setup = |types| StoreSetup {
+            limits: config.limits.clone(),
+            collections: Vec::new(),
+            types,
+        };
+        {
+            let db = open_db(dir.path(), &config).expect("open db");
+            let s = <SemanticStore as Engine>::open(&db, &setup(thing_and_person(true)))
+                .expect("first schema");
+            assert!(
+                s.get_type("ex:Thing")
+                    .is_some_and(|t| !t.properties.is_empty())
+            );
+        }
+        let db = open_db(dir.path(), &config).expect("reopen db");
+        let s = <SemanticStore as Engine>::open(&db, &setup(thing_and_person(false)))
+            .expect("the changed schema is applied as a whole");
+        assert!(
+            s.get_type("ex:Thing")
+                .is_some_and(|t| t.properties.is_empty())
+        );
+        assert!(
+            s.get_type("ex:Person")
+                .is_some_and(|t| t.properties.contains_key("name"))
+        );
+        assert!(s.schema_problems().is_empty(), "{:?}", s.schema_problems());
     }
 }
