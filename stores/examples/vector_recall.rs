@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use verisim_stores::datasets::DataSet;
+use verisim_stores::datasets::{DataSet, process_status_kib, thread_cpu_ns};
 use verisim_stores::vector::{CollectionDef, HnswParams, SearchMode};
 use verisim_stores::{EntityId, Limits, StoreConfig, VectorStore};
 
@@ -19,26 +19,6 @@ fn arg(i: usize, default: usize) -> usize {
         .nth(i)
         .and_then(|a| a.parse().ok())
         .unwrap_or(default)
-}
-
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU time of this thread in ns (from the scheduler), so queries/s can be reported per CPU-second
-/// on a shared machine where wall time also counts waiting for a core.
-fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -82,8 +62,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
         let vs = ds.generate(seed, n, dim);
         let qs = ds.generate(seed + 1, nq, dim);
-        let rss0 = rss_kib("VmRSS:");
-        let (t, c) = (Instant::now(), cpu_ns());
+        let rss0 = process_status_kib("VmRSS:");
+        let (t, c) = (Instant::now(), thread_cpu_ns());
         for (b, chunk) in vs.chunks(1000).enumerate() {
             let items = chunk
                 .iter()
@@ -93,11 +73,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.upsert_many("c", items)?;
         }
         let build = t.elapsed();
-        let build_cpu = (cpu_ns() - c) as f64 / 1e9;
+        let build_cpu = (thread_cpu_ns() - c) as f64 / 1e9;
         let stats = s.index_stats("c")?;
-        let rss1 = rss_kib("VmRSS:");
+        let rss1 = process_status_kib("VmRSS:");
 
-        let (t, c) = (Instant::now(), cpu_ns());
+        let (t, c) = (Instant::now(), thread_cpu_ns());
         let mut truth = Vec::with_capacity(nq);
         for q in &qs {
             let ids: BTreeSet<EntityId> = s
@@ -108,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             truth.push(ids);
         }
         let wall = nq as f64 / t.elapsed().as_secs_f64();
-        let cpu = (cpu_ns() - c) as f64 / 1e9;
+        let cpu = (thread_cpu_ns() - c) as f64 / 1e9;
         println!(
             "| {kind} | {metric:?} | exact | 1.000 | {:.0} | {wall:.0} | {:.0} |",
             nq as f64 / cpu,
@@ -116,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
 
         for ef in [16, 32, 64, 128, 256] {
-            let (t, c) = (Instant::now(), cpu_ns());
+            let (t, c) = (Instant::now(), thread_cpu_ns());
             let mut found = 0usize;
             for (q, tr) in qs.iter().zip(&truth) {
                 found += s
@@ -126,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .count();
             }
             let el = t.elapsed().as_secs_f64();
-            let cpu = (cpu_ns() - c) as f64 / 1e9;
+            let cpu = (thread_cpu_ns() - c) as f64 / 1e9;
             println!(
                 "| {kind} | {metric:?} | {ef} | {:.3} | {:.0} | {:.0} | {:.0} |",
                 found as f64 / (nq * 10) as f64,
@@ -135,16 +115,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 cpu * 1e6 / nq as f64
             );
         }
-        let (t, c) = (Instant::now(), cpu_ns());
+        let (t, c) = (Instant::now(), thread_cpu_ns());
         s.checkpoint()?;
         let ckpt = t.elapsed();
-        let ckpt_cpu = (cpu_ns() - c) as f64 / 1e9;
+        let ckpt_cpu = (thread_cpu_ns() - c) as f64 / 1e9;
         drop(s);
-        let (t, c) = (Instant::now(), cpu_ns());
+        let (t, c) = (Instant::now(), thread_cpu_ns());
         let s = VectorStore::open_with(&db, &Limits::default(), params)?;
         let restored = s.index_stats("c")?.from_checkpoint;
         let reopen = t.elapsed();
-        let reopen_cpu = (cpu_ns() - c) as f64 / 1e9;
+        let reopen_cpu = (thread_cpu_ns() - c) as f64 / 1e9;
         notes.push(format!(
             "{kind}: durable build of {n} vectors (batches of 1000, one fsync each) {:.1} s wall / \
              {build_cpu:.1} s CPU; checkpoint {:.1} s wall / {ckpt_cpu:.1} s CPU; \
@@ -161,6 +141,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in notes {
         println!("{n}");
     }
-    println!("peak RSS {} MiB", rss_kib("VmHWM:") >> 10);
+    println!("peak RSS {} MiB", process_status_kib("VmHWM:") >> 10);
     Ok(())
 }

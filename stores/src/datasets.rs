@@ -163,6 +163,32 @@ pub fn exact_knn(
         .collect()
 }
 
+/// CPU time of the calling thread in nanoseconds (the scheduler's run time), 0 where
+/// `/proc/thread-self/schedstat` is unreadable. Measurements report queries per CPU-second with it:
+/// what one core delivers, even on a machine shared with other work, where wall time also counts
+/// waiting for a core.
+#[must_use]
+pub fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A memory figure of this process in KiB from `/proc/self/status` (`field` such as `"VmRSS:"` or
+/// `"VmHWM:"`), 0 where it is unreadable.
+#[must_use]
+pub fn process_status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anndists::dist::{DistDot, DistL2, Distance};
 use hnsw_rs::hnsw::Hnsw;
-use verisim_stores::datasets::{DataSet, exact_knn};
+use verisim_stores::datasets::{DataSet, exact_knn, process_status_kib, thread_cpu_ns};
 use verisim_stores::vector::Metric;
 
 fn arg(i: usize, default: usize) -> usize {
@@ -31,26 +31,6 @@ fn env(k: &str, d: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(d)
-}
-
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU time of this thread in ns (scheduler run time), as in our example: per CPU-second numbers
-/// are what one core delivers on a machine shared with other work.
-fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Unit length, as our cosine collections store vectors; hnsw_rs's `DistDot` (1 − a·b) expects it.
@@ -72,17 +52,17 @@ struct Setup<'a> {
 fn run<D: Distance<f32> + Send + Sync>(s: &Setup<'_>, dist: D) -> String {
     // hnsw_rs caps the layer count at 16; ours draws levels 0..=16 with the same 1/ln(M) scale.
     let hnsw: Hnsw<f32, D> = Hnsw::new(s.m, s.base.len(), 16, s.efc, dist);
-    let rss0 = rss_kib("VmRSS:");
-    let (t, c) = (Instant::now(), cpu_ns());
+    let rss0 = process_status_kib("VmRSS:");
+    let (t, c) = (Instant::now(), thread_cpu_ns());
     for (i, v) in s.base.iter().enumerate() {
         hnsw.insert_slice((v, i));
     }
     let build = t.elapsed().as_secs_f64();
-    let build_cpu = (cpu_ns() - c) as f64 / 1e9;
-    let rss1 = rss_kib("VmRSS:");
+    let build_cpu = (thread_cpu_ns() - c) as f64 / 1e9;
+    let rss1 = process_status_kib("VmRSS:");
     let nq = s.queries.len();
     for ef in [16, 32, 64, 128, 256] {
-        let (t, c) = (Instant::now(), cpu_ns());
+        let (t, c) = (Instant::now(), thread_cpu_ns());
         let mut found = 0usize;
         for (q, tr) in s.queries.iter().zip(s.truth) {
             let want: HashSet<usize> = tr.iter().copied().collect();
@@ -93,7 +73,7 @@ fn run<D: Distance<f32> + Send + Sync>(s: &Setup<'_>, dist: D) -> String {
                 .count();
         }
         let el = t.elapsed().as_secs_f64();
-        let cpu = (cpu_ns() - c) as f64 / 1e9;
+        let cpu = (thread_cpu_ns() - c) as f64 / 1e9;
         println!(
             "| {} | {:?} | {ef} | {:.3} | {:.0} | {:.0} | {:.0} |",
             s.kind,
@@ -159,6 +139,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in notes {
         println!("{n}");
     }
-    println!("peak RSS {} MiB", rss_kib("VmHWM:") >> 10);
+    println!("peak RSS {} MiB", process_status_kib("VmHWM:") >> 10);
     Ok(())
 }
