@@ -270,23 +270,14 @@ impl Engine for SemanticStore {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use verisim_stores::semantic::{PropertyDef, TypeDef};
-    use verisim_stores::{Datatype, StoreConfig, db::open_db};
+    use verisim_stores::semantic::TypeDef;
+    use verisim_stores::{StoreConfig, db::open_db};
 
     use super::*;
+    use crate::store_actors::tests::text_property;
 
     fn thing_and_person(thing_declares_name: bool) -> Vec<TypeDef> {
-        let name = || {
-            BTreeMap::from([(
-                "name".to_owned(),
-                PropertyDef {
-                    datatype: Datatype::Text,
-                    pattern: None,
-                    min: None,
-                    max: None,
-                },
-            )])
-        };
+        let name = || BTreeMap::from([("name".to_owned(), text_property())]);
         let thing = TypeDef {
             iri: "ex:Thing".into(),
             label: "Thing".into(),

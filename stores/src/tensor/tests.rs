@@ -192,6 +192,25 @@ fn offset(shape: &[u64], c: &[u64]) -> usize {
     c.iter().zip(shape).fold(0u64, |a, (x, s)| a * s + x) as usize
 }
 
+/// For a reduction along `axis`: one lane per output element (row-major over the other axes), each
+/// the row-major offsets of the input elements it folds, in order along `axis`.
+fn lane_offsets(shape: &[u64], axis: usize) -> Vec<Vec<usize>> {
+    let mut rest = shape.to_vec();
+    rest.remove(axis);
+    all_coords(&rest)
+        .iter()
+        .map(|c| {
+            (0..shape[axis])
+                .map(|k| {
+                    let mut full = c.clone();
+                    full.insert(axis, k);
+                    offset(shape, &full)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 fn all_coords(shape: &[u64]) -> Vec<Vec<u64>> {
     let mut out = vec![vec![]];
     for s in shape {
@@ -244,17 +263,9 @@ proptest! {
         for axis in 0..shape.len() {
             let mut rs = shape.clone();
             rs.remove(axis);
-            let lanes: Vec<Vec<i32>> = all_coords(&rs)
+            let lanes: Vec<Vec<i32>> = lane_offsets(&shape, axis)
                 .iter()
-                .map(|c| {
-                    (0..shape[axis])
-                        .map(|k| {
-                            let mut full = c.clone();
-                            full.insert(axis, k);
-                            data[offset(&shape, &full)]
-                        })
-                        .collect()
-                })
+                .map(|l| l.iter().map(|&i| data[i]).collect())
                 .collect();
             let sum = s.reduce(&e, ReduceOp::Sum, axis).unwrap();
             prop_assert_eq!(sum, t(&rs, TensorData::I64(lanes.iter().map(|l| l.iter().map(|x| i64::from(*x)).sum()).collect())));
@@ -300,18 +311,7 @@ fn same(a: &TensorData, b: &TensorData) -> bool {
 fn model_reduce(shape: &[u64], data: &TensorData, op: ReduceOp, axis: usize) -> Option<Tensor> {
     let mut rs = shape.to_vec();
     rs.remove(axis);
-    let lanes: Vec<Vec<usize>> = all_coords(&rs)
-        .iter()
-        .map(|c| {
-            (0..shape[axis])
-                .map(|k| {
-                    let mut full = c.clone();
-                    full.insert(axis, k);
-                    offset(shape, &full)
-                })
-                .collect()
-        })
-        .collect();
+    let lanes = lane_offsets(shape, axis);
     let n = shape[axis] as f64;
     let floats = |v: &dyn Fn(usize) -> f64| -> Vec<f64> {
         lanes

@@ -25,21 +25,23 @@ pub(super) fn id(s: &str) -> EntityId {
     EntityId::new(s).unwrap()
 }
 
+/// A text property with no constraints.
+pub(crate) fn text_property() -> PropertyDef {
+    PropertyDef {
+        datatype: Datatype::Text,
+        pattern: None,
+        min: None,
+        max: None,
+    }
+}
+
 pub(super) fn person() -> TypeDef {
     TypeDef {
         iri: "ex:Person".into(),
         label: "Person".into(),
         supertypes: BTreeSet::new(),
         required: BTreeSet::from(["name".to_owned()]),
-        properties: BTreeMap::from([(
-            "name".to_owned(),
-            PropertyDef {
-                datatype: Datatype::Text,
-                pattern: None,
-                min: None,
-                max: None,
-            },
-        )]),
+        properties: BTreeMap::from([("name".to_owned(), text_property())]),
     }
 }
 
