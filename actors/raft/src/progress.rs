@@ -103,15 +103,22 @@ impl Progress {
 
     /// The peer rejected an `Append` at `rejected`; `probe_hint` is where the leader thinks the logs
     /// may agree. Returns false for a stale rejection.
+    ///
+    /// A rejection of the very entry the peer acknowledged last (`rejected == match_index`, the
+    /// logs agreeing only below it) means the peer lost entries it had acknowledged: a node that
+    /// dropped its log to recover from a corrupt snapshot. The leader then forgets what the peer
+    /// acknowledged and probes it from the start, or it would probe at `match_index` forever.
+    /// Lowering a match index is always safe: the commit index never moves back, and nothing else
+    /// counts a match it no longer believes. A stale rejection taken this way costs a few probes.
     pub(crate) fn rejected(&mut self, rejected: Index, probe_hint: Index) -> bool {
+        let lost = rejected == self.match_index && probe_hint < self.match_index;
         match self.state {
             ProgressState::Replicate => {
-                if rejected <= self.match_index {
+                if rejected <= self.match_index && !lost {
                     return false;
                 }
                 self.become_probe();
-                self.next_index =
-                    (self.match_index + 1).max(probe_hint.saturating_add(1).min(rejected));
+                self.after_rejection(rejected, probe_hint, lost);
                 true
             }
             ProgressState::Probe { .. } => {
@@ -119,13 +126,19 @@ impl Progress {
                 if self.next_index.saturating_sub(1) != rejected {
                     return false;
                 }
-                self.next_index =
-                    (self.match_index + 1).max(probe_hint.saturating_add(1).min(rejected));
+                self.after_rejection(rejected, probe_hint, lost);
                 self.state = ProgressState::Probe { waiting: false };
                 true
             }
             ProgressState::Snapshot(_) => false,
         }
+    }
+
+    fn after_rejection(&mut self, rejected: Index, probe_hint: Index, lost: bool) {
+        if lost {
+            self.match_index = 0;
+        }
+        self.next_index = (self.match_index + 1).max(probe_hint.saturating_add(1).min(rejected));
     }
 
     /// A heartbeat reply: a probe may go again, and a full pipeline frees one slot so lost appends
@@ -169,6 +182,33 @@ mod tests {
         assert!(p.matched(4));
         assert_eq!(p.inflight.len(), 1);
         assert!(p.can_send(3));
+    }
+
+    #[test]
+    fn a_peer_that_lost_what_it_acknowledged_is_probed_from_where_its_log_ends() {
+        // Probe: the probe at the match index itself is refused, the peer's log ending at 3.
+        let mut p = Progress::new(1);
+        p.matched(10);
+        p.become_probe();
+        assert_eq!(p.next_index, 11);
+        assert!(p.rejected(10, 3));
+        assert_eq!(p.match_index, 0, "its acknowledgements are forgotten");
+        assert_eq!(p.next_index, 4);
+        assert!(p.matched(3));
+        assert_eq!((p.match_index, p.next_index), (3, 4));
+        // Replicate: the same, from a pipeline.
+        let mut p = Progress::new(1);
+        p.matched(10);
+        p.become_replicate();
+        assert!(p.rejected(10, 0));
+        assert_eq!(p.state, ProgressState::Probe { waiting: false });
+        assert_eq!((p.match_index, p.next_index), (0, 1));
+        // A rejection at the match index whose hint agrees up to it is not a loss.
+        let mut p = Progress::new(1);
+        p.matched(10);
+        p.become_replicate();
+        assert!(!p.rejected(10, 10));
+        assert_eq!(p.match_index, 10);
     }
 
     #[test]

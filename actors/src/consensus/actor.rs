@@ -13,22 +13,33 @@ use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use verisim_raft::{
-    ChunkRead, ConfChange, Config, Entry, Index, Input, Membership, Message, NodeId, Payload,
-    PersistedState, Raft, ReadResult, Ready, Role, SnapshotId, SnapshotMeta, StepError, Stepped,
-    Term,
+    ChunkRead, ConfChange, Config, Entry, Index, Input, Membership, Message, MessageBody, NodeId,
+    Payload, Raft, ReadResult, Ready, Role, SnapshotId, StepError, Stepped, Term,
 };
 
 use super::log_store::{LogStats, LogStore};
-use super::replica::{Replica, SharedReplica};
+use super::replica::SharedReplica;
+use super::restore::restore;
 use super::transport::Transport;
 use crate::registry::{Outcome, RegistryState};
-use crate::snapshot::{SnapshotDir, read_snapshot};
+use crate::snapshot::{Expected, SnapshotDir, SnapshotError, SnapshotInfo, read_snapshot};
+
+/// After a refused snapshot transfer, chunks from the leader are ignored for this long, doubled
+/// after each refusal in a row (up to [`TRANSFER_RETRY_MAX`]); the leader sends again once its
+/// transfer has been idle for an election timeout.
+const TRANSFER_RETRY_BASE: Duration = Duration::from_millis(200);
+const TRANSFER_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Test-only fault hook: a file of this name in the Raft directory, holding a count N, makes the
+/// node flip one byte in each of the next N snapshots it receives (the file is removed when read).
+/// Anyone who can write there can corrupt the node's data anyway; it opens nothing new.
+pub const FAULT_CORRUPT_RECEIVED: &str = "FAULT_CORRUPT_RECEIVED_SNAPSHOTS";
 
 /// What a committed proposal produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +91,16 @@ pub struct ConsensusStatus {
     pub log: LogStats,
     /// fsyncs of the log so far (one per `Ready` with entries or a new term or vote).
     pub log_syncs: u64,
+    /// Snapshot transfers from a leader this node refused (bytes that fail their checks, a file
+    /// that is not the one announced, an I/O error while receiving) and asked for again.
+    pub snapshot_transfers_refused: u64,
+    /// Why the last one was refused.
+    pub last_snapshot_refusal: Option<String>,
+    /// Set while this node rebuilds a log it lost with a corrupt snapshot: it does not vote
+    /// until its applied index reaches this.
+    pub recovery_horizon: Option<Index>,
+    /// What was wrong with this node's own snapshot when it started, if anything.
+    pub corrupt_own_snapshot: Option<String>,
 }
 
 /// The consensus actor's protocol.
@@ -145,6 +166,8 @@ pub struct ConsensusActor;
 
 pub struct ConsensusState {
     raft: Raft,
+    /// The core's configuration, to rebuild it from disk after a refused transfer.
+    raft_cfg: Config,
     log: LogStore,
     snapshots: SnapshotDir,
     /// Snapshot files this node can serve, by id.
@@ -160,7 +183,72 @@ pub struct ConsensusState {
     next_read_id: u64,
     log_syncs: u64,
     auto_promote: bool,
+    refusals: Refusals,
+    /// Received snapshots still to corrupt (the [`FAULT_CORRUPT_RECEIVED`] hook; 0 normally).
+    fault_corrupt_received: u32,
+    /// Set while this node rebuilds a log it lost (see [`restore`]): until its applied index
+    /// reaches it, it neither votes nor campaigns.
+    horizon: Option<Index>,
+    /// What was wrong with this node's own snapshot at start, for the status.
+    corrupt_own_snapshot: Option<String>,
     ticker: Option<JoinHandle<()>>,
+}
+
+/// Refused snapshot transfers: the metric, and the backoff before the next is accepted.
+#[derive(Debug, Default)]
+struct Refusals {
+    total: u64,
+    in_a_row: u32,
+    ignore_until: Option<Instant>,
+    last: Option<String>,
+}
+
+impl Refusals {
+    fn refused(&mut self, cause: String) -> Duration {
+        self.total += 1;
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        let wait = TRANSFER_RETRY_BASE
+            .saturating_mul(1 << self.in_a_row.saturating_sub(1).min(16))
+            .min(TRANSFER_RETRY_MAX);
+        self.ignore_until = Some(Instant::now() + wait);
+        self.last = Some(cause);
+        wait
+    }
+
+    fn backing_off(&mut self) -> bool {
+        match self.ignore_until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                self.ignore_until = None;
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+/// Why a snapshot transfer from the leader was refused. None of these is fatal: the transfer is
+/// dropped, and the leader asked for it again.
+#[derive(Debug, thiserror::Error)]
+enum TransferError {
+    #[error("{0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("writing a received chunk to {path}: {source}")]
+    Chunk {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the body of {path} is not a registry state: {reason}")]
+    Body { path: PathBuf, reason: String },
+}
+
+/// What handling a `Ready` came to.
+enum Handled {
+    /// Done: step these inputs (chunks read for followers) after `advance`.
+    Done(Vec<Input>),
+    /// The Ready was abandoned and the core rebuilt from disk: there is nothing to advance.
+    Rebuilt,
 }
 
 impl Drop for ConsensusState {
@@ -183,6 +271,21 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Reads and removes the [`FAULT_CORRUPT_RECEIVED`] hook file.
+fn take_fault_hook(dir: &std::path::Path) -> u32 {
+    let path = dir.join(FAULT_CORRUPT_RECEIVED);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return 0;
+    };
+    let _ = std::fs::remove_file(&path);
+    let n = text.trim().parse().unwrap_or(0);
+    warn!(
+        count = n,
+        "fault injection active: received snapshots will be corrupted"
+    );
+    n
+}
+
 /// Milliseconds since the Unix epoch, as stamped on proposals and snapshots.
 pub fn wall_clock_ms() -> u64 {
     SystemTime::now()
@@ -192,9 +295,7 @@ pub fn wall_clock_ms() -> u64 {
 
 /// A snapshot's id: the first 8 bytes of its body hash (never 0, which means "no snapshot").
 pub fn snapshot_id(body_blake3: &[u8; 32]) -> SnapshotId {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&body_blake3[..8]);
-    u64::from_be_bytes(b).max(1)
+    Expected::id_of(body_blake3)
 }
 
 impl Actor for ConsensusActor {
@@ -207,40 +308,25 @@ impl Actor for ConsensusActor {
         myself: ActorRef<ConsensusMsg>,
         args: ConsensusArgs,
     ) -> Result<ConsensusState, ActorProcessingErr> {
-        let (mut log, mut persisted) = LogStore::open(&args.dir.join("log"))?;
+        let (mut log, persisted) = LogStore::open(&args.dir.join("log"))?;
         let (snapshots, report) =
             SnapshotDir::open(args.dir.join("snapshots"), args.snapshots_kept)?;
-        if !report.quarantined.is_empty() {
-            warn!(files = ?report.quarantined, "corrupt snapshots set aside");
-        }
-        // Rebuild the replica from the snapshot the log starts after, then let the core re-apply the
-        // committed entries above it.
-        let mut replica = Replica::default();
-        let mut snapshot_paths = BTreeMap::new();
-        if persisted.snapshot.index > 0 {
-            let path = snapshots.path_for(persisted.snapshot.index, persisted.snapshot.term);
-            let (header, body) = read_snapshot(&path)
-                .map_err(|e| format!("the snapshot the log starts after is unusable: {e}"))?;
-            replica.state = RegistryState::from_cbor(&body)?;
-            replica.applied_index = header.last_included_index;
-            replica.applied_term = header.last_included_term;
-            replica.membership = persisted.snapshot.membership.clone();
-            snapshot_paths.insert(persisted.snapshot.id, path);
-        } else if persisted.hard_state == Default::default()
-            && persisted.entries.is_empty()
-            && !args.bootstrap_voters.is_empty()
-        {
-            persisted = PersistedState::bootstrap(args.bootstrap_voters.iter().copied());
-            log.record_snapshot(&persisted.snapshot)?;
-            replica.membership = persisted.snapshot.membership.clone();
-        } else {
-            // A restart before the first snapshot: the bootstrap membership lives only in the
-            // recorded snapshot metadata (index 0), never in a log entry, so re-applying the log
-            // would leave the replica without it.
-            replica.membership = persisted.snapshot.membership.clone();
-        }
-        *args.replica.write() = replica;
+        let restored = restore(
+            args.raft.id,
+            &mut log,
+            persisted,
+            &snapshots,
+            &report,
+            &args.bootstrap_voters,
+        )?;
+        let (persisted, snapshot_paths, horizon) = (
+            restored.persisted,
+            restored.snapshot_paths,
+            restored.horizon,
+        );
+        *args.replica.write() = restored.replica;
         args.replica.notify_applied();
+        let fault_corrupt_received = take_fault_hook(&args.dir);
         let raft = Raft::new(args.raft.clone(), persisted)?;
         info!(
             id = raft.id(),
@@ -251,6 +337,7 @@ impl Actor for ConsensusActor {
         let ticker = myself.send_interval(args.tick, || ConsensusMsg::Tick);
         Ok(ConsensusState {
             raft,
+            raft_cfg: args.raft.clone(),
             log,
             snapshots,
             snapshot_paths,
@@ -264,6 +351,10 @@ impl Actor for ConsensusActor {
             next_read_id: 1,
             log_syncs: 0,
             auto_promote: args.auto_promote,
+            refusals: Refusals::default(),
+            fault_corrupt_received,
+            horizon,
+            corrupt_own_snapshot: restored.corrupt.map(|c| c.to_string()),
             ticker: Some(ticker),
         })
     }
@@ -275,12 +366,30 @@ impl Actor for ConsensusActor {
         st: &mut ConsensusState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            // A recovering node's election timer never runs: it must not campaign.
+            ConsensusMsg::Tick if st.recovering()? => {}
             ConsensusMsg::Tick => {
                 st.step(Input::Tick);
                 st.promote_caught_up_learners();
             }
             ConsensusMsg::Peer(m) => {
-                if let Err(e) = st.raft.step(Input::Message(m)) {
+                if matches!(m.body, MessageBody::InstallSnapshot { .. })
+                    && st.refusals.backing_off()
+                {
+                    debug!(
+                        from = m.from,
+                        "snapshot chunk ignored: backing off after a refusal"
+                    );
+                } else if matches!(
+                    m.body,
+                    MessageBody::PreVote { .. }
+                        | MessageBody::Vote { .. }
+                        | MessageBody::TimeoutNow
+                ) && st.recovering()?
+                {
+                    // Its log no longer vouches for what it acknowledged: it stays out of elections.
+                    debug!(from = m.from, kind = m.body.kind(), "recovering: no vote");
+                } else if let Err(e) = st.raft.step(Input::Message(m)) {
                     debug!(error = %e, "peer message refused");
                 }
             }
@@ -329,6 +438,9 @@ impl Actor for ConsensusActor {
                 let r = st.raft.step(Input::TransferLeadership { to });
                 let _ = reply.send(r.map(|_| ()).map_err(Into::into));
             }
+            ConsensusMsg::Campaign if st.recovering()? => {
+                warn!("not campaigning: this node is rebuilding a log it lost")
+            }
             ConsensusMsg::Campaign => st.step(Input::Campaign),
             ConsensusMsg::SnapshotTaken {
                 index,
@@ -359,6 +471,25 @@ impl Actor for ConsensusActor {
 }
 
 impl ConsensusState {
+    /// Whether this node is still rebuilding a log it lost; clears the persisted horizon (once)
+    /// when its applied index has reached it.
+    fn recovering(&mut self) -> Result<bool, ActorProcessingErr> {
+        let Some(horizon) = self.horizon else {
+            return Ok(false);
+        };
+        let applied = self.replica.read().applied_index;
+        if applied < horizon {
+            return Ok(true);
+        }
+        self.log.clear_recovery_horizon()?;
+        self.horizon = None;
+        info!(
+            applied,
+            horizon, "recovered the log lost with a corrupt snapshot: voting again"
+        );
+        Ok(false)
+    }
+
     fn step(&mut self, input: Input) {
         if let Err(e) = self.raft.step(input) {
             debug!(error = %e, "input refused");
@@ -406,36 +537,40 @@ impl ConsensusState {
             membership: self.raft.membership().clone(),
             log: self.log.stats(),
             log_syncs: self.log_syncs,
+            snapshot_transfers_refused: self.refusals.total,
+            last_snapshot_refusal: self.refusals.last.clone(),
+            recovery_horizon: self.horizon,
+            corrupt_own_snapshot: self.corrupt_own_snapshot.clone(),
         }
     }
 
     /// Handles every pending `Ready`, in the order the core requires.
     fn flush(&mut self) -> Result<(), ActorProcessingErr> {
         while let Some(ready) = self.raft.ready() {
-            let chunk_inputs = self.handle_ready(ready)?;
-            self.raft.advance();
-            for input in chunk_inputs {
-                self.step(input);
+            match self.handle_ready(ready)? {
+                Handled::Done(chunk_inputs) => {
+                    self.raft.advance();
+                    for input in chunk_inputs {
+                        self.step(input);
+                    }
+                }
+                Handled::Rebuilt => {}
             }
         }
         Ok(())
     }
 
-    fn handle_ready(&mut self, ready: Ready) -> Result<Vec<Input>, ActorProcessingErr> {
-        // 1. Incoming snapshot chunks, then installation.
-        for w in &ready.snapshot_writes {
-            let path = self.snapshots.partial_path_for(w.snapshot_id);
-            let mut f = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(false)
-                .open(&path)?;
-            f.seek(SeekFrom::Start(w.offset))?;
-            f.write_all(&w.data)?;
-            f.sync_data()?;
-        }
-        if let Some(meta) = &ready.snapshot_install {
-            self.install_snapshot(meta)?;
+    fn handle_ready(&mut self, mut ready: Ready) -> Result<Handled, ActorProcessingErr> {
+        // 1. Incoming snapshot chunks, then installation. A transfer that fails is refused before
+        //    anything of this Ready leaves or is persisted, so disk still holds the state from
+        //    before it: the core is rebuilt from there, as a restart would, without the restart.
+        match self.receive(&mut ready) {
+            Ok(Some((info, state))) => self.install_snapshot(&ready, info, state)?,
+            Ok(None) => {}
+            Err(e) => {
+                self.refuse_transfer(&ready, e)?;
+                return Ok(Handled::Rebuilt);
+            }
         }
         // 2. A leader's appends leave before its own fsync, which then overlaps its followers'.
         for m in ready.early_messages {
@@ -481,12 +616,17 @@ impl ConsensusState {
             // The core dropped the compacted entries in this step; make their memory leave RSS.
             tokio::task::spawn_blocking(super::memory::release_freed_heap);
         }
-        Ok(inputs)
+        Ok(Handled::Done(inputs))
     }
 
     fn apply(&mut self, entries: &[Entry]) {
         let mut replica = self.replica.write();
         for e in entries {
+            // A core rebuilt from disk hands out again what the replica already holds (committed
+            // entries never change): skipping them keeps the replica from going back in time.
+            if e.index <= replica.applied_index {
+                continue;
+            }
             let outcome = match &e.payload {
                 Payload::Normal(bytes) => Some(replica.state.apply_bytes(e.index, bytes)),
                 Payload::Noop => None,
@@ -557,29 +697,131 @@ impl ConsensusState {
         r.answer(data)
     }
 
-    /// A snapshot received from the leader becomes this node's state: checked, moved into place,
-    /// loaded into the replica, and the log replaced.
-    fn install_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), ActorProcessingErr> {
+    /// Writes the chunks of this Ready and, when the transfer is complete, checks the file and
+    /// decodes it. Nothing of the node's state changes here.
+    fn receive(
+        &mut self,
+        ready: &mut Ready,
+    ) -> Result<Option<(SnapshotInfo, RegistryState)>, TransferError> {
+        for w in &mut ready.snapshot_writes {
+            if w.offset == 0 && self.fault_corrupt_received > 0 && !w.data.is_empty() {
+                self.fault_corrupt_received -= 1;
+                let at = w.data.len() / 2;
+                w.data[at] ^= 0x01;
+                warn!(
+                    snapshot = w.snapshot_id,
+                    "fault injection: flipped a byte of a received snapshot"
+                );
+            }
+            let path = self.snapshots.partial_path_for(w.snapshot_id);
+            let write = || -> std::io::Result<()> {
+                let mut f = OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&path)?;
+                f.seek(SeekFrom::Start(w.offset))?;
+                f.write_all(&w.data)?;
+                f.sync_data()
+            };
+            write().map_err(|source| TransferError::Chunk {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let Some(meta) = &ready.snapshot_install else {
+            return Ok(None);
+        };
         let partial = self.snapshots.partial_path_for(meta.id);
-        let info = self.snapshots.install_received(&partial)?;
-        let (header, body) = read_snapshot(&info.path)?;
-        let state = RegistryState::from_cbor(&body)?;
+        let expect = Expected {
+            index: meta.index,
+            term: meta.term,
+            size: meta.size,
+            id: meta.id,
+        };
+        let info = self.snapshots.install_received(&partial, &expect)?;
+        // Not yet recorded anywhere: if it does not load, it goes.
+        let loaded = read_snapshot(&info.path)
+            .map_err(TransferError::from)
+            .and_then(|(_, body)| {
+                RegistryState::from_cbor(&body).map_err(|e| TransferError::Body {
+                    path: info.path.clone(),
+                    reason: e.to_string(),
+                })
+            });
+        match loaded {
+            Ok(state) => Ok(Some((info, state))),
+            Err(e) => {
+                let _ = std::fs::remove_file(&info.path);
+                Err(e)
+            }
+        }
+    }
+
+    /// A checked snapshot received from the leader becomes this node's state: loaded into the
+    /// replica, and the log replaced.
+    fn install_snapshot(
+        &mut self,
+        ready: &Ready,
+        info: SnapshotInfo,
+        state: RegistryState,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(meta) = &ready.snapshot_install else {
+            return Ok(());
+        };
         {
             let mut replica = self.replica.write();
             replica.state = state;
-            replica.applied_index = header.last_included_index;
-            replica.applied_term = header.last_included_term;
+            replica.applied_index = info.header.last_included_index;
+            replica.applied_term = info.header.last_included_term;
             replica.membership = meta.membership.clone();
         }
         self.replica.notify_applied();
         self.log.install_snapshot(meta)?;
         self.snapshots.prune()?;
         self.snapshot_paths.insert(meta.id, info.path);
+        self.snapshot_paths.retain(|_, p| p.exists());
+        self.refusals.in_a_row = 0;
         info!(
             index = meta.index,
             term = meta.term,
             "installed a snapshot from the leader"
         );
+        Ok(())
+    }
+
+    /// Drops a failed transfer: counts and logs it, removes what was received, rebuilds the core
+    /// from disk (this Ready persisted and sent nothing, so the core forgets the transfer as if the
+    /// node had restarted) and ignores the leader's chunks for a while. The leader, hearing
+    /// nothing, sends again from the start once its transfer has been idle for an election timeout.
+    fn refuse_transfer(
+        &mut self,
+        ready: &Ready,
+        e: TransferError,
+    ) -> Result<(), ActorProcessingErr> {
+        let wait = self.refusals.refused(e.to_string());
+        warn!(
+            error = %e,
+            snapshot = ready.snapshot_install.as_ref().map(|m| m.id),
+            refused = self.refusals.total,
+            retry_in_ms = wait.as_millis() as u64,
+            "refused a snapshot from the leader; it will be asked for again"
+        );
+        self.snapshots.remove_partials()?;
+        let persisted = self.log.read_back()?;
+        self.raft = Raft::new(self.raft_cfg.clone(), persisted)?;
+        self.snapshot_paths.retain(|_, p| p.exists());
+        // Whatever the old core had accepted is gone with it.
+        let gone = || ConsensusError::Refused("the consensus core was rebuilt from disk".into());
+        for (_, (_, reply)) in std::mem::take(&mut self.proposals) {
+            let _ = reply.send(Err(gone()));
+        }
+        for (_, (_, reply)) in std::mem::take(&mut self.changes) {
+            let _ = reply.send(Err(gone()));
+        }
+        for (_, reply) in std::mem::take(&mut self.read_requests) {
+            let _ = reply.send(Err(gone()));
+        }
         Ok(())
     }
 }

@@ -28,6 +28,9 @@ use verisim_raft::{Entry, HardState, Index, PersistedState, SnapshotMeta};
 const KEY_HARD_STATE: &[u8] = b"hard_state";
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 const KEY_FIRST_INDEX: &[u8] = b"first_index";
+/// Set while the node rebuilds a log it lost (its snapshot was corrupt): the last index it had.
+/// Absent in logs written before it existed, which reads as "not recovering".
+const KEY_RECOVERY_HORIZON: &[u8] = b"recovery_horizon";
 /// Point removes per batch when purging a log prefix (the purger checks for a stop between batches).
 const PURGE_BATCH: usize = 1024;
 
@@ -207,33 +210,44 @@ impl LogStore {
         let db = Database::builder(dir).open()?;
         let log = db.keyspace("raft.log", KeyspaceCreateOptions::default)?;
         let meta = db.keyspace("raft.meta", KeyspaceCreateOptions::default)?;
-        let hard_state: HardState = match meta.get(KEY_HARD_STATE)? {
-            Some(v) => unseal("hard_state", &v)?,
-            None => HardState::default(),
-        };
-        let snapshot: SnapshotMeta = match meta.get(KEY_SNAPSHOT)? {
-            Some(v) => unseal("snapshot", &v)?,
-            None => SnapshotMeta::default(),
-        };
-        let first: Index = match meta.get(KEY_FIRST_INDEX)? {
-            Some(v) => unseal("first_index", &v)?,
-            None => 1,
-        };
         let purger = Purger::start(db.clone(), log.clone())?;
         let mut store = LogStore {
             db,
             log,
             meta,
-            first,
-            last: first - 1,
+            first: 1,
+            last: 0,
             sizes: Default::default(),
             bytes: 0,
-            snapshot_index: snapshot.index,
+            snapshot_index: 0,
             purger,
         };
-        store.purge_below(first);
+        let persisted = store.read_back()?;
+        store.purge_below(store.first);
+        Ok((store, persisted))
+    }
+
+    /// Reads back what is on disk, as [`LogStore::open`] does: for a consensus member that throws
+    /// its in-memory state away (a refused snapshot transfer) and rebuilds it from what it persisted.
+    pub fn read_back(&mut self) -> Result<PersistedState, LogStoreError> {
+        let hard_state: HardState = match self.meta.get(KEY_HARD_STATE)? {
+            Some(v) => unseal("hard_state", &v)?,
+            None => HardState::default(),
+        };
+        let snapshot: SnapshotMeta = match self.meta.get(KEY_SNAPSHOT)? {
+            Some(v) => unseal("snapshot", &v)?,
+            None => SnapshotMeta::default(),
+        };
+        let first: Index = match self.meta.get(KEY_FIRST_INDEX)? {
+            Some(v) => unseal("first_index", &v)?,
+            None => 1,
+        };
+        self.first = first;
+        self.sizes.clear();
+        self.bytes = 0;
+        self.snapshot_index = snapshot.index;
         let mut entries = Vec::new();
-        for item in store.log.range(index_key(first)..) {
+        for item in self.log.range(index_key(first)..) {
             let (k, v) = item.into_inner()?;
             let at = <[u8; 8]>::try_from(k.as_ref())
                 .map(u64::from_be_bytes)
@@ -241,7 +255,7 @@ impl LogStore {
                     key: format!("{k:?}"),
                     reason: "log key is not 8 bytes".into(),
                 })?;
-            let expected = store.first + entries.len() as u64;
+            let expected = first + entries.len() as u64;
             if at != expected {
                 return Err(LogStoreError::Gap {
                     expected,
@@ -255,18 +269,15 @@ impl LogStore {
                     reason: format!("holds entry {}", entry.index),
                 });
             }
-            store.push_size(v.len());
+            self.push_size(v.len());
             entries.push(entry);
         }
-        store.last = store.first + entries.len() as u64 - 1;
-        Ok((
-            store,
-            PersistedState {
-                hard_state,
-                snapshot,
-                entries,
-            },
-        ))
+        self.last = first + entries.len() as u64 - 1;
+        Ok(PersistedState {
+            hard_state,
+            snapshot,
+            entries,
+        })
     }
 
     fn push_size(&mut self, len: usize) {
@@ -386,6 +397,50 @@ impl LogStore {
         self.first = new_first;
         self.last = snapshot.index;
         self.purge_below(new_first);
+        Ok(())
+    }
+
+    /// Replaces the whole log with `snapshot`, as [`LogStore::install_snapshot`] does, for a node
+    /// whose own latest snapshot was corrupt, and records in the same batch the last index it had
+    /// (`horizon`): until it holds the log up to there again it must not vote (see
+    /// docs/consensus.md, "A corrupt snapshot of one's own").
+    pub fn reset_for_recovery(
+        &mut self,
+        snapshot: &SnapshotMeta,
+        horizon: Index,
+    ) -> Result<(), LogStoreError> {
+        let new_first = snapshot.index + 1;
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
+        batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
+        batch.insert(&self.meta, KEY_FIRST_INDEX, seal(&new_first));
+        batch.insert(&self.meta, KEY_RECOVERY_HORIZON, seal(&horizon));
+        // Entries from before the reset must never be read back as this log, at any index.
+        for i in self.first..=self.last {
+            batch.remove(&self.log, index_key(i));
+        }
+        batch.commit()?;
+        self.sizes.clear();
+        self.bytes = 0;
+        self.snapshot_index = snapshot.index;
+        self.first = new_first;
+        self.last = snapshot.index;
+        self.purge_below(new_first);
+        Ok(())
+    }
+
+    /// The horizon [`LogStore::reset_for_recovery`] recorded, while it stands.
+    pub fn recovery_horizon(&self) -> Result<Option<Index>, LogStoreError> {
+        match self.meta.get(KEY_RECOVERY_HORIZON)? {
+            Some(v) => Ok(Some(unseal("recovery_horizon", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The node holds its log up to the horizon again.
+    pub fn clear_recovery_horizon(&mut self) -> Result<(), LogStoreError> {
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
+        batch.remove(&self.meta, KEY_RECOVERY_HORIZON);
+        batch.commit()?;
         Ok(())
     }
 
@@ -530,6 +585,37 @@ mod tests {
             0,
             "prefix purged on disk"
         );
+    }
+
+    #[test]
+    fn a_recovery_reset_drops_every_entry_and_keeps_its_horizon_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = SnapshotMeta {
+            index: 3,
+            term: 1,
+            ..SnapshotMeta::default()
+        };
+        {
+            let (mut s, _) = LogStore::open(dir.path()).unwrap();
+            assert_eq!(s.recovery_horizon().unwrap(), None);
+            let hs = HardState {
+                term: 4,
+                vote: Some(2),
+                commit: 7,
+            };
+            s.append(&entries(1..=10, 1), Some(&hs), true).unwrap();
+            s.reset_for_recovery(&base, 10).unwrap();
+        }
+        let (mut s, p) = LogStore::open(dir.path()).unwrap();
+        assert_eq!(p.snapshot, base);
+        assert!(p.entries.is_empty(), "{:?}", p.entries);
+        assert_eq!(p.hard_state.term, 4, "term and vote survive the reset");
+        assert_eq!(p.hard_state.vote, Some(2));
+        assert_eq!(s.recovery_horizon().unwrap(), Some(10));
+        s.clear_recovery_horizon().unwrap();
+        drop(s);
+        let (s, _) = LogStore::open(dir.path()).unwrap();
+        assert_eq!(s.recovery_horizon().unwrap(), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod log_store;
 pub mod memory;
 pub mod proposer;
 pub mod replica;
+pub mod restore;
 pub mod snapshotter;
 pub mod transport;
 
@@ -20,6 +21,7 @@ pub use locator::{CONSENSUS_ACTOR_NAME, ConsensusLocator};
 pub use log_store::{LogStats, LogStore, LogStoreError};
 pub use proposer::{ProposeError, change_membership, propose, read_index, wait_applied};
 pub use replica::{Replica, SharedReplica};
+pub use restore::{CorruptOwnSnapshot, Recovery, RestoreError};
 pub use snapshotter::{SnapshotPolicy, Snapshotter, SnapshotterArgs, SnapshotterMsg};
 pub use transport::{LocalTransport, Transport};
 

@@ -401,5 +401,17 @@ async fn a_corrupt_snapshot_is_never_loaded() {
         .start_node(leader)
         .await
         .expect_err("a node whose snapshot is corrupt must not start");
-    assert!(format!("{err:?}").contains("unusable"), "{err:?}");
+    // The only voter: nobody can send it the state, so it refuses to start, saying why.
+    let msg = format!("{err:?}");
+    assert!(msg.contains("unusable"), "{msg}");
+    assert!(
+        msg.contains(&file.display().to_string()),
+        "names the file: {msg}"
+    );
+    assert!(
+        msg.contains(&file.with_extension("corrupt").display().to_string()),
+        "names where it was moved: {msg}"
+    );
+    assert!(msg.contains("checksum"), "names the cause: {msg}");
+    assert!(!msg.contains("No such file"), "{msg}");
 }

@@ -35,16 +35,40 @@ pub struct SnapshotHeader {
 /// Why a snapshot could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    /// Transient or environmental: the file is left in place.
     #[error("snapshot I/O on {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
+    /// The bytes are wrong: a checksum, marker, length or header fails.
     #[error("{path} is not a snapshot file: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("{path} has snapshot format {found}, this build reads format {FORMAT}")]
     UnknownFormat { path: PathBuf, found: u32 },
+}
+
+impl SnapshotError {
+    /// Whether the file itself is bad (a checksum, marker, length or header that does not hold, or a
+    /// format this build does not read): rereading it gives the same answer, so it may be quarantined.
+    /// Anything else is an I/O failure (EIO, ENOSPC, EMFILE, a permission, an interrupted call...) that
+    /// says nothing about the bytes: the file stays where it is and the operation is retried.
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            SnapshotError::Corrupt { .. } | SnapshotError::UnknownFormat { .. } => true,
+            SnapshotError::Io { .. } => false,
+        }
+    }
+
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            SnapshotError::Io { path, .. }
+            | SnapshotError::Corrupt { path, .. }
+            | SnapshotError::UnknownFormat { path, .. } => path,
+        }
+    }
 }
 
 /// Wraps an I/O error with the path it happened on.
@@ -177,19 +201,32 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
         .map_err(io_err(dir))
 }
 
+/// What the checks read from: a file, or (in tests) a source that fails on purpose.
+pub(crate) trait Source: Read + Seek {}
+impl<T: Read + Seek> Source for T {}
+
 /// Reads and checks the header (magic, trailer, header checksum, format, lengths) without reading the body.
 pub fn read_header(path: &Path) -> Result<SnapshotHeader, SnapshotError> {
     let mut f = File::open(path).map_err(io_err(path))?;
     let file_len = f.metadata().map_err(io_err(path))?.len();
+    header_from(path, &mut f, file_len)
+}
+
+fn header_from(
+    path: &Path,
+    f: &mut dyn Source,
+    file_len: u64,
+) -> Result<SnapshotHeader, SnapshotError> {
     if file_len < MAGIC.len() as u64 + TRAILER_LEN {
         return Err(corrupt(path, format!("only {file_len} bytes long")));
     }
+    f.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
     let mut magic = [0u8; 8];
     f.read_exact(&mut magic).map_err(io_err(path))?;
     if &magic != MAGIC {
         return Err(corrupt(path, "bad magic"));
     }
-    f.seek(SeekFrom::End(-(TRAILER_LEN as i64)))
+    f.seek(SeekFrom::Start(file_len - TRAILER_LEN))
         .map_err(io_err(path))?;
     let mut trailer = [0u8; TRAILER_LEN as usize];
     f.read_exact(&mut trailer).map_err(io_err(path))?;
@@ -233,8 +270,17 @@ pub fn read_header(path: &Path) -> Result<SnapshotHeader, SnapshotError> {
 
 /// Checks every checksum of the file, streaming the body; returns its header.
 pub fn verify_snapshot(path: &Path) -> Result<SnapshotHeader, SnapshotError> {
-    let header = read_header(path)?;
     let mut f = File::open(path).map_err(io_err(path))?;
+    let file_len = f.metadata().map_err(io_err(path))?.len();
+    verify_from(path, &mut f, file_len)
+}
+
+pub(crate) fn verify_from(
+    path: &Path,
+    f: &mut dyn Source,
+    file_len: u64,
+) -> Result<SnapshotHeader, SnapshotError> {
+    let header = header_from(path, f, file_len)?;
     f.seek(SeekFrom::Start(MAGIC.len() as u64))
         .map_err(io_err(path))?;
     let mut hasher = blake3::Hasher::new();
@@ -247,8 +293,17 @@ pub fn verify_snapshot(path: &Path) -> Result<SnapshotHeader, SnapshotError> {
 
 /// Reads a snapshot's header and body, refusing it unless every checksum matches.
 pub fn read_snapshot(path: &Path) -> Result<(SnapshotHeader, Vec<u8>), SnapshotError> {
-    let header = read_header(path)?;
     let mut f = File::open(path).map_err(io_err(path))?;
+    let file_len = f.metadata().map_err(io_err(path))?.len();
+    read_from(path, &mut f, file_len)
+}
+
+fn read_from(
+    path: &Path,
+    f: &mut dyn Source,
+    file_len: u64,
+) -> Result<(SnapshotHeader, Vec<u8>), SnapshotError> {
+    let header = header_from(path, f, file_len)?;
     f.seek(SeekFrom::Start(MAGIC.len() as u64))
         .map_err(io_err(path))?;
     let len = usize::try_from(header.body_len).map_err(|_| corrupt(path, "body too large"))?;
@@ -348,6 +403,79 @@ mod tests {
             fs::write(&path, &good[..len]).unwrap();
             assert!(read_snapshot(&path).is_err(), "truncated to {len} accepted");
         }
+    }
+
+    /// A disk that fails with EIO once `fail_at` bytes have been read (or at any seek past it).
+    struct FailingDisk {
+        inner: io::Cursor<Vec<u8>>,
+        fail_at: u64,
+    }
+
+    impl FailingDisk {
+        fn eio() -> io::Error {
+            io::Error::from_raw_os_error(5)
+        }
+    }
+
+    impl Read for FailingDisk {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let pos = self.inner.position();
+            if pos >= self.fail_at {
+                return Err(Self::eio());
+            }
+            let room = (self.fail_at - pos).min(buf.len() as u64) as usize;
+            self.inner.read(&mut buf[..room])
+        }
+    }
+
+    impl Seek for FailingDisk {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(to)
+        }
+    }
+
+    #[test]
+    fn an_io_error_anywhere_is_io_and_a_flipped_byte_anywhere_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, header) = write(dir.path(), &[0x5A; 200]);
+        let good = fs::read(&path).unwrap();
+        let len = good.len() as u64;
+        for fail_at in 0..len {
+            let mut disk = FailingDisk {
+                inner: io::Cursor::new(good.clone()),
+                fail_at,
+            };
+            let e = verify_from(&path, &mut disk, len).unwrap_err();
+            assert!(
+                !e.is_corruption() && matches!(e, SnapshotError::Io { .. }),
+                "EIO at byte {fail_at} was taken for corruption: {e}"
+            );
+            let mut disk = FailingDisk {
+                inner: io::Cursor::new(good.clone()),
+                fail_at,
+            };
+            let e = read_from(&path, &mut disk, len).unwrap_err();
+            assert!(!e.is_corruption(), "read: EIO at {fail_at}: {e}");
+            assert_eq!(e.path(), path);
+        }
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x80;
+            let e = verify_from(&path, &mut io::Cursor::new(bad), len).unwrap_err();
+            assert!(
+                e.is_corruption(),
+                "flip at {i} not taken for corruption: {e}"
+            );
+        }
+        let back = verify_from(&path, &mut io::Cursor::new(good), len).unwrap();
+        assert_eq!(back, header);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_is_io_not_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = verify_snapshot(&dir.path().join("missing.vsnap")).unwrap_err();
+        assert!(!e.is_corruption(), "{e}");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 mod dir;
 mod file;
 
-pub use dir::{OpenReport, SnapshotDir, SnapshotInfo};
+pub use dir::{Expected, OpenReport, Quarantined, SnapshotDir, SnapshotInfo};
 pub use file::{
     FORMAT, SnapshotError, SnapshotHeader, read_header, read_snapshot, verify_snapshot,
     write_snapshot,
