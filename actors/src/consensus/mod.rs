@@ -15,6 +15,7 @@ pub mod transport;
 
 pub use actor::{
     Applied, ConsensusActor, ConsensusArgs, ConsensusError, ConsensusMsg, ConsensusStatus,
+    FAULT_CORRUPT_RECEIVED,
 };
 pub use endpoint::{ClusterTransport, Endpoint, EndpointArgs, EndpointMsg, ForwardReply};
 pub use locator::{CONSENSUS_ACTOR_NAME, ConsensusLocator};

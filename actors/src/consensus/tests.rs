@@ -415,3 +415,97 @@ async fn a_corrupt_snapshot_is_never_loaded() {
     assert!(msg.contains("checksum"), "names the cause: {msg}");
     assert!(!msg.contains("No such file"), "{msg}");
 }
+
+/// The attack/fault: a follower is sent snapshots whose bytes are wrong (the fault hook flips one
+/// byte of each of the first two it receives). It refuses them, asks again, and catches up; its
+/// consensus actor never fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_sent_corrupt_snapshots_refuses_them_and_asks_again() {
+    let mut c = Cluster::start(3, Some(small_snapshots()), 5).await;
+    let leader = c.leader().await;
+    let lagging = *c.ids.iter().find(|&&id| id != leader).unwrap();
+    c.stop_node(lagging).await;
+    std::fs::write(c.args(lagging).dir.join(FAULT_CORRUPT_RECEIVED), "2").unwrap();
+    let mut last = 0;
+    for n in 0..150 {
+        last = c.commit(n).await.index;
+    }
+    wait_until("the leader compacts past the stopped follower", || async {
+        let s = c.status(c.leader().await).await;
+        s.snapshot_index > 0 && s.log.first_index > 30
+    })
+    .await;
+    c.start_node(lagging).await.unwrap();
+    c.converged(last).await;
+    let f = c.status(lagging).await;
+    assert_eq!(
+        f.snapshot_transfers_refused, 2,
+        "both corrupted transfers refused: {f:?}"
+    );
+    assert!(
+        f.last_snapshot_refusal
+            .as_deref()
+            .is_some_and(|r| r.contains("checksum")),
+        "the cause is kept: {f:?}"
+    );
+    assert!(
+        !c.nodes[&lagging].handle.is_finished(),
+        "the consensus actor did not fail"
+    );
+    assert_eq!(c.nodes[&lagging].replica.read().state.nodes().len(), 150);
+    c.shutdown().await;
+}
+
+/// The fault: a follower's own snapshot is corrupted on disk while it is stopped, and its log no
+/// longer reaches back to any older snapshot. It says so, restarts without a log, stays out of
+/// elections, and is brought up to date by the leader's snapshot without an operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_whose_own_snapshot_is_corrupt_recovers_from_the_leader() {
+    let mut c = Cluster::start(3, Some(small_snapshots()), 0).await;
+    let mut last = 0;
+    for n in 0..60 {
+        last = c.commit(n).await.index;
+    }
+    c.converged(last).await;
+    let leader = c.leader().await;
+    let f = *c.ids.iter().find(|&&id| id != leader).unwrap();
+    wait_until("the follower has a snapshot", || async {
+        c.status(f).await.snapshot_index > 0
+    })
+    .await;
+    c.stop_node(f).await;
+    let snap_dir = c.args(f).dir.join("snapshots");
+    let mut corrupted = Vec::new();
+    for p in std::fs::read_dir(&snap_dir).unwrap() {
+        let p = p.unwrap().path();
+        if p.extension().is_some_and(|e| e == "vsnap") {
+            let mut bytes = std::fs::read(&p).unwrap();
+            bytes[12] ^= 0x40;
+            std::fs::write(&p, bytes).unwrap();
+            corrupted.push(p);
+        }
+    }
+    assert!(!corrupted.is_empty());
+    c.start_node(f).await.unwrap();
+    let s = c.status(f).await;
+    let said = s.corrupt_own_snapshot.clone().unwrap_or_default();
+    assert!(
+        said.contains("checksum") && said.contains(".corrupt"),
+        "{s:?}"
+    );
+    for n in 100..110 {
+        last = c.commit(n).await.index;
+    }
+    c.converged(last).await;
+    wait_until("the follower votes again", || async {
+        c.status(f).await.recovery_horizon.is_none()
+    })
+    .await;
+    assert_eq!(c.nodes[&f].replica.read().state.nodes().len(), 70);
+    assert!(
+        corrupted
+            .iter()
+            .all(|p| p.with_extension("corrupt").exists())
+    );
+    c.shutdown().await;
+}
