@@ -335,3 +335,142 @@ pub fn restore(
         corrupt: Some(corrupt),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use verisim_raft::{Entry, HardState, Payload};
+
+    use super::*;
+    use crate::registry::encode;
+
+    struct Disk {
+        _tmp: tempfile::TempDir,
+        log: LogStore,
+        snapshots: SnapshotDir,
+        members: Membership,
+    }
+
+    /// A node of a 3-voter cluster with entries 1..=last (term 1) and snapshots at `snaps`.
+    fn disk(last: Index, snaps: &[Index], keep_from: Index) -> Disk {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut log, _) = LogStore::open(&tmp.path().join("log")).unwrap();
+        let (snapshots, _) = SnapshotDir::open(tmp.path().join("snapshots"), 5).unwrap();
+        let members = Membership::with_voters([1, 2, 3]);
+        let entries: Vec<Entry> = (1..=last)
+            .map(|index| Entry {
+                term: 1,
+                index,
+                payload: Payload::Noop,
+            })
+            .collect();
+        let hs = HardState {
+            term: 2,
+            vote: Some(1),
+            commit: last,
+        };
+        log.append(&entries, Some(&hs), true).unwrap();
+        for &i in snaps {
+            let state = RegistryState::default();
+            let info = snapshots
+                .write(i, 1, encode(&members), 0, |w| {
+                    ciborium::into_writer(&state, w).map_err(std::io::Error::other)
+                })
+                .unwrap();
+            let size = std::fs::metadata(&info.path).unwrap().len();
+            log.record_snapshot(&SnapshotMeta {
+                index: i,
+                term: 1,
+                membership: members.clone(),
+                id: Expected::id_of(&info.header.body_blake3),
+                size,
+            })
+            .unwrap();
+        }
+        log.compact(keep_from).unwrap();
+        Disk {
+            _tmp: tmp,
+            log,
+            snapshots,
+            members,
+        }
+    }
+
+    fn flip(path: &std::path::Path) {
+        let mut b = std::fs::read(path).unwrap();
+        b[9] ^= 1;
+        std::fs::write(path, b).unwrap();
+    }
+
+    fn reopen(d: &mut Disk) -> (PersistedState, OpenReport) {
+        let persisted = d.log.read_back().unwrap();
+        let (_, report) = SnapshotDir::open(d.snapshots.path(), 5).unwrap();
+        (persisted, report)
+    }
+
+    #[test]
+    fn an_older_snapshot_the_log_still_covers_loses_nothing() {
+        // Snapshots at 10 and 20; the log still holds 6..=30.
+        let mut d = disk(30, &[10, 20], 5);
+        let newest = d.snapshots.path_for(20, 1);
+        flip(&newest);
+        let (persisted, report) = reopen(&mut d);
+        let r = restore(1, &mut d.log, persisted, &d.snapshots, &report, &[]).unwrap();
+        let c = r.corrupt.expect("reported");
+        assert_eq!(c.recovery, Recovery::FromOlderSnapshot { index: 10 });
+        assert_eq!(c.path, newest);
+        assert_eq!(c.moved_to, Some(newest.with_extension("corrupt")));
+        assert!(c.cause.contains("checksum"), "{c}");
+        assert_eq!(r.horizon, None, "nothing lost: it votes at once");
+        assert_eq!(r.persisted.snapshot.index, 10);
+        assert_eq!(r.persisted.entries.first().map(|e| e.index), Some(6));
+        assert_eq!(r.persisted.hard_state.term, 2);
+        assert_eq!(r.replica.applied_index, 10);
+        assert_eq!(r.replica.membership, d.members);
+        assert_eq!(d.log.read_back().unwrap().snapshot.index, 10, "recorded");
+    }
+
+    #[test]
+    fn without_a_covering_snapshot_the_log_is_dropped_and_a_horizon_kept() {
+        // Snapshots at 10 and 20; the log holds only 19..=30.
+        let mut d = disk(30, &[10, 20], 18);
+        flip(&d.snapshots.path_for(20, 1));
+        let (persisted, report) = reopen(&mut d);
+        let r = restore(1, &mut d.log, persisted, &d.snapshots, &report, &[]).unwrap();
+        assert_eq!(
+            r.corrupt.expect("reported").recovery,
+            Recovery::FromLeader {
+                base: 10,
+                horizon: 30
+            }
+        );
+        assert_eq!(r.horizon, Some(30));
+        assert!(r.persisted.entries.is_empty());
+        assert_eq!(r.persisted.hard_state.vote, Some(1), "term and vote kept");
+        assert_eq!(d.log.recovery_horizon().unwrap(), Some(30), "persisted");
+    }
+
+    #[test]
+    fn an_io_error_on_the_own_snapshot_leaves_it_in_place_and_fails_the_start() {
+        let mut d = disk(30, &[20], 18);
+        let path = d.snapshots.path_for(20, 1);
+        // Replace the file by a link to itself: opening it fails with ELOOP, an I/O error that
+        // says nothing about the bytes.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&path, &path).unwrap();
+        let (persisted, report) = reopen(&mut d);
+        assert!(report.quarantined.is_empty());
+        assert_eq!(report.unreadable.len(), 1);
+        let e = match restore(1, &mut d.log, persisted, &d.snapshots, &report, &[]) {
+            Err(e) => e,
+            Ok(_) => panic!("started from a snapshot it could not read"),
+        };
+        assert!(
+            matches!(&e, RestoreError::Unreadable { path: p, .. } if *p == path),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        assert_eq!(d.log.recovery_horizon().unwrap(), None, "nothing reset");
+        assert!(std::fs::symlink_metadata(&path).is_ok(), "left in place");
+        assert!(!path.with_extension("corrupt").exists());
+    }
+}
