@@ -223,6 +223,13 @@ fn a_follower_sent_corrupt_snapshots_refuses_them_and_catches_up() {
             .is_some_and(|r| r.contains("checksum")),
         "{s}"
     );
+    let metrics = c.node(f).get("/metrics").expect("metrics").body;
+    assert!(
+        metrics
+            .as_str()
+            .is_some_and(|m| m.contains("verisim_raft_snapshot_transfers_refused_total 2")),
+        "{metrics}"
+    );
     let tree = c.node(f).get("/admin/tree").expect("tree").body;
     assert_eq!(
         support::restart_count(&tree, "consensus"),

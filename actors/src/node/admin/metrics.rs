@@ -167,6 +167,28 @@ pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
         let _ = writeln!(out, "verisim_raft_log_fsyncs_total {}", c.log_syncs);
         header(
             &mut out,
+            "verisim_raft_snapshot_transfers_refused_total",
+            "counter",
+            "Snapshots received from a leader that failed their checks and were asked for again.",
+        );
+        let _ = writeln!(
+            out,
+            "verisim_raft_snapshot_transfers_refused_total {}",
+            c.snapshot_transfers_refused
+        );
+        header(
+            &mut out,
+            "verisim_raft_recovering",
+            "gauge",
+            "1 while this node rebuilds a log lost with a corrupt snapshot (it does not vote).",
+        );
+        let _ = writeln!(
+            out,
+            "verisim_raft_recovering {}",
+            u64::from(c.recovery_horizon.is_some())
+        );
+        header(
+            &mut out,
             "verisim_raft_role",
             "gauge",
             "1 for this node's current Raft role.",
