@@ -6,8 +6,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use verisim_client::auth::{
-    ClusterPublicKey, DEFAULT_SKEW_MS, IdentityKey, OpenWindow, SignedHeaders, WindowSecret,
-    authenticate, cluster_dh_secret, derive_window_key_cluster, sign_request, verify_open_window,
+    ClusterPublicKey, CoveredHeaders, DEFAULT_SKEW_MS, IdentityKey, OpenWindow, SignedHeaders,
+    WindowSecret, authenticate, cluster_dh_secret, derive_window_key_cluster, sign_request,
+    verify_open_window,
 };
 use verisim_client::wire::{ClientId, RequestId, WindowId};
 
@@ -22,6 +23,11 @@ fn bench(c: &mut Criterion) {
     let key = derive_window_key_cluster(&cluster, &secret.public(), &window).expect("key");
     // About the JSON size of the benchmark entity (128-d vector, 10 edges, 4x4 tensor).
     let body = vec![b'x'; 4096];
+    let covered = CoveredHeaders {
+        content_type: Some("application/json"),
+        if_match: None,
+    };
+    let covered_pairs = covered.to_pairs();
 
     let mut g = c.benchmark_group("auth");
     g.throughput(Throughput::Elements(1));
@@ -33,6 +39,7 @@ fn bench(c: &mut Criterion) {
                 &window,
                 "POST",
                 "/v1/entities",
+                &covered,
                 NOW,
                 &rid,
                 black_box(&body),
@@ -45,6 +52,7 @@ fn bench(c: &mut Criterion) {
         &window,
         "POST",
         "/v1/entities",
+        &covered,
         NOW,
         &rid,
         &body,
@@ -60,12 +68,19 @@ fn bench(c: &mut Criterion) {
                         .find(|(k, _)| *k == n)
                         .map(|(_, v)| v.as_bytes())
                 },
+                |n| {
+                    covered_pairs
+                        .iter()
+                        .filter(move |(k, _)| *k == n)
+                        .map(|(_, v)| v.as_bytes())
+                },
                 "POST",
                 "/v1/entities",
                 black_box(&body),
                 NOW,
                 DEFAULT_SKEW_MS,
                 |_| Ok(key.clone()),
+                |_| Ok(()),
             )
             .expect("verifies");
             h

@@ -1,4 +1,6 @@
-# Independent re-implementation of docs/api.md's scheme with Python's `cryptography`.
+# Independent re-implementation of docs/api.md's scheme (window opening, window key, request
+# signing v2) with Python's `cryptography`. Prints `name value` lines; the Rust test
+# `auth::vectors::python_checker_agrees` runs it and compares every line byte for byte.
 import hashlib, hmac
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -21,6 +23,23 @@ assert k1 == k2
 print("window_key", k1.hex())
 msg = "\n".join(["verisim-open-window-v1", cp.hex(), "alice", "w-0001", wp.hex(), "3600000", "1700000000000"]).encode()
 print("open_signature", ident.sign(msg).hex())
-body = b'{"id":"a"}'
-canon = "\n".join(["verisim-request-v1", "POST", "/v1/entities?x=1", "alice", "w-0001", "1700000000123", "r-0001", hashlib.sha256(body).hexdigest()]).encode()
-print("request_signature", hmac.new(k1, canon, hashlib.sha256).hexdigest())
+
+# Scheme v2: the covered headers in this order; `name:value` when present, bare `name` when absent.
+COVERED = ["content-type", "if-match"]
+def sign(method, target, headers, ts, rid, body):
+    lines = ["verisim-request-v2", method, target, "alice", "w-0001", str(ts), rid]
+    for name in COVERED:
+        lines.append(name if name not in headers else name + ":" + headers[name])
+    lines.append(hashlib.sha256(body).hexdigest())
+    return "v2=" + hmac.new(k1, "\n".join(lines).encode(), hashlib.sha256).hexdigest()
+
+REQUESTS = [
+    # name, method, path and query, covered headers, timestamp_ms, request id, body
+    ("post", "POST", "/v1/entities", {"content-type": "application/json"}, 1700000000123, "r-0001", b'{"id":"a"}'),
+    ("put_if_match", "PUT", "/v1/entities/a", {"content-type": "application/json", "if-match": "7"}, 1700000000456, "r-0002", b'{"v":2}'),
+    ("get_query", "GET", "/v1/entities/a?allow_drift=true", {}, 1700000000789, "r-0003", b""),
+    ("delete_if_match_empty", "DELETE", "/v1/entities/a", {"if-match": ""}, 1700000001000, "r-0004", b""),
+]
+print("body_sha256", hashlib.sha256(b'{"id":"a"}').hexdigest())
+for name, method, target, headers, ts, rid, body in REQUESTS:
+    print("request_" + name, sign(method, target, headers, ts, rid, body))

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use verisim_client::auth::{IdentityKey, sign_request};
+use verisim_client::auth::{COVERED_HEADERS, CoveredHeaders, IdentityKey, sign_request};
 use verisim_client::http::{Client, now_ms};
 use verisim_client::wire::{
     ClientId, EdgePayload, EntityId, GraphPayload, RegisterRequest, RequestId, SemanticPayload,
@@ -147,7 +147,8 @@ pub fn via(c: &Cluster, id: u64, template: &Client) -> Client {
     one
 }
 
-/// Headers of a request signed now in `client`'s window with the given request id.
+/// Headers of a request signed now in `client`'s window with the given request id, for
+/// `Node::request` (which sends `Content-Type: application/json` with a body, signed here).
 pub fn signed_headers(
     client: &Client,
     method: &str,
@@ -155,18 +156,47 @@ pub fn signed_headers(
     body: &[u8],
     request: &str,
 ) -> Vec<(&'static str, String)> {
+    let covered = CoveredHeaders {
+        content_type: (!body.is_empty()).then_some("application/json"),
+        if_match: None,
+    };
+    signed_headers_at(client, method, path, &covered, body, request, now_ms())
+        .into_iter()
+        .filter(|(k, _)| !COVERED_HEADERS.contains(k))
+        .collect()
+}
+
+/// Every header of a request signed at `timestamp_ms` in `client`'s window with `covered`: the
+/// `X-Verisim-*` ones and the covered ones, as signed.
+pub fn signed_headers_at(
+    client: &Client,
+    method: &str,
+    path: &str,
+    covered: &CoveredHeaders<'_>,
+    body: &[u8],
+    request: &str,
+    timestamp_ms: u64,
+) -> Vec<(&'static str, String)> {
     let s = client.session().expect("session");
-    sign_request(
+    let mut pairs = sign_request(
         &s.key,
         &s.client,
         &s.window,
         method,
         path,
-        now_ms(),
+        covered,
+        timestamp_ms,
         &RequestId::new(request).unwrap(),
         body,
     )
     .unwrap()
     .to_pairs()
-    .to_vec()
+    .to_vec();
+    pairs.extend(
+        covered
+            .to_pairs()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string())),
+    );
+    pairs
 }

@@ -237,7 +237,12 @@ impl Node {
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        if !body.is_empty() {
+        // The default content type, unless the caller sends one (signed, or an attack's).
+        if !body.is_empty()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
             req = req.header("content-type", "application/json");
         }
         let req = req.body(body.to_vec()).map_err(|e| e.to_string())?;

@@ -53,6 +53,8 @@ pub struct AdminState {
     pub http: metrics::HttpMetrics,
     /// The stores' group commit, for its counters.
     pub store_sync: Arc<crate::store_actors::GroupSync>,
+    /// The proxy's pre-authentication read-barrier gate, for its counter.
+    pub catch_up: Arc<crate::proxy::catch_up::CatchUp>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -288,6 +290,7 @@ async fn metrics_text(State(st): State<AdminState>) -> Response {
             windows,
             store_syncs: sync.syncs.load(std::sync::atomic::Ordering::Relaxed),
             store_synced_writes: sync.writes.load(std::sync::atomic::Ordering::Relaxed),
+            catch_up_barriers: st.catch_up.started(),
         },
         &st.http,
     );

@@ -188,6 +188,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             .map(Arc::from),
         http: admin::metrics::HttpMetrics::default(),
         store_sync: stores_sync.clone(),
+        catch_up: Arc::new(crate::proxy::catch_up::CatchUp::default()),
     };
     let cookie = config
         .cluster_config()
@@ -208,6 +209,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             crate::consensus::endpoint::node_name(config.id),
             cluster.discovery().clone(),
         ),
+        catch_up: state.catch_up.clone(),
     };
     let http_metrics = state.http.clone();
     let app = admin::router(state)

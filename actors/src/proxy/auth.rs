@@ -7,8 +7,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use axum::http::HeaderMap;
 use verisim_client::auth::{
-    self, AuthError, ClusterPublicKey, ClusterSecret, SignedHeaders, WindowKey, WindowPublicKey,
+    self, AuthError, ClusterPublicKey, ClusterSecret, CoveredHeaders, SignedHeaders, WindowKey,
+    WindowPublicKey,
 };
 use verisim_client::wire::WindowId as WireWindowId;
 use verisim_stores::ContentHash;
@@ -47,16 +49,28 @@ impl std::fmt::Debug for Authenticator {
 }
 
 /// A hash of what a request asks, without its timestamp and signature: a client retrying the same
-/// request (possibly re-signed later) gives the same fingerprint.
-pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> ContentHash {
-    let digest = blake3::Hasher::new_derive_key("verisim request fingerprint v1")
-        .update(method.as_bytes())
+/// request (possibly re-signed later) gives the same fingerprint. The covered headers are part of
+/// it (`If-Match: 3` and `If-Match: 5` are different requests under one request id).
+pub fn fingerprint(
+    method: &str,
+    path_and_query: &str,
+    covered: &CoveredHeaders<'_>,
+    body: &[u8],
+) -> ContentHash {
+    let mut h = blake3::Hasher::new_derive_key("verisim request fingerprint v2");
+    h.update(method.as_bytes())
         .update(&[0])
         .update(path_and_query.as_bytes())
-        .update(&[0])
-        .update(blake3::hash(body).as_bytes())
-        .finalize();
-    ContentHash(*digest.as_bytes())
+        .update(&[0]);
+    for value in covered.values() {
+        // 0: absent; 1, then the bytes and a 0: present (values hold no 0 byte).
+        match value {
+            None => h.update(&[0]),
+            Some(v) => h.update(&[1]).update(v.as_bytes()).update(&[0]),
+        };
+    }
+    h.update(blake3::hash(body).as_bytes());
+    ContentHash(*h.finalize().as_bytes())
 }
 
 impl Authenticator {
@@ -104,52 +118,64 @@ impl Authenticator {
         Ok(key)
     }
 
-    /// Checks a signed request: headers, client, window (owner and expiry as of `now_ms`),
-    /// timestamp skew, then the MAC; and whether its request id was used before.
+    /// Checks a signed request (scheme v2), in this order: the `X-Verisim-*` and covered headers
+    /// parse, the timestamp is within the skew of `now_ms`, the window exists and belongs to the
+    /// named client, the MAC verifies; only then whether the client is revoked or the window
+    /// expired (those answers go only to someone holding the window key), and whether the request
+    /// id was used before.
     ///
     /// # Errors
-    /// The refusal, whose [`AuthError::code`] is the API error code.
-    pub fn verify<'a>(
+    /// The refusal, whose [`AuthError::code`] is the API error code. An unknown client or window is
+    /// [`AuthError::UnknownClient`] / [`AuthError::UnknownWindow`] (the proxy catches up with the
+    /// quorum on those), answered like [`AuthError::BadSignature`].
+    pub fn verify(
         &self,
         registry: &RegistryState,
-        header: impl Fn(&str) -> Option<&'a [u8]>,
+        http_headers: &HeaderMap,
         method: &str,
         path_and_query: &str,
         body: &[u8],
         now_ms: u64,
     ) -> Result<Verified, AuthError> {
-        let headers = SignedHeaders::parse(header)?;
-        let client =
-            ClientId::new(headers.client.as_str()).map_err(|_| AuthError::UnknownClient)?;
-        let window =
-            WindowId::new(headers.window.as_str()).map_err(|_| AuthError::UnknownWindow)?;
+        let headers = SignedHeaders::parse(|name| http_headers.get(name).map(|v| v.as_bytes()))?;
+        let covered = CoveredHeaders::from_request(|name| {
+            http_headers.get_all(name).into_iter().map(|v| v.as_bytes())
+        })?;
         let request = RequestId::new(headers.request_id.as_str()).map_err(|e| {
             AuthError::MalformedHeader {
                 header: verisim_client::wire::headers::REQUEST_ID,
                 reason: e.to_string(),
             }
         })?;
-        match registry.client(&client) {
-            None => return Err(AuthError::UnknownClient),
-            Some(c) if c.revoked => return Err(AuthError::ClientRevoked),
-            Some(_) => {}
-        }
+        // Cheap and independent of the ids: refused before any registry lookup.
+        auth::check_timestamp(headers.timestamp_ms, now_ms, self.skew_ms)?;
+        let client =
+            ClientId::new(headers.client.as_str()).map_err(|_| AuthError::UnknownClient)?;
+        let window =
+            WindowId::new(headers.window.as_str()).map_err(|_| AuthError::UnknownWindow)?;
         let w = registry
             .window(&window)
             .filter(|w| w.client == client)
             .ok_or(AuthError::UnknownWindow)?;
-        auth::check_window_expiry(w.expires_at_ms, now_ms)?;
         let key = self.window_key(&window, w.client_dh.0)?;
         auth::verify_request(
             &key,
             &headers,
             method,
             path_and_query,
+            &covered,
             body,
             now_ms,
             self.skew_ms,
         )?;
-        let fingerprint = fingerprint(method, path_and_query, body);
+        // Authenticated from here on.
+        match registry.client(&client) {
+            None => return Err(AuthError::UnknownClient),
+            Some(c) if c.revoked => return Err(AuthError::ClientRevoked),
+            Some(_) => {}
+        }
+        auth::check_window_expiry(w.expires_at_ms, now_ms)?;
+        let fingerprint = fingerprint(method, path_and_query, &covered, body);
         let retry_of = match registry.applied_request(&client, &request) {
             Some(prev) if prev.fingerprint != fingerprint => {
                 return Err(AuthError::ReplayedRequest);

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use verisim_client::auth::{self, ClusterPublicKey, IdentityPublicKey};
+use verisim_client::auth::{self, AuthError, ClusterPublicKey, IdentityPublicKey};
 use verisim_client::wire::{
     ClusterKeyResponse, ErrorCode, Hex, OpenWindowRequest, OpenWindowResponse,
     RegisterClientRequest, RegisterClientResponse,
@@ -65,27 +65,35 @@ pub async fn open_window(
     let window =
         WindowId::new(r.window.as_str()).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let now = wall_clock_ms();
+    // Cheap and independent of the ids: a stale opening costs no registry lookup.
+    auth::check_timestamp(r.timestamp_ms, now, st.auth.skew_ms())?;
     if st.replica.read().state.client(&client).is_none() {
-        // Registered through another node a moment ago, perhaps: catch up before refusing.
-        st.read_barrier().await?;
+        // Registered through another node a moment ago, perhaps: catch up before refusing, through
+        // the rate-limited gate (the caller is not authenticated yet).
+        st.catch_up().await?;
     }
-    let identity = {
+    // An unknown client is answered like a bad signature, so that client ids cannot be enumerated;
+    // revocation is told only to a caller whose opening verified under the client's key.
+    let (identity, revoked) = {
         let replica = st.replica.read();
         match replica.state.client(&client) {
-            None => return Err(ProxyError::new(ErrorCode::UnknownClient, "unknown client")),
-            Some(c) if c.revoked => {
-                return Err(ProxyError::new(
-                    ErrorCode::ClientRevoked,
-                    "the client is revoked",
-                ));
+            None => {
+                tracing::debug!(client = %client.as_str(), "window opening for an unknown client");
+                return Err(AuthError::BadSignature.into());
             }
-            Some(c) => c.public_key,
+            Some(c) => (c.public_key, c.revoked),
         }
     };
     let identity = IdentityPublicKey::from_bytes(&identity.0)
         .map_err(|e| ProxyError::internal(format!("registered key unusable: {e}")))?;
     let cluster: ClusterPublicKey = st.auth.cluster_public();
     auth::verify_open_window(&r, &identity, &cluster, now, st.auth.skew_ms())?;
+    if revoked {
+        return Err(ProxyError::new(
+            ErrorCode::ClientRevoked,
+            "the client is revoked",
+        ));
+    }
     let client_dh = PublicKey(r.client_public_key.0);
     let applied = st
         .commit(Command::OpenWindow {

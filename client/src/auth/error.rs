@@ -28,6 +28,9 @@ pub enum AuthError {
         /// The allowed difference.
         skew_ms: u64,
     },
+    /// The signature header names another scheme than this library's (`v2`), e.g. a bare v1 HMAC.
+    #[error("unsupported signature scheme: {0}")]
+    UnsupportedScheme(String),
     /// The MAC or signature does not verify.
     #[error("bad signature")]
     BadSignature,
@@ -40,7 +43,8 @@ pub enum AuthError {
     /// The X25519 agreement gave the all-zero secret: the peer's public key is a low-order point.
     #[error("the X25519 public key is a low-order point")]
     LowOrderKey,
-    /// The client id has no registered key (decided by the proxy from the registry).
+    /// The client id has no registered key (decided by the proxy from the registry). Answered as
+    /// `bad_signature`, like [`AuthError::UnknownWindow`].
     #[error("unknown client")]
     UnknownClient,
     /// The client's key was revoked (decided by the proxy from the registry).
@@ -70,13 +74,16 @@ impl AuthError {
             Self::MissingHeader(_) => ErrorCode::MissingAuth,
             Self::MalformedHeader { .. } => ErrorCode::MalformedAuth,
             Self::TimestampSkew { .. } => ErrorCode::TimestampSkew,
-            Self::BadSignature => ErrorCode::BadSignature,
+            Self::UnsupportedScheme(_) => ErrorCode::UnsupportedScheme,
+            // One code for the three, so that an unauthenticated caller cannot tell a client or
+            // window id that exists from one that does not (docs/api.md, "Why one code").
+            Self::BadSignature | Self::UnknownClient | Self::UnknownWindow => {
+                ErrorCode::BadSignature
+            }
             Self::Unsignable(_) | Self::InvalidKey(_) | Self::LowOrderKey => {
                 ErrorCode::InvalidInput
             }
-            Self::UnknownClient => ErrorCode::UnknownClient,
             Self::ClientRevoked => ErrorCode::ClientRevoked,
-            Self::UnknownWindow => ErrorCode::UnknownWindow,
             Self::ExpiredWindow { .. } => ErrorCode::ExpiredWindow,
             Self::ReplayedRequest => ErrorCode::ReplayedRequest,
         }

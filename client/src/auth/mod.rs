@@ -5,7 +5,8 @@
 //! * [`ClusterSecret`]: the cluster's long-term X25519 key, derived from the cluster cookie.
 //! * [`WindowSecret`] + [`ClusterPublicKey`] (client side) or [`ClusterSecret`] + the client's window
 //!   public key (node side) give the same [`WindowKey`]: no secret travels or lands in the Raft log.
-//! * [`sign_request`] / [`verify_request`]: HMAC-SHA256 over a canonical request.
+//! * [`sign_request`] / [`verify_request`]: HMAC-SHA256 over a canonical request (scheme v2:
+//!   method, path and query, the [`COVERED_HEADERS`], ids, timestamp and body hash).
 //!
 //! Byte-level specification and test vectors: `docs/api.md`.
 
@@ -20,8 +21,8 @@ pub use keys::{
     WindowSecret,
 };
 pub use request::{
-    SignedHeaders, authenticate, body_sha256_hex, canonical_request, check_timestamp, sign_request,
-    verify_request,
+    COVERED_HEADERS, CoveredHeaders, MAX_COVERED_VALUE_LEN, SignedHeaders, authenticate,
+    body_sha256_hex, canonical_request, check_timestamp, sign_request, verify_request,
 };
 pub use window::{
     OpenWindow, check_window_expiry, cluster_dh_secret, derive_window_key_client,
@@ -32,7 +33,10 @@ pub use window::{
 pub const DEFAULT_SKEW_MS: u64 = 300_000;
 
 /// First line of the canonical request (domain separation and version).
-pub const REQUEST_DOMAIN: &str = "verisim-request-v1";
+pub const REQUEST_DOMAIN: &str = "verisim-request-v2";
+/// The scheme tag that prefixes the signature header's value (`v2=<hex>`): a request signed under
+/// another scheme is refused as such (`unsupported_scheme`), not as a bad signature.
+pub const SCHEME_TAG: &str = "v2";
 /// First line of the window-opening bytes the identity key signs.
 pub const OPEN_WINDOW_DOMAIN: &str = "verisim-open-window-v1";
 /// HKDF `info` of the cluster's X25519 secret.

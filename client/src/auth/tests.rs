@@ -31,7 +31,18 @@ fn fixture() -> Fixture {
 }
 
 fn sign(f: &Fixture, method: &str, path: &str, ts: u64, body: &[u8]) -> SignedHeaders {
-    sign_request(&f.key, &f.client, &f.window, method, path, ts, &f.rid, body).unwrap()
+    sign_request(
+        &f.key,
+        &f.client,
+        &f.window,
+        method,
+        path,
+        &CoveredHeaders::NONE,
+        ts,
+        &f.rid,
+        body,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -99,7 +110,17 @@ fn sign_verify_round_trip() {
         ("DELETE", "/v1/entities/a", b""),
     ] {
         let h = sign(&f, method, path, NOW, body);
-        verify_request(&f.key, &h, method, path, body, NOW, DEFAULT_SKEW_MS).unwrap();
+        verify_request(
+            &f.key,
+            &h,
+            method,
+            path,
+            &CoveredHeaders::NONE,
+            body,
+            NOW,
+            DEFAULT_SKEW_MS,
+        )
+        .unwrap();
         // Through the headers as they travel.
         let pairs = h.to_pairs();
         let parsed = SignedHeaders::parse(|name| {
@@ -118,11 +139,31 @@ fn skew_is_inclusive_and_symmetric() {
     let f = fixture();
     for ts in [NOW - DEFAULT_SKEW_MS, NOW + DEFAULT_SKEW_MS] {
         let h = sign(&f, "GET", "/x", ts, b"");
-        verify_request(&f.key, &h, "GET", "/x", b"", NOW, DEFAULT_SKEW_MS).unwrap();
+        verify_request(
+            &f.key,
+            &h,
+            "GET",
+            "/x",
+            &CoveredHeaders::NONE,
+            b"",
+            NOW,
+            DEFAULT_SKEW_MS,
+        )
+        .unwrap();
     }
     for ts in [NOW - DEFAULT_SKEW_MS - 1, NOW + DEFAULT_SKEW_MS + 1, 0] {
         let h = sign(&f, "GET", "/x", ts, b"");
-        let e = verify_request(&f.key, &h, "GET", "/x", b"", NOW, DEFAULT_SKEW_MS).unwrap_err();
+        let e = verify_request(
+            &f.key,
+            &h,
+            "GET",
+            "/x",
+            &CoveredHeaders::NONE,
+            b"",
+            NOW,
+            DEFAULT_SKEW_MS,
+        )
+        .unwrap_err();
         assert!(matches!(e, AuthError::TimestampSkew { .. }), "{e}");
         assert_eq!(e.code(), ErrorCode::TimestampSkew);
     }
@@ -133,13 +174,32 @@ fn a_wrong_key_or_another_window_is_a_bad_signature() {
     let f = fixture();
     let h = sign(&f, "GET", "/x", NOW, b"");
     let other = WindowKey::from_bytes([7; 32]);
-    let e = verify_request(&other, &h, "GET", "/x", b"", NOW, DEFAULT_SKEW_MS).unwrap_err();
+    let e = verify_request(
+        &other,
+        &h,
+        "GET",
+        "/x",
+        &CoveredHeaders::NONE,
+        b"",
+        NOW,
+        DEFAULT_SKEW_MS,
+    )
+    .unwrap_err();
     assert_eq!(e, AuthError::BadSignature);
     assert_eq!(e.code(), ErrorCode::BadSignature);
     let mut moved = h.clone();
     moved.window = WindowId::new("w-2").unwrap();
     assert_eq!(
-        verify_request(&f.key, &moved, "GET", "/x", b"", NOW, DEFAULT_SKEW_MS),
+        verify_request(
+            &f.key,
+            &moved,
+            "GET",
+            "/x",
+            &CoveredHeaders::NONE,
+            b"",
+            NOW,
+            DEFAULT_SKEW_MS
+        ),
         Err(AuthError::BadSignature)
     );
     let mut other_client = h;
@@ -150,12 +210,18 @@ fn a_wrong_key_or_another_window_is_a_bad_signature() {
             &other_client,
             "GET",
             "/x",
+            &CoveredHeaders::NONE,
             b"",
             NOW,
             DEFAULT_SKEW_MS
         ),
         Err(AuthError::BadSignature)
     );
+}
+
+/// `get_all` for a request without covered headers.
+fn no_covered<'a>(_: &'static str) -> std::iter::Empty<&'a [u8]> {
+    std::iter::empty()
 }
 
 fn header_map<'a>(pairs: &'a [(&'static str, String)]) -> impl Fn(&str) -> Option<&'a [u8]> + 'a {
@@ -232,7 +298,18 @@ fn unsignable_methods_and_paths_are_refused() {
         ("GET", "/a\nb"),
         ("GET", "/é"),
     ] {
-        let e = sign_request(&f.key, &f.client, &f.window, m, p, NOW, &f.rid, b"").unwrap_err();
+        let e = sign_request(
+            &f.key,
+            &f.client,
+            &f.window,
+            m,
+            p,
+            &CoveredHeaders::NONE,
+            NOW,
+            &f.rid,
+            b"",
+        )
+        .unwrap_err();
         assert!(matches!(e, AuthError::Unsignable(_)), "{m:?} {p:?}");
         assert_eq!(e.code(), ErrorCode::InvalidInput);
     }
@@ -240,8 +317,13 @@ fn unsignable_methods_and_paths_are_refused() {
 
 #[test]
 fn proxy_decided_refusals_have_their_codes() {
-    assert_eq!(AuthError::UnknownWindow.code(), ErrorCode::UnknownWindow);
-    assert_eq!(AuthError::UnknownClient.code(), ErrorCode::UnknownClient);
+    // Unknown ids are answered like a bad MAC: ids cannot be enumerated.
+    assert_eq!(AuthError::UnknownWindow.code(), ErrorCode::BadSignature);
+    assert_eq!(AuthError::UnknownClient.code(), ErrorCode::BadSignature);
+    assert_eq!(
+        AuthError::UnsupportedScheme("v1".into()).code(),
+        ErrorCode::UnsupportedScheme
+    );
     assert_eq!(AuthError::ClientRevoked.code(), ErrorCode::ClientRevoked);
     assert_eq!(
         AuthError::ReplayedRequest.code(),
@@ -251,6 +333,7 @@ fn proxy_decided_refusals_have_their_codes() {
     assert_eq!(e.code(), ErrorCode::ExpiredWindow);
     check_window_expiry(NOW + 1, NOW).unwrap();
     for code in [
+        ErrorCode::UnsupportedScheme,
         ErrorCode::UnknownWindow,
         ErrorCode::ExpiredWindow,
         ErrorCode::ReplayedRequest,
@@ -391,7 +474,8 @@ fn flip(s: &str, at: usize, alphabet: &[u8]) -> String {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Any single changed byte of the method, path, body, timestamp or request id fails verification.
+    /// Any single changed byte of the method, path, body, timestamp or request id, and any changed,
+    /// added or removed covered header, fails verification.
     #[test]
     fn any_tampered_field_fails(
         path in "/[a-z0-9/?=&%._-]{0,40}",
@@ -400,16 +484,25 @@ proptest! {
         rid in "[a-z0-9]{1,20}",
         at in any::<usize>(),
         xor in 1u8..=255,
-        which in 0usize..5,
+        which in 0usize..9,
+        version in 0u64..1000,
     ) {
         let f = fixture();
         let rid = RequestId::new(rid).unwrap();
         let method = "POST";
-        let h = sign_request(&f.key, &f.client, &f.window, method, &path, ts, &rid, &body).unwrap();
-        prop_assert!(verify_request(&f.key, &h, method, &path, &body, NOW, DEFAULT_SKEW_MS).is_ok());
+        let version = version.to_string();
+        let covered = CoveredHeaders { content_type: Some("application/json"), if_match: Some(&version) };
+        let h = sign_request(&f.key, &f.client, &f.window, method, &path, &covered, ts, &rid, &body).unwrap();
+        prop_assert!(verify_request(&f.key, &h, method, &path, &covered, &body, NOW, DEFAULT_SKEW_MS).is_ok());
         let mut h2 = h.clone();
         let (mut m2, mut p2, mut b2) = (method.to_string(), path.clone(), body.clone());
+        let other_version = flip(&version, at, b"0123456789");
+        let mut c2 = covered;
         match which {
+            5 => c2.if_match = Some(&other_version),
+            6 => c2.if_match = None,
+            7 => c2.content_type = Some("text/plain"),
+            8 => c2.content_type = None,
             0 => m2 = flip(method, at, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
             1 => p2 = flip(&path, at, b"abcdefghijklmnopqrstuvwxyz0123456789/?=&%._-"),
             2 => {
@@ -425,7 +518,7 @@ proptest! {
                 h2.request_id = RequestId::new(flip(h.request_id.as_str(), at, b"abcdefghijklmnopqrstuvwxyz0123456789")).unwrap();
             }
         }
-        let r = verify_request(&f.key, &h2, &m2, &p2, &b2, NOW, DEFAULT_SKEW_MS);
+        let r = verify_request(&f.key, &h2, &m2, &p2, &c2, &b2, NOW, DEFAULT_SKEW_MS);
         prop_assert_eq!(r, Err(AuthError::BadSignature));
     }
 
@@ -436,7 +529,7 @@ proptest! {
         let mut h = sign(&f, "GET", "/v1/entities/a", NOW, b"");
         h.signature[at] ^= 1 << bit;
         prop_assert_eq!(
-            verify_request(&f.key, &h, "GET", "/v1/entities/a", b"", NOW, DEFAULT_SKEW_MS),
+            verify_request(&f.key, &h, "GET", "/v1/entities/a", &CoveredHeaders::NONE, b"", NOW, DEFAULT_SKEW_MS),
             Err(AuthError::BadSignature)
         );
     }
@@ -451,6 +544,7 @@ fn authenticate_runs_the_checks_in_order() {
     // Accepted, and the lookup saw the parsed headers.
     let h = authenticate(
         &lookup,
+        no_covered,
         "POST",
         "/v1/entities",
         body,
@@ -460,55 +554,270 @@ fn authenticate_runs_the_checks_in_order() {
             assert_eq!(h.window, f.window);
             Ok(f.key.clone())
         },
+        |_| Ok(()),
     )
     .unwrap();
     assert_eq!(h.request_id, f.rid);
     // The lookup's refusal wins over the MAC check.
     let e = authenticate(
         &lookup,
+        no_covered,
         "POST",
         "/v1/entities",
         body,
         NOW,
         DEFAULT_SKEW_MS,
         |_| Err(AuthError::UnknownWindow),
+        |_| Ok(()),
     )
     .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::UnknownWindow);
+    assert_eq!(e.code(), ErrorCode::BadSignature);
+    // Revoked or expired is told only after the MAC verified: with a wrong key the answer is
+    // `bad_signature`, and `authorize` is not even asked.
+    let e = authenticate(
+        &lookup,
+        no_covered,
+        "POST",
+        "/v1/entities",
+        body,
+        NOW,
+        DEFAULT_SKEW_MS,
+        |_| Ok(WindowKey::from_bytes([7; 32])),
+        |_| -> Result<(), AuthError> { panic!("authorized before the MAC verified") },
+    )
+    .unwrap_err();
+    assert_eq!(e, AuthError::BadSignature);
+    let e = authenticate(
+        &lookup,
+        no_covered,
+        "POST",
+        "/v1/entities",
+        body,
+        NOW,
+        DEFAULT_SKEW_MS,
+        |_| Ok(f.key.clone()),
+        |_| Err(AuthError::ClientRevoked),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ClientRevoked);
     // Skew is refused before the lookup runs.
     let e = authenticate(
         &lookup,
+        no_covered,
         "POST",
         "/v1/entities",
         body,
         NOW + DEFAULT_SKEW_MS + 1,
         DEFAULT_SKEW_MS,
         |_| -> Result<WindowKey, AuthError> { panic!("looked up despite the skew") },
+        |_| Ok(()),
     )
     .unwrap_err();
     assert_eq!(e.code(), ErrorCode::TimestampSkew);
     // A changed body is a bad signature.
     let e = authenticate(
         &lookup,
+        no_covered,
         "POST",
         "/v1/entities",
         b"{ }",
         NOW,
         DEFAULT_SKEW_MS,
         |_| Ok(f.key.clone()),
+        |_| Ok(()),
     )
     .unwrap_err();
     assert_eq!(e, AuthError::BadSignature);
     // Missing headers before anything else.
     let e = authenticate(
         |_| None,
+        no_covered,
         "POST",
         "/",
         body,
         NOW,
         DEFAULT_SKEW_MS,
         |_| Ok(f.key.clone()),
+        |_| Ok(()),
     )
     .unwrap_err();
     assert_eq!(e.code(), ErrorCode::MissingAuth);
+}
+
+#[test]
+fn covered_headers_are_signed_present_absent_or_empty() {
+    let f = fixture();
+    let sig = |c: &CoveredHeaders<'_>| {
+        sign_request(
+            &f.key,
+            &f.client,
+            &f.window,
+            "DELETE",
+            "/v1/entities/a",
+            c,
+            NOW,
+            &f.rid,
+            b"",
+        )
+        .unwrap()
+        .signature
+    };
+    let cases = [
+        CoveredHeaders::NONE,
+        CoveredHeaders {
+            content_type: None,
+            if_match: Some(""),
+        },
+        CoveredHeaders {
+            content_type: None,
+            if_match: Some("7"),
+        },
+        CoveredHeaders {
+            content_type: None,
+            if_match: Some("1"),
+        },
+        CoveredHeaders {
+            content_type: Some(""),
+            if_match: None,
+        },
+        CoveredHeaders {
+            content_type: Some("application/json"),
+            if_match: None,
+        },
+    ];
+    let sigs: Vec<_> = cases.iter().map(sig).collect();
+    for i in 0..sigs.len() {
+        for j in i + 1..sigs.len() {
+            assert_ne!(sigs[i], sigs[j], "{:?} vs {:?}", cases[i], cases[j]);
+        }
+    }
+    // The canonical request says which: `name:value` present, bare `name` absent.
+    let canon = |c: &CoveredHeaders<'_>| {
+        String::from_utf8(
+            canonical_request("DELETE", "/x", c, &f.client, &f.window, NOW, &f.rid, b"").unwrap(),
+        )
+        .unwrap()
+    };
+    assert!(canon(&cases[0]).contains("\ncontent-type\nif-match\n"));
+    assert!(canon(&cases[1]).contains("\ncontent-type\nif-match:\n"));
+    assert!(canon(&cases[2]).contains("\ncontent-type\nif-match:7\n"));
+    assert!(canon(&cases[0]).starts_with("verisim-request-v2\n"));
+}
+
+#[test]
+fn covered_values_that_would_not_arrive_as_signed_are_unsignable() {
+    let f = fixture();
+    let long = "1".repeat(MAX_COVERED_VALUE_LEN + 1);
+    for bad in [" 7", "7 ", "7\n", "a\tb", "é", long.as_str()] {
+        let c = CoveredHeaders {
+            content_type: None,
+            if_match: Some(bad),
+        };
+        let e = sign_request(
+            &f.key, &f.client, &f.window, "PUT", "/x", &c, NOW, &f.rid, b"",
+        )
+        .unwrap_err();
+        assert!(matches!(e, AuthError::Unsignable(_)), "{bad:?}");
+        // And a node that receives one answers `bad_signature`: nobody could have signed it.
+        let h = sign(&f, "PUT", "/x", NOW, b"");
+        assert_eq!(
+            verify_request(&f.key, &h, "PUT", "/x", &c, b"", NOW, DEFAULT_SKEW_MS),
+            Err(AuthError::BadSignature)
+        );
+    }
+}
+
+#[test]
+fn a_covered_header_sent_twice_or_not_utf8_is_refused() {
+    let twice: &[&[u8]] = &[b"7", b"1"];
+    let e = CoveredHeaders::from_request(|n| {
+        if n == "if-match" {
+            twice.to_vec()
+        } else {
+            vec![]
+        }
+    })
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            AuthError::MalformedHeader {
+                header: "if-match",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(e.code(), ErrorCode::MalformedAuth);
+    let bad: &[&[u8]] = &[&[0xff]];
+    let e = CoveredHeaders::from_request(|n| {
+        if n == "content-type" {
+            bad.to_vec()
+        } else {
+            vec![]
+        }
+    })
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            AuthError::MalformedHeader {
+                header: "content-type",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let one: &[&[u8]] = &[b"3"];
+    let c = CoveredHeaders::from_request(|n| {
+        if n == "if-match" {
+            one.to_vec()
+        } else {
+            vec![]
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        c,
+        CoveredHeaders {
+            content_type: None,
+            if_match: Some("3")
+        }
+    );
+    assert_eq!(c.to_pairs(), vec![("if-match", "3")]);
+}
+
+#[test]
+fn a_v1_or_unknown_scheme_signature_is_refused_as_such() {
+    let f = fixture();
+    let pairs = sign(&f, "GET", "/x", NOW, b"").to_pairs();
+    let v2 = pairs[4].1.clone();
+    assert!(v2.starts_with("v2=") && v2.len() == 67, "{v2}");
+    for (value, want) in [
+        // A v1 client sends the bare hex HMAC.
+        (v2["v2=".len()..].to_string(), ErrorCode::UnsupportedScheme),
+        (format!("v1={}", &v2[3..]), ErrorCode::UnsupportedScheme),
+        (format!("v3={}", &v2[3..]), ErrorCode::UnsupportedScheme),
+        ("v2=abc".to_string(), ErrorCode::MalformedAuth),
+        ("nonsense".to_string(), ErrorCode::MalformedAuth),
+    ] {
+        let mut p = pairs.clone();
+        p[4].1 = value.clone();
+        let e = SignedHeaders::parse(header_map(&p)).unwrap_err();
+        assert_eq!(e.code(), want, "{value:?}: {e}");
+        assert_eq!(e.code().status(), 401);
+    }
+}
+
+#[test]
+fn the_covered_header_list_is_what_the_server_acts_on() {
+    // The proxy acts on If-Match (conditional writes) and the body's media type: both must be
+    // covered, in this order (the canonical request's order is part of the scheme).
+    assert_eq!(
+        COVERED_HEADERS,
+        [
+            crate::wire::headers::CONTENT_TYPE,
+            crate::wire::headers::IF_MATCH
+        ]
+    );
 }

@@ -123,7 +123,8 @@ impl OpenWindow {
 
 /// A node's check of a `POST /v1/windows` body: the timestamp within `skew_ms` of `now_ms`, then the
 /// Ed25519 signature under the client's registered key, for this cluster. The caller has looked up
-/// `identity` (unknown or revoked clients are refused before this).
+/// `identity` (an unknown client is refused before this, as `bad_signature`; a revoked one after
+/// it, so that only the key's holder learns of the revocation).
 ///
 /// # Errors
 /// [`AuthError::TimestampSkew`], [`AuthError::BadSignature`].

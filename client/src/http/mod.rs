@@ -22,8 +22,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{
-    ClusterPublicKey, IdentityKey, IdentityPublicKey, OpenWindow, WindowSecret,
-    derive_window_key_client, sign_request,
+    COVERED_HEADERS, ClusterPublicKey, CoveredHeaders, IdentityKey, IdentityPublicKey, OpenWindow,
+    WindowSecret, derive_window_key_client, sign_request,
 };
 use crate::wire::{
     ClientId, ClusterKeyResponse, EntityDeleted, EntityId, EntityView, EntityWritten,
@@ -493,6 +493,13 @@ impl Client {
             Auth::Window => Some(self.session().ok_or(ClientError::NoSession)?),
             Auth::None | Auth::Admin => None,
         };
+        // Every header the server acts on is sent exactly as signed (scheme v2).
+        let extra_value = |name: &str| extra.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        let covered = CoveredHeaders {
+            content_type: extra_value(headers::CONTENT_TYPE)
+                .or((!body.is_empty()).then_some("application/json")),
+            if_match: extra_value(headers::IF_MATCH),
+        };
         let mut last: Option<ClientError> = None;
         for attempt in 0..self.policy.max_attempts.max(1) {
             let node = self.current_node();
@@ -500,11 +507,13 @@ impl Client {
                 .method(method)
                 .uri(format!("{node}{path}"))
                 .header(headers::REQUEST_ID, request_id.as_str());
-            if !body.is_empty() {
-                builder = builder.header("content-type", "application/json");
+            for (k, v) in covered.to_pairs() {
+                builder = builder.header(k, v);
             }
             for (k, v) in extra {
-                builder = builder.header(*k, *v);
+                if !COVERED_HEADERS.contains(k) {
+                    builder = builder.header(*k, *v);
+                }
             }
             if let Some(s) = &session {
                 // Signed afresh each attempt: the timestamp moves, the request id does not.
@@ -514,6 +523,7 @@ impl Client {
                     &s.window,
                     method,
                     path,
+                    &covered,
                     now_ms(),
                     request_id,
                     body,

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::*;
-use crate::auth::{DEFAULT_SKEW_MS, SignedHeaders, WindowKey, verify_request};
+use crate::auth::{CoveredHeaders, DEFAULT_SKEW_MS, SignedHeaders, WindowKey, verify_request};
 use crate::wire::{ErrorCode, GraphPayload, ModalityHashes, SemanticPayload, TensorPayload};
 
 #[derive(Clone, Debug)]
@@ -187,11 +187,13 @@ fn error(code: ErrorCode) -> String {
 /// The server side of the signing scheme: parse the headers and verify the MAC.
 fn verify(r: &Recorded) {
     let h = SignedHeaders::parse(|n| r.headers.get(n).map(String::as_bytes)).unwrap();
+    let covered = CoveredHeaders::from_request(|n| r.headers.get(n).map(String::as_bytes)).unwrap();
     verify_request(
         &key(),
         &h,
         &r.method,
         &r.path,
+        &covered,
         &r.body,
         now_ms(),
         DEFAULT_SKEW_MS,

@@ -13,13 +13,18 @@ pub enum ErrorCode {
     MissingAuth,
     /// 401: an `X-Verisim-*` header is present but unparsable.
     MalformedAuth,
-    /// 401: the HMAC (or, opening a window, the Ed25519 signature) does not verify.
+    /// 401: the signature is under another scheme than `v2` (e.g. a v1-signed request).
+    UnsupportedScheme,
+    /// 401: the HMAC (or, opening a window, the Ed25519 signature) does not verify; also the answer
+    /// for an unknown client or window id, so that ids cannot be enumerated.
     BadSignature,
-    /// 401: the client id has no registered identity key.
+    /// 401: the client id has no registered identity key. No longer answered to a signed request
+    /// or a window opening (those say `bad_signature`).
     UnknownClient,
     /// 401: the client's key was revoked.
     ClientRevoked,
-    /// 401: no such trust window, or it belongs to another client.
+    /// 401: no such trust window, or it belongs to another client. No longer answered to a signed
+    /// request (that says `bad_signature`).
     UnknownWindow,
     /// 401: the trust window has expired or was closed.
     ExpiredWindow,
@@ -58,9 +63,10 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::MissingAuth,
         Self::MalformedAuth,
+        Self::UnsupportedScheme,
         Self::BadSignature,
         Self::UnknownClient,
         Self::ClientRevoked,
@@ -89,6 +95,7 @@ impl ErrorCode {
         match self {
             Self::MissingAuth
             | Self::MalformedAuth
+            | Self::UnsupportedScheme
             | Self::BadSignature
             | Self::UnknownClient
             | Self::ClientRevoked
@@ -121,6 +128,7 @@ impl ErrorCode {
         match self {
             Self::MissingAuth => "missing_auth",
             Self::MalformedAuth => "malformed_auth",
+            Self::UnsupportedScheme => "unsupported_scheme",
             Self::BadSignature => "bad_signature",
             Self::UnknownClient => "unknown_client",
             Self::ClientRevoked => "client_revoked",

@@ -91,12 +91,15 @@ pub mod headers {
     pub const TIMESTAMP: &str = "x-verisim-timestamp";
     /// The client-chosen request id; a retry reuses it.
     pub const REQUEST_ID: &str = "x-verisim-request-id";
-    /// Lower-case hex HMAC-SHA256 of the canonical request.
+    /// The scheme and the signature: `v2=` and the lower-case hex HMAC-SHA256 of the canonical request.
     pub const SIGNATURE: &str = "x-verisim-signature";
     /// Response header: the HTTP address (`host:port`) of the node the server believes leads.
     pub const LEADER: &str = "x-verisim-leader";
     /// Request header on `PUT`/`DELETE`: the version the write expects (`0`: the entity must not exist).
+    /// Signed (scheme v2).
     pub const IF_MATCH: &str = "if-match";
+    /// Request header: the body's media type (`application/json`). Signed (scheme v2).
+    pub const CONTENT_TYPE: &str = "content-type";
     /// Response header on 503: seconds to wait before retrying.
     pub const RETRY_AFTER: &str = "retry-after";
 }

@@ -116,6 +116,8 @@ pub struct Snapshot<'a> {
     pub windows: usize,
     pub store_syncs: u64,
     pub store_synced_writes: u64,
+    /// Read barriers the proxy started before authenticating a request (unknown ids).
+    pub catch_up_barriers: u64,
 }
 
 pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
@@ -246,6 +248,13 @@ pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
         "Store writes acknowledged after those fsyncs.",
         s.store_synced_writes,
     );
+    counter(
+        &mut out,
+        "verisim_proxy_catch_up_barriers_total",
+        "Read barriers started to look up a client or window id unknown to this replica, before \
+         the request is authenticated (single-flight, at most one per 50 ms).",
+        s.catch_up_barriers,
+    );
     if let Some(tree) = s.tree {
         header(
             &mut out,
@@ -341,10 +350,12 @@ mod tests {
                 windows: 3,
                 store_syncs: 5,
                 store_synced_writes: 40,
+                catch_up_barriers: 4,
             },
             &m,
         );
         let s = parse(&text);
+        assert_eq!(s["verisim_proxy_catch_up_barriers_total"], 4.0);
         let r = "route=\"/admin/nodes/{name}\"";
         assert_eq!(
             s[&format!("verisim_http_requests_total{{{r},code=\"200\"}}")],
