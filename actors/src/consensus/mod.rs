@@ -3,6 +3,7 @@
 //! log small.
 
 pub mod actor;
+pub mod clock;
 pub mod endpoint;
 pub mod locator;
 pub mod log_store;
@@ -15,6 +16,7 @@ pub mod transport;
 pub use actor::{
     Applied, ConsensusActor, ConsensusArgs, ConsensusError, ConsensusMsg, ConsensusStatus,
 };
+pub use clock::{ClusterClock, ClusterNow};
 pub use endpoint::{ClusterTransport, Endpoint, EndpointArgs, EndpointMsg, ForwardReply};
 pub use locator::{CONSENSUS_ACTOR_NAME, ConsensusLocator};
 pub use log_store::{LogStats, LogStore, LogStoreError};

@@ -24,9 +24,10 @@ use verisim_raft::NodeId;
 
 use self::auth::Authenticator;
 use self::error::ProxyError;
-use crate::consensus::actor::{Applied, wall_clock_ms};
+use crate::consensus::actor::Applied;
 use crate::consensus::{
-    ClusterTransport, ConsensusLocator, SharedReplica, propose, read_index, wait_applied,
+    ClusterClock, ClusterTransport, ConsensusLocator, SharedReplica, propose, read_index,
+    wait_applied,
 };
 use crate::registry::{Command, Proposal};
 use crate::store_actors::StoreDirectory;
@@ -46,17 +47,22 @@ pub struct ProxyState {
     pub commit_timeout: Duration,
     pub max_body: usize,
     pub stores: StoreDirectory,
+    /// Cluster time: what request timestamps and window expiry are checked against, and what
+    /// proposals are stamped with.
+    pub clock: ClusterClock,
 }
 
 impl ProxyState {
     /// Commits a registry command through the quorum (from any node) and waits until this node's
     /// replica has applied it, so that what the handler reads next includes it.
     pub async fn commit(&self, command: Command) -> Result<Applied, ProxyError> {
-        let bytes = Proposal {
-            at_ms: wall_clock_ms(),
-            command,
-        }
-        .encode();
+        let at_ms = self.clock.stamp().ok_or_else(|| {
+            ProxyError::new(
+                ErrorCode::NoQuorum,
+                "cluster time is not agreed yet: too few voters heard from",
+            )
+        })?;
+        let bytes = Proposal { at_ms, command }.encode();
         let applied = propose(
             self.id,
             &self.consensus,
@@ -110,7 +116,7 @@ impl ProxyState {
             parts.method.as_str(),
             path,
             body,
-            wall_clock_ms(),
+            self.clock.now_ms(),
         )
     }
 }
