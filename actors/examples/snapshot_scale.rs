@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             placement: placement.clone(),
             expected_version: None,
         };
-        // One proposal per millisecond of proposal time: the request ids of the last 10 minutes stay.
+        // One proposal per millisecond of proposal time: the request ids of the retention horizon stay.
         let proposal = Proposal {
             at_ms: 1 + i,
             command,

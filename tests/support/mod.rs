@@ -105,6 +105,9 @@ pub struct Options {
     /// e.g. a schema file the config names as `{dir}/schema.json`. They live as long as the
     /// cluster, so a restarted node reads them again.
     pub files: Vec<(String, String)>,
+    /// Extra environment variables of one node's process, as (node id, name, value): e.g.
+    /// libfaketime's `LD_PRELOAD` and `FAKETIME` to run one node with a wrong clock.
+    pub node_env: Vec<(u64, String, String)>,
 }
 
 impl Default for Options {
@@ -116,6 +119,7 @@ impl Default for Options {
             relay: false,
             config: None,
             files: Vec::new(),
+            node_env: Vec::new(),
         }
     }
 }
@@ -187,6 +191,8 @@ pub struct Node {
     pub log_path: PathBuf,
     pub cookie: String,
     pub extra_args: Vec<String>,
+    /// Extra environment variables of the process (see [`Options::node_env`]).
+    pub extra_env: Vec<(String, String)>,
     child: Option<Child>,
     /// The admin HTTP address of the running process.
     pub http: Option<SocketAddr>,
@@ -298,6 +304,7 @@ impl Node {
             cmd.arg("--peer").arg(self.peers.join(","));
         }
         cmd.args(&self.extra_args)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .env("VERISIM_COOKIE", &self.cookie)
             .env(
                 "VERISIM_LOG",
@@ -533,6 +540,12 @@ impl Cluster {
                     log_path: dir.path().join(format!("n{id}.log")),
                     cookie: cookie.to_string(),
                     extra_args,
+                    extra_env: opts
+                        .node_env
+                        .iter()
+                        .filter(|(n, _, _)| *n == id)
+                        .map(|(_, k, v)| (k.clone(), v.clone()))
+                        .collect(),
                     child: None,
                     http: None,
                     stopped: false,
@@ -737,6 +750,7 @@ impl Cluster {
             log_path: self.dir.path().join(format!("n{id}.log")),
             cookie,
             extra_args,
+            extra_env: Vec::new(),
             child: None,
             http: None,
             stopped: false,

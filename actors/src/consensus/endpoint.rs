@@ -18,7 +18,7 @@ use tracing::debug;
 use verisim_cluster::{Cbor, Discovery};
 use verisim_raft::{ConfChange, Message, NodeId};
 
-use super::actor::{Applied, ConsensusError, ConsensusMsg};
+use super::actor::{Applied, ConsensusError, ConsensusMsg, wall_clock_ms};
 use super::locator::ConsensusLocator;
 use super::transport::Transport;
 use crate::registry::Outcome;
@@ -86,6 +86,10 @@ pub enum EndpointMsg {
     /// A read index asked for by another node, for its linearizable reads (the payload is unused).
     #[rpc]
     ReadIndex(Cbor<()>, RpcReplyPort<Cbor<ForwardReply>>),
+    /// This node's wall clock, asked for by a peer estimating cluster time (the payload is unused;
+    /// see `clock`).
+    #[rpc]
+    Time(Cbor<()>, RpcReplyPort<Cbor<u64>>),
 }
 
 pub struct Endpoint;
@@ -137,6 +141,12 @@ impl Actor for Endpoint {
                         let _ = reply.send(encoded);
                     }
                 });
+            }
+            EndpointMsg::Time(_, reply) => {
+                // Answered at once, so the reading sits in the middle of the asker's round trip.
+                if let Ok(encoded) = Cbor::encode(&wall_clock_ms()) {
+                    let _ = reply.send(encoded);
+                }
             }
             EndpointMsg::ReadIndex(_, reply) => {
                 let consensus = st.consensus.clone();
@@ -249,6 +259,20 @@ impl ClusterTransport {
     /// The endpoint of node `id`, if it is connected.
     pub fn endpoint(&self, id: NodeId) -> Option<ActorRef<EndpointMsg>> {
         self.discovery.actor_on(SCOPE, GROUP, &node_name(id))
+    }
+
+    /// Every connected node but `me` whose name is a Raft node's, with its endpoint.
+    pub fn peers(&self, me: NodeId) -> Vec<(NodeId, ActorRef<EndpointMsg>)> {
+        self.discovery
+            .members_by_node(SCOPE, GROUP)
+            .into_iter()
+            .filter_map(|(node, mut cells)| {
+                let id = node.strip_prefix('n')?.parse::<NodeId>().ok()?;
+                // Several endpoints under one name is a misconfiguration: trust none of them.
+                let cell = cells.pop().filter(|_| cells.is_empty())?;
+                (id != me).then(|| (id, ActorRef::from(cell)))
+            })
+            .collect()
     }
 
     /// The endpoints of every connected node but `me`.

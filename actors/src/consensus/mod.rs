@@ -3,6 +3,7 @@
 //! log small.
 
 pub mod actor;
+pub mod clock;
 pub mod endpoint;
 pub mod locator;
 pub mod log_store;
@@ -17,6 +18,7 @@ pub use actor::{
     Applied, ConsensusActor, ConsensusArgs, ConsensusError, ConsensusMsg, ConsensusStatus,
     FAULT_CORRUPT_RECEIVED,
 };
+pub use clock::{ClusterClock, ClusterNow};
 pub use endpoint::{ClusterTransport, Endpoint, EndpointArgs, EndpointMsg, ForwardReply};
 pub use locator::{CONSENSUS_ACTOR_NAME, ConsensusLocator};
 pub use log_store::{LogStats, LogStore, LogStoreError};

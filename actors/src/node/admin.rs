@@ -55,6 +55,8 @@ pub struct AdminState {
     pub store_sync: Arc<crate::store_actors::GroupSync>,
     /// The proxy's pre-authentication read-barrier gate, for its counter.
     pub catch_up: Arc<crate::proxy::catch_up::CatchUp>,
+    /// Cluster time, for stamping proposals and for the status.
+    pub clock: crate::consensus::ClusterClock,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -188,8 +190,15 @@ async fn call<T: Send + 'static>(
 async fn status(State(st): State<AdminState>) -> Result<Json<serde_json::Value>, ApiError> {
     let s = call(&st, ConsensusMsg::Status).await?;
     let peers_up = st.cluster.up_peers().await.unwrap_or_default();
+    let now = st.clock.now();
+    let clock = json!({
+        "local_ms": crate::consensus::actor::wall_clock_ms(),
+        "cluster_ms": now.ms,
+        "agreed": now.agreed,
+        "registry_ms": st.replica.read().state.clock_ms(),
+    });
     Ok(Json(
-        json!({"id": st.id, "consensus": s, "peers_up": peers_up}),
+        json!({"id": st.id, "consensus": s, "peers_up": peers_up, "clock": clock}),
     ))
 }
 
@@ -404,7 +413,9 @@ async fn put_node(
     Json(addrs): Json<NodeAddresses>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let command = Proposal {
-        at_ms: crate::consensus::actor::wall_clock_ms(),
+        at_ms: st.clock.stamp().ok_or_else(|| {
+            ApiError::no_quorum("cluster time is not agreed yet: too few voters heard from")
+        })?,
         command: Command::SetNode {
             node: node_name(&name)?,
             info: NodeInfo {

@@ -23,8 +23,9 @@ use verisim_supervision::{ChildSpec, StartError, Strategy, SupervisorHandle, Sup
 use super::admin;
 use super::config::{NodeConfig, NodeConfigError};
 use crate::consensus::{
-    CONSENSUS_ACTOR_NAME, ClusterTransport, ConsensusActor, ConsensusArgs, ConsensusLocator,
-    Endpoint, EndpointArgs, EndpointMsg, ForwardReply, SharedReplica, Snapshotter, SnapshotterArgs,
+    CONSENSUS_ACTOR_NAME, ClusterClock, ClusterTransport, ConsensusActor, ConsensusArgs,
+    ConsensusLocator, Endpoint, EndpointArgs, EndpointMsg, ForwardReply, SharedReplica,
+    Snapshotter, SnapshotterArgs,
 };
 use crate::proxy::ProxyState;
 use crate::proxy::auth::Authenticator;
@@ -73,6 +74,7 @@ pub struct RunningNode {
     http: tokio::task::JoinHandle<()>,
     http_stop: tokio::sync::watch::Sender<bool>,
     joiner: Option<tokio::task::JoinHandle<()>>,
+    clock_sampler: tokio::task::JoinHandle<()>,
 }
 
 fn spawn_err(e: ractor::SpawnErr) -> StartError {
@@ -95,6 +97,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let cluster = Arc::new(cluster);
     let transport = ClusterTransport::new(cluster.discovery().clone());
     let replica = SharedReplica::default();
+    let clock = ClusterClock::new(config.id, replica.clone());
 
     let consensus_args = ConsensusArgs {
         raft: config.raft_config(),
@@ -172,6 +175,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         source,
     })?;
     let transport_for_join = transport.clone();
+    let transport_for_clock = transport.clone();
     let state = admin::AdminState {
         id: config.id,
         consensus: ConsensusLocator::named(),
@@ -189,6 +193,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         http: admin::metrics::HttpMetrics::default(),
         store_sync: stores_sync.clone(),
         catch_up: Arc::new(crate::proxy::catch_up::CatchUp::default()),
+        clock: clock.clone(),
     };
     let cookie = config
         .cluster_config()
@@ -210,6 +215,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             cluster.discovery().clone(),
         ),
         catch_up: state.catch_up.clone(),
+        clock: clock.clone(),
     };
     let http_metrics = state.http.clone();
     let app = admin::router(state)
@@ -235,6 +241,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         )),
         _ => None,
     };
+    let clock_sampler = tokio::spawn(crate::consensus::clock::sample_peers(
+        clock.clone(),
+        transport_for_clock,
+    ));
     info!(id = config.id, cluster = %cluster.listen_addr(), http = %http_addr, "node started");
     Ok(RunningNode {
         config,
@@ -245,6 +255,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         http,
         http_stop,
         joiner,
+        clock_sampler,
     })
 }
 
@@ -302,6 +313,7 @@ impl RunningNode {
         if let Some(j) = self.joiner {
             j.abort();
         }
+        self.clock_sampler.abort();
         let _ = self.http_stop.send(true);
         let _ = self.http.await;
         // Children stop in reverse order: the cluster layer last.

@@ -26,9 +26,10 @@ use verisim_raft::NodeId;
 use self::auth::Authenticator;
 use self::catch_up::CatchUp;
 use self::error::ProxyError;
-use crate::consensus::actor::{Applied, wall_clock_ms};
+use crate::consensus::actor::Applied;
 use crate::consensus::{
-    ClusterTransport, ConsensusLocator, SharedReplica, propose, read_index, wait_applied,
+    ClusterClock, ClusterTransport, ConsensusLocator, SharedReplica, propose, read_index,
+    wait_applied,
 };
 use crate::registry::{Command, Proposal};
 use crate::store_actors::StoreDirectory;
@@ -50,17 +51,22 @@ pub struct ProxyState {
     pub stores: StoreDirectory,
     /// The gate of read barriers made before authentication (shared with `/metrics`).
     pub catch_up: Arc<CatchUp>,
+    /// Cluster time: what request timestamps and window expiry are checked against, and what
+    /// proposals are stamped with.
+    pub clock: ClusterClock,
 }
 
 impl ProxyState {
     /// Commits a registry command through the quorum (from any node) and waits until this node's
     /// replica has applied it, so that what the handler reads next includes it.
     pub async fn commit(&self, command: Command) -> Result<Applied, ProxyError> {
-        let bytes = Proposal {
-            at_ms: wall_clock_ms(),
-            command,
-        }
-        .encode();
+        let at_ms = self.clock.stamp().ok_or_else(|| {
+            ProxyError::new(
+                ErrorCode::NoQuorum,
+                "cluster time is not agreed yet: too few voters heard from",
+            )
+        })?;
+        let bytes = Proposal { at_ms, command }.encode();
         let applied = propose(
             self.id,
             &self.consensus,
@@ -95,7 +101,7 @@ impl ProxyState {
     /// caller is not authenticated, so that costs it no more than a share of a rate-limited
     /// barrier). Still unknown, it is answered `bad_signature`, like a wrong MAC.
     pub async fn verify(&self, parts: &Parts, body: &[u8]) -> Result<auth::Verified, ProxyError> {
-        let now_ms = wall_clock_ms();
+        let now_ms = self.clock.now_ms();
         let first = match self.verify_now(parts, body, now_ms) {
             Err(AuthError::UnknownWindow | AuthError::UnknownClient) => {
                 self.catch_up().await?;

@@ -13,7 +13,6 @@ use verisim_client::wire::{
 
 use super::error::{ProxyError, parse_json};
 use super::{ProxyState, read_body};
-use crate::consensus::actor::wall_clock_ms;
 use crate::registry::{ClientId, Command, Outcome, PublicKey, WindowId};
 
 /// `GET /v1/cluster-key`: the X25519 key clients agree window keys against.
@@ -64,7 +63,7 @@ pub async fn open_window(
     let client = client_id(r.client.as_str())?;
     let window =
         WindowId::new(r.window.as_str()).map_err(|e| ProxyError::invalid(e.to_string()))?;
-    let now = wall_clock_ms();
+    let now = st.clock.now_ms();
     // Cheap and independent of the ids: a stale opening costs no registry lookup.
     auth::check_timestamp(r.timestamp_ms, now, st.auth.skew_ms())?;
     if st.replica.read().state.client(&client).is_none() {

@@ -1,8 +1,9 @@
 //! What the registry log carries: a [`Proposal`] is one Raft entry's command.
 //!
-//! Every proposal carries the proposer's wall-clock time (`at_ms`). Apply never reads a clock: expiry of
-//! trust windows and of remembered request ids is decided from these times, so every replica applying the
-//! same log reaches the same state.
+//! Every proposal carries the proposer's cluster time (`at_ms`, see `consensus::clock`). Apply never
+//! reads a clock: the registry clock follows these stamps by bounded steps, expiry of trust windows
+//! and of remembered request ids is decided from it, so every replica applying the same log reaches
+//! the same state.
 
 use std::collections::BTreeMap;
 
@@ -82,7 +83,8 @@ pub struct NodeInfo {
 /// One registry log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
-    /// The proposer's wall-clock time in milliseconds since the Unix epoch.
+    /// The proposer's cluster time in milliseconds since the Unix epoch (the median of the voters'
+    /// clocks as it estimates them; never ahead of the registry clock when it heard from too few).
     pub at_ms: u64,
     pub command: Command,
 }

@@ -19,8 +19,8 @@ pub use command::{
 };
 pub use ids::{ClientId, IdError, NodeName, RequestId, WindowId};
 pub use state::{
-    AppliedRequest, ClientRecord, EntityMeta, MAX_REPLICAS, MODALITIES, Outcome, Refusal,
-    RegistryConfig, RegistryState, WindowRecord,
+    AppliedRequest, ClientRecord, DEFAULT_MAX_CLOCK_STEP_MS, EntityMeta, MAX_REPLICAS, MODALITIES,
+    Outcome, Refusal, RegistryConfig, RegistryState, WindowRecord, step_clock,
 };
 pub use verisim_stores::{ContentHash, EntityId, ModalityKind};
 

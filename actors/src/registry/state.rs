@@ -28,21 +28,45 @@ pub const MAX_REPLICAS: usize = 16;
 /// replica applies with the same values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistryConfig {
-    /// How long applied request ids are remembered, measured in proposal time. A retry within this
-    /// horizon returns the first outcome; the proxy refuses timestamps older than its skew allowance,
-    /// so this must be at least twice the skew (default 10 min for a 300 s skew).
+    /// How long applied request ids are remembered, measured on the registry clock. A retry within
+    /// this horizon returns the first outcome; the proxy refuses timestamps further than its skew
+    /// allowance from cluster time, so this must be at least twice the skew plus what bad entries
+    /// may push the clock ahead (default 12 min: 2 × 300 s skew + 2 × the 60 s step bound).
     pub request_retention_ms: u64,
     /// The longest trust window apply accepts.
     pub max_window_ms: u64,
+    /// The most one entry may advance the registry clock (docs/consensus.md, "Cluster time").
+    /// Snapshots from before the bound existed decode with the default.
+    #[serde(default = "default_max_clock_step_ms")]
+    pub max_clock_step_ms: u64,
+}
+
+/// The default bound on the registry clock's step per entry: 60 s.
+pub const DEFAULT_MAX_CLOCK_STEP_MS: u64 = 60 * 1000;
+
+fn default_max_clock_step_ms() -> u64 {
+    DEFAULT_MAX_CLOCK_STEP_MS
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
-            request_retention_ms: 10 * 60 * 1000,
+            request_retention_ms: 12 * 60 * 1000,
             max_window_ms: 24 * 60 * 60 * 1000,
+            max_clock_step_ms: DEFAULT_MAX_CLOCK_STEP_MS,
         }
     }
+}
+
+/// The registry clock after an entry stamped `at_ms` is applied to one reading `clock_ms`: it
+/// follows the stamp but never goes backwards and advances at most `max_step_ms`, so no proposer,
+/// broken or malicious, moves it further than that per entry. A registry without a clock yet (0:
+/// a new cluster's first entry) takes the stamp as it is.
+pub fn step_clock(clock_ms: u64, at_ms: u64, max_step_ms: u64) -> u64 {
+    if clock_ms == 0 {
+        return at_ms;
+    }
+    at_ms.clamp(clock_ms, clock_ms.saturating_add(max_step_ms))
 }
 
 /// A registered client identity.
@@ -137,7 +161,8 @@ pub struct AppliedRequest {
 pub struct RegistryState {
     pub config: RegistryConfig,
     applied_index: u64,
-    /// Largest proposal time applied so far; expiry is measured against it.
+    /// The registry clock: follows the proposals' stamps, never backwards, at most
+    /// `config.max_clock_step_ms` per entry ([`step_clock`]). Expiry is measured against it.
     clock_ms: u64,
     entities: OrdMap<EntityId, EntityMeta>,
     clients: OrdMap<ClientId, ClientRecord>,
@@ -178,8 +203,13 @@ impl RegistryState {
             self.applied_index
         );
         self.applied_index = self.applied_index.max(index);
-        self.clock_ms = self.clock_ms.max(p.at_ms);
+        self.clock_ms = step_clock(self.clock_ms, p.at_ms, self.config.max_clock_step_ms);
         self.expire();
+        // The entry's time: the registry clock, or the stamp where it runs ahead of a clock held
+        // back by the step bound (after an idle spell). Used where later is the safe side: how
+        // long a window asked for, and from when a request id is remembered.
+        let now = self.clock_ms;
+        let stamped = p.at_ms.max(now);
         match &p.command {
             Command::RegisterClient { client, public_key } => {
                 self.clients.insert(
@@ -213,7 +243,7 @@ impl RegistryState {
                 window,
                 expires_at_ms,
                 client_dh,
-            } => self.open_window(client, window, p.at_ms, *expires_at_ms, *client_dh),
+            } => self.open_window(client, window, stamped, *expires_at_ms, *client_dh),
             Command::CloseWindow { client, window } => match self.windows.get(window) {
                 Some(w) if &w.client == client => {
                     self.close_window(window);
@@ -228,14 +258,14 @@ impl RegistryState {
                 items,
                 placement,
                 expected_version,
-            } => self.once(origin, p.at_ms, |s| {
+            } => self.once(origin, stamped, |s| {
                 s.put_entity(index, origin, id, items, placement, *expected_version)
             }),
             Command::DeleteEntity {
                 origin,
                 id,
                 expected_version,
-            } => self.once(origin, p.at_ms, |s| {
+            } => self.once(origin, stamped, |s| {
                 s.delete_entity(index, id, *expected_version)
             }),
             Command::SetNode { node, info } => {

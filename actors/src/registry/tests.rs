@@ -49,8 +49,16 @@ fn put(o: Origin, id: &str, seed: u8, expected_version: Option<u64>) -> Command 
 }
 
 /// A registry with client `alice` and her window `w1` open until t=1_000_000.
+/// A registry whose clock may jump freely, for tests of other rules (the step bound has its own).
+fn unbounded_clock() -> RegistryState {
+    RegistryState::new(RegistryConfig {
+        max_clock_step_ms: u64::MAX,
+        ..RegistryConfig::default()
+    })
+}
+
 fn with_window() -> (RegistryState, u64) {
-    let mut s = RegistryState::default();
+    let mut s = unbounded_clock();
     let cmds = [
         Command::RegisterClient {
             client: client("alice"),
@@ -509,6 +517,8 @@ fn small_config() -> RegistryConfig {
     RegistryConfig {
         request_retention_ms: 300,
         max_window_ms: 250,
+        // Smaller than some steps of `arb_log`, so the bound is exercised too.
+        max_clock_step_ms: 25,
     }
 }
 
@@ -548,7 +558,7 @@ proptest! {
     /// A client command that reaches the log twice (a retry) leaves the same entities as once.
     #[test]
     fn duplicated_requests_apply_once(log in arb_log()) {
-        let mut once = RegistryState::new(RegistryConfig { request_retention_ms: u64::MAX, max_window_ms: 250 });
+        let mut once = RegistryState::new(RegistryConfig { request_retention_ms: u64::MAX, max_window_ms: 250, max_clock_step_ms: 25 });
         let mut twice = once.clone();
         let mut j = 0;
         for (i, p) in log.iter().enumerate() {
@@ -584,4 +594,219 @@ fn persistent_maps_encode_as_btreemaps() {
     assert_eq!(a, b);
     let back: imbl::OrdMap<(u64, String), u32> = ciborium::from_reader(b.as_slice()).unwrap();
     assert_eq!(back, ord);
+}
+
+// ---- The registry clock: bounded steps (issue 11, item 5) ----
+
+const T: u64 = 1_800_000_000_000;
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Alice registered with window `w1` (open for an hour) and one applied request `r1`, everything
+/// stamped around `T`, under the default configuration. Returns the next log index.
+fn honest_cluster_at_t() -> (RegistryState, u64) {
+    let mut s = RegistryState::default();
+    let cmds = [
+        Command::RegisterClient {
+            client: client("alice"),
+            public_key: PublicKey([7; 32]),
+        },
+        Command::OpenWindow {
+            client: client("alice"),
+            window: window("w1"),
+            expires_at_ms: T + 3_600_000,
+            client_dh: PublicKey([9; 32]),
+        },
+        put(origin("alice", "w1", "r1"), "e1", 1, None),
+    ];
+    for (i, command) in cmds.into_iter().enumerate() {
+        let out = s.apply(i as u64 + 1, &Proposal { at_ms: T, command });
+        assert!(!matches!(out, Outcome::Refused(_)), "{out:?}");
+    }
+    (s, 4)
+}
+
+/// The attack of issue 11: a node two days ahead gets entries into the log. Each moves the
+/// registry clock one bounded step; nothing expires and no request id is forgotten, and alice,
+/// on true time, is still served and still gets her retry answered.
+#[test]
+fn entries_stamped_two_days_ahead_expire_nothing() {
+    let (mut s, mut i) = honest_cluster_at_t();
+    let step = s.config.max_clock_step_ms;
+    let before = s.clone();
+    for k in 0..3 {
+        let out = s.apply(
+            i,
+            &Proposal {
+                at_ms: T + 2 * DAY_MS,
+                command: Command::RemoveNode { node: node("nx") },
+            },
+        );
+        assert_eq!(out, Outcome::NodeRemoved);
+        assert_eq!(s.clock_ms(), T + (k + 1) * step);
+        i += 1;
+    }
+    assert_eq!(s.window(&window("w1")), before.window(&window("w1")));
+    assert_eq!(
+        s.applied_request(&client("alice"), &RequestId::new("r1").unwrap()),
+        before.applied_request(&client("alice"), &RequestId::new("r1").unwrap()),
+    );
+    // A retry of r1 is answered with its first outcome, not applied again.
+    let retry = s.apply(
+        i,
+        &Proposal {
+            at_ms: T + 1_000,
+            command: put(origin("alice", "w1", "r1"), "e1", 1, None),
+        },
+    );
+    assert_eq!(
+        retry,
+        Outcome::EntityPut {
+            version: 1,
+            index: 3
+        }
+    );
+    // A new request, stamped with true time, is served in her window.
+    let out = s.apply(
+        i + 1,
+        &Proposal {
+            at_ms: T + 2_000,
+            command: put(origin("alice", "w1", "r2"), "e1", 2, Some(1)),
+        },
+    );
+    assert_eq!(
+        out,
+        Outcome::EntityPut {
+            version: 2,
+            index: i + 1
+        }
+    );
+}
+
+#[test]
+fn the_registry_clock_never_goes_backwards() {
+    let (mut s, i) = honest_cluster_at_t();
+    s.apply(
+        i,
+        &Proposal {
+            at_ms: T - 2 * DAY_MS,
+            command: Command::RemoveNode { node: node("nx") },
+        },
+    );
+    assert_eq!(s.clock_ms(), T);
+    // A request stamped in the past is remembered from the registry clock, not from its stamp.
+    s.apply(
+        i + 1,
+        &Proposal {
+            at_ms: 5,
+            command: put(origin("alice", "w1", "r2"), "e1", 2, Some(1)),
+        },
+    );
+    let r2 = s
+        .applied_request(&client("alice"), &RequestId::new("r2").unwrap())
+        .unwrap();
+    assert_eq!(r2.at_ms, T);
+}
+
+/// After an idle spell the clock catches up with honest stamps one step per entry; meanwhile a
+/// window asked for the longest allowed time is measured from the stamp, so it is not refused as
+/// too long because the clock is behind.
+#[test]
+fn after_an_idle_spell_the_clock_catches_up_by_steps() {
+    let (mut s, mut i) = honest_cluster_at_t();
+    let step = s.config.max_clock_step_ms;
+    let later = T + 3 * step + step / 2;
+    let out = s.apply(
+        i,
+        &Proposal {
+            at_ms: later,
+            command: Command::OpenWindow {
+                client: client("alice"),
+                window: window("w2"),
+                expires_at_ms: later + s.config.max_window_ms,
+                client_dh: PublicKey([3; 32]),
+            },
+        },
+    );
+    assert_eq!(
+        out,
+        Outcome::WindowOpened {
+            expires_at_ms: later + s.config.max_window_ms
+        }
+    );
+    assert_eq!(s.clock_ms(), T + step);
+    i += 1;
+    for _ in 0..3 {
+        s.apply(
+            i,
+            &Proposal {
+                at_ms: later,
+                command: Command::RemoveNode { node: node("nx") },
+            },
+        );
+        i += 1;
+    }
+    assert_eq!(s.clock_ms(), later);
+}
+
+/// Property (seeded): whatever the stamps, the clock never goes back, never steps more than the
+/// bound, and never passes the largest stamp seen.
+#[test]
+fn step_clock_is_monotone_and_bounded() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let seed = std::env::var("VERISIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
+    let mut rng = StdRng::seed_from_u64(seed);
+    for round in 0..1_000 {
+        let bound: u64 = rng.random_range(0..10_000);
+        let mut clock: u64 = 0;
+        let mut max_stamp: u64 = 0;
+        for _ in 0..100 {
+            let at: u64 = match rng.random_range(0..4) {
+                0 => rng.random(),
+                1 => clock.saturating_sub(rng.random_range(0..100_000)),
+                _ => clock.saturating_add(rng.random_range(0..2 * bound + 1)),
+            };
+            max_stamp = max_stamp.max(at);
+            let next = step_clock(clock, at, bound);
+            let ctx = format!("seed {seed} round {round}: {clock} + {at} (bound {bound}) = {next}");
+            if clock == 0 {
+                assert_eq!(next, at, "{ctx}");
+            } else {
+                assert!(next >= clock, "{ctx}");
+                assert!(next - clock <= bound, "{ctx}");
+            }
+            assert!(next <= max_stamp, "{ctx}");
+            clock = next;
+        }
+    }
+}
+
+/// Snapshots written before the bound existed have no `max_clock_step_ms`: they decode with the
+/// default bound.
+#[test]
+fn old_snapshots_without_the_step_bound_decode_with_the_default() {
+    let (s, _) = honest_cluster_at_t();
+    let mut value: ciborium::Value = ciborium::from_reader(&s.to_cbor()[..]).unwrap();
+    let ciborium::Value::Map(fields) = &mut value else {
+        panic!("the state is a map")
+    };
+    let config = fields
+        .iter_mut()
+        .find(|(k, _)| k.as_text() == Some("config"))
+        .map(|(_, v)| v)
+        .unwrap();
+    let ciborium::Value::Map(config) = config else {
+        panic!("the config is a map")
+    };
+    config.retain(|(k, _)| k.as_text() != Some("max_clock_step_ms"));
+    assert_eq!(config.len(), 2);
+    let mut old = Vec::new();
+    ciborium::into_writer(&value, &mut old).unwrap();
+    let restored = RegistryState::from_cbor(&old).unwrap();
+    assert_eq!(restored.config.max_clock_step_ms, DEFAULT_MAX_CLOCK_STEP_MS);
+    assert_eq!(restored, s);
 }
