@@ -8,10 +8,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use verisim_client::auth::IdentityKey;
 use verisim_client::http::{Client, now_ms};
-use verisim_client::wire::{ClientId, EntityId, RegisterRequest};
+use verisim_client::wire::{Access, ClientId, EntityId, RegisterRequest};
 
 use super::files::{KeyFile, SessionFile, read_key_file, read_session_file, write_private_file};
-use super::{ClientCmd, KeyCmd, SearchKind, WindowCmd};
+use super::{ClientCmd, GrantAccess, KeyCmd, SearchKind, WindowCmd};
 
 /// Runs one client command, printing its JSON result on stdout.
 ///
@@ -58,6 +58,16 @@ pub fn run(cmd: ClientCmd) -> Result<(), String> {
         ClientCmd::Delete(a) => {
             let client = session_client(&a.session.session_file)?;
             to_value(client.delete(&entity_id(&a.id)?, a.version))?
+        }
+        ClientCmd::Grant(a) => {
+            let client = session_client(&a.session.session_file)?;
+            let id = entity_id(&a.id)?;
+            let grantee = ClientId::new(a.client).map_err(|e| e.to_string())?;
+            match a.access {
+                GrantAccess::Read => to_value(client.grant(&id, &grantee, Access::Read))?,
+                GrantAccess::Write => to_value(client.grant(&id, &grantee, Access::Write))?,
+                GrantAccess::None => to_value(client.revoke_grant(&id, &grantee))?,
+            }
         }
         ClientCmd::Search(a) => {
             let client = session_client(&a.session.session_file)?;

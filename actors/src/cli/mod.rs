@@ -36,6 +36,8 @@ pub enum ClientCmd {
     Delete(DeleteArgs),
     /// Query one modality with a JSON request from a file or stdin.
     Search(SearchArgs),
+    /// Let another client read or write an entity you own, or withdraw its grant (`none`).
+    Grant(GrantArgs),
 }
 
 /// Where the identity key lives.
@@ -146,6 +148,31 @@ pub struct DeleteArgs {
     /// Delete only if the current version is this one.
     #[arg(long)]
     pub version: Option<u64>,
+    #[command(flatten)]
+    pub session: SessionPath,
+}
+
+/// What `verisim grant` gives.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantAccess {
+    /// Read the entity and find it through queries.
+    Read,
+    /// Read, update and delete it.
+    Write,
+    /// Withdraw the grant.
+    None,
+}
+
+/// `verisim grant`.
+#[derive(Args, Debug)]
+pub struct GrantArgs {
+    /// Entity id (you must own it).
+    pub id: String,
+    /// The client to grant.
+    pub client: String,
+    /// `read`, `write`, or `none` to withdraw the grant.
+    #[arg(value_enum)]
+    pub access: GrantAccess,
     #[command(flatten)]
     pub session: SessionPath,
 }

@@ -157,3 +157,23 @@ fn requests_are_read_and_validated_from_files() {
     let e = read_json::<verisim_client::wire::VectorSearchRequest>(Some(&path)).unwrap_err();
     assert!(e.contains("vector"), "{e}");
 }
+
+#[test]
+fn grant_arguments_parse() {
+    match parse(&["grant", "e1", "bob", "write"]).unwrap() {
+        ClientCmd::Grant(a) => {
+            assert_eq!((a.id.as_str(), a.client.as_str()), ("e1", "bob"));
+            assert_eq!(a.access, GrantAccess::Write);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(&["grant", "e1", "bob", "none", "--session", "/tmp/s.json"]).unwrap() {
+        ClientCmd::Grant(a) => {
+            assert_eq!(a.access, GrantAccess::None);
+            assert_eq!(a.session.session_file, std::path::Path::new("/tmp/s.json"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(parse(&["grant", "e1", "bob", "admin"]).is_err());
+    assert!(parse(&["grant", "e1", "bob"]).is_err());
+}

@@ -72,6 +72,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/members", post(members))
         .route("/admin/kill/{actor}", post(kill))
         .route("/admin/nodes/{name}", get(get_node).put(put_node))
+        .route("/admin/entities/{id}", get(get_entity))
         .route("/admin/proposals", post(raw_proposals))
         .route("/admin/restart/{*path}", post(restart))
         .route_layer(middleware::from_fn_with_state(state.token.clone(), bearer));
@@ -449,6 +450,47 @@ async fn get_node(
         Some(info) => Json(json!({"read_index": index, "cluster_addr": info.cluster_addr, "http_addr": info.http_addr})).into_response(),
         None => ApiError::new(StatusCode::NOT_FOUND, "unknown_node", format!("{name} is not registered")).into_response(),
     })
+}
+
+/// Everything the registry holds of an entity, whoever owns it (operator tooling: the public
+/// route hides entities from clients without a grant). Linearizable from any node: read after the
+/// leader's read index is applied here.
+async fn get_entity(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = crate::registry::EntityId::new(&id)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_name", e.to_string()))?;
+    let index = crate::consensus::read_index(st.id, &st.consensus, &st.transport, TIMEOUT).await?;
+    crate::consensus::wait_applied(&st.replica, index, TIMEOUT).await?;
+    let Some(meta) = st.replica.read().state.entity(&id).cloned() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no entity {id}"),
+        ));
+    };
+    let hashes: serde_json::Map<String, serde_json::Value> = meta
+        .items
+        .iter()
+        .map(|(kind, item)| {
+            (
+                format!("{kind:?}").to_lowercase(),
+                json!({"hash": item.hash.to_hex(), "size": item.size}),
+            )
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": id.as_str(),
+        "owner": meta.owner.as_str(),
+        "grants": meta.grants.iter().map(|(c, a)| (c.as_str().to_owned(), json!(format!("{a:?}").to_lowercase()))).collect::<serde_json::Map<_, _>>(),
+        "version": meta.version,
+        "index": meta.index,
+        "placement": meta.placement.iter().map(NodeName::as_str).collect::<Vec<_>>(),
+        "items": hashes,
+        "read_index": index,
+    }))
+    .into_response())
 }
 
 /// Most proposals one `POST /admin/proposals` may carry.

@@ -49,6 +49,38 @@ pub fn entity_id(id: &w::EntityId) -> Result<EntityId, ProxyError> {
     EntityId::new(id.as_str()).map_err(|e| ProxyError::invalid(e.to_string()))
 }
 
+pub fn client_out(c: &crate::registry::ClientId) -> Result<w::ClientId, ProxyError> {
+    w::ClientId::new(c.as_str()).map_err(|e| ProxyError::internal(e.to_string()))
+}
+
+pub fn client_in(c: &w::ClientId) -> Result<crate::registry::ClientId, ProxyError> {
+    crate::registry::ClientId::new(c.as_str()).map_err(|e| ProxyError::invalid(e.to_string()))
+}
+
+pub fn access_in(a: w::Access) -> crate::registry::Access {
+    match a {
+        w::Access::Read => crate::registry::Access::Read,
+        w::Access::Write => crate::registry::Access::Write,
+    }
+}
+
+pub fn access_out(a: crate::registry::Access) -> w::Access {
+    match a {
+        crate::registry::Access::Read => w::Access::Read,
+        crate::registry::Access::Write => w::Access::Write,
+    }
+}
+
+/// An entity's grants as the owner sees them in `GET /v1/entities/{id}`.
+pub fn grants_out(
+    grants: &std::collections::BTreeMap<crate::registry::ClientId, crate::registry::Access>,
+) -> Result<std::collections::BTreeMap<w::ClientId, w::Access>, ProxyError> {
+    grants
+        .iter()
+        .map(|(c, a)| Ok((client_out(c)?, access_out(*a))))
+        .collect()
+}
+
 pub fn graph_in(g: &w::GraphPayload) -> Result<GraphInput, ProxyError> {
     let edges = g
         .edges

@@ -26,7 +26,7 @@ use super::error::{ProxyError, parse_json};
 use super::placement::{DEFAULT_REPLICAS, place, write_quorum};
 use super::{ProxyState, read_body};
 use crate::consensus::endpoint::node_name;
-use crate::registry::{Command, ItemMeta, NodeName, Outcome, Refusal};
+use crate::registry::{ClientId, Command, ItemMeta, NodeName, Outcome, Refusal};
 use crate::store_actors::{StoreCallError, StoreDirectory};
 
 /// How long one store call may take.
@@ -131,17 +131,35 @@ fn hashes_of(items: &BTreeMap<ModalityKind, ItemMeta>) -> Result<ModalityHashes,
     })
 }
 
-fn written(outcome: Outcome) -> Result<(u64, u64), ProxyError> {
+/// 404 for an entity that does not exist or that the caller may not read: the same answer, so
+/// that a client cannot tell the two apart (docs/api.md, Ownership and grants).
+pub(super) fn no_entity(id: &EntityId) -> ProxyError {
+    ProxyError::new(ErrorCode::NotFound, format!("no entity {id}"))
+}
+
+/// A refusal of a change to entity `id` as an API error: a hidden entity is answered as absent.
+pub(super) fn refused(id: &EntityId, r: Refusal) -> ProxyError {
+    match r {
+        Refusal::UnknownEntity | Refusal::Forbidden { visible: false } => no_entity(id),
+        Refusal::Forbidden { visible: true } => ProxyError::new(
+            ErrorCode::Forbidden,
+            format!("only the owner of {id} or a client it granted write may change it"),
+        ),
+        other => other.into(),
+    }
+}
+
+fn written(id: &EntityId, outcome: Outcome) -> Result<(u64, u64), ProxyError> {
     match outcome {
         Outcome::EntityPut { version, index } => Ok((version, index)),
-        Outcome::Refused(Refusal::VersionConflict {
-            expected: 0,
-            actual,
-        }) => Err(ProxyError::new(
+        // No version in the message: the caller may not be allowed to read the entity.
+        Outcome::Refused(Refusal::VersionConflict { expected: 0, .. }) => Err(ProxyError::new(
             ErrorCode::VersionConflict,
-            format!("the entity already exists (version {actual})"),
+            "the entity already exists",
         )),
-        Outcome::Refused(r) => Err(r.into()),
+        // An update of an entity that does not exist: answered as for a hidden one.
+        Outcome::Refused(Refusal::VersionConflict { actual: 0, .. }) => Err(no_entity(id)),
+        Outcome::Refused(r) => Err(refused(id, r)),
         other => Err(ProxyError::internal(format!(
             "unexpected outcome {other:?}"
         ))),
@@ -159,6 +177,10 @@ async fn write(
     let started = Instant::now();
     body.check().map_err(|e| ProxyError::invalid(e.0))?;
     let id = convert::entity_id(&wire_id)?;
+    // Before any store work; a retry was authorised when it first committed.
+    if verified.retry_of.is_none() && expected_version != Some(0) {
+        check_write(st, &id, &verified.origin.client).await?;
+    }
     let stores = st.stores.clone();
     let [g, v, t, s] = inputs(&id, &body)?;
     // Four store calls on four different actors: concurrently.
@@ -184,7 +206,7 @@ async fn write(
     let prepared = started.elapsed();
 
     let (version, index) = match verified.retry_of {
-        Some(prev) => written(prev.outcome)?,
+        Some(prev) => written(&id, prev.outcome)?,
         None => {
             let placement = {
                 let replica = st.replica.read();
@@ -210,7 +232,7 @@ async fn write(
                     expected_version,
                 })
                 .await?;
-            written(applied.outcome)?
+            written(&id, applied.outcome)?
         }
     };
     let committed = started.elapsed();
@@ -241,6 +263,31 @@ async fn write(
         }),
     )
         .into_response())
+}
+
+/// The proxy's early ownership check of an update or delete, on this node's replica: what apply
+/// would refuse is refused before any store work. Apply has the final word (a grant or revocation
+/// may commit in between). A refusal is looked at again after a read barrier, since this replica
+/// may not have applied a grant the caller was just given.
+async fn check_write(st: &ProxyState, id: &EntityId, client: &ClientId) -> Result<(), ProxyError> {
+    let refusal = |st: &ProxyState| {
+        st.replica
+            .read()
+            .state
+            .entity(id)
+            .filter(|e| !e.can_write(client))
+            .map(|e| Refusal::Forbidden {
+                visible: e.can_read(client),
+            })
+    };
+    if refusal(st).is_none() {
+        return Ok(());
+    }
+    st.read_barrier().await?;
+    match refusal(st) {
+        None => Ok(()),
+        Some(r) => Err(refused(id, r)),
+    }
 }
 
 async fn prepare(stores: &StoreDirectory, input: ItemInput) -> Result<ExportedItem, ProxyError> {
@@ -325,6 +372,9 @@ pub async fn delete(
     let expected_version = if_match(&parts)?;
     let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
+    if verified.retry_of.is_none() {
+        check_write(&st, &id, &verified.origin.client).await?;
+    }
     let placement = st
         .replica
         .read()
@@ -345,13 +395,7 @@ pub async fn delete(
     };
     let (version, index) = match outcome {
         Outcome::EntityDeleted { version, index } => (version, index),
-        Outcome::Refused(Refusal::UnknownEntity) => {
-            return Err(ProxyError::new(
-                ErrorCode::NotFound,
-                format!("no entity {id}"),
-            ));
-        }
-        Outcome::Refused(r) => return Err(r.into()),
+        Outcome::Refused(r) => return Err(refused(&id, r)),
         other => {
             return Err(ProxyError::internal(format!(
                 "unexpected outcome {other:?}"
@@ -421,7 +465,7 @@ pub async fn get(
     req: Request,
 ) -> Result<Response, ProxyError> {
     let (parts, body) = read_body(req, st.max_body).await?;
-    st.verify(&parts, &body).await?;
+    let caller = st.verify(&parts, &body).await?.origin.client;
     let allow_drift = parts
         .uri
         .query()
@@ -434,8 +478,9 @@ pub async fn get(
         .read()
         .state
         .entity(&id)
+        .filter(|e| e.can_read(&caller))
         .cloned()
-        .ok_or_else(|| ProxyError::new(ErrorCode::NotFound, format!("no entity {id}")))?;
+        .ok_or_else(|| no_entity(&id))?;
     let local = node_name(st.id);
     let mut views: BTreeMap<ModalityKind, (String, Option<ExportedItem>, bool)> = BTreeMap::new();
     // (modality, committed hash, what each replica had instead)
@@ -547,6 +592,12 @@ pub async fn get(
             verified: sv,
             replica: sn,
             data: semantic,
+        },
+        owner: Some(convert::client_out(&meta.owner)?),
+        grants: if meta.owner == caller {
+            Some(convert::grants_out(&meta.grants)?)
+        } else {
+            None
         },
     })
     .into_response())

@@ -87,11 +87,22 @@ impl From<Refusal> for ProxyError {
             Refusal::UnknownWindow | Refusal::WindowOfAnotherClient => ErrorCode::UnknownWindow,
             Refusal::WindowExpired => ErrorCode::ExpiredWindow,
             Refusal::DuplicateWindow => ErrorCode::AlreadyExists,
-            Refusal::WindowTooLong { .. } | Refusal::MissingModality => ErrorCode::InvalidInput,
+            Refusal::WindowTooLong { .. }
+            | Refusal::MissingModality
+            | Refusal::UnknownGrantee
+            | Refusal::GrantToOwner => ErrorCode::InvalidInput,
             Refusal::VersionConflict { .. } => ErrorCode::VersionConflict,
             Refusal::UnknownEntity => ErrorCode::NotFound,
             Refusal::ReplayedRequest => ErrorCode::ReplayedRequest,
+            // A client that may read the entity is told it may not change it; any other client
+            // is told what it would be told of an entity that does not exist (docs/api.md,
+            // Ownership and grants).
+            Refusal::Forbidden { visible: true } => ErrorCode::Forbidden,
+            Refusal::Forbidden { visible: false } => ErrorCode::NotFound,
         };
+        if let Refusal::Forbidden { visible: false } = r {
+            return Self::new(code, "no such entity");
+        }
         Self::new(code, r.to_string())
     }
 }
@@ -135,6 +146,10 @@ mod tests {
             (Refusal::MissingModality, ErrorCode::InvalidInput),
             (Refusal::BadPlacement, ErrorCode::Internal),
             (Refusal::ReplayedRequest, ErrorCode::ReplayedRequest),
+            (Refusal::Forbidden { visible: true }, ErrorCode::Forbidden),
+            (Refusal::Forbidden { visible: false }, ErrorCode::NotFound),
+            (Refusal::UnknownGrantee, ErrorCode::InvalidInput),
+            (Refusal::GrantToOwner, ErrorCode::InvalidInput),
         ];
         for (refusal, code) in cases {
             assert_eq!(ProxyError::from(refusal.clone()).code, code, "{refusal:?}");

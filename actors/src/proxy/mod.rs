@@ -7,6 +7,7 @@ pub mod catch_up;
 pub mod convert;
 pub mod entities;
 pub mod error;
+pub mod grants;
 pub mod placement;
 pub mod queries;
 pub mod windows;
@@ -18,7 +19,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use verisim_client::auth::AuthError;
 use verisim_client::wire::{ErrorCode, routes};
 use verisim_raft::NodeId;
@@ -194,6 +195,10 @@ pub fn router(state: ProxyState) -> Router {
             get(entities::get)
                 .put(entities::update)
                 .delete(entities::delete),
+        )
+        .route(
+            "/v1/entities/{id}/grants/{client}",
+            put(grants::put).delete(grants::delete),
         )
         .route(routes::SEARCH_VECTOR, post(queries::search_vector))
         .route(routes::GRAPH_NEIGHBOURS, post(queries::graph_neighbours))

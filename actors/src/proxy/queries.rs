@@ -3,7 +3,12 @@
 //!
 //! Nothing here answers a silently partial result: a k-NN or by-type lookup that some store did not
 //! answer is refused with 503 naming the stores.
+//!
+//! Reads follow the entity grants (docs/api.md, Ownership and grants): a query about an entity the
+//! caller may not read is answered 404 as if it did not exist, and results name only entities the
+//! caller may read. Visibility is decided after a read barrier, so a revoked grant stops at once.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::Json;
@@ -13,23 +18,42 @@ use verisim_client::wire::{self as w, ErrorCode};
 use verisim_stores::graph::Direction;
 use verisim_stores::semantic::Violation;
 use verisim_stores::tensor::{ReduceOp, TensorItem};
+use verisim_stores::vector::Hit;
 use verisim_stores::{EntityId, ModalityKind};
 
 use super::convert;
 use super::error::{ProxyError, parse_json};
 use super::{ProxyState, read_body};
 use crate::consensus::endpoint::node_name;
-use crate::registry::NodeName;
+use crate::registry::{ClientId, NodeName, RegistryState};
 use crate::store_actors::{Answer, KnnQuery, Query, RefusalCode, StoreCallError, StoreRef};
 
 /// How long one store call may take.
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Reads, authenticates and parses a query body.
-async fn signed<T: DeserializeOwned>(st: &ProxyState, req: Request) -> Result<T, ProxyError> {
+/// Reads, authenticates and parses a query body; answers the caller with it.
+async fn signed<T: DeserializeOwned>(
+    st: &ProxyState,
+    req: Request,
+) -> Result<(ClientId, T), ProxyError> {
     let (parts, body) = read_body(req, st.max_body).await?;
-    st.verify(&parts, &body).await?;
-    parse_json(&body)
+    let caller = st.verify(&parts, &body).await?.origin.client;
+    Ok((caller, parse_json(&body)?))
+}
+
+/// Whether `caller` may see `id` in a result: a registered entity it may read. An id no entity
+/// has (a dangling edge target, an orphan item) is treated as a hidden one, so that a result is
+/// no oracle for which ids exist.
+fn visible(state: &RegistryState, caller: &ClientId, id: &EntityId) -> bool {
+    state.entity(id).is_some_and(|e| e.can_read(caller))
+}
+
+/// `ids` without those the caller may not see, order kept.
+fn only_visible(st: &ProxyState, caller: &ClientId, ids: Vec<EntityId>) -> Vec<EntityId> {
+    let replica = st.replica.read();
+    ids.into_iter()
+        .filter(|id| visible(&replica.state, caller, id))
+        .collect()
 }
 
 /// A store's refusal as an API error: a missing entity or collection is `not_found`; the rest is
@@ -68,16 +92,21 @@ fn unexpected(answer: &Answer) -> ProxyError {
 
 /// The replicas of an entity, this node first. Linearizable: read after a read barrier, so an
 /// entity registered through any node a moment ago is found. 404 if the registry has no such
-/// entity.
-async fn replicas(st: &ProxyState, id: &EntityId) -> Result<Vec<NodeName>, ProxyError> {
+/// entity or the caller may not read it.
+async fn replicas(
+    st: &ProxyState,
+    caller: &ClientId,
+    id: &EntityId,
+) -> Result<Vec<NodeName>, ProxyError> {
     st.read_barrier().await?;
     let mut placement = st
         .replica
         .read()
         .state
         .entity(id)
+        .filter(|e| e.can_read(caller))
         .map(|e| e.placement.clone())
-        .ok_or_else(|| ProxyError::new(ErrorCode::NotFound, format!("no entity {id}")))?;
+        .ok_or_else(|| super::entities::no_entity(id))?;
     let local = node_name(st.id);
     placement.sort_by_key(|n| n.as_str() != local);
     Ok(placement)
@@ -87,12 +116,13 @@ async fn replicas(st: &ProxyState, id: &EntityId) -> Result<Vec<NodeName>, Proxy
 /// caller's fault is final; any other failure moves on to the next replica.
 async fn on_replica(
     st: &ProxyState,
+    caller: &ClientId,
     id: &EntityId,
     kind: ModalityKind,
     q: &Query,
 ) -> Result<Answer, ProxyError> {
     let mut failed = Vec::new();
-    for node in replicas(st, id).await? {
+    for node in replicas(st, caller, id).await? {
         let answer = match st.stores.on(node.as_str(), kind) {
             Ok(store) => store.query(q, STORE_TIMEOUT).await,
             Err(e) => Err(e),
@@ -131,16 +161,19 @@ fn direction(d: w::Direction) -> Direction {
 }
 
 /// `POST /v1/search/vector`: scatter-gather k-NN over every node's vector store, merged into the
-/// global top-k with each entity once (its replicas hold the same vector).
+/// global top-k with each entity once (its replicas hold the same vector). The top-k is over the
+/// entities the caller may read: when the unfiltered answer names any other, the search runs again
+/// restricted to the caller's readable entities, so hidden entities neither appear nor crowd the
+/// caller's own out of the k.
 pub async fn search_vector(
     State(st): State<ProxyState>,
     req: Request,
 ) -> Result<Json<w::VectorSearchResponse>, ProxyError> {
-    let r: w::VectorSearchRequest = signed(&st, req).await?;
+    let (caller, r): (_, w::VectorSearchRequest) = signed(&st, req).await?;
     if r.k == 0 {
         return Err(ProxyError::invalid("k must be at least 1"));
     }
-    let q = KnnQuery {
+    let mut q = KnnQuery {
         collection: r.collection.clone(),
         vector: r.vector,
         k: r.k,
@@ -148,6 +181,47 @@ pub async fn search_vector(
         ef: r.ef,
         filter: None,
     };
+    let mut hits = knn(&st, &q).await?;
+    st.read_barrier().await?;
+    let all_visible = {
+        let replica = st.replica.read();
+        hits.iter().all(|h| visible(&replica.state, &caller, &h.id))
+    };
+    if !all_visible {
+        // One pass over the registry: the cost falls on searches that met someone else's data.
+        let readable: BTreeSet<EntityId> = st
+            .replica
+            .read()
+            .state
+            .entities()
+            .filter(|(_, e)| e.can_read(&caller))
+            .map(|(id, _)| id.clone())
+            .collect();
+        hits = if readable.is_empty() {
+            Vec::new()
+        } else {
+            q.filter = Some(readable);
+            knn(&st, &q).await?
+        };
+        // Grants may have changed while the filtered search ran.
+        let replica = st.replica.read();
+        hits.retain(|h| visible(&replica.state, &caller, &h.id));
+    }
+    let hits = hits
+        .into_iter()
+        .map(|h| {
+            Ok(w::VectorHit {
+                id: w::EntityId::new(h.id.as_str())
+                    .map_err(|e| ProxyError::internal(e.to_string()))?,
+                distance: h.distance,
+            })
+        })
+        .collect::<Result<Vec<_>, ProxyError>>()?;
+    Ok(Json(w::VectorSearchResponse { hits }))
+}
+
+/// One scatter-gather k-NN over every vector store, refused whole if any store did not answer.
+async fn knn(st: &ProxyState, q: &KnnQuery) -> Result<Vec<Hit>, ProxyError> {
     let stores = st.stores.actors_of(ModalityKind::Vector).len();
     if stores == 0 {
         return Err(ProxyError::new(
@@ -155,7 +229,7 @@ pub async fn search_vector(
             "no vector store is reachable",
         ));
     }
-    let (hits, failed) = st.stores.knn_all(&q, STORE_TIMEOUT).await;
+    let (hits, failed) = st.stores.knn_all(q, STORE_TIMEOUT).await;
     // A store without the collection holds none of its vectors: an empty answer, not a failure.
     let (missing, failed): (Vec<_>, Vec<_>) = failed.into_iter().partition(|e| {
         matches!(e, StoreCallError::Refused { refusal, .. } if refusal.code == RefusalCode::NotFound)
@@ -171,20 +245,10 @@ pub async fn search_vector(
     if missing.len() == stores {
         return Err(ProxyError::new(
             ErrorCode::NotFound,
-            format!("no collection {}", r.collection),
+            format!("no collection {}", q.collection),
         ));
     }
-    let hits = hits
-        .into_iter()
-        .map(|h| {
-            Ok(w::VectorHit {
-                id: w::EntityId::new(h.id.as_str())
-                    .map_err(|e| ProxyError::internal(e.to_string()))?,
-                distance: h.distance,
-            })
-        })
-        .collect::<Result<Vec<_>, ProxyError>>()?;
-    Ok(Json(w::VectorSearchResponse { hits }))
+    Ok(hits)
 }
 
 /// `POST /v1/graph/neighbours`, on a replica of the entity.
@@ -192,15 +256,38 @@ pub async fn graph_neighbours(
     State(st): State<ProxyState>,
     req: Request,
 ) -> Result<Json<w::GraphNeighboursResponse>, ProxyError> {
-    let r: w::GraphNeighboursRequest = signed(&st, req).await?;
+    let (caller, r): (_, w::GraphNeighboursRequest) = signed(&st, req).await?;
     let id = id_in(&r.id)?;
+    // Outgoing edges are the readable entity's own data (its GET shows them): every target is
+    // answered, so the answer is no oracle for whether a target exists. An incoming edge is its
+    // source's data: shown only if the caller may read the source.
+    let mut ids = BTreeSet::new();
+    if matches!(r.direction, w::Direction::Out | w::Direction::Both) {
+        ids.extend(neighbours(&st, &caller, &id, Direction::Out, &r.predicate).await?);
+    }
+    if matches!(r.direction, w::Direction::In | w::Direction::Both) {
+        let sources = neighbours(&st, &caller, &id, Direction::In, &r.predicate).await?;
+        ids.extend(only_visible(&st, &caller, sources));
+    }
+    Ok(Json(w::GraphNeighboursResponse {
+        ids: ids_out(ids.into_iter().collect())?,
+    }))
+}
+
+async fn neighbours(
+    st: &ProxyState,
+    caller: &ClientId,
+    id: &EntityId,
+    direction: Direction,
+    predicate: &Option<String>,
+) -> Result<Vec<EntityId>, ProxyError> {
     let q = Query::GraphNeighbours {
         id: id.clone(),
-        direction: direction(r.direction),
-        predicate: r.predicate,
+        direction,
+        predicate: predicate.clone(),
     };
-    match on_replica(&st, &id, ModalityKind::Graph, &q).await? {
-        Answer::Ids(ids) => Ok(Json(w::GraphNeighboursResponse { ids: ids_out(ids)? })),
+    match on_replica(st, caller, id, ModalityKind::Graph, &q).await? {
+        Answer::Ids(ids) => Ok(ids),
         other => Err(unexpected(&other)),
     }
 }
@@ -210,16 +297,28 @@ pub async fn graph_traverse(
     State(st): State<ProxyState>,
     req: Request,
 ) -> Result<Json<w::GraphTraverseResponse>, ProxyError> {
-    let r: w::GraphTraverseRequest = signed(&st, req).await?;
+    let (caller, r): (_, w::GraphTraverseRequest) = signed(&st, req).await?;
     let start = id_in(&r.start)?;
+    let own_edges = r.direction == w::Direction::Out;
     let q = Query::GraphTraverse {
         start: start.clone(),
         max_hops: r.max_hops,
         direction: direction(r.direction),
         predicate: r.predicate,
     };
-    match on_replica(&st, &start, ModalityKind::Graph, &q).await? {
+    match on_replica(&st, &caller, &start, ModalityKind::Graph, &q).await? {
         Answer::Reached(reached) => {
+            // Readable entities, and (outgoing) the start's own edge targets at depth 1 whatever
+            // they are: anything else may have been reached through a hidden entity's edges.
+            let reached: Vec<_> = {
+                let replica = st.replica.read();
+                reached
+                    .into_iter()
+                    .filter(|(id, depth)| {
+                        (own_edges && *depth <= 1) || visible(&replica.state, &caller, id)
+                    })
+                    .collect()
+            };
             let visited = reached
                 .into_iter()
                 .map(|(id, depth)| {
@@ -241,8 +340,9 @@ pub async fn graph_path(
     State(st): State<ProxyState>,
     req: Request,
 ) -> Result<Json<w::GraphPathResponse>, ProxyError> {
-    let r: w::GraphPathRequest = signed(&st, req).await?;
+    let (caller, r): (_, w::GraphPathRequest) = signed(&st, req).await?;
     let from = id_in(&r.from)?;
+    let own_edges = r.direction == w::Direction::Out;
     let q = Query::GraphShortestPath {
         from: from.clone(),
         to: id_in(&r.to)?,
@@ -250,10 +350,22 @@ pub async fn graph_path(
         direction: direction(r.direction),
         predicate: r.predicate,
     };
-    match on_replica(&st, &from, ModalityKind::Graph, &q).await? {
-        Answer::Path(path) => Ok(Json(w::GraphPathResponse {
-            path: path.map(ids_out).transpose()?,
-        })),
+    match on_replica(&st, &caller, &from, ModalityKind::Graph, &q).await? {
+        Answer::Path(path) => {
+            // A path through an entity the caller may not read is answered as no path. Following
+            // outgoing edges, the last id is an edge target of a readable entity (its own data),
+            // shown whatever it is; following incoming edges, every id's own edge is used.
+            let path = path.filter(|p| {
+                let replica = st.replica.read();
+                let last = p.len().saturating_sub(1);
+                p.iter()
+                    .enumerate()
+                    .all(|(i, id)| (own_edges && i == last) || visible(&replica.state, &caller, id))
+            });
+            Ok(Json(w::GraphPathResponse {
+                path: path.map(ids_out).transpose()?,
+            }))
+        }
         other => Err(unexpected(&other)),
     }
 }
@@ -280,13 +392,13 @@ pub async fn tensor_slice(
     State(st): State<ProxyState>,
     req: Request,
 ) -> Result<Json<w::TensorPayload>, ProxyError> {
-    let r: w::TensorSliceRequest = signed(&st, req).await?;
+    let (caller, r): (_, w::TensorSliceRequest) = signed(&st, req).await?;
     let id = id_in(&r.id)?;
     let q = Query::TensorSlice {
         id: id.clone(),
         ranges: r.ranges.iter().map(|[a, b]| (*a, *b)).collect(),
     };
-    let answer = on_replica(&st, &id, ModalityKind::Tensor, &q).await?;
+    let answer = on_replica(&st, &caller, &id, ModalityKind::Tensor, &q).await?;
     tensor_answer(&id, answer)
 }
 
@@ -295,7 +407,7 @@ pub async fn tensor_reduce(
     State(st): State<ProxyState>,
     req: Request,
 ) -> Result<Json<w::TensorPayload>, ProxyError> {
-    let r: w::TensorReduceRequest = signed(&st, req).await?;
+    let (caller, r): (_, w::TensorReduceRequest) = signed(&st, req).await?;
     let id = id_in(&r.id)?;
     let op = match r.op {
         w::ReduceOp::Sum => ReduceOp::Sum,
@@ -308,7 +420,7 @@ pub async fn tensor_reduce(
         op,
         axis: r.axis,
     };
-    let answer = on_replica(&st, &id, ModalityKind::Tensor, &q).await?;
+    let answer = on_replica(&st, &caller, &id, ModalityKind::Tensor, &q).await?;
     tensor_answer(&id, answer)
 }
 
@@ -372,7 +484,8 @@ pub async fn semantic_validate(
     State(st): State<ProxyState>,
     req: Request,
 ) -> Result<Json<w::SemanticValidateResponse>, ProxyError> {
-    let r: w::SemanticValidateRequest = signed(&st, req).await?;
+    // A dry run of the caller's own annotation: no entity is read.
+    let (_, r): (_, w::SemanticValidateRequest) = signed(&st, req).await?;
     let q = Query::SemanticValidate {
         annotation: convert::semantic_in(&r.annotation),
     };
@@ -395,7 +508,7 @@ pub async fn semantic_by_type(
     State(st): State<ProxyState>,
     req: Request,
 ) -> Result<Json<w::SemanticByTypeResponse>, ProxyError> {
-    let r: w::SemanticByTypeRequest = signed(&st, req).await?;
+    let (caller, r): (_, w::SemanticByTypeRequest) = signed(&st, req).await?;
     let stores = st.stores.actors_of(ModalityKind::Semantic);
     if stores.is_empty() {
         return Err(ProxyError::new(
@@ -426,7 +539,7 @@ pub async fn semantic_by_type(
     if !failed.is_empty() {
         return Err(unavailable("by-type lookup", &failed));
     }
-    Ok(Json(w::SemanticByTypeResponse {
-        ids: ids_out(ids.into_iter().collect())?,
-    }))
+    st.read_barrier().await?;
+    let ids = only_visible(&st, &caller, ids.into_iter().collect());
+    Ok(Json(w::SemanticByTypeResponse { ids: ids_out(ids)? }))
 }

@@ -59,6 +59,14 @@ pub struct ItemMeta {
     pub size: u64,
 }
 
+/// What a grant lets another client do with an entity. `Write` implies `Read`; only the owner
+/// grants, revokes, or sees the grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Access {
+    Read,
+    Write,
+}
+
 /// Who asked for a change: the client, the trust window its request was signed in, its request id,
 /// and a fingerprint of what was asked (a hash over method, path and body), so that a retry of the
 /// same request is told the first outcome while another request reusing the id is refused as a
@@ -131,6 +139,22 @@ pub enum Command {
     SetNode { node: NodeName, info: NodeInfo },
     /// Forget a node's addresses.
     RemoveNode { node: NodeName },
+    // New variants go at the end (older logs name only the ones above).
+    /// Give `grantee` `access` to an entity, replacing any earlier grant to it. Only the owner
+    /// may; the entity's version does not change.
+    GrantAccess {
+        origin: Origin,
+        id: EntityId,
+        grantee: ClientId,
+        access: Access,
+    },
+    /// Withdraw `grantee`'s grant on an entity (only the owner may; withdrawing an absent grant
+    /// succeeds and changes nothing).
+    RevokeAccess {
+        origin: Origin,
+        id: EntityId,
+        grantee: ClientId,
+    },
 }
 
 /// A CBOR value could not be decoded.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use verisim_stores::{ContentHash, EntityId, ModalityKind};
 
 use super::command::{
-    Command, ItemMeta, NodeInfo, Origin, Proposal, PublicKey, decode_exact, encode,
+    Access, Command, ItemMeta, NodeInfo, Origin, Proposal, PublicKey, decode_exact, encode,
 };
 use super::ids::{ClientId, NodeName, RequestId, WindowId};
 
@@ -93,9 +93,33 @@ pub struct EntityMeta {
     pub version: u64,
     pub items: BTreeMap<ModalityKind, ItemMeta>,
     pub placement: Vec<NodeName>,
+    /// The client that registered it; updates never change it.
     pub owner: ClientId,
     /// Log index of the entry that wrote this version.
     pub index: u64,
+    /// Other clients the owner let read or write it (absent in snapshots older than grants).
+    #[serde(default)]
+    pub grants: BTreeMap<ClientId, Access>,
+}
+
+impl EntityMeta {
+    /// The owner and every grantee read.
+    pub fn can_read(&self, client: &ClientId) -> bool {
+        &self.owner == client || self.grants.contains_key(client)
+    }
+
+    /// The owner and `write` grantees update and delete.
+    pub fn can_write(&self, client: &ClientId) -> bool {
+        &self.owner == client || self.grants.get(client) == Some(&Access::Write)
+    }
+
+    /// Why `client` may not change this entity: `visible` says whether it may read it (the proxy
+    /// answers 403 then, and 404 otherwise so that ids do not leak).
+    fn refuse(&self, client: &ClientId) -> Refusal {
+        Refusal::Forbidden {
+            visible: self.can_read(client),
+        }
+    }
 }
 
 /// Why apply refused a command. Refusals are deterministic: every replica refuses the same entry.
@@ -127,6 +151,14 @@ pub enum Refusal {
     MissingModality,
     #[error("the request id was already used for a different request")]
     ReplayedRequest,
+    // New variants go at the end: remembered outcomes in older snapshots name the ones above.
+    /// The client may not change this entity (or its grants); `visible`: it may read it.
+    #[error("this client may not change the entity")]
+    Forbidden { visible: bool },
+    #[error("a grant names a client that is not registered")]
+    UnknownGrantee,
+    #[error("the owner needs no grant on its own entity")]
+    GrantToOwner,
 }
 
 /// The result of applying one entry; proposers are answered with it.
@@ -134,13 +166,26 @@ pub enum Refusal {
 pub enum Outcome {
     ClientRegistered,
     ClientRevoked,
-    WindowOpened { expires_at_ms: u64 },
+    WindowOpened {
+        expires_at_ms: u64,
+    },
     WindowClosed,
-    EntityPut { version: u64, index: u64 },
-    EntityDeleted { version: u64, index: u64 },
+    EntityPut {
+        version: u64,
+        index: u64,
+    },
+    EntityDeleted {
+        version: u64,
+        index: u64,
+    },
     NodeSet,
     NodeRemoved,
     Refused(Refusal),
+    // New variants go at the end (see `Refusal`).
+    /// A grant was set or withdrawn; the entity's version is unchanged.
+    GrantChanged {
+        index: u64,
+    },
 }
 
 /// An applied client request, remembered so a retry gets the same answer.
@@ -266,7 +311,7 @@ impl RegistryState {
                 id,
                 expected_version,
             } => self.once(origin, stamped, |s| {
-                s.delete_entity(index, id, *expected_version)
+                s.delete_entity(index, origin, id, *expected_version)
             }),
             Command::SetNode { node, info } => {
                 self.nodes.insert(node.clone(), info.clone());
@@ -276,6 +321,21 @@ impl RegistryState {
                 self.nodes.remove(node);
                 Outcome::NodeRemoved
             }
+            Command::GrantAccess {
+                origin,
+                id,
+                grantee,
+                access,
+            } => self.once(origin, stamped, |s| {
+                s.set_grant(index, origin, id, grantee, Some(*access))
+            }),
+            Command::RevokeAccess {
+                origin,
+                id,
+                grantee,
+            } => self.once(origin, stamped, |s| {
+                s.set_grant(index, origin, id, grantee, None)
+            }),
         }
     }
 
@@ -389,7 +449,16 @@ impl RegistryState {
         if sorted.is_empty() || sorted.len() != placement.len() || sorted.len() > MAX_REPLICAS {
             return Outcome::Refused(Refusal::BadPlacement);
         }
-        let current = self.entities.get(id).map_or(0, |e| e.version);
+        let existing = self.entities.get(id);
+        // Ownership before versions: a client that may not write learns nothing from If-Match.
+        // Registering a taken id (expected 0) is a conflict for everyone: ids are one namespace.
+        if let Some(e) = existing
+            && expected_version != Some(0)
+            && !e.can_write(&origin.client)
+        {
+            return Outcome::Refused(e.refuse(&origin.client));
+        }
+        let current = existing.map_or(0, |e| e.version);
         if let Some(expected) = expected_version
             && expected != current
         {
@@ -398,6 +467,11 @@ impl RegistryState {
                 actual: current,
             });
         }
+        // An update keeps the owner and the grants; a registration makes the writer the owner.
+        let (owner, grants) = existing.map_or_else(
+            || (origin.client.clone(), BTreeMap::new()),
+            |e| (e.owner.clone(), e.grants.clone()),
+        );
         let version = current + 1;
         self.entities.insert(
             id.clone(),
@@ -405,8 +479,9 @@ impl RegistryState {
                 version,
                 items: items.clone(),
                 placement: placement.to_vec(),
-                owner: origin.client.clone(),
+                owner,
                 index,
+                grants,
             },
         );
         Outcome::EntityPut { version, index }
@@ -415,12 +490,17 @@ impl RegistryState {
     fn delete_entity(
         &mut self,
         index: u64,
+        origin: &Origin,
         id: &EntityId,
         expected_version: Option<u64>,
     ) -> Outcome {
-        let Some(current) = self.entities.get(id).map(|e| e.version) else {
+        let Some(e) = self.entities.get(id) else {
             return Outcome::Refused(Refusal::UnknownEntity);
         };
+        if !e.can_write(&origin.client) {
+            return Outcome::Refused(e.refuse(&origin.client));
+        }
+        let current = e.version;
         if let Some(expected) = expected_version
             && expected != current
         {
@@ -434,6 +514,40 @@ impl RegistryState {
             version: current,
             index,
         }
+    }
+
+    /// Sets (`Some`) or withdraws (`None`) `grantee`'s grant on entity `id`: the owner only.
+    fn set_grant(
+        &mut self,
+        index: u64,
+        origin: &Origin,
+        id: &EntityId,
+        grantee: &ClientId,
+        access: Option<Access>,
+    ) -> Outcome {
+        let Some(e) = self.entities.get(id) else {
+            return Outcome::Refused(Refusal::UnknownEntity);
+        };
+        if e.owner != origin.client {
+            return Outcome::Refused(e.refuse(&origin.client));
+        }
+        if &e.owner == grantee {
+            return Outcome::Refused(Refusal::GrantToOwner);
+        }
+        if access.is_some() && !self.clients.contains_key(grantee) {
+            return Outcome::Refused(Refusal::UnknownGrantee);
+        }
+        if let Some(e) = self.entities.get_mut(id) {
+            match access {
+                Some(a) => {
+                    e.grants.insert(grantee.clone(), a);
+                }
+                None => {
+                    e.grants.remove(grantee);
+                }
+            }
+        }
+        Outcome::GrantChanged { index }
     }
 
     /// Drops remembered requests older than the retention horizon, and windows that expired before it

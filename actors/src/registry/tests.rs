@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use serde::Serialize;
 
 use super::*;
 
@@ -462,13 +463,32 @@ fn arb_command() -> impl Strategy<Value = Command> {
             proptest::option::of(0u64..4)
         )
             .prop_map(|(c, w, r, e, seed, ev)| put(origin(c, w, &r), e, seed, ev)),
-        (c.clone(), w.clone(), r, e, proptest::option::of(0u64..4)).prop_map(|(c, w, r, e, ev)| {
-            Command::DeleteEntity {
-                origin: origin(c, w, &r),
-                id: entity(e),
-                expected_version: ev,
-            }
-        }),
+        (
+            c.clone(),
+            w.clone(),
+            r.clone(),
+            e.clone(),
+            proptest::option::of(0u64..4)
+        )
+            .prop_map(|(c, w, r, e, ev)| {
+                Command::DeleteEntity {
+                    origin: origin(c, w, &r),
+                    id: entity(e),
+                    expected_version: ev,
+                }
+            }),
+        (
+            c.clone(),
+            w.clone(),
+            r.clone(),
+            e.clone(),
+            c.clone(),
+            proptest::option::of(prop_oneof![Just(Access::Read), Just(Access::Write)])
+        )
+            .prop_map(|(c, w, r, e, g, a)| match a {
+                Some(access) => grant(origin(c, w, &r), e, g, access),
+                None => revoke(origin(c, w, &r), e, g),
+            }),
         c.clone()
             .prop_map(|c| Command::RevokeClient { client: client(c) }),
         (c, w).prop_map(|(c, w)| Command::CloseWindow {
@@ -809,4 +829,313 @@ fn old_snapshots_without_the_step_bound_decode_with_the_default() {
     let restored = RegistryState::from_cbor(&old).unwrap();
     assert_eq!(restored.config.max_clock_step_ms, DEFAULT_MAX_CLOCK_STEP_MS);
     assert_eq!(restored, s);
+}
+
+// ---- ownership and grants, tried as an attacker would -----------------------------------------
+
+/// [`with_window`] plus client `bob` (window `wb`) and `carol` (no window), and entity `e1`
+/// registered by alice. Answers the next free index.
+fn alice_owns_e1() -> (RegistryState, u64) {
+    let (mut s, mut i) = with_window();
+    let cmds = [
+        Command::RegisterClient {
+            client: client("bob"),
+            public_key: PublicKey([8; 32]),
+        },
+        Command::RegisterClient {
+            client: client("carol"),
+            public_key: PublicKey([6; 32]),
+        },
+        Command::OpenWindow {
+            client: client("bob"),
+            window: window("wb"),
+            expires_at_ms: 1_000_000,
+            client_dh: PublicKey([9; 32]),
+        },
+        put(origin("alice", "w1", "a-reg"), "e1", 1, Some(0)),
+    ];
+    for command in cmds {
+        let out = s.apply(
+            i,
+            &Proposal {
+                at_ms: 1_500,
+                command,
+            },
+        );
+        assert!(!matches!(out, Outcome::Refused(_)), "{out:?}");
+        i += 1;
+    }
+    (s, i)
+}
+
+/// Applies `command` at index `*i` (then advances it) at t=2_000.
+fn step(s: &mut RegistryState, i: &mut u64, command: Command) -> Outcome {
+    let out = s.apply(
+        *i,
+        &Proposal {
+            at_ms: 2_000,
+            command,
+        },
+    );
+    *i += 1;
+    out
+}
+
+fn grant(o: Origin, id: &str, grantee: &str, access: Access) -> Command {
+    Command::GrantAccess {
+        origin: o,
+        id: entity(id),
+        grantee: client(grantee),
+        access,
+    }
+}
+
+fn revoke(o: Origin, id: &str, grantee: &str) -> Command {
+    Command::RevokeAccess {
+        origin: o,
+        id: entity(id),
+        grantee: client(grantee),
+    }
+}
+
+fn delete(o: Origin, id: &str, expected_version: Option<u64>) -> Command {
+    Command::DeleteEntity {
+        origin: o,
+        id: entity(id),
+        expected_version,
+    }
+}
+
+#[test]
+fn a_stranger_cannot_update_delete_or_grant_itself_access() {
+    let (mut s, mut i) = alice_owns_e1();
+    let before = s.entity(&entity("e1")).cloned().unwrap();
+    assert_eq!(before.owner, client("alice"));
+    let hidden = Outcome::Refused(Refusal::Forbidden { visible: false });
+    let attacks = [
+        // Overwrite, with and without the right If-Match, and with a wrong one (which must not
+        // reveal the version either).
+        put(origin("bob", "wb", "b1"), "e1", 66, None),
+        put(origin("bob", "wb", "b2"), "e1", 66, Some(1)),
+        put(origin("bob", "wb", "b3"), "e1", 66, Some(7)),
+        delete(origin("bob", "wb", "b4"), "e1", None),
+        delete(origin("bob", "wb", "b5"), "e1", Some(1)),
+        grant(origin("bob", "wb", "b6"), "e1", "bob", Access::Write),
+        grant(origin("bob", "wb", "b7"), "e1", "carol", Access::Read),
+        revoke(origin("bob", "wb", "b8"), "e1", "alice"),
+    ];
+    for attack in attacks {
+        assert_eq!(step(&mut s, &mut i, attack.clone()), hidden, "{attack:?}");
+        assert_eq!(s.entity(&entity("e1")), Some(&before), "{attack:?}");
+    }
+    // Registering the taken id is a conflict for everyone, and changes nothing either.
+    assert!(matches!(
+        step(
+            &mut s,
+            &mut i,
+            put(origin("bob", "wb", "b9"), "e1", 66, Some(0))
+        ),
+        Outcome::Refused(Refusal::VersionConflict { expected: 0, .. })
+    ));
+    assert_eq!(s.entity(&entity("e1")), Some(&before));
+}
+
+#[test]
+fn a_read_grantee_is_forbidden_writes_and_a_write_grantee_keeps_the_owner() {
+    let (mut s, mut i) = alice_owns_e1();
+    let g = step(
+        &mut s,
+        &mut i,
+        grant(origin("alice", "w1", "a1"), "e1", "bob", Access::Read),
+    );
+    assert!(matches!(g, Outcome::GrantChanged { .. }), "{g:?}");
+    let meta = s.entity(&entity("e1")).cloned().unwrap();
+    assert_eq!(meta.version, 1, "a grant is not a new version");
+    assert!(meta.can_read(&client("bob")) && !meta.can_write(&client("bob")));
+    // Read access: told "forbidden" (it may see the entity), and nothing changes.
+    let forbidden = Outcome::Refused(Refusal::Forbidden { visible: true });
+    for attack in [
+        put(origin("bob", "wb", "b1"), "e1", 66, Some(1)),
+        delete(origin("bob", "wb", "b2"), "e1", Some(1)),
+        grant(origin("bob", "wb", "b3"), "e1", "bob", Access::Write),
+    ] {
+        assert_eq!(
+            step(&mut s, &mut i, attack.clone()),
+            forbidden,
+            "{attack:?}"
+        );
+        assert_eq!(s.entity(&entity("e1")), Some(&meta), "{attack:?}");
+    }
+    // Write access: bob updates; alice stays the owner and the grants stay.
+    step(
+        &mut s,
+        &mut i,
+        grant(origin("alice", "w1", "a2"), "e1", "bob", Access::Write),
+    );
+    let w = step(
+        &mut s,
+        &mut i,
+        put(origin("bob", "wb", "b4"), "e1", 2, Some(1)),
+    );
+    assert!(matches!(w, Outcome::EntityPut { version: 2, .. }), "{w:?}");
+    let meta = s.entity(&entity("e1")).cloned().unwrap();
+    assert_eq!(meta.owner, client("alice"));
+    assert_eq!(meta.items, items(2));
+    assert_eq!(
+        meta.grants,
+        BTreeMap::from([(client("bob"), Access::Write)])
+    );
+    // A write grantee still cannot grant (only the owner does).
+    assert_eq!(
+        step(
+            &mut s,
+            &mut i,
+            grant(origin("bob", "wb", "b5"), "e1", "carol", Access::Read)
+        ),
+        forbidden
+    );
+    // Revoked: bob's next write is refused as from a stranger, and his delete too.
+    step(
+        &mut s,
+        &mut i,
+        revoke(origin("alice", "w1", "a3"), "e1", "bob"),
+    );
+    let hidden = Outcome::Refused(Refusal::Forbidden { visible: false });
+    assert_eq!(
+        step(
+            &mut s,
+            &mut i,
+            put(origin("bob", "wb", "b6"), "e1", 3, Some(2))
+        ),
+        hidden
+    );
+    assert_eq!(
+        step(
+            &mut s,
+            &mut i,
+            delete(origin("bob", "wb", "b7"), "e1", None)
+        ),
+        hidden
+    );
+    assert_eq!(s.entity(&entity("e1")).map(|e| e.version), Some(2));
+    // The owner deletes; the id is free again and a new registration owns it afresh.
+    step(
+        &mut s,
+        &mut i,
+        delete(origin("alice", "w1", "a4"), "e1", None),
+    );
+    let r = step(
+        &mut s,
+        &mut i,
+        put(origin("bob", "wb", "b8"), "e1", 5, Some(0)),
+    );
+    assert!(matches!(r, Outcome::EntityPut { version: 1, .. }), "{r:?}");
+    let fresh = s.entity(&entity("e1")).unwrap();
+    assert_eq!(fresh.owner, client("bob"));
+    assert!(fresh.grants.is_empty(), "grants die with the entity");
+}
+
+#[test]
+fn grants_need_a_registered_grantee_other_than_the_owner_and_an_existing_entity() {
+    let (mut s, mut i) = alice_owns_e1();
+    let before = s.entity(&entity("e1")).cloned();
+    assert_eq!(
+        step(
+            &mut s,
+            &mut i,
+            grant(origin("alice", "w1", "a1"), "e1", "nobody", Access::Read)
+        ),
+        Outcome::Refused(Refusal::UnknownGrantee)
+    );
+    assert_eq!(
+        step(
+            &mut s,
+            &mut i,
+            grant(origin("alice", "w1", "a2"), "e1", "alice", Access::Read)
+        ),
+        Outcome::Refused(Refusal::GrantToOwner)
+    );
+    assert_eq!(
+        step(
+            &mut s,
+            &mut i,
+            grant(origin("alice", "w1", "a3"), "e9", "bob", Access::Read)
+        ),
+        Outcome::Refused(Refusal::UnknownEntity)
+    );
+    assert_eq!(s.entity(&entity("e1")).cloned(), before);
+    // Withdrawing a grant that does not exist succeeds and changes nothing.
+    assert!(matches!(
+        step(
+            &mut s,
+            &mut i,
+            revoke(origin("alice", "w1", "a4"), "e1", "carol")
+        ),
+        Outcome::GrantChanged { .. }
+    ));
+    assert_eq!(s.entity(&entity("e1")).cloned(), before);
+    // A grant is a client request like any other: its window is checked, retries are
+    // idempotent and a reused request id is a replay.
+    let first = step(
+        &mut s,
+        &mut i,
+        grant(origin("alice", "w1", "a5"), "e1", "carol", Access::Read),
+    );
+    let retry = step(
+        &mut s,
+        &mut i,
+        grant(origin("alice", "w1", "a5"), "e1", "carol", Access::Read),
+    );
+    assert_eq!(first, retry);
+    let mut replay = origin("alice", "w1", "a5");
+    replay.fingerprint = ContentHash([1; 32]);
+    assert_eq!(
+        step(&mut s, &mut i, grant(replay, "e1", "carol", Access::Write)),
+        Outcome::Refused(Refusal::ReplayedRequest)
+    );
+    assert_eq!(
+        step(
+            &mut s,
+            &mut i,
+            grant(origin("alice", "wb", "a6"), "e1", "carol", Access::Write)
+        ),
+        Outcome::Refused(Refusal::WindowOfAnotherClient)
+    );
+    assert_eq!(
+        s.entity(&entity("e1")).map(|e| e.grants.clone()),
+        Some(BTreeMap::from([(client("carol"), Access::Read)]))
+    );
+}
+
+/// Snapshots written before grants existed hold entities without a `grants` field: they load, with
+/// no grants.
+#[test]
+fn entity_metadata_without_grants_decodes() {
+    #[derive(Serialize)]
+    struct EntityMetaBeforeGrants {
+        version: u64,
+        items: BTreeMap<ModalityKind, ItemMeta>,
+        placement: Vec<NodeName>,
+        owner: ClientId,
+        index: u64,
+    }
+    let old = EntityMetaBeforeGrants {
+        version: 3,
+        items: items(4),
+        placement: vec![node("n1")],
+        owner: client("alice"),
+        index: 17,
+    };
+    let meta: EntityMeta = decode_exact(&encode(&old)).unwrap();
+    assert_eq!(meta.owner, client("alice"));
+    assert_eq!((meta.version, meta.index), (3, 17));
+    assert!(meta.grants.is_empty());
+    // And a whole state round-trips with grants in it.
+    let (mut s, mut i) = alice_owns_e1();
+    step(
+        &mut s,
+        &mut i,
+        grant(origin("alice", "w1", "a1"), "e1", "bob", Access::Write),
+    );
+    assert_eq!(RegistryState::from_cbor(&s.to_cbor()).unwrap(), s);
 }

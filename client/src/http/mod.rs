@@ -26,13 +26,13 @@ use crate::auth::{
     WindowSecret, derive_window_key_client, sign_request,
 };
 use crate::wire::{
-    ClientId, ClusterKeyResponse, EntityDeleted, EntityId, EntityView, EntityWritten,
-    GraphNeighboursRequest, GraphNeighboursResponse, GraphPathRequest, GraphPathResponse,
-    GraphTraverseRequest, GraphTraverseResponse, Hex, OpenWindowResponse, RegisterClientRequest,
-    RegisterClientResponse, RegisterRequest, RequestId, SemanticByTypeRequest,
-    SemanticByTypeResponse, SemanticValidateRequest, SemanticValidateResponse, TensorPayload,
-    TensorReduceRequest, TensorSliceRequest, UpdateRequest, VectorSearchRequest,
-    VectorSearchResponse, WindowId, headers, routes,
+    Access, ClientId, ClusterKeyResponse, EntityDeleted, EntityId, EntityView, EntityWritten,
+    GrantChanged, GrantRequest, GraphNeighboursRequest, GraphNeighboursResponse, GraphPathRequest,
+    GraphPathResponse, GraphTraverseRequest, GraphTraverseResponse, Hex, OpenWindowResponse,
+    RegisterClientRequest, RegisterClientResponse, RegisterRequest, RequestId,
+    SemanticByTypeRequest, SemanticByTypeResponse, SemanticValidateRequest,
+    SemanticValidateResponse, TensorPayload, TensorReduceRequest, TensorSliceRequest,
+    UpdateRequest, VectorSearchRequest, VectorSearchResponse, WindowId, headers, routes,
 };
 
 /// Largest response body read (big tensors).
@@ -325,6 +325,44 @@ impl Client {
             None::<&()>,
             Auth::Window,
             &extra,
+        )
+    }
+
+    /// `PUT /v1/entities/{id}/grants/{client}`: the owner gives `client` read or write access.
+    ///
+    /// # Errors
+    /// See [`ClientError`]; a caller that is not the owner gets `forbidden` (or `not_found` if it
+    /// may not even read the entity).
+    pub fn grant(
+        &self,
+        id: &EntityId,
+        client: &ClientId,
+        access: Access,
+    ) -> Result<GrantChanged, ClientError> {
+        self.call(
+            "PUT",
+            &routes::grant(id, client),
+            Some(&GrantRequest { access }),
+            Auth::Window,
+            &[],
+        )
+    }
+
+    /// `DELETE /v1/entities/{id}/grants/{client}`: the owner withdraws `client`'s grant.
+    ///
+    /// # Errors
+    /// See [`ClientError`] and [`Client::grant`].
+    pub fn revoke_grant(
+        &self,
+        id: &EntityId,
+        client: &ClientId,
+    ) -> Result<GrantChanged, ClientError> {
+        self.call(
+            "DELETE",
+            &routes::grant(id, client),
+            None::<&()>,
+            Auth::Window,
+            &[],
         )
     }
 

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Base64Bytes, ContentHash, EntityId, InvalidInput, TensorPayload, Value};
+use super::{
+    Access, Base64Bytes, ClientId, ContentHash, EntityId, InvalidInput, TensorPayload, Value,
+};
 
 /// The graph modality: the entity's node properties and its outgoing edges.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -226,6 +228,12 @@ pub struct EntityView {
     pub tensor: ModalityView<TensorPayload>,
     /// Semantic modality.
     pub semantic: ModalityView<SemanticPayload>,
+    /// The client that registered the entity (absent from servers older than ownership).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<ClientId>,
+    /// Who else may read or write it: shown to the owner only (absent for anyone else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<BTreeMap<ClientId, Access>>,
 }
 
 impl EntityView {

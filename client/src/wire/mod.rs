@@ -8,6 +8,7 @@
 mod bytes;
 mod entity;
 mod error;
+mod grant;
 mod ids;
 mod query;
 mod tensor;
@@ -21,6 +22,7 @@ pub use entity::{
     VectorPayload,
 };
 pub use error::{DriftDetails, DriftedModality, ErrorBody, ErrorCode, Modality};
+pub use grant::{Access, GrantChanged, GrantRequest};
 pub use ids::{ClientId, EntityId, IdError, RequestId, WindowId};
 pub use query::{
     Direction, GraphNeighboursRequest, GraphNeighboursResponse, GraphPathRequest,
@@ -72,6 +74,12 @@ pub mod routes {
     #[must_use]
     pub fn entity(id: &super::EntityId) -> String {
         format!("{ENTITIES}/{id}")
+    }
+
+    /// `/v1/entities/{id}/grants/{client}` (`PUT` grants, `DELETE` revokes).
+    #[must_use]
+    pub fn grant(id: &super::EntityId, client: &super::ClientId) -> String {
+        format!("{ENTITIES}/{id}/grants/{client}")
     }
 
     /// `/v1/windows/{id}` (`DELETE` closes the window).
