@@ -91,6 +91,7 @@ impl From<Refusal> for ProxyError {
             Refusal::VersionConflict { .. } => ErrorCode::VersionConflict,
             Refusal::UnknownEntity => ErrorCode::NotFound,
             Refusal::ReplayedRequest => ErrorCode::ReplayedRequest,
+            Refusal::ClientExists => ErrorCode::ClientExists,
         };
         Self::new(code, r.to_string())
     }
@@ -135,6 +136,7 @@ mod tests {
             (Refusal::MissingModality, ErrorCode::InvalidInput),
             (Refusal::BadPlacement, ErrorCode::Internal),
             (Refusal::ReplayedRequest, ErrorCode::ReplayedRequest),
+            (Refusal::ClientExists, ErrorCode::ClientExists),
         ];
         for (refusal, code) in cases {
             assert_eq!(ProxyError::from(refusal.clone()).code, code, "{refusal:?}");

@@ -54,11 +54,14 @@ pub enum ErrorCode {
     NoQuorum,
     /// 503: too few replicas of the entity's stores answered; retry after `Retry-After` seconds.
     Unavailable,
+    /// 409: the client id is enrolled with another identity key; replacing it takes an explicit
+    /// rotation (`POST /admin/clients/{id}/rotate`).
+    ClientExists,
 }
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::MissingAuth,
         Self::MalformedAuth,
         Self::BadSignature,
@@ -81,6 +84,7 @@ impl ErrorCode {
         Self::DriftDetected,
         Self::NoQuorum,
         Self::Unavailable,
+        Self::ClientExists,
     ];
 
     /// The HTTP status code this error is answered with.
@@ -100,7 +104,7 @@ impl ErrorCode {
             Self::MalformedJson | Self::InvalidInput => 400,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::VersionConflict | Self::AlreadyExists => 409,
+            Self::VersionConflict | Self::AlreadyExists | Self::ClientExists => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::Internal => 500,
@@ -141,6 +145,7 @@ impl ErrorCode {
             Self::DriftDetected => "drift_detected",
             Self::NoQuorum => "no_quorum",
             Self::Unavailable => "unavailable",
+            Self::ClientExists => "client_exists",
         }
     }
 }
