@@ -5,6 +5,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -114,6 +115,49 @@ fn dev_starts_a_cluster_the_printed_example_works_and_ctrl_c_stops_everything() 
         assert_eq!(got[m]["verified"], true, "{m}: {got}");
         assert_eq!(got[m]["hash"], put["hashes"][m], "{m}");
     }
+
+    // The admin token: printed, in a 0600 file of 256 random bits, required by every node.
+    let token_file = work.path().join("d/admin-token");
+    assert!(
+        printed.iter().any(|l| l.contains("d/admin-token")),
+        "{printed:#?}"
+    );
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert_eq!(token.len(), 64, "{token:?}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token:?}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for i in 1..=3 {
+        let url = format!("http://127.0.0.1:{}/admin/status", http + i);
+        let none = agent.get(&url).call().unwrap();
+        assert_eq!(none.status().as_u16(), 401, "n{i} without the token");
+        let with = agent
+            .get(&url)
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        assert_eq!(with.status().as_u16(), 200, "n{i} with the token");
+    }
+    // The operator CLI reads it from the file: enrolling dev's key again is harmless.
+    let node = format!("127.0.0.1:{}", http + 1);
+    let again = run(
+        work.path(),
+        &[
+            "key",
+            "register",
+            "--key",
+            "d/identity.json",
+            "--node",
+            &node,
+            "--admin-token-file",
+            "d/admin-token",
+        ],
+    );
+    assert_eq!(again["client"], "dev", "{again}");
 
     // Ctrl-C: every node stops and `verisim dev` exits cleanly.
     let mut dev = dev;

@@ -81,6 +81,9 @@ struct NodeArgs {
     /// A file holding that token.
     #[arg(long, env = "VERISIM_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Serve `/admin/*` without a token on a non-loopback `--http-listen` (`[admin] insecure_open`).
+    #[arg(long, env = "VERISIM_ADMIN_INSECURE_OPEN")]
+    admin_insecure_open: bool,
 }
 
 impl NodeArgs {
@@ -124,6 +127,9 @@ impl NodeArgs {
         }
         if self.admin_raw_proposals {
             c.admin.raw_proposals = true;
+        }
+        if self.admin_insecure_open {
+            c.admin.insecure_open = true;
         }
         if self.admin_token.is_some() || self.admin_token_file.is_some() {
             c.admin.token = self.admin_token;

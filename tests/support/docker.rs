@@ -215,6 +215,8 @@ impl DockerCluster {
                 &voters,
                 "--tick-ms",
                 "10",
+                // The admin network is the test's own; no one else reaches it.
+                "--admin-insecure-open",
             ])
             .unwrap_or_else(|e| panic!("start n{id}: {e}"));
             docker(&["network", "connect", "--ip", &admin_ip, &anet_name, &name])

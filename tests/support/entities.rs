@@ -24,8 +24,13 @@ pub const SCHEMA: &str = r#"[{"iri": "ex:Thing", "label": "Thing", "supertypes":
     "ex:score": {"datatype": "Float", "pattern": null, "min": null, "max": null}}}]"#;
 
 /// A client of every running node of `c` (retrying on 503 and unreachable nodes, as users would).
+/// With the cluster's admin token, if it has one, for the admin calls.
 pub fn client_of(c: &Cluster) -> Client {
-    Client::new(&node_urls(c)).expect("client")
+    let client = Client::new(&node_urls(c)).expect("client");
+    match &c.opts.admin_token {
+        Some(t) => client.with_admin_token(t.clone()),
+        None => client,
+    }
 }
 
 /// `http://host:port` of every running node, in id order.

@@ -108,6 +108,9 @@ pub struct Options {
     /// Extra environment variables of one node's process, as (node id, name, value): e.g.
     /// libfaketime's `LD_PRELOAD` and `FAKETIME` to run one node with a wrong clock.
     pub node_env: Vec<(u64, String, String)>,
+    /// The admin token every node requires (`--admin-token`); the harness's own admin calls
+    /// send it.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Options {
@@ -120,6 +123,7 @@ impl Default for Options {
             config: None,
             files: Vec::new(),
             node_env: Vec::new(),
+            admin_token: None,
         }
     }
 }
@@ -198,6 +202,9 @@ pub struct Node {
     pub http: Option<SocketAddr>,
     stopped: bool,
     agent: ureq::Agent,
+    /// Sent as `Authorization: Bearer` by every request helper unless the caller gives its own
+    /// `authorization` header.
+    pub admin_token: Option<String>,
 }
 
 impl Node {
@@ -219,11 +226,22 @@ impl Node {
         Ok(format!("http://{http}{path}"))
     }
 
+    fn bearer(&self) -> Option<String> {
+        self.admin_token.as_ref().map(|t| format!("Bearer {t}"))
+    }
+
     pub fn get(&self, path: &str) -> Result<Reply, String> {
-        to_reply(self.agent.get(&self.url(path)?).call())
+        let mut req = self.agent.get(&self.url(path)?);
+        if let Some(b) = self.bearer() {
+            req = req.header("authorization", b);
+        }
+        to_reply(req.call())
     }
     pub fn post(&self, path: &str, body: Option<Value>) -> Result<Reply, String> {
-        let req = self.agent.post(&self.url(path)?);
+        let mut req = self.agent.post(&self.url(path)?);
+        if let Some(b) = self.bearer() {
+            req = req.header("authorization", b);
+        }
         to_reply(match body {
             Some(b) => req.send_json(&b),
             None => req.send_empty(),
@@ -242,6 +260,13 @@ impl Node {
             .uri(self.url(path)?);
         for (k, v) in headers {
             req = req.header(*k, v);
+        }
+        if let Some(b) = self.bearer()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            req = req.header("authorization", b);
         }
         // The default content type, unless the caller sends one (signed, or an attack's).
         if !body.is_empty()
@@ -264,10 +289,21 @@ impl Node {
         for (k, v) in headers {
             req = req.header(*k, v);
         }
+        if let Some(b) = self.bearer()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            req = req.header("authorization", b);
+        }
         to_reply(req.call())
     }
     pub fn put(&self, path: &str, body: &Value) -> Result<Reply, String> {
-        to_reply(self.agent.put(&self.url(path)?).send_json(body))
+        let mut req = self.agent.put(&self.url(path)?);
+        if let Some(b) = self.bearer() {
+            req = req.header("authorization", b);
+        }
+        to_reply(req.send_json(body))
     }
 
     /// `GET /admin/status`'s `consensus` object.
@@ -532,6 +568,10 @@ impl Cluster {
                     extra_args.push("--snapshot-entries".into());
                     extra_args.push(k.to_string());
                 }
+                if let Some(t) = &opts.admin_token {
+                    extra_args.push("--admin-token".into());
+                    extra_args.push(t.clone());
+                }
                 Node {
                     id,
                     cluster_addr: addrs[&id],
@@ -550,6 +590,7 @@ impl Cluster {
                     http: None,
                     stopped: false,
                     agent: agent(),
+                    admin_token: opts.admin_token.clone(),
                 }
             })
             .collect();
@@ -741,6 +782,10 @@ impl Cluster {
             extra_args.push("--snapshot-entries".into());
             extra_args.push(k.to_string());
         }
+        if let Some(t) = &self.opts.admin_token {
+            extra_args.push("--admin-token".into());
+            extra_args.push(t.clone());
+        }
         let cookie = self.nodes[0].cookie.clone();
         self.nodes.push(Node {
             id,
@@ -755,6 +800,7 @@ impl Cluster {
             http: None,
             stopped: false,
             agent: agent(),
+            admin_token: self.opts.admin_token.clone(),
         });
         assert_eq!(self.nodes.len() as u64, id, "node ids are dense from 1");
         self.nodes.last_mut().expect("just pushed")

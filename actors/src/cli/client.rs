@@ -11,7 +11,7 @@ use verisim_client::http::{Client, now_ms};
 use verisim_client::wire::{Access, ClientId, EntityId, RegisterRequest};
 
 use super::files::{KeyFile, SessionFile, read_key_file, read_session_file, write_private_file};
-use super::{ClientCmd, GrantAccess, KeyCmd, SearchKind, WindowCmd};
+use super::{AdminAuth, ClientCmd, GrantAccess, KeyCmd, SearchKind, WindowCmd};
 
 /// Runs one client command, printing its JSON result on stdout.
 ///
@@ -119,16 +119,35 @@ fn key(cmd: KeyCmd) -> Result<serde_json::Value, String> {
         KeyCmd::Register {
             key,
             nodes,
-            admin_token,
+            admin,
+            rotate,
         } => {
             let (client_id, identity) = read_key_file(&key.key_file)?;
-            let mut client = Client::new(&nodes).map_err(|e| e.to_string())?;
-            if let Some(t) = admin_token {
-                client = client.with_admin_token(t);
+            let client = admin_client(&nodes, &admin)?;
+            if rotate {
+                to_value(client.rotate_client(&client_id, &identity.public()))
+            } else {
+                to_value(client.register_client(&client_id, &identity.public()))
             }
-            to_value(client.register_client(&client_id, &identity.public()))
+        }
+        KeyCmd::Revoke {
+            client,
+            nodes,
+            admin,
+        } => {
+            let client_id = ClientId::new(client).map_err(|e| e.to_string())?;
+            to_value(admin_client(&nodes, &admin)?.revoke_client(&client_id))
         }
     }
+}
+
+/// A client for admin calls: the nodes, and the admin token if one is given.
+fn admin_client(nodes: &[String], admin: &AdminAuth) -> Result<Client, String> {
+    let client = Client::new(nodes).map_err(|e| e.to_string())?;
+    Ok(match admin.token()? {
+        Some(t) => client.with_admin_token(t),
+        None => client,
+    })
 }
 
 /// A client for the nodes and window of a session file; refuses an expired window up front.

@@ -1,8 +1,10 @@
 //! `verisim dev`: a local 3-node cluster on loopback in one command, with a dev client key
 //! registered, a trust window open and an example entity to register.
 //!
-//! Everything lives in one directory (default `./verisim-dev`): the cookie, the node config and
-//! schema, each node's data and log, the key and session files. Running it again reuses the data.
+//! Everything lives in one directory (default `./verisim-dev`): the cookie, the admin token, the
+//! node config and schema, each node's data and log, the key and session files. Running it again
+//! reuses the data. The admin token (`admin-token`, mode 0600, 256 random bits in hex) guards the
+//! nodes' `/admin/*` routes; `verisim dev` itself enrolls its `dev` client with it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,9 +19,11 @@ use verisim_client::wire::{
     TensorPayload, Value, VectorPayload,
 };
 
-use super::{KeyFile, SessionFile, read_key_file, write_private_file};
+use super::{KeyFile, SessionFile, read_key_file, read_token_file, write_private_file};
 
 const NODES: u64 = 3;
+/// The admin token's file name in the dev directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// How long a node may take to print its READY line.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -127,6 +131,10 @@ fn start_node(dir: &Path, id: u64, args: &DevArgs, exe: &Path) -> Result<(Child,
         ])
         .arg("--cookie-file")
         .arg(dir.join("cookie"))
+        .arg("--admin-token-file")
+        .arg(dir.join(ADMIN_TOKEN_FILE))
+        // The token file, not whatever token the caller's environment holds.
+        .env_remove("VERISIM_ADMIN_TOKEN")
         .arg("--config")
         .arg(dir.join("node.toml"))
         .stdout(Stdio::piped())
@@ -212,6 +220,12 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
         let secret = hex::encode(rand::random::<[u8; 32]>());
         write_private_file(&cookie, secret.as_bytes(), false)?;
     }
+    let token_path = dir.join(ADMIN_TOKEN_FILE);
+    if !token_path.exists() {
+        let token = zeroize::Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
+        write_private_file(&token_path, token.as_bytes(), false)?;
+    }
+    let admin_token = read_token_file(&token_path)?;
     let schema = dir.join("schema.json");
     write_once(&schema, DEV_SCHEMA.as_bytes())?;
     let absolute = std::fs::canonicalize(&schema).map_err(io("resolving", &schema))?;
@@ -247,7 +261,9 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
     let session = {
         let urls = urls.clone();
         tokio::task::spawn_blocking(move || {
-            let client = Client::new(&urls).map_err(|e| e.to_string())?;
+            let client = Client::new(&urls)
+                .map_err(|e| e.to_string())?
+                .with_admin_token(admin_token);
             client
                 .register_client(&client_id, &identity.public())
                 .map_err(|e| format!("registering the dev key: {e}"))?;
@@ -279,7 +295,11 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
     println!("Register the example entity and read it back:");
     println!("  verisim put --session {d}/session.json {d}/example.json");
     println!("  verisim get --session {d}/session.json example-1");
-    println!("Cluster status: curl -s {}/admin/status", urls[0]);
+    println!("Admin token (mode 0600): {d}/{ADMIN_TOKEN_FILE}");
+    println!(
+        "Cluster status: curl -s -H \"Authorization: Bearer $(cat {d}/{ADMIN_TOKEN_FILE})\" {}/admin/status",
+        urls[0]
+    );
     println!("DEV READY (Ctrl-C stops every node)");
 
     wait_for_stop().await;

@@ -186,3 +186,24 @@ pub fn read_session_file(path: &Path) -> Result<(Vec<String>, Session), String> 
     let s = f.session()?;
     Ok((f.nodes.clone(), s))
 }
+
+/// Reads an admin token file: surrounding whitespace is ignored; an empty file, or one that others
+/// (not owner or group) can read, is refused.
+pub fn read_token_file(path: &Path) -> Result<String, String> {
+    let shown = path.display();
+    let meta =
+        fs::metadata(path).map_err(|e| format!("cannot read admin token file {shown}: {e}"))?;
+    if meta.permissions().mode() & 0o007 != 0 {
+        return Err(format!(
+            "admin token file {shown} is readable by others (mode {:o}); run chmod 600 on it",
+            meta.permissions().mode() & 0o777
+        ));
+    }
+    let text = fs::read_to_string(path)
+        .map_err(|e| format!("cannot read admin token file {shown}: {e}"))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("admin token file {shown} is empty"));
+    }
+    Ok(token.to_owned())
+}

@@ -8,7 +8,9 @@ mod files;
 mod tests;
 
 pub use client::run;
-pub use files::{KeyFile, SessionFile, read_key_file, read_session_file, write_private_file};
+pub use files::{
+    KeyFile, SessionFile, read_key_file, read_session_file, read_token_file, write_private_file,
+};
 
 use std::path::PathBuf;
 
@@ -75,7 +77,8 @@ pub enum KeyCmd {
         #[command(flatten)]
         key: KeyPath,
     },
-    /// Register the key file's public key with the cluster (`POST /admin/clients`).
+    /// Enroll the key file's public key with the cluster (`POST /admin/clients`, an admin call);
+    /// with --rotate, replace the client's key and close its windows.
     Register {
         #[command(flatten)]
         key: KeyPath,
@@ -87,10 +90,58 @@ pub enum KeyCmd {
             required = true
         )]
         nodes: Vec<String>,
-        /// Admin bearer token, if the cluster requires one.
-        #[arg(long, env = "VERISIM_ADMIN_TOKEN")]
-        admin_token: Option<String>,
+        #[command(flatten)]
+        admin: AdminAuth,
+        /// Replace the key of an already enrolled client (`POST /admin/clients/{id}/rotate`):
+        /// every window it has open is closed.
+        #[arg(long)]
+        rotate: bool,
     },
+    /// Revoke a client (`DELETE /admin/clients/{id}`, an admin call): every window it has open is
+    /// closed on every node, and the id can never be enrolled again.
+    Revoke {
+        /// The client to revoke.
+        #[arg(long)]
+        client: String,
+        /// A node's HTTP address (repeat for failover).
+        #[arg(
+            long = "node",
+            env = "VERISIM_NODES",
+            value_delimiter = ',',
+            required = true
+        )]
+        nodes: Vec<String>,
+        #[command(flatten)]
+        admin: AdminAuth,
+    },
+}
+
+/// The admin token of admin calls: `--admin-token-file` (or `VERISIM_ADMIN_TOKEN_FILE`) if given,
+/// else `VERISIM_ADMIN_TOKEN` (or `--admin-token`, which `ps` shows: prefer the others).
+#[derive(Args, Debug, Clone, Default)]
+pub struct AdminAuth {
+    /// Admin bearer token, if the cluster requires one.
+    #[arg(long, env = "VERISIM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// A file holding the admin token (e.g. `verisim dev`'s `<dir>/admin-token`); wins over
+    /// --admin-token.
+    #[arg(long, env = "VERISIM_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl AdminAuth {
+    /// The token to send, if any.
+    ///
+    /// # Errors
+    /// The file cannot be read, others can read it, or the token is empty.
+    pub fn token(&self) -> Result<Option<String>, String> {
+        match (&self.admin_token_file, &self.admin_token) {
+            (Some(path), _) => read_token_file(path).map(Some),
+            (None, Some(t)) if t.trim().is_empty() => Err("the admin token is empty".into()),
+            (None, Some(t)) => Ok(Some(t.trim().to_owned())),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// `verisim window ...`.

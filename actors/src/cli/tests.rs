@@ -177,3 +177,83 @@ fn grant_arguments_parse() {
     assert!(parse(&["grant", "e1", "bob", "admin"]).is_err());
     assert!(parse(&["grant", "e1", "bob"]).is_err());
 }
+
+#[test]
+fn admin_commands_parse_with_a_token_or_a_token_file() {
+    match parse(&[
+        "key",
+        "revoke",
+        "--client",
+        "mallory",
+        "--node",
+        "a:1",
+        "--admin-token-file",
+        "/run/t",
+    ])
+    .unwrap()
+    {
+        ClientCmd::Key(KeyCmd::Revoke {
+            client,
+            nodes,
+            admin,
+        }) => {
+            assert_eq!(client, "mallory");
+            assert_eq!(nodes, ["a:1"]);
+            assert_eq!(
+                admin.admin_token_file.as_deref(),
+                Some(std::path::Path::new("/run/t"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        parse(&["key", "revoke", "--node", "a:1"]).is_err(),
+        "--client is required"
+    );
+    match parse(&[
+        "key",
+        "register",
+        "--node",
+        "a:1",
+        "--rotate",
+        "--admin-token",
+        "t0k",
+    ])
+    .unwrap()
+    {
+        ClientCmd::Key(KeyCmd::Register { rotate, admin, .. }) => {
+            assert!(rotate);
+            assert_eq!(admin.token().unwrap().as_deref(), Some("t0k"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_admin_token_file_wins_and_must_be_private_and_non_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admin-token");
+    write_private_file(&path, b"  from-file\n", false).unwrap();
+    let both = AdminAuth {
+        admin_token: Some("from-flag".into()),
+        admin_token_file: Some(path.clone()),
+    };
+    assert_eq!(both.token().unwrap().as_deref(), Some("from-file"));
+    assert_eq!(AdminAuth::default().token().unwrap(), None);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = both.token().unwrap_err();
+    assert!(e.contains("chmod 600"), "{e}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&path, "\n").unwrap();
+    assert!(both.token().unwrap_err().contains("empty"));
+    let blank = AdminAuth {
+        admin_token: Some(" ".into()),
+        admin_token_file: None,
+    };
+    assert!(blank.token().is_err());
+    let missing = AdminAuth {
+        admin_token: None,
+        admin_token_file: Some(dir.path().join("absent")),
+    };
+    assert!(missing.token().is_err());
+}

@@ -2,24 +2,30 @@
 //! node-address registry commands the whole-system tests use as a replicated register.
 //!
 //! Errors are JSON `{"code": ..., "message": ...}` with a stable code; 503 with `Retry-After` when
-//! there is no quorum. With a token configured every `/admin/*` route wants
-//! `Authorization: Bearer <token>`; `/healthz`, `/readyz` and `/metrics` stay open.
+//! there is no quorum. Every admin route comes from one table ([`routes`]); with a token
+//! configured one guard, a layer over the node's whole app, wants `Authorization: Bearer <token>`
+//! on every path under `/admin`; `/healthz`, `/readyz` and `/metrics` stay open.
 
+mod clients;
 pub mod metrics;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, get, on};
 use axum::{Json, Router};
 use ractor::rpc::CallResult;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;
+use verisim_client::wire::{ErrorCode, routes};
 use verisim_cluster::ClusterHandle;
 use verisim_raft::{ConfChange, NodeId};
 use verisim_supervision::{ChildState, SupervisorError, SupervisorHandle};
@@ -59,52 +65,156 @@ pub struct AdminState {
     pub clock: crate::consensus::ClusterClock,
 }
 
-pub fn router(state: AdminState) -> Router {
-    let open = Router::new()
+/// The HTTP verbs admin routes are served with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Put => MethodFilter::PUT,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// One admin route: a verb and a path template under [`ADMIN_PREFIX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminRoute {
+    pub verb: Verb,
+    pub path: &'static str,
+}
+
+impl AdminRoute {
+    /// The path with every `{param}` and `{*rest}` replaced by `value`: a concrete request path.
+    pub fn path_with(&self, value: &str) -> String {
+        self.path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { value } else { seg })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// Every path under this prefix is behind [`guard`], whichever router serves it.
+pub const ADMIN_PREFIX: &str = "/admin";
+
+/// The one table every admin route is built from (and that tests walk).
+fn table() -> Vec<(AdminRoute, MethodRouter<AdminState>)> {
+    fn r<H, T>(verb: Verb, path: &'static str, h: H) -> (AdminRoute, MethodRouter<AdminState>)
+    where
+        H: Handler<T, AdminState>,
+        T: 'static,
+    {
+        (AdminRoute { verb, path }, on(verb.filter(), h))
+    }
+    use Verb::{Delete, Get, Post, Put};
+    vec![
+        r(Get, "/admin/status", status),
+        r(Get, "/admin/tree", tree),
+        r(Post, "/admin/snapshot", snapshot),
+        r(Post, "/admin/transfer/{to}", transfer),
+        r(Post, "/admin/members", members),
+        r(Post, "/admin/kill/{actor}", kill),
+        r(Get, "/admin/nodes/{name}", get_node),
+        r(Put, "/admin/nodes/{name}", put_node),
+        r(Get, "/admin/entities/{id}", get_entity),
+        r(Post, "/admin/proposals", raw_proposals),
+        r(Post, "/admin/restart/{*path}", restart),
+        r(Post, routes::ADMIN_CLIENTS, clients::enroll),
+        r(Get, "/admin/clients/{id}", clients::show),
+        r(Delete, "/admin/clients/{id}", clients::revoke),
+        r(Post, "/admin/clients/{id}/rotate", clients::rotate),
+    ]
+}
+
+/// The admin routes, in table order.
+pub fn routes() -> Vec<AdminRoute> {
+    table().into_iter().map(|(route, _)| route).collect()
+}
+
+/// The admin routes and the open ones (`/healthz`, `/readyz`, `/metrics`), unguarded: [`app`]
+/// puts the guard in front of them.
+fn router(state: AdminState) -> Router {
+    let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
-    let guarded = Router::new()
-        .route("/admin/status", get(status))
-        .route("/admin/tree", get(tree))
-        .route("/admin/snapshot", post(snapshot))
-        .route("/admin/transfer/{to}", post(transfer))
-        .route("/admin/members", post(members))
-        .route("/admin/kill/{actor}", post(kill))
-        .route("/admin/nodes/{name}", get(get_node).put(put_node))
-        .route("/admin/entities/{id}", get(get_entity))
-        .route("/admin/proposals", post(raw_proposals))
-        .route("/admin/restart/{*path}", post(restart))
-        .route_layer(middleware::from_fn_with_state(state.token.clone(), bearer));
-    open.merge(guarded).with_state(state)
+    for (route, handler) in table() {
+        router = router.route(route.path, handler);
+    }
+    router.with_state(state)
 }
 
-/// Checks `Authorization: Bearer <token>` in constant time: 401 `missing_auth` without one, 403
-/// `forbidden` for a wrong one.
-async fn bearer(
-    State(token): State<Option<Arc<str>>>,
-    headers: HeaderMap,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(token) = token else {
-        return next.run(req).await;
-    };
+/// The node's whole HTTP app: the admin routes and the public API, with [`guard`] as a layer over
+/// all of it, so that any path under `/admin` (routed, added later by either router, or unknown)
+/// needs the token.
+pub fn app(state: AdminState, proxy: crate::proxy::ProxyState) -> Router {
+    let token = state.token.clone();
+    router(state)
+        .merge(crate::proxy::router(proxy))
+        .layer(middleware::from_fn_with_state(token, guard))
+}
+
+/// Whether `path` is an admin path: `/admin` itself or anything below it.
+pub fn is_admin_path(path: &str) -> bool {
+    path.strip_prefix(ADMIN_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The admin guard: `Authorization: Bearer <token>` on every admin path, checked in constant
+/// time: 401 `missing_auth` without one, 403 `forbidden` for a wrong one. Other paths pass. With
+/// no token configured everything passes (a node refuses to start so on a non-loopback address
+/// unless told `admin.insecure_open`).
+async fn guard(State(token): State<Option<Arc<str>>>, req: Request, next: Next) -> Response {
+    match (&token, is_admin_path(req.uri().path())) {
+        (Some(token), true) => match check_bearer(token, req.headers()) {
+            Ok(()) => next.run(req).await,
+            Err(e) => e.into_response(),
+        },
+        _ => next.run(req).await,
+    }
+}
+
+fn check_bearer(token: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
     match given {
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing_auth",
+        None => Err(ApiError::code(
+            ErrorCode::MissingAuth,
             "this route needs `Authorization: Bearer <admin token>`",
-        )
-        .into_response(),
-        Some(g) if bool::from(g.trim().as_bytes().ct_eq(token.as_bytes())) => next.run(req).await,
-        Some(_) => {
-            ApiError::new(StatusCode::FORBIDDEN, "forbidden", "wrong admin token").into_response()
+        )),
+        // Hashed first so that neither the content nor the length leaks through timing.
+        Some(g)
+            if bool::from(
+                blake3::hash(g.as_bytes())
+                    .as_bytes()
+                    .ct_eq(blake3::hash(token.as_bytes()).as_bytes()),
+            ) =>
+        {
+            Ok(())
         }
+        Some(_) => Err(ApiError::code(ErrorCode::Forbidden, "wrong admin token")),
     }
 }
 
@@ -124,6 +234,13 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// An error with one of the API's stable codes and its status.
+    fn code(code: ErrorCode, message: impl Into<String>) -> Self {
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::new(status, code.as_str(), message)
     }
 
     fn no_quorum(message: impl Into<String>) -> Self {

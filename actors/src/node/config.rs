@@ -69,7 +69,8 @@ impl ProxySettings {
     }
 }
 
-/// `[admin]`: without a token the admin routes are open (bind `http_listen` to loopback then).
+/// `[admin]`: the token every `/admin/*` route wants. Without one the admin routes are open, which
+/// a node accepts only on a loopback `http_listen`, or when told `insecure_open`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminSettings {
@@ -80,6 +81,9 @@ pub struct AdminSettings {
     /// Serve `POST /admin/proposals` (raw registry proposals, bypassing the proxy's checks): an
     /// operator and benchmark tool, off by default.
     pub raw_proposals: bool,
+    /// Serve the admin routes without a token on a non-loopback `http_listen` (whoever reaches the
+    /// port can then enroll and revoke clients): only for networks nobody else reaches.
+    pub insecure_open: bool,
 }
 
 impl AdminSettings {
@@ -233,6 +237,16 @@ impl NodeConfig {
         if self.proxy.commit_timeout_ms == 0 {
             return bad("proxy: commit_timeout_ms must be positive".into());
         }
+        let has_token = self.admin.token.is_some() || self.admin.token_file.is_some();
+        if !self.http_listen.ip().is_loopback() && !has_token && !self.admin.insecure_open {
+            return bad(format!(
+                "http_listen {} is not a loopback address and no admin token is set: anyone \
+                 reaching it could enroll or revoke clients. Set `[admin] token_file` (or \
+                 --admin-token-file / VERISIM_ADMIN_TOKEN), or, on a network nobody else \
+                 reaches, `[admin] insecure_open = true` (--admin-insecure-open)",
+                self.http_listen
+            ));
+        }
         Ok(())
     }
 
@@ -364,6 +378,54 @@ mod tests {
             ..NodeConfig::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_node_open_to_the_network_without_an_admin_token_is_refused_unless_told_so() {
+        let base = || NodeConfig {
+            id: 1,
+            voters: vec![1],
+            ..NodeConfig::default()
+        };
+        // Loopback without a token: the harness and `verisim dev`'s default, allowed.
+        base().validate().unwrap();
+        let v6 = NodeConfig {
+            http_listen: "[::1]:8100".parse().unwrap(),
+            ..base()
+        };
+        v6.validate().unwrap();
+        for addr in ["0.0.0.0:8100", "10.1.2.3:8100", "[::]:8100"] {
+            let open = NodeConfig {
+                http_listen: addr.parse().unwrap(),
+                ..base()
+            };
+            let err = open.validate().unwrap_err().to_string();
+            assert!(
+                err.contains("no admin token") && err.contains("insecure_open"),
+                "{addr}: {err}"
+            );
+            let with_file = NodeConfig {
+                admin: AdminSettings {
+                    token_file: Some("/etc/verisim/admin-token".into()),
+                    ..AdminSettings::default()
+                },
+                ..open.clone()
+            };
+            with_file.validate().unwrap();
+            let with_token = NodeConfig {
+                admin: AdminSettings {
+                    token: Some("t".into()),
+                    ..AdminSettings::default()
+                },
+                ..open.clone()
+            };
+            with_token.validate().unwrap();
+        }
+        let told: NodeConfig = toml::from_str(
+            "id = 1\nvoters = [1]\nhttp_listen = \"0.0.0.0:8100\"\n[admin]\ninsecure_open = true",
+        )
+        .unwrap();
+        told.validate().unwrap();
     }
 
     #[test]

@@ -218,12 +218,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         clock: clock.clone(),
     };
     let http_metrics = state.http.clone();
-    let app = admin::router(state)
-        .merge(crate::proxy::router(proxy))
-        .layer(axum::middleware::from_fn_with_state(
-            http_metrics,
-            admin::metrics::track,
-        ));
+    let app = admin::app(state, proxy).layer(axum::middleware::from_fn_with_state(
+        http_metrics,
+        admin::metrics::track,
+    ));
     let (http_stop, mut stop_rx) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(async move {
         let served = axum::serve(listener, app)

@@ -99,6 +99,7 @@ impl From<Refusal> for ProxyError {
             // Ownership and grants).
             Refusal::Forbidden { visible: true } => ErrorCode::Forbidden,
             Refusal::Forbidden { visible: false } => ErrorCode::NotFound,
+            Refusal::ClientExists => ErrorCode::ClientExists,
         };
         if let Refusal::Forbidden { visible: false } = r {
             return Self::new(code, "no such entity");
@@ -150,6 +151,7 @@ mod tests {
             (Refusal::Forbidden { visible: false }, ErrorCode::NotFound),
             (Refusal::UnknownGrantee, ErrorCode::InvalidInput),
             (Refusal::GrantToOwner, ErrorCode::InvalidInput),
+            (Refusal::ClientExists, ErrorCode::ClientExists),
         ];
         for (refusal, code) in cases {
             assert_eq!(ProxyError::from(refusal.clone()).code, code, "{refusal:?}");

@@ -183,7 +183,8 @@ pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), Pro
 /// How much of an oversized body is drained before answering 413 (see [`read_body`]).
 const DRAIN_FACTOR: usize = 4;
 
-/// The public API routes.
+/// The public API routes. Paths under `/admin` belong to `node::admin`'s table (its guard covers
+/// them wherever they are mounted, but keep them there).
 pub fn router(state: ProxyState) -> Router {
     Router::new()
         .route(routes::CLUSTER_KEY, get(windows::cluster_key))
@@ -208,6 +209,5 @@ pub fn router(state: ProxyState) -> Router {
         .route(routes::TENSOR_REDUCE, post(queries::tensor_reduce))
         .route(routes::SEMANTIC_VALIDATE, post(queries::semantic_validate))
         .route(routes::SEMANTIC_BY_TYPE, post(queries::semantic_by_type))
-        .route(routes::ADMIN_CLIENTS, post(windows::register_client))
         .with_state(state)
 }

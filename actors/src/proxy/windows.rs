@@ -1,5 +1,5 @@
-//! Client identities and trust windows: `GET /v1/cluster-key`, `POST /v1/windows`, and the admin
-//! route `POST /admin/clients`.
+//! Trust windows: `GET /v1/cluster-key`, `POST /v1/windows`, `DELETE /v1/windows/{id}`. Client
+//! identity keys are enrolled through the admin API (`node::admin`).
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use verisim_client::auth::{self, AuthError, ClusterPublicKey, IdentityPublicKey};
 use verisim_client::wire::{
     ClusterKeyResponse, ErrorCode, Hex, OpenWindowRequest, OpenWindowResponse,
-    RegisterClientRequest, RegisterClientResponse,
 };
 
 use super::error::{ProxyError, parse_json};
@@ -24,31 +23,6 @@ pub async fn cluster_key(State(st): State<ProxyState>) -> Json<ClusterKeyRespons
 
 fn client_id(s: &str) -> Result<ClientId, ProxyError> {
     ClientId::new(s).map_err(|e| ProxyError::invalid(e.to_string()))
-}
-
-/// `POST /admin/clients`: register (or replace) a client's Ed25519 identity key.
-pub async fn register_client(
-    State(st): State<ProxyState>,
-    req: Request,
-) -> Result<Response, ProxyError> {
-    let (_, body) = read_body(req, st.max_body).await?;
-    let r: RegisterClientRequest = parse_json(&body)?;
-    IdentityPublicKey::from_bytes(&r.public_key.0)
-        .map_err(|e| ProxyError::invalid(e.to_string()))?;
-    let applied = st
-        .commit(Command::RegisterClient {
-            client: client_id(r.client.as_str())?,
-            public_key: PublicKey(r.public_key.0),
-        })
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RegisterClientResponse {
-            client: r.client,
-            index: applied.index,
-        }),
-    )
-        .into_response())
 }
 
 /// `POST /v1/windows`: open a trust window. The opening is signed with the client's identity key and

@@ -101,7 +101,9 @@ pub struct Proposal {
 /// client commands carry an [`Origin`] that apply checks against the committed trust windows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Register (or replace) a client's Ed25519 identity key.
+    /// Register a client's Ed25519 identity key, as nodes before admin-only enrollment wrote it:
+    /// replaces the key of an existing client (a revoked one is refused). Kept so that old logs
+    /// replay to the state they reached; nodes now propose [`Command::EnrollClient`].
     RegisterClient {
         client: ClientId,
         public_key: PublicKey,
@@ -154,6 +156,21 @@ pub enum Command {
         origin: Origin,
         id: EntityId,
         grantee: ClientId,
+    },
+    /// Enroll a client's identity key: a new client is registered; the same key again changes
+    /// nothing; another key for an existing client is refused ([`Refusal::ClientExists`]), as is
+    /// any key for a revoked client.
+    ///
+    /// [`Refusal::ClientExists`]: super::Refusal::ClientExists
+    EnrollClient {
+        client: ClientId,
+        public_key: PublicKey,
+    },
+    /// Replace an existing client's identity key and close all of its open windows at once (an
+    /// explicit rotation, by an admin). Refused for an unknown or revoked client.
+    RotateClient {
+        client: ClientId,
+        public_key: PublicKey,
     },
 }
 

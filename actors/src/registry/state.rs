@@ -159,6 +159,8 @@ pub enum Refusal {
     UnknownGrantee,
     #[error("the owner needs no grant on its own entity")]
     GrantToOwner,
+    #[error("the client is registered with another key; rotate it explicitly")]
+    ClientExists,
 }
 
 /// The result of applying one entry; proposers are answered with it.
@@ -185,6 +187,10 @@ pub enum Outcome {
     /// A grant was set or withdrawn; the entity's version is unchanged.
     GrantChanged {
         index: u64,
+    },
+    /// A client's key was replaced and this many of its open windows closed.
+    ClientRotated {
+        windows_closed: u64,
     },
 }
 
@@ -257,6 +263,10 @@ impl RegistryState {
         let stamped = p.at_ms.max(now);
         match &p.command {
             Command::RegisterClient { client, public_key } => {
+                // The legacy command replaces a key, but never brings a revoked client back.
+                if self.clients.get(client).is_some_and(|c| c.revoked) {
+                    return Outcome::Refused(Refusal::ClientRevoked);
+                }
                 self.clients.insert(
                     client.clone(),
                     ClientRecord {
@@ -271,18 +281,16 @@ impl RegistryState {
                 None => Outcome::Refused(Refusal::UnknownClient),
                 Some(rec) => {
                     rec.revoked = true;
-                    let closed: Vec<WindowId> = self
-                        .windows
-                        .iter()
-                        .filter(|(_, w)| &w.client == client)
-                        .map(|(id, _)| id.clone())
-                        .collect();
-                    for id in closed {
-                        self.close_window(&id);
-                    }
+                    self.close_windows_of(client);
                     Outcome::ClientRevoked
                 }
             },
+            Command::EnrollClient { client, public_key } => {
+                self.enroll_client(index, client, *public_key)
+            }
+            Command::RotateClient { client, public_key } => {
+                self.rotate_client(index, client, *public_key)
+            }
             Command::OpenWindow {
                 client,
                 window,
@@ -337,6 +345,56 @@ impl RegistryState {
                 s.set_grant(index, origin, id, grantee, None)
             }),
         }
+    }
+
+    /// Admin-only enrollment (the proxy checks the admin token before proposing): a key is set
+    /// once; the same key again is a no-op success so that retries and re-runs are harmless.
+    fn enroll_client(&mut self, index: u64, client: &ClientId, public_key: PublicKey) -> Outcome {
+        match self.clients.get(client) {
+            Some(c) if c.revoked => Outcome::Refused(Refusal::ClientRevoked),
+            Some(c) if c.public_key == public_key => Outcome::ClientRegistered,
+            Some(_) => Outcome::Refused(Refusal::ClientExists),
+            None => {
+                self.clients.insert(
+                    client.clone(),
+                    ClientRecord {
+                        public_key,
+                        revoked: false,
+                        registered_index: index,
+                    },
+                );
+                Outcome::ClientRegistered
+            }
+        }
+    }
+
+    /// An explicit key rotation: windows opened under the old key are closed with it, since
+    /// whoever held the old key may hold their window keys too.
+    fn rotate_client(&mut self, index: u64, client: &ClientId, public_key: PublicKey) -> Outcome {
+        match self.clients.get_mut(client) {
+            None => Outcome::Refused(Refusal::UnknownClient),
+            Some(c) if c.revoked => Outcome::Refused(Refusal::ClientRevoked),
+            Some(c) => {
+                c.public_key = public_key;
+                c.registered_index = index;
+                let windows_closed = self.close_windows_of(client);
+                Outcome::ClientRotated { windows_closed }
+            }
+        }
+    }
+
+    /// Closes every window of `client`, answering how many there were.
+    fn close_windows_of(&mut self, client: &ClientId) -> u64 {
+        let closed: Vec<WindowId> = self
+            .windows
+            .iter()
+            .filter(|(_, w)| &w.client == client)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &closed {
+            self.close_window(id);
+        }
+        closed.len() as u64
     }
 
     fn open_window(

@@ -436,6 +436,199 @@ fn snapshot_body_round_trips_and_refuses_trailing_bytes() {
     );
 }
 
+fn at(s: &mut RegistryState, index: u64, at_ms: u64, command: Command) -> Outcome {
+    s.apply(index, &Proposal { at_ms, command })
+}
+fn enroll(c: &str, key: u8) -> Command {
+    Command::EnrollClient {
+        client: client(c),
+        public_key: PublicKey([key; 32]),
+    }
+}
+fn rotate(c: &str, key: u8) -> Command {
+    Command::RotateClient {
+        client: client(c),
+        public_key: PublicKey([key; 32]),
+    }
+}
+fn open(c: &str, w: &str) -> Command {
+    Command::OpenWindow {
+        client: client(c),
+        window: window(w),
+        expires_at_ms: 900_000,
+        client_dh: PublicKey([9; 32]),
+    }
+}
+
+#[test]
+fn enrolling_the_same_key_again_changes_nothing_and_another_key_is_refused() {
+    let mut s = RegistryState::default();
+    assert_eq!(
+        at(&mut s, 1, 1_000, enroll("dev", 7)),
+        Outcome::ClientRegistered
+    );
+    assert_eq!(
+        at(&mut s, 2, 1_000, open("dev", "w1")),
+        Outcome::WindowOpened {
+            expires_at_ms: 900_000
+        }
+    );
+    let before = s.client(&client("dev")).cloned();
+    // A re-run of the enrollment (same key) succeeds and leaves the record as it was.
+    assert_eq!(
+        at(&mut s, 3, 2_000, enroll("dev", 7)),
+        Outcome::ClientRegistered
+    );
+    assert_eq!(s.client(&client("dev")).cloned(), before);
+    // The attack: another key under an existing id, without rotation.
+    assert_eq!(
+        at(&mut s, 4, 2_000, enroll("dev", 66)),
+        Outcome::Refused(Refusal::ClientExists)
+    );
+    assert_eq!(
+        s.client(&client("dev")).cloned(),
+        before,
+        "the key was not replaced"
+    );
+    assert!(
+        s.open_window_for(&window("w1"), &client("dev"), 2_000)
+            .is_some()
+    );
+}
+
+#[test]
+fn rotation_replaces_the_key_and_closes_every_window_of_that_client_only() {
+    let mut s = RegistryState::default();
+    at(&mut s, 1, 1_000, enroll("dev", 7));
+    at(&mut s, 2, 1_000, enroll("bob", 8));
+    at(&mut s, 3, 1_000, open("dev", "w1"));
+    at(&mut s, 4, 1_000, open("dev", "w2"));
+    at(&mut s, 5, 1_000, open("bob", "wb"));
+    assert_eq!(
+        at(&mut s, 6, 2_000, rotate("dev", 70)),
+        Outcome::ClientRotated { windows_closed: 2 }
+    );
+    let dev = s.client(&client("dev")).unwrap();
+    assert_eq!(
+        (dev.public_key, dev.revoked, dev.registered_index),
+        (PublicKey([70; 32]), false, 6)
+    );
+    for w in ["w1", "w2"] {
+        assert!(s.window(&window(w)).is_none(), "{w} survived the rotation");
+    }
+    assert!(
+        s.open_window_for(&window("wb"), &client("bob"), 2_000)
+            .is_some()
+    );
+    // A request in a closed window is refused; a window under the new key opens.
+    let p = Proposal {
+        at_ms: 2_000,
+        command: put(origin("dev", "w1", "r1"), "e1", 1, None),
+    };
+    assert_eq!(s.apply(7, &p), Outcome::Refused(Refusal::UnknownWindow));
+    assert_eq!(
+        at(&mut s, 8, 2_000, open("dev", "w3")),
+        Outcome::WindowOpened {
+            expires_at_ms: 900_000
+        }
+    );
+    // Rotating an unknown client is refused and registers nothing.
+    assert_eq!(
+        at(&mut s, 9, 2_000, rotate("nobody", 1)),
+        Outcome::Refused(Refusal::UnknownClient)
+    );
+    assert!(s.client(&client("nobody")).is_none());
+}
+
+#[test]
+fn a_revoked_client_stays_revoked_whatever_command_tries_to_bring_it_back() {
+    let mut s = RegistryState::default();
+    at(&mut s, 1, 1_000, enroll("dev", 7));
+    at(&mut s, 2, 1_000, open("dev", "w1"));
+    assert_eq!(
+        at(
+            &mut s,
+            3,
+            2_000,
+            Command::RevokeClient {
+                client: client("dev")
+            }
+        ),
+        Outcome::ClientRevoked
+    );
+    assert!(s.window(&window("w1")).is_none());
+    // What the state must still be afterwards: the same, with only a no-op applied at the end.
+    let mut unchanged = s.clone();
+    let attempts = [
+        enroll("dev", 7),
+        enroll("dev", 66),
+        rotate("dev", 66),
+        Command::RegisterClient {
+            client: client("dev"),
+            public_key: PublicKey([66; 32]),
+        },
+    ];
+    for (i, command) in attempts.into_iter().enumerate() {
+        let index = 4 + i as u64;
+        assert_eq!(
+            at(&mut s, index, 2_000, command.clone()),
+            Outcome::Refused(Refusal::ClientRevoked),
+            "{command:?}"
+        );
+    }
+    at(
+        &mut unchanged,
+        7,
+        2_000,
+        Command::RemoveNode { node: node("nx") },
+    );
+    assert_eq!(
+        s.digest(),
+        unchanged.digest(),
+        "a refused command changed the state"
+    );
+    let rec = s.client(&client("dev")).unwrap();
+    assert!(rec.revoked);
+    assert_eq!(rec.public_key, PublicKey([7; 32]));
+    // Revoking again is harmless; revoking an unknown client is refused.
+    assert_eq!(
+        at(
+            &mut s,
+            8,
+            2_000,
+            Command::RevokeClient {
+                client: client("dev")
+            }
+        ),
+        Outcome::ClientRevoked
+    );
+    assert_eq!(
+        at(
+            &mut s,
+            9,
+            2_000,
+            Command::RevokeClient {
+                client: client("nobody")
+            }
+        ),
+        Outcome::Refused(Refusal::UnknownClient)
+    );
+}
+
+#[test]
+fn the_legacy_register_command_still_replaces_a_key_as_old_logs_did() {
+    let (mut s, i) = with_window();
+    let legacy = Command::RegisterClient {
+        client: client("alice"),
+        public_key: PublicKey([8; 32]),
+    };
+    assert_eq!(at(&mut s, i, 2_000, legacy), Outcome::ClientRegistered);
+    assert_eq!(
+        s.client(&client("alice")).unwrap().public_key,
+        PublicKey([8; 32])
+    );
+}
+
 // ---- property tests -------------------------------------------------------------------------
 
 fn arb_command() -> impl Strategy<Value = Command> {
@@ -491,6 +684,14 @@ fn arb_command() -> impl Strategy<Value = Command> {
             }),
         c.clone()
             .prop_map(|c| Command::RevokeClient { client: client(c) }),
+        (c.clone(), 1u8..3).prop_map(|(c, k)| Command::EnrollClient {
+            client: client(c),
+            public_key: PublicKey([k; 32])
+        }),
+        (c.clone(), 1u8..3).prop_map(|(c, k)| Command::RotateClient {
+            client: client(c),
+            public_key: PublicKey([k; 32])
+        }),
         (c, w).prop_map(|(c, w)| Command::CloseWindow {
             client: client(c),
             window: window(w)

@@ -29,8 +29,9 @@ use crate::wire::{
     Access, ClientId, ClusterKeyResponse, EntityDeleted, EntityId, EntityView, EntityWritten,
     GrantChanged, GrantRequest, GraphNeighboursRequest, GraphNeighboursResponse, GraphPathRequest,
     GraphPathResponse, GraphTraverseRequest, GraphTraverseResponse, Hex, OpenWindowResponse,
-    RegisterClientRequest, RegisterClientResponse, RegisterRequest, RequestId,
-    SemanticByTypeRequest, SemanticByTypeResponse, SemanticValidateRequest,
+    RegisterClientRequest, RegisterClientResponse, RegisterRequest, RequestId, RevokeClientResponse,
+    RotateClientRequest, RotateClientResponse, SemanticByTypeRequest, SemanticByTypeResponse,
+    SemanticValidateRequest,
     SemanticValidateResponse, TensorPayload, TensorReduceRequest, TensorSliceRequest,
     UpdateRequest, VectorSearchRequest, VectorSearchResponse, WindowId, headers, routes,
 };
@@ -275,6 +276,33 @@ impl Client {
             public_key: Hex(public_key.to_bytes()),
         };
         self.call("POST", routes::ADMIN_CLIENTS, Some(&body), Auth::Admin, &[])
+    }
+
+    /// `POST /admin/clients/{id}/rotate`: replaces an enrolled client's identity key; every window
+    /// it had open is closed (an admin call).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn rotate_client(
+        &self,
+        client: &ClientId,
+        public_key: &IdentityPublicKey,
+    ) -> Result<RotateClientResponse, ClientError> {
+        let body = RotateClientRequest {
+            public_key: Hex(public_key.to_bytes()),
+        };
+        let path = routes::admin_client_rotate(client);
+        self.call("POST", &path, Some(&body), Auth::Admin, &[])
+    }
+
+    /// `DELETE /admin/clients/{id}`: revokes a client; its windows close on every node (an admin
+    /// call).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn revoke_client(&self, client: &ClientId) -> Result<RevokeClientResponse, ClientError> {
+        let path = routes::admin_client(client);
+        self.call("DELETE", &path, None::<&()>, Auth::Admin, &[])
     }
 
     /// `POST /v1/entities`.

@@ -59,11 +59,14 @@ pub enum ErrorCode {
     NoQuorum,
     /// 503: too few replicas of the entity's stores answered; retry after `Retry-After` seconds.
     Unavailable,
+    /// 409: the client id is enrolled with another identity key; replacing it takes an explicit
+    /// rotation (`POST /admin/clients/{id}/rotate`).
+    ClientExists,
 }
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::MissingAuth,
         Self::MalformedAuth,
         Self::UnsupportedScheme,
@@ -87,6 +90,7 @@ impl ErrorCode {
         Self::DriftDetected,
         Self::NoQuorum,
         Self::Unavailable,
+        Self::ClientExists,
     ];
 
     /// The HTTP status code this error is answered with.
@@ -107,7 +111,7 @@ impl ErrorCode {
             Self::MalformedJson | Self::InvalidInput => 400,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::VersionConflict | Self::AlreadyExists => 409,
+            Self::VersionConflict | Self::AlreadyExists | Self::ClientExists => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::Internal => 500,
@@ -149,6 +153,7 @@ impl ErrorCode {
             Self::DriftDetected => "drift_detected",
             Self::NoQuorum => "no_quorum",
             Self::Unavailable => "unavailable",
+            Self::ClientExists => "client_exists",
         }
     }
 }

@@ -35,7 +35,7 @@ pub use tensor::{DType, Scalar, TensorData, TensorPayload};
 pub use value::Value;
 pub use window::{
     ClusterKeyResponse, OpenWindowRequest, OpenWindowResponse, RegisterClientRequest,
-    RegisterClientResponse,
+    RegisterClientResponse, RevokeClientResponse, RotateClientRequest, RotateClientResponse,
 };
 
 /// Why a JSON body is well-formed but not acceptable.
@@ -67,8 +67,21 @@ pub mod routes {
     pub const SEMANTIC_VALIDATE: &str = "/v1/semantic/validate";
     /// `POST`: entities annotated with a type (and its subtypes).
     pub const SEMANTIC_BY_TYPE: &str = "/v1/semantic/by-type";
-    /// `POST` (admin): register a client's identity key.
+    /// `POST` (admin): enroll a client's identity key. `/admin/clients/{id}`: `GET`, `DELETE`
+    /// (revoke); `/admin/clients/{id}/rotate`: `POST`.
     pub const ADMIN_CLIENTS: &str = "/admin/clients";
+
+    /// `/admin/clients/{id}` (`DELETE` revokes the client).
+    #[must_use]
+    pub fn admin_client(id: &super::ClientId) -> String {
+        format!("{ADMIN_CLIENTS}/{id}")
+    }
+
+    /// `/admin/clients/{id}/rotate`.
+    #[must_use]
+    pub fn admin_client_rotate(id: &super::ClientId) -> String {
+        format!("{ADMIN_CLIENTS}/{id}/rotate")
+    }
 
     /// `/v1/entities/{id}`.
     #[must_use]

@@ -43,7 +43,8 @@ pub struct OpenWindowResponse {
     pub expires_at_ms: u64,
 }
 
-/// `POST /admin/clients`: register (or replace) a client's Ed25519 identity key.
+/// `POST /admin/clients`: enroll a client's Ed25519 identity key (the same key again is a no-op;
+/// another key for an enrolled client is refused with `client_exists`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterClientRequest {
@@ -53,12 +54,43 @@ pub struct RegisterClientRequest {
     pub public_key: Hex<32>,
 }
 
-/// `201 Created` to `POST /admin/clients`.
+/// `201 Created` (or `200 OK` when the same key was already enrolled) to `POST /admin/clients`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterClientResponse {
     /// The client's name.
     pub client: ClientId,
     /// The registry log index that committed the key.
+    pub index: u64,
+}
+
+/// `POST /admin/clients/{id}/rotate`: replace an enrolled client's identity key (closes all of its
+/// windows).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateClientRequest {
+    /// The new Ed25519 public key, 64 hex characters.
+    pub public_key: Hex<32>,
+}
+
+/// `200 OK` to `POST /admin/clients/{id}/rotate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateClientResponse {
+    /// The client's name.
+    pub client: ClientId,
+    /// The registry log index that committed the new key.
+    pub index: u64,
+    /// How many windows of the client the rotation closed.
+    pub windows_closed: u64,
+}
+
+/// `200 OK` to `DELETE /admin/clients/{id}`: the client is revoked and its windows are closed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeClientResponse {
+    /// The client's name.
+    pub client: ClientId,
+    /// The registry log index that committed the revocation.
     pub index: u64,
 }
