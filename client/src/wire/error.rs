@@ -54,11 +54,14 @@ pub enum ErrorCode {
     NoQuorum,
     /// 503: too few replicas of the entity's stores answered; retry after `Retry-After` seconds.
     Unavailable,
+    /// 408: the request's body did not arrive within the node's body deadline; the connection is
+    /// closed after this answer.
+    RequestTimeout,
 }
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::MissingAuth,
         Self::MalformedAuth,
         Self::BadSignature,
@@ -81,6 +84,7 @@ impl ErrorCode {
         Self::DriftDetected,
         Self::NoQuorum,
         Self::Unavailable,
+        Self::RequestTimeout,
     ];
 
     /// The HTTP status code this error is answered with.
@@ -97,6 +101,7 @@ impl ErrorCode {
             | Self::TimestampSkew
             | Self::ReplayedRequest => 401,
             Self::Forbidden => 403,
+            Self::RequestTimeout => 408,
             Self::MalformedJson | Self::InvalidInput => 400,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -141,6 +146,7 @@ impl ErrorCode {
             Self::DriftDetected => "drift_detected",
             Self::NoQuorum => "no_quorum",
             Self::Unavailable => "unavailable",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 }
