@@ -43,6 +43,74 @@ pub struct NodeConfig {
     pub admin: AdminSettings,
     /// `[proxy]`: how long a client request may wait for the registry.
     pub proxy: ProxySettings,
+    /// `[http]`: the HTTP server's deadlines and connection caps.
+    pub http: HttpSettings,
+}
+
+/// `[http]`: what one client (or many) may hold of the HTTP server before it is cut off: every
+/// deadline bounds how long a connection can be held without sending, every cap how many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// A connection must deliver a whole request head (request line and headers) within this,
+    /// counted from when the server starts waiting for it; otherwise it is closed.
+    pub header_read_timeout_ms: u64,
+    /// A request's whole body must arrive within this, counted from its head: otherwise the
+    /// request is answered `408 request_timeout` and the connection closed.
+    pub body_timeout_ms: u64,
+    /// A connection with no request in progress and no byte moving for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Connections this node holds open at once; the next one is closed as soon as accepted.
+    pub max_connections: usize,
+    /// Connections one peer IP address holds open at once; the next one is closed likewise.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+        }
+    }
+}
+
+impl HttpSettings {
+    fn validate(&self) -> Result<(), String> {
+        let timeouts = [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+        ];
+        if let Some((name, _)) = timeouts.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("http: {name} must be positive"));
+        }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return Err("http: max_connections and max_connections_per_ip must be positive".into());
+        }
+        if self.max_connections_per_ip > self.max_connections {
+            return Err(format!(
+                "http: max_connections_per_ip ({}) exceeds max_connections ({})",
+                self.max_connections_per_ip, self.max_connections
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
 }
 
 /// `[proxy]`: the public API's waits on the registry quorum.
@@ -182,6 +250,7 @@ impl Default for NodeConfig {
             stores: StoresSettings::default(),
             admin: AdminSettings::default(),
             proxy: ProxySettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -247,6 +316,7 @@ impl NodeConfig {
                 self.http_listen
             ));
         }
+        self.http.validate().map_err(NodeConfigError::Invalid)?;
         Ok(())
     }
 
@@ -368,6 +438,40 @@ mod tests {
         let setup = c.stores.resolve().unwrap();
         assert_eq!(setup.collections[0].0, "text");
         assert!(toml::from_str::<NodeConfig>("id = 1\n[stores.limits]\nmax_kk = 1").is_err());
+    }
+
+    #[test]
+    fn the_http_section_has_bounded_defaults_and_refuses_zero_or_inverted_limits() {
+        let d: NodeConfig = toml::from_str("id = 1\nvoters = [1]").unwrap();
+        d.validate().unwrap();
+        assert_eq!(d.http.header_read_timeout(), Duration::from_secs(10));
+        assert_eq!(d.http.body_timeout(), Duration::from_secs(30));
+        assert_eq!(d.http.idle_timeout(), Duration::from_secs(60));
+        assert_eq!(d.http.max_connections, 1024);
+        assert_eq!(d.http.max_connections_per_ip, 64);
+        let text = "id = 1\nvoters = [1]\n[http]\nheader_read_timeout_ms = 500\nmax_connections = 8\nmax_connections_per_ip = 2";
+        let c: NodeConfig = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.http.header_read_timeout(), Duration::from_millis(500));
+        assert_eq!(c.http.max_connections_per_ip, 2);
+        assert_eq!(
+            c.http.body_timeout_ms, 30_000,
+            "unset keys keep their default"
+        );
+        for bad in [
+            "body_timeout_ms = 0",
+            "idle_timeout_ms = 0",
+            "header_read_timeout_ms = 0",
+            "max_connections = 0",
+            "max_connections_per_ip = 0",
+            "max_connections = 4\nmax_connections_per_ip = 5",
+        ] {
+            let c: NodeConfig =
+                toml::from_str(&format!("id = 1\nvoters = [1]\n[http]\n{bad}")).unwrap();
+            let err = c.validate().expect_err(bad).to_string();
+            assert!(err.starts_with("http: "), "{bad}: {err}");
+        }
+        assert!(toml::from_str::<NodeConfig>("id = 1\n[http]\nheader_timeout_ms = 1").is_err());
     }
 
     #[test]

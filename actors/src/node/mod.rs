@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod http_server;
 pub mod runtime;
 
 pub use config::{NodeConfig, NodeConfigError};

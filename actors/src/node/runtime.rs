@@ -20,8 +20,8 @@ use verisim_cluster::{Cbor, ClusterHandle};
 use verisim_raft::{ConfChange, NodeId};
 use verisim_supervision::{ChildSpec, StartError, Strategy, SupervisorHandle, SupervisorSpec};
 
-use super::admin;
 use super::config::{NodeConfig, NodeConfigError};
+use super::{admin, http_server};
 use crate::consensus::{
     CONSENSUS_ACTOR_NAME, ClusterClock, ClusterTransport, ConsensusActor, ConsensusArgs,
     ConsensusLocator, Endpoint, EndpointArgs, EndpointMsg, ForwardReply, SharedReplica,
@@ -218,21 +218,29 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         clock: clock.clone(),
     };
     let http_metrics = state.http.clone();
-    let app = admin::app(state, proxy).layer(axum::middleware::from_fn_with_state(
-        http_metrics,
-        admin::metrics::track,
+    let connections = http_metrics.connections.clone();
+    // Inside the metrics layer, so a request cut off by its body deadline is counted as its 408.
+    let deadline = http_server::BodyDeadline {
+        timeout: config.http.body_timeout(),
+        metrics: connections.clone(),
+    };
+    let app = admin::app(state, proxy)
+        .layer(axum::middleware::from_fn_with_state(
+            deadline,
+            http_server::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            admin::metrics::track,
+        ));
+    let (http_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let http = tokio::spawn(http_server::serve(
+        listener,
+        app,
+        config.http.clone(),
+        connections,
+        stop_rx,
     ));
-    let (http_stop, mut stop_rx) = tokio::sync::watch::channel(false);
-    let http = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "admin HTTP server failed");
-        }
-    });
     let joiner = match &config.join {
         Some(_) if !replica.read().membership.contains(config.id) => Some(tokio::spawn(
             join_cluster(config.id, transport_for_join, replica.clone()),

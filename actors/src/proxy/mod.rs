@@ -32,6 +32,7 @@ use crate::consensus::{
     ClusterClock, ClusterTransport, ConsensusLocator, SharedReplica, propose, read_index,
     wait_applied,
 };
+use crate::node::http_server::BodyDeadlineExceeded;
 use crate::registry::{Command, Proposal};
 use crate::store_actors::StoreDirectory;
 
@@ -150,7 +151,8 @@ impl ProxyState {
     }
 }
 
-/// Reads a request's body, refusing more than `limit` bytes with 413. An oversized body is still
+/// Reads a request's body, refusing more than `limit` bytes with 413, and a body that does not
+/// arrive within the server's body deadline with 408 `request_timeout`. An oversized body is still
 /// read (and dropped) up to [`DRAIN_FACTOR`] times the limit, so the client, still sending, gets
 /// the 413 instead of a reset connection; beyond that the connection is closed on it.
 pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), ProxyError> {
@@ -160,7 +162,13 @@ pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), Pro
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            ProxyError::new(ErrorCode::MalformedJson, format!("reading the body: {e}"))
+            // The server's body deadline (node::http_server) passed: say so, not "bad JSON".
+            let code = if BodyDeadlineExceeded::is(&e) {
+                ErrorCode::RequestTimeout
+            } else {
+                ErrorCode::MalformedJson
+            };
+            ProxyError::new(code, format!("reading the body: {e}"))
         })?;
         if let Ok(data) = frame.into_data() {
             seen = seen.saturating_add(data.len());

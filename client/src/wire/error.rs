@@ -62,11 +62,14 @@ pub enum ErrorCode {
     /// 409: the client id is enrolled with another identity key; replacing it takes an explicit
     /// rotation (`POST /admin/clients/{id}/rotate`).
     ClientExists,
+    /// 408: the request's body did not arrive within the node's body deadline; the connection is
+    /// closed after this answer.
+    RequestTimeout,
 }
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::MissingAuth,
         Self::MalformedAuth,
         Self::UnsupportedScheme,
@@ -91,6 +94,7 @@ impl ErrorCode {
         Self::NoQuorum,
         Self::Unavailable,
         Self::ClientExists,
+        Self::RequestTimeout,
     ];
 
     /// The HTTP status code this error is answered with.
@@ -108,6 +112,7 @@ impl ErrorCode {
             | Self::TimestampSkew
             | Self::ReplayedRequest => 401,
             Self::Forbidden => 403,
+            Self::RequestTimeout => 408,
             Self::MalformedJson | Self::InvalidInput => 400,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -154,6 +159,7 @@ impl ErrorCode {
             Self::NoQuorum => "no_quorum",
             Self::Unavailable => "unavailable",
             Self::ClientExists => "client_exists",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 }

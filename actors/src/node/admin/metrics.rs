@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,10 +29,130 @@ struct Series {
     buckets: [u64; BUCKETS.len() + 1],
 }
 
-/// HTTP requests by (route, status), with their latency.
+/// HTTP requests by (route, status), with their latency, and the server's connection counters.
 #[derive(Default, Clone)]
 pub struct HttpMetrics {
     inner: Arc<Mutex<BTreeMap<(String, u16), Series>>>,
+    pub connections: ConnectionMetrics,
+}
+
+/// Why a connection was refused at accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// `http.max_connections` connections were open.
+    NodeCap,
+    /// `http.max_connections_per_ip` connections from the same peer IP were open.
+    PeerCap,
+}
+
+/// Which deadline closed a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadline {
+    /// The request head did not arrive in `http.header_read_timeout_ms`.
+    Header,
+    /// The body did not arrive in `http.body_timeout_ms`.
+    Body,
+    /// Nothing moved for `http.idle_timeout_ms` between requests.
+    Idle,
+}
+
+/// The HTTP server's connection counters (the server in `node::http_server` updates them).
+#[derive(Default, Clone)]
+pub struct ConnectionMetrics {
+    inner: Arc<ConnectionCounters>,
+}
+
+#[derive(Default)]
+struct ConnectionCounters {
+    open: AtomicU64,
+    accepted: AtomicU64,
+    refused_node: AtomicU64,
+    refused_peer: AtomicU64,
+    closed_header: AtomicU64,
+    closed_body: AtomicU64,
+    closed_idle: AtomicU64,
+}
+
+impl ConnectionMetrics {
+    pub fn opened(&self) {
+        self.inner.open.fetch_add(1, Ordering::Relaxed);
+        self.inner.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn closed(&self) {
+        self.inner.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self, why: Refused) {
+        let c = match why {
+            Refused::NodeCap => &self.inner.refused_node,
+            Refused::PeerCap => &self.inner.refused_peer,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn deadline(&self, which: Deadline) {
+        self.closed_counter(which).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections (for `Body`: requests) closed by `which` so far.
+    pub fn closed_by(&self, which: Deadline) -> u64 {
+        self.closed_counter(which).load(Ordering::Relaxed)
+    }
+
+    fn closed_counter(&self, which: Deadline) -> &AtomicU64 {
+        match which {
+            Deadline::Header => &self.inner.closed_header,
+            Deadline::Body => &self.inner.closed_body,
+            Deadline::Idle => &self.inner.closed_idle,
+        }
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> u64 {
+        self.inner.open.load(Ordering::Relaxed)
+    }
+
+    fn render(&self, out: &mut String) {
+        let c = &*self.inner;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        gauge(
+            out,
+            "verisim_http_connections_open",
+            "HTTP connections open now.",
+            get(&c.open),
+        );
+        counter(
+            out,
+            "verisim_http_connections_accepted_total",
+            "HTTP connections accepted (within the caps).",
+            get(&c.accepted),
+        );
+        let name = "verisim_http_connections_refused_total";
+        header(
+            out,
+            name,
+            "counter",
+            "HTTP connections closed at accept by a connection cap.",
+        );
+        for (cap, n) in [("node", &c.refused_node), ("peer_ip", &c.refused_peer)] {
+            let _ = writeln!(out, "{name}{} {}", labels(&[("cap", cap)]), get(n));
+        }
+        let name = "verisim_http_connections_deadline_closed_total";
+        header(
+            out,
+            name,
+            "counter",
+            "HTTP connections closed because a deadline passed.",
+        );
+        for (which, n) in [
+            ("header", &c.closed_header),
+            ("body", &c.closed_body),
+            ("idle", &c.closed_idle),
+        ] {
+            let _ = writeln!(out, "{name}{} {}", labels(&[("deadline", which)]), get(n));
+        }
+    }
 }
 
 impl HttpMetrics {
@@ -50,6 +171,7 @@ impl HttpMetrics {
     }
 
     fn render(&self, out: &mut String) {
+        self.connections.render(out);
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
         header(
             out,
@@ -380,6 +502,34 @@ mod tests {
         assert_eq!(s["verisim_store_syncs_total"], 5.0);
         assert_eq!(s["verisim_store_synced_writes_total"], 40.0);
         assert!(!s.contains_key("verisim_raft_term"));
+        assert_eq!(s["verisim_http_connections_open"], 0.0);
+    }
+
+    #[test]
+    fn connection_counters_render_by_cap_and_by_deadline() {
+        let m = HttpMetrics::default();
+        let c = &m.connections;
+        c.opened();
+        c.opened();
+        c.closed();
+        c.refused(Refused::PeerCap);
+        c.refused(Refused::PeerCap);
+        c.refused(Refused::NodeCap);
+        c.deadline(Deadline::Header);
+        c.deadline(Deadline::Idle);
+        c.deadline(Deadline::Idle);
+        let mut out = String::new();
+        m.render(&mut out);
+        let s = parse(&out);
+        assert_eq!(s["verisim_http_connections_open"], 1.0);
+        assert_eq!(s["verisim_http_connections_accepted_total"], 2.0);
+        let refused = "verisim_http_connections_refused_total";
+        assert_eq!(s[&format!("{refused}{{cap=\"node\"}}")], 1.0);
+        assert_eq!(s[&format!("{refused}{{cap=\"peer_ip\"}}")], 2.0);
+        let closed = "verisim_http_connections_deadline_closed_total";
+        assert_eq!(s[&format!("{closed}{{deadline=\"header\"}}")], 1.0);
+        assert_eq!(s[&format!("{closed}{{deadline=\"body\"}}")], 0.0);
+        assert_eq!(s[&format!("{closed}{{deadline=\"idle\"}}")], 2.0);
     }
 
     #[test]
