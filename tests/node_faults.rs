@@ -124,7 +124,7 @@ fn wrong_cookie_is_refused() {
             nodes: 1,
             ..Options::default()
         },
-        "a-different-cookie",
+        "a-different-cookie-entirely",
     );
     {
         let n = intruder.node_mut(1);

@@ -30,8 +30,40 @@ enum Cmd {
     Node(Box<NodeArgs>),
     /// Benchmarks of real node processes on loopback (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// The cluster secret (cookie): `verisim cookie new` makes one with 256 random bits.
+    #[command(subcommand)]
+    Cookie(CookieCmd),
     #[command(flatten)]
     Client(verisim::cli::ClientCmd),
+}
+
+#[derive(Subcommand)]
+enum CookieCmd {
+    /// Print a new random cluster cookie (64 hex characters), or write it to a file of mode 0600.
+    New {
+        /// Write the cookie to this file (mode 0600, atomically) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the file if it exists (every node must then be given the new cookie).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn run_cookie(cmd: CookieCmd) -> Result<(), String> {
+    match cmd {
+        CookieCmd::New { out, force } => {
+            let cookie = verisim_cluster::new_cookie();
+            match out {
+                Some(path) => {
+                    verisim::cli::files::write_private_file(&path, cookie.as_bytes(), force)?;
+                    eprintln!("wrote a new cluster cookie to {}", path.display());
+                }
+                None => println!("{cookie}"),
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Flags override the configuration file; each can also come from its `VERISIM_*` variable.
@@ -204,6 +236,7 @@ fn main() -> ExitCode {
             Cmd::Dev(args) => verisim::cli::dev::run(args).await,
             Cmd::Node(args) => run_node(*args).await,
             Cmd::Bench(args) => bench::run(args).await,
+            Cmd::Cookie(cmd) => run_cookie(cmd),
             // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
             Cmd::Client(cmd) => verisim::cli::run(cmd),
         }

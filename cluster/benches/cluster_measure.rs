@@ -45,7 +45,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let cookie = "measure";
+    let cookie = "cookie-of-the-measurements";
     println!("| measurement | trials | min ms | p50 ms | max ms |");
     println!("|---|---|---|---|---|");
 

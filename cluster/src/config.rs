@@ -114,6 +114,9 @@ pub enum ConfigError {
     /// The cookie is empty.
     #[error("the cookie is empty")]
     EmptyCookie,
+    /// The cookie is guessable (see [`crate::secret::check_strength`]).
+    #[error("the cookie is too weak: {0}; make one with `verisim cookie new`")]
+    WeakCookie(String),
     /// A TLS file could not be read or parsed.
     #[error("TLS setup failed for {path}: {reason}")]
     Tls {
@@ -202,7 +205,13 @@ impl ClusterConfig {
         if cookie.is_empty() {
             return Err(ConfigError::EmptyCookie);
         }
+        crate::secret::check_strength(&cookie)?;
         Ok(cookie)
+    }
+
+    /// Loads the cookie and derives the cluster's keys from it (Argon2id; tens of milliseconds).
+    pub fn cluster_keys(&self) -> Result<crate::secret::ClusterKeys, ConfigError> {
+        crate::secret::ClusterKeys::derive(&self.load_cookie()?)
     }
 }
 
@@ -238,7 +247,7 @@ mod tests {
         ClusterConfig::new(
             "n1",
             "127.0.0.1:0".parse().unwrap(),
-            CookieSource::Value("secret".into()),
+            CookieSource::Value("secret-of-the-config-tests".into()),
         )
     }
 
@@ -271,7 +280,7 @@ mod tests {
 
     #[test]
     fn cookie_from_value_env_and_file() {
-        assert_eq!(base().load_cookie().unwrap(), "secret");
+        assert_eq!(base().load_cookie().unwrap(), "secret-of-the-config-tests");
 
         let mut c = base();
         c.cookie = CookieSource::Env("VERISIM_CLUSTER_TEST_COOKIE_UNSET_XYZ".into());
@@ -285,7 +294,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cookie");
         let mut f = std::fs::File::create(&path).unwrap();
-        writeln!(f, "from-file").unwrap();
+        writeln!(f, "cookie-read-from-a-file").unwrap();
         drop(f);
         c.cookie = CookieSource::File(path.clone());
         #[cfg(unix)]
@@ -298,7 +307,10 @@ mod tests {
             ));
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        assert_eq!(c.load_cookie().unwrap(), "from-file");
+        assert_eq!(c.load_cookie().unwrap(), "cookie-read-from-a-file");
+
+        std::fs::write(&path, "change-me\n").unwrap();
+        assert!(matches!(c.load_cookie(), Err(ConfigError::WeakCookie(_))));
 
         std::fs::write(&path, "\n").unwrap();
         assert!(matches!(c.load_cookie(), Err(ConfigError::EmptyCookie)));

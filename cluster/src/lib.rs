@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod events;
 pub mod heartbeat;
 mod node;
+pub mod secret;
 pub mod supervised;
 mod tls;
 
@@ -26,4 +27,5 @@ pub use connector::PeerStatus;
 pub use discovery::Discovery;
 pub use events::{DownReason, PeerEvent};
 pub use node::{ClusterError, ClusterHandle, start_node};
+pub use secret::{ClusterKeys, new_cookie};
 pub use supervised::cluster_subtree;

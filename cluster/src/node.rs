@@ -144,7 +144,8 @@ pub(crate) struct Prepared {
 impl Prepared {
     pub(crate) fn new(config: ClusterConfig) -> Result<Self, ClusterError> {
         config.validate()?;
-        let cookie = config.load_cookie()?;
+        // ractor_cluster's handshake is keyed with a key derived from the cookie, never the cookie.
+        let cookie = config.cluster_keys()?.handshake_cookie().to_string();
         // Fail now, not at the first start, on unreadable TLS material.
         crate::tls::transport(config.tls.as_ref())?;
         let mut listen = config.listen;

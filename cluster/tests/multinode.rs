@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use support::{Probe, WAIT, fast_flags, free_addr};
 
-const COOKIE: &str = "test-cookie";
+const COOKIE: &str = "cookie-of-the-multinode-tests";
 
 #[test]
 fn three_nodes_connect_survive_kill9_and_reconnect_after_restart() {
@@ -110,7 +110,7 @@ fn wrong_cookie_is_refused() {
     let (a1, a2, a3) = (free_addr(), free_addr(), free_addr());
     let flags = fast_flags();
     let mut n1 = Probe::start("n1", a1, COOKIE, &[], &flags);
-    let mut intruder = Probe::start("intruder", a2, "another-cookie", &[a1], &flags);
+    let mut intruder = Probe::start("intruder", a2, "another-cookie-entirely", &[a1], &flags);
     // The intruder's connection is closed during authentication, on both sides.
     intruder.expect(|l| l.starts_with("HANDSHAKE_FAILED "), WAIT);
     n1.expect(|l| l.starts_with("HANDSHAKE_FAILED "), WAIT);

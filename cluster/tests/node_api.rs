@@ -9,7 +9,7 @@ fn config(name: &str) -> ClusterConfig {
     ClusterConfig::new(
         name,
         "127.0.0.1:0".parse().unwrap(),
-        CookieSource::Value("c".into()),
+        CookieSource::Value("cookie-of-the-node-api-tests".into()),
     )
 }
 
@@ -26,7 +26,12 @@ async fn bad_configurations_fail_with_typed_errors() {
         start_node(c.clone()).await,
         Err(ClusterError::Config(_))
     ));
-    c.cookie = CookieSource::Value("c".into());
+    c.cookie = CookieSource::Value("weak".into());
+    assert!(matches!(
+        start_node(c.clone()).await,
+        Err(ClusterError::Config(verisim_cluster::ConfigError::WeakCookie(_)))
+    ));
+    c.cookie = CookieSource::Value("cookie-of-the-node-api-tests".into());
     c.tls = Some(verisim_cluster::TlsConfig {
         cert_chain: "/nonexistent/cert.pem".into(),
         private_key: "/nonexistent/key.pem".into(),

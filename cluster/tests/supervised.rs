@@ -16,7 +16,7 @@ async fn a_node_server_killed_repeatedly_is_replaced_each_time_without_the_subtr
     let config = ClusterConfig::new(
         "n1",
         "127.0.0.1:0".parse().expect("address"),
-        CookieSource::Value("c".into()),
+        CookieSource::Value("cookie-of-the-supervised-tests".into()),
     );
     let (cluster, handle) = cluster_subtree(config).expect("cluster subtree");
     let listen = handle.listen_addr();

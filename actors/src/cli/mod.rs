@@ -3,7 +3,7 @@
 
 mod client;
 pub mod dev;
-mod files;
+pub mod files;
 #[cfg(test)]
 mod tests;
 

@@ -195,14 +195,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         catch_up: Arc::new(crate::proxy::catch_up::CatchUp::default()),
         clock: clock.clone(),
     };
-    let cookie = config
+    // The window key is derived from the Argon2id-stretched cookie, never from the cookie itself.
+    let cluster_keys = config
         .cluster_config()
-        .load_cookie()
+        .cluster_keys()
         .map_err(|e| NodeError::Cluster(verisim_cluster::ClusterError::Config(e)))?;
     let proxy = ProxyState {
         id: config.id,
         auth: Arc::new(
-            Authenticator::new(cookie.as_bytes(), verisim_client::auth::DEFAULT_SKEW_MS)
+            Authenticator::new(cluster_keys.window_ikm(), verisim_client::auth::DEFAULT_SKEW_MS)
                 .map_err(|e| NodeError::Proxy(e.to_string()))?,
         ),
         replica: replica.clone(),
