@@ -29,7 +29,9 @@ async fn bad_configurations_fail_with_typed_errors() {
     c.cookie = CookieSource::Value("weak".into());
     assert!(matches!(
         start_node(c.clone()).await,
-        Err(ClusterError::Config(verisim_cluster::ConfigError::WeakCookie(_)))
+        Err(ClusterError::Config(
+            verisim_cluster::ConfigError::WeakCookie(_)
+        ))
     ));
     c.cookie = CookieSource::Value("cookie-of-the-node-api-tests".into());
     c.tls = Some(verisim_cluster::TlsConfig {

@@ -57,8 +57,20 @@ fn nodes_connect_over_mutual_tls_and_refuse_a_foreign_ca() {
     make_pki(foreign.path(), "someone else's ca", &["rogue"]);
 
     let (a1, a2, a3) = (free_addr(), free_addr(), free_addr());
-    let mut n1 = Probe::start("n1", a1, "cookie-of-the-tls-tests", &[a2], &tls_flags(pki.path(), "n1"));
-    let mut n2 = Probe::start("n2", a2, "cookie-of-the-tls-tests", &[a1], &tls_flags(pki.path(), "n2"));
+    let mut n1 = Probe::start(
+        "n1",
+        a1,
+        "cookie-of-the-tls-tests",
+        &[a2],
+        &tls_flags(pki.path(), "n1"),
+    );
+    let mut n2 = Probe::start(
+        "n2",
+        a2,
+        "cookie-of-the-tls-tests",
+        &[a1],
+        &tls_flags(pki.path(), "n2"),
+    );
     n1.expect_up("n2");
     n2.expect_up("n1");
     n1.until_ok("ECHO n2 64", "ECHO_OK n2 64", "ECHO_ERR");

@@ -203,8 +203,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let proxy = ProxyState {
         id: config.id,
         auth: Arc::new(
-            Authenticator::new(cluster_keys.window_ikm(), verisim_client::auth::DEFAULT_SKEW_MS)
-                .map_err(|e| NodeError::Proxy(e.to_string()))?,
+            Authenticator::new(
+                cluster_keys.window_ikm(),
+                verisim_client::auth::DEFAULT_SKEW_MS,
+            )
+            .map_err(|e| NodeError::Proxy(e.to_string()))?,
         ),
         replica: replica.clone(),
         consensus: ConsensusLocator::named(),

@@ -29,11 +29,11 @@ use crate::wire::{
     Access, ClientId, ClusterKeyResponse, EntityDeleted, EntityId, EntityView, EntityWritten,
     GrantChanged, GrantRequest, GraphNeighboursRequest, GraphNeighboursResponse, GraphPathRequest,
     GraphPathResponse, GraphTraverseRequest, GraphTraverseResponse, Hex, OpenWindowResponse,
-    RegisterClientRequest, RegisterClientResponse, RegisterRequest, RequestId, RevokeClientResponse,
-    RotateClientRequest, RotateClientResponse, SemanticByTypeRequest, SemanticByTypeResponse,
-    SemanticValidateRequest,
-    SemanticValidateResponse, TensorPayload, TensorReduceRequest, TensorSliceRequest,
-    UpdateRequest, VectorSearchRequest, VectorSearchResponse, WindowId, headers, routes,
+    RegisterClientRequest, RegisterClientResponse, RegisterRequest, RequestId,
+    RevokeClientResponse, RotateClientRequest, RotateClientResponse, SemanticByTypeRequest,
+    SemanticByTypeResponse, SemanticValidateRequest, SemanticValidateResponse, TensorPayload,
+    TensorReduceRequest, TensorSliceRequest, UpdateRequest, VectorSearchRequest,
+    VectorSearchResponse, WindowId, headers, routes,
 };
 
 /// Largest response body read (big tensors).
