@@ -123,8 +123,10 @@ fn request_heads_trickled_a_byte_a_second_are_cut_at_the_header_deadline_while_h
     );
     let attackers: Vec<_> = (0..ATTACKERS)
         .map(|_| {
-            let mut s = connect_from(2, addr);
+            // Taken before connecting: the server's deadline runs from its accept, which cannot
+            // come earlier, so `since` never starts the count late.
             let since = Instant::now();
+            let mut s = connect_from(2, addr);
             s.write_all(b"GET /admin/status HTTP/1.1\r\nHost: verisim\r\nX-Slow: ")
                 .expect("half a head");
             std::thread::spawn(move || {
@@ -226,8 +228,9 @@ fn a_body_trickled_past_its_deadline_is_answered_408_request_timeout_and_the_con
     let (_c, addr) = node_with("body_timeout_ms = 2000\nheader_read_timeout_ms = 10000");
     let mut s = connect_from(1, addr);
     let head = "POST /v1/windows HTTP/1.1\r\nHost: verisim\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
-    s.write_all(head.as_bytes()).expect("the head");
+    // Before the write: the body deadline runs from the server's reading of the head, never earlier.
     let since = Instant::now();
+    s.write_all(head.as_bytes()).expect("the head");
     // A byte of body every half second, never reaching its announced length.
     let ended = until_closed(&mut s, since, Duration::from_millis(500), LONG, |s| {
         let _ = s.write_all(b" ");
@@ -252,9 +255,10 @@ fn a_kept_alive_connection_left_idle_after_its_answer_is_closed_at_the_idle_dead
     // The header deadline is longer: the idle one, not it, closes a connection between requests.
     let (_c, addr) = node_with("idle_timeout_ms = 1000\nheader_read_timeout_ms = 20000");
     let mut s = connect_from(1, addr);
+    // Before the write: the idle deadline runs from the answer, which comes later.
+    let since = Instant::now();
     s.write_all(b"GET /readyz HTTP/1.1\r\nHost: verisim\r\n\r\n")
         .expect("a request");
-    let since = Instant::now();
     let ended =
         until_closed(&mut s, since, LONG, LONG, |_| {}).expect("the idle connection is closed");
     let text = String::from_utf8_lossy(&ended.received);

@@ -186,6 +186,10 @@ pub struct ConsensusState {
     refusals: Refusals,
     /// Received snapshots still to corrupt (the [`FAULT_CORRUPT_RECEIVED`] hook; 0 normally).
     fault_corrupt_received: u32,
+    /// The transfer the hook corrupted and that has not completed yet. The hook's count goes down
+    /// only when such a transfer completes (and is refused): a transfer the leader abandons for a
+    /// newer snapshot does not use up a corruption.
+    fault_transfer: Option<SnapshotId>,
     /// Set while this node rebuilds a log it lost (see [`restore`]): until its applied index
     /// reaches it, it neither votes nor campaigns.
     horizon: Option<Index>,
@@ -353,6 +357,7 @@ impl Actor for ConsensusActor {
             auto_promote: args.auto_promote,
             refusals: Refusals::default(),
             fault_corrupt_received,
+            fault_transfer: None,
             horizon,
             corrupt_own_snapshot: restored.corrupt.map(|c| c.to_string()),
             ticker: Some(ticker),
@@ -705,7 +710,7 @@ impl ConsensusState {
     ) -> Result<Option<(SnapshotInfo, RegistryState)>, TransferError> {
         for w in &mut ready.snapshot_writes {
             if w.offset == 0 && self.fault_corrupt_received > 0 && !w.data.is_empty() {
-                self.fault_corrupt_received -= 1;
+                self.fault_transfer = Some(w.snapshot_id);
                 let at = w.data.len() / 2;
                 w.data[at] ^= 0x01;
                 warn!(
@@ -732,6 +737,9 @@ impl ConsensusState {
         let Some(meta) = &ready.snapshot_install else {
             return Ok(None);
         };
+        if self.fault_transfer.take() == Some(meta.id) {
+            self.fault_corrupt_received = self.fault_corrupt_received.saturating_sub(1);
+        }
         let partial = self.snapshots.partial_path_for(meta.id);
         let expect = Expected {
             index: meta.index,
