@@ -29,3 +29,4 @@ pub use events::{DownReason, PeerEvent};
 pub use node::{ClusterError, ClusterHandle, start_node};
 pub use secret::{ClusterKeys, new_cookie};
 pub use supervised::cluster_subtree;
+pub use tls::http_acceptor;

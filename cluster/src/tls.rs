@@ -82,6 +82,29 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| tls_err(path, e))
 }
 
+/// The TLS acceptor of a node's HTTP API (`[http] tls`): the node proves itself with `cert_chain`
+/// and `private_key`; clients are not asked for certificates (they sign their requests). TLS 1.2
+/// and 1.3 with rustls's safe defaults; HTTP/1.1 is offered by ALPN.
+///
+/// # Errors
+/// [`ConfigError::Tls`] naming the file that cannot be read or used.
+pub fn http_acceptor(
+    cert_chain: &Path,
+    private_key: &Path,
+) -> Result<tokio_rustls::TlsAcceptor, ConfigError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certs = load_certs(cert_chain)?;
+    let key = load_key(private_key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(cert_chain, e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| tls_err(private_key, e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// Build the acceptor (inbound) and dialler (outbound) for a configuration.
 pub(crate) fn transport(
     tls: Option<&TlsConfig>,

@@ -27,7 +27,7 @@ pub fn run(cmd: ClientCmd) -> Result<(), String> {
             ttl_secs,
         }) => {
             let (client_id, identity) = read_key_file(&key.key_file)?;
-            let client = Client::new(&nodes).map_err(|e| e.to_string())?;
+            let client = new_client(&nodes)?;
             let s = client
                 .open_window(&identity, &client_id, Duration::from_secs(ttl_secs))
                 .map_err(|e| e.to_string())?;
@@ -141,9 +141,32 @@ fn key(cmd: KeyCmd) -> Result<serde_json::Value, String> {
     }
 }
 
+/// The environment variable naming a PEM file of the certificate authorities `https://` nodes are
+/// checked against (nodes serving `[http] tls`).
+pub const CA_FILE_ENV: &str = "VERISIM_CA_FILE";
+
+/// A client for `nodes`, trusting the authorities in `$VERISIM_CA_FILE` for `https://` nodes.
+fn new_client<S: AsRef<str>>(nodes: &[S]) -> Result<Client, String> {
+    let client = Client::new(nodes).map_err(|e| e.to_string())?;
+    match std::env::var_os(CA_FILE_ENV) {
+        None => Ok(client),
+        Some(path) => {
+            let pem = std::fs::read(&path).map_err(|e| {
+                format!(
+                    "{CA_FILE_ENV}: cannot read {}: {e}",
+                    Path::new(&path).display()
+                )
+            })?;
+            client
+                .with_ca_pem(&pem)
+                .map_err(|e| format!("{CA_FILE_ENV}: {e}"))
+        }
+    }
+}
+
 /// A client for admin calls: the nodes, and the admin token if one is given.
 fn admin_client(nodes: &[String], admin: &AdminAuth) -> Result<Client, String> {
-    let client = Client::new(nodes).map_err(|e| e.to_string())?;
+    let client = new_client(nodes)?;
     Ok(match admin.token()? {
         Some(t) => client.with_admin_token(t),
         None => client,
@@ -159,9 +182,7 @@ fn session_client(path: &Path) -> Result<Client, String> {
             path.display()
         ));
     }
-    Ok(Client::new(&nodes)
-        .map_err(|e| e.to_string())?
-        .with_session(session))
+    Ok(new_client(&nodes)?.with_session(session))
 }
 
 fn entity_id(id: &str) -> Result<EntityId, String> {

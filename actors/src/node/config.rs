@@ -64,6 +64,18 @@ pub struct HttpSettings {
     pub max_connections: usize,
     /// Connections one peer IP address holds open at once; the next one is closed likewise.
     pub max_connections_per_ip: usize,
+    /// `[http.tls]`: serve HTTPS (and only HTTPS) with this certificate; none: plain HTTP.
+    pub tls: Option<HttpTls>,
+}
+
+/// `[http.tls]`: the node's certificate chain and private key, PEM files. Clients check the chain
+/// against their certificate authority (`VERISIM_CA_FILE` for the CLI); docs/operations.md walks
+/// through making them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTls {
+    pub cert_chain: PathBuf,
+    pub private_key: PathBuf,
 }
 
 impl Default for HttpSettings {
@@ -74,6 +86,7 @@ impl Default for HttpSettings {
             idle_timeout_ms: 60_000,
             max_connections: 1024,
             max_connections_per_ip: 64,
+            tls: None,
         }
     }
 }

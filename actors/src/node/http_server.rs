@@ -39,6 +39,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 use verisim_client::wire::{ErrorBody, ErrorCode};
 
@@ -55,6 +56,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     settings: HttpSettings,
+    tls: Option<TlsAcceptor>,
     metrics: ConnectionMetrics,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -91,6 +93,7 @@ pub async fn serve(
         };
         let conn = Connection {
             http: http.clone(),
+            tls: tls.clone(),
             app: app.clone(),
             settings: settings.clone(),
             metrics: metrics.clone(),
@@ -105,6 +108,8 @@ pub async fn serve(
 /// What one connection's task needs.
 struct Connection {
     http: hyper::server::conn::http1::Builder,
+    /// `[http.tls]`: the handshake comes first, within the header-read deadline.
+    tls: Option<TlsAcceptor>,
     app: Router,
     settings: HttpSettings,
     metrics: ConnectionMetrics,
@@ -114,11 +119,32 @@ struct Connection {
 impl Connection {
     async fn run(mut self, stream: TcpStream, peer: SocketAddr, slot: Slot) {
         let activity = Arc::new(Activity::new(Instant::now()));
-        let io = TokioIo::new(Tracked {
+        let tracked = Tracked {
             slot: Some(slot),
             inner: stream,
             activity: activity.clone(),
-        });
+        };
+        let stream: Box<dyn Stream> = match &self.tls {
+            None => Box::new(tracked),
+            // The handshake is part of what must arrive before the first request head: a client
+            // trickling its ClientHello is cut off at the same deadline as one trickling a head.
+            Some(acceptor) => {
+                let header = self.settings.header_read_timeout();
+                match tokio::time::timeout(header, acceptor.accept(tracked)).await {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    Ok(Err(e)) => {
+                        debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        self.metrics.deadline(Deadline::Header);
+                        debug!(%peer, "TLS handshake cut off by the header-read deadline");
+                        return;
+                    }
+                }
+            }
+        };
+        let io = TokioIo::new(stream);
         let router = TowerToHyperService::new(self.app);
         let in_service = activity.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -163,6 +189,10 @@ impl Connection {
         }
     }
 }
+
+/// A connection's byte stream: the TCP socket, or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Resolves once the server is told to stop (or the node that would tell it is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {

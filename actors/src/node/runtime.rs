@@ -237,11 +237,19 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             http_metrics,
             admin::metrics::track,
         ));
+    let tls = match &config.http.tls {
+        None => None,
+        Some(t) => Some(
+            verisim_cluster::http_acceptor(&t.cert_chain, &t.private_key)
+                .map_err(|e| NodeError::Cluster(verisim_cluster::ClusterError::Config(e)))?,
+        ),
+    };
     let (http_stop, stop_rx) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(http_server::serve(
         listener,
         app,
         config.http.clone(),
+        tls,
         connections,
         stop_rx,
     ));

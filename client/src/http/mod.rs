@@ -74,6 +74,8 @@ pub struct Client {
     session: Mutex<Option<Session>>,
     policy: RetryPolicy,
     admin_token: Option<String>,
+    /// The certificate authorities `https://` nodes are checked against (none: https fails).
+    tls_roots: Vec<ureq::tls::Certificate<'static>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -117,19 +119,31 @@ impl Client {
         }
         let policy = RetryPolicy::default();
         Ok(Self {
-            agent: Self::agent(&policy),
+            agent: Self::agent(&policy, &[]),
             nodes: Mutex::new(Nodes { urls, current: 0 }),
             session: Mutex::new(None),
             policy,
             admin_token: None,
+            tls_roots: Vec::new(),
         })
     }
 
-    fn agent(policy: &RetryPolicy) -> ureq::Agent {
+    /// The HTTP agent: `https://` is verified against `roots` only (a node's `[http] tls`
+    /// certificate is issued by the operator's own authority, not a public one), with the aws-lc-rs
+    /// provider the rest of the tree uses.
+    fn agent(policy: &RetryPolicy, roots: &[ureq::tls::Certificate<'static>]) -> ureq::Agent {
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::new_with_certs(roots))
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .build();
         ureq::Agent::config_builder()
             .timeout_global(Some(policy.request_timeout))
             .timeout_connect(Some(policy.connect_timeout))
             .http_status_as_error(false)
+            .tls_config(tls)
             .build()
             .into()
     }
@@ -137,9 +151,37 @@ impl Client {
     /// Replaces the retry policy.
     #[must_use]
     pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
-        self.agent = Self::agent(&policy);
+        self.agent = Self::agent(&policy, &self.tls_roots);
         self.policy = policy;
         self
+    }
+
+    /// Trusts the certificate authorities in `pem` (one or more PEM certificates) for `https://`
+    /// nodes, in place of any given before. Without any, an `https://` node cannot be reached.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] if `pem` holds no certificate or one that does not parse.
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        let mut roots = Vec::new();
+        for item in ureq::tls::parse_pem(pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => roots.push(c),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(ClientError::Config(format!(
+                        "the CA file does not parse: {e}"
+                    )));
+                }
+            }
+        }
+        if roots.is_empty() {
+            return Err(ClientError::Config(
+                "the CA file holds no certificate".into(),
+            ));
+        }
+        self.agent = Self::agent(&self.policy, &roots);
+        self.tls_roots = roots;
+        Ok(self)
     }
 
     /// Sends `Authorization: Bearer <token>` on admin routes.
