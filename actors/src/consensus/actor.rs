@@ -62,6 +62,11 @@ pub enum ConsensusError {
     /// Permanent: the request can never succeed as asked (an impossible membership change).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The request reached the consensus actor (or the leader) and no answer came back in time: it
+    /// may still take effect. A proposal must not be made again in its place (that could apply it
+    /// twice); the caller is told the outcome is unknown.
+    #[error("no answer, the outcome is unknown: {0}")]
+    Unknown(String),
 }
 
 impl From<StepError> for ConsensusError {

@@ -56,6 +56,8 @@ pub enum ForwardReply {
     Invalid(String),
     /// Failed this time; may be retried.
     Failed(String),
+    /// Asked, and no answer came: it may still take effect (see [`ConsensusError::Unknown`]).
+    Unknown(String),
 }
 
 impl From<Result<Applied, ConsensusError>> for ForwardReply {
@@ -68,6 +70,7 @@ impl From<Result<Applied, ConsensusError>> for ForwardReply {
             },
             Err(ConsensusError::NotLeader { leader }) => ForwardReply::NotLeader { leader },
             Err(ConsensusError::Invalid(reason)) => ForwardReply::Invalid(reason),
+            Err(ConsensusError::Unknown(reason)) => ForwardReply::Unknown(reason),
             Err(e) => ForwardReply::Failed(e.to_string()),
         }
     }
@@ -176,6 +179,7 @@ impl Actor for Endpoint {
                                 ForwardReply::NotLeader { leader }
                             }
                             Err(ConsensusError::Invalid(reason)) => ForwardReply::Invalid(reason),
+                            Err(ConsensusError::Unknown(reason)) => ForwardReply::Unknown(reason),
                             Err(e) => ForwardReply::Failed(e.to_string()),
                         },
                     };
@@ -237,10 +241,15 @@ async fn ask<T: Send + 'static>(
         .ok_or_else(|| ConsensusError::Refused("the consensus actor is restarting".into()))?;
     match actor.call(msg, Some(timeout)).await {
         Ok(CallResult::Success(r)) => r,
-        Ok(CallResult::Timeout) => Err(ConsensusError::Refused(
+        // Delivered, unanswered: a proposal may already be in the log.
+        Ok(CallResult::Timeout) => Err(ConsensusError::Unknown(
             "timed out waiting for the commit".into(),
         )),
-        Ok(CallResult::SenderError) | Err(_) => Err(ConsensusError::Refused(
+        Ok(CallResult::SenderError) => Err(ConsensusError::Unknown(
+            "the consensus actor stopped before answering".into(),
+        )),
+        // Never delivered: nothing was asked.
+        Err(_) => Err(ConsensusError::Refused(
             "the consensus actor stopped".into(),
         )),
     }

@@ -37,6 +37,7 @@ pub async fn propose(
     follow_leader(
         me,
         timeout,
+        Ambiguous::Fail,
         |left| propose_local(consensus, command.clone(), left),
         |leader, left| {
             let wire = Cbor::encode(&command);
@@ -71,6 +72,7 @@ pub async fn change_membership(
     follow_leader(
         me,
         timeout,
+        Ambiguous::Fail,
         |left| change_local(consensus, change, left),
         |leader, left| async move {
             let wire = Cbor::encode(&change).map_err(|e| ConsensusError::Refused(e.to_string()))?;
@@ -99,6 +101,7 @@ pub async fn read_index(
     follow_leader(
         me,
         timeout,
+        Ambiguous::Retry,
         |left| read_index_local(consensus, left),
         |leader, left| async move {
             let wire = Cbor::encode(&()).map_err(|e| ConsensusError::Refused(e.to_string()))?;
@@ -132,14 +135,26 @@ fn unexpected(reply: ForwardReply) -> ConsensusError {
         ForwardReply::NotLeader { leader } => ConsensusError::NotLeader { leader },
         ForwardReply::Invalid(reason) => ConsensusError::Invalid(reason),
         ForwardReply::Failed(reason) => ConsensusError::Refused(reason),
+        ForwardReply::Unknown(reason) => ConsensusError::Unknown(reason),
         other => ConsensusError::Refused(format!("unexpected answer {other:?}")),
     }
+}
+
+/// What [`follow_leader`] does when an attempt went out and no answer came back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ambiguous {
+    /// Ask again: the request changes nothing (a read index).
+    Retry,
+    /// Stop with [`ProposeError::Failed`]: a proposal asked again could be applied twice (it may
+    /// already be in the leader's log, and commit later), so its outcome is reported as unknown.
+    Fail,
 }
 
 /// Runs `local` here, or `forward` at the leader this node was told of, until one succeeds.
 async fn follow_leader<T, L, LF, F, FF>(
     me: NodeId,
     timeout: Duration,
+    ambiguous: Ambiguous,
     local: L,
     forward: F,
 ) -> Result<T, ProposeError>
@@ -176,7 +191,12 @@ where
                 ));
             }
             Err(ConsensusError::Invalid(reason)) => return Err(ProposeError::Invalid(reason)),
-            Err(ConsensusError::Refused(reason)) => {
+            Err(ConsensusError::Unknown(reason)) if ambiguous == Ambiguous::Fail => {
+                return Err(ProposeError::Failed(format!(
+                    "the outcome is unknown ({reason}); retry with the same request id"
+                )));
+            }
+            Err(ConsensusError::Refused(reason) | ConsensusError::Unknown(reason)) => {
                 // The leader could not be reached or is busy: ask locally again.
                 tracing::debug!(%reason, "attempt failed; retrying");
                 leader = None;
@@ -201,9 +221,90 @@ async fn forward(
     match endpoint.call(msg, Some(timeout)).await {
         Ok(CallResult::Success(a)) => a
             .decode()
-            .map_err(|e| ConsensusError::Refused(e.to_string())),
-        _ => Err(ConsensusError::Refused(format!(
+            .map_err(|e| ConsensusError::Unknown(format!("an unreadable answer: {e}"))),
+        // Sent, unanswered: the leader may have appended it.
+        Ok(CallResult::Timeout | CallResult::SenderError) => Err(ConsensusError::Unknown(format!(
             "no answer from node {leader}"
         ))),
+        // Not sent: nothing was asked.
+        Err(e) => Err(ConsensusError::Refused(format!(
+            "cannot reach node {leader}: {e}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A proposal that went out and got no answer may still commit: asking again could apply it
+    /// twice (seen as a non-linearizable history under a partition), so its outcome is reported
+    /// as unknown after one attempt. A read index is asked again.
+    #[tokio::test]
+    async fn an_unanswered_proposal_is_never_made_again_but_a_read_is() {
+        let attempts = AtomicUsize::new(0);
+        let unanswered = |_left: Duration| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            async { Err::<u64, _>(ConsensusError::Unknown("no answer".into())) }
+        };
+        let never = |_leader: NodeId, _left: Duration| async {
+            Err::<u64, _>(ConsensusError::Refused("not used".into()))
+        };
+        let r = follow_leader(
+            1,
+            Duration::from_secs(5),
+            Ambiguous::Fail,
+            unanswered,
+            never,
+        )
+        .await;
+        assert!(
+            matches!(&r, Err(ProposeError::Failed(m)) if m.contains("unknown")),
+            "{r:?}"
+        );
+        assert_eq!(attempts.load(Ordering::SeqCst), 1, "asked once, not again");
+
+        attempts.store(0, Ordering::SeqCst);
+        let r = follow_leader(
+            1,
+            Duration::from_millis(200),
+            Ambiguous::Retry,
+            unanswered,
+            never,
+        )
+        .await;
+        assert!(matches!(r, Err(ProposeError::NoLeader { .. })), "{r:?}");
+        assert!(attempts.load(Ordering::SeqCst) > 1, "a read is asked again");
+    }
+
+    /// A refusal before anything was proposed (no connection, a busy core) is retried.
+    #[tokio::test]
+    async fn a_refusal_before_proposing_is_retried() {
+        let attempts = AtomicUsize::new(0);
+        let refused_then_done = |_left: Duration| {
+            let n = attempts.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(ConsensusError::Refused("busy".into()))
+                } else {
+                    Ok(7u64)
+                }
+            }
+        };
+        let never = |_leader: NodeId, _left: Duration| async {
+            Err::<u64, _>(ConsensusError::Refused("not used".into()))
+        };
+        let r = follow_leader(
+            1,
+            Duration::from_secs(5),
+            Ambiguous::Fail,
+            refused_then_done,
+            never,
+        )
+        .await;
+        assert_eq!(r, Ok(7));
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
     }
 }

@@ -286,6 +286,11 @@ impl From<ConsensusError> for ApiError {
                 "not_leader",
                 format!("ask the leader: {leader:?}"),
             ),
+            // Asked and unanswered: the change may still be applied (never answered 409, which
+            // says nothing was done).
+            ConsensusError::Unknown(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_committed", m)
+            }
             other => ApiError::new(StatusCode::CONFLICT, "refused", other.to_string()),
         }
     }
