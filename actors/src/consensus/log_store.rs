@@ -381,23 +381,10 @@ impl LogStore {
     /// Replaces the whole log with an installed snapshot: every entry goes, the log restarts at
     /// `snapshot.index + 1`.
     pub fn install_snapshot(&mut self, snapshot: &SnapshotMeta) -> Result<(), LogStoreError> {
-        let new_first = snapshot.index + 1;
-        let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
-        batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
-        batch.insert(&self.meta, KEY_FIRST_INDEX, seal(&new_first));
         // Entries after the snapshot would be read back as the log: they go in this batch. The
         // ones before it are dead by the new first index and go in the background.
-        for i in self.first.max(new_first)..=self.last {
-            batch.remove(&self.log, index_key(i));
-        }
-        batch.commit()?;
-        self.sizes.clear();
-        self.bytes = 0;
-        self.snapshot_index = snapshot.index;
-        self.first = new_first;
-        self.last = snapshot.index;
-        self.purge_below(new_first);
-        Ok(())
+        let from = self.first.max(snapshot.index + 1);
+        self.replace_with(snapshot, from, None)
     }
 
     /// Replaces the whole log with `snapshot`, as [`LogStore::install_snapshot`] does, for a node
@@ -409,13 +396,28 @@ impl LogStore {
         snapshot: &SnapshotMeta,
         horizon: Index,
     ) -> Result<(), LogStoreError> {
+        // Entries from before the reset must never be read back as this log, at any index.
+        let from = self.first;
+        self.replace_with(snapshot, from, Some(horizon))
+    }
+
+    /// One durable batch: `snapshot` becomes the log's start, entries `from..=last` are removed
+    /// (the rest, below the new first index, are purged in the background), and `horizon`, if
+    /// given, is recorded with it.
+    fn replace_with(
+        &mut self,
+        snapshot: &SnapshotMeta,
+        from: Index,
+        horizon: Option<Index>,
+    ) -> Result<(), LogStoreError> {
         let new_first = snapshot.index + 1;
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));
         batch.insert(&self.meta, KEY_SNAPSHOT, seal(snapshot));
         batch.insert(&self.meta, KEY_FIRST_INDEX, seal(&new_first));
-        batch.insert(&self.meta, KEY_RECOVERY_HORIZON, seal(&horizon));
-        // Entries from before the reset must never be read back as this log, at any index.
-        for i in self.first..=self.last {
+        if let Some(horizon) = horizon {
+            batch.insert(&self.meta, KEY_RECOVERY_HORIZON, seal(&horizon));
+        }
+        for i in from..=self.last {
             batch.remove(&self.log, index_key(i));
         }
         batch.commit()?;
