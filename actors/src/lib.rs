@@ -16,3 +16,5 @@ pub mod proxy;
 pub mod registry;
 pub mod snapshot;
 pub mod store_actors;
+#[cfg(test)]
+mod testing;

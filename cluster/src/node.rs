@@ -16,6 +16,7 @@ use crate::config::{ClusterConfig, ConfigError};
 use crate::connector::{Connector, ConnectorArgs, ConnectorMsg, PeerStatus};
 use crate::discovery::{Directory, Discovery};
 use crate::events::{PeerEvent, actor_subscriber, channel_subscriber};
+use crate::secret::ClusterKeys;
 
 /// Why a node could not start or answer.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,7 @@ pub struct ClusterHandle {
     pub(crate) max_frame_bytes: u64,
     pub(crate) parts: Parts,
     pub(crate) discovery: Discovery,
+    pub(crate) keys: ClusterKeys,
 }
 
 /// Who owns the node server and the connector.
@@ -122,6 +124,7 @@ pub async fn start_node(config: ClusterConfig) -> Result<ClusterHandle, ClusterE
         node_name: config.node_name,
         listen: prepared.listen,
         max_frame_bytes: config.max_frame_bytes,
+        keys: prepared.keys,
         parts: Parts::Owned {
             server,
             server_join,
@@ -136,7 +139,9 @@ pub async fn start_node(config: ClusterConfig) -> Result<ClusterHandle, ClusterE
 #[derive(Clone)]
 pub(crate) struct Prepared {
     pub(crate) config: ClusterConfig,
-    cookie: String,
+    /// Derived once (Argon2id costs tens of milliseconds): the node server's handshake key, and
+    /// what the handle hands to users of the cluster secret.
+    pub(crate) keys: ClusterKeys,
     pub(crate) listen: SocketAddr,
     pub(crate) directory: Arc<Directory>,
 }
@@ -144,8 +149,7 @@ pub(crate) struct Prepared {
 impl Prepared {
     pub(crate) fn new(config: ClusterConfig) -> Result<Self, ClusterError> {
         config.validate()?;
-        // ractor_cluster's handshake is keyed with a key derived from the cookie, never the cookie.
-        let cookie = config.cluster_keys()?.handshake_cookie().to_string();
+        let keys = config.cluster_keys()?;
         // Fail now, not at the first start, on unreadable TLS material.
         crate::tls::transport(config.tls.as_ref())?;
         let mut listen = config.listen;
@@ -154,7 +158,7 @@ impl Prepared {
         }
         Ok(Self {
             config,
-            cookie,
+            keys,
             listen,
             directory: Arc::new(Directory::default()),
         })
@@ -164,7 +168,8 @@ impl Prepared {
         let (encryption, _) = crate::tls::transport(self.config.tls.as_ref())?;
         Ok(NodeServer::new(
             self.listen.port(),
-            self.cookie.clone(),
+            // Keyed with a key derived from the cookie, never the cookie itself.
+            self.keys.handshake_cookie().to_string(),
             self.config.node_name.clone(),
             self.config.advertised_host(),
             Some(encryption),
@@ -206,6 +211,11 @@ impl ClusterHandle {
     /// The address the node listens on (with the chosen port if 0 was configured).
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The keys derived from the cluster cookie at start (the cookie itself is not kept).
+    pub fn keys(&self) -> &ClusterKeys {
+        &self.keys
     }
 
     /// The inbound frame cap in force; keep every message (and chunk) well under it.

@@ -47,6 +47,7 @@ pub fn cluster_subtree(
         listen: prepared.listen,
         max_frame_bytes: prepared.config.max_frame_bytes,
         parts: Parts::Supervised,
+        keys: prepared.keys.clone(),
         discovery: Discovery::new(
             prepared.config.node_name.clone(),
             prepared.directory.clone(),

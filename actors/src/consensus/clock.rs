@@ -215,14 +215,7 @@ mod tests {
 
     const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
-    fn seed() -> u64 {
-        let seed = std::env::var("VERISIM_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| rand::rng().random());
-        eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
-        seed
-    }
+    use crate::testing::test_seed as seed;
 
     #[test]
     fn lower_median_takes_the_middle_or_the_smaller_middle() {

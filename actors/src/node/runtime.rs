@@ -195,11 +195,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         catch_up: Arc::new(crate::proxy::catch_up::CatchUp::default()),
         clock: clock.clone(),
     };
-    // The window key is derived from the Argon2id-stretched cookie, never from the cookie itself.
-    let cluster_keys = config
-        .cluster_config()
-        .cluster_keys()
-        .map_err(|e| NodeError::Cluster(verisim_cluster::ClusterError::Config(e)))?;
+    // The window key is derived from the Argon2id-stretched cookie (once, by the cluster layer),
+    // never from the cookie itself.
+    let cluster_keys = cluster.keys();
     let proxy = ProxyState {
         id: config.id,
         auth: Arc::new(

@@ -113,6 +113,28 @@ mod tests {
         }
     }
 
+    /// Starts a barrier that runs until the returned sender is used; returns once it is in flight.
+    async fn hold(
+        gate: &Arc<CatchUp>,
+    ) -> (
+        tokio::task::JoinHandle<Result<(), ProxyError>>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let gate = gate.clone();
+        let holder = tokio::spawn(async move {
+            gate.run(|| async move {
+                let _ = entered_tx.send(());
+                let _ = release_rx.await;
+                Ok(())
+            })
+            .await
+        });
+        entered_rx.await.unwrap();
+        (holder, release_tx)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn five_hundred_concurrent_callers_start_a_bounded_number_of_barriers() {
         let gate = Arc::new(CatchUp::new(Duration::from_millis(20)));
@@ -143,20 +165,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_caller_arriving_during_a_barrier_waits_for_one_started_after_it() {
         let gate = Arc::new(CatchUp::new(Duration::from_millis(1)));
-        let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
-        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-        let first = {
-            let gate = gate.clone();
-            tokio::spawn(async move {
-                gate.run(|| async move {
-                    let _ = entered_tx.send(());
-                    let _ = release_rx.await;
-                    Ok(())
-                })
-                .await
-            })
-        };
-        entered_rx.await.unwrap();
+        let (first, release_tx) = hold(&gate).await;
         // The first barrier is in flight: this caller arrived after it started.
         let second_ran = Arc::new(AtomicU64::new(0));
         let second = {
@@ -179,21 +188,8 @@ mod tests {
     #[tokio::test]
     async fn callers_that_arrived_before_a_failed_barrier_share_its_error() {
         let gate = Arc::new(CatchUp::new(Duration::from_millis(1)));
-        let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
-        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
         // Hold the gate so that the next callers queue before the failing barrier starts.
-        let holder = {
-            let gate = gate.clone();
-            tokio::spawn(async move {
-                gate.run(|| async move {
-                    let _ = entered_tx.send(());
-                    let _ = release_rx.await;
-                    Ok(())
-                })
-                .await
-            })
-        };
-        entered_rx.await.unwrap();
+        let (holder, release_tx) = hold(&gate).await;
         let runs = Arc::new(AtomicU64::new(0));
         let mut waiters: Vec<_> = (0..10)
             .map(|_| {

@@ -975,11 +975,7 @@ fn after_an_idle_spell_the_clock_catches_up_by_steps() {
 fn step_clock_is_monotone_and_bounded() {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
-    let seed = std::env::var("VERISIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
+    let seed = crate::testing::test_seed();
     let mut rng = StdRng::seed_from_u64(seed);
     for round in 0..1_000 {
         let bound: u64 = rng.random_range(0..10_000);
