@@ -63,6 +63,8 @@ pub struct AdminState {
     pub catch_up: Arc<crate::proxy::catch_up::CatchUp>,
     /// Cluster time, for stamping proposals and for the status.
     pub clock: crate::consensus::ClusterClock,
+    /// The node's proxy, for the staging sweep.
+    pub proxy: crate::proxy::ProxyState,
 }
 
 /// The HTTP verbs admin routes are served with.
@@ -141,6 +143,7 @@ fn table() -> Vec<(AdminRoute, MethodRouter<AdminState>)> {
         r(Get, "/admin/clients/{id}", clients::show),
         r(Delete, "/admin/clients/{id}", clients::revoke),
         r(Post, "/admin/clients/{id}/rotate", clients::rotate),
+        r(Post, "/admin/staging/sweep", staging_sweep),
     ]
 }
 
@@ -674,4 +677,30 @@ async fn raw_proposals(
         };
     }
     Ok(Json(json!({ "results": results })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SweepParams {
+    /// Decide only about staged items older than this (default: the periodic sweep's).
+    settled_after_ms: Option<u64>,
+}
+
+/// `POST /admin/staging/sweep[?settled_after_ms=N]`: one pass of the staging sweep on this node
+/// (`proxy::staging`), answered when done: how many staged items were old enough to decide
+/// about, dropped, and kept (committed content too few replicas hold yet).
+async fn staging_sweep(
+    State(st): State<AdminState>,
+    axum::extract::Query(p): axum::extract::Query<SweepParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let settled = p
+        .settled_after_ms
+        .map_or(crate::proxy::staging::SETTLED_AFTER, Duration::from_millis);
+    let r = crate::proxy::staging::sweep_once(&st.proxy, settled)
+        .await
+        .map_err(|e| ApiError::code(e.code, e.message))?;
+    Ok(Json(serde_json::json!({
+        "settled": r.settled,
+        "dropped": r.dropped,
+        "kept": r.kept,
+    })))
 }

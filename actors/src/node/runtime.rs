@@ -75,6 +75,8 @@ pub struct RunningNode {
     http_stop: tokio::sync::watch::Sender<bool>,
     joiner: Option<tokio::task::JoinHandle<()>>,
     clock_sampler: tokio::task::JoinHandle<()>,
+    /// Completes or drops the staged payloads writes left behind (`proxy::staging`).
+    staging_sweeper: tokio::task::JoinHandle<()>,
 }
 
 fn spawn_err(e: ractor::SpawnErr) -> StartError {
@@ -176,6 +178,33 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     })?;
     let transport_for_join = transport.clone();
     let transport_for_clock = transport.clone();
+    // The window key is derived from the Argon2id-stretched cookie (once, by the cluster layer),
+    // never from the cookie itself.
+    let cluster_keys = cluster.keys();
+    let proxy = ProxyState {
+        id: config.id,
+        auth: Arc::new(
+            Authenticator::new(
+                cluster_keys.window_ikm(),
+                verisim_client::auth::DEFAULT_SKEW_MS,
+            )
+            .map_err(|e| NodeError::Proxy(e.to_string()))?,
+        ),
+        replica: replica.clone(),
+        consensus: ConsensusLocator::named(),
+        transport: transport.clone(),
+        commit_timeout: config.proxy.commit_timeout(),
+        max_body: crate::proxy::DEFAULT_MAX_BODY,
+        stores: crate::store_actors::StoreDirectory::new(
+            crate::consensus::endpoint::node_name(config.id),
+            cluster.discovery().clone(),
+        ),
+        catch_up: Arc::new(crate::proxy::catch_up::CatchUp::default()),
+        clock: clock.clone(),
+        skip_distribution: Arc::new(std::sync::atomic::AtomicU32::new(
+            crate::proxy::staging::take_fault_hook(&config.data_dir),
+        )),
+    };
     let state = admin::AdminState {
         id: config.id,
         consensus: ConsensusLocator::named(),
@@ -192,33 +221,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             .map(Arc::from),
         http: admin::metrics::HttpMetrics::default(),
         store_sync: stores_sync.clone(),
-        catch_up: Arc::new(crate::proxy::catch_up::CatchUp::default()),
+        catch_up: proxy.catch_up.clone(),
+        proxy: proxy.clone(),
         clock: clock.clone(),
     };
-    // The window key is derived from the Argon2id-stretched cookie (once, by the cluster layer),
-    // never from the cookie itself.
-    let cluster_keys = cluster.keys();
-    let proxy = ProxyState {
-        id: config.id,
-        auth: Arc::new(
-            Authenticator::new(
-                cluster_keys.window_ikm(),
-                verisim_client::auth::DEFAULT_SKEW_MS,
-            )
-            .map_err(|e| NodeError::Proxy(e.to_string()))?,
-        ),
-        replica: replica.clone(),
-        consensus: ConsensusLocator::named(),
-        transport: state.transport.clone(),
-        commit_timeout: config.proxy.commit_timeout(),
-        max_body: crate::proxy::DEFAULT_MAX_BODY,
-        stores: crate::store_actors::StoreDirectory::new(
-            crate::consensus::endpoint::node_name(config.id),
-            cluster.discovery().clone(),
-        ),
-        catch_up: state.catch_up.clone(),
-        clock: clock.clone(),
-    };
+    let staging_sweeper = tokio::spawn(crate::proxy::staging::sweep_forever(proxy.clone()));
     let http_metrics = state.http.clone();
     let connections = http_metrics.connections.clone();
     // Inside the metrics layer, so a request cut off by its body deadline is counted as its 408.
@@ -272,6 +279,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         http_stop,
         joiner,
         clock_sampler,
+        staging_sweeper,
     })
 }
 
@@ -330,6 +338,7 @@ impl RunningNode {
             j.abort();
         }
         self.clock_sampler.abort();
+        self.staging_sweeper.abort();
         let _ = self.http_stop.send(true);
         let _ = self.http.await;
         // Children stop in reverse order: the cluster layer last.

@@ -24,7 +24,7 @@ use super::auth::Verified;
 use super::convert;
 use super::error::{ProxyError, parse_json};
 use super::placement::{DEFAULT_REPLICAS, place, write_quorum};
-use super::{ProxyState, read_body};
+use super::{ProxyState, read_body, staging};
 use crate::consensus::endpoint::node_name;
 use crate::registry::{ClientId, Command, ItemMeta, NodeName, Outcome, Refusal};
 use crate::store_actors::{StoreCallError, StoreDirectory};
@@ -191,6 +191,8 @@ async fn write(
         prepare(&stores, s)
     )?;
     let items = vec![g, v, t, s];
+    // Durable on this node before any hash of it can commit: see `staging`.
+    staging::stage_local(&stores, &items).await?;
     let metas: BTreeMap<ModalityKind, ItemMeta> = items
         .iter()
         .map(|i| {
@@ -205,8 +207,8 @@ async fn write(
         .collect();
     let prepared = started.elapsed();
 
-    let (version, index) = match verified.retry_of {
-        Some(prev) => written(&id, prev.outcome)?,
+    let outcome = match verified.retry_of {
+        Some(prev) => prev.outcome,
         None => {
             let placement = {
                 let replica = st.replica.read();
@@ -223,28 +225,43 @@ async fn write(
                     }
                 }
             };
-            let applied = st
-                .commit(Command::PutEntity {
-                    origin: verified.origin,
-                    id: id.clone(),
-                    items: metas.clone(),
-                    placement,
-                    expected_version,
-                })
-                .await?;
-            written(&id, applied.outcome)?
+            // An error here leaves the staged copy: the command may still commit.
+            st.commit(Command::PutEntity {
+                origin: verified.origin,
+                id: id.clone(),
+                items: metas.clone(),
+                placement,
+                expected_version,
+            })
+            .await?
+            .outcome
         }
     };
+    let (version, index) = written(&id, outcome).inspect_err(|_| {
+        // Refused: nothing of it committed.
+        staging::unstage_local_later(&stores, &items);
+    })?;
     let committed = started.elapsed();
     // Distribute only what is still the current version, and only the payload it committed: a
     // newer write has distributed its own.
     let current = st.replica.read().state.entity(&id).cloned();
     let hashes = match current {
+        Some(_) if staging::skip_this_distribution(st) => {
+            return Err(ProxyError::new(
+                ErrorCode::Unavailable,
+                "fault injection: the write committed and was not distributed",
+            ));
+        }
         Some(meta) if meta.version == version && meta.items == metas => {
-            distribute(&stores, &meta.placement, items).await?;
+            // On failure the staged copy stays: reads and the sweep repair from it.
+            distribute(&stores, &meta.placement, items.clone()).await?;
+            staging::unstage_local_later(&stores, &items);
             hashes_of(&meta.items)?
         }
-        _ => hashes_of(&metas)?,
+        _ => {
+            staging::unstage_local_later(&stores, &items);
+            hashes_of(&metas)?
+        }
     };
     tracing::debug!(
         %id,
@@ -510,7 +527,18 @@ pub async fn get(
                 Ok((node, item)) => {
                     views.insert(kind, (node, Some(item), true));
                 }
-                Err(seen) => still.push((kind, expected, seen)),
+                // No replica holds the committed content (yet): the node that took the write
+                // keeps a staged copy until its replicas do; serve it and repair from it.
+                Err(seen) => match staging::find_staged(&st, &id, kind, expected).await {
+                    Some((node, item)) => {
+                        let repair = (st.clone(), item.clone());
+                        tokio::spawn(async move {
+                            staging::repair_replicas(&repair.0, &repair.1).await;
+                        });
+                        views.insert(kind, (node, Some(item), true));
+                    }
+                    None => still.push((kind, expected, seen)),
+                },
             }
         }
         missing = still;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod grants;
 pub mod placement;
 pub mod queries;
+pub mod staging;
 pub mod windows;
 
 use std::sync::Arc;
@@ -51,6 +52,9 @@ pub struct ProxyState {
     pub commit_timeout: Duration,
     pub max_body: usize,
     pub stores: StoreDirectory,
+    /// Test-only fault hook ([`staging::FAULT_SKIP_DISTRIBUTION`]): how many more writes commit
+    /// and then answer 503 without distributing, as if this node died right after the commit.
+    pub skip_distribution: Arc<std::sync::atomic::AtomicU32>,
     /// The gate of read barriers made before authentication (shared with `/metrics`).
     pub catch_up: Arc<CatchUp>,
     /// Cluster time: what request timestamps and window expiry are checked against, and what

@@ -23,6 +23,7 @@ use super::engine::Engine;
 use super::group_sync::{Ack, Durability, GroupSync};
 use super::messages::{Refusal, RefusalCode, Reply, StoreMsg};
 use super::settings::StoreSetup;
+use super::staging::Staging;
 use super::writer::{Job, Writer};
 use super::{SCOPE, group_name};
 
@@ -82,6 +83,7 @@ impl StoreActorArgs {
 
 pub struct StoreState<E> {
     engine: Arc<RwLock<E>>,
+    staging: Staging,
     gate: Arc<Mutex<()>>,
     writer: Writer<E>,
 }
@@ -129,6 +131,19 @@ impl<E: Engine> StoreState<E> {
         });
     }
 
+    /// Runs a blocking call that needs no engine on the blocking pool and answers from there.
+    fn blocking<A, T>(
+        &self,
+        arg: Cbor<A>,
+        port: RpcReplyPort<Cbor<Reply<T>>>,
+        f: impl FnOnce(A) -> Reply<T> + Send + 'static,
+    ) where
+        A: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        tokio::task::spawn_blocking(move || respond(port, decode(&arg).and_then(f)));
+    }
+
     /// Queues a write for this incarnation's writer thread (see [`super::writer`]) and returns at
     /// once; the answer is sent once the write is durable. Writes run in mailbox order.
     fn write<A, T>(
@@ -136,6 +151,20 @@ impl<E: Engine> StoreState<E> {
         arg: Cbor<A>,
         port: RpcReplyPort<Cbor<Reply<T>>>,
         f: fn(&mut E, A) -> Reply<T>,
+    ) where
+        A: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        self.write_with(arg, port, true, f);
+    }
+
+    /// [`Self::write`] with a closure; `durable: false` answers without waiting for an fsync.
+    fn write_with<A, T>(
+        &self,
+        arg: Cbor<A>,
+        port: RpcReplyPort<Cbor<Reply<T>>>,
+        durable: bool,
+        f: impl FnOnce(&mut E, A) -> Reply<T> + Send + 'static,
     ) where
         A: DeserializeOwned + Send + 'static,
         T: Serialize + Send + 'static,
@@ -150,7 +179,7 @@ impl<E: Engine> StoreState<E> {
         let job: Job<E> = Box::new(move |engine: &mut E| {
             let reply = f(engine, a);
             // A refusal wrote nothing: it needs no fsync.
-            let wrote = reply.is_ok();
+            let wrote = durable && reply.is_ok();
             let ack: Ack = Box::new(move |durable| match durable {
                 Ok(()) => respond(port, reply),
                 Err(why) => respond(port, Err(internal(why))),
@@ -181,11 +210,12 @@ impl<E: Engine> Actor for StoreActor<E> {
         } else {
             Durability::EachWrite
         };
-        let engine = tokio::task::spawn_blocking(move || {
+        let (engine, staging) = tokio::task::spawn_blocking(move || {
             let _g = gate.lock().unwrap_or_else(PoisonError::into_inner);
             let mut engine = E::open(&db, &setup)?;
             engine.set_durability(durability);
-            Ok::<_, verisim_stores::StoreError>(engine)
+            let staging = Staging::open(&db, E::KIND, durability)?;
+            Ok::<_, verisim_stores::StoreError>((engine, staging))
         })
         .await??;
         if args.join_group {
@@ -203,6 +233,7 @@ impl<E: Engine> Actor for StoreActor<E> {
         )?;
         Ok(StoreState {
             engine,
+            staging,
             gate: args.gate,
             writer,
         })
@@ -252,6 +283,23 @@ impl<E: Engine> Actor for StoreActor<E> {
                     format!("the {:?} store does not answer this query", E::KIND),
                 )),
             }),
+            StoreMsg::Stage(w, port) => {
+                let staging = st.staging.clone();
+                st.write_with(w, port, true, move |_, item| Ok(staging.stage(item)?));
+            }
+            StoreMsg::Staged(w, port) => {
+                let staging = st.staging.clone();
+                st.blocking(w, port, move |(id, hash)| Ok(staging.get(&id, &hash)?));
+            }
+            StoreMsg::Unstage(w, port) => {
+                let staging = st.staging.clone();
+                // A lost removal leaves a record the sweep removes again: no fsync.
+                st.write_with(w, port, false, move |_, items| Ok(staging.remove(&items)?));
+            }
+            StoreMsg::StagedList(w, port) => {
+                let staging = st.staging.clone();
+                st.blocking(w, port, move |after| Ok(staging.list(after)?));
+            }
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInpu
 
 use super::merge::merge_top_k;
 use super::messages::{Answer, KnnQuery, Port, Query, Refusal, Removed, StoreMsg};
+use super::staging::StagedEntry;
 use super::{SCOPE, group_name};
 
 /// Why a call to a store actor failed.
@@ -155,6 +156,39 @@ impl StoreRef {
         self.call(q, StoreMsg::Query, t).await
     }
 
+    /// Keeps `item` durably in the node's staging.
+    pub async fn stage(&self, item: &ExportedItem, t: Duration) -> Result<(), StoreCallError> {
+        self.call(item, StoreMsg::Stage, t).await
+    }
+
+    /// The staged item of (id, hash), verified by the store.
+    pub async fn staged(
+        &self,
+        id: &EntityId,
+        hash: ContentHash,
+        t: Duration,
+    ) -> Result<Option<ExportedItem>, StoreCallError> {
+        self.call(&(id.clone(), hash), StoreMsg::Staged, t).await
+    }
+
+    /// Drops staged items; returns how many were there.
+    pub async fn unstage(
+        &self,
+        items: &[(EntityId, ContentHash)],
+        t: Duration,
+    ) -> Result<u32, StoreCallError> {
+        self.call(&items.to_vec(), StoreMsg::Unstage, t).await
+    }
+
+    /// A page of staged items after `after`.
+    pub async fn staged_list(
+        &self,
+        after: Option<(ContentHash, EntityId)>,
+        t: Duration,
+    ) -> Result<Vec<StagedEntry>, StoreCallError> {
+        self.call(&after, StoreMsg::StagedList, t).await
+    }
+
     /// k-NN in one store.
     pub async fn knn(&self, q: &KnnQuery, t: Duration) -> Result<Vec<Hit>, StoreCallError> {
         match self.query(&Query::VectorKnn(q.clone()), t).await? {
@@ -192,6 +226,11 @@ impl StoreDirectory {
             local_node: local_node.into(),
             discovery: None,
         }
+    }
+
+    /// This node's cluster name.
+    pub fn local_node(&self) -> &str {
+        &self.local_node
     }
 
     /// This node's store of `kind`, if it is running.

@@ -13,6 +13,8 @@ use verisim_stores::tensor::{ReduceOp, TensorItem};
 use verisim_stores::vector::{CollectionDef, Hit};
 use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInput, StoreError};
 
+use super::staging::StagedEntry;
+
 /// A store actor's answer: the value, or why the store refused.
 pub type Reply<T> = Result<T, Refusal>;
 
@@ -234,4 +236,26 @@ pub enum StoreMsg {
     /// A per-modality query.
     #[rpc]
     Query(Cbor<Query>, RpcReplyPort<Cbor<Reply<Answer>>>),
+    /// Keep the item durably in this node's staging (see [`super::staging`]), beside whatever the
+    /// store holds for the entity.
+    #[rpc]
+    Stage(Cbor<ExportedItem>, RpcReplyPort<Cbor<Reply<()>>>),
+    /// The staged item of (id, hash), verified.
+    #[rpc]
+    Staged(
+        Cbor<(EntityId, ContentHash)>,
+        RpcReplyPort<Cbor<Reply<Option<ExportedItem>>>>,
+    ),
+    /// Drop these staged items; answers how many were there.
+    #[rpc]
+    Unstage(
+        Cbor<Vec<(EntityId, ContentHash)>>,
+        RpcReplyPort<Cbor<Reply<u32>>>,
+    ),
+    /// A page of the staged items, after the given key.
+    #[rpc]
+    StagedList(
+        Cbor<Option<(ContentHash, EntityId)>>,
+        RpcReplyPort<Cbor<Reply<Vec<StagedEntry>>>>,
+    ),
 }

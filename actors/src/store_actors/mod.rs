@@ -19,6 +19,7 @@ mod group_sync;
 mod merge;
 mod messages;
 mod settings;
+pub mod staging;
 mod supervision;
 mod writer;
 
