@@ -11,6 +11,7 @@ pub use verisim_supervision as supervision;
 
 pub mod cli;
 pub mod consensus;
+pub mod drift;
 pub mod node;
 pub mod proxy;
 pub mod registry;

@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use verisim_client::auth::IdentityKey;
-use verisim_client::http::{Client, now_ms};
+use verisim_client::http::{Client, RetryPolicy, now_ms};
 use verisim_client::wire::{Access, ClientId, EntityId, RegisterRequest};
 
 use super::files::{KeyFile, SessionFile, read_key_file, read_session_file, write_private_file};
-use super::{AdminAuth, ClientCmd, GrantAccess, KeyCmd, SearchKind, WindowCmd};
+use super::{AdminAuth, ClientCmd, DriftCmd, GrantAccess, KeyCmd, SearchKind, WindowCmd};
 
 /// Runs one client command, printing its JSON result on stdout.
 ///
@@ -69,6 +69,7 @@ pub fn run(cmd: ClientCmd) -> Result<(), String> {
                 GrantAccess::None => to_value(client.revoke_grant(&id, &grantee))?,
             }
         }
+        ClientCmd::Drift(cmd) => drift(cmd)?,
         ClientCmd::Search(a) => {
             let client = session_client(&a.session.session_file)?;
             let f = a.file.as_deref();
@@ -92,6 +93,25 @@ pub fn run(cmd: ClientCmd) -> Result<(), String> {
             Err(format!("writing the answer: {e}"))
         }
         _ => Ok(()),
+    }
+}
+
+fn drift(cmd: DriftCmd) -> Result<serde_json::Value, String> {
+    let (check, a) = match cmd {
+        DriftCmd::Check(a) => (true, a),
+        DriftCmd::Status(a) => (false, a),
+    };
+    // One node, one attempt: a pass on a wiped replica may take a while, and each node checks its
+    // own stores, so another node is no substitute.
+    let client = admin_client(std::slice::from_ref(&a.node), &a.admin)?.with_policy(RetryPolicy {
+        max_attempts: 1,
+        request_timeout: Duration::from_secs(3600),
+        ..RetryPolicy::default()
+    });
+    if check {
+        to_value(client.drift_check())
+    } else {
+        to_value(client.drift_status())
     }
 }
 

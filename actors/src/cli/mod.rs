@@ -40,6 +40,28 @@ pub enum ClientCmd {
     Search(SearchArgs),
     /// Let another client read or write an entity you own, or withdraw its grant (`none`).
     Grant(GrantArgs),
+    /// The drift checker of one node (admin calls): run a pass, or show the last one.
+    #[command(subcommand)]
+    Drift(DriftCmd),
+}
+
+/// `verisim drift ...`.
+#[derive(Subcommand, Debug)]
+pub enum DriftCmd {
+    /// Run one check-and-repair pass on the node now and print its report when it is done.
+    Check(DriftArgs),
+    /// Print the node's last pass and its running totals.
+    Status(DriftArgs),
+}
+
+/// The node whose stores are checked.
+#[derive(Args, Debug)]
+pub struct DriftArgs {
+    /// The node's HTTP address (each node checks its own stores).
+    #[arg(long = "node", env = "VERISIM_NODE")]
+    pub node: String,
+    #[command(flatten)]
+    pub admin: AdminAuth,
 }
 
 /// Where the identity key lives.

@@ -7,6 +7,7 @@
 //! on every path under `/admin`; `/healthz`, `/readyz` and `/metrics` stay open.
 
 mod clients;
+mod drift;
 pub mod metrics;
 #[cfg(test)]
 mod tests;
@@ -65,6 +66,8 @@ pub struct AdminState {
     pub clock: crate::consensus::ClusterClock,
     /// The node's proxy, for the staging sweep.
     pub proxy: crate::proxy::ProxyState,
+    /// The drift checker's reports, for `GET /admin/drift` and `/metrics`.
+    pub drift: Arc<crate::drift::DriftStats>,
 }
 
 /// The HTTP verbs admin routes are served with.
@@ -144,6 +147,8 @@ fn table() -> Vec<(AdminRoute, MethodRouter<AdminState>)> {
         r(Delete, "/admin/clients/{id}", clients::revoke),
         r(Post, "/admin/clients/{id}/rotate", clients::rotate),
         r(Post, "/admin/staging/sweep", staging_sweep),
+        r(Post, "/admin/drift/check", drift::check),
+        r(Get, "/admin/drift", drift::status),
     ]
 }
 
@@ -426,6 +431,7 @@ async fn metrics_text(State(st): State<AdminState>) -> Response {
             store_syncs: sync.syncs.load(std::sync::atomic::Ordering::Relaxed),
             store_synced_writes: sync.writes.load(std::sync::atomic::Ordering::Relaxed),
             catch_up_barriers: st.catch_up.started(),
+            drift: st.drift.status(),
         },
         &st.http,
     );

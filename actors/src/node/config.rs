@@ -45,6 +45,8 @@ pub struct NodeConfig {
     pub proxy: ProxySettings,
     /// `[http]`: the HTTP server's deadlines and connection caps.
     pub http: HttpSettings,
+    /// `[drift]`: how often the drift checker runs, and how fast it repairs.
+    pub drift: crate::drift::DriftSettings,
 }
 
 /// `[http]`: what one client (or many) may hold of the HTTP server before it is cut off: every
@@ -264,6 +266,7 @@ impl Default for NodeConfig {
             admin: AdminSettings::default(),
             proxy: ProxySettings::default(),
             http: HttpSettings::default(),
+            drift: crate::drift::DriftSettings::default(),
         }
     }
 }

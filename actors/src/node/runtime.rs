@@ -151,33 +151,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             .map_err(spawn_err)?;
         Ok(a.get_cell())
     });
-    let registry = SupervisorSpec::new("registry", Strategy::OneForAll)
-        .intensity(10, Duration::from_secs(60))
-        .child(consensus)
-        .child(snapshotter)
-        .child(endpoint);
-    let node = SupervisorSpec::new("node", Strategy::RestForOne)
-        .intensity(10, Duration::from_secs(60))
-        .child(ChildSpec::supervisor("cluster", cluster_tree))
-        .child(ChildSpec::supervisor("registry", registry))
-        .child(ChildSpec::supervisor(
-            "stores",
-            crate::store_actors::stores_subtree(stores_db, stores_setup, stores_sync.clone()),
-        ));
-    let (tree, _join) = SupervisorHandle::start(node).await?;
-
-    let listener = tokio::net::TcpListener::bind(config.http_listen)
-        .await
-        .map_err(|source| NodeError::Http {
-            addr: config.http_listen,
-            source,
-        })?;
-    let http_addr = listener.local_addr().map_err(|source| NodeError::Http {
-        addr: config.http_listen,
-        source,
-    })?;
-    let transport_for_join = transport.clone();
-    let transport_for_clock = transport.clone();
     // The window key is derived from the Argon2id-stretched cookie (once, by the cluster layer),
     // never from the cookie itself.
     let cluster_keys = cluster.keys();
@@ -205,6 +178,52 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             crate::proxy::staging::take_fault_hook(&config.data_dir),
         )),
     };
+    let drift_stats = Arc::new(crate::drift::DriftStats::new(config.drift.interval_s));
+    let drift = {
+        let (proxy, settings, stats) = (proxy.clone(), config.drift.clone(), drift_stats.clone());
+        ChildSpec::new("drift", move |sup: ActorCell| {
+            let args = crate::drift::DriftArgs {
+                proxy: proxy.clone(),
+                settings: settings.clone(),
+                stats: stats.clone(),
+            };
+            async move {
+                let name = Some(crate::drift::DRIFT_ACTOR_NAME.to_owned());
+                let (a, _) = Actor::spawn_linked(name, crate::drift::DriftChecker, args, sup)
+                    .await
+                    .map_err(spawn_err)?;
+                Ok(a.get_cell())
+            }
+        })
+    };
+    let registry = SupervisorSpec::new("registry", Strategy::OneForAll)
+        .intensity(10, Duration::from_secs(60))
+        .child(consensus)
+        .child(snapshotter)
+        .child(endpoint);
+    let node = SupervisorSpec::new("node", Strategy::RestForOne)
+        .intensity(10, Duration::from_secs(60))
+        .child(ChildSpec::supervisor("cluster", cluster_tree))
+        .child(ChildSpec::supervisor("registry", registry))
+        .child(ChildSpec::supervisor(
+            "stores",
+            crate::store_actors::stores_subtree(stores_db, stores_setup, stores_sync.clone()),
+        ))
+        .child(drift);
+    let (tree, _join) = SupervisorHandle::start(node).await?;
+
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|source| NodeError::Http {
+            addr: config.http_listen,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| NodeError::Http {
+        addr: config.http_listen,
+        source,
+    })?;
+    let transport_for_join = transport.clone();
+    let transport_for_clock = transport.clone();
     let state = admin::AdminState {
         id: config.id,
         consensus: ConsensusLocator::named(),
@@ -224,6 +243,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         catch_up: proxy.catch_up.clone(),
         proxy: proxy.clone(),
         clock: clock.clone(),
+        drift: drift_stats,
     };
     let staging_sweeper = tokio::spawn(crate::proxy::staging::sweep_forever(proxy.clone()));
     let http_metrics = state.http.clone();

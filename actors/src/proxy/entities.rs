@@ -18,7 +18,7 @@ use verisim_client::wire::{
     self as w, EntityDeleted, EntityWritten, ErrorCode, ModalityHashes, RegisterRequest,
     UpdateRequest,
 };
-use verisim_stores::{ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
+use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
 
 use super::auth::Verified;
 use super::convert;
@@ -31,10 +31,6 @@ use crate::store_actors::{StoreCallError, StoreDirectory};
 
 /// How long one store call may take.
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a read looks again for a modality no replica holds at the committed hash before it
-/// reports drift: a write's distribution in flight usually completes within a few fsyncs.
-const DISTRIBUTION_GRACE: Duration = Duration::from_secs(2);
 
 /// `POST /v1/entities`: register a new entity (refused with 409 if it exists).
 pub async fn register(State(st): State<ProxyState>, req: Request) -> Result<Response, ProxyError> {
@@ -254,7 +250,7 @@ async fn write(
         }
         Some(meta) if meta.version == version && meta.items == metas => {
             // On failure the staged copy stays: reads and the sweep repair from it.
-            distribute(&stores, &meta.placement, items.clone()).await?;
+            distribute(st, &meta.placement, items.clone()).await?;
             staging::unstage_local_later(&stores, &items);
             hashes_of(&meta.items)?
         }
@@ -314,11 +310,17 @@ async fn prepare(stores: &StoreDirectory, input: ItemInput) -> Result<ExportedIt
         .map_err(store_error)
 }
 
+/// How long a replica's failed import is retried in the background before it is left to the
+/// drift checker (and the staged copy on this node).
+const DISTRIBUTION_RETRY_FOR: Duration = Duration::from_secs(30);
+
 /// Imports the items into the stores of every replica node; returns once a majority of the
-/// replicas hold all of them durably. The remaining replicas finish in the background (or are
-/// repaired by the drift checker).
+/// replicas hold all of them durably. The remaining replicas finish in the background; one whose
+/// import failed (its store actor restarting, a connection down) is tried again with backoff for
+/// [`DISTRIBUTION_RETRY_FOR`] while the registry still commits exactly these items, then left to
+/// the drift checker.
 async fn distribute(
-    stores: &StoreDirectory,
+    st: &ProxyState,
     placement: &[NodeName],
     items: Vec<ExportedItem>,
 ) -> Result<(), ProxyError> {
@@ -326,21 +328,27 @@ async fn distribute(
     let (tx, mut rx) = tokio::sync::mpsc::channel(placement.len().max(1));
     for node in placement {
         let node = node.as_str().to_owned();
-        let stores = stores.clone();
+        let st = st.clone();
         let items = items.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
-            // The items go to four store actors at once, so the node's group fsync covers them
-            // together.
-            let imports = items
-                .iter()
-                .map(|item| stores.import(&node, item, STORE_TIMEOUT));
-            let result = futures::future::join_all(imports)
-                .await
-                .into_iter()
-                .find_map(Result::err)
-                .map_or(Ok(()), Err);
-            let _ = tx.send((node, result)).await;
+            let mut result = import_all(&st.stores, &node, &items).await;
+            let first = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+            let _ = tx.send((node.clone(), first)).await;
+            let deadline = Instant::now() + DISTRIBUTION_RETRY_FOR;
+            let mut pause = Duration::from_millis(100);
+            while result.is_err() && Instant::now() + pause < deadline && still_current(&st, &items)
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                result = import_all(&st.stores, &node, &items).await;
+                if result.is_ok() {
+                    tracing::info!(%node, id = %items[0].id, "distribution to a replica completed on a retry");
+                }
+            }
+            if let Err(e) = result {
+                tracing::warn!(%node, error = %e, "distribution to a replica failed; left to the drift checker");
+            }
         });
     }
     drop(tx);
@@ -355,7 +363,7 @@ async fn distribute(
                 }
             }
             Err(e) => {
-                tracing::warn!(%node, error = %e, "distribution to a replica failed");
+                tracing::debug!(%node, error = %e, "distribution to a replica failed; retrying in the background");
                 failures.push(e);
             }
         }
@@ -368,13 +376,40 @@ async fn distribute(
             "the payload reached {done} of {} replicas ({needed} needed); retry with the same \
              request id: {}",
             placement.len(),
-            failures
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
+            failures.join("; ")
         ),
     ))
+}
+
+/// Imports `items` into `node`'s stores: four store actors at once, so the node's group fsync
+/// covers them together.
+async fn import_all(
+    stores: &StoreDirectory,
+    node: &str,
+    items: &[ExportedItem],
+) -> Result<(), StoreCallError> {
+    let imports = items
+        .iter()
+        .map(|item| stores.import(node, item, STORE_TIMEOUT));
+    futures::future::join_all(imports)
+        .await
+        .into_iter()
+        .find_map(Result::err)
+        .map_or(Ok(()), Err)
+}
+
+/// Whether the registry (as this node applied it) still commits exactly `items` for their entity:
+/// a newer write distributes its own, and a deleted entity's items must not come back.
+fn still_current(st: &ProxyState, items: &[ExportedItem]) -> bool {
+    let Some(first) = items.first() else {
+        return false;
+    };
+    let replica = st.replica.read();
+    replica.state.entity(&first.id).is_some_and(|e| {
+        items
+            .iter()
+            .all(|i| e.items.get(&i.modality).map(|m| m.hash) == Some(i.hash))
+    })
 }
 
 /// `DELETE /v1/entities/{id}` (optionally `If-Match`): the registry forgets the entity, then its
@@ -436,197 +471,6 @@ pub async fn delete(
         id: wire_id,
         version,
         index,
-    })
-    .into_response())
-}
-
-/// What each replica held instead of a matching copy: (node, what was found).
-type Seen = Vec<(String, String)>;
-
-/// The item of `kind` from the first replica whose copy matches the registry's hash, local first.
-/// `Err` lists what each replica had instead.
-async fn fetch_verified(
-    stores: &StoreDirectory,
-    local: &str,
-    placement: &[NodeName],
-    id: &EntityId,
-    kind: ModalityKind,
-    expected: ContentHash,
-) -> Result<(String, ExportedItem), Seen> {
-    let mut order: Vec<&str> = placement.iter().map(NodeName::as_str).collect();
-    order.sort_by_key(|n| *n != local);
-    let mut seen = Vec::new();
-    for node in order {
-        match stores.export(node, kind, id, STORE_TIMEOUT).await {
-            Ok(Some(item)) if item.hash == expected => return Ok((node.to_owned(), item)),
-            Ok(Some(item)) => seen.push((node.to_owned(), format!("hash {}", item.hash.to_hex()))),
-            Ok(None) => seen.push((node.to_owned(), "missing".into())),
-            Err(e) => seen.push((node.to_owned(), format!("unreachable: {e}"))),
-        }
-    }
-    Err(seen)
-}
-
-fn decode<T: serde::Serialize + serde::de::DeserializeOwned>(
-    item: &ExportedItem,
-) -> Result<T, ProxyError> {
-    item.open(item.modality)
-        .map_err(|e| ProxyError::internal(format!("a verified item does not decode: {e}")))
-}
-
-/// `GET /v1/entities/{id}`: all four modalities, each from a replica whose copy matches the hash
-/// the registry committed. Linearizable: the registry is read at a read index from the leader.
-pub async fn get(
-    State(st): State<ProxyState>,
-    Path(id): Path<String>,
-    req: Request,
-) -> Result<Response, ProxyError> {
-    let (parts, body) = read_body(req, st.max_body).await?;
-    let caller = st.verify(&parts, &body).await?.origin.client;
-    let allow_drift = parts
-        .uri
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "allow_drift=true"));
-    let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
-    let id = convert::entity_id(&wire_id)?;
-    st.read_barrier().await?;
-    let meta = st
-        .replica
-        .read()
-        .state
-        .entity(&id)
-        .filter(|e| e.can_read(&caller))
-        .cloned()
-        .ok_or_else(|| no_entity(&id))?;
-    let local = node_name(st.id);
-    let mut views: BTreeMap<ModalityKind, (String, Option<ExportedItem>, bool)> = BTreeMap::new();
-    // (modality, committed hash, what each replica had instead)
-    let mut missing: Vec<(ModalityKind, ContentHash, Seen)> = Vec::new();
-    for kind in crate::store_actors::MODALITIES {
-        let expected = meta
-            .items
-            .get(&kind)
-            .ok_or_else(|| ProxyError::internal(format!("no {kind:?} hash recorded")))?
-            .hash;
-        missing.push((kind, expected, Vec::new()));
-    }
-    // A write committed a moment ago may still be on its way to the replicas (its 201 waits for
-    // that): look again for a short while before calling a difference drift (not when the
-    // caller asked for whatever is there).
-    let grace = Instant::now()
-        + if allow_drift {
-            Duration::ZERO
-        } else {
-            DISTRIBUTION_GRACE
-        };
-    let mut pause = Duration::from_millis(5);
-    loop {
-        let mut still = Vec::new();
-        for (kind, expected, _) in missing {
-            match fetch_verified(&st.stores, &local, &meta.placement, &id, kind, expected).await {
-                Ok((node, item)) => {
-                    views.insert(kind, (node, Some(item), true));
-                }
-                // No replica holds the committed content (yet): the node that took the write
-                // keeps a staged copy until its replicas do; serve it and repair from it.
-                Err(seen) => match staging::find_staged(&st, &id, kind, expected).await {
-                    Some((node, item)) => {
-                        let repair = (st.clone(), item.clone());
-                        tokio::spawn(async move {
-                            staging::repair_replicas(&repair.0, &repair.1).await;
-                        });
-                        views.insert(kind, (node, Some(item), true));
-                    }
-                    None => still.push((kind, expected, seen)),
-                },
-            }
-        }
-        missing = still;
-        if missing.is_empty() || Instant::now() + pause > grace {
-            break;
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-    }
-    let mut drifted = Vec::new();
-    for (kind, expected, seen) in missing {
-        drifted.push(serde_json::json!({
-            "modality": kind,
-            "expected": expected.to_hex(),
-            "replicas": seen.iter().map(|(n, s)| serde_json::json!({"node": n, "found": s})).collect::<Vec<_>>(),
-        }));
-        views.insert(kind, (String::new(), None, false));
-    }
-    if !drifted.is_empty() && !allow_drift {
-        return Err(ProxyError::new(
-            ErrorCode::DriftDetected,
-            format!("{} modalities of {id} match no replica", drifted.len()),
-        )
-        .with_details(serde_json::json!({ "modalities": drifted })));
-    }
-    let hash = |k: ModalityKind| w::ContentHash(meta.items.get(&k).map_or([0; 32], |m| m.hash.0));
-    let view = |k: ModalityKind| views.get(&k).cloned().unwrap_or_default();
-    let (gn, gi, gv) = view(ModalityKind::Graph);
-    let (vn, vi, vv) = view(ModalityKind::Vector);
-    let (tn, ti, tv) = view(ModalityKind::Tensor);
-    let (sn, si, sv) = view(ModalityKind::Semantic);
-    let graph = gi
-        .map(|i| decode(&i).and_then(|g| convert::graph_out(&g)))
-        .transpose()?;
-    let vector = vi
-        .map(|i| decode(&i).and_then(|v| convert::vector_out(&v)))
-        .transpose()?;
-    let tensor = ti
-        .map(|i| {
-            decode::<verisim_stores::tensor::TensorItem>(&i).and_then(|t| {
-                t.to_tensor()
-                    .map(|t| convert::tensor_out(&t))
-                    .map_err(|e| ProxyError::internal(e.to_string()))
-            })
-        })
-        .transpose()?;
-    let semantic = si
-        .map(|i| decode(&i).map(|a| convert::semantic_out(&a)))
-        .transpose()?;
-    Ok(Json(w::EntityView {
-        id: wire_id,
-        version: meta.version,
-        index: meta.index,
-        placement: meta
-            .placement
-            .iter()
-            .map(|n| n.as_str().to_owned())
-            .collect(),
-        graph: w::ModalityView {
-            hash: hash(ModalityKind::Graph),
-            verified: gv,
-            replica: gn,
-            data: graph,
-        },
-        vector: w::ModalityView {
-            hash: hash(ModalityKind::Vector),
-            verified: vv,
-            replica: vn,
-            data: vector,
-        },
-        tensor: w::ModalityView {
-            hash: hash(ModalityKind::Tensor),
-            verified: tv,
-            replica: tn,
-            data: tensor,
-        },
-        semantic: w::ModalityView {
-            hash: hash(ModalityKind::Semantic),
-            verified: sv,
-            replica: sn,
-            data: semantic,
-        },
-        owner: Some(convert::client_out(&meta.owner)?),
-        grants: if meta.owner == caller {
-            Some(convert::grants_out(&meta.grants)?)
-        } else {
-            None
-        },
     })
     .into_response())
 }

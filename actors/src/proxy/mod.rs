@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catch_up;
 pub mod convert;
 pub mod entities;
+pub mod entity_read;
 pub mod error;
 pub mod grants;
 pub mod placement;
@@ -205,7 +206,7 @@ pub fn router(state: ProxyState) -> Router {
         .route(routes::ENTITIES, post(entities::register))
         .route(
             "/v1/entities/{id}",
-            get(entities::get)
+            get(entity_read::get)
                 .put(entities::update)
                 .delete(entities::delete),
         )

@@ -102,7 +102,7 @@ pub(super) fn unstage_local_later(stores: &StoreDirectory, items: &[ExportedItem
 
 /// The staged item (id, kind, hash) from the first member node that holds it, this node first;
 /// verified by its store and again here.
-pub(super) async fn find_staged(
+pub(crate) async fn find_staged(
     st: &ProxyState,
     id: &EntityId,
     kind: ModalityKind,

@@ -81,14 +81,6 @@ impl Engine for GraphStore {
         }
     }
 
-    fn remove(&mut self, id: &EntityId) -> Result<Removed, StoreError> {
-        let o = self.delete_node(id)?;
-        Ok(Removed {
-            existed: o.existed,
-            changed: o.changed,
-        })
-    }
-
     fn query(&self, q: Query) -> Result<Option<Answer>, StoreError> {
         Ok(Some(match q {
             Query::GraphNeighbours {

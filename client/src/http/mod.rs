@@ -347,6 +347,29 @@ impl Client {
         self.call("DELETE", &path, None::<&()>, Auth::Admin, &[])
     }
 
+    /// `POST /admin/drift/check`: one drift check-and-repair pass on the first node (not retried
+    /// elsewhere: each node checks its own stores). The report's fields are in docs/drift.md.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn drift_check(&self) -> Result<serde_json::Value, ClientError> {
+        self.call(
+            "POST",
+            routes::ADMIN_DRIFT_CHECK,
+            None::<&()>,
+            Auth::Admin,
+            &[],
+        )
+    }
+
+    /// `GET /admin/drift`: the first node's last drift check pass and its running totals.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn drift_status(&self) -> Result<serde_json::Value, ClientError> {
+        self.call("GET", routes::ADMIN_DRIFT, None::<&()>, Auth::Admin, &[])
+    }
+
     /// `POST /v1/entities`.
     ///
     /// # Errors

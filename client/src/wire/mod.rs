@@ -70,6 +70,10 @@ pub mod routes {
     /// `POST` (admin): enroll a client's identity key. `/admin/clients/{id}`: `GET`, `DELETE`
     /// (revoke); `/admin/clients/{id}/rotate`: `POST`.
     pub const ADMIN_CLIENTS: &str = "/admin/clients";
+    /// `POST` (admin): one drift check-and-repair pass on the node asked, answered when done.
+    pub const ADMIN_DRIFT_CHECK: &str = "/admin/drift/check";
+    /// `GET` (admin): the node's last drift check pass and its running totals.
+    pub const ADMIN_DRIFT: &str = "/admin/drift";
 
     /// `/admin/clients/{id}` (`DELETE` revokes the client).
     #[must_use]

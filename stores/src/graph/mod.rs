@@ -9,9 +9,11 @@
 //!
 //! An entity's **item** is its node (properties) plus its outgoing edges; it exists once the node is
 //! put. An edge needs its source node to exist (it belongs to the source's item) but not its target
-//! (so a replica can import one entity before its neighbours). Deleting a node removes its outgoing
-//! and incoming edges; incoming edges belong to other entities' items, so their hashes change too,
-//! and [`GraphStore::delete_node`] returns every changed hash for the registry.
+//! (so a replica can import one entity before its neighbours). Removing an entity's item
+//! ([`GraphStore::remove_node`], what the node's store actor does) removes its node and outgoing
+//! edges only: edges of other entities that point to it stay, dangling, exactly as they were before
+//! it was registered, so no other entity's item (and registry hash) changes. [`GraphStore::delete_node`]
+//! also cuts the incoming edges, for embedded use, and returns every changed hash.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Range;
@@ -462,7 +464,24 @@ impl GraphStore {
         Ok(h)
     }
 
-    /// Deletes a node with all its outgoing and incoming edges, in one durable batch.
+    /// Removes one entity's item, its node and outgoing edges, and nothing else: edges of other
+    /// entities that point to it stay (dangling, as before it existed). Returns whether it existed.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn remove_node(&mut self, id: &EntityId) -> Result<bool> {
+        let Some(old) = self.load(id)? else {
+            return Ok(false);
+        };
+        let mut w = self.staged();
+        self.stage(&mut w, id, Some(&old), None)?;
+        self.commit(w)?;
+        Ok(true)
+    }
+
+    /// Deletes a node with all its outgoing and incoming edges, in one durable batch. Incoming
+    /// edges belong to other entities' items, whose hashes change: for embedded use, where no
+    /// registry records them (the node's stores use [`GraphStore::remove_node`]).
     ///
     /// # Errors
     /// Storage errors.
@@ -763,7 +782,7 @@ impl Modality for GraphStore {
     }
 
     fn remove_item(&mut self, id: &EntityId) -> Result<bool> {
-        Ok(self.delete_node(id)?.existed)
+        self.remove_node(id)
     }
 }
 

@@ -88,6 +88,48 @@ fn deleting_a_node_removes_its_edges_and_reports_changed_hashes() {
 }
 
 #[test]
+fn removing_an_item_leaves_other_items_and_their_edges_untouched() {
+    let (_d, _db, mut g) = store();
+    for n in ["a", "b", "c"] {
+        g.put_node(&id(n), Properties::new()).unwrap();
+    }
+    g.add_edges(vec![
+        edge("a", "p", "b"),
+        edge("b", "p", "c"),
+        edge("c", "p", "b"),
+    ])
+    .unwrap();
+    let (before_a, before_c) = (
+        g.item_hash(&id("a")).unwrap(),
+        g.item_hash(&id("c")).unwrap(),
+    );
+    assert!(g.remove_node(&id("b")).unwrap());
+    assert!(
+        !g.remove_node(&id("b")).unwrap(),
+        "a second removal finds nothing"
+    );
+    // The registry's hashes of a and c stay true: their items did not change.
+    assert_eq!(g.item_hash(&id("a")).unwrap(), before_a);
+    assert_eq!(g.item_hash(&id("c")).unwrap(), before_c);
+    assert_eq!(g.item_hash(&id("b")).unwrap(), None);
+    // b's own edge is gone; the edges pointing to it dangle, as before b was registered.
+    assert_eq!(g.counts(), GraphCounts { nodes: 2, edges: 2 });
+    assert_eq!(
+        g.neighbours(&id("b"), Direction::In, None).unwrap(),
+        vec![id("a"), id("c")]
+    );
+    assert!(g.in_edges(&id("c"), None).unwrap().is_empty());
+    check_digests(&g);
+    // Registering b again reconnects it without touching a or c.
+    g.put_node(&id("b"), Properties::new()).unwrap();
+    assert_eq!(g.item_hash(&id("a")).unwrap(), before_a);
+    assert_eq!(
+        g.neighbours(&id("b"), Direction::In, None).unwrap(),
+        vec![id("a"), id("c")]
+    );
+}
+
+#[test]
 fn traversal_and_shortest_path_on_a_chain() {
     let (_d, _db, mut g) = store();
     for i in 0..6 {

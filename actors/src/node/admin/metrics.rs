@@ -240,6 +240,8 @@ pub struct Snapshot<'a> {
     pub store_synced_writes: u64,
     /// Read barriers the proxy started before authenticating a request (unknown ids).
     pub catch_up_barriers: u64,
+    /// The drift checker's totals and last pass.
+    pub drift: crate::drift::DriftStatus,
 }
 
 pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
@@ -377,6 +379,71 @@ pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
          the request is authenticated (single-flight, at most one per 50 ms).",
         s.catch_up_barriers,
     );
+    let d = &s.drift.totals;
+    for (name, help, v) in [
+        (
+            "verisim_drift_passes_total",
+            "Drift check passes completed.",
+            d.passes,
+        ),
+        (
+            "verisim_drift_failed_passes_total",
+            "Drift check passes that could not compare (no read barrier, a local store down).",
+            d.failed_passes,
+        ),
+        (
+            "verisim_drift_items_checked_total",
+            "Items placed on this node covered by drift check passes.",
+            d.items_checked,
+        ),
+        (
+            "verisim_drift_drifted_total",
+            "Items found missing, stale or orphaned.",
+            d.drifted,
+        ),
+        (
+            "verisim_drift_repaired_total",
+            "Missing or stale items written back from a verified copy.",
+            d.repaired,
+        ),
+        (
+            "verisim_drift_orphans_removed_total",
+            "Orphaned items removed.",
+            d.orphans_removed,
+        ),
+        (
+            "verisim_drift_unrepaired_total",
+            "Drifted items a pass could not repair (left to the next one).",
+            d.unrepaired,
+        ),
+        (
+            "verisim_drift_bytes_fetched_total",
+            "Payload bytes fetched from other nodes to repair.",
+            d.bytes_fetched,
+        ),
+    ] {
+        counter(&mut out, name, help, v);
+    }
+    if let Some(last) = &s.drift.last {
+        gauge(
+            &mut out,
+            "verisim_drift_last_pass_drifted",
+            "Items the last drift check pass found drifted.",
+            last.drifted,
+        );
+        gauge(
+            &mut out,
+            "verisim_drift_last_pass_duration_ms",
+            "Wall time of the last drift check pass, milliseconds.",
+            last.duration_ms,
+        );
+        gauge(
+            &mut out,
+            "verisim_drift_last_pass_applied_index",
+            "The registry index the last drift check pass compared against.",
+            last.applied_index,
+        );
+    }
     if let Some(tree) = s.tree {
         header(
             &mut out,
@@ -473,11 +540,30 @@ mod tests {
                 store_syncs: 5,
                 store_synced_writes: 40,
                 catch_up_barriers: 4,
+                drift: crate::drift::DriftStatus {
+                    last: Some(crate::drift::PassReport {
+                        drifted: 3,
+                        duration_ms: 12,
+                        ..Default::default()
+                    }),
+                    totals: crate::drift::DriftTotals {
+                        passes: 2,
+                        repaired: 5,
+                        bytes_fetched: 1024,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
             },
             &m,
         );
         let s = parse(&text);
         assert_eq!(s["verisim_proxy_catch_up_barriers_total"], 4.0);
+        assert_eq!(s["verisim_drift_passes_total"], 2.0);
+        assert_eq!(s["verisim_drift_repaired_total"], 5.0);
+        assert_eq!(s["verisim_drift_bytes_fetched_total"], 1024.0);
+        assert_eq!(s["verisim_drift_last_pass_drifted"], 3.0);
+        assert_eq!(s["verisim_drift_last_pass_duration_ms"], 12.0);
         let r = "route=\"/admin/nodes/{name}\"";
         assert_eq!(
             s[&format!("verisim_http_requests_total{{{r},code=\"200\"}}")],

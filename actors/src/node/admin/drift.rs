@@ -1,0 +1,38 @@
+//! The drift checker's admin routes: `POST /admin/drift/check` runs one check-and-repair pass on
+//! this node and answers when it is done; `GET /admin/drift` reports the last pass and the totals.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use ractor::rpc::CallResult;
+
+use super::{AdminState, ApiError};
+use crate::drift::{DRIFT_ACTOR_NAME, DriftMsg, DriftStatus, PassReport};
+
+/// How long a pass asked for may take (a wiped replica is refilled at `[drift] repair_rate`).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// `POST /admin/drift/check`: one full pass; `503` while the checker restarts or without a read
+/// barrier (the registry view could be stale, so nothing is compared).
+pub(super) async fn check(State(_st): State<AdminState>) -> Result<Json<PassReport>, ApiError> {
+    let Some(cell) = ractor::registry::where_is(DRIFT_ACTOR_NAME) else {
+        return Err(ApiError::no_quorum("the drift checker is restarting"));
+    };
+    let actor: ractor::ActorRef<DriftMsg> = cell.into();
+    match actor.call(DriftMsg::Check, Some(CHECK_TIMEOUT)).await {
+        Ok(CallResult::Success(Ok(report))) => Ok(Json(report)),
+        Ok(CallResult::Success(Err(e))) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "drift_check_failed",
+            e,
+        )),
+        _ => Err(ApiError::no_quorum("the drift checker did not answer")),
+    }
+}
+
+/// `GET /admin/drift`: the last pass, the last failure, the totals since the node started.
+pub(super) async fn status(State(st): State<AdminState>) -> Json<DriftStatus> {
+    Json(st.drift.status())
+}
