@@ -113,7 +113,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut imports = tokio::task::JoinSet::new();
                 for item in items {
                     let stores = stores.clone();
-                    imports.spawn(async move { stores.import("n1", &item, t).await });
+                    // Each entity written once: any fence admits it.
+                    let fence = verisim::store_actors::Fence {
+                        index: 1,
+                        version: 1,
+                    };
+                    imports.spawn(async move { stores.import("n1", &item, fence, t).await });
                 }
                 while let Some(r) = imports.join_next().await {
                     r.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;

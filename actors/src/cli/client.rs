@@ -98,8 +98,8 @@ pub fn run(cmd: ClientCmd) -> Result<(), String> {
 
 fn drift(cmd: DriftCmd) -> Result<serde_json::Value, String> {
     let (check, a) = match cmd {
-        DriftCmd::Check(a) => (true, a),
-        DriftCmd::Status(a) => (false, a),
+        DriftCmd::Check { args, dry_run } => (Some(!dry_run), args),
+        DriftCmd::Status(a) => (None, a),
     };
     // One node, one attempt: a pass on a wiped replica may take a while, and each node checks its
     // own stores, so another node is no substitute.
@@ -108,10 +108,9 @@ fn drift(cmd: DriftCmd) -> Result<serde_json::Value, String> {
         request_timeout: Duration::from_secs(3600),
         ..RetryPolicy::default()
     });
-    if check {
-        to_value(client.drift_check())
-    } else {
-        to_value(client.drift_status())
+    match check {
+        Some(repair) => to_value(client.drift_check(repair)),
+        None => to_value(client.drift_status()),
     }
 }
 

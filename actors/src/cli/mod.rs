@@ -49,7 +49,13 @@ pub enum ClientCmd {
 #[derive(Subcommand, Debug)]
 pub enum DriftCmd {
     /// Run one check-and-repair pass on the node now and print its report when it is done.
-    Check(DriftArgs),
+    Check {
+        #[command(flatten)]
+        args: DriftArgs,
+        /// Compare and report only; repair nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the node's last pass and its running totals.
     Status(DriftArgs),
 }

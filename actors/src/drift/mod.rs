@@ -46,7 +46,11 @@ impl Default for DriftSettings {
 
 pub enum DriftMsg {
     /// Run a pass now and answer with its report.
-    Check(RpcReplyPort<Result<PassReport, String>>),
+    Check {
+        /// `false`: compare and report only (a dry run); nothing is written.
+        repair: bool,
+        reply: RpcReplyPort<Result<PassReport, String>>,
+    },
     /// The periodic timer.
     Tick,
 }
@@ -68,9 +72,9 @@ pub struct DriftState {
 pub struct DriftChecker;
 
 impl DriftState {
-    async fn pass(&self) -> Result<PassReport, String> {
+    async fn pass(&self, repair: bool) -> Result<PassReport, String> {
         let span = tracing::info_span!("drift_pass", node = self.args.proxy.id);
-        let result = pass::run(&self.args.proxy, &self.pacer)
+        let result = pass::run(&self.args.proxy, &self.pacer, repair)
             .instrument(span)
             .await;
         self.args.stats.record(&result);
@@ -118,12 +122,12 @@ impl Actor for DriftChecker {
         st: &mut DriftState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            DriftMsg::Check(reply) => {
-                let r = st.pass().await;
+            DriftMsg::Check { repair, reply } => {
+                let r = st.pass(repair).await;
                 let _ = reply.send(r);
             }
             DriftMsg::Tick => {
-                let _ = st.pass().await;
+                let _ = st.pass(true).await;
                 st.schedule(&myself);
             }
         }

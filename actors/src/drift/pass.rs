@@ -12,6 +12,10 @@
 //!    missing and stale items are fetched from a replica whose copy matches the committed hash
 //!    (verified by that store on export and again here), or from a staged copy on any member, and
 //!    imported; orphans are removed. What cannot be repaired now is counted and left to the next pass.
+//!    Every write is fenced (`store_actors::fence`): an import by the index of the registry entry
+//!    that produced the item, an orphan's removal by the index the pass compared at, so a repair
+//!    never overwrites or removes what a newer write put there meanwhile.
+//! 5. **Purge tombstones** older than [`TOMBSTONE_KEEP`].
 //!
 //! The cost on this node is one pass over the registry's placement (in memory) and 4 × 4096 digests
 //! from the stores; reads, transfers and writes grow with the drift only.
@@ -30,13 +34,18 @@ use crate::proxy::ProxyState;
 use crate::proxy::entity_read::fetch_verified;
 use crate::proxy::staging::find_staged;
 use crate::registry::NodeName;
-use crate::store_actors::{MODALITIES, StoreRef};
+use crate::store_actors::{Fence, Imported, MODALITIES, Removed, StoreRef};
 
 /// How long one store call of the pass may take.
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Repairs in flight at once (each one a fetch from a peer and a local write).
 const REPAIR_CONCURRENCY: usize = 8;
+
+/// How long a removed item's tombstone is kept. It only has to outlive any import of an older
+/// version still in flight, and each of those is bounded by a store call timeout (10 s) and checks
+/// the registry before it starts.
+pub(super) const TOMBSTONE_KEEP: Duration = Duration::from_secs(600);
 
 /// Spaces repairs at most `rate` per second.
 pub(super) struct Pacer {
@@ -102,8 +111,13 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Runs one pass; `Err` when it could not compare at all (no read barrier, a local store down).
-pub(super) async fn run(st: &ProxyState, pacer: &Pacer) -> Result<PassReport, String> {
+/// Runs one pass (`Err` when it could not compare at all: no read barrier, a local store down);
+/// `repair: false` compares and reports only.
+pub(super) async fn run(
+    st: &ProxyState,
+    pacer: &Pacer,
+    repair: bool,
+) -> Result<PassReport, String> {
     let started = Instant::now();
     let local = node_name(st.id);
     let me = NodeName::new(local.clone()).map_err(|e| fail("node name", e))?;
@@ -198,19 +212,28 @@ pub(super) async fn run(st: &ProxyState, pacer: &Pacer) -> Result<PassReport, St
         }
     }
     report.drifted = diffs.len() as u64;
+    report.repair = repair;
+    if !repair {
+        report.unrepaired = report.drifted;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report.finished_at_ms = now_ms();
+        return Ok(report);
+    }
     if !diffs.is_empty() {
         // Whatever a store held when listed was committed at or before this barrier's index, so
         // the re-checks below see every write whose items the listing showed.
         st.read_barrier()
             .await
             .map_err(|e| fail("no read barrier before repairing", e.message))?;
+        // Orphans are removed fenced at this index: nothing committed after it is touched.
+        let horizon = st.replica.read().applied_index;
         let bytes = AtomicU64::new(0);
         let outcomes: Vec<Fixed> = futures::stream::iter(diffs)
             .map(|d| {
                 let (st, me, bytes) = (st, &me, &bytes);
                 async move {
                     pacer.wait().await;
-                    let fixed = repair(st, me, d).await;
+                    let fixed = repair_one(st, me, horizon, d).await;
                     if let Fixed::Repaired { bytes_fetched } = fixed {
                         bytes.fetch_add(bytes_fetched, Ordering::Relaxed);
                     }
@@ -230,24 +253,38 @@ pub(super) async fn run(st: &ProxyState, pacer: &Pacer) -> Result<PassReport, St
         }
         report.bytes_fetched = bytes.into_inner();
     }
+    let before = now_ms().saturating_sub(TOMBSTONE_KEEP.as_millis() as u64);
+    for kind in MODALITIES {
+        if let Some(store) = st.stores.local(kind) {
+            report.tombstones_purged += store
+                .purge_tombstones(before, STORE_TIMEOUT)
+                .await
+                .map_err(|e| fail("purging tombstones", e))?;
+        }
+    }
     report.duration_ms = started.elapsed().as_millis() as u64;
     report.finished_at_ms = now_ms();
     Ok(report)
 }
 
-/// The registry's current hash of `id`'s `kind` item, if it places the entity on `me`.
+/// The registry's current hash of `id`'s `kind` item and the entry that wrote it, if it places
+/// the entity on `me`.
 fn placed_here(
     st: &ProxyState,
     me: &NodeName,
     id: &EntityId,
     kind: ModalityKind,
-) -> Option<ContentHash> {
+) -> Option<(ContentHash, Fence)> {
     let replica = st.replica.read();
     let e = replica.state.entity(id)?;
     if !e.placement.contains(me) {
         return None;
     }
-    e.items.get(&kind).map(|m| m.hash)
+    let fence = Fence {
+        index: e.index,
+        version: e.version,
+    };
+    e.items.get(&kind).map(|m| (m.hash, fence))
 }
 
 /// Whether the local store still holds exactly `held` for `id`.
@@ -255,7 +292,7 @@ async fn still_holds(store: &StoreRef, id: &EntityId, held: Option<ContentHash>)
     matches!(store.item_hash(id, STORE_TIMEOUT).await, Ok(h) if h == held)
 }
 
-async fn repair(st: &ProxyState, me: &NodeName, d: Diff) -> Fixed {
+async fn repair_one(st: &ProxyState, me: &NodeName, horizon: u64, d: Diff) -> Fixed {
     let kind = match &d {
         Diff::Fetch { kind, .. } | Diff::Orphan { kind, .. } => *kind,
     };
@@ -266,9 +303,11 @@ async fn repair(st: &ProxyState, me: &NodeName, d: Diff) -> Fixed {
         Diff::Fetch {
             id, expected, held, ..
         } => {
-            if placed_here(st, me, &id, kind) != Some(expected)
-                || !still_holds(&store, &id, held).await
-            {
+            let fence = match placed_here(st, me, &id, kind) {
+                Some((h, fence)) if h == expected => fence,
+                _ => return Fixed::Resolved,
+            };
+            if !still_holds(&store, &id, held).await {
                 return Fixed::Resolved;
             }
             let peers: Vec<String> = {
@@ -304,8 +343,10 @@ async fn repair(st: &ProxyState, me: &NodeName, d: Diff) -> Fixed {
                 tracing::warn!(%id, ?kind, %from, "drift: a fetched copy does not match its hash");
                 return Fixed::Unrepaired;
             }
-            match store.import(&item, STORE_TIMEOUT).await {
-                Ok(_) => {
+            // Fenced: a newer version distributed meanwhile is not overwritten.
+            match store.import(&item, fence, STORE_TIMEOUT).await {
+                Ok(Imported::Superseded { .. }) => Fixed::Resolved,
+                Ok(Imported::Stored(_)) => {
                     tracing::info!(%id, ?kind, %from, "drift: item repaired");
                     let remote = from != st.stores.local_node();
                     Fixed::Repaired {
@@ -325,7 +366,7 @@ async fn repair(st: &ProxyState, me: &NodeName, d: Diff) -> Fixed {
         Diff::Orphan { id, held, .. } => {
             match placed_here(st, me, &id, kind) {
                 // Committed meanwhile, with this content: not an orphan.
-                Some(h) if h == held => return Fixed::Resolved,
+                Some((h, _)) if h == held => return Fixed::Resolved,
                 // Committed with another content: the next pass fetches it.
                 Some(_) => return Fixed::Unrepaired,
                 None => {}
@@ -333,7 +374,12 @@ async fn repair(st: &ProxyState, me: &NodeName, d: Diff) -> Fixed {
             if !still_holds(&store, &id, Some(held)).await {
                 return Fixed::Resolved;
             }
-            match store.remove(&id, STORE_TIMEOUT).await {
+            // Fenced by the index the pass compared at: an item a write committed after it (and
+            // distributed here meanwhile) is not removed.
+            match store.remove(&id, horizon, STORE_TIMEOUT).await {
+                Ok(Removed {
+                    superseded: true, ..
+                }) => Fixed::Resolved,
                 Ok(_) => {
                     tracing::info!(%id, ?kind, "drift: orphaned item removed");
                     Fixed::OrphanRemoved

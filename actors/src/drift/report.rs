@@ -32,6 +32,10 @@ pub struct PassReport {
     pub unrepaired: u64,
     /// Payload bytes fetched from other nodes to repair.
     pub bytes_fetched: u64,
+    /// Tombstones of removed items purged (older than the pass's horizon, see `pass`).
+    pub tombstones_purged: u64,
+    /// False for a dry run (`?repair=false`): compared and reported, nothing written.
+    pub repair: bool,
     /// Wall time of the pass.
     pub duration_ms: u64,
     /// When it finished (ms since the Unix epoch, this node's clock).
@@ -50,6 +54,7 @@ pub struct DriftTotals {
     pub orphans_removed: u64,
     pub unrepaired: u64,
     pub bytes_fetched: u64,
+    pub tombstones_purged: u64,
 }
 
 impl DriftTotals {
@@ -61,6 +66,7 @@ impl DriftTotals {
         self.orphans_removed += r.orphans_removed;
         self.unrepaired += r.unrepaired;
         self.bytes_fetched += r.bytes_fetched;
+        self.tombstones_purged += r.tombstones_purged;
     }
 }
 

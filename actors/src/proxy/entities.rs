@@ -27,7 +27,7 @@ use super::placement::{DEFAULT_REPLICAS, place, write_quorum};
 use super::{ProxyState, read_body, staging};
 use crate::consensus::endpoint::node_name;
 use crate::registry::{ClientId, Command, ItemMeta, NodeName, Outcome, Refusal};
-use crate::store_actors::{StoreCallError, StoreDirectory};
+use crate::store_actors::{Fence, StoreCallError, StoreDirectory};
 
 /// How long one store call may take.
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -250,7 +250,7 @@ async fn write(
         }
         Some(meta) if meta.version == version && meta.items == metas => {
             // On failure the staged copy stays: reads and the sweep repair from it.
-            distribute(st, &meta.placement, items.clone()).await?;
+            distribute(st, &meta.placement, items.clone(), Fence { index, version }).await?;
             staging::unstage_local_later(&stores, &items);
             hashes_of(&meta.items)?
         }
@@ -323,6 +323,7 @@ async fn distribute(
     st: &ProxyState,
     placement: &[NodeName],
     items: Vec<ExportedItem>,
+    fence: Fence,
 ) -> Result<(), ProxyError> {
     let needed = write_quorum(placement.len());
     let (tx, mut rx) = tokio::sync::mpsc::channel(placement.len().max(1));
@@ -332,7 +333,7 @@ async fn distribute(
         let items = items.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
-            let mut result = import_all(&st.stores, &node, &items).await;
+            let mut result = import_all(&st.stores, &node, &items, fence).await;
             let first = result.as_ref().map(|_| ()).map_err(ToString::to_string);
             let _ = tx.send((node.clone(), first)).await;
             let deadline = Instant::now() + DISTRIBUTION_RETRY_FOR;
@@ -341,7 +342,7 @@ async fn distribute(
             {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
-                result = import_all(&st.stores, &node, &items).await;
+                result = import_all(&st.stores, &node, &items, fence).await;
                 if result.is_ok() {
                     tracing::info!(%node, id = %items[0].id, "distribution to a replica completed on a retry");
                 }
@@ -382,15 +383,20 @@ async fn distribute(
 }
 
 /// Imports `items` into `node`'s stores: four store actors at once, so the node's group fsync
-/// covers them together.
+/// covers them together. A store that holds a newer version already (`Imported::Superseded`) has
+/// what it should: that counts as done.
 async fn import_all(
     stores: &StoreDirectory,
     node: &str,
     items: &[ExportedItem],
+    fence: Fence,
 ) -> Result<(), StoreCallError> {
-    let imports = items
-        .iter()
-        .map(|item| stores.import(node, item, STORE_TIMEOUT));
+    let imports = items.iter().map(|item| async move {
+        stores
+            .import(node, item, fence, STORE_TIMEOUT)
+            .await
+            .map(|_| ())
+    });
     futures::future::join_all(imports)
         .await
         .into_iter()
@@ -458,7 +464,9 @@ pub async fn delete(
         for node in placement.unwrap_or_default() {
             for kind in crate::store_actors::MODALITIES {
                 let removed = match st.stores.on(node.as_str(), kind) {
-                    Ok(store) => store.remove(&id, STORE_TIMEOUT).await.map(|_| ()),
+                    // Fenced by the delete's index: a re-registration that committed after it
+                    // and already reached this replica is not removed.
+                    Ok(store) => store.remove(&id, index, STORE_TIMEOUT).await.map(|_| ()),
                     Err(e) => Err(e),
                 };
                 if let Err(e) = removed {

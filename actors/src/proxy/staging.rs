@@ -14,7 +14,7 @@ use super::entities::store_error;
 use super::error::ProxyError;
 use super::placement::write_quorum;
 use crate::consensus::endpoint::node_name;
-use crate::store_actors::{MODALITIES, StoreDirectory};
+use crate::store_actors::{Fence, Imported, MODALITIES, StoreDirectory};
 
 /// Test-only fault hook: a file of this name in the node's data directory, holding a count N,
 /// makes the next N writes through this node commit and then answer `503 unavailable` without
@@ -143,12 +143,16 @@ pub(crate) async fn find_staged(
 /// commits exactly this content (a newer write distributes its own). Returns how many replicas
 /// hold it afterwards and how many the placement has.
 pub(super) async fn repair_replicas(st: &ProxyState, item: &ExportedItem) -> (usize, usize) {
-    let placement = {
+    let (placement, fence) = {
         let replica = st.replica.read();
         match replica.state.entity(&item.id) {
-            Some(e) if e.items.get(&item.modality).map(|m| m.hash) == Some(item.hash) => {
-                e.placement.clone()
-            }
+            Some(e) if e.items.get(&item.modality).map(|m| m.hash) == Some(item.hash) => (
+                e.placement.clone(),
+                Fence {
+                    index: e.index,
+                    version: e.version,
+                },
+            ),
             _ => return (0, 0),
         }
     };
@@ -159,8 +163,10 @@ pub(super) async fn repair_replicas(st: &ProxyState, item: &ExportedItem) -> (us
         };
         match store.item_hash(&item.id, STAGING_TIMEOUT).await {
             Ok(Some(h)) if h == item.hash => held += 1,
-            Ok(_) => match store.import(item, STAGING_TIMEOUT).await {
-                Ok(_) => {
+            Ok(_) => match store.import(item, fence, STAGING_TIMEOUT).await {
+                Ok(Imported::Superseded { held }) => tracing::debug!(%node, ?held,
+                    "replica holds a newer version than the staged copy"),
+                Ok(Imported::Stored(_)) => {
                     held += 1;
                     tracing::info!(id = %item.id, kind = ?item.modality, %node,
                         "replica repaired from a staged copy");

@@ -224,6 +224,11 @@ pub struct RegistryState {
     requests: OrdMap<(ClientId, RequestId), AppliedRequest>,
     /// The same requests ordered by time, for pruning.
     request_expiry: OrdMap<(u64, ClientId, RequestId), ()>,
+    /// The last version of every deleted entity id not registered again: a re-registration
+    /// continues from it, so a version is never reused and an `If-Match` from before a delete
+    /// can never match the recreated entity (one entry per deleted id; absent in older snapshots).
+    #[serde(default)]
+    retired: OrdMap<EntityId, u64>,
 }
 
 impl RegistryState {
@@ -530,7 +535,10 @@ impl RegistryState {
             || (origin.client.clone(), BTreeMap::new()),
             |e| (e.owner.clone(), e.grants.clone()),
         );
-        let version = current + 1;
+        let version = match existing {
+            Some(_) => current + 1,
+            None => self.retired.remove(id).unwrap_or(0) + 1,
+        };
         self.entities.insert(
             id.clone(),
             EntityMeta {
@@ -568,6 +576,7 @@ impl RegistryState {
             });
         }
         self.entities.remove(id);
+        self.retired.insert(id.clone(), current);
         Outcome::EntityDeleted {
             version: current,
             index,

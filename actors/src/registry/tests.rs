@@ -207,6 +207,42 @@ fn version_conflicts_and_deletes() {
         ),
         Outcome::Refused(Refusal::UnknownEntity)
     );
+    // Registered again, it continues from the deleted version: an `If-Match: 1` from before the
+    // delete cannot match the new entity (no ABA).
+    let again = put(origin("alice", "w1", "r5"), "e1", 2, Some(0));
+    let p = |command| Proposal {
+        at_ms: 2_000,
+        command,
+    };
+    assert!(matches!(
+        s.apply(i + 4, &p(again)),
+        Outcome::EntityPut { version: 2, .. }
+    ));
+    let stale_update = put(origin("alice", "w1", "r6"), "e1", 3, Some(1));
+    assert_eq!(
+        s.apply(i + 5, &p(stale_update)),
+        Outcome::Refused(Refusal::VersionConflict {
+            expected: 1,
+            actual: 2
+        })
+    );
+    // And it survives a snapshot.
+    let restored = RegistryState::from_cbor(&s.to_cbor()).unwrap();
+    let del = Command::DeleteEntity {
+        origin: origin("alice", "w1", "r7"),
+        id: entity("e1"),
+        expected_version: Some(2),
+    };
+    let mut restored = restored;
+    assert!(matches!(
+        restored.apply(i + 6, &p(del)),
+        Outcome::EntityDeleted { version: 2, .. }
+    ));
+    let third = put(origin("alice", "w1", "r8"), "e1", 4, Some(0));
+    assert!(matches!(
+        restored.apply(i + 7, &p(third)),
+        Outcome::EntityPut { version: 3, .. }
+    ));
 }
 
 #[test]
@@ -1215,7 +1251,8 @@ fn a_read_grantee_is_forbidden_writes_and_a_write_grantee_keeps_the_owner() {
         hidden
     );
     assert_eq!(s.entity(&entity("e1")).map(|e| e.version), Some(2));
-    // The owner deletes; the id is free again and a new registration owns it afresh.
+    // The owner deletes; the id is free again and a new registration owns it afresh, continuing
+    // from the deleted version (versions are never reused).
     step(
         &mut s,
         &mut i,
@@ -1226,7 +1263,7 @@ fn a_read_grantee_is_forbidden_writes_and_a_write_grantee_keeps_the_owner() {
         &mut i,
         put(origin("bob", "wb", "b8"), "e1", 5, Some(0)),
     );
-    assert!(matches!(r, Outcome::EntityPut { version: 1, .. }), "{r:?}");
+    assert!(matches!(r, Outcome::EntityPut { version: 3, .. }), "{r:?}");
     let fresh = s.entity(&entity("e1")).unwrap();
     assert_eq!(fresh.owner, client("bob"));
     assert!(fresh.grants.is_empty(), "grants die with the entity");

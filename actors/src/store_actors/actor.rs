@@ -20,8 +20,9 @@ use tracing::{info, warn};
 use verisim_cluster::Cbor;
 
 use super::engine::Engine;
+use super::fence::{Admit, Fence, Fences};
 use super::group_sync::{Ack, Durability, GroupSync};
-use super::messages::{Refusal, RefusalCode, Reply, StoreMsg};
+use super::messages::{Imported, Refusal, RefusalCode, Removed, Reply, StoreMsg};
 use super::settings::StoreSetup;
 use super::staging::Staging;
 use super::writer::{Job, Writer};
@@ -84,6 +85,7 @@ impl StoreActorArgs {
 pub struct StoreState<E> {
     engine: Arc<RwLock<E>>,
     staging: Staging,
+    fences: Fences,
     gate: Arc<Mutex<()>>,
     writer: Writer<E>,
 }
@@ -145,20 +147,8 @@ impl<E: Engine> StoreState<E> {
     }
 
     /// Queues a write for this incarnation's writer thread (see [`super::writer`]) and returns at
-    /// once; the answer is sent once the write is durable. Writes run in mailbox order.
-    fn write<A, T>(
-        &self,
-        arg: Cbor<A>,
-        port: RpcReplyPort<Cbor<Reply<T>>>,
-        f: fn(&mut E, A) -> Reply<T>,
-    ) where
-        A: DeserializeOwned + Send + 'static,
-        T: Serialize + Send + 'static,
-    {
-        self.write_with(arg, port, true, f);
-    }
-
-    /// [`Self::write`] with a closure; `durable: false` answers without waiting for an fsync.
+    /// once; with `durable`, the answer is sent once the write is durable (else at once). Writes
+    /// run in mailbox order.
     fn write_with<A, T>(
         &self,
         arg: Cbor<A>,
@@ -210,12 +200,13 @@ impl<E: Engine> Actor for StoreActor<E> {
         } else {
             Durability::EachWrite
         };
-        let (engine, staging) = tokio::task::spawn_blocking(move || {
+        let (engine, staging, fences) = tokio::task::spawn_blocking(move || {
             let _g = gate.lock().unwrap_or_else(PoisonError::into_inner);
             let mut engine = E::open(&db, &setup)?;
             engine.set_durability(durability);
             let staging = Staging::open(&db, E::KIND, durability)?;
-            Ok::<_, verisim_stores::StoreError>((engine, staging))
+            let fences = Fences::open(&db, E::KIND, durability)?;
+            Ok::<_, verisim_stores::StoreError>((engine, staging, fences))
         })
         .await??;
         if args.join_group {
@@ -234,6 +225,7 @@ impl<E: Engine> Actor for StoreActor<E> {
         Ok(StoreState {
             engine,
             staging,
+            fences,
             gate: args.gate,
             writer,
         })
@@ -267,9 +259,40 @@ impl<E: Engine> Actor for StoreActor<E> {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             StoreMsg::Prepare(w, port) => st.read(w, port, |e, input| Ok(e.prepare(input)?)),
-            StoreMsg::Import(w, port) => st.write(w, port, |e, item| Ok(e.import_item(&item)?)),
+            StoreMsg::Import(w, port) => {
+                let fences = st.fences.clone();
+                st.write_with(w, port, true, move |e, (item, fence)| {
+                    if let Admit::Superseded { held } = fences.admit_import(&item.id, fence)? {
+                        return Ok(Imported::Superseded { held });
+                    }
+                    // The fence first: a crash in between leaves it ahead of the item, and the
+                    // same import is admitted again.
+                    fences.record(&item.id, fence, false)?;
+                    Ok(Imported::Stored(e.import_item(&item)?))
+                });
+            }
             StoreMsg::Export(w, port) => st.read(w, port, |e, id| Ok(e.export_item(&id)?)),
-            StoreMsg::Remove(w, port) => st.write(w, port, |e, id| Ok(e.remove(&id)?)),
+            StoreMsg::Remove(w, port) => {
+                let fences = st.fences.clone();
+                st.write_with(w, port, true, move |e, (id, index)| {
+                    if let Admit::Superseded { .. } = fences.admit_removal(&id, index)? {
+                        return Ok(Removed {
+                            existed: false,
+                            changed: Vec::new(),
+                            superseded: true,
+                        });
+                    }
+                    let version = 0;
+                    fences.record(&id, Fence { index, version }, true)?;
+                    Ok(e.remove(&id)?)
+                });
+            }
+            StoreMsg::PurgeTombstones(w, port) => {
+                let fences = st.fences.clone();
+                st.write_with(w, port, false, move |_, before| {
+                    Ok(fences.purge_tombstones(before)?)
+                });
+            }
             StoreMsg::ItemHash(w, port) => st.read(w, port, |e, id| Ok(e.item_hash(&id)?)),
             StoreMsg::BucketDigests(w, port) => {
                 st.read(w, port, |e, (a, b)| Ok(e.bucket_digests(a..b)?));

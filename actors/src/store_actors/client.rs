@@ -11,8 +11,9 @@ use verisim_cluster::{Cbor, CodecError, Discovery};
 use verisim_stores::vector::Hit;
 use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
 
+use super::fence::Fence;
 use super::merge::merge_top_k;
-use super::messages::{Answer, KnnQuery, Port, Query, Refusal, Removed, StoreMsg};
+use super::messages::{Answer, Imported, KnnQuery, Port, Query, Refusal, Removed, StoreMsg};
 use super::staging::StagedEntry;
 use super::{SCOPE, group_name};
 
@@ -106,13 +107,15 @@ impl StoreRef {
         self.call(input, StoreMsg::Prepare, t).await
     }
 
-    /// Stores an item durably after checking its hash; returns the hash.
+    /// Stores an item durably after checking its hash, unless the store holds something newer
+    /// than `fence` (the registry entry that produced the item).
     pub async fn import(
         &self,
         item: &ExportedItem,
+        fence: Fence,
         t: Duration,
-    ) -> Result<ContentHash, StoreCallError> {
-        self.call(item, StoreMsg::Import, t).await
+    ) -> Result<Imported, StoreCallError> {
+        self.call(&(item.clone(), fence), StoreMsg::Import, t).await
     }
 
     pub async fn export(
@@ -123,8 +126,24 @@ impl StoreRef {
         self.call(id, StoreMsg::Export, t).await
     }
 
-    pub async fn remove(&self, id: &EntityId, t: Duration) -> Result<Removed, StoreCallError> {
-        self.call(id, StoreMsg::Remove, t).await
+    /// Removes `id`'s item, leaving a tombstone at `index` (the registry entry that removes it),
+    /// unless the store holds something at least as new.
+    pub async fn remove(
+        &self,
+        id: &EntityId,
+        index: u64,
+        t: Duration,
+    ) -> Result<Removed, StoreCallError> {
+        self.call(&(id.clone(), index), StoreMsg::Remove, t).await
+    }
+
+    /// Purges tombstones written before `before_ms` (this node's clock); answers how many.
+    pub async fn purge_tombstones(
+        &self,
+        before_ms: u64,
+        t: Duration,
+    ) -> Result<u64, StoreCallError> {
+        self.call(&before_ms, StoreMsg::PurgeTombstones, t).await
     }
 
     pub async fn item_hash(
@@ -297,14 +316,15 @@ impl StoreDirectory {
             .await
     }
 
-    /// Imports an item into `node`'s store of its modality.
+    /// Imports an item into `node`'s store of its modality (see [`StoreRef::import`]).
     pub async fn import(
         &self,
         node: &str,
         item: &ExportedItem,
+        fence: Fence,
         t: Duration,
-    ) -> Result<ContentHash, StoreCallError> {
-        self.on(node, item.modality)?.import(item, t).await
+    ) -> Result<Imported, StoreCallError> {
+        self.on(node, item.modality)?.import(item, fence, t).await
     }
 
     /// Exports `id`'s item of `kind` from `node`.

@@ -42,7 +42,11 @@ pub trait Engine: Modality + Send + Sync + Sized + 'static {
         } else {
             Vec::new()
         };
-        Ok(Removed { existed, changed })
+        Ok(Removed {
+            existed,
+            changed,
+            superseded: false,
+        })
     }
 
     /// Answers a query of this modality; `Ok(None)` for another modality's query.

@@ -13,6 +13,7 @@ use verisim_stores::tensor::{ReduceOp, TensorItem};
 use verisim_stores::vector::{CollectionDef, Hit};
 use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInput, StoreError};
 
+use super::fence::{Fence, FenceRecord};
 use super::staging::StagedEntry;
 
 /// A store actor's answer: the value, or why the store refused.
@@ -98,10 +99,23 @@ impl From<StoreError> for Refusal {
 pub struct Removed {
     /// True if the entity had an item.
     pub existed: bool,
-    /// Every entity whose item hash changed, with its new hash (`None`: gone), ordered by id. For
-    /// the graph this includes the sources of the entity's incoming edges; the registry must
-    /// record them.
+    /// Every entity whose item hash changed, with its new hash (`None`: gone), ordered by id: the
+    /// entity itself (removing an item changes no other entity's item).
     pub changed: Vec<(EntityId, Option<ContentHash>)>,
+    /// The store holds something at least as new as the removal (see [`super::fence`]): nothing
+    /// was removed.
+    #[serde(default)]
+    pub superseded: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Imported {
+    /// The item is stored (its hash).
+    Stored(ContentHash),
+    /// The store holds a newer item or a newer removal of the entity (see [`super::fence`]):
+    /// nothing was written.
+    Superseded { held: FenceRecord },
 }
 
 /// A k-nearest-neighbour search in one vector collection.
@@ -203,18 +217,26 @@ pub enum StoreMsg {
     /// Validate an input and return the item `Import` would store, with its hash. Writes nothing.
     #[rpc]
     Prepare(Cbor<ItemInput>, RpcReplyPort<Cbor<Reply<ExportedItem>>>),
-    /// Check the item's hash and store it durably (replacing the entity's item); returns the hash.
+    /// Check the item's hash and store it durably (replacing the entity's item), unless the store
+    /// holds something newer than the fence (the registry entry that produced the item).
     #[rpc]
-    Import(Cbor<ExportedItem>, RpcReplyPort<Cbor<Reply<ContentHash>>>),
+    Import(
+        Cbor<(ExportedItem, Fence)>,
+        RpcReplyPort<Cbor<Reply<Imported>>>,
+    ),
     /// The entity's item, if any.
     #[rpc]
     Export(
         Cbor<EntityId>,
         RpcReplyPort<Cbor<Reply<Option<ExportedItem>>>>,
     ),
-    /// Remove the entity's item durably.
+    /// Remove the entity's item durably, leaving a tombstone, unless the store holds something at
+    /// least as new as the registry entry (log index) that removes it.
     #[rpc]
-    Remove(Cbor<EntityId>, RpcReplyPort<Cbor<Reply<Removed>>>),
+    Remove(Cbor<(EntityId, u64)>, RpcReplyPort<Cbor<Reply<Removed>>>),
+    /// Purge tombstones written before this time (ms, this node's clock); answers how many.
+    #[rpc]
+    PurgeTombstones(Cbor<u64>, RpcReplyPort<Cbor<Reply<u64>>>),
     /// The recorded hash of the entity's item.
     #[rpc]
     ItemHash(

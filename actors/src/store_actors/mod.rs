@@ -15,6 +15,7 @@
 mod actor;
 mod client;
 mod engine;
+pub mod fence;
 mod group_sync;
 mod merge;
 mod messages;
@@ -26,9 +27,12 @@ mod writer;
 pub use actor::{StoreActor, StoreActorArgs};
 pub use client::{StoreCallError, StoreDirectory, StoreRef};
 pub use engine::Engine;
+pub use fence::{Fence, FenceRecord};
 pub use group_sync::{GroupSync, SyncStats};
 pub use merge::merge_top_k;
-pub use messages::{Answer, KnnQuery, Query, Refusal, RefusalCode, Removed, Reply, StoreMsg};
+pub use messages::{
+    Answer, Imported, KnnQuery, Query, Refusal, RefusalCode, Removed, Reply, StoreMsg,
+};
 pub use settings::{
     CollectionSetting, MetricName, StoreSetup, StoresSettings, StoresSettingsError,
 };

@@ -348,18 +348,18 @@ impl Client {
     }
 
     /// `POST /admin/drift/check`: one drift check-and-repair pass on the first node (not retried
-    /// elsewhere: each node checks its own stores). The report's fields are in docs/drift.md.
+    /// elsewhere: each node checks its own stores); `repair: false` compares and reports only.
+    /// The report's fields are in docs/drift.md.
     ///
     /// # Errors
     /// See [`ClientError`].
-    pub fn drift_check(&self) -> Result<serde_json::Value, ClientError> {
-        self.call(
-            "POST",
-            routes::ADMIN_DRIFT_CHECK,
-            None::<&()>,
-            Auth::Admin,
-            &[],
-        )
+    pub fn drift_check(&self, repair: bool) -> Result<serde_json::Value, ClientError> {
+        let path = if repair {
+            routes::ADMIN_DRIFT_CHECK.to_owned()
+        } else {
+            format!("{}?repair=false", routes::ADMIN_DRIFT_CHECK)
+        };
+        self.call("POST", &path, None::<&()>, Auth::Admin, &[])
     }
 
     /// `GET /admin/drift`: the first node's last drift check pass and its running totals.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use ractor::rpc::CallResult;
 
@@ -14,14 +14,25 @@ use crate::drift::{DRIFT_ACTOR_NAME, DriftMsg, DriftStatus, PassReport};
 /// How long a pass asked for may take (a wiped replica is refilled at `[drift] repair_rate`).
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// `POST /admin/drift/check`: one full pass; `503` while the checker restarts or without a read
-/// barrier (the registry view could be stale, so nothing is compared).
-pub(super) async fn check(State(_st): State<AdminState>) -> Result<Json<PassReport>, ApiError> {
+/// `POST /admin/drift/check[?repair=false]`: one full pass (with `repair=false` a dry run that
+/// compares and reports only); `503` while the checker restarts or without a read barrier (the
+/// registry view could be stale, so nothing is compared).
+pub(super) async fn check(
+    State(_st): State<AdminState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<PassReport>, ApiError> {
+    let repair = !query.is_some_and(|q| q.split('&').any(|kv| kv == "repair=false"));
     let Some(cell) = ractor::registry::where_is(DRIFT_ACTOR_NAME) else {
         return Err(ApiError::no_quorum("the drift checker is restarting"));
     };
     let actor: ractor::ActorRef<DriftMsg> = cell.into();
-    match actor.call(DriftMsg::Check, Some(CHECK_TIMEOUT)).await {
+    match actor
+        .call(
+            |reply| DriftMsg::Check { repair, reply },
+            Some(CHECK_TIMEOUT),
+        )
+        .await
+    {
         Ok(CallResult::Success(Ok(report))) => Ok(Json(report)),
         Ok(CallResult::Success(Err(e))) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

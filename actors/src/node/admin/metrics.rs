@@ -421,6 +421,11 @@ pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
             "Payload bytes fetched from other nodes to repair.",
             d.bytes_fetched,
         ),
+        (
+            "verisim_drift_tombstones_purged_total",
+            "Tombstones of removed items purged.",
+            d.tombstones_purged,
+        ),
     ] {
         counter(&mut out, name, help, v);
     }

@@ -11,7 +11,11 @@ async fn a_killed_store_actor_is_restarted_and_keeps_its_items() {
     for i in 0..20u8 {
         for input in inputs(&format!("e{i}"), f32::from(i)) {
             let item = d.prepare_local(&input, T).await.unwrap();
-            d.import("n1", &item, T).await.unwrap();
+            let fence = crate::store_actors::Fence {
+                index: 1,
+                version: 1,
+            };
+            d.import("n1", &item, fence, T).await.unwrap();
             imported.push(item);
         }
     }

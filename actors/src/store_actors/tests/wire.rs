@@ -122,7 +122,23 @@ fn every_argument_and_reply_crosses_the_wire_unchanged() {
     round_trip::<Reply<Removed>>(&Ok(Removed {
         existed: true,
         changed: vec![(id("a"), None), (id("b"), Some(item.hash))],
+        superseded: false,
     }));
+    let fence = crate::store_actors::Fence {
+        index: 7,
+        version: 2,
+    };
+    round_trip(&(item.clone(), fence));
+    round_trip(&(id("a"), 9u64));
+    round_trip::<Reply<crate::store_actors::Imported>>(&Ok(
+        crate::store_actors::Imported::Superseded {
+            held: crate::store_actors::FenceRecord {
+                fence,
+                tombstone: true,
+                at_ms: 5,
+            },
+        },
+    ));
     for q in queries() {
         round_trip(&q);
     }
@@ -201,9 +217,19 @@ async fn every_store_message_serializes_for_a_remote_actor() {
         let (p8, _r8) = ractor::concurrency::oneshot();
         vec![
             StoreMsg::Prepare(Cbor::encode(&inputs("a", 1.0)[1]).unwrap(), p1.into()),
-            StoreMsg::Import(Cbor::encode(&item).unwrap(), p2.into()),
+            StoreMsg::Import(
+                Cbor::encode(&(
+                    item.clone(),
+                    crate::store_actors::Fence {
+                        index: 1,
+                        version: 1,
+                    },
+                ))
+                .unwrap(),
+                p2.into(),
+            ),
             StoreMsg::Export(Cbor::encode(&id("a")).unwrap(), p3.into()),
-            StoreMsg::Remove(Cbor::encode(&id("a")).unwrap(), p4.into()),
+            StoreMsg::Remove(Cbor::encode(&(id("a"), 2u64)).unwrap(), p4.into()),
             StoreMsg::ItemHash(Cbor::encode(&id("a")).unwrap(), p5.into()),
             StoreMsg::BucketDigests(Cbor::encode(&(0u16, 9u16)).unwrap(), p6.into()),
             StoreMsg::BucketItems(Cbor::encode(&3u16).unwrap(), p7.into()),
