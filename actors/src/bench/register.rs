@@ -51,7 +51,7 @@ pub struct RegisterReport {
 }
 
 /// A registration of entity `id`; `seed` varies its vector and tensor.
-fn entity(id: &str, seed: u64) -> Result<RegisterRequest, String> {
+pub(super) fn entity(id: &str, seed: u64) -> Result<RegisterRequest, String> {
     let mut r = example_entity(id)?;
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut next = move || {
