@@ -6,7 +6,7 @@
 //! committed after it.
 //!
 //! Stored in the node's stores database, one keyspace per modality (`fence.<modality>`), keyed by
-//! entity id; the value is a fixed 33-byte record (index, version, tombstone flag, time) followed by
+//! entity id; the value is a fixed 25-byte record (index, version, tombstone flag, time) followed by
 //! the first 8 bytes of its BLAKE3 hash, checked when read. The fence is written *before* the item
 //! (in the same journal, so a crash keeps a prefix): a crash in between leaves a fence newer than
 //! the item, and the same import (same index) is admitted again, so it repairs itself. Items written
