@@ -14,6 +14,7 @@ pub mod consensus;
 pub mod drift;
 pub mod node;
 pub mod proxy;
+pub mod rebalance;
 pub mod registry;
 pub mod snapshot;
 pub mod store_actors;

@@ -43,6 +43,20 @@ pub enum ClientCmd {
     /// The drift checker of one node (admin calls): run a pass, or show the last one.
     #[command(subcommand)]
     Drift(DriftCmd),
+    /// Where entities live (admin calls): what is left to move after a join or a removal, or a
+    /// rebalancing round now (on the leader).
+    #[command(subcommand)]
+    Placement(PlacementCmd),
+}
+
+/// `verisim placement ...`.
+#[derive(Subcommand, Debug)]
+pub enum PlacementCmd {
+    /// Print how many entities the node places elsewhere than they should be (`misplaced`), and
+    /// its rebalancer's last round and totals.
+    Status(DriftArgs),
+    /// Run one rebalancing round now; the node must be the leader.
+    Rebalance(DriftArgs),
 }
 
 /// `verisim drift ...`.
@@ -60,7 +74,7 @@ pub enum DriftCmd {
     Status(DriftArgs),
 }
 
-/// The node whose stores are checked.
+/// The node asked (drift: whose stores are checked; placement: whose view is shown).
 #[derive(Args, Debug)]
 pub struct DriftArgs {
     /// The node's HTTP address (each node checks its own stores).

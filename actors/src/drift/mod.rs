@@ -17,6 +17,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+pub(crate) use pass::Pacer;
 pub use report::{DriftStats, DriftStatus, DriftTotals, PassReport};
 
 use crate::proxy::ProxyState;

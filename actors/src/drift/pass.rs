@@ -47,21 +47,21 @@ const REPAIR_CONCURRENCY: usize = 8;
 /// the registry before it starts.
 pub(super) const TOMBSTONE_KEEP: Duration = Duration::from_secs(600);
 
-/// Spaces repairs at most `rate` per second.
-pub(super) struct Pacer {
+/// Spaces repairs (and the rebalancer's copies) at most `rate` per second.
+pub(crate) struct Pacer {
     period: Duration,
     next: Mutex<tokio::time::Instant>,
 }
 
 impl Pacer {
-    pub(super) fn new(rate: u32) -> Self {
+    pub(crate) fn new(rate: u32) -> Self {
         Self {
             period: Duration::from_secs(1) / rate.max(1),
             next: Mutex::new(tokio::time::Instant::now()),
         }
     }
 
-    async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         let at = {
             let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
             let at = (*next).max(tokio::time::Instant::now());

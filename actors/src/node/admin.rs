@@ -9,6 +9,7 @@
 mod clients;
 mod drift;
 pub mod metrics;
+mod placement;
 #[cfg(test)]
 mod tests;
 
@@ -68,6 +69,9 @@ pub struct AdminState {
     pub proxy: crate::proxy::ProxyState,
     /// The drift checker's reports, for `GET /admin/drift` and `/metrics`.
     pub drift: Arc<crate::drift::DriftStats>,
+    /// The rebalancer's rounds, for `GET /admin/placement` and `/metrics`.
+    pub rebalance: Arc<crate::rebalance::RebalanceStats>,
+    pub placement: crate::rebalance::PlacementSettings,
 }
 
 /// The HTTP verbs admin routes are served with.
@@ -149,6 +153,8 @@ fn table() -> Vec<(AdminRoute, MethodRouter<AdminState>)> {
         r(Post, "/admin/staging/sweep", staging_sweep),
         r(Post, "/admin/drift/check", drift::check),
         r(Get, "/admin/drift", drift::status),
+        r(Get, "/admin/placement", placement::status),
+        r(Post, "/admin/placement/rebalance", placement::rebalance),
     ]
 }
 
@@ -432,6 +438,7 @@ async fn metrics_text(State(st): State<AdminState>) -> Response {
             store_synced_writes: sync.writes.load(std::sync::atomic::Ordering::Relaxed),
             catch_up_barriers: st.catch_up.started(),
             drift: st.drift.status(),
+            rebalance: st.rebalance.status().totals,
         },
         &st.http,
     );

@@ -47,6 +47,8 @@ pub struct NodeConfig {
     pub http: HttpSettings,
     /// `[drift]`: how often the drift checker runs, and how fast it repairs.
     pub drift: crate::drift::DriftSettings,
+    /// `[placement]`: the replication factor, and how fast the rebalancer moves entities.
+    pub placement: crate::rebalance::PlacementSettings,
 }
 
 /// `[http]`: what one client (or many) may hold of the HTTP server before it is cut off: every
@@ -267,6 +269,7 @@ impl Default for NodeConfig {
             proxy: ProxySettings::default(),
             http: HttpSettings::default(),
             drift: crate::drift::DriftSettings::default(),
+            placement: crate::rebalance::PlacementSettings::default(),
         }
     }
 }
@@ -322,6 +325,9 @@ impl NodeConfig {
         if self.proxy.commit_timeout_ms == 0 {
             return bad("proxy: commit_timeout_ms must be positive".into());
         }
+        self.placement
+            .validate()
+            .map_err(NodeConfigError::Invalid)?;
         let has_token = self.admin.token.is_some() || self.admin.token_file.is_some();
         if !self.http_listen.ip().is_loopback() && !has_token && !self.admin.insecure_open {
             return bad(format!(

@@ -4,11 +4,13 @@
 //! node            rest_for_one (10 restarts in 60 s)
 //! ├── cluster     one_for_all: ractor_cluster NodeServer, connector (dialling, heartbeats)
 //! ├── registry    one_for_all: consensus actor, snapshotter, cluster endpoint
-//! └── stores      one_for_one: graph, vector, tensor, semantic store actors
+//! ├── stores      one_for_one: graph, vector, tensor, semantic store actors
+//! ├── drift       the drift checker (`crate::drift`)
+//! └── rebalancer  moves entities when the voters change (`crate::rebalance`; works on the leader)
 //! ```
-//! `rest_for_one` because each subtree needs the ones before it: a restarted cluster layer drops
-//! every connection, so the registry restarts after it and finds its peers anew. The drift and
-//! proxy subtrees join the tree as they are built.
+//! `rest_for_one` because each child needs the ones before it: a restarted cluster layer drops
+//! every connection, so the registry restarts after it and finds its peers anew; a restart of the
+//! stores restarts the drift checker and the rebalancer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,6 +174,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             crate::consensus::endpoint::node_name(config.id),
             cluster.discovery().clone(),
         ),
+        replicas: config.placement.replicas,
         catch_up: Arc::new(crate::proxy::catch_up::CatchUp::default()),
         clock: clock.clone(),
         skip_distribution: Arc::new(std::sync::atomic::AtomicU32::new(
@@ -196,6 +199,28 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             }
         })
     };
+    let rebalance_stats = Arc::new(crate::rebalance::RebalanceStats::default());
+    let rebalancer = {
+        let (proxy, settings, stats) = (
+            proxy.clone(),
+            config.placement.clone(),
+            rebalance_stats.clone(),
+        );
+        ChildSpec::new("rebalancer", move |sup: ActorCell| {
+            let args = crate::rebalance::RebalanceArgs {
+                proxy: proxy.clone(),
+                settings: settings.clone(),
+                stats: stats.clone(),
+            };
+            async move {
+                let name = Some(crate::rebalance::REBALANCER_ACTOR_NAME.to_owned());
+                let (a, _) = Actor::spawn_linked(name, crate::rebalance::Rebalancer, args, sup)
+                    .await
+                    .map_err(spawn_err)?;
+                Ok(a.get_cell())
+            }
+        })
+    };
     let registry = SupervisorSpec::new("registry", Strategy::OneForAll)
         .intensity(10, Duration::from_secs(60))
         .child(consensus)
@@ -209,7 +234,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             "stores",
             crate::store_actors::stores_subtree(stores_db, stores_setup, stores_sync.clone()),
         ))
-        .child(drift);
+        .child(drift)
+        .child(rebalancer);
     let (tree, _join) = SupervisorHandle::start(node).await?;
 
     let listener = tokio::net::TcpListener::bind(config.http_listen)
@@ -244,6 +270,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         proxy: proxy.clone(),
         clock: clock.clone(),
         drift: drift_stats,
+        rebalance: rebalance_stats,
+        placement: config.placement.clone(),
     };
     let staging_sweeper = tokio::spawn(crate::proxy::staging::sweep_forever(proxy.clone()));
     let http_metrics = state.http.clone();

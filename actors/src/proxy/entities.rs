@@ -23,7 +23,7 @@ use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
 use super::auth::Verified;
 use super::convert;
 use super::error::{ProxyError, parse_json};
-use super::placement::{DEFAULT_REPLICAS, place, write_quorum};
+use super::placement::{place, write_quorum};
 use super::{ProxyState, read_body, staging};
 use crate::consensus::endpoint::node_name;
 use crate::registry::{ClientId, Command, ItemMeta, NodeName, Outcome, Refusal};
@@ -217,7 +217,7 @@ async fn write(
                             .iter()
                             .filter_map(|&v| NodeName::new(node_name(v)).ok())
                             .collect();
-                        place(&id, &voters, DEFAULT_REPLICAS)
+                        place(&id, &voters, st.replicas)
                     }
                 }
             };

@@ -102,13 +102,12 @@ enum Attempt {
     Moved,
 }
 
-/// Whether the registry (as this node has applied it) no longer holds exactly `meta`'s content.
+/// Whether the registry (as this node has applied it) no longer holds exactly `meta`'s content
+/// where `meta` placed it (the rebalancer moved it: old replicas drop their copies).
 fn moved(st: &ProxyState, id: &EntityId, meta: &EntityMeta) -> bool {
-    st.replica
-        .read()
-        .state
-        .entity(id)
-        .is_none_or(|now| now.version != meta.version || now.items != meta.items)
+    st.replica.read().state.entity(id).is_none_or(|now| {
+        now.version != meta.version || now.items != meta.items || now.placement != meta.placement
+    })
 }
 
 /// One attempt at reading version `meta` of `id`.

@@ -53,6 +53,8 @@ pub struct ProxyState {
     pub commit_timeout: Duration,
     pub max_body: usize,
     pub stores: StoreDirectory,
+    /// Replicas a new entity is placed on (`[placement] replicas`).
+    pub replicas: usize,
     /// Test-only fault hook ([`staging::FAULT_SKIP_DISTRIBUTION`]): how many more writes commit
     /// and then answer 503 without distributing, as if this node died right after the commit.
     pub skip_distribution: Arc<std::sync::atomic::AtomicU32>,

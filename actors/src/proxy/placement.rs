@@ -4,14 +4,12 @@
 //! Every node computes the same placement from the same member set, adding or removing a node
 //! moves only the entities that rank it among their top `replicas`, and no table needs to be kept.
 //! The placement chosen at registration is committed to the registry with the entity; updates
-//! keep it, so a later membership change does not move data behind the drift checker's back.
+//! keep it. When the voters change, the leader's rebalancer (`crate::rebalance`) moves entities
+//! to the placement this function gives for the new voters, through the quorum.
 
 use verisim_stores::EntityId;
 
 use crate::registry::NodeName;
-
-/// Replicas per entity when the cluster has that many voters.
-pub const DEFAULT_REPLICAS: usize = 3;
 
 /// The `replicas` nodes (fewer if the cluster is smaller) that hold `id`, best-ranked first.
 pub fn place(id: &EntityId, nodes: &[NodeName], replicas: usize) -> Vec<NodeName> {

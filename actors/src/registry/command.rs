@@ -172,6 +172,19 @@ pub enum Command {
         client: ClientId,
         public_key: PublicKey,
     },
+    /// Change where entities are placed (the leader's rebalancer, after a membership change):
+    /// each move applies only if the entity is still at `version` with placement `from`, so a
+    /// write or another move in between makes it a no-op for the next round to look at again.
+    MovePlacements { moves: Vec<PlacementMove> },
+}
+
+/// One entity's change of placement in [`Command::MovePlacements`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementMove {
+    pub id: EntityId,
+    pub version: u64,
+    pub from: Vec<NodeName>,
+    pub to: Vec<NodeName>,
 }
 
 /// A CBOR value could not be decoded.

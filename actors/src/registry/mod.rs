@@ -15,8 +15,8 @@ mod ids;
 mod state;
 
 pub use command::{
-    Access, Command, DecodeError, ItemMeta, NodeInfo, Origin, Proposal, PublicKey, decode_exact,
-    encode,
+    Access, Command, DecodeError, ItemMeta, NodeInfo, Origin, PlacementMove, Proposal, PublicKey,
+    decode_exact, encode,
 };
 pub use ids::{ClientId, IdError, NodeName, RequestId, WindowId};
 pub use state::{

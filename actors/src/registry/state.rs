@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use verisim_stores::{ContentHash, EntityId, ModalityKind};
 
 use super::command::{
-    Access, Command, ItemMeta, NodeInfo, Origin, Proposal, PublicKey, decode_exact, encode,
+    Access, Command, ItemMeta, NodeInfo, Origin, PlacementMove, Proposal, PublicKey, decode_exact,
+    encode,
 };
 use super::ids::{ClientId, NodeName, RequestId, WindowId};
 
@@ -69,6 +70,14 @@ pub fn step_clock(clock_ms: u64, at_ms: u64, max_step_ms: u64) -> u64 {
     at_ms.clamp(clock_ms, clock_ms.saturating_add(max_step_ms))
 }
 
+/// 1 to [`MAX_REPLICAS`] distinct nodes.
+fn valid_placement(placement: &[NodeName]) -> bool {
+    let mut sorted = placement.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    !sorted.is_empty() && sorted.len() == placement.len() && sorted.len() <= MAX_REPLICAS
+}
+
 /// A registered client identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientRecord {
@@ -95,7 +104,8 @@ pub struct EntityMeta {
     pub placement: Vec<NodeName>,
     /// The client that registered it; updates never change it.
     pub owner: ClientId,
-    /// Log index of the entry that wrote this version.
+    /// Log index of the entry that wrote this version, or that last moved its placement (the
+    /// fence of every store item of it: `store_actors::fence`).
     pub index: u64,
     /// Other clients the owner let read or write it (absent in snapshots older than grants).
     #[serde(default)]
@@ -191,6 +201,13 @@ pub enum Outcome {
     /// A client's key was replaced and this many of its open windows closed.
     ClientRotated {
         windows_closed: u64,
+    },
+    /// `moved` placements changed; `skipped` did not (the entity changed, went, or the target
+    /// placement was invalid).
+    PlacementsMoved {
+        moved: u64,
+        skipped: u64,
+        index: u64,
     },
 }
 
@@ -349,6 +366,34 @@ impl RegistryState {
             } => self.once(origin, stamped, |s| {
                 s.set_grant(index, origin, id, grantee, None)
             }),
+            Command::MovePlacements { moves } => self.move_placements(index, moves),
+        }
+    }
+
+    /// Applies the moves whose entity is still at the version and placement the rebalancer saw.
+    /// A moved entity's `index` becomes this entry's: store items copied for the new placement
+    /// are fenced by it, so they pass any tombstone an earlier removal from that node left.
+    fn move_placements(&mut self, index: u64, moves: &[PlacementMove]) -> Outcome {
+        let (mut moved, mut skipped) = (0, 0);
+        for m in moves {
+            let applies = valid_placement(&m.to)
+                && self
+                    .entities
+                    .get(&m.id)
+                    .is_some_and(|e| e.version == m.version && e.placement == m.from);
+            match self.entities.get_mut(&m.id) {
+                Some(e) if applies => {
+                    e.placement = m.to.clone();
+                    e.index = index;
+                    moved += 1;
+                }
+                _ => skipped += 1,
+            }
+        }
+        Outcome::PlacementsMoved {
+            moved,
+            skipped,
+            index,
         }
     }
 
@@ -506,10 +551,7 @@ impl RegistryState {
         if MODALITIES.iter().any(|m| !items.contains_key(m)) {
             return Outcome::Refused(Refusal::MissingModality);
         }
-        let mut sorted = placement.to_vec();
-        sorted.sort();
-        sorted.dedup();
-        if sorted.is_empty() || sorted.len() != placement.len() || sorted.len() > MAX_REPLICAS {
+        if !valid_placement(placement) {
             return Outcome::Refused(Refusal::BadPlacement);
         }
         let existing = self.entities.get(id);
@@ -530,10 +572,12 @@ impl RegistryState {
                 actual: current,
             });
         }
-        // An update keeps the owner and the grants; a registration makes the writer the owner.
-        let (owner, grants) = existing.map_or_else(
-            || (origin.client.clone(), BTreeMap::new()),
-            |e| (e.owner.clone(), e.grants.clone()),
+        // An update keeps the owner, the grants and the placement (the proposer's copy of it may
+        // be older than a rebalancer's move committed meanwhile); a registration makes the writer
+        // the owner and takes the proposed placement.
+        let (owner, grants, placement) = existing.map_or_else(
+            || (origin.client.clone(), BTreeMap::new(), placement.to_vec()),
+            |e| (e.owner.clone(), e.grants.clone(), e.placement.clone()),
         );
         let version = match existing {
             Some(_) => current + 1,
@@ -544,7 +588,7 @@ impl RegistryState {
             EntityMeta {
                 version,
                 items: items.clone(),
-                placement: placement.to_vec(),
+                placement,
                 owner,
                 index,
                 grants,

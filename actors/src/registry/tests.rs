@@ -245,6 +245,49 @@ fn version_conflicts_and_deletes() {
     ));
 }
 
+/// An update carries the placement its proxy read, which a rebalancer's move may have changed
+/// since: apply keeps the committed placement, so the move is never undone.
+#[test]
+fn an_update_keeps_a_placement_moved_after_it_was_proposed() {
+    let (mut s, i) = with_window();
+    let p = |command| Proposal {
+        at_ms: 2_000,
+        command,
+    };
+    s.apply(i, &p(put(origin("alice", "w1", "r1"), "e1", 1, None)));
+    let moved = vec![node("n4"), node("n1"), node("n2")];
+    let out = s.apply(
+        i + 1,
+        &p(Command::MovePlacements {
+            moves: vec![PlacementMove {
+                id: entity("e1"),
+                version: 1,
+                from: vec![node("n1"), node("n2"), node("n3")],
+                to: moved.clone(),
+            }],
+        }),
+    );
+    assert_eq!(
+        out,
+        Outcome::PlacementsMoved {
+            moved: 1,
+            skipped: 0,
+            index: i + 1
+        }
+    );
+    assert_eq!(s.entity(&entity("e1")).unwrap().index, i + 1);
+    // Proposed with the placement before the move.
+    let out = s.apply(
+        i + 2,
+        &p(put(origin("alice", "w1", "r2"), "e1", 2, Some(1))),
+    );
+    assert!(
+        matches!(out, Outcome::EntityPut { version: 2, .. }),
+        "{out:?}"
+    );
+    assert_eq!(s.entity(&entity("e1")).unwrap().placement, moved);
+}
+
 #[test]
 fn incomplete_items_and_bad_placements_are_refused() {
     let (mut s, i) = with_window();
@@ -739,6 +782,19 @@ fn arb_command() -> impl Strategy<Value = Command> {
                 http_addr: "127.0.0.1:2".into()
             }
         }),
+        (e, 0u64..4, any::<bool>()).prop_map(|(e, version, widen)| {
+            let three = vec![node("n1"), node("n2"), node("n3")];
+            let four = vec![node("n4"), node("n1"), node("n2"), node("n3")];
+            let (from, to) = if widen { (three, four) } else { (four, three) };
+            Command::MovePlacements {
+                moves: vec![PlacementMove {
+                    id: entity(e),
+                    version,
+                    from,
+                    to,
+                }],
+            }
+        }),
     ]
 }
 
@@ -764,6 +820,11 @@ fn version_of(o: &Outcome) -> Outcome {
         },
         Outcome::EntityDeleted { version, .. } => Outcome::EntityDeleted {
             version: *version,
+            index: 0,
+        },
+        Outcome::PlacementsMoved { moved, skipped, .. } => Outcome::PlacementsMoved {
+            moved: *moved,
+            skipped: *skipped,
             index: 0,
         },
         other => other.clone(),

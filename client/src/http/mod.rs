@@ -370,6 +370,31 @@ impl Client {
         self.call("GET", routes::ADMIN_DRIFT, None::<&()>, Auth::Admin, &[])
     }
 
+    /// `GET /admin/placement`: how many entities the first node's replica places elsewhere than
+    /// the replication factor over the current voters says, and its rebalancer's rounds.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn placement_status(&self) -> Result<serde_json::Value, ClientError> {
+        self.call(
+            "GET",
+            routes::ADMIN_PLACEMENT,
+            None::<&()>,
+            Auth::Admin,
+            &[],
+        )
+    }
+
+    /// `POST /admin/placement/rebalance`: one rebalancing round on the first node, which must
+    /// lead (`409 not_leader` otherwise).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn placement_rebalance(&self) -> Result<serde_json::Value, ClientError> {
+        let path = routes::ADMIN_PLACEMENT_REBALANCE;
+        self.call("POST", path, None::<&()>, Auth::Admin, &[])
+    }
+
     /// `POST /v1/entities`.
     ///
     /// # Errors

@@ -74,6 +74,10 @@ pub mod routes {
     pub const ADMIN_DRIFT_CHECK: &str = "/admin/drift/check";
     /// `GET` (admin): the node's last drift check pass and its running totals.
     pub const ADMIN_DRIFT: &str = "/admin/drift";
+    /// `GET`: entities still to move, the rebalancer's last round and totals.
+    pub const ADMIN_PLACEMENT: &str = "/admin/placement";
+    /// `POST`: one rebalancing round now (on the leader).
+    pub const ADMIN_PLACEMENT_REBALANCE: &str = "/admin/placement/rebalance";
 
     /// `/admin/clients/{id}` (`DELETE` revokes the client).
     #[must_use]

@@ -242,6 +242,8 @@ pub struct Snapshot<'a> {
     pub catch_up_barriers: u64,
     /// The drift checker's totals and last pass.
     pub drift: crate::drift::DriftStatus,
+    /// The rebalancer's totals (rounds run on this node while it led).
+    pub rebalance: crate::rebalance::RebalanceTotals,
 }
 
 pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
@@ -449,6 +451,46 @@ pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
             last.applied_index,
         );
     }
+    let r = &s.rebalance;
+    for (name, help, v) in [
+        (
+            "verisim_placement_rounds_total",
+            "Rebalancing rounds this node ran as leader.",
+            r.rounds,
+        ),
+        (
+            "verisim_placement_failed_rounds_total",
+            "Rebalancing rounds that could not finish (left to the next one).",
+            r.failed_rounds,
+        ),
+        (
+            "verisim_placement_widened_total",
+            "Entity placements widened to their new replicas.",
+            r.widened,
+        ),
+        (
+            "verisim_placement_items_copied_total",
+            "Items copied to a new replica of their entity.",
+            r.items_copied,
+        ),
+        (
+            "verisim_placement_bytes_copied_total",
+            "Payload bytes fetched from other nodes for those copies.",
+            r.bytes_copied,
+        ),
+        (
+            "verisim_placement_narrowed_total",
+            "Entity placements narrowed to the desired replicas once those held them.",
+            r.narrowed,
+        ),
+        (
+            "verisim_placement_items_dropped_total",
+            "Items removed from replicas a narrowing dropped.",
+            r.items_dropped,
+        ),
+    ] {
+        counter(&mut out, name, help, v);
+    }
     if let Some(tree) = s.tree {
         header(
             &mut out,
@@ -559,10 +601,19 @@ mod tests {
                     },
                     ..Default::default()
                 },
+                rebalance: crate::rebalance::RebalanceTotals {
+                    rounds: 3,
+                    items_copied: 8,
+                    narrowed: 2,
+                    ..Default::default()
+                },
             },
             &m,
         );
         let s = parse(&text);
+        assert_eq!(s["verisim_placement_rounds_total"], 3.0);
+        assert_eq!(s["verisim_placement_items_copied_total"], 8.0);
+        assert_eq!(s["verisim_placement_narrowed_total"], 2.0);
         assert_eq!(s["verisim_proxy_catch_up_barriers_total"], 4.0);
         assert_eq!(s["verisim_drift_passes_total"], 2.0);
         assert_eq!(s["verisim_drift_repaired_total"], 5.0);
