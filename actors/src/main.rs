@@ -35,6 +35,8 @@ enum Cmd {
     Cookie(CookieCmd),
     #[command(flatten)]
     Client(verisim::cli::ClientCmd),
+    #[command(flatten)]
+    Ops(verisim::cli::ops::OpsCmd),
 }
 
 #[derive(Subcommand)]
@@ -239,6 +241,7 @@ fn main() -> ExitCode {
             Cmd::Cookie(cmd) => run_cookie(cmd),
             // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
             Cmd::Client(cmd) => verisim::cli::run(cmd),
+            Cmd::Ops(cmd) => verisim::cli::ops::run(cmd),
         }
     });
     match result {

@@ -201,7 +201,7 @@ fn new_client<S: AsRef<str>>(nodes: &[S]) -> Result<Client, String> {
 }
 
 /// A client for admin calls: the nodes, and the admin token if one is given.
-fn admin_client(nodes: &[String], admin: &AdminAuth) -> Result<Client, String> {
+pub(super) fn admin_client(nodes: &[String], admin: &AdminAuth) -> Result<Client, String> {
     let client = new_client(nodes)?;
     Ok(match admin.token()? {
         Some(t) => client.with_admin_token(t),

@@ -297,7 +297,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
     println!("  verisim get --session {d}/session.json example-1");
     println!("Admin token (mode 0600): {d}/{ADMIN_TOKEN_FILE}");
     println!(
-        "Cluster status: curl -s -H \"Authorization: Bearer $(cat {d}/{ADMIN_TOKEN_FILE})\" {}/admin/status",
+        "Cluster status: verisim status --cluster --node {} --admin-token-file {d}/{ADMIN_TOKEN_FILE}",
         urls[0]
     );
     println!("DEV READY (Ctrl-C stops every node)");

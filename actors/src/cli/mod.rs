@@ -4,6 +4,7 @@
 mod client;
 pub mod dev;
 pub mod files;
+pub mod ops;
 #[cfg(test)]
 mod tests;
 

@@ -10,6 +10,7 @@ mod clients;
 mod drift;
 pub mod metrics;
 mod placement;
+mod supervision;
 #[cfg(test)]
 mod tests;
 
@@ -30,7 +31,7 @@ use subtle::ConstantTimeEq;
 use verisim_client::wire::{ErrorCode, routes};
 use verisim_cluster::ClusterHandle;
 use verisim_raft::{ConfChange, NodeId};
-use verisim_supervision::{ChildState, SupervisorError, SupervisorHandle};
+use verisim_supervision::{ChildState, SupervisorHandle};
 
 use super::runtime::SNAPSHOTTER_ACTOR_NAME;
 use crate::consensus::{
@@ -42,10 +43,6 @@ use crate::registry::{Command, NodeInfo, NodeName, Outcome, Proposal};
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the admin API waits for a supervisor to answer a question about its children.
 pub(crate) const TREE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a restart through the admin API may take: the stop honours each child's shutdown
-/// timeout before the start begins.
-const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
-
 #[derive(Clone)]
 pub struct AdminState {
     pub id: NodeId,
@@ -145,7 +142,10 @@ fn table() -> Vec<(AdminRoute, MethodRouter<AdminState>)> {
         r(Put, "/admin/nodes/{name}", put_node),
         r(Get, "/admin/entities/{id}", get_entity),
         r(Post, "/admin/proposals", raw_proposals),
-        r(Post, "/admin/restart/{*path}", restart),
+        r(Post, "/admin/restart/{*path}", supervision::restart),
+        r(Post, "/admin/terminate/{*path}", supervision::terminate),
+        r(Delete, "/admin/children/{*path}", supervision::delete),
+        r(Get, "/admin/members", members_list),
         r(Post, routes::ADMIN_CLIENTS, clients::enroll),
         r(Get, "/admin/clients/{id}", clients::show),
         r(Delete, "/admin/clients/{id}", clients::revoke),
@@ -348,45 +348,6 @@ async fn tree(State(st): State<AdminState>) -> Result<Json<serde_json::Value>, A
     Ok(Json(serde_json::to_value(t).unwrap_or_default()))
 }
 
-/// Restarts a child of the supervision tree by its path (`registry`, `stores/vector`): stops it if
-/// it runs, then starts it; a subtree whose supervisor gave up is started again.
-async fn restart(
-    State(st): State<AdminState>,
-    Path(path): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let Some((last, parents)) = segments.split_last() else {
-        return Err(unknown_path(&path));
-    };
-    let mut sup = st.tree.clone().with_timeout(RESTART_TIMEOUT);
-    for seg in parents {
-        sup = sup.child_supervisor(seg).await.map_err(|e| match e {
-            SupervisorError::NoSuchChild(_) => unknown_path(&path),
-            other => ApiError::new(StatusCode::CONFLICT, "not_running", other.to_string()),
-        })?;
-    }
-    tracing::warn!(%path, "restart through the admin API");
-    match sup.restart_child(last).await {
-        Ok(cell) => Ok(Json(
-            json!({"restarted": path, "actor_id": cell.get_id().to_string()}),
-        )),
-        Err(SupervisorError::NoSuchChild(_)) => Err(unknown_path(&path)),
-        Err(e) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "restart_failed",
-            e.to_string(),
-        )),
-    }
-}
-
-fn unknown_path(path: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "unknown_path",
-        format!("no child at `{path}` in the supervision tree"),
-    )
-}
-
 /// 200 when the consensus actor answers, a leader is known and the stores subtree runs; 503 with
 /// the reason otherwise.
 async fn readyz(State(st): State<AdminState>) -> Response {
@@ -573,6 +534,39 @@ async fn put_node(
         ));
     }
     Ok(Json(json!({"index": applied.index, "term": applied.term})))
+}
+
+/// `GET /admin/members`: the Raft members as this node applied them (voters and learners), each
+/// with the addresses it recorded in the registry (absent until it could commit them), and the
+/// leader this node knows. What `verisim status --cluster` fans out over.
+async fn members_list(State(st): State<AdminState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = call(&st, ConsensusMsg::Status).await?;
+    let replica = st.replica.read();
+    let member = |id: NodeId, role: &str| {
+        let name = crate::consensus::endpoint::node_name(id);
+        let info = NodeName::new(name.clone())
+            .ok()
+            .and_then(|n| replica.state.nodes().get(&n).cloned());
+        json!({
+            "id": id,
+            "name": name,
+            "role": role,
+            "cluster_addr": info.as_ref().map(|i| i.cluster_addr.clone()),
+            "http_addr": info.as_ref().map(|i| i.http_addr.clone()),
+        })
+    };
+    let m = &replica.membership;
+    let members: Vec<serde_json::Value> = m
+        .voters
+        .iter()
+        .map(|&id| member(id, "voter"))
+        .chain(m.learners.iter().map(|&id| member(id, "learner")))
+        .collect();
+    Ok(Json(json!({
+        "leader": s.leader,
+        "applied_index": replica.applied_index,
+        "members": members,
+    })))
 }
 
 /// A linearizable read of a node's addresses: served by the leader once it has confirmed its

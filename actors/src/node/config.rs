@@ -70,6 +70,9 @@ pub struct HttpSettings {
     pub max_connections_per_ip: usize,
     /// `[http.tls]`: serve HTTPS (and only HTTPS) with this certificate; none: plain HTTP.
     pub tls: Option<HttpTls>,
+    /// The `host:port` other nodes and tools reach this node's HTTP API at, recorded in the
+    /// registry (`GET /admin/members`); none: the address it listens on.
+    pub advertise: Option<String>,
 }
 
 /// `[http.tls]`: the node's certificate chain and private key, PEM files. Clients check the chain
@@ -91,6 +94,7 @@ impl Default for HttpSettings {
             max_connections: 1024,
             max_connections_per_ip: 64,
             tls: None,
+            advertise: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A VeriSim node process: configuration, the supervision tree, the admin API.
 
 pub mod admin;
+mod advertise;
 pub mod config;
 pub mod http_server;
 pub mod runtime;

@@ -79,6 +79,7 @@ pub struct RunningNode {
     clock_sampler: tokio::task::JoinHandle<()>,
     /// Completes or drops the staged payloads writes left behind (`proxy::staging`).
     staging_sweeper: tokio::task::JoinHandle<()>,
+    advertiser: tokio::task::JoinHandle<()>,
 }
 
 fn spawn_err(e: ractor::SpawnErr) -> StartError {
@@ -274,6 +275,17 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         placement: config.placement.clone(),
     };
     let staging_sweeper = tokio::spawn(crate::proxy::staging::sweep_forever(proxy.clone()));
+    let advertiser = tokio::spawn(super::advertise::advertise(
+        proxy.clone(),
+        crate::registry::NodeInfo {
+            cluster_addr: cluster.listen_addr().to_string(),
+            http_addr: config
+                .http
+                .advertise
+                .clone()
+                .unwrap_or_else(|| http_addr.to_string()),
+        },
+    ));
     let http_metrics = state.http.clone();
     let connections = http_metrics.connections.clone();
     // Inside the metrics layer, so a request cut off by its body deadline is counted as its 408.
@@ -328,6 +340,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         joiner,
         clock_sampler,
         staging_sweeper,
+        advertiser,
     })
 }
 
@@ -387,6 +400,7 @@ impl RunningNode {
         }
         self.clock_sampler.abort();
         self.staging_sweeper.abort();
+        self.advertiser.abort();
         let _ = self.http_stop.send(true);
         let _ = self.http.await;
         // Children stop in reverse order: the cluster layer last.

@@ -370,6 +370,20 @@ impl Client {
         self.call("GET", routes::ADMIN_DRIFT, None::<&()>, Auth::Admin, &[])
     }
 
+    /// Any admin route (`/admin/...`), with the admin token, the JSON answer as it is: what the
+    /// operator CLI (`verisim status|tree|restart|...`) is built on.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.call(method, path, body, Auth::Admin, &[])
+    }
+
     /// `GET /admin/placement`: how many entities the first node's replica places elsewhere than
     /// the replication factor over the current voters says, and its rebalancer's rounds.
     ///
