@@ -121,7 +121,18 @@ fn an_operator_sees_every_member_and_restarts_terminates_and_kills_through_the_c
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
     assert!(lines[0].starts_with("NODE"), "{table}");
-    assert!(lines[1..].iter().any(|l| l.contains("leader")), "{table}");
+    assert!(lines[0].ends_with("LAST-CONTACT"), "{table}");
+    assert_eq!(
+        lines[1..].iter().filter(|l| l.ends_with("leader")).count(),
+        1,
+        "{table}"
+    );
+    // The leader heard each follower's heartbeat a moment ago.
+    assert_eq!(
+        lines[1..].iter().filter(|l| l.ends_with(" ms")).count(),
+        2,
+        "{table}"
+    );
 
     // kill: the supervisor restarts the store actor; tree shows the restart.
     ok(&c, &["kill", "verisim.store.vector"]);

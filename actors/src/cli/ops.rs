@@ -248,12 +248,25 @@ fn status_table(answers: &[Answer]) -> String {
         .filter_map(|s| s["consensus"]["commit_index"].as_u64())
         .max()
         .unwrap_or(0);
+    // Last contact as the leader saw it: how long ago each member's last heartbeat reached it.
+    let leader_view = answers
+        .iter()
+        .filter_map(|a| a.result.as_ref().ok())
+        .find(|s| s["consensus"]["role"] == "Leader")
+        .map(|s| s["last_contact_ms"].clone());
     let rows: Vec<Vec<String>> = answers
         .iter()
         .map(|a| match &a.result {
             Ok(s) => {
                 let c = &s["consensus"];
                 let applied = c["applied_index"].as_u64().unwrap_or(0);
+                let contact = match (&leader_view, c["role"] == "Leader") {
+                    (_, true) => "leader".to_owned(),
+                    (Some(v), false) => v[format!("n{}", num(&s["id"]))]
+                        .as_u64()
+                        .map_or("-".into(), |ms| format!("{ms} ms")),
+                    (None, false) => "-".into(),
+                };
                 vec![
                     a.node.clone(),
                     num(&s["id"]),
@@ -267,11 +280,12 @@ fn status_table(answers: &[Answer]) -> String {
                     num(&c["log"]["entries"]),
                     num(&c["log"]["bytes"]),
                     s["peers_up"].as_array().map_or(0, Vec::len).to_string(),
+                    contact,
                 ]
             }
             Err(e) => {
                 let mut r = vec![a.node.clone(), "-".into(), format!("unreachable: {e}")];
-                r.resize(12, "-".into());
+                r.resize(13, "-".into());
                 r
             }
         })
@@ -290,6 +304,7 @@ fn status_table(answers: &[Answer]) -> String {
             "LOG-ENTRIES",
             "LOG-BYTES",
             "PEERS-UP",
+            "LAST-CONTACT",
         ],
         &rows,
     )
@@ -436,7 +451,8 @@ node (rest_for_one, 10 restarts in 60000 ms)
     #[test]
     fn status_rows_show_lag_behind_the_highest_commit_and_unreachable_nodes() {
         let s = |id: u64, role: &str, commit: u64, applied: u64| {
-            json!({"id": id, "peers_up": ["n2", "n3"], "consensus": {
+            json!({"id": id, "peers_up": ["n2", "n3"], "last_contact_ms": {"n2": 40, "n3": 7},
+                "consensus": {
                 "role": role, "term": 4, "leader": 1, "commit_index": commit,
                 "applied_index": applied, "snapshot_index": 0,
                 "log": {"entries": applied, "bytes": 10 * applied}}})
@@ -471,5 +487,8 @@ node (rest_for_one, 10 restarts in 60000 ms)
             rows[3].contains("unreachable: connection refused"),
             "{text}"
         );
+        // The leader's view of each member's last heartbeat.
+        assert!(rows[1].ends_with("leader"), "{text}");
+        assert!(rows[2].ends_with("40 ms"), "{text}");
     }
 }

@@ -326,7 +326,20 @@ async fn call<T: Send + 'static>(
 
 async fn status(State(st): State<AdminState>) -> Result<Json<serde_json::Value>, ApiError> {
     let s = call(&st, ConsensusMsg::Status).await?;
-    let peers_up = st.cluster.up_peers().await.unwrap_or_default();
+    let peers = st.cluster.peers().await.unwrap_or_default();
+    let peers_up: Vec<&str> = peers
+        .iter()
+        .filter(|p| p.up)
+        .map(|p| p.node.as_str())
+        .collect();
+    // How long ago each connected peer's last heartbeat arrived (Kafka's last fetch, per replica).
+    let contact: serde_json::Map<String, serde_json::Value> = peers
+        .iter()
+        .filter_map(|p| {
+            p.since_last_beat
+                .map(|d| (p.node.clone(), json!(d.as_millis() as u64)))
+        })
+        .collect();
     let now = st.clock.now();
     let clock = json!({
         "local_ms": crate::consensus::actor::wall_clock_ms(),
@@ -335,7 +348,7 @@ async fn status(State(st): State<AdminState>) -> Result<Json<serde_json::Value>,
         "registry_ms": st.replica.read().state.clock_ms(),
     });
     Ok(Json(
-        json!({"id": st.id, "consensus": s, "peers_up": peers_up, "clock": clock}),
+        json!({"id": st.id, "consensus": s, "peers_up": peers_up, "last_contact_ms": contact, "clock": clock}),
     ))
 }
 
