@@ -18,8 +18,24 @@ use verisim_cluster::CookieSource;
     about = "VeriSim: the VeriSimDB orchestrator as supervised actors"
 )]
 struct Cli {
+    /// Log lines as text or as JSON objects (one per line, with the spans they happened in:
+    /// request id, client, entity, route; actor names). Logs go to stderr; `VERISIM_LOG` filters.
+    #[arg(
+        long,
+        global = true,
+        env = "VERISIM_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -216,13 +232,19 @@ async fn tree_gone(tree: verisim_supervision::SupervisorHandle) {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("VERISIM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("VERISIM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -339,13 +339,14 @@ impl Node {
         if !self.peers.is_empty() {
             cmd.arg("--peer").arg(self.peers.join(","));
         }
+        // The node's own environment last: a test may set its log filter (or the cookie).
         cmd.args(&self.extra_args)
-            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .env("VERISIM_COOKIE", &self.cookie)
             .env(
                 "VERISIM_LOG",
                 std::env::var("VERISIM_LOG").unwrap_or("info".into()),
             )
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));

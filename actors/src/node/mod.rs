@@ -4,6 +4,7 @@ pub mod admin;
 mod advertise;
 pub mod config;
 pub mod http_server;
+pub mod request_log;
 pub mod runtime;
 
 pub use config::{NodeConfig, NodeConfigError};

@@ -301,7 +301,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,
             admin::metrics::track,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(super::request_log::request_span));
     let tls = match &config.http.tls {
         None => None,
         Some(t) => Some(

@@ -173,6 +173,8 @@ async fn write(
     let started = Instant::now();
     body.check().map_err(|e| ProxyError::invalid(e.0))?;
     let id = convert::entity_id(&wire_id)?;
+    // On the request span (`node::request_log`): every log line of it names the entity.
+    tracing::Span::current().record("entity", id.as_str());
     // Before any store work; a retry was authorised when it first committed.
     if verified.retry_of.is_none() && expected_version != Some(0) {
         check_write(st, &id, &verified.origin.client).await?;
@@ -430,6 +432,8 @@ pub async fn delete(
     let expected_version = if_match(&parts)?;
     let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
+    // On the request span (`node::request_log`): every log line of it names the entity.
+    tracing::Span::current().record("entity", id.as_str());
     if verified.retry_of.is_none() {
         check_write(&st, &id, &verified.origin.client).await?;
     }

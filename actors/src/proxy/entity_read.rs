@@ -249,6 +249,7 @@ pub async fn get(
         .is_some_and(|q| q.split('&').any(|kv| kv == "allow_drift=true"));
     let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
+    tracing::Span::current().record("entity", id.as_str());
     st.read_barrier().await?;
     let mut restarts = 0;
     let (meta, views, unfound) = loop {

@@ -46,6 +46,7 @@ async fn change(
     let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let wire_client = w::ClientId::new(client).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
+    tracing::Span::current().record("entity", id.as_str());
     let grantee = convert::client_in(&wire_client)?;
     let outcome = match verified.retry_of {
         Some(prev) => prev.outcome,

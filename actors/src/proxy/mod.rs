@@ -118,6 +118,10 @@ impl ProxyState {
             }
             other => other,
         };
+        if let Ok(v) = &first {
+            // On the request span (`node::request_log`): every log line of it names the client.
+            tracing::Span::current().record("client", v.origin.client.as_str());
+        }
         first.map_err(|e| {
             tracing::debug!(reason = %e, "signed request refused");
             match e {
