@@ -18,12 +18,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_verisim");
 
 /// One check pass on n`n`, through the CLI as an operator runs it.
 fn check(c: &Cluster, n: u64) -> Value {
-    drift_cli(c, n, "check")
+    drift_cli(c, n, &["check"])
 }
 
-fn drift_cli(c: &Cluster, n: u64, what: &str) -> Value {
+/// `verisim drift <args> --node <n> --json` as an operator runs it: n`n`'s answer.
+fn drift_cli(c: &Cluster, n: u64, args: &[&str]) -> Value {
     let out = std::process::Command::new(BIN)
-        .args(["drift", what, "--node"])
+        .arg("drift")
+        .args(args)
+        .args(["--json", "--node"])
         .arg(format!("http://{}", c.node(n).http.expect("running node")))
         .env_remove("VERISIM_ADMIN_TOKEN")
         .env_remove("VERISIM_ADMIN_TOKEN_FILE")
@@ -31,10 +34,13 @@ fn drift_cli(c: &Cluster, n: u64, what: &str) -> Value {
         .expect("verisim drift");
     assert!(
         out.status.success(),
-        "verisim drift {what} on n{n}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "verisim drift {args:?} on n{n}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
-    serde_json::from_slice(&out.stdout).expect("drift report JSON")
+    let answers: Vec<Value> = serde_json::from_slice(&out.stdout).expect("drift JSON");
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    answers[0]["answer"].clone()
 }
 
 fn count(report: &Value, field: &str) -> u64 {
@@ -136,7 +142,7 @@ fn a_wiped_replica_is_refilled_by_one_pass_and_orphans_are_removed() {
     assert_eq!(count(&again, "items_checked"), 4 * N, "{again}");
 
     // The totals count since n3's restart (its two passes), as /metrics does.
-    let status = drift_cli(&c, 3, "status");
+    let status = drift_cli(&c, 3, &["status"]);
     assert_eq!(status["totals"]["passes"], 2, "{status}");
     assert_eq!(status["totals"]["repaired"], 4 * N, "{status}");
     let metrics = c.node(3).get("/metrics").expect("metrics");
@@ -253,17 +259,7 @@ fn race_reads_with_updates(kills: bool) {
 
 /// One dry-run pass on n`n` (compare and report, repair nothing).
 fn dry_run(c: &Cluster, n: u64) -> Value {
-    let out = std::process::Command::new(BIN)
-        .args(["drift", "check", "--dry-run", "--node"])
-        .arg(format!("http://{}", c.node(n).http.expect("running node")))
-        .output()
-        .expect("verisim drift check --dry-run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("drift report JSON")
+    drift_cli(c, n, &["check", "--dry-run"])
 }
 
 /// Two writers register and delete one id through two nodes at once. Store writes are fenced by

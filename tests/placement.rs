@@ -39,22 +39,23 @@ fn dry_run(c: &Cluster, n: u64) -> Value {
     cli(c, n, &["drift", "check", "--dry-run"])
 }
 
-/// `verisim <args> --node <n's URL>`, as an operator runs it; its JSON answer.
+/// `verisim <args> --node <n's URL> --json`, as an operator runs it: n`n`'s answer.
 fn cli(c: &Cluster, n: u64, args: &[&str]) -> Value {
     let out = std::process::Command::new(BIN)
         .args(args)
-        .arg("--node")
+        .args(["--json", "--node"])
         .arg(format!("http://{}", c.node(n).http.expect("running node")))
         .env_remove("VERISIM_ADMIN_TOKEN")
         .env_remove("VERISIM_ADMIN_TOKEN_FILE")
         .output()
-        .expect("verisim drift");
+        .expect("run verisim");
     assert!(
         out.status.success(),
         "verisim {args:?} on n{n}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("drift report JSON")
+    let answers: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON answer");
+    answers[0]["answer"].clone()
 }
 
 /// Waits until every node of `live` has applied the leader's commit index, sees exactly `live`

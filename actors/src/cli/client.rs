@@ -7,14 +7,11 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use verisim_client::auth::IdentityKey;
-use verisim_client::http::{Client, RetryPolicy, now_ms};
+use verisim_client::http::{Client, now_ms};
 use verisim_client::wire::{Access, ClientId, EntityId, RegisterRequest};
 
 use super::files::{KeyFile, SessionFile, read_key_file, read_session_file, write_private_file};
-use super::{
-    AdminAuth, ClientCmd, DriftArgs, DriftCmd, GrantAccess, KeyCmd, PlacementCmd, SearchKind,
-    WindowCmd,
-};
+use super::{AdminAuth, ClientCmd, GrantAccess, KeyCmd, SearchKind, WindowCmd};
 
 /// Runs one client command, printing its JSON result on stdout.
 ///
@@ -72,8 +69,6 @@ pub fn run(cmd: ClientCmd) -> Result<(), String> {
                 GrantAccess::None => to_value(client.revoke_grant(&id, &grantee))?,
             }
         }
-        ClientCmd::Drift(cmd) => drift(cmd)?,
-        ClientCmd::Placement(cmd) => placement(cmd)?,
         ClientCmd::Search(a) => {
             let client = session_client(&a.session.session_file)?;
             let f = a.file.as_deref();
@@ -97,37 +92,6 @@ pub fn run(cmd: ClientCmd) -> Result<(), String> {
             Err(format!("writing the answer: {e}"))
         }
         _ => Ok(()),
-    }
-}
-
-fn drift(cmd: DriftCmd) -> Result<serde_json::Value, String> {
-    let (check, a) = match cmd {
-        DriftCmd::Check { args, dry_run } => (Some(!dry_run), args),
-        DriftCmd::Status(a) => (None, a),
-    };
-    let client = one_node(&a)?;
-    match check {
-        Some(repair) => to_value(client.drift_check(repair)),
-        None => to_value(client.drift_status()),
-    }
-}
-
-/// An admin client of one node, one attempt: a drift pass on a wiped replica or a rebalancing
-/// round may take a while, and each node answers for itself, so another node is no substitute.
-fn one_node(a: &DriftArgs) -> Result<Client, String> {
-    Ok(
-        admin_client(std::slice::from_ref(&a.node), &a.admin)?.with_policy(RetryPolicy {
-            max_attempts: 1,
-            request_timeout: Duration::from_secs(3600),
-            ..RetryPolicy::default()
-        }),
-    )
-}
-
-fn placement(cmd: PlacementCmd) -> Result<serde_json::Value, String> {
-    match cmd {
-        PlacementCmd::Status(a) => to_value(one_node(&a)?.placement_status()),
-        PlacementCmd::Rebalance(a) => to_value(one_node(&a)?.placement_rebalance()),
     }
 }
 

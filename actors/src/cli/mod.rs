@@ -41,48 +41,6 @@ pub enum ClientCmd {
     Search(SearchArgs),
     /// Let another client read or write an entity you own, or withdraw its grant (`none`).
     Grant(GrantArgs),
-    /// The drift checker of one node (admin calls): run a pass, or show the last one.
-    #[command(subcommand)]
-    Drift(DriftCmd),
-    /// Where entities live (admin calls): what is left to move after a join or a removal, or a
-    /// rebalancing round now (on the leader).
-    #[command(subcommand)]
-    Placement(PlacementCmd),
-}
-
-/// `verisim placement ...`.
-#[derive(Subcommand, Debug)]
-pub enum PlacementCmd {
-    /// Print how many entities the node places elsewhere than they should be (`misplaced`), and
-    /// its rebalancer's last round and totals.
-    Status(DriftArgs),
-    /// Run one rebalancing round now; the node must be the leader.
-    Rebalance(DriftArgs),
-}
-
-/// `verisim drift ...`.
-#[derive(Subcommand, Debug)]
-pub enum DriftCmd {
-    /// Run one check-and-repair pass on the node now and print its report when it is done.
-    Check {
-        #[command(flatten)]
-        args: DriftArgs,
-        /// Compare and report only; repair nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Print the node's last pass and its running totals.
-    Status(DriftArgs),
-}
-
-/// The node asked (drift: whose stores are checked; placement: whose view is shown).
-#[derive(Args, Debug)]
-pub struct DriftArgs {
-    /// The node's HTTP address (each node checks its own stores).
-    #[arg(long = "node", env = "VERISIM_NODE")]
-    pub node: String,
-    #[command(flatten)]
-    pub admin: AdminAuth,
 }
 
 /// Where the identity key lives.

@@ -1,5 +1,5 @@
 //! The operator commands, on the admin API: `verisim status|tree|members|restart|terminate|kill|
-//! snapshot`. Each asks one node (`--node URL`, several with commas), or with `--cluster` every
+//! snapshot|drift|placement`. Each asks one node (`--node URL`, several with commas), or with `--cluster` every
 //! member the first answering node knows (their HTTP addresses as recorded in the registry), and
 //! merges the answers: readable tables by default, `--json` for scripts. A node that does not
 //! answer is shown as such, and the command then exits non-zero.
@@ -51,6 +51,38 @@ pub enum OpsCmd {
     },
     /// Take a registry snapshot now.
     Snapshot(Target),
+    /// The drift checker (each node checks its own stores): run a pass, or show the last one.
+    #[command(subcommand)]
+    Drift(DriftOp),
+    /// Where entities live: what is left to move after a join or a removal, or a rebalancing
+    /// round now (on the leader).
+    #[command(subcommand)]
+    Placement(PlacementOp),
+}
+
+/// `verisim drift ...`.
+#[derive(Subcommand, Debug)]
+pub enum DriftOp {
+    /// Run one check-and-repair pass now and print its report when it is done.
+    Check {
+        /// Compare and report only; repair nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The last pass and the running totals.
+    Status(Target),
+}
+
+/// `verisim placement ...`.
+#[derive(Subcommand, Debug)]
+pub enum PlacementOp {
+    /// How many entities are placed elsewhere than they should be (`misplaced`), with the
+    /// rebalancer's last round and totals.
+    Status(Target),
+    /// Run one rebalancing round now; the node must be the leader.
+    Rebalance(Target),
 }
 
 /// Which nodes, and how to answer.
@@ -94,6 +126,22 @@ pub fn run(cmd: OpsCmd) -> Result<(), String> {
         }
         OpsCmd::Kill { actor, target } => (target, "POST", format!("/admin/kill/{actor}"), lines),
         OpsCmd::Snapshot(t) => (t, "POST", "/admin/snapshot".into(), lines),
+        OpsCmd::Drift(DriftOp::Check { dry_run, target }) => {
+            let query = if *dry_run { "?repair=false" } else { "" };
+            (
+                target,
+                "POST",
+                format!("/admin/drift/check{query}"),
+                drift_table,
+            )
+        }
+        OpsCmd::Drift(DriftOp::Status(t)) => (t, "GET", "/admin/drift".into(), drift_status_table),
+        OpsCmd::Placement(PlacementOp::Status(t)) => {
+            (t, "GET", "/admin/placement".into(), placement_table)
+        }
+        OpsCmd::Placement(PlacementOp::Rebalance(t)) => {
+            (t, "POST", "/admin/placement/rebalance".into(), lines)
+        }
     };
     let nodes = nodes_of(target)?;
     let mut answers: Vec<Answer> = nodes
@@ -152,19 +200,22 @@ fn print_out(text: &str) -> Result<(), String> {
     }
 }
 
-/// An admin client of one node, one attempt, a bounded wait: another node is no substitute.
-fn one_node(node: &str, admin: &AdminAuth) -> Result<Client, String> {
+/// An admin client of one node, one attempt: another node is no substitute. Drift passes and
+/// rebalancing rounds may take long (a wiped replica is refilled at the repair rate); the rest is
+/// answered within the admin API's own bounds.
+fn one_node(node: &str, admin: &AdminAuth, path: &str) -> Result<Client, String> {
+    let long = path.starts_with("/admin/drift/check") || path == "/admin/placement/rebalance";
     Ok(
         admin_client(&[node.to_owned()], admin)?.with_policy(RetryPolicy {
             max_attempts: 1,
-            request_timeout: Duration::from_secs(150),
+            request_timeout: Duration::from_secs(if long { 3600 } else { 150 }),
             ..RetryPolicy::default()
         }),
     )
 }
 
 fn ask(node: &str, admin: &AdminAuth, method: &str, path: &str) -> Result<Value, String> {
-    one_node(node, admin)?
+    one_node(node, admin, path)?
         .admin(method, path, None)
         .map_err(|e| e.to_string())
 }
@@ -401,6 +452,132 @@ fn draw(node: &Value, indent: &str, out: &mut String) {
     }
 }
 
+/// A row per node of a drift pass report.
+fn drift_table(answers: &[Answer]) -> String {
+    const FIELDS: [&str; 10] = [
+        "applied_index",
+        "items_checked",
+        "drifted",
+        "missing",
+        "stale",
+        "orphans",
+        "repaired",
+        "orphans_removed",
+        "unrepaired",
+        "bytes_fetched",
+    ];
+    let rows: Vec<Vec<String>> = answers
+        .iter()
+        .map(|a| {
+            row(a, |r| {
+                let mut cells: Vec<String> = FIELDS.iter().map(|f| num(&r[*f])).collect();
+                cells.push(format!("{} ms", num(&r["duration_ms"])));
+                cells
+            })
+        })
+        .collect();
+    table(
+        &[
+            "NODE",
+            "APPLIED",
+            "CHECKED",
+            "DRIFTED",
+            "MISSING",
+            "STALE",
+            "ORPHANS",
+            "REPAIRED",
+            "ORPHANS-REMOVED",
+            "UNREPAIRED",
+            "BYTES-FETCHED",
+            "TOOK",
+        ],
+        &rows,
+    )
+}
+
+/// A row per node: its last drift pass and its totals.
+fn drift_status_table(answers: &[Answer]) -> String {
+    let rows: Vec<Vec<String>> = answers
+        .iter()
+        .map(|a| {
+            row(a, |s| {
+                let (t, last) = (&s["totals"], &s["last"]);
+                vec![
+                    num(&t["passes"]),
+                    num(&t["failed_passes"]),
+                    num(&t["repaired"]),
+                    num(&t["orphans_removed"]),
+                    num(&last["drifted"]),
+                    num(&last["applied_index"]),
+                    num(&s["last_error"]),
+                ]
+            })
+        })
+        .collect();
+    table(
+        &[
+            "NODE",
+            "PASSES",
+            "FAILED",
+            "REPAIRED",
+            "ORPHANS-REMOVED",
+            "LAST-DRIFTED",
+            "LAST-APPLIED",
+            "LAST-ERROR",
+        ],
+        &rows,
+    )
+}
+
+/// A row per node: how many entities it sees misplaced, and its rebalancer's totals.
+fn placement_table(answers: &[Answer]) -> String {
+    let rows: Vec<Vec<String>> = answers
+        .iter()
+        .map(|a| {
+            row(a, |p| {
+                let t = &p["totals"];
+                vec![
+                    num(&p["replicas"]),
+                    p["voters"]
+                        .as_array()
+                        .map(|v| v.iter().map(num).collect::<Vec<_>>().join(","))
+                        .unwrap_or_default(),
+                    num(&p["entities"]),
+                    num(&p["misplaced"]),
+                    num(&t["rounds"]),
+                    num(&t["items_copied"]),
+                    num(&t["narrowed"]),
+                    num(&t["items_dropped"]),
+                ]
+            })
+        })
+        .collect();
+    table(
+        &[
+            "NODE",
+            "REPLICAS",
+            "VOTERS",
+            "ENTITIES",
+            "MISPLACED",
+            "ROUNDS",
+            "COPIED",
+            "NARROWED",
+            "DROPPED",
+        ],
+        &rows,
+    )
+}
+
+/// A node's row: the node, then `cells` of its answer, or why there is none.
+fn row(a: &Answer, cells: impl Fn(&Value) -> Vec<String>) -> Vec<String> {
+    let mut r = vec![a.node.clone()];
+    match &a.result {
+        Ok(v) => r.extend(cells(v)),
+        Err(e) => r.push(format!("unreachable: {e}")),
+    }
+    r
+}
+
 /// One line per node: what it answered.
 fn lines(answers: &[Answer]) -> String {
     answers
@@ -446,6 +623,40 @@ node (rest_for_one, 10 restarts in 60000 ms)
 │   └── vector  [stopped] restarts 2, last failure: killed
 └── drift  [restarting] restarts 3";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn a_drift_report_is_a_row_and_a_failed_node_says_why() {
+        let report = json!({"applied_index": 40, "items_checked": 48, "drifted": 4, "missing": 4,
+            "stale": 0, "orphans": 0, "repaired": 4, "orphans_removed": 0, "unrepaired": 0,
+            "bytes_fetched": 2304, "duration_ms": 17});
+        let text = drift_table(&[
+            Answer {
+                node: "a".into(),
+                result: Ok(report),
+            },
+            Answer {
+                node: "b".into(),
+                result: Err("503 drift_check_failed".into()),
+            },
+        ]);
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows[0][..4],
+            ["NODE", "APPLIED", "CHECKED", "DRIFTED"],
+            "{text}"
+        );
+        assert_eq!(
+            rows[1],
+            [
+                "a", "40", "48", "4", "4", "0", "0", "4", "0", "0", "2304", "17", "ms"
+            ],
+            "{text}"
+        );
+        assert_eq!(rows[2][..2], ["b", "unreachable:"], "{text}");
     }
 
     #[test]
