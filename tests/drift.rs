@@ -14,33 +14,17 @@ use verisim_client::http::{Client, ClientError};
 use verisim_client::wire::{EntityId, TensorData, TensorPayload};
 
 const LONG: Duration = Duration::from_secs(30);
-const BIN: &str = env!("CARGO_BIN_EXE_verisim");
 
 /// One check pass on n`n`, through the CLI as an operator runs it.
 fn check(c: &Cluster, n: u64) -> Value {
     drift_cli(c, n, &["check"])
 }
 
-/// `verisim drift <args> --node <n> --json` as an operator runs it: n`n`'s answer.
+/// `verisim drift <args>` on n`n`, as an operator runs it: n`n`'s answer.
 fn drift_cli(c: &Cluster, n: u64, args: &[&str]) -> Value {
-    let out = std::process::Command::new(BIN)
-        .arg("drift")
-        .args(args)
-        .args(["--json", "--node"])
-        .arg(format!("http://{}", c.node(n).http.expect("running node")))
-        .env_remove("VERISIM_ADMIN_TOKEN")
-        .env_remove("VERISIM_ADMIN_TOKEN_FILE")
-        .output()
-        .expect("verisim drift");
-    assert!(
-        out.status.success(),
-        "verisim drift {args:?} on n{n}: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let answers: Vec<Value> = serde_json::from_slice(&out.stdout).expect("drift JSON");
-    assert_eq!(answers.len(), 1, "{answers:?}");
-    answers[0]["answer"].clone()
+    let mut all = vec!["drift"];
+    all.extend_from_slice(args);
+    c.operator(n, &all)
 }
 
 fn count(report: &Value, field: &str) -> u64 {

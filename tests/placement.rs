@@ -18,7 +18,6 @@ use verisim_client::http::Client;
 use verisim_client::wire::EntityId;
 
 const LONG: Duration = Duration::from_secs(60);
-const BIN: &str = env!("CARGO_BIN_EXE_verisim");
 
 /// Entities read during the moves (never written after registration).
 const READ: u64 = 30;
@@ -36,26 +35,7 @@ fn admin_get(c: &Cluster, n: u64, path: &str) -> Value {
 
 /// A dry-run drift check on n`n` (compares its stores with the registry, writes nothing).
 fn dry_run(c: &Cluster, n: u64) -> Value {
-    cli(c, n, &["drift", "check", "--dry-run"])
-}
-
-/// `verisim <args> --node <n's URL> --json`, as an operator runs it: n`n`'s answer.
-fn cli(c: &Cluster, n: u64, args: &[&str]) -> Value {
-    let out = std::process::Command::new(BIN)
-        .args(args)
-        .args(["--json", "--node"])
-        .arg(format!("http://{}", c.node(n).http.expect("running node")))
-        .env_remove("VERISIM_ADMIN_TOKEN")
-        .env_remove("VERISIM_ADMIN_TOKEN_FILE")
-        .output()
-        .expect("run verisim");
-    assert!(
-        out.status.success(),
-        "verisim {args:?} on n{n}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answers: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON answer");
-    answers[0]["answer"].clone()
+    c.operator(n, &["drift", "check", "--dry-run"])
 }
 
 /// Waits until every node of `live` has applied the leader's commit index, sees exactly `live`
@@ -220,15 +200,7 @@ fn a_joining_node_takes_its_share_and_a_removed_one_is_replaced_while_reads_and_
     // A fourth node joins: promoted once caught up, then the rebalancer moves about three
     // quarters of the entities (those that rank n4 among their top 3) onto it.
     c.add_joiner(4, 1).start();
-    wait_for("n4 to be promoted to voter", LONG, || {
-        let (l, _) = c.leader()?;
-        let s = c.node(l).consensus()?;
-        s["membership"]["voters"]
-            .as_array()?
-            .iter()
-            .any(|v| v == 4)
-            .then_some(())
-    });
+    c.wait_voter(4, LONG);
     wait_rebalanced(&c, &[1, 2, 3, 4], "the entities to settle after n4 joined");
     stop_writes.store(true, Ordering::Relaxed);
     let versions = finished(write, seed);
@@ -304,7 +276,7 @@ fn a_joining_node_takes_its_share_and_a_removed_one_is_replaced_while_reads_and_
         }
     }
     for n in [1, 3, 4] {
-        let s = cli(&c, n, &["placement", "status"]);
+        let s = c.operator(n, &["placement", "status"]);
         assert_eq!(s["misplaced"], 0, "n{n}: {s}");
         assert_eq!(s["entities"], all.len() as u64, "n{n}: {s}");
     }

@@ -146,15 +146,7 @@ fn a_node_joining_after_three_snapshots_catches_up_by_snapshot_and_becomes_a_vot
     c.add_joiner(4, leader).start();
 
     // Promoted once caught up.
-    wait_for("n4 to be promoted to voter", LONG, || {
-        let (l, _) = c.leader()?;
-        let s = c.node(l).consensus()?;
-        s["membership"]["voters"]
-            .as_array()?
-            .iter()
-            .any(|v| v == 4)
-            .then_some(())
-    });
+    c.wait_voter(4, LONG);
     let commit = c.leader_commit();
     c.wait_applied(4, commit, LONG);
     let s = c.node(4).consensus().expect("n4 status");

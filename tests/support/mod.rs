@@ -807,6 +807,45 @@ impl Cluster {
         self.nodes.last_mut().expect("just pushed")
     }
 
+    /// Waits until the leader lists node `id` among the voters (a joiner is promoted once it
+    /// caught up).
+    pub fn wait_voter(&self, id: u64, timeout: Duration) {
+        wait_for(&format!("n{id} to be promoted to voter"), timeout, || {
+            let (l, _) = self.leader()?;
+            let s = self.node(l).consensus()?;
+            s["membership"]["voters"]
+                .as_array()?
+                .iter()
+                .any(|v| *v == id)
+                .then_some(())
+        });
+    }
+
+    /// `verisim <args> --json --node <n's URL>`, as an operator runs it, without an admin token:
+    /// n`n`'s answer (the command must succeed and answer for that one node).
+    pub fn operator(&self, n: u64, args: &[&str]) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_verisim"))
+            .args(args)
+            .args(["--json", "--node"])
+            .arg(format!(
+                "http://{}",
+                self.node(n).http.expect("running node")
+            ))
+            .env_remove("VERISIM_ADMIN_TOKEN")
+            .env_remove("VERISIM_ADMIN_TOKEN_FILE")
+            .output()
+            .expect("run verisim");
+        assert!(
+            out.status.success(),
+            "verisim {args:?} on n{n}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let answers: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON answer");
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        answers[0]["answer"].clone()
+    }
+
     /// Makes `id` the leader (leadership transfer, retried until it holds).
     pub fn transfer_to(&self, id: u64) {
         wait_for(

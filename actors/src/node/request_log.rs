@@ -64,3 +64,19 @@ pub async fn request_span(req: Request, next: Next) -> Response {
     }
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_printable_ids_from_callers_are_kept() {
+        let v = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert_eq!(usable(&v("reg-7f3a")), Some("reg-7f3a".into()));
+        // Spaces (a forged log field), over 128 bytes, empty, and non-ASCII bytes: made up anew.
+        assert_eq!(usable(&v("a b")), None);
+        assert_eq!(usable(&v(&"x".repeat(129))), None);
+        assert_eq!(usable(&v("")), None);
+        assert_eq!(usable(&HeaderValue::from_bytes(b"id\xff").unwrap()), None);
+    }
+}

@@ -202,7 +202,8 @@ impl Actor for Rebalancer {
                 let _ = reply.send(r);
             }
             RebalanceMsg::Tick => {
-                if st.due() && leads(&st.args.proxy).await {
+                // A follower's round stops at the leadership check (`RoundError::NotLeader`).
+                if st.due() {
                     let _ = st.round().await;
                 }
                 myself.send_after(
