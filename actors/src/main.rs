@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod bench;
 use tracing_subscriber::EnvFilter;
 use verisim::node::{self, NodeConfig};
 use verisim_cluster::CookieSource;
@@ -44,8 +43,6 @@ enum Cmd {
     Dev(verisim::cli::dev::DevArgs),
     /// Run one cluster node (one process is one node).
     Node(Box<NodeArgs>),
-    /// Benchmarks of real node processes on loopback (see docs/benchmarks.md).
-    Bench(bench::BenchArgs),
     /// The cluster secret (cookie): `verisim cookie new` makes one with 256 random bits.
     #[command(subcommand)]
     Cookie(CookieCmd),
@@ -259,7 +256,6 @@ fn main() -> ExitCode {
         match cli.command {
             Cmd::Dev(args) => verisim::cli::dev::run(args).await,
             Cmd::Node(args) => run_node(*args).await,
-            Cmd::Bench(args) => bench::run(args).await,
             Cmd::Cookie(cmd) => run_cookie(cmd),
             // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
             Cmd::Client(cmd) => verisim::cli::run(cmd),

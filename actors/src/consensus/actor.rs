@@ -9,8 +9,6 @@
 //! restart rebuilds the core and the replica from disk. It never carries on after a failed fsync.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -42,19 +40,28 @@ const TRANSFER_RETRY_MAX: Duration = Duration::from_secs(30);
 pub const FAULT_CORRUPT_RECEIVED: &str = "FAULT_CORRUPT_RECEIVED_SNAPSHOTS";
 
 /// What a committed proposal produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Applied {
     pub index: Index,
     pub term: Term,
     pub outcome: Outcome,
 }
 
-/// Why a proposal, read or change was not carried out.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a proposal, read or change was not carried out. The one error of the consensus layer: the
+/// consensus actor answers it, it crosses nodes as it is (CBOR) when a proposal was forwarded to the
+/// leader, and [`crate::consensus::RegistryClient`] hands it to the HTTP layer, which maps it once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ConsensusError {
+    /// This node does not lead; `leader` is the one it knows of.
     #[error("not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
-    #[error("the entry was replaced by another leader's before it committed")]
+    /// No leader answered before the deadline (an election, or no quorum reachable): nothing was
+    /// proposed, so asking again is safe.
+    #[error("no leader reachable before the deadline (last known: {last_known:?})")]
+    NoLeader { last_known: Option<NodeId> },
+    /// The entry was proposed and a new leader replaced it before it committed: it will never
+    /// commit, so asking again is safe.
+    #[error("the entry was replaced by another leader's before it committed; retry")]
     Dropped,
     /// Transient: the leader is busy (a transfer or change in progress), unreachable, or restarting.
     #[error("refused by the consensus core: {0}")]
@@ -67,6 +74,10 @@ pub enum ConsensusError {
     /// twice); the caller is told the outcome is unknown.
     #[error("no answer, the outcome is unknown: {0}")]
     Unknown(String),
+    /// Committed at `index`, which this node has not applied before the deadline: the write is
+    /// done, but this node cannot yet answer from a replica that includes it.
+    #[error("committed at index {index}, not yet applied on this node; retry the read")]
+    NotApplied { index: Index },
 }
 
 impl From<StepError> for ConsensusError {
@@ -692,15 +703,8 @@ impl ConsensusState {
     }
 
     fn read_chunk(&self, r: &ChunkRead) -> Input {
-        let read = |path: &PathBuf| -> std::io::Result<Vec<u8>> {
-            let mut f = std::fs::File::open(path)?;
-            f.seek(SeekFrom::Start(r.offset))?;
-            let mut data = Vec::new();
-            f.take(r.len).read_to_end(&mut data)?;
-            Ok(data)
-        };
         let data = self.snapshot_paths.get(&r.snapshot_id).and_then(|path| {
-            read(path)
+            crate::snapshot::read_chunk(path, r.offset, r.len)
                 .map_err(|e| warn!(error = %e, "cannot read snapshot chunk"))
                 .ok()
         });
@@ -723,21 +727,12 @@ impl ConsensusState {
                     "fault injection: flipped a byte of a received snapshot"
                 );
             }
-            let path = self.snapshots.partial_path_for(w.snapshot_id);
-            let write = || -> std::io::Result<()> {
-                let mut f = OpenOptions::new()
-                    .create(true)
-                    .write(true)
-                    .truncate(false)
-                    .open(&path)?;
-                f.seek(SeekFrom::Start(w.offset))?;
-                f.write_all(&w.data)?;
-                f.sync_data()
-            };
-            write().map_err(|source| TransferError::Chunk {
-                path: path.clone(),
-                source,
-            })?;
+            self.snapshots
+                .write_chunk(w.snapshot_id, w.offset, &w.data)
+                .map_err(|source| TransferError::Chunk {
+                    path: self.snapshots.partial_path_for(w.snapshot_id),
+                    source,
+                })?;
         }
         let Some(meta) = &ready.snapshot_install else {
             return Ok(None);

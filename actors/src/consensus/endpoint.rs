@@ -4,24 +4,22 @@
 //! Endpoints join the process group `verisim` / `consensus`; a peer is found by node name, and node
 //! `n` of the Raft configuration is the cluster node named [`node_name`]`(n)`. Raft messages travel as
 //! CBOR ([`Cbor`]), decoded (with full-consumption and size checks) on arrival and handed to the local
-//! consensus actor, whichever incarnation is running. Proposals forwarded from other nodes arrive as an
-//! RPC and are answered when applied.
+//! consensus actor, whichever incarnation is running. Proposals forwarded from other nodes (by their
+//! [`crate::consensus::RegistryClient`]) arrive as an RPC and are answered when applied.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 use verisim_cluster::{Cbor, Discovery};
-use verisim_raft::{ConfChange, Message, NodeId};
+use verisim_raft::{ConfChange, Index, Message, NodeId};
 
 use super::actor::{Applied, ConsensusError, ConsensusMsg, wall_clock_ms};
 use super::locator::ConsensusLocator;
 use super::transport::Transport;
-use crate::registry::Outcome;
 
 /// Process-group scope and group of the consensus endpoints.
 pub const SCOPE: &str = "verisim";
@@ -32,48 +30,20 @@ pub fn node_name(id: NodeId) -> String {
     format!("n{id}")
 }
 
-/// What a forwarded proposal or membership change returns, on the wire.
+/// What a request forwarded to the leader returns, on the wire: the leader's own answer, or the
+/// consensus layer's one error ([`ConsensusError`]) as it is.
+pub type ForwardReply = Result<Forwarded, ConsensusError>;
+
+/// The answers of [`ForwardReply`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ForwardReply {
-    Applied {
-        index: u64,
-        term: u64,
-        outcome: Outcome,
-    },
+pub enum Forwarded {
+    /// A proposal committed and was applied with this outcome.
+    Applied(Applied),
     /// A membership change was applied at `index`.
-    Changed {
-        index: u64,
-    },
+    Changed { index: Index },
     /// The leader confirmed its leadership and applied `index`: a read that waits until it has
     /// applied `index` too sees every write acknowledged before it was asked.
-    ReadIndex {
-        index: u64,
-    },
-    NotLeader {
-        leader: Option<NodeId>,
-    },
-    /// Can never succeed as asked.
-    Invalid(String),
-    /// Failed this time; may be retried.
-    Failed(String),
-    /// Asked, and no answer came: it may still take effect (see [`ConsensusError::Unknown`]).
-    Unknown(String),
-}
-
-impl From<Result<Applied, ConsensusError>> for ForwardReply {
-    fn from(r: Result<Applied, ConsensusError>) -> Self {
-        match r {
-            Ok(a) => ForwardReply::Applied {
-                index: a.index,
-                term: a.term,
-                outcome: a.outcome,
-            },
-            Err(ConsensusError::NotLeader { leader }) => ForwardReply::NotLeader { leader },
-            Err(ConsensusError::Invalid(reason)) => ForwardReply::Invalid(reason),
-            Err(ConsensusError::Unknown(reason)) => ForwardReply::Unknown(reason),
-            Err(e) => ForwardReply::Failed(e.to_string()),
-        }
-    }
+    ReadIndex { index: Index },
 }
 
 #[derive(RactorClusterMessage)]
@@ -137,12 +107,13 @@ impl Actor for Endpoint {
                 // Answered from a task so a slow commit does not hold up Raft traffic.
                 tokio::spawn(async move {
                     let answer = match wire.decode() {
-                        Err(e) => ForwardReply::Failed(format!("malformed proposal: {e}")),
-                        Ok(command) => propose_local(&consensus, command, timeout).await.into(),
+                        Err(e) => Err(ConsensusError::Invalid(format!("malformed proposal: {e}"))),
+                        Ok(command) => consensus
+                            .propose(command, timeout)
+                            .await
+                            .map(Forwarded::Applied),
                     };
-                    if let Ok(encoded) = Cbor::encode(&answer) {
-                        let _ = reply.send(encoded);
-                    }
+                    answer_with(reply, &answer);
                 });
             }
             EndpointMsg::Time(_, reply) => {
@@ -155,16 +126,11 @@ impl Actor for Endpoint {
                 let consensus = st.consensus.clone();
                 let timeout = st.propose_timeout;
                 tokio::spawn(async move {
-                    let answer = match read_index_local(&consensus, timeout).await {
-                        Ok(index) => ForwardReply::ReadIndex { index },
-                        Err(ConsensusError::NotLeader { leader }) => {
-                            ForwardReply::NotLeader { leader }
-                        }
-                        Err(e) => ForwardReply::Failed(e.to_string()),
-                    };
-                    if let Ok(encoded) = Cbor::encode(&answer) {
-                        let _ = reply.send(encoded);
-                    }
+                    let answer = consensus
+                        .read_index(timeout)
+                        .await
+                        .map(|index| Forwarded::ReadIndex { index });
+                    answer_with(reply, &answer);
                 });
             }
             EndpointMsg::ChangeMembership(wire, reply) => {
@@ -172,20 +138,13 @@ impl Actor for Endpoint {
                 let timeout = st.propose_timeout;
                 tokio::spawn(async move {
                     let answer = match wire.decode() {
-                        Err(e) => ForwardReply::Failed(format!("malformed change: {e}")),
-                        Ok(change) => match change_local(&consensus, change, timeout).await {
-                            Ok(index) => ForwardReply::Changed { index },
-                            Err(ConsensusError::NotLeader { leader }) => {
-                                ForwardReply::NotLeader { leader }
-                            }
-                            Err(ConsensusError::Invalid(reason)) => ForwardReply::Invalid(reason),
-                            Err(ConsensusError::Unknown(reason)) => ForwardReply::Unknown(reason),
-                            Err(e) => ForwardReply::Failed(e.to_string()),
-                        },
+                        Err(e) => Err(ConsensusError::Invalid(format!("malformed change: {e}"))),
+                        Ok(change) => consensus
+                            .change_membership(change, timeout)
+                            .await
+                            .map(|index| Forwarded::Changed { index }),
                     };
-                    if let Ok(encoded) = Cbor::encode(&answer) {
-                        let _ = reply.send(encoded);
-                    }
+                    answer_with(reply, &answer);
                 });
             }
         }
@@ -193,65 +152,12 @@ impl Actor for Endpoint {
     }
 }
 
-/// Asks this node's consensus actor for a read index (it must lead).
-pub async fn read_index_local(
-    consensus: &ConsensusLocator,
-    timeout: Duration,
-) -> Result<u64, ConsensusError> {
-    ask(consensus, timeout, |reply| ConsensusMsg::ReadIndex {
-        reply,
-    })
-    .await
-}
-
-/// Proposes `command` to this node's consensus actor and waits for the outcome.
-pub async fn propose_local(
-    consensus: &ConsensusLocator,
-    command: Vec<u8>,
-    timeout: Duration,
-) -> Result<Applied, ConsensusError> {
-    ask(consensus, timeout, |reply| ConsensusMsg::Propose {
-        command,
-        reply,
-    })
-    .await
-}
-
-/// Asks this node's consensus actor for a membership change and waits until it is applied.
-pub async fn change_local(
-    consensus: &ConsensusLocator,
-    change: ConfChange,
-    timeout: Duration,
-) -> Result<u64, ConsensusError> {
-    ask(consensus, timeout, |reply| ConsensusMsg::ChangeMembership {
-        change,
-        reply,
-    })
-    .await
-}
-
-/// One request to the consensus actor that is running now, answered once applied.
-async fn ask<T: Send + 'static>(
-    consensus: &ConsensusLocator,
-    timeout: Duration,
-    msg: impl FnOnce(RpcReplyPort<Result<T, ConsensusError>>) -> ConsensusMsg,
-) -> Result<T, ConsensusError> {
-    let actor = consensus
-        .get()
-        .ok_or_else(|| ConsensusError::Refused("the consensus actor is restarting".into()))?;
-    match actor.call(msg, Some(timeout)).await {
-        Ok(CallResult::Success(r)) => r,
-        // Delivered, unanswered: a proposal may already be in the log.
-        Ok(CallResult::Timeout) => Err(ConsensusError::Unknown(
-            "timed out waiting for the commit".into(),
-        )),
-        Ok(CallResult::SenderError) => Err(ConsensusError::Unknown(
-            "the consensus actor stopped before answering".into(),
-        )),
-        // Never delivered: nothing was asked.
-        Err(_) => Err(ConsensusError::Refused(
-            "the consensus actor stopped".into(),
-        )),
+fn answer_with(reply: RpcReplyPort<Cbor<ForwardReply>>, answer: &ForwardReply) {
+    match Cbor::encode(answer) {
+        Ok(encoded) => {
+            let _ = reply.send(encoded);
+        }
+        Err(e) => debug!(error = %e, "forwarded answer not encodable; left unanswered"),
     }
 }
 

@@ -4,7 +4,7 @@
 //! mmap threshold) spread over malloc's arenas, interleaved with long-lived ones. When a
 //! compaction drops hundreds of thousands of them, glibc keeps the freed chunks for reuse and only
 //! returns memory at the very top of an arena, so the process's RSS does not go down (measured:
-//! `verisim bench log-memory`, docs/benchmarks.md). `malloc_trim(0)` walks every arena and
+//! `verisim-bench log-memory`, docs/benchmarks.md). `malloc_trim(0)` walks every arena and
 //! `madvise(MADV_DONTNEED)`s each whole free page, which is what "the memory is actually freed"
 //! needs. It runs once per compaction (so once per snapshot), on a blocking thread.
 

@@ -23,6 +23,9 @@ use super::locator::ConsensusLocator;
 use super::replica::SharedReplica;
 use crate::snapshot::{SnapshotDir, SnapshotError};
 
+/// The name the snapshotter registers under (operators trigger it through the admin API).
+pub const SNAPSHOTTER_ACTOR_NAME: &str = "verisim.snapshotter";
+
 /// When to take a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotPolicy {

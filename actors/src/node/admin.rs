@@ -33,10 +33,9 @@ use verisim_cluster::ClusterHandle;
 use verisim_raft::{ConfChange, NodeId};
 use verisim_supervision::{ChildState, SupervisorHandle};
 
-use super::runtime::SNAPSHOTTER_ACTOR_NAME;
 use crate::consensus::{
-    ClusterTransport, ConsensusError, ConsensusLocator, ConsensusMsg, ProposeError, SharedReplica,
-    SnapshotterMsg, propose,
+    ConsensusError, ConsensusLocator, ConsensusMsg, SNAPSHOTTER_ACTOR_NAME, SharedReplica,
+    SnapshotterMsg,
 };
 use crate::registry::{Command, NodeInfo, NodeName, Outcome, Proposal};
 
@@ -47,7 +46,6 @@ pub(crate) const TREE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct AdminState {
     pub id: NodeId,
     pub consensus: ConsensusLocator,
-    pub transport: Arc<ClusterTransport>,
     pub tree: SupervisorHandle,
     pub replica: SharedReplica,
     pub cluster: Arc<ClusterHandle>,
@@ -280,32 +278,27 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<ProposeError> for ApiError {
-    fn from(e: ProposeError) -> Self {
-        match e {
-            ProposeError::NoLeader { .. } => ApiError::no_quorum(e.to_string()),
-            ProposeError::Failed(m) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_committed", m)
-            }
-            ProposeError::Invalid(m) => ApiError::new(StatusCode::CONFLICT, "invalid", m),
-        }
-    }
-}
-
+/// The consensus layer's one error, as the admin API answers it.
 impl From<ConsensusError> for ApiError {
     fn from(e: ConsensusError) -> Self {
+        let message = e.to_string();
         match e {
             ConsensusError::NotLeader { leader } => ApiError::new(
                 StatusCode::MISDIRECTED_REQUEST,
                 "not_leader",
                 format!("ask the leader: {leader:?}"),
             ),
-            // Asked and unanswered: the change may still be applied (never answered 409, which
-            // says nothing was done).
-            ConsensusError::Unknown(m) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_committed", m)
-            }
-            other => ApiError::new(StatusCode::CONFLICT, "refused", other.to_string()),
+            ConsensusError::NoLeader { .. } => ApiError::no_quorum(message),
+            // Asked and unanswered, replaced by a new leader's entry, or committed and not yet
+            // applied here: never answered 409, which says nothing was done.
+            ConsensusError::Unknown(_)
+            | ConsensusError::Dropped
+            | ConsensusError::NotApplied { .. } => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_committed", message)
+            },
+            ConsensusError::Invalid(_) => ApiError::new(StatusCode::CONFLICT, "invalid", message),
+            ConsensusError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "refused", message),
         }
     }
 }
@@ -500,11 +493,8 @@ async fn members(
         MemberChange::Promote(id) => ConfChange::Promote(id),
         MemberChange::Remove(id) => ConfChange::Remove(id),
     };
-    let index = call(&st, |reply| ConsensusMsg::ChangeMembership {
-        change,
-        reply,
-    })
-    .await??;
+    // Through the leader, from whichever node was asked.
+    let index = st.proxy.registry.change_membership(change, TIMEOUT).await?;
     Ok(Json(json!({"index": index})))
 }
 
@@ -538,7 +528,7 @@ async fn put_node(
         },
     }
     .encode();
-    let applied = propose(st.id, &st.consensus, &st.transport, command, TIMEOUT).await?;
+    let applied = st.proxy.registry.propose(command, TIMEOUT).await?;
     if let Outcome::Refused(r) = applied.outcome {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -606,8 +596,7 @@ async fn get_entity(
 ) -> Result<Response, ApiError> {
     let id = crate::registry::EntityId::new(&id)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_name", e.to_string()))?;
-    let index = crate::consensus::read_index(st.id, &st.consensus, &st.transport, TIMEOUT).await?;
-    crate::consensus::wait_applied(&st.replica, index, TIMEOUT).await?;
+    let index = st.proxy.registry.read_barrier(TIMEOUT).await?;
     let Some(meta) = st.replica.read().state.entity(&id).cloned() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -675,7 +664,7 @@ async fn raw_proposals(
     for (i, p) in proposals.into_iter().enumerate() {
         let st = st.clone();
         set.spawn(async move {
-            let r = propose(st.id, &st.consensus, &st.transport, p.encode(), TIMEOUT).await;
+            let r = st.proxy.registry.propose(p.encode(), TIMEOUT).await;
             (i, r)
         });
     }

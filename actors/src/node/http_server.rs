@@ -45,6 +45,7 @@ use verisim_client::wire::{ErrorBody, ErrorCode};
 
 use super::admin::metrics::{ConnectionMetrics, Deadline, Refused};
 use super::config::HttpSettings;
+use crate::proxy::body::BodyDeadlineExceeded;
 
 /// How long the accept loop pauses after an accept error (e.g. out of file descriptors), so that
 /// it does not spin while the condition lasts.
@@ -452,26 +453,6 @@ impl Drop for Slot {
             }
         }
         self.slots.metrics.closed();
-    }
-}
-
-/// The error a request body yields once its deadline has passed (`read_body` answers it with
-/// `request_timeout`; [`body_deadline`] answers every route so whatever the handler made of it).
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {0:?}")]
-pub struct BodyDeadlineExceeded(pub Duration);
-
-impl BodyDeadlineExceeded {
-    /// Whether `e` (or what it wraps) is this error.
-    pub fn is(e: &(dyn std::error::Error + 'static)) -> bool {
-        let mut cur = Some(e);
-        while let Some(e) = cur {
-            if e.is::<Self>() {
-                return true;
-            }
-            cur = e.source();
-        }
-        false
     }
 }
 

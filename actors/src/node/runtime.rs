@@ -15,10 +15,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell};
-use tracing::{debug, info, warn};
-use verisim_cluster::{Cbor, ClusterHandle};
+use tracing::{debug, info};
+use verisim_cluster::ClusterHandle;
 use verisim_raft::{ConfChange, NodeId};
 use verisim_supervision::{ChildSpec, StartError, Strategy, SupervisorHandle, SupervisorSpec};
 
@@ -26,14 +25,11 @@ use super::config::{NodeConfig, NodeConfigError};
 use super::{admin, http_server};
 use crate::consensus::{
     CONSENSUS_ACTOR_NAME, ClusterClock, ClusterTransport, ConsensusActor, ConsensusArgs,
-    ConsensusLocator, Endpoint, EndpointArgs, EndpointMsg, ForwardReply, SharedReplica,
-    Snapshotter, SnapshotterArgs,
+    ConsensusError, ConsensusLocator, Endpoint, EndpointArgs, RegistryClient,
+    SNAPSHOTTER_ACTOR_NAME, SharedReplica, Snapshotter, SnapshotterArgs,
 };
 use crate::proxy::ProxyState;
 use crate::proxy::auth::Authenticator;
-
-/// The name the snapshotter registers under (operators trigger it through the admin API).
-pub const SNAPSHOTTER_ACTOR_NAME: &str = "verisim.snapshotter";
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -167,8 +163,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             .map_err(|e| NodeError::Proxy(e.to_string()))?,
         ),
         replica: replica.clone(),
-        consensus: ConsensusLocator::named(),
-        transport: transport.clone(),
+        registry: RegistryClient::new(
+            config.id,
+            ConsensusLocator::named(),
+            transport.clone(),
+            replica.clone(),
+        ),
         commit_timeout: config.proxy.commit_timeout(),
         max_body: crate::proxy::DEFAULT_MAX_BODY,
         stores: crate::store_actors::StoreDirectory::new(
@@ -249,12 +249,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         addr: config.http_listen,
         source,
     })?;
-    let transport_for_join = transport.clone();
-    let transport_for_clock = transport.clone();
     let state = admin::AdminState {
         id: config.id,
         consensus: ConsensusLocator::named(),
-        transport,
         // Bounded, so a wedged supervisor makes the admin API answer an error rather than hang.
         tree: tree.clone().with_timeout(admin::TREE_TIMEOUT),
         replica: replica.clone(),
@@ -293,6 +290,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         timeout: config.http.body_timeout(),
         metrics: connections.clone(),
     };
+    let registry_client = proxy.registry.clone();
     let app = admin::app(state, proxy)
         .layer(axum::middleware::from_fn_with_state(
             deadline,
@@ -321,13 +319,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     ));
     let joiner = match &config.join {
         Some(_) if !replica.read().membership.contains(config.id) => Some(tokio::spawn(
-            join_cluster(config.id, transport_for_join, replica.clone()),
+            join_cluster(config.id, registry_client, replica.clone()),
         )),
         _ => None,
     };
     let clock_sampler = tokio::spawn(crate::consensus::clock::sample_peers(
         clock.clone(),
-        transport_for_clock,
+        transport,
     ));
     info!(id = config.id, cluster = %cluster.listen_addr(), http = %http_addr, "node started");
     Ok(RunningNode {
@@ -345,50 +343,29 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     })
 }
 
-/// Asks the cluster to add this node as a learner, through any connected member, following its leader
-/// hint, until this node's replica shows it as a member (the leader then streams it the snapshot and
-/// the log, and promotes it once caught up).
-async fn join_cluster(me: NodeId, transport: Arc<ClusterTransport>, replica: SharedReplica) {
-    let mut target: Option<ractor::ActorRef<EndpointMsg>> = None;
-    let mut backoff = Duration::from_millis(100);
+/// Asks the cluster to add this node as a learner (through the registry client, which asks a
+/// connected member while this node knows no leader), until this node's replica shows it as a member
+/// (the leader then streams it the snapshot and the log, and promotes it once caught up).
+async fn join_cluster(me: NodeId, registry: RegistryClient, replica: SharedReplica) {
+    let mut backoff =
+        verisim_cluster::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     while !replica.read().membership.contains(me) {
-        let Some(endpoint) = target
-            .take()
-            .or_else(|| transport.peer_endpoints(me).into_iter().next())
-        else {
-            tokio::time::sleep(backoff).await;
-            continue;
-        };
-        let change = match Cbor::encode(&ConfChange::AddLearner(me)) {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(error = %e, "cannot encode the join request");
-                return;
-            }
-        };
-        let answer = endpoint
-            .call(
-                |r| EndpointMsg::ChangeMembership(change, r),
-                Some(Duration::from_secs(10)),
-            )
-            .await;
-        match answer.map(|a| match a {
-            CallResult::Success(wire) => wire.decode().ok(),
-            _ => None,
-        }) {
-            Ok(Some(ForwardReply::Changed { index })) => {
+        match registry
+            .change_membership(ConfChange::AddLearner(me), Duration::from_secs(10))
+            .await
+        {
+            Ok(index) => {
                 info!(index, "added to the cluster as a learner; catching up");
-                backoff = Duration::from_millis(100);
+                backoff.reset();
             }
-            Ok(Some(ForwardReply::NotLeader { leader: Some(l) })) => target = transport.endpoint(l),
-            Ok(Some(ForwardReply::Invalid(reason))) => {
+            Err(ConsensusError::Invalid(reason)) => {
                 // Already a member: the leader knows us; wait for the log to say so here.
                 info!(%reason, "join request not needed");
             }
-            other => debug!(answer = ?other.ok().flatten(), "join request not answered yet"),
+            Err(e) => debug!(error = %e, "join request not answered yet"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        let delay = backoff.next_delay(&mut rand::rng());
+        tokio::time::sleep(delay).await;
     }
     info!("this node is a member of the cluster");
 }

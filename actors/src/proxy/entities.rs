@@ -22,7 +22,7 @@ use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
 
 use super::auth::Verified;
 use super::convert;
-use super::error::{ProxyError, parse_json};
+use super::error::{ProxyError, parse_json, store_error};
 use super::placement::{place, write_quorum};
 use super::{ProxyState, read_body, staging};
 use crate::consensus::endpoint::node_name;
@@ -89,27 +89,6 @@ fn inputs(id: &EntityId, body: &UpdateRequest) -> Result<[ItemInput; 4], ProxyEr
             annotation: convert::semantic_in(&body.semantic),
         },
     ])
-}
-
-/// A store's answer as an API error: the caller's fault is `invalid_input` (with the schema
-/// violations, if any), anything else means the stores are not available.
-pub(super) fn store_error(e: StoreCallError) -> ProxyError {
-    match e {
-        StoreCallError::Refused { refusal, .. } if refusal.client_error => {
-            let mut err = ProxyError::invalid(refusal.message.clone());
-            if !refusal.violations.is_empty() {
-                err = err.with_details(serde_json::json!({
-                    "violations": refusal
-                        .violations
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>(),
-                }));
-            }
-            err
-        }
-        other => ProxyError::new(ErrorCode::Unavailable, other.to_string()),
-    }
 }
 
 fn hashes_of(items: &BTreeMap<ModalityKind, ItemMeta>) -> Result<ModalityHashes, ProxyError> {

@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Response};
 use verisim_client::auth::AuthError;
 use verisim_client::wire::ErrorCode;
 
-use crate::consensus::ProposeError;
+use crate::consensus::ConsensusError;
 use crate::registry::Refusal;
+use crate::store_actors::StoreCallError;
 
 /// One error answer.
 #[derive(Debug)]
@@ -64,14 +65,24 @@ impl From<AuthError> for ProxyError {
     }
 }
 
-impl From<ProposeError> for ProxyError {
-    fn from(e: ProposeError) -> Self {
-        match e {
-            ProposeError::NoLeader { .. } | ProposeError::Failed(_) => {
-                Self::new(ErrorCode::NoQuorum, e.to_string())
-            }
-            ProposeError::Invalid(m) => Self::invalid(m),
-        }
+/// The consensus layer's one error, mapped once for every route (client and admin).
+impl From<ConsensusError> for ProxyError {
+    fn from(e: ConsensusError) -> Self {
+        let code = match &e {
+            // Nothing was committed, or whether it was is unknown: the client retries (with the
+            // same request id, which the registry answers once).
+            ConsensusError::NotLeader { .. }
+            | ConsensusError::NoLeader { .. }
+            | ConsensusError::Unknown(_) => ErrorCode::NoQuorum,
+            // Definitely not committed (a new leader replaced it), or committed and not yet
+            // applied here, or a busy core: safe to retry at once.
+            ConsensusError::Dropped
+            | ConsensusError::NotApplied { .. }
+            | ConsensusError::Refused(_) => ErrorCode::Unavailable,
+            // The proxy only proposes what it built: an invalid proposal is a bug here.
+            ConsensusError::Invalid(_) => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
     }
 }
 
@@ -105,6 +116,27 @@ impl From<Refusal> for ProxyError {
             return Self::new(code, "no such entity");
         }
         Self::new(code, r.to_string())
+    }
+}
+
+/// A store's answer as an API error: the caller's fault is `invalid_input` (with the schema
+/// violations, if any), anything else means the stores are not available.
+pub(crate) fn store_error(e: StoreCallError) -> ProxyError {
+    match e {
+        StoreCallError::Refused { refusal, .. } if refusal.client_error => {
+            let mut err = ProxyError::invalid(refusal.message.clone());
+            if !refusal.violations.is_empty() {
+                err = err.with_details(serde_json::json!({
+                    "violations": refusal
+                        .violations
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                }));
+            }
+            err
+        }
+        other => ProxyError::new(ErrorCode::Unavailable, other.to_string()),
     }
 }
 

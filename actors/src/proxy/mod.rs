@@ -3,6 +3,7 @@
 //! are `verisim-client`'s `wire` module; docs/api.md describes them.
 
 pub mod auth;
+pub mod body;
 pub mod catch_up;
 pub mod convert;
 pub mod entities;
@@ -18,8 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post, put};
 use verisim_client::auth::AuthError;
@@ -27,14 +26,11 @@ use verisim_client::wire::{ErrorCode, routes};
 use verisim_raft::NodeId;
 
 use self::auth::Authenticator;
+pub use self::body::read_body;
 use self::catch_up::CatchUp;
 use self::error::ProxyError;
 use crate::consensus::actor::Applied;
-use crate::consensus::{
-    ClusterClock, ClusterTransport, ConsensusLocator, SharedReplica, propose, read_index,
-    wait_applied,
-};
-use crate::node::http_server::BodyDeadlineExceeded;
+use crate::consensus::{ClusterClock, RegistryClient, SharedReplica};
 use crate::registry::{Command, Proposal};
 use crate::store_actors::StoreDirectory;
 
@@ -47,8 +43,8 @@ pub struct ProxyState {
     pub id: NodeId,
     pub auth: Arc<Authenticator>,
     pub replica: SharedReplica,
-    pub consensus: ConsensusLocator,
-    pub transport: Arc<ClusterTransport>,
+    /// Commits and read barriers through the quorum.
+    pub registry: RegistryClient,
     /// How long a write may wait for its commit.
     pub commit_timeout: Duration,
     pub max_body: usize,
@@ -76,29 +72,13 @@ impl ProxyState {
             )
         })?;
         let bytes = Proposal { at_ms, command }.encode();
-        let applied = propose(
-            self.id,
-            &self.consensus,
-            &self.transport,
-            bytes,
-            self.commit_timeout,
-        )
-        .await?;
-        wait_applied(&self.replica, applied.index, self.commit_timeout).await?;
-        Ok(applied)
+        Ok(self.registry.commit(bytes, self.commit_timeout).await?)
     }
 
     /// Waits until this node's replica includes every write acknowledged before the call: the
     /// leader's read index, applied here. Reads of the registry after it are linearizable.
     pub async fn read_barrier(&self) -> Result<(), ProxyError> {
-        let index = read_index(
-            self.id,
-            &self.consensus,
-            &self.transport,
-            self.commit_timeout,
-        )
-        .await?;
-        wait_applied(&self.replica, index, self.commit_timeout).await?;
+        self.registry.read_barrier(self.commit_timeout).await?;
         Ok(())
     }
 }
@@ -161,46 +141,6 @@ impl ProxyState {
         )
     }
 }
-
-/// Reads a request's body, refusing more than `limit` bytes with 413, and a body that does not
-/// arrive within the server's body deadline with 408 `request_timeout`. An oversized body is still
-/// read (and dropped) up to [`DRAIN_FACTOR`] times the limit, so the client, still sending, gets
-/// the 413 instead of a reset connection; beyond that the connection is closed on it.
-pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), ProxyError> {
-    use http_body_util::BodyExt;
-    let (parts, mut body) = req.into_parts();
-    let mut buf = Vec::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            // The server's body deadline (node::http_server) passed: say so, not "bad JSON".
-            let code = if BodyDeadlineExceeded::is(&e) {
-                ErrorCode::RequestTimeout
-            } else {
-                ErrorCode::MalformedJson
-            };
-            ProxyError::new(code, format!("reading the body: {e}"))
-        })?;
-        if let Ok(data) = frame.into_data() {
-            seen = seen.saturating_add(data.len());
-            if seen <= limit {
-                buf.extend_from_slice(&data);
-            } else if seen > limit.saturating_mul(DRAIN_FACTOR) {
-                break;
-            }
-        }
-    }
-    if seen > limit {
-        return Err(ProxyError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the body is larger than {limit} bytes"),
-        ));
-    }
-    Ok((parts, Bytes::from(buf)))
-}
-
-/// How much of an oversized body is drained before answering 413 (see [`read_body`]).
-const DRAIN_FACTOR: usize = 4;
 
 /// The public API routes. Paths under `/admin` belong to `node::admin`'s table (its guard covers
 /// them wherever they are mounted, but keep them there).

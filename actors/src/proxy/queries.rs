@@ -57,13 +57,13 @@ fn only_visible(st: &ProxyState, caller: &ClientId, ids: Vec<EntityId>) -> Vec<E
 }
 
 /// A store's refusal as an API error: a missing entity or collection is `not_found`; the rest is
-/// mapped as for writes ([`super::entities::store_error`]).
+/// mapped as for writes ([`super::error::store_error`]).
 fn store_error(e: StoreCallError) -> ProxyError {
     match e {
         StoreCallError::Refused { refusal, .. } if refusal.code == RefusalCode::NotFound => {
             ProxyError::new(ErrorCode::NotFound, refusal.message)
         }
-        other => super::entities::store_error(other),
+        other => super::error::store_error(other),
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use verisim_stores::{ContentHash, EntityId, ExportedItem, ModalityKind};
 
 use super::ProxyState;
-use super::entities::store_error;
 use super::error::ProxyError;
+use super::error::store_error;
 use super::placement::write_quorum;
 use crate::consensus::endpoint::node_name;
 use crate::store_actors::{Fence, Imported, MODALITIES, StoreDirectory};

@@ -16,7 +16,6 @@ mod round;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -25,7 +24,6 @@ pub use plan::misplaced;
 pub use report::{RebalanceStats, RebalanceStatus, RebalanceTotals, RoundReport};
 pub use round::voters;
 
-use crate::consensus::actor::ConsensusMsg;
 use crate::drift::Pacer;
 use crate::proxy::ProxyState;
 use crate::registry::{MAX_REPLICAS, NodeName};
@@ -112,20 +110,9 @@ pub struct RebalanceState {
 
 pub struct Rebalancer;
 
-/// Whether this node's consensus actor leads.
-async fn leads(st: &ProxyState) -> bool {
-    let Some(actor) = st.consensus.get() else {
-        return false;
-    };
-    matches!(
-        actor.call(ConsensusMsg::Status, Some(Duration::from_secs(5))).await,
-        Ok(CallResult::Success(s)) if s.role == verisim_raft::Role::Leader
-    )
-}
-
 impl RebalanceState {
     async fn round(&mut self) -> Result<RoundReport, RoundError> {
-        if !leads(&self.args.proxy).await {
+        if !self.args.proxy.registry.leads().await {
             return Err(RoundError::NotLeader);
         }
         let span = tracing::info_span!("rebalance_round", node = self.args.proxy.id);

@@ -185,6 +185,22 @@ impl SnapshotDir {
         self.dir.join(format!("recv-{snapshot_id:016x}.partial"))
     }
 
+    /// Writes one chunk of a snapshot being received at `offset` of its partial file, durably
+    /// (fsync) before the chunk is acknowledged. Returns the partial file's path.
+    pub fn write_chunk(&self, snapshot_id: u64, offset: u64, data: &[u8]) -> io::Result<PathBuf> {
+        use std::io::{Seek, SeekFrom};
+        let path = self.partial_path_for(snapshot_id);
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)?;
+        f.seek(SeekFrom::Start(offset))?;
+        f.write_all(data)?;
+        f.sync_data()?;
+        Ok(path)
+    }
+
     /// The valid snapshots, oldest first. Headers are checked; bodies were checked at open or write.
     pub fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError> {
         let mut out = Vec::new();

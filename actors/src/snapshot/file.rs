@@ -291,6 +291,17 @@ pub(crate) fn verify_from(
     Ok(header)
 }
 
+/// Reads `len` bytes at `offset` of a snapshot file, as one chunk of a transfer to a follower
+/// (the follower checks the whole file once it has every chunk).
+pub fn read_chunk(path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut data = Vec::new();
+    f.take(len).read_to_end(&mut data)?;
+    Ok(data)
+}
+
 /// Reads a snapshot's header and body, refusing it unless every checksum matches.
 pub fn read_snapshot(path: &Path) -> Result<(SnapshotHeader, Vec<u8>), SnapshotError> {
     let mut f = File::open(path).map_err(io_err(path))?;

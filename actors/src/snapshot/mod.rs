@@ -16,6 +16,6 @@ mod file;
 
 pub use dir::{Expected, OpenReport, Quarantined, SnapshotDir, SnapshotInfo};
 pub use file::{
-    FORMAT, SnapshotError, SnapshotHeader, read_header, read_snapshot, verify_snapshot,
+    FORMAT, SnapshotError, SnapshotHeader, read_chunk, read_header, read_snapshot, verify_snapshot,
     write_snapshot,
 };

@@ -17,7 +17,6 @@ use verisim_client::wire::{
 
 use super::{AdminState, ApiError, TIMEOUT};
 use crate::consensus::actor::{Applied, wall_clock_ms};
-use crate::consensus::{propose, wait_applied};
 use crate::registry::{ClientId, Command, Outcome, Proposal, PublicKey, Refusal};
 
 fn client_id(s: &str) -> Result<ClientId, ApiError> {
@@ -44,9 +43,7 @@ async fn commit(st: &AdminState, command: Command) -> Result<Applied, ApiError> 
         command,
     }
     .encode();
-    let applied = propose(st.id, &st.consensus, &st.transport, bytes, TIMEOUT).await?;
-    wait_applied(&st.replica, applied.index, TIMEOUT).await?;
-    Ok(applied)
+    Ok(st.proxy.registry.commit(bytes, TIMEOUT).await?)
 }
 
 /// The answer to a refused client command. An admin asking about an id the registry does not

@@ -1,4 +1,4 @@
-//! `verisim bench log-memory`: a node's resident memory before and after a snapshot lets it drop
+//! `verisim-bench log-memory`: a node's resident memory before and after a snapshot lets it drop
 //! its log (issue 5: "the memory is actually freed"). Automatic snapshots are off, N entries of
 //! about `payload` bytes are written (`SetNode` commands over 64 names, so the registry itself
 //! stays small and the memory that moves is the log's), then `POST /admin/snapshot` compacts it.

@@ -1,6 +1,6 @@
-//! A cluster of child `verisim node` processes on loopback (the running binary, `current_exe()`),
-//! each with a data directory in one temporary directory; every child is killed and reaped when
-//! the cluster is dropped, also on error.
+//! A cluster of child `verisim node` processes on loopback (the `verisim` binary next to this one,
+//! or `$VERISIM_BIN`), each with a data directory in one temporary directory; every child is killed
+//! and reaped when the cluster is dropped, also on error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,7 +52,7 @@ impl VerisimCluster {
     /// Starts `n` voters, each with `args` added to its command line (e.g. `--tick-ms 10`), and
     /// waits for a leader.
     pub fn start(n: u64, args: &[String]) -> Result<Self, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let exe = verisim_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("verisim-bench-")
             .tempdir()
@@ -230,5 +230,23 @@ impl VerisimCluster {
                 )
             })
             .collect()
+    }
+}
+
+/// The `verisim` binary to start: `$VERISIM_BIN`, else the one next to this tool (cargo builds both
+/// into the same directory).
+pub fn verisim_binary() -> Result<PathBuf, String> {
+    if let Some(bin) = std::env::var_os("VERISIM_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let me = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let bin = me.with_file_name(format!("verisim{}", std::env::consts::EXE_SUFFIX));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} not found: build it (cargo build --release -p verisim -p verisim-bench) or set VERISIM_BIN",
+            bin.display()
+        ))
     }
 }

@@ -1,4 +1,4 @@
-//! `verisim bench drift`: what the drift checker costs on a 3-node cluster holding N entities
+//! `verisim-bench drift`: what the drift checker costs on a 3-node cluster holding N entities
 //! (every entity on every node): a pass that finds nothing, and passes that repair one lost item,
 //! 1% lost items and a whole wiped replica. The items are lost on n3 while it is stopped (its graph
 //! items removed from its stores database, or the database deleted); then n3 is restarted and one

@@ -1,4 +1,4 @@
-//! Argument parsers of `verisim bench`: durations (`10s`, `500ms`, `2m`), comma-separated
+//! Argument parsers of `verisim-bench`: durations (`10s`, `500ms`, `2m`), comma-separated
 //! concurrency levels, and where etcd comes from.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! `verisim bench join`: a 3-node cluster holding N registry entities (filled through
+//! `verisim-bench join`: a 3-node cluster holding N registry entities (filled through
 //! `POST /admin/proposals`), one snapshot taken on the leader, then a 4th node started with
 //! `--join`: the time until it is a voter that has applied the leader's applied index.
 //!

@@ -1,6 +1,9 @@
-//! `verisim bench ...`: benchmarks of real `verisim node` processes on loopback (fsync on). Each
+//! `verisim-bench ...`: benchmarks of real `verisim node` processes on loopback (fsync on). Each
 //! prints a markdown table on stdout (progress on stderr), or JSON with `--json`. They are never
 //! part of the test suite; docs/benchmarks.md records their results.
+//!
+//! A tool apart from the server: the `verisim` binary it starts is the one next to this one (built
+//! by `cargo build --release -p verisim -p verisim-bench`), or `$VERISIM_BIN`.
 
 mod args;
 mod children;
@@ -17,9 +20,16 @@ mod raw;
 mod register;
 mod stats;
 
-use clap::Subcommand;
+use std::process::ExitCode;
 
-#[derive(Debug, Clone, clap::Args)]
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "verisim-bench",
+    version,
+    about = "Benchmarks of real verisim node processes on loopback (docs/benchmarks.md)"
+)]
 pub struct BenchArgs {
     /// Print JSON instead of a markdown table.
     #[arg(long, global = true)]
@@ -46,8 +56,29 @@ enum Which {
     Register(register::RegisterArgs),
 }
 
+fn main() -> ExitCode {
+    let args = BenchArgs::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("verisim-bench: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("verisim-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the benchmark on a blocking thread; Ctrl-C kills every child process and stops it.
-pub async fn run(args: BenchArgs) -> Result<(), String> {
+async fn run(args: BenchArgs) -> Result<(), String> {
     let task = tokio::task::spawn_blocking(move || run_blocking(&args));
     tokio::pin!(task);
     tokio::select! {

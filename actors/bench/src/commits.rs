@@ -1,4 +1,4 @@
-//! `verisim bench commits`: commits/s and latency of a 3-node cluster at several numbers of
+//! `verisim-bench commits`: commits/s and latency of a 3-node cluster at several numbers of
 //! concurrent proposers, and of a 3-member etcd under the same load when etcd is installed.
 //!
 //! Every proposer sends to the leader (for both systems), over its own keep-alive connection: a

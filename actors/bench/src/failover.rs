@@ -1,4 +1,4 @@
-//! `verisim bench failover`: each trial `kill -9`s the leader of a 3-node cluster while proposers
+//! `verisim-bench failover`: each trial `kill -9`s the leader of a 3-node cluster while proposers
 //! keep committing through the other two nodes, and measures the time from the kill to the first
 //! acknowledged commit of a later term (so necessarily made by a new leader). The killed node is
 //! restarted on its data directory and caught up before the next trial.

@@ -1,4 +1,4 @@
-//! `verisim bench register`: signed registrations per second end to end over HTTP on a 3-node
+//! `verisim-bench register`: signed registrations per second end to end over HTTP on a 3-node
 //! cluster, the seed's whole sequence per request: HMAC check against the trust window, prepare on
 //! the receiving node's stores, commit through the registry quorum, import on the replicas (three:
 //! every node), `201 Created` once a majority hold it durably.
