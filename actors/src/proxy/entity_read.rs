@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use verisim_client::wire::{self as w, ErrorCode};
 use verisim_stores::{ContentHash, EntityId, ExportedItem, ModalityKind};
 
-use super::entities::no_entity;
 use super::error::ProxyError;
+use super::registration::no_entity;
 use super::{ProxyState, convert, read_body, staging};
 use crate::consensus::endpoint::node_name;
 use crate::registry::{ClientId, EntityMeta, NodeName};

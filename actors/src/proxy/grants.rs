@@ -8,8 +8,8 @@ use verisim_client::wire::{self as w, GrantChanged, GrantRequest};
 
 use super::auth::Verified;
 use super::convert;
-use super::entities::refused;
 use super::error::{ProxyError, parse_json};
+use super::registration::refused;
 use super::{ProxyState, read_body};
 use crate::registry::{Command, Outcome};
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod grants;
 pub mod placement;
 pub mod queries;
+pub mod registration;
 pub mod staging;
 pub mod windows;
 

@@ -106,7 +106,7 @@ async fn replicas(
         .entity(id)
         .filter(|e| e.can_read(caller))
         .map(|e| e.placement.clone())
-        .ok_or_else(|| super::entities::no_entity(id))?;
+        .ok_or_else(|| super::registration::no_entity(id))?;
     let local = node_name(st.id);
     placement.sort_by_key(|n| n.as_str() != local);
     Ok(placement)
