@@ -20,7 +20,9 @@ use crate::backoff::Backoff;
 use crate::codec::Cbor;
 use crate::discovery::Directory;
 use crate::events::{DownReason, PeerEvent, Subscriber};
-use crate::heartbeat::{Beat, CLUSTER_SCOPE, HEARTBEAT_GROUP, HeartbeatMessage};
+use crate::heartbeat::{
+    Beat, BeatSink, CLUSTER_SCOPE, HEARTBEAT_GROUP, HeartbeatEndpoint, HeartbeatMessage,
+};
 use crate::tls::Dialer;
 
 /// What we know about one ractor_cluster session, from its events.
@@ -197,13 +199,13 @@ impl Actor for Connector {
             id: "verisim-cluster-connector".to_string(),
             subscription: Box::new(SessionEvents(myself.clone())),
         })?;
-        let (heartbeat, _) = Actor::spawn_linked(
-            None,
-            crate::heartbeat::HeartbeatEndpoint,
-            myself.clone(),
-            myself.get_cell(),
-        )
-        .await?;
+        let me = myself.clone();
+        let sink: BeatSink = Box::new(move |from| {
+            // We outlive the endpoint (we supervise it); if we are gone it stops anyway.
+            let _ = me.cast(ConnectorMsg::Beat(from));
+        });
+        let (heartbeat, _) =
+            Actor::spawn_linked(None, HeartbeatEndpoint, sink, myself.get_cell()).await?;
         let tick = tick_period(&args);
         myself.send_interval(tick, || ConnectorMsg::Tick);
         Ok(ConnectorState {

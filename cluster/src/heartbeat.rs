@@ -1,5 +1,7 @@
 //! The heartbeat endpoint: one actor per node, in the [`HEARTBEAT_GROUP`] process group, that
-//! receives other nodes' beats and hands them to the local connector.
+//! receives other nodes' beats and hands them to the local connector (through a [`BeatSink`] the
+//! connector gives it when it spawns the endpoint, so this module does not depend on the
+//! connector).
 //!
 //! ractor_cluster's own pings have no deadline, so a stopped or hung peer would stay "connected"
 //! until a write fails. Beats are sent by the connector on every heartbeat interval; a peer whose
@@ -10,7 +12,6 @@ use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Cbor;
-use crate::connector::ConnectorMsg;
 
 /// Process-group scope of the cluster layer's own actors.
 pub const CLUSTER_SCOPE: &str = "verisim.cluster";
@@ -33,38 +34,38 @@ pub enum HeartbeatMessage {
     Beat(Cbor<Beat>),
 }
 
+/// Takes the sender's node name of every well-formed beat the endpoint receives.
+pub(crate) type BeatSink = Box<dyn Fn(String) + Send>;
+
 pub(crate) struct HeartbeatEndpoint;
 
 impl Actor for HeartbeatEndpoint {
     type Msg = HeartbeatMessage;
-    type State = ActorRef<ConnectorMsg>;
-    type Arguments = ActorRef<ConnectorMsg>;
+    type State = BeatSink;
+    type Arguments = BeatSink;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        connector: Self::Arguments,
+        sink: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         ractor::pg::join_scoped(
             CLUSTER_SCOPE.to_string(),
             HEARTBEAT_GROUP.to_string(),
             vec![myself.get_cell()],
         );
-        Ok(connector)
+        Ok(sink)
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        connector: &mut Self::State,
+        sink: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             HeartbeatMessage::Beat(wire) => match wire.decode() {
-                Ok(beat) => {
-                    // The connector outlives us (it supervises us); if it is gone we stop anyway.
-                    let _ = connector.cast(ConnectorMsg::Beat(beat.from));
-                }
+                Ok(beat) => sink(beat.from),
                 Err(e) => tracing::warn!(error = %e, "dropping malformed heartbeat"),
             },
         }

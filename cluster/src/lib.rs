@@ -13,6 +13,7 @@ pub mod codec;
 pub mod config;
 mod connector;
 pub mod discovery;
+mod error;
 pub mod events;
 pub mod heartbeat;
 mod node;

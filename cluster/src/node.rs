@@ -12,9 +12,10 @@ use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::{NodeServer, NodeServerMessage};
 use tokio::sync::mpsc;
 
-use crate::config::{ClusterConfig, ConfigError};
+use crate::config::ClusterConfig;
 use crate::connector::{Connector, ConnectorArgs, ConnectorMsg, PeerStatus};
 use crate::discovery::{Directory, Discovery};
+use crate::error::ConfigError;
 use crate::events::{PeerEvent, actor_subscriber, channel_subscriber};
 use crate::secret::ClusterKeys;
 
@@ -54,6 +55,11 @@ pub struct ClusterHandle {
     pub(crate) discovery: Discovery,
     pub(crate) keys: ClusterKeys,
 }
+
+/// The registered name of a supervised node server (see [`crate::supervised`]).
+pub const NODE_SERVER_NAME: &str = "verisim.cluster.server";
+/// The registered name of a supervised connector (see [`crate::supervised`]).
+pub const CONNECTOR_NAME: &str = "verisim.cluster.connector";
 
 /// Who owns the node server and the connector.
 pub(crate) enum Parts {
@@ -228,7 +234,7 @@ impl ClusterHandle {
     pub fn node_server(&self) -> Option<ActorRef<NodeServerMessage>> {
         match &self.parts {
             Parts::Owned { server, .. } => Some(server.clone()),
-            Parts::Supervised => ActorRef::where_is(crate::supervised::NODE_SERVER_NAME),
+            Parts::Supervised => ActorRef::where_is(NODE_SERVER_NAME),
         }
     }
 
@@ -241,9 +247,7 @@ impl ClusterHandle {
     fn connector(&self) -> Result<ActorRef<ConnectorMsg>, ClusterError> {
         match &self.parts {
             Parts::Owned { connector, .. } => Ok(connector.clone()),
-            Parts::Supervised => {
-                ActorRef::where_is(crate::supervised::CONNECTOR_NAME).ok_or(ClusterError::Stopped)
-            }
+            Parts::Supervised => ActorRef::where_is(CONNECTOR_NAME).ok_or(ClusterError::Stopped),
         }
     }
 

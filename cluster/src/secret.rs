@@ -13,7 +13,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// Shortest cookie accepted, in characters.
 pub const MIN_COOKIE_CHARS: usize = 16;

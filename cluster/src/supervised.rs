@@ -25,10 +25,8 @@ use crate::connector::Connector;
 use crate::discovery::Discovery;
 use crate::node::{ClusterError, ClusterHandle, Parts, Prepared};
 
-/// The registered name of the node server.
-pub const NODE_SERVER_NAME: &str = "verisim.cluster.server";
-/// The registered name of the connector.
-pub const CONNECTOR_NAME: &str = "verisim.cluster.connector";
+// Defined in `node`, whose handle finds the supervised actors by them; public here as before.
+pub use crate::node::{CONNECTOR_NAME, NODE_SERVER_NAME};
 
 /// How long a restarted node server waits for its predecessor's listening socket to close.
 const PREDECESSOR_RELEASE_DEADLINE: Duration = Duration::from_secs(5);

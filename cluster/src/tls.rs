@@ -15,7 +15,8 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-use crate::config::{ConfigError, TlsConfig};
+use crate::config::TlsConfig;
+use crate::error::ConfigError;
 
 /// How we open connections to peers.
 #[derive(Clone)]

@@ -4,7 +4,7 @@
 //! storage failure (the node's disk, 5xx). Input errors never leave partial writes behind: each engine
 //! validates before it builds its write batch.
 
-use crate::semantic::Violation;
+use crate::violation::Violation;
 
 /// Result alias for the stores crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

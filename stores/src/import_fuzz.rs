@@ -27,8 +27,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::codec::{Bytes, to_cbor};
-use crate::db::{Durability, Limits};
+use crate::durability::Durability;
 use crate::graph::{GraphItem, OutEdge};
+use crate::limits::Limits;
 use crate::semantic::{Annotation, ProofBlob, ProofKind, PropertyDef, TypeDef};
 use crate::tensor::{DType, TensorItem};
 use crate::testutil::{check_digests, id, temp_db};

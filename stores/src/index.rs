@@ -1,5 +1,5 @@
 //! Per-engine bookkeeping of content hashes and bucket digests, written in the same batch as the
-//! items they describe.
+//! items they describe, and the check of a recorded hash against a recomputed one.
 //!
 //! Keyspaces: `<engine>.hash` maps `bucket (u16 BE) ++ id` to the item's 32-byte hash, so listing a
 //! bucket is one prefix scan; `<engine>.digest` maps `bucket (u16 BE)` to the bucket's XOR digest.
@@ -10,7 +10,7 @@ use std::ops::Range;
 use fjall::{Database, Keyspace, OwnedWriteBatch};
 
 use crate::EntityId;
-use crate::error::{Result, corrupt};
+use crate::error::{Result, StoreError, corrupt};
 use crate::hash::{BUCKETS, BucketDigest, ContentHash, bucket_of};
 
 pub(crate) struct ItemIndex {
@@ -33,8 +33,8 @@ fn to32(what: &'static str, v: &[u8]) -> Result<[u8; 32]> {
 impl ItemIndex {
     pub(crate) fn open(db: &Database, engine: &str) -> Result<Self> {
         Ok(Self {
-            hashes: crate::db::keyspace(db, &format!("{engine}.hash"))?,
-            digests: crate::db::keyspace(db, &format!("{engine}.digest"))?,
+            hashes: crate::keyspace::open(db, &format!("{engine}.hash"))?,
+            digests: crate::keyspace::open(db, &format!("{engine}.digest"))?,
         })
     }
 
@@ -142,4 +142,24 @@ impl IndexTxn<'_> {
         }
         Ok(())
     }
+}
+
+/// Compares a recorded hash with a recomputed one (an engine's check of its stored items against
+/// what this index recorded for them).
+pub(crate) fn check_recorded(
+    what: &'static str,
+    id: &EntityId,
+    recorded: Option<ContentHash>,
+    actual: Option<ContentHash>,
+) -> Result<Option<ContentHash>> {
+    if recorded != actual {
+        let show = |h: Option<ContentHash>| h.map_or_else(|| "none".to_owned(), |h| h.to_hex());
+        return Err(StoreError::HashMismatch {
+            what,
+            id: id.to_string(),
+            expected: show(recorded),
+            actual: show(actual),
+        });
+    }
+    Ok(actual)
 }

@@ -9,7 +9,9 @@
 
 pub mod codec;
 pub mod datasets;
+mod datatype;
 pub mod db;
+mod durability;
 pub mod error;
 pub mod graph;
 pub mod hash;
@@ -18,6 +20,8 @@ pub mod id;
 #[cfg(test)]
 mod import_fuzz;
 mod index;
+mod keyspace;
+mod limits;
 pub mod modality;
 pub mod semantic;
 pub mod tensor;
@@ -25,13 +29,16 @@ pub mod tensor;
 mod testutil;
 pub mod value;
 pub mod vector;
+mod violation;
 
-pub use db::{Durability, Limits, StoreConfig, Stores};
+pub use db::{StoreConfig, Stores};
+pub use durability::Durability;
 pub use error::{Result, StoreError};
 pub use graph::GraphStore;
 pub use hash::{BUCKETS, BucketDigest, ContentHash, bucket_of};
 pub use hexad::{GraphInput, HexadInput, ItemInput};
 pub use id::EntityId;
+pub use limits::Limits;
 pub use modality::{ExportedItem, Modality, ModalityKind};
 pub use semantic::SemanticStore;
 pub use tensor::TensorStore;

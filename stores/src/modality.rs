@@ -117,12 +117,12 @@ pub trait Modality {
     /// Which engine this is.
     fn kind(&self) -> ModalityKind;
 
-    /// How this engine's writes are committed from now on ([`crate::db::Durability`]; the default
+    /// How this engine's writes are committed from now on ([`crate::Durability`]; the default
     /// fsyncs each write).
-    fn set_durability(&mut self, durability: crate::db::Durability);
+    fn set_durability(&mut self, durability: crate::durability::Durability);
 
     /// The current write durability.
-    fn durability(&self) -> crate::db::Durability;
+    fn durability(&self) -> crate::durability::Durability;
 
     /// The recorded content hash of the entity's item (`None`: no item). One point read.
     ///

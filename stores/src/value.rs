@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Bytes;
+// Its own module, below `error` (whose schema violations name datatypes); public here as before.
+pub use crate::datatype::Datatype;
 use crate::error::{Result, StoreError};
 
 /// A typed property value. Floats must be finite (NaN would break equality and hashing).
@@ -55,28 +57,5 @@ impl Value {
             Self::Float(f) => Some(*f),
             _ => None,
         }
-    }
-}
-
-/// The datatype of a [`Value`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Datatype {
-    /// [`Value::Bool`].
-    Bool,
-    /// [`Value::Int`].
-    Int,
-    /// [`Value::Float`] (an `Int` is also accepted where a `Float` is expected).
-    Float,
-    /// [`Value::Text`].
-    Text,
-    /// [`Value::Iri`].
-    Iri,
-    /// [`Value::Bytes`].
-    Bytes,
-}
-
-impl std::fmt::Display for Datatype {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self, f)
     }
 }

@@ -1,4 +1,6 @@
-//! Child and supervisor specifications: plain data, cheap to clone.
+//! Child and supervisor specifications: plain data, cheap to clone. The constructor of a nested
+//! supervisor's spec, `ChildSpec::supervisor`, lives with the actor it starts, in
+//! [`crate::supervisor`].
 
 use std::fmt;
 use std::future::Future;
@@ -9,10 +11,9 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{StartError, SupervisorError};
+use crate::error::StartError;
 use crate::intensity::Backoff;
 use crate::policy::{Restart, Strategy};
-use crate::supervisor::Supervisor;
 
 /// What a start function returns.
 pub type StartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, StartError>> + Send>>;
@@ -42,7 +43,7 @@ pub enum Shutdown {
 pub enum ChildKind {
     /// Any actor.
     Worker,
-    /// A [`Supervisor`] of this crate.
+    /// A [`Supervisor`](crate::Supervisor) of this crate.
     Supervisor,
 }
 
@@ -105,23 +106,6 @@ impl ChildSpec {
                 Ok(actor_ref.get_cell())
             }
         })
-    }
-
-    /// A nested supervisor: permanent, `Shutdown::Infinity`, kind supervisor.
-    pub fn supervisor(id: impl Into<String>, spec: SupervisorSpec) -> Self {
-        let spec = Arc::new(spec);
-        let mut child = Self::new(id, move |sup: ActorCell| {
-            let spec = SupervisorSpec::clone(&spec);
-            async move {
-                match Actor::spawn_linked(None, Supervisor, spec, sup).await {
-                    Ok((actor_ref, _join)) => Ok(actor_ref.get_cell()),
-                    Err(e) => Err(StartError(SupervisorError::from_spawn(e).to_string())),
-                }
-            }
-        });
-        child.kind = ChildKind::Supervisor;
-        child.shutdown = Shutdown::Infinity;
-        child
     }
 
     /// Set the restart type.

@@ -6,17 +6,18 @@
 //! (a sibling restart, an operator action, shutdown) it forgets the child's cell, so the exit
 //! event of that incarnation arrives as a stale event and is ignored, like OTP's unlink-and-flush.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
 
-use crate::error::SupervisorError;
+use crate::error::{StartError, SupervisorError};
 use crate::intensity::{Backoff, RestartIntensity};
 use crate::introspect::{ChildInfo, ChildState, SupervisorInfo};
 use crate::policy::{self, ExitKind, GAVE_UP_REASON, Restart, Strategy};
-use crate::spec::{ChildSpec, ChildTemplate, Shutdown, SupervisorSpec};
+use crate::spec::{ChildKind, ChildSpec, ChildTemplate, Shutdown, SupervisorSpec};
 
 mod operator;
 
@@ -27,6 +28,26 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// [`ChildSpec::supervisor`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Supervisor;
+
+// Here rather than in `spec`: the spec is plain data, and only this constructor needs the actor.
+impl ChildSpec {
+    /// A nested supervisor: permanent, `Shutdown::Infinity`, kind supervisor.
+    pub fn supervisor(id: impl Into<String>, spec: SupervisorSpec) -> Self {
+        let spec = Arc::new(spec);
+        let mut child = Self::new(id, move |sup: ActorCell| {
+            let spec = SupervisorSpec::clone(&spec);
+            async move {
+                match Actor::spawn_linked(None, Supervisor, spec, sup).await {
+                    Ok((actor_ref, _join)) => Ok(actor_ref.get_cell()),
+                    Err(e) => Err(StartError(SupervisorError::from_spawn(e).to_string())),
+                }
+            }
+        });
+        child.kind = ChildKind::Supervisor;
+        child.shutdown = Shutdown::Infinity;
+        child
+    }
+}
 
 /// The supervisor's protocol. Use [`crate::SupervisorHandle`] rather than sending these directly.
 pub enum SupervisorMsg {

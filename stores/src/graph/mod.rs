@@ -23,11 +23,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::EntityId;
 use crate::codec::{from_cbor_exact, to_cbor};
-use crate::db::{Durability, Limits, keyspace};
+use crate::durability::Durability;
 use crate::error::{Result, StoreError, corrupt};
 use crate::hash::{BucketDigest, ContentHash};
 use crate::id::validate_name;
-use crate::index::ItemIndex;
+use crate::index::{ItemIndex, check_recorded};
+use crate::keyspace;
+use crate::limits::Limits;
 use crate::modality::{ExportedItem, Modality, ModalityKind};
 use crate::value::Value;
 
@@ -164,16 +166,16 @@ impl GraphStore {
     /// # Errors
     /// Storage errors.
     pub fn open(db: &Database, limits: &Limits) -> Result<Self> {
-        let meta = keyspace(db, "graph.meta")?;
+        let meta = keyspace::open(db, "graph.meta")?;
         let counts = GraphCounts {
             nodes: read_u64(&meta, NODES_KEY)?,
             edges: read_u64(&meta, EDGES_KEY)?,
         };
         Ok(Self {
             db: db.clone(),
-            nodes: keyspace(db, "graph.node")?,
-            out: keyspace(db, "graph.out")?,
-            inc: keyspace(db, "graph.in")?,
+            nodes: keyspace::open(db, "graph.node")?,
+            out: keyspace::open(db, "graph.out")?,
+            inc: keyspace::open(db, "graph.in")?,
             meta,
             index: ItemIndex::open(db, "graph")?,
             limits: limits.clone(),
@@ -784,25 +786,6 @@ impl Modality for GraphStore {
     fn remove_item(&mut self, id: &EntityId) -> Result<bool> {
         self.remove_node(id)
     }
-}
-
-/// Compares a recorded hash with a recomputed one.
-pub(crate) fn check_recorded(
-    what: &'static str,
-    id: &EntityId,
-    recorded: Option<ContentHash>,
-    actual: Option<ContentHash>,
-) -> Result<Option<ContentHash>> {
-    if recorded != actual {
-        let show = |h: Option<ContentHash>| h.map_or_else(|| "none".to_owned(), |h| h.to_hex());
-        return Err(StoreError::HashMismatch {
-            what,
-            id: id.to_string(),
-            expected: show(recorded),
-            actual: show(actual),
-        });
-    }
-    Ok(actual)
 }
 
 mod prepare;

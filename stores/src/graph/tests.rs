@@ -4,7 +4,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::BUCKETS;
-use crate::db::Limits;
+use crate::limits::Limits;
 use crate::testutil::{check_digests, id, temp_db};
 
 fn store() -> (tempfile::TempDir, Database, GraphStore) {

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use super::*;
-use crate::db::Limits;
 use crate::graph::OutEdge;
+use crate::limits::Limits;
 use crate::semantic::{PropertyDef, TypeDef};
 use crate::tensor::{DType, Tensor, TensorData};
 use crate::testutil::{check_digests, id, temp_db};

@@ -23,16 +23,18 @@ use serde::{Deserialize, Serialize};
 pub use merkle::{MerkleProof, MerkleTree, leaf_hash, node_hash};
 pub use proof::{Commitment, ProofBlob, ProofKind, Verified, verify_blob};
 pub use schema::{PropertyDef, TypeDef, validate_iri};
-pub use validate::Violation;
+// Defined below the error type, which carries it; public here as before.
+pub use crate::violation::Violation;
 
 use crate::EntityId;
 use crate::codec::{from_cbor_exact, to_cbor};
-use crate::db::{Durability, Limits, keyspace};
+use crate::durability::Durability;
 use crate::error::{Result, StoreError, clip};
-use crate::graph::check_recorded;
 use crate::hash::{BucketDigest, ContentHash};
 use crate::id::validate_name;
-use crate::index::ItemIndex;
+use crate::index::{ItemIndex, check_recorded};
+use crate::keyspace;
+use crate::limits::Limits;
 use crate::modality::{ExportedItem, Modality, ModalityKind};
 use crate::value::Value;
 use schema::Schema;
@@ -80,7 +82,7 @@ impl SemanticStore {
     /// # Errors
     /// Storage errors.
     pub fn open(db: &Database, limits: &Limits) -> Result<Self> {
-        let schema_ks = keyspace(db, "semantic.schema")?;
+        let schema_ks = keyspace::open(db, "semantic.schema")?;
         let mut stored = Vec::new();
         for g in schema_ks.iter() {
             let (k, v) = g.into_inner()?;
@@ -94,8 +96,8 @@ impl SemanticStore {
         Ok(Self {
             db: db.clone(),
             schema_ks,
-            ann: keyspace(db, "semantic.ann")?,
-            by_type: keyspace(db, "semantic.bytype")?,
+            ann: keyspace::open(db, "semantic.ann")?,
+            by_type: keyspace::open(db, "semantic.bytype")?,
             index: ItemIndex::open(db, "semantic")?,
             limits: limits.clone(),
             durability: Durability::EachWrite,

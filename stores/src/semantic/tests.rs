@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::db::Limits;
+use crate::limits::Limits;
 use crate::testutil::{check_digests, id, temp_db};
 use crate::value::Datatype;
 
@@ -208,7 +208,7 @@ fn a_broken_stored_schema_still_opens_and_can_be_repaired() {
             ..prop(Datatype::Text)
         },
     );
-    let ks = crate::db::keyspace(&db, "semantic.schema").unwrap();
+    let ks = crate::keyspace::open(&db, "semantic.schema").unwrap();
     let mut b = db.batch();
     b.insert(
         &ks,

@@ -27,11 +27,12 @@ pub use reduce::ReduceOp;
 
 use crate::EntityId;
 use crate::codec::{Bytes, from_cbor_exact, to_cbor};
-use crate::db::{Durability, Limits, keyspace};
+use crate::durability::Durability;
 use crate::error::{Result, StoreError, corrupt};
-use crate::graph::check_recorded;
 use crate::hash::{BucketDigest, ContentHash};
-use crate::index::ItemIndex;
+use crate::index::{ItemIndex, check_recorded};
+use crate::keyspace;
+use crate::limits::Limits;
 use crate::modality::{ExportedItem, Modality, ModalityKind};
 
 /// One entity's tensor item as hashed, exported and imported.
@@ -113,8 +114,8 @@ impl TensorStore {
     pub fn open(db: &Database, limits: &Limits) -> Result<Self> {
         Ok(Self {
             db: db.clone(),
-            meta: keyspace(db, "tensor.meta")?,
-            chunks: keyspace(db, "tensor.chunk")?,
+            meta: keyspace::open(db, "tensor.meta")?,
+            chunks: keyspace::open(db, "tensor.chunk")?,
             index: ItemIndex::open(db, "tensor")?,
             limits: limits.clone(),
             durability: Durability::EachWrite,

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::db::Limits;
+use crate::limits::Limits;
 use crate::testutil::{check_digests, id, temp_db};
 
 fn store_with(chunk_bytes: usize) -> (tempfile::TempDir, Database, TensorStore) {

@@ -22,7 +22,7 @@ use super::hnsw::{Hnsw, HnswSnapshot};
 use super::{Collection, CollectionDef, HnswParams, VectorStore, data_key, from_le};
 use crate::EntityId;
 use crate::codec::{from_cbor_exact, to_cbor};
-use crate::db::durable_batch;
+use crate::durability::durable_batch;
 use crate::error::{Result, corrupt};
 use crate::hash::ContentHash;
 
@@ -264,7 +264,7 @@ impl VectorStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Limits;
+    use crate::limits::Limits;
     use crate::testutil::{id, temp_db};
     use crate::vector::{Metric, SearchMode};
 

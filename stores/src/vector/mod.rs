@@ -25,12 +25,13 @@ pub use metric::Metric;
 
 use crate::EntityId;
 use crate::codec::{Bytes, from_cbor_exact, to_cbor};
-use crate::db::{Durability, Limits, keyspace};
+use crate::durability::Durability;
 use crate::error::{Result, StoreError, clip, corrupt};
-use crate::graph::check_recorded;
 use crate::hash::{BucketDigest, ContentHash};
 use crate::id::validate_name;
-use crate::index::ItemIndex;
+use crate::index::{ItemIndex, check_recorded};
+use crate::keyspace;
+use crate::limits::Limits;
 use crate::modality::{ExportedItem, Modality, ModalityKind};
 use hnsw::Hnsw;
 
@@ -233,10 +234,10 @@ impl VectorStore {
     /// # Errors
     /// Storage errors, corrupt stored records.
     pub fn open_with(db: &Database, limits: &Limits, params: HnswParams) -> Result<Self> {
-        let colls = keyspace(db, "vector.coll")?;
-        let data = keyspace(db, "vector.data")?;
-        let ckpt = keyspace(db, "vector.ckpt")?;
-        let log = keyspace(db, "vector.log")?;
+        let colls = keyspace::open(db, "vector.coll")?;
+        let data = keyspace::open(db, "vector.data")?;
+        let ckpt = keyspace::open(db, "vector.ckpt")?;
+        let log = keyspace::open(db, "vector.log")?;
         let (logged, next_seq) = checkpoint::read_log(&log)?;
         let mut collections = BTreeMap::new();
         for g in colls.iter() {

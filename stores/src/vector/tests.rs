@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
-use crate::db::Limits;
+use crate::limits::Limits;
 use crate::testutil::{check_digests, id, temp_db};
 
 fn store() -> (tempfile::TempDir, Database, VectorStore) {
