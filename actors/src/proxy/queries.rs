@@ -26,7 +26,7 @@ use super::error::{ProxyError, parse_json};
 use super::{ProxyState, read_body};
 use crate::consensus::endpoint::node_name;
 use crate::registry::{ClientId, NodeName, RegistryState};
-use crate::store_actors::{Answer, KnnQuery, Query, RefusalCode, StoreCallError, StoreRef};
+use crate::store_actors::{Answer, KnnQuery, Query, StoreCallError, StoreRef, StoreRefusalCode};
 
 /// How long one store call may take.
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,7 +60,7 @@ fn only_visible(st: &ProxyState, caller: &ClientId, ids: Vec<EntityId>) -> Vec<E
 /// mapped as for writes ([`super::error::store_error`]).
 fn store_error(e: StoreCallError) -> ProxyError {
     match e {
-        StoreCallError::Refused { refusal, .. } if refusal.code == RefusalCode::NotFound => {
+        StoreCallError::Refused { refusal, .. } if refusal.code == StoreRefusalCode::NotFound => {
             ProxyError::new(ErrorCode::NotFound, refusal.message)
         }
         other => super::error::store_error(other),
@@ -232,7 +232,7 @@ async fn knn(st: &ProxyState, q: &KnnQuery) -> Result<Vec<Hit>, ProxyError> {
     let (hits, failed) = st.stores.knn_all(q, STORE_TIMEOUT).await;
     // A store without the collection holds none of its vectors: an empty answer, not a failure.
     let (missing, failed): (Vec<_>, Vec<_>) = failed.into_iter().partition(|e| {
-        matches!(e, StoreCallError::Refused { refusal, .. } if refusal.code == RefusalCode::NotFound)
+        matches!(e, StoreCallError::Refused { refusal, .. } if refusal.code == StoreRefusalCode::NotFound)
     });
     if let Some(first) = failed.iter().position(is_client_refusal) {
         // A bad query (wrong dimension, k over the limit) is refused alike by every store.

@@ -22,7 +22,7 @@ use verisim_cluster::Cbor;
 use super::engine::Engine;
 use super::fence::{Admit, Fence, Fences};
 use super::group_sync::{Ack, Durability, GroupSync};
-use super::messages::{Imported, Refusal, RefusalCode, Removed, Reply, StoreMsg};
+use super::messages::{Imported, Removed, Reply, StoreMsg, StoreRefusal, StoreRefusalCode};
 use super::settings::StoreSetup;
 use super::staging::Staging;
 use super::writer::{Job, Writer};
@@ -90,15 +90,15 @@ pub struct StoreState<E> {
     writer: Writer<E>,
 }
 
-fn internal(what: impl std::fmt::Display) -> Refusal {
-    Refusal::new(RefusalCode::Internal, false, what.to_string())
+fn internal(what: impl std::fmt::Display) -> StoreRefusal {
+    StoreRefusal::new(StoreRefusalCode::Internal, false, what.to_string())
 }
 
 /// Encodes and sends a reply; a reply too large for the wire becomes a refusal saying so.
 fn respond<T: Serialize>(port: RpcReplyPort<Cbor<Reply<T>>>, reply: Reply<T>) {
     let wire = Cbor::encode(&reply).or_else(|e| {
-        Cbor::encode(&Err(Refusal::new(
-            RefusalCode::BadMessage,
+        Cbor::encode(&Err(StoreRefusal::new(
+            StoreRefusalCode::BadMessage,
             true,
             format!("the answer cannot be sent: {e}"),
         )))
@@ -111,9 +111,9 @@ fn respond<T: Serialize>(port: RpcReplyPort<Cbor<Reply<T>>>, reply: Reply<T>) {
     }
 }
 
-fn decode<T: DeserializeOwned>(wire: &Cbor<T>) -> Result<T, Refusal> {
+fn decode<T: DeserializeOwned>(wire: &Cbor<T>) -> Result<T, StoreRefusal> {
     wire.decode()
-        .map_err(|e| Refusal::new(RefusalCode::BadMessage, true, e.to_string()))
+        .map_err(|e| StoreRefusal::new(StoreRefusalCode::BadMessage, true, e.to_string()))
 }
 
 impl<E: Engine> StoreState<E> {
@@ -300,8 +300,8 @@ impl<E: Engine> Actor for StoreActor<E> {
             StoreMsg::BucketItems(w, port) => st.read(w, port, |e, b| Ok(e.bucket_items(b)?)),
             StoreMsg::Query(w, port) => st.read(w, port, |e, q| match e.query(q)? {
                 Some(a) => Ok(a),
-                None => Err(Refusal::new(
-                    RefusalCode::WrongModality,
+                None => Err(StoreRefusal::new(
+                    StoreRefusalCode::WrongModality,
                     true,
                     format!("the {:?} store does not answer this query", E::KIND),
                 )),

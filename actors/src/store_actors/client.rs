@@ -13,7 +13,7 @@ use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInpu
 
 use super::fence::Fence;
 use super::merge::merge_top_k;
-use super::messages::{Answer, Imported, KnnQuery, Port, Query, Refusal, Removed, StoreMsg};
+use super::messages::{Answer, Imported, KnnQuery, Port, Query, Removed, StoreMsg, StoreRefusal};
 use super::staging::StagedEntry;
 use super::{SCOPE, group_name};
 
@@ -35,7 +35,7 @@ pub enum StoreCallError {
     Refused {
         node: String,
         kind: ModalityKind,
-        refusal: Refusal,
+        refusal: StoreRefusal,
     },
     /// The request could not be encoded (e.g. over the 8 MiB message limit) or the reply did not
     /// decode.

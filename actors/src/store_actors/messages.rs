@@ -17,25 +17,25 @@ use super::fence::{Fence, FenceRecord};
 use super::staging::StagedEntry;
 
 /// A store actor's answer: the value, or why the store refused.
-pub type Reply<T> = Result<T, Refusal>;
+pub type Reply<T> = Result<T, StoreRefusal>;
 
 /// Why a store refused a request, as it travels back to the caller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
-pub struct Refusal {
+pub struct StoreRefusal {
     /// Which kind of refusal.
-    pub code: RefusalCode,
+    pub code: StoreRefusalCode,
     /// True for the caller's fault (4xx at the proxy), false for the node's (5xx).
     pub client_error: bool,
     /// The `StoreError` message.
     pub message: String,
-    /// For [`RefusalCode::Validation`]: every schema violation.
+    /// For [`StoreRefusalCode::Validation`]: every schema violation.
     pub violations: Vec<Violation>,
 }
 
 /// A stable code per `StoreError` variant, plus the actor's own refusals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RefusalCode {
+pub enum StoreRefusalCode {
     InvalidId,
     InvalidName,
     InvalidInput,
@@ -56,8 +56,12 @@ pub enum RefusalCode {
     Internal,
 }
 
-impl Refusal {
-    pub(crate) fn new(code: RefusalCode, client_error: bool, message: impl Into<String>) -> Self {
+impl StoreRefusal {
+    pub(crate) fn new(
+        code: StoreRefusalCode,
+        client_error: bool,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             code,
             client_error,
@@ -67,23 +71,23 @@ impl Refusal {
     }
 }
 
-impl From<StoreError> for Refusal {
+impl From<StoreError> for StoreRefusal {
     fn from(e: StoreError) -> Self {
         let client_error = e.is_client_error();
         let message = e.to_string();
         let (code, violations) = match e {
-            StoreError::InvalidId { .. } => (RefusalCode::InvalidId, Vec::new()),
-            StoreError::InvalidName { .. } => (RefusalCode::InvalidName, Vec::new()),
-            StoreError::InvalidInput(_) => (RefusalCode::InvalidInput, Vec::new()),
-            StoreError::LimitExceeded { .. } => (RefusalCode::LimitExceeded, Vec::new()),
-            StoreError::NotFound { .. } => (RefusalCode::NotFound, Vec::new()),
-            StoreError::Conflict { .. } => (RefusalCode::Conflict, Vec::new()),
-            StoreError::Validation { violations, .. } => (RefusalCode::Validation, violations),
-            StoreError::ProofInvalid(_) => (RefusalCode::ProofInvalid, Vec::new()),
-            StoreError::Malformed { .. } => (RefusalCode::Malformed, Vec::new()),
-            StoreError::HashMismatch { .. } => (RefusalCode::HashMismatch, Vec::new()),
-            StoreError::Overflow(_) => (RefusalCode::Overflow, Vec::new()),
-            StoreError::Storage(_) => (RefusalCode::Storage, Vec::new()),
+            StoreError::InvalidId { .. } => (StoreRefusalCode::InvalidId, Vec::new()),
+            StoreError::InvalidName { .. } => (StoreRefusalCode::InvalidName, Vec::new()),
+            StoreError::InvalidInput(_) => (StoreRefusalCode::InvalidInput, Vec::new()),
+            StoreError::LimitExceeded { .. } => (StoreRefusalCode::LimitExceeded, Vec::new()),
+            StoreError::NotFound { .. } => (StoreRefusalCode::NotFound, Vec::new()),
+            StoreError::Conflict { .. } => (StoreRefusalCode::Conflict, Vec::new()),
+            StoreError::Validation { violations, .. } => (StoreRefusalCode::Validation, violations),
+            StoreError::ProofInvalid(_) => (StoreRefusalCode::ProofInvalid, Vec::new()),
+            StoreError::Malformed { .. } => (StoreRefusalCode::Malformed, Vec::new()),
+            StoreError::HashMismatch { .. } => (StoreRefusalCode::HashMismatch, Vec::new()),
+            StoreError::Overflow(_) => (StoreRefusalCode::Overflow, Vec::new()),
+            StoreError::Storage(_) => (StoreRefusalCode::Storage, Vec::new()),
         };
         Self {
             code,
@@ -133,7 +137,7 @@ pub struct KnnQuery {
 }
 
 /// Per-modality queries. A query for another modality is refused with
-/// [`RefusalCode::WrongModality`].
+/// [`StoreRefusalCode::WrongModality`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Query {
     /// → [`Answer::Hits`].

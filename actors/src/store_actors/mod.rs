@@ -31,7 +31,7 @@ pub use fence::{Fence, FenceRecord};
 pub use group_sync::{GroupSync, SyncStats};
 pub use merge::merge_top_k;
 pub use messages::{
-    Answer, Imported, KnnQuery, Query, Refusal, RefusalCode, Removed, Reply, StoreMsg,
+    Answer, Imported, KnnQuery, Query, Removed, Reply, StoreMsg, StoreRefusal, StoreRefusalCode,
 };
 pub use settings::{
     CollectionSetting, MetricName, StoreSetup, StoresSettings, StoresSettingsError,

@@ -7,11 +7,11 @@ use verisim_stores::tensor::ReduceOp;
 use verisim_stores::{BUCKETS, ItemInput, ModalityKind, bucket_of};
 
 use super::super::{
-    Answer, Fence, Imported, KnnQuery, MODALITIES, Query, RefusalCode, StoreCallError,
+    Answer, Fence, Imported, KnnQuery, MODALITIES, Query, StoreCallError, StoreRefusalCode,
 };
 use super::{Node, T, id, inputs};
 
-fn refusal(e: StoreCallError) -> RefusalCode {
+fn refusal(e: StoreCallError) -> StoreRefusalCode {
     match e {
         StoreCallError::Refused { refusal, .. } => refusal.code,
         other => panic!("expected a refusal, got {other}"),
@@ -218,7 +218,7 @@ async fn every_message_round_trips() {
     // Refusals are typed: wrong modality, schema violations (with the list), unknown collection.
     assert_eq!(
         refusal(ts.query(&nb, T).await.unwrap_err()),
-        RefusalCode::WrongModality
+        StoreRefusalCode::WrongModality
     );
     let wrong = ItemInput::Semantic {
         id: id("a"),
@@ -226,11 +226,11 @@ async fn every_message_round_trips() {
     };
     assert_eq!(
         refusal(gs.prepare(&wrong, T).await.unwrap_err()),
-        RefusalCode::InvalidInput
+        StoreRefusalCode::InvalidInput
     );
     match ss.prepare(&wrong, T).await.unwrap_err() {
         StoreCallError::Refused { refusal, .. } => {
-            assert_eq!(refusal.code, RefusalCode::Validation);
+            assert_eq!(refusal.code, StoreRefusalCode::Validation);
             assert!(refusal.client_error);
             assert_eq!(refusal.violations.len(), 1);
         }
@@ -239,7 +239,7 @@ async fn every_message_round_trips() {
     q.collection = "nope".into();
     assert_eq!(
         refusal(vs.knn(&q, T).await.unwrap_err()),
-        RefusalCode::NotFound
+        StoreRefusalCode::NotFound
     );
 
     // Remove: only the entity's own item changes.
@@ -272,7 +272,7 @@ async fn an_import_with_a_wrong_hash_is_refused_and_writes_nothing() {
         item.hash = verisim_stores::ContentHash::of("other", b"x");
         assert_eq!(
             refusal(d.import("n1", &item, F, T).await.unwrap_err()),
-            RefusalCode::HashMismatch
+            StoreRefusalCode::HashMismatch
         );
         // A payload changed under its hash is refused the same way.
         let mut item = store.prepare(&input, T).await.unwrap();
@@ -281,7 +281,7 @@ async fn an_import_with_a_wrong_hash_is_refused_and_writes_nothing() {
         }
         assert_eq!(
             refusal(store.import(&item, F, T).await.unwrap_err()),
-            RefusalCode::HashMismatch
+            StoreRefusalCode::HashMismatch
         );
         assert_eq!(store.export(&id("e"), T).await.unwrap(), None, "{kind:?}");
         let digests = store.bucket_digests(0..BUCKETS, T).await.unwrap();

@@ -22,7 +22,7 @@ use verisim_stores::{
 };
 
 use super::super::{
-    Answer, KnnQuery, Query, Refusal, RefusalCode, Removed, Reply, StoreMsg, merge_top_k,
+    Answer, KnnQuery, Query, Removed, Reply, StoreMsg, StoreRefusal, StoreRefusalCode, merge_top_k,
 };
 use super::{id, inputs, person};
 
@@ -182,13 +182,13 @@ fn every_argument_and_reply_crosses_the_wire_unchanged() {
             },
         )
         .unwrap_err();
-    let r = Refusal::from(e);
+    let r = StoreRefusal::from(e);
     assert_eq!(
         (r.code, r.client_error, r.violations.len()),
-        (RefusalCode::Validation, true, 1)
+        (StoreRefusalCode::Validation, true, 1)
     );
     round_trip::<Reply<Answer>>(&Err(r));
-    let storage = Refusal::from(StoreError::Storage(fjall::Error::Locked));
+    let storage = StoreRefusal::from(StoreError::Storage(fjall::Error::Locked));
     assert!(!storage.client_error);
     round_trip::<Reply<ContentHash>>(&Err(storage));
 }
