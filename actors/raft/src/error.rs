@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+pub use crate::types::ConfChangeError;
 use crate::types::{Index, NodeId, SnapshotId, Term};
 
 /// Why the core refused an input.
@@ -41,21 +42,6 @@ pub enum StepError {
     },
     #[error("snapshot at {index} refused: {reason}")]
     SnapshotTaken { index: Index, reason: &'static str },
-}
-
-/// Why a membership change is not allowed from the current membership.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum ConfChangeError {
-    #[error("node id 0 is reserved")]
-    InvalidNodeId,
-    #[error("node {0} is already a member")]
-    AlreadyMember(NodeId),
-    #[error("node {0} is not a learner")]
-    NotALearner(NodeId),
-    #[error("node {0} is not a member")]
-    NotAMember(NodeId),
-    #[error("the last voter cannot be removed")]
-    LastVoter,
 }
 
 /// Why a core could not be built from a configuration and persisted state.

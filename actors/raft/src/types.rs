@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 /// A member of the cluster. `0` is never a valid id (it means "none" on the wire of other Rafts).
 pub type NodeId = u64;
@@ -114,8 +115,8 @@ impl Membership {
     }
 
     /// The membership after `change`, or why the change is not allowed.
-    pub fn apply(&self, change: ConfChange) -> Result<Membership, crate::ConfChangeError> {
-        use crate::ConfChangeError as E;
+    pub fn apply(&self, change: ConfChange) -> Result<Membership, ConfChangeError> {
+        use ConfChangeError as E;
         let mut next = self.clone();
         match change {
             ConfChange::AddLearner(id) => {
@@ -185,10 +186,24 @@ pub enum Role {
     Leader,
 }
 
+/// Why a membership change is not allowed from the current membership.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ConfChangeError {
+    #[error("node id 0 is reserved")]
+    InvalidNodeId,
+    #[error("node {0} is already a member")]
+    AlreadyMember(NodeId),
+    #[error("node {0} is not a learner")]
+    NotALearner(NodeId),
+    #[error("node {0} is not a member")]
+    NotAMember(NodeId),
+    #[error("the last voter cannot be removed")]
+    LastVoter,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ConfChangeError;
 
     #[test]
     fn one_server_changes() {
