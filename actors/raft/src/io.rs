@@ -162,9 +162,11 @@ pub struct Config {
     pub log_keep_after_snapshot: u64,
     /// Seeds the election-timeout randomness, so a run replays exactly.
     pub seed: u64,
-    /// Test only: count replicas of earlier-term entries for commit, the bug of Raft §5.4.2 / Figure 8.
+    /// Test only (the `sim` feature, which no node build enables): the injected bug this node
+    /// runs with ([`crate::Bug`]).
+    #[cfg(feature = "sim")]
     #[doc(hidden)]
-    pub testing_commit_previous_term_by_count: bool,
+    pub bug: Option<crate::Bug>,
 }
 
 impl Config {
@@ -182,7 +184,8 @@ impl Config {
             snapshot_chunk_size: 1 << 20,
             log_keep_after_snapshot: 1024,
             seed,
-            testing_commit_previous_term_by_count: false,
+            #[cfg(feature = "sim")]
+            bug: None,
         }
     }
 

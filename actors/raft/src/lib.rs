@@ -8,15 +8,20 @@
 //! [`Raft::ready`], carries out in the documented order, and acknowledges with [`Raft::advance`].
 //! No clock, no I/O, no threads: the same inputs give the same outputs.
 
+mod bugs;
 mod error;
 mod io;
 mod log;
 mod message;
 mod progress;
 mod raft;
+/// The deterministic simulator (feature `sim`: test builds only).
+#[cfg(feature = "sim")]
 pub mod sim;
 mod types;
 
+#[cfg(feature = "sim")]
+pub use bugs::Bug;
 pub use error::{ConfChangeError, InitError, StepError};
 pub use io::{
     ChunkRead, ChunkWrite, Config, Input, PersistedState, ReadResult, ReadState, Ready, Stepped,

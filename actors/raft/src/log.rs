@@ -122,6 +122,25 @@ impl RaftLog {
         self.entries.push(entry);
     }
 
+    /// Bug `KeepConflictingSuffix` only: replace the entry at `entry.index` in place, keeping what
+    /// follows it (the terms after it may then decrease: the bug's damage).
+    pub(crate) fn overwrite(&mut self, entry: Entry) {
+        let index = entry.index;
+        if index <= self.offset || index > self.last_index() {
+            return;
+        }
+        self.entries[(index - self.offset - 1) as usize] = entry;
+        self.persisted = self.persisted.min(index - 1);
+        self.unstable_from = self.unstable_from.min(index);
+    }
+
+    /// Bug `KeepConflictingSuffix` only: append after an entry that may have a higher term.
+    pub(crate) fn append_unchecked(&mut self, entry: Entry) {
+        if entry.index == self.last_index() + 1 {
+            self.entries.push(entry);
+        }
+    }
+
     /// Drop every entry from `index` on (a conflict found while appending a leader's entries).
     pub(crate) fn truncate_from(&mut self, index: Index) {
         debug_assert!(index > self.commit, "truncating committed entry {index}");

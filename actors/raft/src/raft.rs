@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tracing::{debug, trace};
 
+use crate::bugs::Bug;
 use crate::error::{InitError, StepError};
 use crate::io::{
     ChunkRead, ChunkWrite, Config, Input, PersistedState, ReadResult, ReadState, Ready, Stepped,
@@ -184,6 +185,28 @@ impl Raft {
         Ok(raft)
     }
 
+    /// Whether this node runs with the injected `bug` (test builds only; see [`Bug`]).
+    #[cfg(feature = "sim")]
+    fn bug(&self, bug: Bug) -> bool {
+        self.cfg.bug == Some(bug)
+    }
+
+    /// A node build has no injected bugs: always `false`, and the branches behind it compile away.
+    #[cfg(not(feature = "sim"))]
+    #[inline(always)]
+    fn bug(&self, _bug: Bug) -> bool {
+        false
+    }
+
+    /// The hard state the next write persists. Bug `VoteNotPersisted`: without the vote.
+    fn hard_state_to_write(&self) -> HardState {
+        let mut hs = self.hard_state();
+        if self.bug(Bug::VoteNotPersisted) {
+            hs.vote = None;
+        }
+        hs
+    }
+
     // ----- accessors -------------------------------------------------------------------------
 
     pub fn id(&self) -> NodeId {
@@ -305,7 +328,7 @@ impl Raft {
         self.outstanding.is_none()
             && (!self.msgs.is_empty()
                 || self.log.unstable_from <= self.log.last_index()
-                || self.hard_state() != self.persisted_hs
+                || self.hard_state_to_write() != self.persisted_hs
                 || self.log.commit.min(self.log.last_index()) > self.log.applied_handed
                 || !self.chunk_writes.is_empty()
                 || !self.chunk_reads.is_empty()
@@ -322,7 +345,7 @@ impl Raft {
             return None;
         }
         let entries = self.log.take_unstable();
-        let hs = self.hard_state();
+        let hs = self.hard_state_to_write();
         let hard_state = (hs != self.persisted_hs).then_some(hs);
         let must_sync = !entries.is_empty()
             || hs.term != self.persisted_hs.term
@@ -337,9 +360,12 @@ impl Raft {
         // (see `Ready::early_messages`); a new leader's first messages, votes and every
         // acknowledgement wait for it.
         let durable_term = self.persisted_hs.term;
-        let (early_messages, messages) = std::mem::take(&mut self.msgs)
-            .into_iter()
-            .partition(|m| m.body.is_from_leader() && m.term <= durable_term);
+        let ack_early = self.bug(Bug::AckBeforeDurable);
+        let (early_messages, messages) =
+            std::mem::take(&mut self.msgs).into_iter().partition(|m| {
+                m.body.is_from_leader() && m.term <= durable_term
+                    || ack_early && matches!(m.body, MessageBody::AppendResponse(_))
+            });
         Some(Ready {
             snapshot_writes: std::mem::take(&mut self.chunk_writes),
             snapshot_install: self.install.take(),
@@ -693,6 +719,14 @@ impl Raft {
             match &m.body {
                 MessageBody::PreVote { .. } => {}
                 MessageBody::PreVoteResponse { granted: true } => {}
+                body if self.role == Role::Leader
+                    && !body.is_from_leader()
+                    && self.bug(Bug::LeaderKeepsLeading) =>
+                {
+                    // The bug: adopt the newer term, forget the vote, and go on leading in it.
+                    self.term = m.term;
+                    self.vote = None;
+                }
                 body => {
                     let leader = body.is_from_leader().then_some(m.from);
                     debug!(
@@ -706,6 +740,14 @@ impl Raft {
                 }
             }
         } else if m.term < self.term {
+            if let MessageBody::VoteResponse { granted: true } = m.body
+                && self.role == Role::Candidate
+                && self.bug(Bug::CountStaleVotes)
+            {
+                // The bug: a grant from an earlier campaign counts in this one.
+                self.record_vote(m.from, true);
+                return Ok(());
+            }
             match &m.body {
                 MessageBody::Append { .. }
                 | MessageBody::Heartbeat { .. }
@@ -887,7 +929,8 @@ impl Raft {
         let can_vote = self.vote == Some(from)
             || (self.vote.is_none() && self.leader.is_none())
             || (pre && term > self.term);
-        let up_to_date = (last_term, last_index) >= (self.log.last_term(), self.log.last_index());
+        let up_to_date = (last_term, last_index) >= (self.log.last_term(), self.log.last_index())
+            || self.bug(Bug::VoteWithoutLogCheck);
         let granted = can_vote && up_to_date;
         trace!(id = self.cfg.id, from, term, pre, granted, "vote request");
         if pre {
@@ -993,7 +1036,20 @@ impl Raft {
             .iter()
             .position(|e| !self.log.matches(e.index, e.term));
         let mut config_changed = false;
-        if let Some(pos) = first_new {
+        if let Some(pos) = first_new
+            && self.bug(Bug::KeepConflictingSuffix)
+        {
+            // The bug: overwrite the conflicting entries in place, keep whatever follows them.
+            for e in entries.into_iter().skip(pos) {
+                config_changed |= matches!(e.payload, Payload::Config { .. });
+                if e.index <= self.log.last_index() {
+                    self.log.overwrite(e);
+                    config_changed = true;
+                } else {
+                    self.log.append_unchecked(e);
+                }
+            }
+        } else if let Some(pos) = first_new {
             let at = entries[pos].index;
             debug_assert!(at > commit, "append would replace committed entry {at}");
             if at <= self.log.last_index() {
@@ -1009,7 +1065,12 @@ impl Raft {
         if config_changed {
             self.refresh_membership();
         }
-        self.commit_to(leader_commit.min(last_new));
+        let known = if self.bug(Bug::CommitBeyondMatch) {
+            self.log.last_index()
+        } else {
+            last_new
+        };
+        self.commit_to(leader_commit.min(known));
         self.send(
             from,
             self.term,
@@ -1072,7 +1133,9 @@ impl Raft {
         }
         // One change at a time, and only after this leader committed an entry of its own term
         // (the fix to single-server changes in Ongaro's 2015 raft-dev post).
-        if !self.committed_in_term() || self.log.has_config_after(self.log.commit) {
+        if (!self.committed_in_term() || self.log.has_config_after(self.log.commit))
+            && !self.bug(Bug::ConcurrentMembershipChanges)
+        {
             return Err(StepError::ConfChangePending);
         }
         let membership = self.membership.apply(change)?;
@@ -1154,8 +1217,13 @@ impl Raft {
             .iter()
             .map(|(&id, p)| (id, p.match_index))
             .collect();
+        let unclamped = self.bug(Bug::CommitBeyondMatch);
         for (peer, matched) in peers {
-            let commit = self.log.commit.min(matched);
+            let commit = if unclamped {
+                self.log.commit
+            } else {
+                self.log.commit.min(matched)
+            };
             self.send(
                 peer,
                 self.term,
@@ -1279,7 +1347,7 @@ impl Raft {
             return false;
         }
         let term_ok = self.log.term(candidate) == Some(self.term);
-        if !term_ok && !self.cfg.testing_commit_previous_term_by_count {
+        if !term_ok && !self.bug(Bug::CommitPreviousTerm) {
             return false;
         }
         debug_assert!(candidate <= self.log.last_index());
@@ -1352,7 +1420,7 @@ impl Raft {
                 leader: self.leader,
             });
         }
-        if !self.committed_in_term() {
+        if !self.committed_in_term() && !self.bug(Bug::ReadBeforeTermCommit) {
             // The commit index is not known to be current until the term's no-op commits (§8).
             self.reads_awaiting_term_commit.push(request_id);
             return Ok(());
@@ -1362,6 +1430,16 @@ impl Raft {
     }
 
     fn start_read(&mut self, request_id: u64) {
+        if self.bug(Bug::ReadIndexWithoutQuorum) {
+            // The bug: no heartbeat round; this node answers as if it surely still led.
+            self.read_states.push(ReadState {
+                request_id,
+                result: ReadResult::Ready {
+                    index: self.log.commit,
+                },
+            });
+            return;
+        }
         self.read_round += 1;
         self.pending_reads.push_back(PendingRead {
             request_id,
@@ -1659,13 +1737,14 @@ impl Raft {
                 },
             );
         };
-        if meta.index <= self.log.commit {
+        let install_anyway = self.bug(Bug::SnapshotOverLongerLog);
+        if meta.index <= self.log.commit && !install_anyway {
             self.incoming = None;
             let match_index = self.log.commit;
             reply(self, SnapshotResult::Done { match_index });
             return Ok(());
         }
-        if self.log.matches(meta.index, meta.term) {
+        if self.log.matches(meta.index, meta.term) && !install_anyway {
             // Our log already holds the snapshot's last entry: it matches up to there.
             self.incoming = None;
             self.commit_to(meta.index);

@@ -5,7 +5,7 @@
 //! Every CI seed's history is checked where the seed runs, in `tests/simulation.rs`
 //! (`SimOptions::lincheck`); here, the check is shown to catch stale reads.
 
-use verisim_raft::sim::{self, Linearizability, Property, Scenario, SimOptions};
+use verisim_raft::sim::{self, Bug, Linearizability, Property, Scenario, SimOptions};
 
 /// Reads served from any node's local state, without a read index, are caught as stale; every
 /// failure is a linearizability violation (no other property notices such reads).
@@ -15,7 +15,7 @@ fn stale_local_reads_are_caught() {
     for seed in 0..40 {
         let options = SimOptions {
             scenario: Scenario::Partitions,
-            bug_local_reads: true,
+            bug: Some(Bug::LocalReads),
             lincheck: true,
             ..SimOptions::for_seed(seed)
         };
@@ -32,7 +32,7 @@ fn stale_local_reads_are_caught() {
                         .to_string()
                         .contains("--lincheck --scenario partitions")
                 );
-                assert!(failure.to_string().contains("--bug-local-reads"));
+                assert!(failure.to_string().contains("--bug local-reads"));
                 caught.push(seed);
             }
         }

@@ -20,10 +20,25 @@ pub enum Property {
     LeaderCompleteness,
     /// No two nodes commit or apply different entries at the same index (§5.4.3).
     StateMachineSafety,
-    /// A node's commit index never moves back within one run of the process.
+    /// A node's commit index never moves back (nor past its log), and its state machine never
+    /// goes back to an older state, within one run of the process.
     MonotonicCommit,
     /// A node's snapshot agrees with its log start and with what was committed (§7).
     SnapshotConsistency,
+    /// A message that promises something about the sender's disk (a granted vote, an append or
+    /// snapshot acknowledgement) leaves only once that is durable; only a leader's traffic of a
+    /// durable term leaves before the write.
+    PersistBeforeSend,
+    /// A node restarts from what its disk holds.
+    Recovery,
+    /// A leader advances its commit index only to an entry of its own term (§5.4.2: never by
+    /// counting replicas of an earlier term's entry).
+    CommitRule,
+    /// A leader's log holds at most one configuration entry beyond its commit index (thesis §4.1:
+    /// one single-server change at a time).
+    OneConfigChange,
+    /// A read index covers every entry committed before the read was asked (§6.4).
+    StaleRead,
     /// After faults heal, the cluster makes progress within bounded time.
     Liveness,
     /// Linearizability of client histories.
@@ -146,6 +161,45 @@ impl Checker {
                 Property::MonotonicCommit,
                 format!("node {id}: commit index went from {previous_commit} to {commit}"),
             );
+        }
+        if commit > node.last_index() {
+            return self.fail(
+                Property::MonotonicCommit,
+                format!(
+                    "node {id}: commit index {commit} beyond its last index {}",
+                    node.last_index()
+                ),
+            );
+        }
+        if node.role() == Role::Leader {
+            if commit > previous_commit && node.term_at(commit).is_some_and(|t| t != node.term()) {
+                return self.fail(
+                    Property::CommitRule,
+                    format!(
+                        "leader {id} of term {} advanced its commit index from {previous_commit} \
+                         to {commit}, an entry of term {:?}",
+                        node.term(),
+                        node.term_at(commit)
+                    ),
+                );
+            }
+            let pending_configs = node
+                .entries()
+                .iter()
+                .rev()
+                .take_while(|e| e.index > commit)
+                .filter(|e| matches!(e.payload, Payload::Config { .. }))
+                .count();
+            if pending_configs > 1 {
+                return self.fail(
+                    Property::OneConfigChange,
+                    format!(
+                        "leader {id} of term {} holds {pending_configs} uncommitted configuration \
+                         entries",
+                        node.term()
+                    ),
+                );
+            }
         }
         self.commits.insert((id, life), commit);
         // Newly committed entries agree with what anyone committed before.

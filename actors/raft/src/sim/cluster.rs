@@ -1,7 +1,7 @@
 //! The simulated world: hosts (a core, its disk and its state machine), the network, the clients,
 //! and the fault injector, all run from one event queue in virtual time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -11,19 +11,218 @@ use super::check::{Checker, Property, Violation};
 use super::history::History;
 use super::kv::{Command, Kv, KvOp, KvResult};
 use super::{FaultCounts, Scenario, SimOptions, SimReport};
-use crate::StepError;
 use crate::io::{Config, Input, PersistedState, ReadResult, Stepped};
 use crate::message::{AppendResult, Message, MessageBody, SnapshotResult};
 use crate::raft::Raft;
 use crate::types::{
     ConfChange, Entry, HardState, Index, NodeId, Payload, Role, SnapshotId, SnapshotMeta, Term,
 };
+use crate::{Bug, StepError};
 
 const TICK_MS: u64 = 10;
 const CLIENT_TIMEOUT_MS: u64 = 1_000;
 const SNAPSHOT_EVERY: u64 = 32;
 const SNAPSHOT_KEEP: u64 = 8;
 const KEYS: u8 = 3;
+/// Messages a link remembers for a replay.
+const REPLAY_DEPTH: usize = 64;
+
+/// Chaos actions (a seed's swarm draws which of its scenario's it uses).
+const HEAL_PARTITION: u8 = 0;
+const SPLIT: u8 = 1;
+const ONE_WAY: u8 = 2;
+const DEAF_LEADER: u8 = 3;
+const CRASH: u8 = 4;
+const RESTART: u8 = 5;
+const MEMBERSHIP: u8 = 6;
+const TRANSFER: u8 = 7;
+const REPLAY: u8 = 8;
+const LAG: u8 = 9;
+const ISOLATE_LEADER: u8 = 10;
+
+/// One seed's fault schedule within its scenario (swarm testing): which of the scenario's faults it
+/// uses and how hard, and how often it strikes at the dangerous moments (a fresh leader, a leader
+/// holding uncommitted entries, a follower that just persisted an append, a follower that just
+/// installed a snapshot). Seeds that hammer a few faults find what seeds sprinkling all of them
+/// miss. Drawn from its own stream of the seed, so a seed still replays exactly.
+#[derive(Clone, Debug)]
+struct Swarm {
+    /// (drop probability, duplicate probability, max delay in ms)
+    net: (f64, f64, u64),
+    actions: Vec<u8>,
+    /// Milliseconds between chaos actions, drawn from this range.
+    chaos_every: (u64, u64),
+    /// A fresh leader is struck (crashed, or isolated where the scenario partitions) with this
+    /// probability, within 25 ms of winning.
+    strike_new_leader: f64,
+    /// A leader is struck right after it appended a proposal or a membership change (it holds
+    /// uncommitted entries).
+    strike_uncommitted_leader: f64,
+    /// A follower crashes right after persisting an append.
+    crash_after_append: f64,
+    /// The leader's link to a follower that just installed a snapshot replays its last messages.
+    replay_after_install: f64,
+    /// Links remember their last messages, for replays.
+    replays: bool,
+    /// After a membership change is accepted, another is tried at once.
+    membership_burst: f64,
+    /// Share of gets that use a read index (the rest go through the log).
+    read_index_share: f64,
+    /// A node that starts a campaign gets the last messages of its inbound links again (old vote
+    /// grants, old appends).
+    replay_on_campaign: f64,
+    /// Entries per append (the cores' `max_entries_per_append`): one entry at a time opens the
+    /// windows where a leader's earlier-term entries reach a majority without its no-op.
+    max_entries: usize,
+    /// At most one strike per this many milliseconds.
+    cooldown_ms: u64,
+    /// The cores' check-quorum (with leader leases) and pre-vote: both supported modes, and a
+    /// leader without check-quorum goes on believing it leads when cut off.
+    check_quorum: bool,
+    pre_vote: bool,
+    /// After a timeout, a client tries the same node again with this probability.
+    sticky_clients: f64,
+    /// How long a client waits for an answer before it gives up (the outcome stays unknown) and
+    /// looks for the leader again.
+    client_timeout_ms: u64,
+}
+
+impl Swarm {
+    fn draw(opts: &SimOptions) -> Swarm {
+        let scenario = opts.scenario;
+        let (drop, dup, delay) = scenario.network();
+        let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(opts.seed ^ 0x5357_4152_4d5f_5345));
+        let churn = scenario_is_churn(scenario);
+        let calm = Swarm {
+            net: (drop, dup, delay),
+            actions: Vec::new(),
+            chaos_every: (100, 400),
+            strike_new_leader: 0.0,
+            strike_uncommitted_leader: 0.0,
+            crash_after_append: 0.0,
+            replay_after_install: 0.0,
+            replays: false,
+            membership_burst: 0.0,
+            read_index_share: 0.5,
+            replay_on_campaign: 0.0,
+            max_entries: if churn { 1 } else { 8 },
+            cooldown_ms: 1_000,
+            check_quorum: !churn,
+            pre_vote: !churn,
+            client_timeout_ms: CLIENT_TIMEOUT_MS,
+            sticky_clients: 0.0,
+        };
+        if scenario == Scenario::Calm {
+            return calm;
+        }
+        let mut scale = |p: f64| (p * rng.random_range(0.25..=2.0)).min(0.5);
+        let net = (scale(drop), scale(dup), delay);
+        let net = (
+            net.0,
+            net.1,
+            rng.random_range((delay / 2).max(2)..=delay * 2),
+        );
+        let mut all: Vec<u8> = Vec::new();
+        if scenario.partitions() {
+            all.extend([HEAL_PARTITION, SPLIT, ONE_WAY, DEAF_LEADER]);
+        }
+        if scenario.crashes() {
+            all.extend([CRASH, RESTART]);
+        }
+        if scenario.membership() {
+            all.extend([MEMBERSHIP, MEMBERSHIP]);
+        }
+        if matches!(scenario, Scenario::Partitions | Scenario::Chaos) {
+            all.push(TRANSFER);
+        }
+        if scenario.partitions() && scenario.snapshots() {
+            all.push(LAG);
+        }
+        if matches!(scenario, Scenario::Partitions | Scenario::LeaderChurn) {
+            all.push(ISOLATE_LEADER);
+        }
+        all.push(REPLAY);
+        let mut actions: Vec<u8> = all
+            .iter()
+            .copied()
+            .filter(|_| rng.random_bool(0.75))
+            .collect();
+        if actions.is_empty()
+            && let Some(&a) = all.choose(&mut rng)
+        {
+            actions.push(a);
+        }
+        let chaos_every = if churn {
+            let lo = rng.random_range(20..=60);
+            (lo, lo * 3)
+        } else {
+            let lo = rng.random_range(50..=150);
+            (lo, lo * 4)
+        };
+        let strikes = scenario.crashes() || scenario.partitions();
+        let mut maybe = |enabled: bool, lo: f64, hi: f64| {
+            if enabled && rng.random_bool(0.5) {
+                rng.random_range(lo..=hi)
+            } else {
+                0.0
+            }
+        };
+        let strike_new_leader = if churn {
+            maybe(true, 0.3, 0.9).max(0.3)
+        } else {
+            maybe(strikes, 0.1, 0.6)
+        };
+        let strike_uncommitted_leader = if churn {
+            maybe(true, 0.05, 0.5).max(0.05)
+        } else {
+            maybe(strikes, 0.05, 0.5)
+        };
+        let crash_after_append = maybe(scenario.crashes(), 0.02, 0.3);
+        let replay_after_install = maybe(scenario.snapshots(), 0.2, 1.0);
+        let membership_burst = maybe(scenario.membership(), 0.3, 1.0);
+        let replay_on_campaign = maybe(true, 0.2, 1.0);
+        let sticky_clients = maybe(true, 0.3, 0.9);
+        let replays =
+            actions.contains(&REPLAY) || replay_after_install > 0.0 || replay_on_campaign > 0.0;
+        // Both are supported modes. A removed server that never learned of its removal disrupts a
+        // cluster that has neither (thesis §4.2.3), so membership scenarios keep one of them.
+        let check_quorum = !churn && rng.random_bool(0.7);
+        let pre_vote = !churn && (rng.random_bool(0.7) || scenario.membership() && !check_quorum);
+        let max_entries = if churn {
+            1
+        } else {
+            *[1, 2, 8].choose(&mut rng).unwrap_or(&8)
+        };
+        Swarm {
+            net,
+            actions,
+            chaos_every,
+            strike_new_leader,
+            strike_uncommitted_leader,
+            crash_after_append,
+            replay_after_install,
+            replays,
+            membership_burst,
+            read_index_share: rng.random_range(0.2..=0.9),
+            replay_on_campaign,
+            max_entries,
+            // Churn strikes in quick succession: Figure 8 takes three leaders in a row.
+            cooldown_ms: if churn {
+                rng.random_range(0..=40)
+            } else {
+                rng.random_range(50..=400)
+            },
+            check_quorum,
+            pre_vote,
+            client_timeout_ms: if rng.random_bool(0.5) {
+                CLIENT_TIMEOUT_MS
+            } else {
+                rng.random_range(150..=600)
+            },
+            sticky_clients,
+        }
+    }
+}
 
 /// What survives a crash.
 #[derive(Clone, Debug, Default)]
@@ -53,14 +252,17 @@ struct Host {
     kv: Kv,
     /// Proposals made here: index → (term, client, op id).
     proposals: BTreeMap<Index, (Term, u32, u64)>,
-    /// Read-index requests made here: request id → (client, op id, op).
-    reads: BTreeMap<u64, (u32, u64, KvOp)>,
+    /// Read-index requests made here: request id → (client, op id, op, the highest index known
+    /// committed anywhere when the read was asked).
+    reads: BTreeMap<u64, (u32, u64, KvOp, Index)>,
     ready_scheduled: bool,
     /// A `Ready` whose early messages have left and whose disk write is still in progress: a crash
     /// now loses it.
     in_flight: Option<crate::io::Ready>,
     /// The last term this host was seen leading.
     led_term: Term,
+    /// The last term this host was seen campaigning in.
+    campaign_term: Term,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -91,8 +293,15 @@ enum Event {
     Heal,
     LivenessDeadline,
     StopClients,
-    CrashLeader(NodeId, u32),
+    /// Crash this incarnation of the node (if it still runs), restart it a little later.
+    Strike(NodeId, u32),
     Restart(NodeId),
+    /// Lift the partition of this generation, if it is still in place.
+    Unpartition(u64),
+    /// Cut this incarnation of the node off from everyone for this many milliseconds.
+    Isolate(NodeId, u32, u64),
+    /// Deliver these messages again, in order (recorded earlier on one link).
+    Redeliver(Vec<Message>),
 }
 
 /// A simulated cluster. Public so scripted tests can drive one; [`super::run`] runs a whole seed.
@@ -105,7 +314,16 @@ pub struct Cluster {
     hosts: BTreeMap<NodeId, Host>,
     clients: Vec<Client>,
     blocked: BTreeSet<(NodeId, NodeId)>,
+    /// Bumped by every change of `blocked`.
+    partition_gen: u64,
     net: (f64, f64, u64),
+    swarm: Swarm,
+    /// The last messages of each link, for replays.
+    links: BTreeMap<(NodeId, NodeId), VecDeque<Message>>,
+    /// When the last strike at a dangerous moment happened.
+    last_strike: Option<u64>,
+    /// A node cut off for a set time stays cut off until then: chaos leaves the partition alone.
+    hold_partition_until: u64,
     checker: Checker,
     history: History,
     heal_time: Option<u64>,
@@ -121,7 +339,8 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(opts: SimOptions) -> Cluster {
         let rng = ChaCha8Rng::seed_from_u64(opts.seed);
-        let net = opts.scenario.network();
+        let swarm = Swarm::draw(&opts);
+        let net = swarm.net;
         let mut cluster = Cluster {
             rng,
             now: 0,
@@ -130,7 +349,12 @@ impl Cluster {
             hosts: BTreeMap::new(),
             clients: Vec::new(),
             blocked: BTreeSet::new(),
+            partition_gen: 0,
             net,
+            swarm,
+            links: BTreeMap::new(),
+            last_strike: None,
+            hold_partition_until: 0,
             checker: Checker::new(),
             history: History::default(),
             heal_time: None,
@@ -182,18 +406,14 @@ impl Cluster {
             // Churn: short timeouts and no pre-vote or leases, so many terms fit in a run.
             election_ticks: if churn { 5 } else { 10 },
             heartbeat_ticks: 2,
-            pre_vote: !churn,
-            check_quorum: !churn,
+            pre_vote: self.swarm.pre_vote,
+            check_quorum: self.swarm.check_quorum,
             max_inflight: 4,
-            max_entries_per_append: if scenario_is_churn(self.opts.scenario) {
-                1
-            } else {
-                8
-            },
+            max_entries_per_append: self.swarm.max_entries,
             max_bytes_per_append: 1024,
             snapshot_chunk_size: 16,
             log_keep_after_snapshot: SNAPSHOT_KEEP,
-            testing_commit_previous_term_by_count: self.opts.bug_commit_previous_term,
+            bug: self.opts.bug,
             ..Config::new(id, node_seed)
         }
     }
@@ -211,10 +431,11 @@ impl Cluster {
                 ready_scheduled: false,
                 in_flight: None,
                 led_term: 0,
+                campaign_term: 0,
             },
         );
         self.boot(id)
-            .map_err(|detail| self.violation(Property::SnapshotConsistency, detail))?;
+            .map_err(|detail| self.violation(Property::Recovery, detail))?;
         let at = self.now + self.rng.random_range(0..TICK_MS);
         self.schedule(at, Event::Tick(id));
         Ok(())
@@ -344,11 +565,31 @@ impl Cluster {
             Event::ClientReply(c, op_id, result) => self.client_reply(c, op_id, result),
             Event::ClientTimeout(c, op_id) => self.client_timeout(c, op_id),
             Event::Chaos => self.chaos()?,
-            Event::CrashLeader(id, life) => {
-                if self.heal_time.is_none() && self.hosts.get(&id).is_some_and(|h| h.life == life) {
+            Event::Strike(id, life) => {
+                if self.heal_time.is_none()
+                    && self
+                        .hosts
+                        .get(&id)
+                        .is_some_and(|h| h.life == life && h.raft.is_some())
+                {
                     self.crash(id);
                     let at = self.now + self.rng.random_range(20..=200);
                     self.schedule(at, Event::Restart(id));
+                }
+            }
+            Event::Isolate(id, life, ms) => {
+                if self.heal_time.is_none() && self.hosts.get(&id).is_some_and(|h| h.life == life) {
+                    self.isolate(id, ms);
+                }
+            }
+            Event::Unpartition(generation) => {
+                if self.partition_gen == generation {
+                    self.set_blocked(BTreeSet::new());
+                }
+            }
+            Event::Redeliver(messages) => {
+                if self.heal_time.is_none() {
+                    self.redeliver(messages);
                 }
             }
             Event::Restart(id) => {
@@ -404,22 +645,102 @@ impl Cluster {
         if new_leader {
             host.led_term = raft.term();
         }
+        let new_campaign = raft.role() == Role::Candidate && raft.term() > host.campaign_term;
+        if new_campaign {
+            host.campaign_term = raft.term();
+        }
         if raft.has_ready() && !host.ready_scheduled {
             host.ready_scheduled = true;
             let at = self.now + self.rng.random_range(0..=2);
             self.schedule(at, Event::Ready(id, life));
         }
-        // Leader churn: a fresh leader often dies within a few messages of winning, the moment
-        // when its no-op is not yet everywhere (Figure 8).
-        if new_leader
-            && scenario_is_churn(self.opts.scenario)
-            && self.heal_time.is_none()
-            && self.rng.random_bool(0.5)
-        {
-            let at = self.now + self.rng.random_range(0..=25);
-            self.schedule(at, Event::CrashLeader(id, life));
+        // A fresh leader is struck within a few messages of winning, the moment when its no-op
+        // is not yet everywhere (Figure 8).
+        if new_leader {
+            let p = self.swarm.strike_new_leader;
+            self.maybe_strike(id, life, p, 25);
+        }
+        // A campaign: old traffic to the candidate (grants of its earlier campaigns) comes back.
+        let p = self.swarm.replay_on_campaign;
+        if new_campaign && p > 0.0 && self.heal_time.is_none() && self.rng.random_bool(p.min(1.0)) {
+            let from: Vec<NodeId> = self.hosts.keys().copied().filter(|&f| f != id).collect();
+            for f in from {
+                self.replay(f, id);
+            }
         }
         Ok(())
+    }
+
+    /// At a dangerous moment: with probability `p` (and at most once per cooldown, during the
+    /// faults), crash the node within `within_ms`, or, where the scenario partitions rather than
+    /// crashes, cut it off from everyone for a while.
+    fn maybe_strike(&mut self, id: NodeId, life: u32, p: f64, within_ms: u64) {
+        if p <= 0.0
+            || self.heal_time.is_some()
+            || self
+                .last_strike
+                .is_some_and(|t| self.now < t + self.swarm.cooldown_ms)
+            || !self.rng.random_bool(p.min(1.0))
+        {
+            return;
+        }
+        self.last_strike = Some(self.now);
+        let scenario = self.opts.scenario;
+        let crash = scenario.crashes() && (!scenario.partitions() || self.rng.random_bool(0.5));
+        if crash {
+            let at = self.now + self.rng.random_range(0..=within_ms);
+            self.schedule(at, Event::Strike(id, life));
+        } else if scenario.partitions() {
+            let ms = if scenario_is_churn(scenario) {
+                self.rng.random_range(20..=150)
+            } else {
+                self.rng.random_range(50..=300)
+            };
+            let at = self.now + self.rng.random_range(0..=within_ms);
+            self.schedule(at, Event::Isolate(id, life, ms));
+        }
+    }
+
+    /// Cut `id` off from everyone for `ms`.
+    fn isolate(&mut self, id: NodeId, ms: u64) {
+        let mut blocked = BTreeSet::new();
+        for &b in self.hosts.keys().filter(|&&b| b != id) {
+            blocked.insert((id, b));
+            blocked.insert((b, id));
+        }
+        self.set_blocked(blocked);
+        self.faults.partitions += 1;
+        self.hold_partition_until = self.now + ms;
+        self.schedule(self.now + ms, Event::Unpartition(self.partition_gen));
+    }
+
+    fn set_blocked(&mut self, blocked: BTreeSet<(NodeId, NodeId)>) {
+        self.blocked = blocked;
+        self.partition_gen += 1;
+    }
+
+    /// The link (from, to) re-delivers, in order, the messages it carried last.
+    fn replay(&mut self, from: NodeId, to: NodeId) {
+        let Some(recent) = self.links.get(&(from, to)) else {
+            return;
+        };
+        if recent.is_empty() {
+            return;
+        }
+        let recent: Vec<Message> = recent.iter().cloned().collect();
+        self.redeliver(recent);
+    }
+
+    fn redeliver(&mut self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        self.faults.replays += 1;
+        let mut at = self.now + self.rng.random_range(1..=5);
+        for m in messages {
+            self.schedule(at, Event::Deliver(m));
+            at += self.rng.random_range(0..=2);
+        }
     }
 
     /// The driver takes a `Ready`, as the consensus actor does: snapshot chunks and an install are
@@ -448,6 +769,7 @@ impl Cluster {
             detail,
         };
 
+        let mut replay = None;
         // 1. Snapshot chunks, then an install, durable at once: the consensus actor writes each
         //    chunk with `sync_data` and installs with fsync, rename and directory fsync before
         //    anything else of the `Ready` (`handle_ready` in actors/src/consensus/actor.rs), so
@@ -468,6 +790,17 @@ impl Cluster {
         }
         if let Some(meta) = &rd.snapshot_install {
             let bytes = host.disk.partial.remove(&meta.id).unwrap_or_default();
+            if meta.index < host.kv.applied {
+                return Err(Violation {
+                    property: Property::MonotonicCommit,
+                    time: now,
+                    detail: format!(
+                        "node {id}: installing snapshot {} at index {} takes its state machine \
+                         back from index {}",
+                        meta.id, meta.index, host.kv.applied
+                    ),
+                });
+            }
             let Some(kv) = Kv::from_snapshot(&bytes)
                 .filter(|kv| bytes.len() as u64 == meta.size && kv.applied == meta.index)
             else {
@@ -485,19 +818,47 @@ impl Cluster {
             self.faults.snapshots_installed += 1;
             self.checker
                 .on_state(id, meta.index, host.kv.fingerprint(), "snapshot install")?;
+            // A dangerous moment: the leader's link delivers the transfer again, a little later,
+            // once the follower has gone on appending after the snapshot.
+            let leader = host.raft.as_ref().and_then(Raft::leader);
+            let p = self.swarm.replay_after_install;
+            if let Some(leader) = leader
+                && p > 0.0
+                && self.heal_time.is_none()
+                && self.rng.random_bool(p.min(1.0))
+                && let Some(recent) = self.links.get(&(leader, id))
+            {
+                let at = now + self.rng.random_range(20..=400);
+                replay = Some((at, recent.iter().cloned().collect::<Vec<_>>()));
+            }
         }
-        // 2. What may leave before the write: only a leader's traffic of a term durable here.
+        // 2. What may leave before the write: only a leader's traffic of a term durable here. What
+        //    a message promises about the disk is checked first (it must hold already, before the
+        //    write), then the kind of message.
         let early = std::mem::take(&mut rd.early_messages);
+        for m in &early {
+            if let Some(detail) = broken_promise(id, &host.disk, m) {
+                return Err(Violation {
+                    property: Property::PersistBeforeSend,
+                    time: now,
+                    detail: format!("{detail} (sent before the write)"),
+                });
+            }
+        }
         if let Some(m) = early
             .iter()
             .find(|m| !m.body.is_from_leader() || m.term > host.disk.hard_state.term)
         {
-            return Err(contract(format!(
-                "node {id}: {} of term {} sent before the write, durable term {}",
-                m.body.kind(),
-                m.term,
-                host.disk.hard_state.term
-            )));
+            return Err(Violation {
+                property: Property::PersistBeforeSend,
+                time: now,
+                detail: format!(
+                    "node {id}: {} of term {} sent before the write, durable term {}",
+                    m.body.kind(),
+                    m.term,
+                    host.disk.hard_state.term
+                ),
+            });
         }
         // 3. Apply committed entries, then serve reads.
         let mut replies = Vec::new();
@@ -528,11 +889,24 @@ impl Cluster {
             }
         }
         for rs in &rd.read_states {
-            let Some((client, op_id, op)) = host.reads.remove(&rs.request_id) else {
+            let Some((client, op_id, op, committed_before)) = host.reads.remove(&rs.request_id)
+            else {
                 continue;
             };
             match rs.result {
                 ReadResult::Ready { index } => {
+                    // §6.4: the read point covers every entry committed before the read was asked
+                    // (one a client may already have seen), whoever committed it.
+                    if index < committed_before {
+                        return Err(Violation {
+                            property: Property::StaleRead,
+                            time: now,
+                            detail: format!(
+                                "node {id}: read index {index} released for a read asked when \
+                                 index {committed_before} was already committed"
+                            ),
+                        });
+                    }
                     if host.kv.applied < index {
                         return Err(contract(format!(
                             "node {id}: read index {index} released before applying it (applied {})",
@@ -545,6 +919,9 @@ impl Cluster {
             }
         }
         host.in_flight = Some(rd);
+        if let Some((at, messages)) = replay {
+            self.schedule(at, Event::Redeliver(messages));
+        }
         for m in early {
             self.send(m);
         }
@@ -599,49 +976,15 @@ impl Cluster {
         }
         // 5. Messages, checking that what they promise is on disk (persist before send).
         for m in &rd.messages {
-            match &m.body {
-                MessageBody::VoteResponse { granted: true } => {
-                    let hs = host.disk.hard_state;
-                    // A newer durable term also covers it: the node can never vote in m.term again.
-                    if hs.term < m.term || hs.term == m.term && hs.vote != Some(m.to) {
-                        return Err(contract(format!(
-                            "node {id}: vote for {} sent before it was persisted",
-                            m.to
-                        )));
-                    }
-                }
-                MessageBody::AppendResponse(AppendResult::Accepted { match_index })
-                | MessageBody::InstallSnapshotResponse {
-                    result: SnapshotResult::Done { match_index },
-                    ..
-                } if host.disk.last_index() < *match_index
-                    && host.disk.hard_state.commit < *match_index =>
-                {
-                    return Err(contract(format!(
-                        "node {id}: {} acknowledged {match_index} with only {} persisted",
-                        m.body.kind(),
-                        host.disk.last_index()
-                    )));
-                }
-                MessageBody::InstallSnapshotResponse {
-                    snapshot_id,
-                    result: SnapshotResult::Continue { next_offset },
-                } => {
-                    let held = host
-                        .disk
-                        .partial
-                        .get(snapshot_id)
-                        .map_or(0, |b| b.len() as u64);
-                    if held < *next_offset && !host.disk.files.contains_key(snapshot_id) {
-                        return Err(contract(format!(
-                            "node {id}: acknowledged {next_offset} bytes of snapshot {snapshot_id} \
-                             with {held} on disk"
-                        )));
-                    }
-                }
-                _ => {}
+            if let Some(detail) = broken_promise(id, &host.disk, m) {
+                return Err(Violation {
+                    property: Property::PersistBeforeSend,
+                    time: now,
+                    detail,
+                });
             }
         }
+        let appended = !rd.entries.is_empty() && raft.role() != Role::Leader;
         // 6. Compaction, then acknowledge.
         if let Some(upto) = rd.compact_log_to {
             host.disk.entries.retain(|e| e.index > upto);
@@ -663,6 +1006,13 @@ impl Cluster {
             self.step(id, input)?;
         }
         self.maybe_snapshot(id)?;
+        // A dangerous moment: a follower that just persisted (and acknowledged) an append.
+        if appended {
+            let p = self.swarm.crash_after_append;
+            if self.opts.scenario.crashes() {
+                self.maybe_strike(id, life, p, 1);
+            }
+        }
         self.after_step(id)
     }
 
@@ -709,6 +1059,13 @@ impl Cluster {
 
     fn send(&mut self, m: Message) {
         self.messages_sent += 1;
+        if self.swarm.replays && self.heal_time.is_none() {
+            let link = self.links.entry((m.from, m.to)).or_default();
+            if link.len() == REPLAY_DEPTH {
+                link.pop_front();
+            }
+            link.push_back(m.clone());
+        }
         if self.blocked.contains(&(m.from, m.to)) {
             self.faults.blocked += 1;
             return;
@@ -764,7 +1121,8 @@ impl Cluster {
             client.pending = Some(Pending { op_id, op, slot });
         }
         self.schedule(self.now, Event::ClientSubmit(c, op_id));
-        self.schedule(self.now + CLIENT_TIMEOUT_MS, Event::ClientTimeout(c, op_id));
+        let timeout = self.swarm.client_timeout_ms;
+        self.schedule(self.now + timeout, Event::ClientTimeout(c, op_id));
     }
 
     /// A plausible expected value for a compare-and-set: the last value any client wrote to the key.
@@ -790,7 +1148,7 @@ impl Cluster {
             Some(h) => h,
             None => *ids.choose(&mut self.rng).unwrap_or(&1),
         };
-        if self.opts.bug_local_reads
+        if self.opts.bug == Some(Bug::LocalReads)
             && matches!(pending.op, KvOp::Get { .. })
             && let Some(host) = self.hosts.get_mut(&target).filter(|h| h.raft.is_some())
         {
@@ -799,7 +1157,8 @@ impl Cluster {
             self.schedule(at, Event::ClientReply(c, op_id, result));
             return Ok(());
         }
-        let via_read_index = matches!(pending.op, KvOp::Get { .. }) && self.rng.random_bool(0.5);
+        let via_read_index = matches!(pending.op, KvOp::Get { .. })
+            && self.rng.random_bool(self.swarm.read_index_share);
         let request_id = self.next_request;
         self.next_request += 1;
         let input = if via_read_index {
@@ -812,17 +1171,26 @@ impl Cluster {
             };
             Input::Propose(cmd.encode())
         };
+        let committed_before = self.checker.max_committed();
         let outcome = self.step(target, input)?;
         let hint = match outcome {
             Some(Ok(Stepped::Proposed { index, term })) => {
+                let mut life = None;
                 if let Some(host) = self.hosts.get_mut(&target) {
                     host.proposals.insert(index, (term, c, op_id));
+                    life = Some(host.life);
+                }
+                // A dangerous moment: the leader holds an entry not yet committed.
+                if let Some(life) = life {
+                    let p = self.swarm.strike_uncommitted_leader;
+                    self.maybe_strike(target, life, p, 3);
                 }
                 Ok(())
             }
             Some(Ok(Stepped::Done)) => {
                 if let Some(host) = self.hosts.get_mut(&target) {
-                    host.reads.insert(request_id, (c, op_id, pending.op));
+                    host.reads
+                        .insert(request_id, (c, op_id, pending.op, committed_before));
                 }
                 Ok(())
             }
@@ -875,7 +1243,13 @@ impl Cluster {
         if client.pending.is_some_and(|p| p.op_id == op_id) {
             // The outcome stays unknown in the history: it may still take effect.
             client.pending = None;
-            client.leader_hint = None;
+            // A sticky client tries the node it believed led again (it may still think it does).
+            let sticky = self.swarm.sticky_clients;
+            if (sticky <= 0.0 || !self.rng.random_bool(sticky.min(1.0)))
+                && let Some(client) = self.clients.get_mut(c as usize)
+            {
+                client.leader_hint = None;
+            }
             let at = self.now + self.rng.random_range(1..=30);
             self.schedule(at, Event::ClientStart(c));
         }
@@ -897,72 +1271,60 @@ impl Cluster {
             return Ok(());
         }
         let churn = scenario_is_churn(self.opts.scenario);
-        let next = self.now
-            + if churn {
-                self.rng.random_range(30..=120)
-            } else {
-                self.rng.random_range(100..=400)
-            };
+        let (lo, hi) = self.swarm.chaos_every;
+        let next = self.now + self.rng.random_range(lo..=hi);
         self.schedule(next, Event::Chaos);
-        let scenario = self.opts.scenario;
-        let mut actions: Vec<u8> = Vec::new();
-        if scenario.partitions() {
-            actions.extend([0, 1, 2, 3]);
-        }
-        if scenario.crashes() {
-            actions.extend([4, 5]);
-        }
-        if scenario.membership() {
-            actions.extend([6, 6]);
-        }
-        if matches!(scenario, Scenario::Partitions | Scenario::Chaos) {
-            actions.push(7);
-        }
-        let Some(&action) = actions.choose(&mut self.rng) else {
+        let Some(&action) = self.swarm.actions.choose(&mut self.rng) else {
             return Ok(());
         };
         let ids: Vec<NodeId> = self.hosts.keys().copied().collect();
+        let partition = matches!(
+            action,
+            HEAL_PARTITION | SPLIT | ONE_WAY | DEAF_LEADER | LAG | ISOLATE_LEADER
+        );
+        if partition && self.now < self.hold_partition_until {
+            return Ok(());
+        }
         match action {
-            0 => self.blocked.clear(),
-            1 => {
+            HEAL_PARTITION => self.set_blocked(BTreeSet::new()),
+            SPLIT => {
                 // Symmetric partition: a minority cut off from the rest.
-                self.blocked.clear();
                 let k = self.rng.random_range(1..=ids.len() / 2);
                 let side: Vec<NodeId> = ids.choose_multiple(&mut self.rng, k).copied().collect();
+                let mut blocked = BTreeSet::new();
                 for &a in &side {
                     for &b in &ids {
                         if !side.contains(&b) {
-                            self.blocked.insert((a, b));
-                            self.blocked.insert((b, a));
+                            blocked.insert((a, b));
+                            blocked.insert((b, a));
                         }
                     }
                 }
+                self.set_blocked(blocked);
                 self.faults.partitions += 1;
             }
-            2 => {
+            ONE_WAY => {
                 // Asymmetric: some links fail in one direction only.
+                let mut blocked = self.blocked.clone();
                 for _ in 0..self.rng.random_range(1..=3) {
                     let pair: Vec<NodeId> =
                         ids.choose_multiple(&mut self.rng, 2).copied().collect();
                     if let [a, b] = pair[..] {
-                        self.blocked.insert((a, b));
+                        blocked.insert((a, b));
                     }
                 }
+                self.set_blocked(blocked);
                 self.faults.partitions += 1;
             }
-            3 => {
+            DEAF_LEADER => {
                 // The leader can send but not hear: check-quorum must make it step down.
                 if let Some(l) = self.leader() {
-                    self.blocked.clear();
-                    for &b in &ids {
-                        if b != l {
-                            self.blocked.insert((b, l));
-                        }
-                    }
+                    let blocked = ids.iter().filter(|&&b| b != l).map(|&b| (b, l)).collect();
+                    self.set_blocked(blocked);
                     self.faults.partitions += 1;
                 }
             }
-            4 => {
+            CRASH => {
                 let up: Vec<NodeId> = ids.iter().copied().filter(|id| self.is_up(*id)).collect();
                 let prefer_leader = self.rng.random_bool(if churn { 0.9 } else { 0.3 });
                 let victim = match self.leader() {
@@ -973,14 +1335,32 @@ impl Cluster {
                     self.crash(v);
                 }
             }
-            5 => {
+            RESTART => {
                 let down: Vec<NodeId> = ids.iter().copied().filter(|id| !self.is_up(*id)).collect();
                 if let Some(&v) = down.choose(&mut self.rng) {
                     self.restart(v)?;
                 }
             }
-            6 => self.membership_action()?,
-            _ => {
+            MEMBERSHIP => self.membership_action()?,
+            ISOLATE_LEADER => {
+                // A leader cut off long enough for the others to elect another and serve clients
+                // (without check-quorum it goes on believing it leads).
+                if let Some(l) = self.leader() {
+                    let ms = self.rng.random_range(200..=1_000);
+                    self.isolate(l, ms);
+                }
+            }
+            LAG => {
+                // A follower cut off long enough to fall behind the leader's log start.
+                let leader = self.leader();
+                let followers: Vec<NodeId> =
+                    ids.iter().copied().filter(|&i| Some(i) != leader).collect();
+                if let Some(&f) = followers.choose(&mut self.rng) {
+                    let ms = self.rng.random_range(300..=900);
+                    self.isolate(f, ms);
+                }
+            }
+            TRANSFER => {
                 if let Some(l) = self.leader() {
                     let voters: Vec<NodeId> = self
                         .hosts
@@ -1000,6 +1380,18 @@ impl Cluster {
                     {
                         self.faults.transfers += 1;
                     }
+                }
+            }
+            _ => {
+                // Replay: a link re-delivers what it carried last (old votes, appends, chunks).
+                let links: Vec<(NodeId, NodeId)> = self
+                    .links
+                    .iter()
+                    .filter(|(_, recent)| !recent.is_empty())
+                    .map(|(&link, _)| link)
+                    .collect();
+                if let Some(&(from, to)) = links.choose(&mut self.rng) {
+                    self.replay(from, to);
                 }
             }
         }
@@ -1034,13 +1426,28 @@ impl Cluster {
         }
         self.faults.restarts += 1;
         self.boot(id)
-            .map_err(|detail| self.violation(Property::SnapshotConsistency, detail))?;
+            .map_err(|detail| self.violation(Property::Recovery, detail))?;
         self.after_step(id)
     }
 
     fn membership_action(&mut self) -> Result<(), Violation> {
+        let mut tries = 0;
+        while self.membership_change(tries > 0)? {
+            // A burst: another change at once (a correct leader refuses it while one is pending).
+            tries += 1;
+            let p = self.swarm.membership_burst;
+            if tries >= 3 || p <= 0.0 || !self.rng.random_bool(p.min(1.0)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Propose one membership change at the leader; whether it was accepted. In a burst, a change
+    /// of the voters is preferred (two of them in flight are what breaks single-server changes).
+    fn membership_change(&mut self, burst: bool) -> Result<bool, Violation> {
         let Some(l) = self.leader() else {
-            return Ok(());
+            return Ok(false);
         };
         let Some(membership) = self
             .hosts
@@ -1048,10 +1455,16 @@ impl Cluster {
             .and_then(|h| h.raft.as_ref())
             .map(|r| r.membership().clone())
         else {
-            return Ok(());
+            return Ok(false);
         };
         let max_new = self.opts.nodes as NodeId + 4;
-        let change = if let Some(&learner) = membership.learners.iter().next() {
+        let voters: Vec<NodeId> = membership.voters.iter().copied().collect();
+        let change = if burst
+            && voters.len() > 3
+            && let Some(&v) = voters.choose(&mut self.rng)
+        {
+            ConfChange::Remove(v)
+        } else if let Some(&learner) = membership.learners.iter().next() {
             ConfChange::Promote(learner)
         } else if membership.voters.len() < 5
             && self.next_node_id <= max_new
@@ -1059,29 +1472,35 @@ impl Cluster {
         {
             ConfChange::AddLearner(self.next_node_id)
         } else if membership.voters.len() > 3 {
-            let voters: Vec<NodeId> = membership.voters.iter().copied().collect();
             match voters.choose(&mut self.rng) {
                 Some(&v) => ConfChange::Remove(v),
-                None => return Ok(()),
+                None => return Ok(false),
             }
         } else {
-            return Ok(());
+            return Ok(false);
         };
         let result = self.step(l, Input::ProposeConfChange(change))?;
-        if let Some(Ok(_)) = result {
-            self.faults.membership_changes += 1;
-            if let ConfChange::AddLearner(id) = change {
-                self.next_node_id += 1;
-                self.add_host(id, Disk::default())?;
-                self.after_step(id)?;
-            }
+        let Some(Ok(_)) = result else {
+            return Ok(false);
+        };
+        self.faults.membership_changes += 1;
+        if let ConfChange::AddLearner(id) = change {
+            self.next_node_id += 1;
+            self.add_host(id, Disk::default())?;
+            self.after_step(id)?;
         }
-        Ok(())
+        // A dangerous moment: the leader holds an uncommitted configuration.
+        if let Some(life) = self.hosts.get(&l).map(|h| h.life) {
+            let p = self.swarm.strike_uncommitted_leader;
+            self.maybe_strike(l, life, p, 3);
+        }
+        Ok(true)
     }
 
     fn heal(&mut self) -> Result<(), Violation> {
         self.heal_time = Some(self.now);
-        self.blocked.clear();
+        self.set_blocked(BTreeSet::new());
+        self.links.clear();
         self.net = (0.0, 0.0, self.net.2.min(10));
         let ids: Vec<NodeId> = self.hosts.keys().copied().collect();
         for id in ids {
@@ -1122,6 +1541,45 @@ impl Cluster {
     /// The client history so far.
     pub fn history(&self) -> &History {
         &self.history
+    }
+}
+
+/// What `m` promises about the sender's disk that the disk does not hold (persist before send): a
+/// granted vote, an append or snapshot acknowledgement, a snapshot chunk acknowledgement.
+fn broken_promise(id: NodeId, disk: &Disk, m: &Message) -> Option<String> {
+    match &m.body {
+        MessageBody::VoteResponse { granted: true } => {
+            let hs = disk.hard_state;
+            // A newer durable term also covers it: the node can never vote in m.term again.
+            (hs.term < m.term || hs.term == m.term && hs.vote != Some(m.to))
+                .then(|| format!("node {id}: vote for {} sent before it was persisted", m.to))
+        }
+        MessageBody::AppendResponse(AppendResult::Accepted { match_index })
+        | MessageBody::InstallSnapshotResponse {
+            result: SnapshotResult::Done { match_index },
+            ..
+        } => {
+            (disk.last_index() < *match_index && disk.hard_state.commit < *match_index).then(|| {
+                format!(
+                    "node {id}: {} acknowledged {match_index} with only {} persisted",
+                    m.body.kind(),
+                    disk.last_index()
+                )
+            })
+        }
+        MessageBody::InstallSnapshotResponse {
+            snapshot_id,
+            result: SnapshotResult::Continue { next_offset },
+        } => {
+            let held = disk.partial.get(snapshot_id).map_or(0, |b| b.len() as u64);
+            (held < *next_offset && !disk.files.contains_key(snapshot_id)).then(|| {
+                format!(
+                    "node {id}: acknowledged {next_offset} bytes of snapshot {snapshot_id} \
+                     with {held} on disk"
+                )
+            })
+        }
+        _ => None,
     }
 }
 
@@ -1224,7 +1682,7 @@ mod tests {
         let v = cluster
             .finish_ready(1, life)
             .expect_err("acknowledged bytes not on disk");
-        assert_eq!(v.property, Property::SnapshotConsistency);
+        assert_eq!(v.property, Property::PersistBeforeSend);
         assert!(
             v.detail.contains("acknowledged 8 bytes of snapshot 99"),
             "{v}"

@@ -20,6 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use verisim_lincheck::{CheckOptions, KvModel, Verdict};
 
+pub use crate::Bug;
 pub use check::{Property, Violation};
 pub use cluster::Cluster;
 pub use history::{ClientOp, History};
@@ -41,8 +42,9 @@ pub enum Scenario {
     SnapshotPressure,
     /// All of the above at once.
     Chaos,
-    /// Leaders crash every few dozen milliseconds on a lossy network with one entry per append:
-    /// the shape of the paper's Figure 8, where commit rules matter most.
+    /// Leaders crash or are cut off every few dozen milliseconds on a lossy network with one entry
+    /// per append, without pre-vote or leases: the shape of the paper's Figure 8, where commit
+    /// rules matter most.
     LeaderChurn,
 }
 
@@ -83,7 +85,10 @@ impl Scenario {
     pub(crate) fn partitions(self) -> bool {
         matches!(
             self,
-            Scenario::Partitions | Scenario::SnapshotPressure | Scenario::Chaos
+            Scenario::Partitions
+                | Scenario::SnapshotPressure
+                | Scenario::Chaos
+                | Scenario::LeaderChurn
         )
     }
 
@@ -116,7 +121,7 @@ impl Scenario {
         use Fault::*;
         match self {
             Scenario::Calm => &[],
-            Scenario::Lossy => &[Drop, Duplicate],
+            Scenario::Lossy => &[Drop, Duplicate, Replay],
             Scenario::Partitions => &[Drop, Duplicate, Partition, Blocked, Transfer],
             Scenario::Crashes => &[Drop, Crash, Restart, SnapshotTaken],
             Scenario::Membership => &[
@@ -135,7 +140,7 @@ impl Scenario {
                 SnapshotInstalled,
             ],
             Scenario::Chaos => &Fault::ALL,
-            Scenario::LeaderChurn => &[Drop, Crash, Restart],
+            Scenario::LeaderChurn => &[Drop, Crash, Restart, Partition, Replay],
         }
     }
 
@@ -176,10 +181,12 @@ pub enum Fault {
     SnapshotTaken,
     /// A snapshot installed from a leader's chunks.
     SnapshotInstalled,
+    /// A link re-delivered, in order, the messages it carried last (a replay of old traffic).
+    Replay,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Drop,
         Fault::Duplicate,
         Fault::Partition,
@@ -190,6 +197,7 @@ impl Fault {
         Fault::Transfer,
         Fault::SnapshotTaken,
         Fault::SnapshotInstalled,
+        Fault::Replay,
     ];
 }
 
@@ -206,6 +214,7 @@ pub struct FaultCounts {
     pub transfers: u64,
     pub snapshots_taken: u64,
     pub snapshots_installed: u64,
+    pub replays: u64,
 }
 
 impl FaultCounts {
@@ -221,6 +230,7 @@ impl FaultCounts {
             Fault::Transfer => self.transfers,
             Fault::SnapshotTaken => self.snapshots_taken,
             Fault::SnapshotInstalled => self.snapshots_installed,
+            Fault::Replay => self.replays,
         }
     }
 
@@ -236,6 +246,7 @@ impl FaultCounts {
         self.transfers += other.transfers;
         self.snapshots_taken += other.snapshots_taken;
         self.snapshots_installed += other.snapshots_installed;
+        self.replays += other.replays;
     }
 
     /// The expected faults of `scenario` these counts lack (for `Calm`: every fault seen at all).
@@ -260,7 +271,7 @@ impl fmt::Display for FaultCounts {
         write!(
             f,
             "{} dropped, {} duplicated, {} partitions ({} messages blocked), {} crashes, {} restarts, \
-             {} membership changes, {} transfers, {} snapshots taken, {} installed",
+             {} membership changes, {} transfers, {} snapshots taken, {} installed, {} replays",
             self.drops,
             self.duplicates,
             self.partitions,
@@ -270,7 +281,8 @@ impl fmt::Display for FaultCounts {
             self.membership_changes,
             self.transfers,
             self.snapshots_taken,
-            self.snapshots_installed
+            self.snapshots_installed,
+            self.replays
         )
     }
 }
@@ -291,13 +303,9 @@ pub struct SimOptions {
     pub fault_ms: u64,
     pub heal_ms: u64,
     pub quiesce_ms: u64,
-    /// Test only: run the nodes with the "commit earlier-term entries by counting" bug.
-    #[doc(hidden)]
-    pub bug_commit_previous_term: bool,
-    /// Test only: serve reads from the local state machine of whichever node a client reaches,
-    /// without a read index (stale reads, for showing the linearizability check catches them).
-    #[doc(hidden)]
-    pub bug_local_reads: bool,
+    /// The injected bug the run has (see [`Bug`]): failures are then expected, and how often they
+    /// come is the simulator's power (docs/simulator.md).
+    pub bug: Option<Bug>,
     /// Also check the client history for linearizability with `verisim-lincheck` (a budget of
     /// [`LINCHECK_MAX_STEPS`] model steps): a violation fails the run
     /// ([`Property::Linearizability`]); a check that runs out of budget leaves it undecided
@@ -326,8 +334,7 @@ impl SimOptions {
             fault_ms: 3_000,
             heal_ms: 3_000,
             quiesce_ms: 1_500,
-            bug_commit_previous_term: false,
-            bug_local_reads: false,
+            bug: None,
             lincheck: false,
             panic_at_ms: None,
         }
@@ -358,11 +365,8 @@ impl SimOptions {
                 self.heal_ms,
                 self.quiesce_ms
             ));
-            if self.bug_commit_previous_term {
-                cmd.push_str(" --bug-commit-previous-term");
-            }
-            if self.bug_local_reads {
-                cmd.push_str(" --bug-local-reads");
+            if let Some(bug) = self.bug {
+                cmd.push_str(&format!(" --bug {}", bug.name()));
             }
             if let Some(t) = self.panic_at_ms {
                 cmd.push_str(&format!(" --panic-at-ms {t}"));
@@ -528,10 +532,10 @@ mod tests {
             "cargo run -p verisim-raft --example simulate -- --seed 42 --lincheck"
         );
         let bug = SimOptions {
-            bug_commit_previous_term: true,
+            bug: Some(Bug::CommitPreviousTerm),
             ..SimOptions::for_seed(42)
         };
-        assert!(bug.replay_command().ends_with("--bug-commit-previous-term"));
+        assert!(bug.replay_command().ends_with("--bug commit-previous-term"));
         assert!(
             bug.replay_command()
                 .contains("--scenario partitions --nodes 5")
@@ -544,10 +548,14 @@ mod tests {
             drops: 3,
             ..FaultCounts::default()
         };
-        assert_eq!(counts.missing(Scenario::Lossy), vec![Fault::Duplicate]);
+        assert_eq!(
+            counts.missing(Scenario::Lossy),
+            vec![Fault::Duplicate, Fault::Replay]
+        );
         assert_eq!(counts.missing(Scenario::Calm), vec![Fault::Drop]);
         counts.add(&FaultCounts {
             duplicates: 1,
+            replays: 1,
             ..FaultCounts::default()
         });
         assert!(counts.missing(Scenario::Lossy).is_empty());
@@ -571,6 +579,7 @@ mod tests {
                     Fault::Transfer => one.transfers = 1,
                     Fault::SnapshotTaken => one.snapshots_taken = 1,
                     Fault::SnapshotInstalled => one.snapshots_installed = 1,
+                    Fault::Replay => one.replays = 1,
                 }
                 assert_eq!(one.get(fault), 1);
                 assert!(!one.missing(scenario).contains(&fault));
