@@ -215,3 +215,18 @@ fn docker_cut_off_follower_rejoins_and_catches_up() {
     c.wait_applied(follower, last, LONG);
     c.assert_readable_everywhere(&expected);
 }
+
+/// The image carries the test build's own binary and the libraries `ldd` names (no second,
+/// static build); the kernel's vDSO has no file to copy.
+#[test]
+fn the_image_gets_every_library_ldd_names_and_not_the_vdso() {
+    let listing = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x7f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x7f)\n\t/lib64/ld-linux-x86-64.so.2 (0x7f)\n";
+    assert_eq!(
+        support::docker::image::shared_libraries(listing),
+        [
+            "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib64/ld-linux-x86-64.so.2"
+        ]
+    );
+}

@@ -1,4 +1,5 @@
-//! Whole-system tests of what a log compaction frees, and of the raw-proposals admin switch.
+//! Whole-system tests of what a log compaction frees, and of the raw-proposals admin switch (off
+//! by default; when on, commands kept only for old logs are still refused).
 //!
 //! RSS is asserted only as a large relative drop with a wide margin (the freed log must show up as
 //! at least half of its payload), never as a time or an absolute size.
@@ -8,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use support::{Cluster, Options, wait_for};
-use verisim::registry::{Command, NodeInfo, NodeName, Proposal, encode};
+use verisim::registry::{ClientId, Command, NodeInfo, NodeName, Proposal, PublicKey, encode};
 
 const ENTRIES: u64 = 20_000;
 const PAYLOAD: usize = 1024;
@@ -80,6 +81,20 @@ fn compacting_the_log_gives_its_memory_back() {
     let http = c.node(1).http.unwrap();
     let (status, body) = post_cbor(http, b"\x01");
     assert_eq!((status, body["code"].as_str()), (400, Some("bad_cbor")));
+    // The attack: the legacy command that replaced any client's key, sent as a raw proposal.
+    let legacy = encode(&vec![Proposal {
+        at_ms: 1,
+        command: Command::RegisterClient {
+            client: ClientId::new("dev").unwrap(),
+            public_key: PublicKey([7; 32]),
+        },
+    }]);
+    let (status, body) = post_cbor(http, &legacy);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("legacy_command")),
+        "{body}"
+    );
     for from in (0..ENTRIES).step_by(1000) {
         let (status, body) = post_cbor(http, &set_nodes(from, 1000));
         assert_eq!(status, 200, "{body}");

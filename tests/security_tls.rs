@@ -1,7 +1,8 @@
 //! HTTPS on the node's API (`[http.tls]`, issue 11 item 6), tried as a client and as an attacker:
 //! a client trusting the operator's authority registers and reads back an entity over TLS; plain
 //! HTTP to the TLS port, a client trusting no authority or another one, and a ClientHello trickled a
-//! byte a second get nothing.
+//! byte a second get nothing. A renewed certificate is taken up without a restart; a broken
+//! renewal leaves the old one serving.
 
 mod support;
 
@@ -165,4 +166,66 @@ fn a_client_hello_trickled_a_byte_a_second_is_cut_off_at_the_header_deadline() {
         after < HEADER + Duration::from_secs(10),
         "closed only after {after:?}"
     );
+}
+
+/// A renewal, as an operator's tool does it: write aside, rename into place.
+fn replace_file(path: &std::path::Path, contents: &str) {
+    let aside = path.with_extension("new");
+    std::fs::write(&aside, contents).unwrap();
+    std::fs::rename(&aside, path).unwrap();
+}
+
+#[test]
+fn a_renewed_certificate_is_served_without_a_restart_and_a_broken_one_is_not() {
+    let (old_ca, cert, key) = pki("verisim test ca");
+    let (c, addr) = tls_node(&cert, &key);
+    let url = format!("https://127.0.0.1:{}", addr.port());
+    let trusting = |ca: &str| {
+        Client::new(&[url.as_str()])
+            .unwrap()
+            .with_ca_pem(ca.as_bytes())
+            .unwrap()
+    };
+    let probe = ClientId::new("probe").unwrap();
+    let identity = IdentityKey::from_seed(&[43; 32]);
+    // An answer of any kind (even a refusal) means the handshake passed.
+    let handshakes = |client: &Client| match client.register_client(&probe, &identity.public()) {
+        Ok(_) => true,
+        Err(e) => e.code().is_some(),
+    };
+    wait_for("the node to answer over https", LONG, || {
+        handshakes(&trusting(&old_ca)).then_some(())
+    });
+
+    // A broken renewal (the key of another pair): the node keeps serving the old certificate.
+    let (_, _, stray_key) = pki("stray");
+    let key_path = c.dir.path().join("node.key");
+    let cert_path = c.dir.path().join("node.pem");
+    replace_file(&key_path, &stray_key);
+    // A handshake makes the node look at its files (at most once a second); it says when it
+    // refuses them.
+    let log = c.node(1).log_path.clone();
+    wait_for("the node to refuse the broken pair", LONG, || {
+        handshakes(&trusting(&old_ca));
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("new TLS certificate files refused")
+            .then_some(())
+    });
+    assert!(
+        handshakes(&trusting(&old_ca)),
+        "a broken renewal must not take the node off the network"
+    );
+
+    // A good renewal under a new authority: new connections get it, without a restart.
+    let (new_ca, new_cert, new_key) = pki("renewed ca");
+    replace_file(&cert_path, &new_cert);
+    replace_file(&key_path, &new_key);
+    wait_for("the renewed certificate to be served", LONG, || {
+        handshakes(&trusting(&new_ca)).then_some(())
+    });
+    assert!(
+        !handshakes(&trusting(&old_ca)),
+        "the old certificate is no longer presented"
+    );
+    assert!(c.node(1).is_running(), "no restart");
 }

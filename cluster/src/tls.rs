@@ -3,7 +3,12 @@
 //!
 //! With TLS on, every node presents its certificate both when it accepts and when it dials, and
 //! checks the other side's certificate against the configured CA: a node without a certificate
-//! from that CA cannot even reach the cookie handshake.
+//! from that CA cannot even reach the cookie handshake. A node's own certificate and key (for the
+//! cluster and for HTTPS) are taken up again when their files change ([`reload`]); the CA is
+//! read once, at start.
+
+mod reload;
+use reload::ReloadingCert;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -84,8 +89,8 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
 }
 
 /// The TLS acceptor of a node's HTTP API (`[http] tls`): the node proves itself with `cert_chain`
-/// and `private_key`; clients are not asked for certificates (they sign their requests). TLS 1.2
-/// and 1.3 with rustls's safe defaults; HTTP/1.1 is offered by ALPN.
+/// and `private_key` (reloaded when the files change); clients are not asked for certificates (they
+/// sign their requests). TLS 1.2 and 1.3 with rustls's safe defaults; HTTP/1.1 is offered by ALPN.
 ///
 /// # Errors
 /// [`ConfigError::Tls`] naming the file that cannot be read or used.
@@ -94,14 +99,12 @@ pub fn http_acceptor(
     private_key: &Path,
 ) -> Result<tokio_rustls::TlsAcceptor, ConfigError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let certs = load_certs(cert_chain)?;
-    let key = load_key(private_key)?;
+    let own = ReloadingCert::load(cert_chain, private_key, provider.clone())?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(cert_chain, e))?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| tls_err(private_key, e))?;
+        .with_cert_resolver(own);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
@@ -114,8 +117,7 @@ pub(crate) fn transport(
         return Ok((IncomingEncryptionMode::Raw, Dialer::Raw));
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let certs = load_certs(&tls.cert_chain)?;
-    let key = load_key(&tls.private_key)?;
+    let own = ReloadingCert::load(&tls.cert_chain, &tls.private_key, provider.clone())?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in load_certs(&tls.ca_certs)? {
         roots.add(ca).map_err(|e| tls_err(&tls.ca_certs, e))?;
@@ -132,15 +134,13 @@ pub(crate) fn transport(
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(&tls.cert_chain, e))?
         .with_client_cert_verifier(client_verifier)
-        .with_single_cert(certs.clone(), key.clone_key())
-        .map_err(|e| tls_err(&tls.private_key, e))?;
+        .with_cert_resolver(own.clone());
 
     let client_config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(&tls.cert_chain, e))?
         .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .map_err(|e| tls_err(&tls.private_key, e))?;
+        .with_client_cert_resolver(own);
 
     let server_name = ServerName::try_from(tls.server_name.clone())
         .map_err(|e| tls_err(Path::new("server_name"), e))?;

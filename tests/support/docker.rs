@@ -1,17 +1,16 @@
 //! Harness for the Docker partition tests: `verisim node` containers on private bridge networks,
 //! partitioned with `docker network disconnect`.
 //!
-//! The image is `FROM scratch` with a static `verisim` binary (no registry, no base image): the
-//! harness builds that binary itself (`cargo build --profile docker --target <host triple>` with
-//! `+crt-static`, under a file lock so parallel test processes build it once), then builds an
-//! image tagged with the binary's hash, or reuses it when the tag exists. Older tags of the image
-//! are removed, so one cached image at most outlives a run (all of this in [`image`]).
+//! The image is `FROM scratch` with the test build's own `verisim` binary and the shared libraries
+//! it loads (no registry, no base image, no second build): tagged with their hash, reused when the
+//! tag exists, built under a file lock so parallel test processes build it once. Older tags of the
+//! image are removed, so one cached image at most outlives a run (all of this in [`image`]).
 //!
 //! Each container is attached to two `--internal` networks with fixed subnets unique to the run:
 //! the *cluster* network carries node-to-node traffic and is the one that gets cut; the *admin*
 //! network carries the test's HTTP requests and is never cut, so a cut-off node can still be
-//! asked to commit (and be seen failing to). Static glibc cannot resolve host names (no NSS in a
-//! scratch image): everything is addressed by IP. Dropping a [`DockerCluster`] (also while
+//! asked to commit (and be seen failing to). The image has no NSS configuration and no resolver
+//! files: everything is addressed by IP. Dropping a [`DockerCluster`] (also while
 //! unwinding) removes its containers and networks, printing their logs first on a panic.
 
 use std::collections::BTreeMap;

@@ -71,6 +71,9 @@ pub struct EndpointArgs {
     pub consensus: ConsensusLocator,
     /// How long a forwarded proposal may wait for its commit.
     pub propose_timeout: Duration,
+    /// Decides whether a forwarded command may be proposed (the registry's
+    /// `Proposal::admit`); the consensus layer itself does not read commands.
+    pub admit: fn(&[u8]) -> Result<(), String>,
 }
 
 impl Actor for Endpoint {
@@ -104,10 +107,15 @@ impl Actor for Endpoint {
             EndpointMsg::Propose(wire, reply) => {
                 let consensus = st.consensus.clone();
                 let timeout = st.propose_timeout;
+                let admit = st.admit;
                 // Answered from a task so a slow commit does not hold up Raft traffic.
                 tokio::spawn(async move {
-                    let answer = match wire.decode() {
-                        Err(e) => Err(ConsensusError::Invalid(format!("malformed proposal: {e}"))),
+                    let command = wire
+                        .decode()
+                        .map_err(|e| format!("malformed proposal: {e}"))
+                        .and_then(|command: Vec<u8>| admit(&command).map(|()| command));
+                    let answer = match command {
+                        Err(e) => Err(ConsensusError::Invalid(e)),
                         Ok(command) => consensus
                             .propose(command, timeout)
                             .await
@@ -213,6 +221,47 @@ impl Transport for ClusterTransport {
                 let _ = endpoint.cast(EndpointMsg::Raft(wire));
             }
             Err(e) => debug!(error = %e, to = msg.to, "Raft message not sent"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A forwarded proposal the admission check refuses comes back `Invalid`, without reaching a
+    /// consensus actor (none runs here: one reached would answer `NoLeader`).
+    async fn forward(admit: fn(&[u8]) -> Result<(), String>, wire: Cbor<Vec<u8>>) -> ForwardReply {
+        let args = EndpointArgs {
+            consensus: ConsensusLocator::named(),
+            propose_timeout: Duration::from_millis(200),
+            admit,
+        };
+        let (endpoint, handle) = Actor::spawn(None, Endpoint, args).await.unwrap();
+        let reply = ractor::call!(endpoint, EndpointMsg::Propose, wire).unwrap();
+        endpoint.stop(None);
+        handle.await.unwrap();
+        reply.decode().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_proposal_the_registry_refuses_is_answered_invalid() {
+        let refuse: fn(&[u8]) -> Result<(), String> = |b| Err(format!("refused {} bytes", b.len()));
+        let wire = Cbor::encode(&vec![1u8, 2, 3]).unwrap();
+        assert_eq!(
+            forward(refuse, wire).await,
+            Err(ConsensusError::Invalid("refused 3 bytes".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_proposal_that_is_not_bytes_is_answered_invalid() {
+        let admit_all: fn(&[u8]) -> Result<(), String> = |_| Ok(());
+        // A CBOR text string where the endpoint expects a byte string.
+        let wire: Cbor<Vec<u8>> = Cbor::from_encoded(Cbor::encode(&"text").unwrap().into_encoded());
+        match forward(admit_all, wire).await {
+            Err(ConsensusError::Invalid(e)) => assert!(e.contains("malformed proposal"), "{e}"),
+            other => panic!("expected Invalid, got {other:?}"),
         }
     }
 }

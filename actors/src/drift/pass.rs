@@ -36,8 +36,7 @@ use crate::proxy::staging::find_staged;
 use crate::registry::NodeName;
 use crate::store_actors::{Fence, Imported, MODALITIES, Removed, StoreRef};
 
-/// How long one store call of the pass may take.
-const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::store_actors::STORE_TIMEOUT;
 
 /// Repairs in flight at once (each one a fetch from a peer and a local write).
 const REPAIR_CONCURRENCY: usize = 8;

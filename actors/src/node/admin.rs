@@ -652,6 +652,16 @@ async fn raw_proposals(
             format!("expected a CBOR array of proposals: {e}"),
         )
     })?;
+    if let Some(i) = proposals.iter().position(|p| p.command.is_legacy()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "legacy_command",
+            format!(
+                "proposal {i}: RegisterClient is kept only to replay old logs; \
+                 enroll clients with POST /admin/clients"
+            ),
+        ));
+    }
     if proposals.len() > MAX_RAW_PROPOSALS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

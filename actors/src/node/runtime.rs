@@ -144,6 +144,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         let args = EndpointArgs {
             consensus: ConsensusLocator::named(),
             propose_timeout: Duration::from_secs(10),
+            admit: |bytes| crate::registry::Proposal::admit(bytes).map(|_| ()),
         };
         let (a, _) = Actor::spawn_linked(None, Endpoint, args, sup)
             .await

@@ -27,8 +27,7 @@ use crate::consensus::endpoint::node_name;
 use crate::registry::{ClientId, EntityMeta, NodeName};
 use crate::store_actors::StoreDirectory;
 
-/// How long one store call may take.
-const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::store_actors::STORE_TIMEOUT;
 
 /// How long a read looks again for a modality no replica holds at the committed hash before it
 /// decides: a write's distribution in flight usually completes within a few fsyncs.

@@ -9,7 +9,6 @@
 //! caller may read. Visibility is decided after a read barrier, so a revoked grant stops at once.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -28,8 +27,7 @@ use crate::consensus::endpoint::node_name;
 use crate::registry::{ClientId, NodeName, RegistryState};
 use crate::store_actors::{Answer, KnnQuery, Query, StoreCallError, StoreRef, StoreRefusalCode};
 
-/// How long one store call may take.
-const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::store_actors::STORE_TIMEOUT;
 
 /// Reads, authenticates and parses a query body; answers the caller with it.
 async fn signed<T: DeserializeOwned>(

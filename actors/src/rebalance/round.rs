@@ -6,7 +6,7 @@
 //! orphan the drift checker removes. A new leader picks up where the last one stopped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use verisim_stores::ContentHash;
@@ -21,8 +21,7 @@ use crate::proxy::staging::find_staged;
 use crate::registry::{Command, NodeName, Outcome, PlacementMove};
 use crate::store_actors::{Fence, Imported, MODALITIES};
 
-/// How long one store call of a round may take.
-const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::store_actors::STORE_TIMEOUT;
 
 /// Entities copied at once.
 const COPY_CONCURRENCY: usize = 8;

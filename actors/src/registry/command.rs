@@ -226,4 +226,28 @@ impl Proposal {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         decode_exact(bytes)
     }
+
+    /// Whether `bytes` may be proposed now, by a peer forwarding it or through the raw-proposal
+    /// route: it must decode to a proposal, and not to a command kept only so that old logs replay
+    /// (the leader's own proxy never builds one). Apply still checks everything else.
+    ///
+    /// # Errors
+    /// A sentence saying why the bytes are refused.
+    pub fn admit(bytes: &[u8]) -> Result<Self, String> {
+        let p = Self::decode(bytes).map_err(|e| format!("malformed proposal: {e}"))?;
+        if p.command.is_legacy() {
+            return Err(
+                "RegisterClient is kept only to replay old logs; enroll clients with EnrollClient"
+                    .to_owned(),
+            );
+        }
+        Ok(p)
+    }
+}
+
+impl Command {
+    /// A command no node proposes any more, kept so that old logs replay to the state they reached.
+    pub fn is_legacy(&self) -> bool {
+        matches!(self, Command::RegisterClient { .. })
+    }
 }

@@ -708,6 +708,36 @@ fn the_legacy_register_command_still_replaces_a_key_as_old_logs_did() {
     );
 }
 
+#[test]
+fn the_legacy_register_command_is_never_admitted_as_a_new_proposal() {
+    let legacy = Proposal {
+        at_ms: 1,
+        command: Command::RegisterClient {
+            client: client("dev"),
+            public_key: PublicKey([8; 32]),
+        },
+    };
+    let e = Proposal::admit(&legacy.encode()).unwrap_err();
+    assert!(e.contains("RegisterClient"), "{e}");
+    let enrol = Proposal {
+        at_ms: 1,
+        command: enroll("dev", 8),
+    };
+    assert_eq!(Proposal::admit(&enrol.encode()), Ok(enrol.clone()));
+    let mut trailing = enrol.encode();
+    trailing.push(0);
+    assert!(
+        Proposal::admit(&trailing)
+            .unwrap_err()
+            .contains("malformed proposal")
+    );
+    assert!(
+        Proposal::admit(b"\xff")
+            .unwrap_err()
+            .contains("malformed proposal")
+    );
+}
+
 // ---- property tests -------------------------------------------------------------------------
 
 fn arb_command() -> impl Strategy<Value = Command> {

@@ -17,6 +17,11 @@ use super::messages::{Answer, Imported, KnnQuery, Port, Query, Removed, StoreMsg
 use super::staging::StagedEntry;
 use super::{SCOPE, group_name};
 
+/// How long a caller waits for one store call (an import, a query, a digest) before calling the
+/// outcome unknown: long enough for a store busy with a large import, short enough that a client
+/// is answered while its own request deadline still runs.
+pub const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a call to a store actor failed.
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum StoreCallError {

@@ -25,7 +25,7 @@ mod supervision;
 mod writer;
 
 pub use actor::{StoreActor, StoreActorArgs};
-pub use client::{StoreCallError, StoreDirectory, StoreRef};
+pub use client::{STORE_TIMEOUT, StoreCallError, StoreDirectory, StoreRef};
 pub use engine::Engine;
 pub use fence::{Fence, FenceRecord};
 pub use group_sync::{GroupSync, SyncStats};

@@ -1,7 +1,8 @@
-//! The image of the Docker partition tests: a static `verisim` binary (built here, under a file
-//! lock so parallel test processes build it once) in a `FROM scratch` image tagged with the
-//! binary's hash, reused while the tag exists; and the small `docker` command runner the harness
-//! uses (every command has a deadline).
+//! The image of the Docker partition tests: the `verisim` binary the tests were built with and the
+//! shared libraries it loads (found by `ldd`) in a `FROM scratch` image tagged with their hash,
+//! reused while the tag exists (built under a file lock so parallel test processes build it once);
+//! and the small `docker` command runner the harness uses (every command has a deadline). No second
+//! build of the workspace: a static build cost 16 min of CPU on a cold runner.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -13,8 +14,6 @@ use std::time::{Duration, Instant};
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ordinary docker commands (run, network connect, rm...).
 pub(super) const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
-/// The static build: cold, it compiles the workspace and its dependencies once more.
-const BUILD_TIMEOUT: Duration = Duration::from_secs(1500);
 /// The image's repository name and the label every image, container and network carries.
 const IMAGE_REPO: &str = "verisim-systest";
 pub(super) const LABEL: &str = "verisim.systest";
@@ -113,56 +112,54 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// Builds (or finds up to date) the static binary; `VERISIM_DOCKER_BIN` names a prebuilt one.
-fn static_binary(target: &Path) -> Result<PathBuf, String> {
-    if let Some(bin) = std::env::var_os("VERISIM_DOCKER_BIN") {
-        return Ok(PathBuf::from(bin));
+/// The files of the image, as (file on the host, path in the image): the `verisim` binary this
+/// test was built with (or `VERISIM_DOCKER_BIN`), and every shared library `ldd` says it loads, at
+/// the paths the dynamic loader looks for them. A static binary has none.
+fn image_files() -> Result<Vec<(PathBuf, String)>, String> {
+    let bin = std::env::var_os("VERISIM_DOCKER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_verisim")));
+    let mut files = vec![(bin.clone(), "verisim".to_string())];
+    // `ldd` fails on a static binary ("not a dynamic executable"): nothing more to copy.
+    let Ok(listing) = run(Command::new("ldd").arg(&bin), DOCKER_TIMEOUT) else {
+        return Ok(files);
+    };
+    for lib in shared_libraries(&listing) {
+        let in_image = lib.trim_start_matches('/').to_string();
+        files.push((PathBuf::from(lib), in_image));
     }
-    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    let cargo = std::env::var("CARGO")
-        .ok()
-        .or(option_env!("CARGO").map(str::to_string))
-        .unwrap_or_else(|| "cargo".into());
-    let started = Instant::now();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    run(
-        Command::new(cargo)
-            .args([
-                "build",
-                "--locked",
-                "--profile",
-                "docker",
-                "--bin",
-                "verisim",
-                "--target",
-                &triple,
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(target)
-            // `--target` keeps build scripts and proc-macros dynamic; only the binary is static.
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS"),
-        BUILD_TIMEOUT,
-    )?;
-    eprintln!(
-        "static verisim for the image: cargo build --profile docker --target {triple} took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(target.join(&triple).join("docker").join("verisim"))
+    Ok(files)
 }
 
-/// The tag of an image holding the current static binary, building both if needed.
+/// The absolute paths in `ldd`'s output: `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)`
+/// and the loader's own `/lib64/ld-linux-x86-64.so.2 (0x...)`; the kernel's vDSO has no file.
+pub fn shared_libraries(ldd: &str) -> Vec<&str> {
+    ldd.lines()
+        .filter_map(|line| {
+            let path = match line.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => line.split_whitespace().next()?,
+            };
+            path.starts_with('/').then_some(path)
+        })
+        .collect()
+}
+
+/// The tag of an image holding the current binary and its libraries, building it if needed.
 pub fn image() -> Result<String, String> {
     let target = target_dir();
     // One test process at a time builds; the others wait here and then find everything fresh.
     let lock = File::create(target.join("verisim-docker-image.lock"))
         .map_err(|e| format!("lock file in {}: {e}", target.display()))?;
     lock.lock().map_err(|e| format!("lock: {e}"))?;
-    let bin = static_binary(&target)?;
-    let bytes = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
-    let hash = blake3::hash(&bytes).to_hex();
+    let files = image_files()?;
+    let mut hasher = blake3::Hasher::new();
+    for (host, in_image) in &files {
+        let bytes = std::fs::read(host).map_err(|e| format!("{}: {e}", host.display()))?;
+        hasher.update(in_image.as_bytes());
+        hasher.update(&bytes);
+    }
+    let hash = hasher.finalize().to_hex();
     let tag = format!("{IMAGE_REPO}:{}", &hash[..16]);
     if docker(&["image", "inspect", "--format", "{{.Id}}", &tag]).is_ok() {
         eprintln!("reusing image {tag}");
@@ -172,10 +169,17 @@ pub fn image() -> Result<String, String> {
         .prefix("verisim-image-")
         .tempdir()
         .map_err(|e| format!("temp dir: {e}"))?;
-    std::fs::copy(&bin, ctx.path().join("verisim")).map_err(|e| format!("copy binary: {e}"))?;
-    let dockerfile = format!(
-        "FROM scratch\nLABEL {LABEL}=1\nCOPY verisim /verisim\nENTRYPOINT [\"/verisim\"]\n"
-    );
+    // The context is the image's root file system: `COPY root/ /` puts everything in place.
+    for (host, in_image) in &files {
+        let dest = ctx.path().join("root").join(in_image);
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        // `copy` follows symbolic links: the image gets the library itself under the linked name.
+        std::fs::copy(host, &dest).map_err(|e| format!("copy {}: {e}", host.display()))?;
+    }
+    let dockerfile =
+        format!("FROM scratch\nLABEL {LABEL}=1\nCOPY root/ /\nENTRYPOINT [\"/verisim\"]\n");
     let mut cmd = Command::new("docker");
     cmd.args(["build", "--quiet", "--tag", &tag, "--file", "-"])
         .arg(ctx.path())

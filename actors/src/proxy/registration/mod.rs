@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use verisim_client::wire::ErrorCode;
 use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
 
-pub use self::ports::{RegistryPort, STORE_TIMEOUT, StorePort};
+pub use self::ports::{RegistryPort, StorePort};
 use super::error::{ProxyError, store_error};
 use super::placement::{place, write_quorum};
 use crate::registry::{ClientId, Command, ItemMeta, NodeName, Origin, Outcome, Refusal};

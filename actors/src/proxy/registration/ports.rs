@@ -3,7 +3,6 @@
 //! The service's unit tests implement them with fakes (`tests.rs`).
 
 use std::future::Future;
-use std::time::Duration;
 
 use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
 
@@ -14,8 +13,7 @@ use crate::proxy::staging;
 use crate::registry::{Command, EntityMeta, NodeName};
 use crate::store_actors::{Fence, StoreCallError, StoreDirectory};
 
-/// How long one store call may take.
-pub const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::store_actors::STORE_TIMEOUT;
 
 /// The registry as the service sees it: this node's replica to read, the quorum to commit to.
 pub trait RegistryPort: Clone + Send + Sync + 'static {
