@@ -190,7 +190,26 @@ fn status_of_the_cluster_shows_a_stopped_member_and_exits_non_zero() {
             .then_some(())
     });
     let n3 = c.node(3).http.expect("n3 running");
+    let health = |addr: std::net::SocketAddr| {
+        let out = std::process::Command::new(BIN)
+            .args(["health", "--timeout", "5", "--node"])
+            .arg(format!("http://{addr}"))
+            .env_remove("VERISIM_ADMIN_TOKEN")
+            .env_remove("VERISIM_ADMIN_TOKEN_FILE")
+            .output()
+            .expect("run verisim health");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // The health check needs no token: what a compose file or a probe runs.
+    let (ready, said) = health(n3);
+    assert!(ready && said.contains("is ready: leader n"), "{said}");
     c.node_mut(3).kill9();
+    let (ready, said) = health(n3);
+    assert!(!ready && said.contains("is not ready"), "{said}");
     let (success, out, err) = run(&c, &["status", "--cluster"]);
     assert!(!success, "{out}");
     let row = out

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use tracing_subscriber::EnvFilter;
 use verisim::node::{self, NodeConfig};
@@ -50,6 +50,17 @@ enum Cmd {
     Client(verisim::cli::ClientCmd),
     #[command(flatten)]
     Ops(verisim::cli::ops::OpsCmd),
+    /// Print the shell completion script for `verisim` (e.g. `verisim completions bash >
+    /// /etc/bash_completion.d/verisim`, or `source <(verisim completions bash)`).
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script of the whole command line for `shell`.
+fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "verisim", out);
 }
 
 #[derive(Subcommand)]
@@ -98,7 +109,16 @@ struct NodeArgs {
     /// Admin HTTP listen address.
     #[arg(long, env = "VERISIM_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
-    /// Cluster address of another node (repeat for each).
+    /// The HTTP address (`host:port`) tools reach this node at, recorded in the registry for
+    /// `--cluster` fan-out, when it is not the listen address (`[http] advertise`).
+    #[arg(long, env = "VERISIM_HTTP_ADVERTISE")]
+    http_advertise: Option<String>,
+    /// The cluster address other nodes reach this one at, when it is not the listen address
+    /// (`host:port`, or `host` with the listen port): NAT, containers, a forwarded port.
+    #[arg(long, env = "VERISIM_CLUSTER_ADVERTISE")]
+    cluster_advertise: Option<String>,
+    /// Cluster address of another node (repeat for each): `host:port`, or `ID=host:port` when its
+    /// id is known (never redialled while connected, whatever address it announces).
     #[arg(long = "peer", env = "VERISIM_PEERS", value_delimiter = ',')]
     peers: Vec<String>,
     /// Voters of a new cluster, e.g. `1,2,3`.
@@ -148,8 +168,14 @@ impl NodeArgs {
         if let Some(v) = self.cluster_listen {
             c.cluster_listen = v;
         }
+        if self.cluster_advertise.is_some() {
+            c.cluster_advertise = self.cluster_advertise;
+        }
         if let Some(v) = self.http_listen {
             c.http_listen = v;
+        }
+        if self.http_advertise.is_some() {
+            c.http.advertise = self.http_advertise;
         }
         if !self.peers.is_empty() {
             c.peers = self.peers;
@@ -260,6 +286,10 @@ fn main() -> ExitCode {
             // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
             Cmd::Client(cmd) => verisim::cli::run(cmd),
             Cmd::Ops(cmd) => verisim::cli::ops::run(cmd),
+            Cmd::Completions { shell } => {
+                completions(shell, &mut std::io::stdout().lock());
+                Ok(())
+            }
         }
     });
     match result {
@@ -267,6 +297,39 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("verisim: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_cover_every_subcommand_in_every_shell() {
+        let subcommands: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert!(subcommands.len() > 10, "{subcommands:?}");
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+            clap_complete::Shell::Elvish,
+            clap_complete::Shell::PowerShell,
+        ] {
+            let mut out = Vec::new();
+            completions(shell, &mut out);
+            let script = String::from_utf8(out).expect("a completion script is text");
+            for name in &subcommands {
+                assert!(script.contains(name.as_str()), "{shell}: no {name}");
+            }
         }
     }
 }

@@ -45,13 +45,18 @@ pub struct ClusterConfig {
     pub node_name: String,
     /// Address the node listens on. Port 0 picks a free port (see `ClusterHandle::listen_port`).
     pub listen: SocketAddr,
-    /// Host part of the address other nodes use to reach us; defaults to the listen IP.
-    pub advertise_host: Option<String>,
+    /// The address other nodes reach us at, `host:port` or just `host` (then the listen port),
+    /// when it is not the listen address: a wildcard listen address, NAT, a container network, a
+    /// forwarded port. Peers match the seed addresses they dial against it. Default: the listen
+    /// address.
+    pub advertise: Option<String>,
     /// The shared secret; nodes with different cookies refuse each other.
     pub cookie: CookieSource,
     /// Optional TLS; without it, traffic is cookie-authenticated but clear.
     pub tls: Option<TlsConfig>,
-    /// Addresses (`host:port`) of peers to dial and keep dialled.
+    /// Peers to dial and keep dialled: `host:port`, or `name=host:port` when the node behind the
+    /// address is known (as in etcd's `--initial-cluster`): a named seed is never redialled while
+    /// that node is connected, whatever address its connection came from. See [`SeedSpec`].
     pub seeds: Vec<String>,
     /// Largest inbound frame accepted, bytes (ractor_cluster drops a connection that sends more).
     pub max_frame_bytes: u64,
@@ -73,7 +78,7 @@ impl Default for ClusterConfig {
         Self {
             node_name: String::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            advertise_host: None,
+            advertise: None,
             cookie: CookieSource::Env("VERISIM_COOKIE".into()),
             tls: None,
             seeds: Vec::new(),
@@ -114,11 +119,12 @@ impl ClusterConfig {
         Duration::from_millis(self.handshake_timeout_ms)
     }
 
-    /// The host other nodes know us by.
-    pub fn advertised_host(&self) -> String {
-        self.advertise_host
-            .clone()
-            .unwrap_or_else(|| self.listen.ip().to_string())
+    /// The host and port other nodes know us by, given the port we listen on.
+    pub fn advertised(&self, listen_port: u16) -> Result<(String, u16), ConfigError> {
+        match &self.advertise {
+            None => Ok((host_of(self.listen.ip()), listen_port)),
+            Some(a) => parse_advertise(a, listen_port),
+        }
     }
 
     /// Check the fields that do not need the outside world.
@@ -146,8 +152,11 @@ impl ClusterConfig {
         if self.max_frame_bytes < 64 * 1024 {
             return bad("max_frame_bytes must be at least 64 KiB");
         }
-        if self.seeds.iter().any(|s| s.trim().is_empty()) {
-            return bad("a seed address is empty");
+        for seed in &self.seeds {
+            SeedSpec::parse(seed)?;
+        }
+        if let Some(a) = &self.advertise {
+            parse_advertise(a, self.listen.port())?;
         }
         Ok(())
     }
@@ -173,6 +182,81 @@ impl ClusterConfig {
     pub fn cluster_keys(&self) -> Result<crate::secret::ClusterKeys, ConfigError> {
         crate::secret::ClusterKeys::derive(&self.load_cookie()?)
     }
+}
+
+/// One seed, parsed: the address to dial and, when configured, the node expected behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedSpec {
+    /// The node name given with `name=host:port`.
+    pub name: Option<String>,
+    /// `host:port` to dial.
+    pub addr: String,
+}
+
+impl SeedSpec {
+    /// `host:port` or `name=host:port`.
+    pub fn parse(seed: &str) -> Result<Self, ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let seed = seed.trim();
+        let (name, addr) = match seed.split_once('=') {
+            Some((name, addr)) => (Some(name.trim()), addr.trim()),
+            None => (None, seed),
+        };
+        if let Some(name) = name
+            && (name.is_empty() || name.contains('@') || name.chars().any(char::is_whitespace))
+        {
+            return bad(format!(
+                "seed {seed:?}: a node name must be non-empty, without '@' or whitespace"
+            ));
+        }
+        match addr.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+            _ => return bad(format!("seed {seed:?}: the address must be host:port")),
+        }
+        Ok(Self {
+            name: name.map(str::to_string),
+            addr: addr.to_string(),
+        })
+    }
+}
+
+/// How a listen IP is written as a host: IPv6 in brackets, so `host:port` stays parseable.
+fn host_of(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// `host:port`, `[v6]:port`, `host` or `[v6]` (then `default_port`).
+fn parse_advertise(a: &str, default_port: u16) -> Result<(String, u16), ConfigError> {
+    let bad = || {
+        ConfigError::Invalid(format!(
+            "advertise {a:?}: want host:port or host (IPv6 in brackets)"
+        ))
+    };
+    let a = a.trim();
+    let (host, port) = if let Some(rest) = a.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']').ok_or_else(bad)?;
+        v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+        let port = match after {
+            "" => default_port,
+            p => p
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(bad)?,
+        };
+        (format!("[{v6}]"), port)
+    } else {
+        match a.split_once(':') {
+            None => (a.to_string(), default_port),
+            Some((host, port)) => (host.to_string(), port.parse().map_err(|_| bad())?),
+        }
+    };
+    if host.is_empty() || host.contains('@') || host.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok((host, port))
 }
 
 fn read_cookie_file(path: &Path) -> Result<String, ConfigError> {
@@ -214,7 +298,62 @@ mod tests {
     #[test]
     fn defaults_validate() {
         base().validate().unwrap();
-        assert_eq!(base().advertised_host(), "127.0.0.1");
+        assert_eq!(base().advertised(7100).unwrap(), ("127.0.0.1".into(), 7100));
+    }
+
+    #[test]
+    fn advertise_forms() {
+        let mut c = base();
+        for (given, want) in [
+            ("10.0.0.5:9100", ("10.0.0.5", 9100)),
+            ("node2", ("node2", 7100)),
+            ("node2.example:7000", ("node2.example", 7000)),
+            ("[fd00::5]:9100", ("[fd00::5]", 9100)),
+            ("[fd00::5]", ("[fd00::5]", 7100)),
+        ] {
+            c.advertise = Some(given.into());
+            c.validate().unwrap();
+            assert_eq!(
+                c.advertised(7100).unwrap(),
+                (want.0.to_string(), want.1),
+                "{given}"
+            );
+        }
+        for bad in ["", "host:port", "fd00::5", "[fd00::5]x", "a@b:1", ":7100"] {
+            c.advertise = Some(bad.into());
+            assert!(c.validate().is_err(), "{bad:?} accepted");
+        }
+        c.advertise = None;
+        c.listen = "[::1]:0".parse().unwrap();
+        assert_eq!(c.advertised(7100).unwrap(), ("[::1]".into(), 7100));
+    }
+
+    #[test]
+    fn seeds_plain_and_named() {
+        assert_eq!(
+            SeedSpec::parse("10.0.0.2:7100").unwrap(),
+            SeedSpec {
+                name: None,
+                addr: "10.0.0.2:7100".into()
+            }
+        );
+        assert_eq!(
+            SeedSpec::parse("n2=node2:7100").unwrap(),
+            SeedSpec {
+                name: Some("n2".into()),
+                addr: "node2:7100".into()
+            }
+        );
+        assert_eq!(SeedSpec::parse("n2=[::1]:7100").unwrap().addr, "[::1]:7100");
+        for bad in [
+            "node2",
+            "=node2:7100",
+            "a@b=node2:7100",
+            "n2=node2:x",
+            "n2=:7100",
+        ] {
+            assert!(SeedSpec::parse(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

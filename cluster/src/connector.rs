@@ -18,6 +18,7 @@ use rand::rngs::StdRng;
 
 use crate::backoff::Backoff;
 use crate::codec::Cbor;
+use crate::config::SeedSpec;
 use crate::discovery::Directory;
 use crate::events::{DownReason, PeerEvent, Subscriber};
 use crate::heartbeat::{
@@ -150,10 +151,16 @@ struct Peer {
 }
 
 struct Seed {
-    /// The node name behind this address, once a connection to it authenticated.
+    /// `host:port` to dial.
+    addr: String,
+    /// The node name behind this address: configured (`name=host:port`), or learned once a
+    /// connection to it authenticated or a connected peer announced this address.
     name: Option<String>,
     /// The address our last dial resolved to.
     resolved: Option<SocketAddr>,
+    /// Our dials refused in the handshake in a row while the name is unknown; past a few, we say
+    /// what to configure (the peer is likely connected to us by another address).
+    refused: u32,
     dialing_since: Option<Instant>,
     next_attempt: Instant,
     backoff: Backoff,
@@ -193,7 +200,7 @@ impl Actor for Connector {
         let seeds = args
             .seeds
             .iter()
-            .map(|s| (s.clone(), new_seed(&args, now)))
+            .filter_map(|s| new_seed(&args, s, now).map(|seed| (s.clone(), seed)))
             .collect();
         args.server.cast(NodeServerMessage::SubscribeToEvents {
             id: "verisim-cluster-connector".to_string(),
@@ -255,8 +262,9 @@ impl Actor for Connector {
             ConnectorMsg::Beat(from) => state.on_beat(&from),
             ConnectorMsg::Tick => state.on_tick(&myself),
             ConnectorMsg::AddSeed(addr) => {
-                let seed = new_seed(&state.args, Instant::now());
-                state.seeds.entry(addr).or_insert(seed);
+                if let Some(seed) = new_seed(&state.args, &addr, Instant::now()) {
+                    state.seeds.entry(addr).or_insert(seed);
+                }
             }
             ConnectorMsg::RemoveSeed(addr) => {
                 state.seeds.remove(&addr);
@@ -311,14 +319,38 @@ impl Actor for Connector {
     }
 }
 
-fn new_seed(args: &ConnectorArgs, now: Instant) -> Seed {
-    Seed {
-        name: None,
+/// Whether the peer of `info` announces the address `seed` dials: the same text, or the address
+/// the seed last resolved to (`localhost:7100` and `127.0.0.1:7100` are one address).
+fn advertises(info: &SessionInfo, seed: &Seed) -> bool {
+    let Some(announced) = info.connection_string.as_deref() else {
+        return false;
+    };
+    announced == seed.addr
+        || announced
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| Some(a) == seed.resolved)
+}
+
+/// After this many handshakes refused in a row at a seed whose node is unknown, say why.
+const REFUSED_BEFORE_WARNING: u32 = 3;
+
+fn new_seed(args: &ConnectorArgs, spec: &str, now: Instant) -> Option<Seed> {
+    let spec = match SeedSpec::parse(spec) {
+        Ok(spec) => spec,
+        Err(error) => {
+            tracing::warn!(seed = %spec, %error, "seed ignored");
+            return None;
+        }
+    };
+    Some(Seed {
+        addr: spec.addr,
+        name: spec.name,
         resolved: None,
+        refused: 0,
         dialing_since: None,
         next_attempt: now,
         backoff: Backoff::new(args.backoff_min, args.backoff_max),
-    }
+    })
 }
 
 /// Fine enough for the heartbeat and the shortest backoff, coarse enough to cost nothing.
@@ -438,6 +470,7 @@ impl ConnectorState {
             // the handshake timeout.
             if !session.info.is_server {
                 let now = Instant::now();
+                let connected = self.peers.values().any(|p| p.up);
                 for seed in self.seeds.values_mut() {
                     let ours = seed
                         .resolved
@@ -445,6 +478,20 @@ impl ConnectorState {
                     if ours && seed.dialing_since.is_some() {
                         seed.dialing_since = None;
                         seed.next_attempt = now + seed.backoff.next_delay(&mut self.rng);
+                        if seed.name.is_none() {
+                            seed.refused += 1;
+                            if seed.refused == REFUSED_BEFORE_WARNING && connected {
+                                // ractor refuses a second connection to a node already connected
+                                // before it tells the dialler who it is: we cannot see that the
+                                // address leads to a peer we have.
+                                tracing::warn!(
+                                    seed = %seed.addr,
+                                    "handshakes with this seed keep being refused; if it is a \
+                                     node already connected by another address, name the seed \
+                                     (name=host:port) or set that node's advertise address"
+                                );
+                            }
+                        }
                     }
                 }
             }
@@ -487,41 +534,51 @@ impl ConnectorState {
     }
 
     /// Learn which seed address a connection belongs to, from the address we dialled or the
-    /// address the peer advertises.
+    /// address the peer advertises (as written, or as the seed resolved).
     fn match_seeds(&mut self, info: &SessionInfo) {
         let Some(name) = &info.name else {
             return;
         };
-        for (addr, seed) in &mut self.seeds {
+        for seed in self.seeds.values_mut() {
             let dialled = !info.is_server
                 && seed
                     .resolved
                     .is_some_and(|r| r.to_string() == info.peer_addr);
-            let advertised = info.connection_string.as_deref() == Some(addr.as_str());
-            if dialled || advertised || seed.name.as_deref() == Some(name.as_str()) {
+            if dialled || advertises(info, seed) || seed.name.as_deref() == Some(name.as_str()) {
                 seed.name = Some(name.clone());
                 seed.dialing_since = None;
+                seed.refused = 0;
                 seed.backoff.reset();
             }
         }
     }
 
-    fn on_dial_done(&mut self, addr: &str, result: Result<SocketAddr, String>) {
+    fn on_dial_done(&mut self, key: &str, result: Result<SocketAddr, String>) {
         let now = Instant::now();
-        let Some(seed) = self.seeds.get_mut(addr) else {
+        let Some(seed) = self.seeds.get_mut(key) else {
             return;
         };
         match result {
-            Ok(resolved) => seed.resolved = Some(resolved),
+            Ok(resolved) => {
+                seed.resolved = Some(resolved);
+                if seed.name.is_none() {
+                    // A peer already connected (it dialled us) may announce the address this seed
+                    // resolves to: then this seed is that peer, and is not redialled while it is up.
+                    seed.name = self
+                        .sessions
+                        .values()
+                        .filter(|s| s.ready)
+                        .find(|s| advertises(&s.info, seed))
+                        .and_then(|s| s.info.name.clone());
+                }
+            }
             Err(error) => {
                 let delay = seed.backoff.next_delay(&mut self.rng);
-                tracing::debug!(%addr, %error, ?delay, "dial failed");
+                tracing::debug!(addr = %seed.addr, %error, ?delay, "dial failed");
                 seed.dialing_since = None;
                 seed.next_attempt = now + delay;
-                self.emit(PeerEvent::DialFailed {
-                    addr: addr.to_string(),
-                    error,
-                });
+                let addr = seed.addr.clone();
+                self.emit(PeerEvent::DialFailed { addr, error });
             }
         }
     }
@@ -630,7 +687,7 @@ impl ConnectorState {
     }
 
     fn dial_due(&mut self, now: Instant, myself: &ActorRef<ConnectorMsg>) {
-        for (addr, seed) in &mut self.seeds {
+        for (key, seed) in &mut self.seeds {
             let up = seed
                 .name
                 .as_ref()
@@ -651,7 +708,7 @@ impl ConnectorState {
                 continue;
             }
             seed.dialing_since = Some(now);
-            let addr = addr.clone();
+            let (key, addr) = (key.clone(), seed.addr.clone());
             let server = self.args.server.clone();
             let dialer = self.args.dialer.clone();
             let me = myself.clone();
@@ -662,7 +719,7 @@ impl ConnectorState {
                     Ok(r) => r,
                     Err(_) => Err("connect timed out".to_string()),
                 };
-                let _ = me.cast(ConnectorMsg::DialDone { seed: addr, result });
+                let _ = me.cast(ConnectorMsg::DialDone { seed: key, result });
             });
         }
     }

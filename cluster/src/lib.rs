@@ -23,7 +23,7 @@ mod tls;
 
 pub use chunk::{Chunk, ChunkError, DEFAULT_CHUNK_BYTES, Progress, Reassembly};
 pub use codec::{Cbor, CodecError, DEFAULT_MAX_MESSAGE_BYTES};
-pub use config::{ClusterConfig, ConfigError, CookieSource, TlsConfig};
+pub use config::{ClusterConfig, ConfigError, CookieSource, SeedSpec, TlsConfig};
 pub use connector::PeerStatus;
 pub use discovery::Discovery;
 pub use events::{DownReason, PeerEvent};

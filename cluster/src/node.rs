@@ -104,7 +104,10 @@ pub async fn start_node(config: ClusterConfig) -> Result<ClusterHandle, ClusterE
             what: "node server",
             reason: e.to_string(),
         })?;
-    let args = match prepared.connector_args(server.clone()) {
+    let args = match prepared
+        .announce(&server)
+        .and_then(|()| prepared.connector_args(server.clone()))
+    {
         Ok(args) => args,
         Err(e) => {
             server.stop(None);
@@ -172,12 +175,13 @@ impl Prepared {
 
     pub(crate) fn node_server(&self) -> Result<NodeServer, ClusterError> {
         let (encryption, _) = crate::tls::transport(self.config.tls.as_ref())?;
+        let (host, _) = self.config.advertised(self.listen.port())?;
         Ok(NodeServer::new(
             self.listen.port(),
             // Keyed with a key derived from the cookie, never the cookie itself.
             self.keys.handshake_cookie().to_string(),
             self.config.node_name.clone(),
-            self.config.advertised_host(),
+            host,
             Some(encryption),
             // We dial exactly the peers we are told about; transitive dialling would bypass our
             // backoff and handshake deadlines.
@@ -185,6 +189,22 @@ impl Prepared {
         )
         .with_listen_addr(self.listen.ip())
         .with_max_inbound_frame_size(self.config.max_frame_bytes))
+    }
+
+    /// Make a freshly spawned node server announce the advertised port, when it is not the one it
+    /// listens on (a forwarded port): ractor builds the announced `host:port` from the listen
+    /// port, and takes a new port only through this message.
+    pub(crate) fn announce(
+        &self,
+        server: &ActorRef<NodeServerMessage>,
+    ) -> Result<(), ClusterError> {
+        let (_, port) = self.config.advertised(self.listen.port())?;
+        if port != self.listen.port() {
+            server
+                .cast(NodeServerMessage::PortChanged { port })
+                .map_err(|_| ClusterError::Stopped)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn connector_args(

@@ -70,6 +70,7 @@ pub fn cluster_subtree(
             let (a, _) = Actor::spawn_linked(Some(NODE_SERVER_NAME.to_owned()), server, (), sup)
                 .await
                 .map_err(start_err)?;
+            prepared.announce(&a).map_err(start_err)?;
             started_once.store(true, Ordering::Release);
             Ok(a.get_cell())
         }

@@ -58,6 +58,20 @@ pub enum OpsCmd {
     /// round now (on the leader).
     #[command(subcommand)]
     Placement(PlacementOp),
+    /// Whether one node is ready (`GET /readyz`: it knows a leader and its stores run); exits 0
+    /// when it is, 1 otherwise. Needs no token: for health checks (compose, systemd, probes).
+    Health {
+        /// The node's HTTP address.
+        #[arg(
+            long = "node",
+            env = "VERISIM_NODE",
+            default_value = "http://127.0.0.1:8100"
+        )]
+        node: String,
+        /// How long to wait for the answer, in seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
 }
 
 /// `verisim drift ...`.
@@ -114,6 +128,9 @@ struct Answer {
 
 /// Runs an operator command; `Err` when any node failed (after printing what the others said).
 pub fn run(cmd: OpsCmd) -> Result<(), String> {
+    if let OpsCmd::Health { node, timeout } = &cmd {
+        return health(node, Duration::from_secs(*timeout));
+    }
     let (target, method, path, render): (&Target, &str, String, Render) = match &cmd {
         OpsCmd::Status(t) => (t, "GET", "/admin/status".into(), status_table),
         OpsCmd::Tree(t) => (t, "GET", "/admin/tree".into(), tree_text),
@@ -142,6 +159,7 @@ pub fn run(cmd: OpsCmd) -> Result<(), String> {
         OpsCmd::Placement(PlacementOp::Rebalance(t)) => {
             (t, "POST", "/admin/placement/rebalance".into(), lines)
         }
+        OpsCmd::Health { .. } => unreachable!("answered above"),
     };
     let nodes = nodes_of(target)?;
     let mut answers: Vec<Answer> = nodes
@@ -189,6 +207,23 @@ pub fn run(cmd: OpsCmd) -> Result<(), String> {
 }
 
 type Render = fn(&[Answer]) -> String;
+
+/// `verisim health`: one attempt at `/readyz`, no token.
+fn health(node: &str, timeout: Duration) -> Result<(), String> {
+    let client =
+        admin_client(&[node.to_owned()], &AdminAuth::default())?.with_policy(RetryPolicy {
+            max_attempts: 1,
+            request_timeout: timeout,
+            ..RetryPolicy::default()
+        });
+    let answer = client
+        .admin("GET", "/readyz", None)
+        .map_err(|e| format!("{node} is not ready: {e}"))?;
+    print_out(&format!(
+        "{node} is ready: leader n{}, applied index {}",
+        answer["leader"], answer["applied_index"]
+    ))
+}
 
 fn print_out(text: &str) -> Result<(), String> {
     use std::io::Write;

@@ -23,9 +23,15 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// ractor_cluster listen address.
     pub cluster_listen: SocketAddr,
+    /// The cluster address other nodes reach this one at (`host:port`, or `host` with the listen
+    /// port), when it is not `cluster_listen`: a wildcard listen address, NAT, a container
+    /// network, a forwarded port. Like etcd's `--initial-advertise-peer-urls`.
+    pub cluster_advertise: Option<String>,
     /// Admin HTTP listen address.
     pub http_listen: SocketAddr,
-    /// Cluster addresses of the other nodes, dialled and redialled.
+    /// Cluster addresses of the other nodes, dialled and redialled: `host:port`, or
+    /// `ID=host:port` when the node's id is known (then never redialled while that node is
+    /// connected, whatever address it announces).
     pub peers: Vec<String>,
     /// Voters of a new cluster (all nodes started with the same list). Empty when joining.
     pub voters: Vec<NodeId>,
@@ -258,6 +264,7 @@ impl Default for NodeConfig {
             id: 0,
             data_dir: PathBuf::from("verisim-data"),
             cluster_listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
+            cluster_advertise: None,
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8100)),
             peers: Vec::new(),
             voters: Vec::new(),
@@ -332,6 +339,10 @@ impl NodeConfig {
         self.placement
             .validate()
             .map_err(NodeConfigError::Invalid)?;
+        // Seeds and the advertise address, checked now rather than when the cluster layer starts.
+        self.cluster_config()
+            .validate()
+            .map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
         let has_token = self.admin.token.is_some() || self.admin.token_file.is_some();
         if !self.http_listen.ip().is_loopback() && !has_token && !self.admin.insecure_open {
             return bad(format!(
@@ -356,7 +367,7 @@ impl NodeConfig {
     }
 
     pub fn cluster_config(&self) -> ClusterConfig {
-        let mut seeds = self.peers.clone();
+        let mut seeds: Vec<String> = self.peers.iter().map(|p| seed_of_peer(p)).collect();
         if let Some(j) = &self.join
             && !seeds.contains(j)
         {
@@ -365,6 +376,7 @@ impl NodeConfig {
         ClusterConfig {
             node_name: node_name(self.id),
             listen: self.cluster_listen,
+            advertise: self.cluster_advertise.clone(),
             cookie: self.cookie.clone(),
             tls: self.tls.clone(),
             seeds,
@@ -394,6 +406,16 @@ impl NodeConfig {
             age_jitter: Duration::from_secs(s.age_jitter_s),
             check_every: Duration::from_millis(s.check_ms.max(1)),
         }
+    }
+}
+
+/// `ID=host:port` names the node `n<ID>` for the cluster layer; anything else passes as it is.
+fn seed_of_peer(peer: &str) -> String {
+    match peer.split_once('=') {
+        Some((id, addr)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("n{id}={addr}")
+        }
+        _ => peer.to_string(),
     }
 }
 
@@ -437,6 +459,39 @@ mod tests {
         assert!(zero.validate().is_err());
         let on: NodeConfig = toml::from_str("[admin]\nraw_proposals = true").unwrap();
         assert!(on.admin.raw_proposals);
+    }
+
+    #[test]
+    fn peers_with_ids_become_named_seeds_and_the_advertise_address_is_checked() {
+        let text = r#"
+            id = 1
+            voters = [1, 2, 3]
+            cluster_listen = "0.0.0.0:7100"
+            cluster_advertise = "node1.internal:7100"
+            peers = ["2=node2.internal:7100", "n3=node3.internal:7100", "10.0.0.4:7100"]
+        "#;
+        let c: NodeConfig = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        let cluster = c.cluster_config();
+        assert_eq!(
+            cluster.seeds,
+            [
+                "n2=node2.internal:7100",
+                "n3=node3.internal:7100",
+                "10.0.0.4:7100"
+            ]
+        );
+        assert_eq!(
+            cluster.advertised(7100).unwrap(),
+            ("node1.internal".to_string(), 7100)
+        );
+        for bad in [
+            "peers = [\"node2.internal\"]",
+            "cluster_advertise = \"node1:port\"",
+        ] {
+            let c: NodeConfig = toml::from_str(&format!("id = 1\nvoters = [1]\n{bad}")).unwrap();
+            assert!(c.validate().is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

@@ -276,7 +276,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let advertiser = tokio::spawn(super::advertise::advertise(
         proxy.clone(),
         crate::registry::NodeInfo {
-            cluster_addr: cluster.listen_addr().to_string(),
+            cluster_addr: config
+                .cluster_config()
+                .advertised(cluster.listen_addr().port())
+                .map_or_else(
+                    |_| cluster.listen_addr().to_string(),
+                    |(host, port)| format!("{host}:{port}"),
+                ),
             http_addr: config
                 .http
                 .advertise

@@ -162,6 +162,7 @@ fn parse_args() -> Result<Args, String> {
             "--cookie" => config.cookie = CookieSource::Value(value()?),
             "--cookie-file" => config.cookie = CookieSource::File(value()?.into()),
             "--seed" => config.seeds.push(value()?),
+            "--advertise" => config.advertise = Some(value()?),
             "--heartbeat-interval-ms" => config.heartbeat_interval_ms = ms(value()?)?,
             "--heartbeat-deadline-ms" => config.heartbeat_deadline_ms = ms(value()?)?,
             "--handshake-timeout-ms" => config.handshake_timeout_ms = ms(value()?)?,
@@ -308,6 +309,10 @@ async fn command(cluster: &ClusterHandle, line: &str, chunk_bytes: usize, seq: &
                 times[(times.len() * 99 / 100).min(times.len() - 1)]
             );
         }
+        (Some("SEED"), Some(spec)) => match cluster.add_peer_address(spec) {
+            Ok(()) => println!("SEED_OK {spec}"),
+            Err(e) => println!("SEED_ERR {spec} {e}"),
+        },
         _ => println!("UNKNOWN {line}"),
     }
     true

@@ -63,17 +63,31 @@ impl Probe {
         seeds: &[SocketAddr],
         extra: &[String],
     ) -> Probe {
+        let seeds: Vec<String> = seeds.iter().map(SocketAddr::to_string).collect();
+        Self::start_listening(name, addr, addr, cookie, &seeds, extra)
+    }
+
+    /// Like `start`, listening on `listen` (e.g. `0.0.0.0:port`) while `addr` is the address the
+    /// test reaches it at, with seeds as written (`host:port` or `name=host:port`).
+    pub fn start_listening(
+        name: &str,
+        addr: SocketAddr,
+        listen: SocketAddr,
+        cookie: &str,
+        seeds: &[String],
+        extra: &[String],
+    ) -> Probe {
         let mut cmd = Command::new(PROBE);
         cmd.args([
             "--name",
             name,
             "--listen",
-            &addr.to_string(),
+            &listen.to_string(),
             "--cookie",
             cookie,
         ]);
         for s in seeds {
-            cmd.args(["--seed", &s.to_string()]);
+            cmd.args(["--seed", s]);
         }
         cmd.args(extra)
             .stdin(Stdio::piped())

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 /// How long `docker info` may take before we call the daemon absent.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ordinary docker commands (run, network connect, rm...).
-pub(super) const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
 /// The image's repository name and the label every image, container and network carries.
 const IMAGE_REPO: &str = "verisim-systest";
-pub(super) const LABEL: &str = "verisim.systest";
+pub const LABEL: &str = "verisim.systest";
 
 /// The standard output of a finished command, or why it did not finish well.
 pub(super) fn run(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
@@ -24,7 +24,7 @@ pub(super) fn run(cmd: &mut Command, timeout: Duration) -> Result<String, String
 }
 
 /// Standard output and standard error of a finished command, or why it did not finish well.
-pub(super) fn run_full(cmd: &mut Command, timeout: Duration) -> Result<(String, String), String> {
+pub fn run_full(cmd: &mut Command, timeout: Duration) -> Result<(String, String), String> {
     let what = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -65,7 +65,7 @@ pub(super) fn run_full(cmd: &mut Command, timeout: Duration) -> Result<(String, 
     }
 }
 
-pub(super) fn docker(args: &[&str]) -> Result<String, String> {
+pub fn docker(args: &[&str]) -> Result<String, String> {
     run(Command::new("docker").args(args), DOCKER_TIMEOUT)
 }
 
