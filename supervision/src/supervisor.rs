@@ -117,6 +117,7 @@ impl Child {
             actor_id: self.cell.as_ref().map(|c| c.get_id().to_string()),
             kind: self.spec.kind,
             restart: self.spec.restart,
+            significant: self.spec.significant,
             state: self.state,
             restart_count: self.restarts,
             last_failure: self.last_failure.clone(),
@@ -222,6 +223,7 @@ impl SupervisorState {
             strategy: self.strategy,
             intensity: self.intensity.max_restarts(),
             period_ms: u64::try_from(self.intensity.period().as_millis()).unwrap_or(u64::MAX),
+            auto_shutdown: self.auto_shutdown,
             children: self.children.iter().map(Child::info).collect(),
         }
     }

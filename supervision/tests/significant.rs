@@ -41,6 +41,18 @@ async fn any_significant_shuts_down_when_a_transient_significant_child_exits_nor
     let (sup, join) = SupervisorHandle::start(spec(AutoShutdown::AnySignificant, &probe))
         .await
         .unwrap();
+    // Introspection shows the flags.
+    let info = sup.info().await.unwrap();
+    assert_eq!(info.auto_shutdown, AutoShutdown::AnySignificant);
+    let flags: Vec<bool> = info.children.iter().map(|c| c.significant).collect();
+    assert_eq!(flags, [false, true, true]);
+    let json = serde_json::to_value(&info).unwrap();
+    assert_eq!(json["auto_shutdown"], "any_significant");
+    assert_eq!(json["children"][1]["significant"], true);
+    assert!(
+        json["children"][0].get("significant").is_none(),
+        "omitted when false, so existing JSON is unchanged"
+    );
     end_child(&sup, "a", How::Stop(None)).await;
     ended(join, &probe).await;
     assert!(!sup.is_alive());
