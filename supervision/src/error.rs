@@ -27,6 +27,22 @@ impl From<SpawnErr> for StartError {
     }
 }
 
+/// A child spec that the supervisor refuses before starting anything (OTP's `check_childspecs`
+/// errors). Returned inside [`SupervisorError::InvalidChildSpec`].
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub enum SpecError {
+    /// A significant child must be `Transient` or `Temporary` (OTP's
+    /// `{bad_combination, [{restart, permanent}, {significant, true}]}`).
+    #[error(
+        "child `{0}` is significant and permanent; a significant child must be transient or temporary"
+    )]
+    SignificantPermanent(String),
+    /// A significant child under a supervisor whose `auto_shutdown` is `Never` (OTP's
+    /// `{bad_combination, [{auto_shutdown, never}, {significant, true}]}`).
+    #[error("child `{0}` is significant but the supervisor's auto_shutdown is `never`")]
+    SignificantWithoutAutoShutdown(String),
+}
+
 /// Errors of supervisor operations.
 #[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
 pub enum SupervisorError {
@@ -41,6 +57,9 @@ pub enum SupervisorError {
     /// Two children with the same id.
     #[error("a child with id `{0}` already exists")]
     DuplicateChild(String),
+    /// A child spec is invalid for this supervisor; nothing was started.
+    #[error("invalid child spec: {0}")]
+    InvalidChildSpec(#[from] SpecError),
     /// No child has this id.
     #[error("no child with id `{0}`")]
     NoSuchChild(String),
@@ -53,6 +72,14 @@ pub enum SupervisorError {
     /// `start_from_template` on a supervisor without a child template.
     #[error("the supervisor has no child template")]
     NoTemplate,
+    /// `start_from_template_with` was given arguments of another type than the template takes.
+    #[error("the child template takes arguments of type `{expected}`, got `{got}`")]
+    TemplateArgs {
+        /// The type the template was declared with.
+        expected: String,
+        /// The type it was called with.
+        got: String,
+    },
     /// The supervisor is not running (it stopped, gave up, or did not answer in time).
     #[error("supervisor unavailable: {0}")]
     Unavailable(String),

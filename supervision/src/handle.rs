@@ -12,13 +12,53 @@ use crate::error::SupervisorError;
 use crate::introspect::{
     ChildCounts, ChildInfo, SupervisorInfo, SupervisorInfoHeader, TreeChild, TreeNode,
 };
-use crate::spec::{ChildKind, ChildSpec, SupervisorSpec};
+use crate::spec::{ChildKind, ChildSpec, SupervisorSpec, TemplateArgs};
 use crate::supervisor::{Supervisor, SupervisorMsg};
 
 /// A handle to a [`Supervisor`]. Calls wait for the supervisor's answer; an operator action that
 /// stops a child waits for that child's shutdown. Do not call a supervisor from inside one of its
 /// own children's handlers and wait for the answer while the supervisor may be stopping that
 /// child: that would wait on itself until the shutdown timeout.
+///
+/// OTP's operator calls, on a running supervisor:
+///
+/// ```
+/// # use ractor::{Actor, ActorProcessingErr, ActorRef};
+/// # #[derive(Clone)]
+/// # struct Idle;
+/// # enum Never {}
+/// # impl ractor::Message for Never {}
+/// # impl Actor for Idle {
+/// #     type Msg = Never;
+/// #     type State = ();
+/// #     type Arguments = ();
+/// #     async fn pre_start(&self, _: ActorRef<Never>, _: ()) -> Result<(), ActorProcessingErr> {
+/// #         Ok(())
+/// #     }
+/// # }
+/// use verisim_supervision::{ChildSpec, ChildState, Strategy, SupervisorHandle, SupervisorSpec};
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), verisim_supervision::SupervisorError> {
+/// let spec = SupervisorSpec::new("app", Strategy::OneForOne)
+///     .child(ChildSpec::for_actor("cache", Idle, ()))
+///     .child(ChildSpec::for_actor("web", Idle, ()));
+/// let (app, _join) = SupervisorHandle::start(spec).await?;
+///
+/// let ids: Vec<String> = app.which_children().await?.into_iter().map(|c| c.id).collect();
+/// assert_eq!(ids, ["cache", "web"]);
+/// assert_eq!(app.count_children().await?.active, 2);
+///
+/// app.terminate_child("web").await?; // stopped, spec kept
+/// assert_eq!(app.child("web").await?.state, ChildState::Stopped);
+/// app.restart_child("web").await?; // running again
+/// app.terminate_child("web").await?;
+/// app.delete_child("web").await?; // spec removed
+/// assert_eq!(app.count_children().await?.specs, 1);
+/// assert_eq!(app.get_childspec("cache").await?.id, "cache");
+/// app.stop().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct SupervisorHandle {
     actor: ActorRef<SupervisorMsg>,
@@ -28,7 +68,9 @@ pub struct SupervisorHandle {
 impl SupervisorHandle {
     /// Spawn a top-level supervisor (no parent) and start its children in order. A child that
     /// fails to start fails this call with [`SupervisorError::ChildStartFailed`] naming it,
-    /// after the children already started were stopped in reverse order.
+    /// after the children already started were stopped in reverse order. The specs are checked
+    /// first ([`SupervisorSpec::check`]); an invalid one fails the call and starts nothing.
+    /// The `JoinHandle` completes when the supervisor has stopped.
     pub async fn start(
         spec: SupervisorSpec,
     ) -> Result<(SupervisorHandle, JoinHandle<()>), SupervisorError> {
@@ -131,9 +173,67 @@ impl SupervisorHandle {
             .await?
     }
 
-    /// Start one more child from the supervisor's template; returns its id and cell.
+    /// Start one more child from the supervisor's template (set with
+    /// [`SupervisorSpec::template`]); returns its id and cell.
     pub async fn start_from_template(&self) -> Result<(String, ActorCell), SupervisorError> {
-        self.call(SupervisorMsg::StartFromTemplate).await?
+        self.start_from_template_with(()).await
+    }
+
+    /// Start one more child from a template that takes arguments (set with
+    /// [`SupervisorSpec::template_with`]), passing it `args`; returns the child's id and cell.
+    /// Arguments of another type than the template's fail with
+    /// [`SupervisorError::TemplateArgs`] and start nothing.
+    ///
+    /// ```
+    /// # use ractor::{Actor, ActorProcessingErr, ActorRef};
+    /// # #[derive(Clone)]
+    /// # struct Idle;
+    /// # enum Never {}
+    /// # impl ractor::Message for Never {}
+    /// # impl Actor for Idle {
+    /// #     type Msg = Never;
+    /// #     type State = ();
+    /// #     type Arguments = ();
+    /// #     async fn pre_start(&self, _: ActorRef<Never>, _: ()) -> Result<(), ActorProcessingErr> {
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// use verisim_supervision::{
+    ///     ChildSpec, Restart, Strategy, SupervisorError, SupervisorHandle, SupervisorSpec,
+    /// };
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), SupervisorError> {
+    /// let spec = SupervisorSpec::new("sessions", Strategy::OneForOne)
+    ///     .max_children(1)
+    ///     .template_with(|n, user: String| {
+    ///         ChildSpec::for_actor(format!("session-{n}-{user}"), Idle, ())
+    ///             .restart(Restart::Temporary)
+    ///     });
+    /// let (sessions, _join) = SupervisorHandle::start(spec).await?;
+    /// let (id, _cell) = sessions.start_from_template_with("ada".to_string()).await?;
+    /// assert_eq!(id, "session-1-ada");
+    /// assert_eq!(
+    ///     sessions.start_from_template_with("bob".to_string()).await.unwrap_err(),
+    ///     SupervisorError::MaxChildren(1)
+    /// );
+    /// sessions.stop().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start_from_template_with<A: Send + 'static>(
+        &self,
+        args: A,
+    ) -> Result<(String, ActorCell), SupervisorError> {
+        let args = TemplateArgs::new(args);
+        self.call(|reply| SupervisorMsg::StartFromTemplate(args, reply))
+            .await?
+    }
+
+    /// OTP's `get_childspec`: a copy of the child's spec, by id.
+    pub async fn get_childspec(&self, id: &str) -> Result<ChildSpec, SupervisorError> {
+        let id = id.to_string();
+        self.call(|reply| SupervisorMsg::GetChildSpec(id, reply))
+            .await?
     }
 
     /// Stop a child (shutdown policy applies) and keep its spec; a temporary child is removed.

@@ -3,7 +3,7 @@
 use ractor::ActorCell;
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{Restart, Strategy};
+use crate::policy::{AutoShutdown, Restart, Strategy};
 use crate::spec::ChildKind;
 
 /// A child's lifecycle state.
@@ -31,6 +31,9 @@ pub struct ChildInfo {
     pub kind: ChildKind,
     /// Restart type.
     pub restart: Restart,
+    /// Whether it is significant for the supervisor's `auto_shutdown` (omitted when false).
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub significant: bool,
     /// Lifecycle state.
     pub state: ChildState,
     /// Starts after the first one (automatic and operator restarts).
@@ -44,6 +47,14 @@ pub struct ChildInfo {
     /// The running incarnation (not serialized).
     #[serde(skip)]
     pub cell: Option<ActorCell>,
+}
+
+fn is_never(a: &AutoShutdown) -> bool {
+    *a == AutoShutdown::Never
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// OTP's `count_children`.
@@ -91,6 +102,9 @@ pub struct SupervisorInfo {
     pub intensity: u32,
     /// The period, in milliseconds.
     pub period_ms: u64,
+    /// When significant children shut it down (omitted when `never`).
+    #[serde(skip_serializing_if = "is_never", default)]
+    pub auto_shutdown: AutoShutdown,
     /// Children in start order.
     pub children: Vec<ChildInfo>,
 }

@@ -1,6 +1,12 @@
 //! OTP-style supervisors for ractor: `one_for_one`, `one_for_all`, `rest_for_one`; permanent,
 //! transient and temporary children; restart intensity with escalation; ordered start and
-//! shutdown; dynamic children; introspection and operator actions. See `docs/supervision.md`.
+//! shutdown; significant children and `auto_shutdown`; dynamic children; introspection and
+//! operator actions. See the crate's `README.md`, `docs/supervision.md` (the rules) and
+//! `docs/supervision-from-otp.md` (OTP's API mapped to this one).
+//!
+//! The top-level API: describe children with [`ChildSpec`], a supervisor with
+//! [`SupervisorSpec`], start it with [`SupervisorHandle::start`], and use the
+//! [`SupervisorHandle`] for introspection and operator actions.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -18,6 +24,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod error;
 pub mod handle;
 pub mod intensity;
@@ -26,10 +34,15 @@ pub mod policy;
 pub mod spec;
 pub mod supervisor;
 
-pub use error::{StartError, SupervisorError};
+pub use error::{SpecError, StartError, SupervisorError};
 pub use handle::SupervisorHandle;
 pub use intensity::{Backoff, RestartIntensity};
 pub use introspect::{ChildCounts, ChildInfo, ChildState, SupervisorInfo, TreeChild, TreeNode};
-pub use policy::{ExitKind, GAVE_UP_REASON, Restart, Strategy};
-pub use spec::{ChildKind, ChildSpec, ChildTemplate, Shutdown, SupervisorSpec};
+pub use policy::{AutoShutdown, ExitKind, GAVE_UP_REASON, Restart, Strategy};
+pub use spec::{ChildKind, ChildSpec, ChildTemplate, Shutdown, SupervisorSpec, TemplateArgs};
 pub use supervisor::{Supervisor, SupervisorMsg, SupervisorState};
+
+// The README's code is compiled and run as a doctest, so the five-minute start stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -29,6 +29,23 @@ pub enum Restart {
     Temporary,
 }
 
+/// When a supervisor shuts itself down because significant children ended (OTP 24's
+/// `auto_shutdown` flag). Only exits a child makes on its own count: a child that the supervisor
+/// stops (an operator `terminate_child`, a sibling's restart, shutdown) never triggers it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoShutdown {
+    /// Never (the default); significant children are refused.
+    #[default]
+    Never,
+    /// When any significant child ends and is not restarted: a transient one that exits
+    /// normally, or a temporary one that exits in any way.
+    AnySignificant,
+    /// When the last significant child that is running (or waiting for a restart) ends in that
+    /// way.
+    AllSignificant,
+}
+
 /// How an exit counts for the restart rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,6 +82,23 @@ pub fn should_restart(restart: Restart, exit: ExitKind) -> bool {
         Restart::Permanent => true,
         Restart::Transient => exit == ExitKind::Abnormal,
         Restart::Temporary => false,
+    }
+}
+
+/// Whether a supervisor shuts itself down after a child that is *not* restarted ended on its
+/// own: `significant` tells whether that child is significant, `other_significant_active`
+/// whether any other significant child is still running or waiting for a restart (OTP's
+/// `do_auto_shutdown/2`).
+pub fn auto_shutdown_due(
+    mode: AutoShutdown,
+    significant: bool,
+    other_significant_active: bool,
+) -> bool {
+    match mode {
+        AutoShutdown::Never => false,
+        _ if !significant => false,
+        AutoShutdown::AnySignificant => true,
+        AutoShutdown::AllSignificant => !other_significant_active,
     }
 }
 
@@ -105,6 +139,19 @@ mod tests {
         assert!(should_restart(Transient, Abnormal));
         assert!(!should_restart(Temporary, Normal));
         assert!(!should_restart(Temporary, Abnormal));
+    }
+
+    #[test]
+    fn auto_shutdown_follows_otp() {
+        use AutoShutdown::*;
+        for others in [false, true] {
+            assert!(!auto_shutdown_due(Never, true, others));
+            assert!(!auto_shutdown_due(AnySignificant, false, others));
+            assert!(!auto_shutdown_due(AllSignificant, false, others));
+            assert!(auto_shutdown_due(AnySignificant, true, others));
+        }
+        assert!(auto_shutdown_due(AllSignificant, true, false));
+        assert!(!auto_shutdown_due(AllSignificant, true, true));
     }
 
     #[test]

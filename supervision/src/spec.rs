@@ -2,6 +2,7 @@
 //! supervisor's spec, `ChildSpec::supervisor`, lives with the actor it starts, in
 //! [`crate::supervisor`].
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -11,9 +12,9 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell};
 use serde::{Deserialize, Serialize};
 
-use crate::error::StartError;
+use crate::error::{SpecError, StartError, SupervisorError};
 use crate::intensity::Backoff;
-use crate::policy::{Restart, Strategy};
+use crate::policy::{AutoShutdown, Restart, Strategy};
 
 /// What a start function returns.
 pub type StartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, StartError>> + Send>>;
@@ -22,8 +23,52 @@ pub type StartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, StartError>
 /// `spawn_linked` with it). It must return once the child is started (its `pre_start` done).
 pub type StartFn = Arc<dyn Fn(ActorCell) -> StartFuture + Send + Sync>;
 
-/// Builds the spec of the `n`-th child a dynamic supervisor starts from its template.
-pub type ChildTemplate = Arc<dyn Fn(u64) -> ChildSpec + Send + Sync>;
+/// The per-start arguments of
+/// [`SupervisorHandle::start_from_template_with`](crate::SupervisorHandle::start_from_template_with),
+/// type-erased on their way to the supervisor, with the name of their type for the error when
+/// the template takes another one.
+pub struct TemplateArgs {
+    value: Box<dyn Any + Send>,
+    type_name: &'static str,
+}
+
+impl TemplateArgs {
+    /// Wrap one start's arguments.
+    pub fn new<A: Send + 'static>(args: A) -> Self {
+        Self {
+            value: Box::new(args),
+            type_name: std::any::type_name::<A>(),
+        }
+    }
+
+    /// The arguments, if they are of type `A`.
+    ///
+    /// # Errors
+    /// [`SupervisorError::TemplateArgs`] naming both types otherwise.
+    pub fn take<A: 'static>(self) -> Result<A, SupervisorError> {
+        match self.value.downcast::<A>() {
+            Ok(a) => Ok(*a),
+            Err(_) => Err(SupervisorError::TemplateArgs {
+                expected: std::any::type_name::<A>().to_string(),
+                got: self.type_name.to_string(),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for TemplateArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TemplateArgs")
+            .field("type", &self.type_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the spec of the `n`-th child a dynamic supervisor starts from its template, from the
+/// arguments of that start. Made by [`SupervisorSpec::template`] or
+/// [`SupervisorSpec::template_with`], which check the arguments' type.
+pub type ChildTemplate =
+    Arc<dyn Fn(u64, TemplateArgs) -> Result<ChildSpec, SupervisorError> + Send + Sync>;
 
 /// How a child is stopped when the supervisor stops it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +105,9 @@ pub struct ChildSpec {
     pub shutdown: Shutdown,
     /// Worker or supervisor.
     pub kind: ChildKind,
+    /// Whether its own exit can shut the supervisor down (see [`AutoShutdown`]); only a
+    /// transient or temporary child may be significant.
+    pub significant: bool,
 }
 
 impl fmt::Debug for ChildSpec {
@@ -69,6 +117,7 @@ impl fmt::Debug for ChildSpec {
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown)
             .field("kind", &self.kind)
+            .field("significant", &self.significant)
             .finish_non_exhaustive()
     }
 }
@@ -77,7 +126,31 @@ impl fmt::Debug for ChildSpec {
 pub const DEFAULT_SHUTDOWN: Duration = Duration::from_secs(5);
 
 impl ChildSpec {
-    /// A permanent worker with a 5 s shutdown, started by `start`.
+    /// A permanent worker with a 5 s shutdown, started by `start`, which must spawn the actor
+    /// linked under the supervisor cell it is given and return the actor's cell.
+    ///
+    /// ```no_run
+    /// # use ractor::{Actor, ActorProcessingErr, ActorRef};
+    /// # #[derive(Clone)]
+    /// # struct Idle;
+    /// # enum Never {}
+    /// # impl ractor::Message for Never {}
+    /// # impl Actor for Idle {
+    /// #     type Msg = Never;
+    /// #     type State = ();
+    /// #     type Arguments = ();
+    /// #     async fn pre_start(&self, _: ActorRef<Never>, _: ()) -> Result<(), ActorProcessingErr> {
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// use ractor::ActorCell;
+    /// use verisim_supervision::ChildSpec;
+    ///
+    /// let spec = ChildSpec::new("idle", |sup: ActorCell| async move {
+    ///     let (actor, _join) = Actor::spawn_linked(None, Idle, (), sup).await?;
+    ///     Ok(actor.get_cell())
+    /// });
+    /// ```
     pub fn new<F, Fut>(id: impl Into<String>, start: F) -> Self
     where
         F: Fn(ActorCell) -> Fut + Send + Sync + 'static,
@@ -89,10 +162,34 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown: Shutdown::Timeout(DEFAULT_SHUTDOWN),
             kind: ChildKind::Worker,
+            significant: false,
         }
     }
 
     /// A permanent worker that spawns `actor` with a clone of `args` on every start.
+    ///
+    /// ```
+    /// # use ractor::{Actor, ActorProcessingErr, ActorRef};
+    /// # #[derive(Clone)]
+    /// # struct Idle;
+    /// # enum Never {}
+    /// # impl ractor::Message for Never {}
+    /// # impl Actor for Idle {
+    /// #     type Msg = Never;
+    /// #     type State = ();
+    /// #     type Arguments = ();
+    /// #     async fn pre_start(&self, _: ActorRef<Never>, _: ()) -> Result<(), ActorProcessingErr> {
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// use std::time::Duration;
+    /// use verisim_supervision::{ChildSpec, Restart, Shutdown};
+    ///
+    /// let spec = ChildSpec::for_actor("idle", Idle, ())
+    ///     .restart(Restart::Transient)
+    ///     .shutdown(Shutdown::Timeout(Duration::from_secs(1)));
+    /// assert_eq!(spec.restart, Restart::Transient);
+    /// ```
     pub fn for_actor<A>(id: impl Into<String>, actor: A, args: A::Arguments) -> Self
     where
         A: Actor + Clone,
@@ -125,6 +222,71 @@ impl ChildSpec {
         self.kind = kind;
         self
     }
+
+    /// Mark the child significant (OTP 24): when it ends on its own and is not restarted, the
+    /// supervisor's [`AutoShutdown`] decides whether the supervisor shuts itself down. Checked
+    /// when the child is given to a supervisor: it must be transient or temporary, and the
+    /// supervisor's `auto_shutdown` must not be `Never`.
+    ///
+    /// A job that is done when its one significant step is done:
+    ///
+    /// ```
+    /// # use ractor::{Actor, ActorProcessingErr, ActorRef};
+    /// # #[derive(Clone)]
+    /// # struct Idle;
+    /// # enum Never {}
+    /// # impl ractor::Message for Never {}
+    /// # impl Actor for Idle {
+    /// #     type Msg = Never;
+    /// #     type State = ();
+    /// #     type Arguments = ();
+    /// #     async fn pre_start(&self, _: ActorRef<Never>, _: ()) -> Result<(), ActorProcessingErr> {
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// use verisim_supervision::{
+    ///     AutoShutdown, ChildSpec, Restart, Strategy, SupervisorHandle, SupervisorSpec,
+    /// };
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let job = SupervisorSpec::new("job", Strategy::OneForOne)
+    ///     .auto_shutdown(AutoShutdown::AnySignificant)
+    ///     .child(ChildSpec::for_actor("metrics", Idle, ()))
+    ///     .child(
+    ///         ChildSpec::for_actor("step", Idle, ())
+    ///             .restart(Restart::Transient)
+    ///             .significant(true),
+    ///     );
+    /// let (job, join) = SupervisorHandle::start(job).await?;
+    /// let step = job.child("step").await?.cell.ok_or("step is not running")?;
+    /// step.stop(None); // the step finishes normally...
+    /// join.await?; // ...and the whole job shuts itself down
+    /// assert!(!job.is_alive());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn significant(mut self, significant: bool) -> Self {
+        self.significant = significant;
+        self
+    }
+
+    /// Whether this child is valid under a supervisor with this `auto_shutdown` (OTP's
+    /// `check_childspec`).
+    ///
+    /// # Errors
+    /// [`SpecError`] when the child is significant and permanent, or significant under `Never`.
+    pub fn check(&self, auto_shutdown: AutoShutdown) -> Result<(), SpecError> {
+        if !self.significant {
+            return Ok(());
+        }
+        if auto_shutdown == AutoShutdown::Never {
+            return Err(SpecError::SignificantWithoutAutoShutdown(self.id.clone()));
+        }
+        if self.restart == Restart::Permanent {
+            return Err(SpecError::SignificantPermanent(self.id.clone()));
+        }
+        Ok(())
+    }
 }
 
 /// A supervisor: strategy, intensity, optional backoff and dynamic limits, children in start order.
@@ -140,6 +302,8 @@ pub struct SupervisorSpec {
     pub period: Duration,
     /// Optional delay before restarts.
     pub backoff: Option<Backoff>,
+    /// Whether significant children ending shuts the supervisor down.
+    pub auto_shutdown: AutoShutdown,
     /// Maximum number of running or restarting children that `start_child` allows.
     pub max_children: Option<usize>,
     /// Children, started in this order and stopped in reverse.
@@ -156,6 +320,7 @@ impl fmt::Debug for SupervisorSpec {
             .field("intensity", &self.intensity)
             .field("period", &self.period)
             .field("backoff", &self.backoff)
+            .field("auto_shutdown", &self.auto_shutdown)
             .field("max_children", &self.max_children)
             .field("children", &self.children)
             .field("template", &self.template.is_some())
@@ -172,6 +337,7 @@ impl SupervisorSpec {
             intensity: 1,
             period: Duration::from_secs(5),
             backoff: None,
+            auto_shutdown: AutoShutdown::Never,
             max_children: None,
             children: Vec::new(),
             template: None,
@@ -191,6 +357,12 @@ impl SupervisorSpec {
         self
     }
 
+    /// Shut the supervisor down when significant children end (OTP 24's `auto_shutdown`).
+    pub fn auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
+        self.auto_shutdown = auto_shutdown;
+        self
+    }
+
     /// Limit the children `start_child` may add.
     pub fn max_children(mut self, max: usize) -> Self {
         self.max_children = Some(max);
@@ -203,12 +375,61 @@ impl SupervisorSpec {
         self
     }
 
-    /// A dynamic supervisor's child template (see `SupervisorHandle::start_from_template`).
-    pub fn template<F>(mut self, template: F) -> Self
+    /// A dynamic supervisor's child template: `template(n)` is the spec of the `n`-th child
+    /// started by [`SupervisorHandle::start_from_template`](crate::SupervisorHandle::start_from_template).
+    pub fn template<F>(self, template: F) -> Self
     where
         F: Fn(u64) -> ChildSpec + Send + Sync + 'static,
     {
-        self.template = Some(Arc::new(template));
+        self.template_with(move |n, ()| template(n))
+    }
+
+    /// A dynamic supervisor's child template that takes arguments on every start (Elixir's
+    /// `DynamicSupervisor.start_child` with a per-child argument, or its `extra_arguments`
+    /// when the closure captures them): `template(n, args)` is the spec of the `n`-th child,
+    /// started by [`SupervisorHandle::start_from_template_with(args)`](crate::SupervisorHandle::start_from_template_with).
+    /// A call with arguments of another type is refused with [`SupervisorError::TemplateArgs`].
+    pub fn template_with<A, F>(mut self, template: F) -> Self
+    where
+        A: Send + 'static,
+        F: Fn(u64, A) -> ChildSpec + Send + Sync + 'static,
+    {
+        self.template = Some(Arc::new(move |n, args: TemplateArgs| {
+            args.take::<A>().map(|a| template(n, a))
+        }));
         self
+    }
+
+    /// Check every child against this spec before anything starts (OTP's `check_childspecs`):
+    /// unique ids, and significant children only where they are valid.
+    /// [`SupervisorHandle::start`](crate::SupervisorHandle::start) runs it for you.
+    ///
+    /// # Errors
+    /// [`SupervisorError::DuplicateChild`] or [`SupervisorError::InvalidChildSpec`].
+    ///
+    /// ```
+    /// use verisim_supervision::{
+    ///     ChildSpec, SpecError, StartError, Strategy, SupervisorError, SupervisorSpec,
+    /// };
+    /// # let child = |id: &str| {
+    /// #     ChildSpec::new(id, |_sup| async { Err::<ractor::ActorCell, _>(StartError::new("unused")) })
+    /// # };
+    /// // `child(id)` is any child spec; children are permanent unless told otherwise.
+    /// let spec = SupervisorSpec::new("s", Strategy::OneForOne).child(child("a").significant(true));
+    /// assert_eq!(
+    ///     spec.check(),
+    ///     Err(SupervisorError::InvalidChildSpec(
+    ///         SpecError::SignificantWithoutAutoShutdown("a".into())
+    ///     ))
+    /// );
+    /// ```
+    pub fn check(&self) -> Result<(), SupervisorError> {
+        for (i, child) in self.children.iter().enumerate() {
+            if self.children[..i].iter().any(|c| c.id == child.id) {
+                return Err(SupervisorError::DuplicateChild(child.id.clone()));
+            }
+            child.check(self.auto_shutdown)?;
+        }
+        Ok(())
     }
 }

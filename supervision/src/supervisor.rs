@@ -16,8 +16,8 @@ use ractor::{
 use crate::error::{StartError, SupervisorError};
 use crate::intensity::{Backoff, RestartIntensity};
 use crate::introspect::{ChildInfo, ChildState, SupervisorInfo};
-use crate::policy::{self, ExitKind, GAVE_UP_REASON, Restart, Strategy};
-use crate::spec::{ChildKind, ChildSpec, ChildTemplate, Shutdown, SupervisorSpec};
+use crate::policy::{self, AutoShutdown, ExitKind, GAVE_UP_REASON, Restart, Strategy};
+use crate::spec::{ChildKind, ChildSpec, ChildTemplate, Shutdown, SupervisorSpec, TemplateArgs};
 
 mod operator;
 
@@ -55,8 +55,13 @@ pub enum SupervisorMsg {
     Info(RpcReplyPort<SupervisorInfo>),
     /// Add and start a child at run time.
     StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, SupervisorError>>),
-    /// Add and start a child from the template.
-    StartFromTemplate(RpcReplyPort<Result<(String, ActorCell), SupervisorError>>),
+    /// Add and start a child from the template, with this start's arguments.
+    StartFromTemplate(
+        TemplateArgs,
+        RpcReplyPort<Result<(String, ActorCell), SupervisorError>>,
+    ),
+    /// A child's spec, by id (OTP's `get_childspec`).
+    GetChildSpec(String, RpcReplyPort<Result<ChildSpec, SupervisorError>>),
     /// Stop a child and keep its spec (temporary children are removed).
     TerminateChild(String, RpcReplyPort<Result<(), SupervisorError>>),
     /// Stop a child if it runs, then start it again.
@@ -112,6 +117,7 @@ impl Child {
             actor_id: self.cell.as_ref().map(|c| c.get_id().to_string()),
             kind: self.spec.kind,
             restart: self.spec.restart,
+            significant: self.spec.significant,
             state: self.state,
             restart_count: self.restarts,
             last_failure: self.last_failure.clone(),
@@ -132,13 +138,15 @@ pub struct SupervisorState {
     name: String,
     strategy: Strategy,
     backoff: Option<Backoff>,
+    auto_shutdown: AutoShutdown,
     max_children: Option<usize>,
     template: Option<ChildTemplate>,
     template_seq: u64,
     children: Vec<Child>,
     intensity: RestartIntensity,
     next_token: u64,
-    gave_up: bool,
+    // Gave up or shut itself down: it is stopping, and reacts to nothing more.
+    stopping: bool,
 }
 
 /// Stop one incarnation according to its shutdown policy and wait until it has exited.
@@ -167,13 +175,14 @@ impl SupervisorState {
             name: spec.name.clone(),
             strategy: spec.strategy,
             backoff: spec.backoff,
+            auto_shutdown: spec.auto_shutdown,
             max_children: spec.max_children,
             template: spec.template.clone(),
             template_seq: 0,
             children: Vec::with_capacity(spec.children.len()),
             intensity: RestartIntensity::new(spec.intensity, spec.period),
             next_token: 0,
-            gave_up: false,
+            stopping: false,
         }
     }
 
@@ -214,6 +223,7 @@ impl SupervisorState {
             strategy: self.strategy,
             intensity: self.intensity.max_restarts(),
             period_ms: u64::try_from(self.intensity.period().as_millis()).unwrap_or(u64::MAX),
+            auto_shutdown: self.auto_shutdown,
             children: self.children.iter().map(Child::info).collect(),
         }
     }
@@ -233,6 +243,7 @@ impl SupervisorState {
             child.last_failure = what;
         }
         if !policy::should_restart(child.spec.restart, kind) {
+            let significant = child.spec.significant;
             if child.spec.restart == Restart::Temporary {
                 self.children.remove(pos);
             } else {
@@ -241,6 +252,14 @@ impl SupervisorState {
                 } else {
                     ChildState::Stopped
                 };
+            }
+            // The child that exited is no longer active, so "any other" is "any".
+            let others = self
+                .children
+                .iter()
+                .any(|c| c.spec.significant && c.is_active());
+            if policy::auto_shutdown_due(self.auto_shutdown, significant, others) {
+                self.shut_down_on_own(myself).await;
             }
             return;
         }
@@ -351,9 +370,18 @@ impl SupervisorState {
     /// reason `shutdown`, which the parent sees as this child's exit (escalation).
     async fn give_up(&mut self, myself: &ActorRef<SupervisorMsg>) {
         tracing::error!(supervisor = %self.name, "reached maximum restart intensity; shutting down");
-        self.gave_up = true;
+        self.stopping = true;
         self.stop_all().await;
         myself.stop(Some(GAVE_UP_REASON.to_string()));
+    }
+
+    /// Significant children ended (`auto_shutdown`): stop everything in reverse order and exit
+    /// with reason `shutdown`, a normal exit for the parent, as OTP's supervisor does.
+    async fn shut_down_on_own(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        tracing::info!(supervisor = %self.name, mode = ?self.auto_shutdown, "significant children ended; shutting down");
+        self.stopping = true;
+        self.stop_all().await;
+        myself.stop(Some("shutdown".to_string()));
     }
 }
 
@@ -367,12 +395,12 @@ impl Actor for Supervisor {
         myself: ActorRef<Self::Msg>,
         spec: SupervisorSpec,
     ) -> Result<Self::State, ActorProcessingErr> {
+        // Every spec is checked before any child starts, as OTP's `init` does.
+        if let Err(e) = spec.check() {
+            return Err(Box::new(e));
+        }
         let mut state = SupervisorState::new(&spec);
         for child in spec.children {
-            if state.position(&child.id).is_some() {
-                state.stop_all().await;
-                return Err(Box::new(SupervisorError::DuplicateChild(child.id)));
-            }
             match (child.start)(myself.get_cell()).await {
                 Ok(cell) => state.children.push(Child::running(child, cell)),
                 Err(e) => {
@@ -411,8 +439,11 @@ impl Actor for Supervisor {
             SupervisorMsg::StartChild(spec, reply) => {
                 let _ = reply.send(state.start_child(&myself, spec).await);
             }
-            SupervisorMsg::StartFromTemplate(reply) => {
-                let _ = reply.send(state.start_from_template(&myself).await);
+            SupervisorMsg::StartFromTemplate(args, reply) => {
+                let _ = reply.send(state.start_from_template(&myself, args).await);
+            }
+            SupervisorMsg::GetChildSpec(id, reply) => {
+                let _ = reply.send(state.get_childspec(&id));
             }
             SupervisorMsg::TerminateChild(id, reply) => {
                 let _ = reply.send(state.terminate_child(&id).await);
@@ -428,7 +459,9 @@ impl Actor for Supervisor {
                     return Ok(());
                 };
                 let child = &state.children[p];
-                if state.gave_up || child.state != ChildState::Restarting || child.pending.is_some()
+                if state.stopping
+                    || child.state != ChildState::Restarting
+                    || child.pending.is_some()
                 {
                     return Ok(());
                 }
@@ -448,7 +481,7 @@ impl Actor for Supervisor {
                     })
                     .map(|c| c.spec.id.clone())
                     .collect();
-                if !state.gave_up && !ids.is_empty() {
+                if !state.stopping && !ids.is_empty() {
                     state.start_in_order(&myself, &ids).await;
                 }
             }
@@ -476,7 +509,7 @@ impl Actor for Supervisor {
             ),
             _ => return Ok(()),
         };
-        if state.gave_up {
+        if state.stopping {
             return Ok(());
         }
         match state.position_of_actor(actor) {

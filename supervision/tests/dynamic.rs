@@ -99,3 +99,72 @@ async fn max_children_counts_restarting_children_but_not_stopped_ones() {
     sup.stop().await;
     live_settles(&probe, 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_with_arguments_builds_each_child_from_its_start_arguments() {
+    let probe = Probe::default();
+    let p = probe.clone();
+    // The closure captures what Elixir's `extra_arguments` would prepend; the per-start
+    // argument (a peer address here) comes with each call.
+    let spec = SupervisorSpec::new("conns", Strategy::OneForOne)
+        .intensity(10, MINUTE)
+        .max_children(2)
+        .template_with(move |n, peer: String| {
+            worker(&format!("conn-{n}-{peer}"), &p).restart(Restart::Temporary)
+        });
+    let (sup, _join) = SupervisorHandle::start(spec).await.unwrap();
+    let (a, _) = sup
+        .start_from_template_with("10.0.0.7".to_string())
+        .await
+        .unwrap();
+    assert_eq!(a, "conn-1-10.0.0.7");
+    assert!(probe.log().contains(&"start:conn-1-10.0.0.7".to_string()));
+
+    // Arguments of another type start nothing and name both types.
+    let err = sup.start_from_template_with(7u16).await.unwrap_err();
+    assert_eq!(
+        err,
+        SupervisorError::TemplateArgs {
+            expected: "alloc::string::String".into(),
+            got: "u16".into()
+        }
+    );
+    assert!(matches!(
+        sup.start_from_template().await.unwrap_err(),
+        SupervisorError::TemplateArgs { .. }
+    ));
+    assert_eq!(sup.count_children().await.unwrap().specs, 1);
+
+    let (b, _) = sup
+        .start_from_template_with("10.0.0.8".to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        b, "conn-4-10.0.0.8",
+        "refused attempts use up their numbers"
+    );
+    assert_eq!(
+        sup.start_from_template_with("10.0.0.9".to_string())
+            .await
+            .unwrap_err(),
+        SupervisorError::MaxChildren(2)
+    );
+    sup.stop().await;
+    live_settles(&probe, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_without_a_template_refuses_template_starts() {
+    let (sup, _join) = SupervisorHandle::start(SupervisorSpec::new("plain", Strategy::OneForOne))
+        .await
+        .unwrap();
+    assert_eq!(
+        sup.start_from_template().await.unwrap_err(),
+        SupervisorError::NoTemplate
+    );
+    assert_eq!(
+        sup.start_from_template_with(1u8).await.unwrap_err(),
+        SupervisorError::NoTemplate
+    );
+    sup.stop().await;
+}

@@ -3,7 +3,9 @@
 //! every exit the whole tree as `tree()` reports it (ids, states, restart counts, which child
 //! supervisors run) and whether `top` is alive must match the model. Exits that make `sub` give
 //! up check escalation: `sub` exits with a `shutdown` reason, and its restart type in `top`
-//! decides what happens next, counting against `top`'s own intensity.
+//! decides what happens next, counting against `top`'s own intensity. Both supervisors have a
+//! random `auto_shutdown` and random significant children (where valid), so OTP 24's automatic
+//! shutdown, and its escalation as a normal exit of `sub`, is checked against the model too.
 
 mod common;
 
@@ -14,7 +16,8 @@ use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use verisim_supervision::{
-    ChildSpec, ChildState, Restart, Strategy as Otp, SupervisorHandle, SupervisorSpec, TreeNode,
+    AutoShutdown, ChildSpec, ChildState, Restart, Strategy as Otp, SupervisorHandle,
+    SupervisorSpec, TreeNode,
 };
 
 /// Exits driven, and supervisors that gave up, over all cases (printed, so a run shows its reach).
@@ -22,6 +25,8 @@ static EXITS: AtomicUsize = AtomicUsize::new(0);
 static TOP_GAVE_UP: AtomicUsize = AtomicUsize::new(0);
 static SUB_GAVE_UP: AtomicUsize = AtomicUsize::new(0);
 static SUB_ENDED: AtomicUsize = AtomicUsize::new(0);
+static TOP_AUTO_SHUTDOWN: AtomicUsize = AtomicUsize::new(0);
+static SUB_AUTO_SHUTDOWN: AtomicUsize = AtomicUsize::new(0);
 
 /// The child supervisor's id in `top`.
 const SUB: &str = "sub";
@@ -55,6 +60,8 @@ enum Outcome {
     Restarted(Vec<String>),
     /// One restart too many: it stopped every child and exits.
     GaveUp,
+    /// Significant children ended: it stopped every child and exits with `shutdown`.
+    AutoShutdown,
 }
 
 /// One supervisor: OTP's supervisor reduced to what these events touch. The period is an hour,
@@ -63,24 +70,27 @@ enum Outcome {
 struct Level {
     strategy: Otp,
     intensity: u32,
+    auto_shutdown: AutoShutdown,
     restarts: u32,
-    types: Vec<(String, Restart)>,
+    /// Per child: restart type and whether it is significant.
+    types: Vec<(String, Restart, bool)>,
     rows: Vec<Row>,
 }
 
 impl Level {
-    fn new(strategy: Otp, intensity: u32) -> Self {
+    fn new(strategy: Otp, intensity: u32, auto_shutdown: AutoShutdown) -> Self {
         Self {
             strategy,
             intensity,
+            auto_shutdown,
             restarts: 0,
             types: Vec::new(),
             rows: Vec::new(),
         }
     }
 
-    fn add(&mut self, id: &str, restart: Restart) {
-        self.types.push((id.to_string(), restart));
+    fn add(&mut self, id: &str, restart: Restart, significant: bool) {
+        self.types.push((id.to_string(), restart, significant));
         self.rows.push(Row {
             id: id.to_string(),
             state: ChildState::Running,
@@ -91,9 +101,13 @@ impl Level {
     fn restart_type(&self, id: &str) -> Restart {
         self.types
             .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, r)| *r)
+            .find(|(i, _, _)| i == id)
+            .map(|(_, r, _)| *r)
             .unwrap_or(Restart::Permanent)
+    }
+
+    fn significant(&self, id: &str) -> bool {
+        self.types.iter().any(|(i, _, s)| i == id && *s)
     }
 
     /// `id` exited; `gave_up_child` when it is a child supervisor that exceeded its intensity
@@ -118,6 +132,21 @@ impl Level {
                     ChildState::Stopped
                 };
             }
+            // OTP 24's do_auto_shutdown/2, written out from its documentation.
+            let others_running = self
+                .rows
+                .iter()
+                .any(|r| r.state == ChildState::Running && self.significant(&r.id));
+            let shut = self.significant(id)
+                && match self.auto_shutdown {
+                    AutoShutdown::Never => false,
+                    AutoShutdown::AnySignificant => true,
+                    AutoShutdown::AllSignificant => !others_running,
+                };
+            if shut {
+                self.rows.clear();
+                return Outcome::AutoShutdown;
+            }
             return Outcome::Left;
         }
         self.restarts += 1;
@@ -135,7 +164,7 @@ impl Level {
         let is_temp = |id: &str| {
             types
                 .iter()
-                .any(|(i, r)| i == id && *r == Restart::Temporary)
+                .any(|(i, r, _)| i == id && *r == Restart::Temporary)
         };
         self.rows
             .retain(|r| r.id == id || !in_range.contains(&r.id) || !is_temp(&r.id));
@@ -179,6 +208,8 @@ impl View {
 struct Model {
     top: Level,
     alive: bool,
+    /// `top` ended by `auto_shutdown` (rather than by giving up).
+    top_shut_down: bool,
     /// `sub` as configured: every start of it begins from here (a new actor, a new history).
     sub_fresh: Level,
     /// The running `sub`.
@@ -245,7 +276,8 @@ impl Model {
             self.sub = None;
         }
         match self.top.exit(id, abnormal, gave_up_child) {
-            Outcome::GaveUp => {
+            outcome @ (Outcome::GaveUp | Outcome::AutoShutdown) => {
+                self.top_shut_down = matches!(outcome, Outcome::AutoShutdown);
                 self.alive = false;
                 self.sub = None;
             }
@@ -262,24 +294,30 @@ impl Model {
         }
     }
 
-    /// Returns whether `sub` gave up.
-    fn apply(&mut self, target: &Target, exit: Exit) -> bool {
+    /// Returns whether `sub` gave up (`Some(true)`) or shut itself down (`Some(false)`).
+    fn apply(&mut self, target: &Target, exit: Exit) -> Option<bool> {
         match target {
             Target::TopWorker(id) => self.top_exit(id, exit.abnormal(), false),
             // Only a stop (normal) or a kill can be aimed at a supervisor from outside.
             Target::Sub => self.top_exit(SUB, exit.abnormal(), false),
             Target::SubWorker(id) => {
-                let Some(sub) = self.sub.as_mut() else {
-                    return false;
-                };
-                if let Outcome::GaveUp = sub.exit(id, exit.abnormal(), false) {
-                    // Escalation: `sub` exits with `shutdown: reached_max_restart_intensity`.
-                    self.top_exit(SUB, false, true);
-                    return true;
+                let sub = self.sub.as_mut()?;
+                match sub.exit(id, exit.abnormal(), false) {
+                    Outcome::GaveUp => {
+                        // Escalation: `sub` exits with `shutdown: reached_max_restart_intensity`.
+                        self.top_exit(SUB, false, true);
+                        return Some(true);
+                    }
+                    Outcome::AutoShutdown => {
+                        // A plain `shutdown`: a normal exit, not a failure.
+                        self.top_exit(SUB, false, false);
+                        return Some(false);
+                    }
+                    Outcome::Left | Outcome::Restarted(_) => {}
                 }
             }
         }
-        false
+        None
     }
 }
 
@@ -287,13 +325,21 @@ impl Model {
 struct Case {
     top_strategy: Otp,
     top_intensity: u32,
-    top_types: Vec<Restart>,
+    top_auto: AutoShutdown,
+    /// Restart type, and significant if that is valid there.
+    top_types: Vec<(Restart, bool)>,
     sub_at: usize,
-    sub_restart: Restart,
+    sub_restart: (Restart, bool),
     sub_strategy: Otp,
     sub_intensity: u32,
-    sub_types: Vec<Restart>,
+    sub_auto: AutoShutdown,
+    sub_types: Vec<(Restart, bool)>,
     events: Vec<(usize, Exit)>,
+}
+
+/// A random significant flag only where OTP accepts it (the refusals are tested on their own).
+fn significant(auto: AutoShutdown, (restart, wanted): (Restart, bool)) -> bool {
+    wanted && restart != Restart::Permanent && auto != AutoShutdown::Never
 }
 
 fn cases() -> impl Strategy<Value = Case> {
@@ -305,10 +351,21 @@ fn cases() -> impl Strategy<Value = Case> {
         ]
     };
     let restart = || {
+        (
+            prop_oneof![
+                Just(Restart::Permanent),
+                Just(Restart::Transient),
+                Just(Restart::Temporary)
+            ],
+            any::<bool>(),
+        )
+    };
+    // Mostly `never`, so most cases still run long enough to reach escalation.
+    let auto = || {
         prop_oneof![
-            Just(Restart::Permanent),
-            Just(Restart::Transient),
-            Just(Restart::Temporary)
+            2 => Just(AutoShutdown::Never),
+            1 => Just(AutoShutdown::AnySignificant),
+            1 => Just(AutoShutdown::AllSignificant)
         ]
     };
     let exit = prop_oneof![
@@ -321,6 +378,7 @@ fn cases() -> impl Strategy<Value = Case> {
         (
             strategy(),
             0u32..8,
+            auto(),
             proptest::collection::vec(restart(), 0..4),
             any::<usize>(),
             restart(),
@@ -328,23 +386,26 @@ fn cases() -> impl Strategy<Value = Case> {
         (
             strategy(),
             0u32..4,
+            auto(),
             proptest::collection::vec(restart(), 1..4),
         ),
         proptest::collection::vec((any::<usize>(), exit), 0..16),
     )
         .prop_map(
             |(
-                (top_strategy, top_intensity, top_types, sub_at, sub_restart),
-                (sub_strategy, sub_intensity, sub_types),
+                (top_strategy, top_intensity, top_auto, top_types, sub_at, sub_restart),
+                (sub_strategy, sub_intensity, sub_auto, sub_types),
                 events,
             )| Case {
                 top_strategy,
                 top_intensity,
+                top_auto,
                 top_types,
                 sub_at,
                 sub_restart,
                 sub_strategy,
                 sub_intensity,
+                sub_auto,
                 sub_types,
                 events,
             },
@@ -354,33 +415,43 @@ fn cases() -> impl Strategy<Value = Case> {
 /// Both specs and the model of the same tree.
 fn build(case: &Case, probe: &Probe) -> (SupervisorSpec, Model) {
     let hour = Duration::from_secs(3600);
-    let mut sub_spec =
-        SupervisorSpec::new(SUB, case.sub_strategy).intensity(case.sub_intensity, hour);
-    let mut sub = Level::new(case.sub_strategy, case.sub_intensity);
-    for (i, restart) in case.sub_types.iter().enumerate() {
+    let mut sub_spec = SupervisorSpec::new(SUB, case.sub_strategy)
+        .intensity(case.sub_intensity, hour)
+        .auto_shutdown(case.sub_auto);
+    let mut sub = Level::new(case.sub_strategy, case.sub_intensity, case.sub_auto);
+    for (i, &(restart, wanted)) in case.sub_types.iter().enumerate() {
         let id = format!("s{i}");
-        sub_spec = sub_spec.child(worker(&id, probe).restart(*restart));
-        sub.add(&id, *restart);
+        let sig = significant(case.sub_auto, (restart, wanted));
+        sub_spec = sub_spec.child(worker(&id, probe).restart(restart).significant(sig));
+        sub.add(&id, restart, sig);
     }
-    let mut top_spec =
-        SupervisorSpec::new("top", case.top_strategy).intensity(case.top_intensity, hour);
-    let mut top = Level::new(case.top_strategy, case.top_intensity);
+    let mut top_spec = SupervisorSpec::new("top", case.top_strategy)
+        .intensity(case.top_intensity, hour)
+        .auto_shutdown(case.top_auto);
+    let mut top = Level::new(case.top_strategy, case.top_intensity, case.top_auto);
     let sub_at = case.sub_at % (case.top_types.len() + 1);
     for i in 0..=case.top_types.len() {
         if i == sub_at {
-            top_spec = top_spec
-                .child(ChildSpec::supervisor(SUB, sub_spec.clone()).restart(case.sub_restart));
-            top.add(SUB, case.sub_restart);
+            let (restart, _) = case.sub_restart;
+            let sig = significant(case.top_auto, case.sub_restart);
+            top_spec = top_spec.child(
+                ChildSpec::supervisor(SUB, sub_spec.clone())
+                    .restart(restart)
+                    .significant(sig),
+            );
+            top.add(SUB, restart, sig);
         }
-        if let Some(restart) = case.top_types.get(i) {
+        if let Some(&(restart, wanted)) = case.top_types.get(i) {
             let id = format!("c{i}");
-            top_spec = top_spec.child(worker(&id, probe).restart(*restart));
-            top.add(&id, *restart);
+            let sig = significant(case.top_auto, (restart, wanted));
+            top_spec = top_spec.child(worker(&id, probe).restart(restart).significant(sig));
+            top.add(&id, restart, sig);
         }
     }
     let model = Model {
         top,
         alive: true,
+        top_shut_down: false,
         sub_fresh: sub.clone(),
         sub: Some(sub),
     };
@@ -466,9 +537,11 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         if matches!(target, Target::Sub) {
             SUB_ENDED.fetch_add(1, Ordering::Relaxed);
         }
-        if model.apply(&target, exit) {
-            SUB_GAVE_UP.fetch_add(1, Ordering::Relaxed);
-        }
+        match model.apply(&target, exit) {
+            Some(true) => SUB_GAVE_UP.fetch_add(1, Ordering::Relaxed),
+            Some(false) => SUB_AUTO_SHUTDOWN.fetch_add(1, Ordering::Relaxed),
+            None => 0,
+        };
         EXITS.fetch_add(1, Ordering::Relaxed);
 
         if model.alive {
@@ -492,9 +565,13 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
             );
         } else {
             let stopped = tokio::time::timeout(DEADLINE, join).await;
-            prop_assert!(stopped.is_ok(), "top should have given up");
+            prop_assert!(stopped.is_ok(), "top should have given up or shut down");
             prop_assert!(!top.is_alive());
-            TOP_GAVE_UP.fetch_add(1, Ordering::Relaxed);
+            if model.top_shut_down {
+                TOP_AUTO_SHUTDOWN.fetch_add(1, Ordering::Relaxed);
+            } else {
+                TOP_GAVE_UP.fetch_add(1, Ordering::Relaxed);
+            }
             live_settles(&probe, 0).await;
             return Ok(());
         }
@@ -522,10 +599,13 @@ fn a_two_level_tree_follows_the_otp_model() {
         panic!("seed {seed} (rerun with MODEL_SEED={seed}): {e}");
     }
     println!(
-        "{} exits driven ({} of sub itself); sub gave up {} times, top {} times",
+        "{} exits driven ({} of sub itself); sub gave up {} times, top {} times; \
+         auto_shutdown: sub {} times, top {} times",
         EXITS.load(Ordering::Relaxed),
         SUB_ENDED.load(Ordering::Relaxed),
         SUB_GAVE_UP.load(Ordering::Relaxed),
-        TOP_GAVE_UP.load(Ordering::Relaxed)
+        TOP_GAVE_UP.load(Ordering::Relaxed),
+        SUB_AUTO_SHUTDOWN.load(Ordering::Relaxed),
+        TOP_AUTO_SHUTDOWN.load(Ordering::Relaxed)
     );
 }

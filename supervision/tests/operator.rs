@@ -140,3 +140,31 @@ async fn an_operator_restart_whose_start_fails_leaves_the_child_failed_with_the_
     sup.stop().await;
     live_settles(&probe, 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_childspec_returns_the_spec_by_id_and_it_starts_the_same_child() {
+    let probe = Probe::default();
+    let (sup, _join) = SupervisorHandle::start(
+        SupervisorSpec::new("s", Strategy::OneForOne)
+            .child(worker("a", &probe).restart(Restart::Transient)),
+    )
+    .await
+    .unwrap();
+    let spec = sup.get_childspec("a").await.unwrap();
+    assert_eq!(
+        (spec.id.as_str(), spec.restart, spec.significant),
+        ("a", Restart::Transient, false)
+    );
+    assert_eq!(
+        sup.get_childspec("nope").await.unwrap_err(),
+        SupervisorError::NoSuchChild("nope".into())
+    );
+    // The copy is a working spec: under a new id it starts another incarnation of the worker.
+    let mut copy = spec;
+    copy.id = "a2".into();
+    sup.start_child(copy).await.unwrap();
+    assert_eq!(sup.count_children().await.unwrap().active, 2);
+    assert_eq!(probe.log(), strings(&["start:a", "start:a"]));
+    sup.stop().await;
+    live_settles(&probe, 0).await;
+}

@@ -1,5 +1,5 @@
-//! Operator actions: OTP's `start_child`, `restart_child`, `terminate_child` and
-//! `delete_child`, plus starting from a dynamic supervisor's template. These are requests from
+//! Operator actions: OTP's `start_child`, `restart_child`, `terminate_child`, `delete_child`
+//! and `get_childspec`, plus starting from a dynamic supervisor's template. These are requests from
 //! outside; the restart engine in the parent module reacts to exits on its own. An operator
 //! restart does not count against the intensity, as in OTP.
 
@@ -11,7 +11,7 @@ use super::{Child, SupervisorMsg, SupervisorState};
 use crate::error::SupervisorError;
 use crate::introspect::ChildState;
 use crate::policy::Restart;
-use crate::spec::ChildSpec;
+use crate::spec::{ChildSpec, TemplateArgs};
 
 impl SupervisorState {
     /// Add a child after the existing ones and start it; it is not added if it fails to start.
@@ -23,6 +23,7 @@ impl SupervisorState {
         if self.position(&spec.id).is_some() {
             return Err(SupervisorError::DuplicateChild(spec.id));
         }
+        spec.check(self.auto_shutdown)?;
         // Restarting children count: they hold a slot they will take back when their wait ends.
         if let Some(max) = self.max_children
             && self.children.iter().filter(|c| c.is_active()).count() >= max
@@ -41,16 +42,18 @@ impl SupervisorState {
         }
     }
 
-    /// Build the next child from the template and start it; returns its id and cell.
+    /// Build the next child from the template and this start's arguments, and start it;
+    /// returns its id and cell.
     pub(super) async fn start_from_template(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
+        args: TemplateArgs,
     ) -> Result<(String, ActorCell), SupervisorError> {
         let template = self.template.clone().ok_or(SupervisorError::NoTemplate)?;
         // Counted before the start, so a refused attempt still uses up its number and ids
         // are never reused.
         self.template_seq += 1;
-        let spec = template(self.template_seq);
+        let spec = template(self.template_seq, args)?;
         let id = spec.id.clone();
         self.start_child(myself, spec).await.map(|cell| (id, cell))
     }
@@ -103,6 +106,13 @@ impl SupervisorState {
             self.children[p].state = ChildState::Stopped;
         }
         Ok(())
+    }
+
+    /// A copy of the child's spec (OTP's `get_childspec`); its start function is shared.
+    pub(super) fn get_childspec(&self, id: &str) -> Result<ChildSpec, SupervisorError> {
+        self.position(id)
+            .map(|p| self.children[p].spec.clone())
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))
     }
 
     /// Remove a stopped or failed child's spec (OTP's `{error, running}` otherwise).
