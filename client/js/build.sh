@@ -6,14 +6,14 @@
 #
 # Installs what is missing: the wasm32 target (rustup) and wasm-bindgen-cli pinned to the exact
 # wasm-bindgen version of Cargo.lock, built with --debug (much faster to compile; it runs for a
-# second) into $VERISIM_WASM_TOOLS (default: <target dir>/wasm-tools).
+# second) into $VERISIM_WASM_TOOLS (default: $CARGO_HOME/verisim-tools/wasm-bindgen-<version>, kept
+# across clones and never clobbering another wasm-bindgen on the PATH).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-tools="${VERISIM_WASM_TOOLS:-$target_dir/wasm-tools}"
 
 # The wasm-bindgen version the crate builds with, from Cargo.lock (the CLI must match it exactly).
 version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
@@ -22,6 +22,8 @@ if [ -z "$version" ]; then
     exit 1
 fi
 
+tools="${VERISIM_WASM_TOOLS:-${CARGO_HOME:-$HOME/.cargo}/verisim-tools/wasm-bindgen-$version}"
+
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
@@ -29,8 +31,7 @@ fi
 bindgen="$tools/bin/wasm-bindgen"
 if [ ! -x "$bindgen" ] || [ "$("$bindgen" --version | awk '{print $2}')" != "$version" ]; then
     echo "build.sh: installing wasm-bindgen-cli $version into $tools (once)" >&2
-    CARGO_TARGET_DIR="$target_dir/wasm-bindgen-cli-build" \
-        cargo install wasm-bindgen-cli --version "=$version" --locked --debug --root "$tools"
+    cargo install wasm-bindgen-cli --version "=$version" --locked --debug --root "$tools"
 fi
 
 cargo rustc -p verisim-client --lib --crate-type cdylib --locked \

@@ -163,10 +163,10 @@ export interface SemanticPayload { types?: string[]; properties?: { [k: string]:
 /** `POST /v1/entities` (docs/api.md): unknown fields are refused. */
 export interface RegisterRequest {
   id: string;
-  graph?: GraphPayload;
+  graph: GraphPayload;
   vector: VectorPayload;
   tensor: TensorPayload;
-  semantic?: SemanticPayload;
+  semantic: SemanticPayload;
 }
 /** `PUT /v1/entities/{id}`. */
 export type UpdateRequest = Omit<RegisterRequest, "id">;
