@@ -28,7 +28,8 @@ console.log(`window ${session.window} open until ${new Date(session.expires_at_m
 // 3. Register an entity: all four modalities (the dev cluster's collection `default` has 128
 //    dimensions; its schema has the type ex:Thing, which needs ex:name).
 const id = `${clientId}-doc`;
-const vector = Array.from({ length: 128 }, (_, i) => Math.sin(i + 1));
+const seed = Math.random() * 1000; // a vector of its own, so it is its own nearest neighbour
+const vector = Array.from({ length: 128 }, (_, i) => Math.sin(seed + i));
 const written = await client.register({
   id,
   graph: { properties: { name: { text: "from node" } }, edges: [] },

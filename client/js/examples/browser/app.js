@@ -9,16 +9,15 @@ const sdk = await load();
 log.textContent = "wasm module loaded.";
 document.getElementById("run").disabled = false;
 
-async function run(nodes, adminToken) {
-  const key = sdk.IdentityKey.generate();
-  const clientId = `browser-${Date.now().toString(36)}`;
-  const client = new sdk.Client(nodes, { adminToken });
-  await client.registerClient(clientId, key.publicKeyHex());
+async function run(nodes, clientId, keyHex) {
+  const key = sdk.IdentityKey.fromHex(keyHex);
+  const client = new sdk.Client(nodes);
   const session = await client.openWindow(key, clientId, 3600_000);
   say(`window ${session.window} open until ${new Date(session.expires_at_ms).toISOString()}`);
 
-  const id = `${clientId}-doc`;
-  const vector = Array.from({ length: 128 }, (_, i) => Math.cos(i + 1));
+  const id = `browser-${Date.now().toString(36)}`;
+  const seed = Math.random() * 1000; // a vector of its own, so it is its own nearest neighbour
+  const vector = Array.from({ length: 128 }, (_, i) => Math.cos(seed + i));
   const written = await client.register({
     id,
     graph: { properties: { name: { text: "from a browser" } }, edges: [] },
@@ -40,9 +39,9 @@ async function run(nodes, adminToken) {
   await client.closeWindow();
 }
 
-async function go(nodes, token) {
+async function go(nodes, clientId, keyHex) {
   try {
-    await run(nodes, token);
+    await run(nodes, clientId, keyHex);
     say("OK");
     document.body.dataset.result = "ok";
   } catch (e) {
@@ -54,9 +53,9 @@ async function go(nodes, token) {
 document.getElementById("form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const nodes = document.getElementById("nodes").value.split(",").map((s) => s.trim());
-  go(nodes, document.getElementById("token").value.trim());
+  go(nodes, document.getElementById("client").value.trim(), document.getElementById("key").value.trim());
 });
 
-// Headless runs: ?nodes=…&token=… runs at once.
+// Headless runs: ?nodes=…&client=…&key=… runs at once.
 const q = new URLSearchParams(location.search);
-if (q.get("token")) go((q.get("nodes") ?? document.getElementById("nodes").value).split(","), q.get("token"));
+if (q.get("key")) go((q.get("nodes") ?? document.getElementById("nodes").value).split(","), q.get("client") ?? "dev", q.get("key"));
