@@ -2,6 +2,7 @@
 // VERISIM_NODES (comma-separated URLs) and VERISIM_ADMIN_TOKEN; without them every test skips.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { load } from "../pkg/index.mjs";
 
 const sdk = await load();
@@ -175,4 +176,39 @@ test("CORS: the dev cluster allows localhost pages and refuses other origins", {
   const key = await fetch(`${NODES[0]}/v1/cluster-key`, { headers: { origin: "http://127.0.0.1:8000" } });
   assert.equal(key.headers.get("access-control-allow-origin"), "http://127.0.0.1:8000");
   assert.match(key.headers.get("access-control-expose-headers"), /x-verisim-leader/);
+});
+
+test("a 503 with a leader hint is retried on the hinted node, with the same request id", { skip }, async () => {
+  // A stand-in node that answers every request 503 no_quorum, naming a real node as the leader.
+  const leader = new URL(NODES[0]).host;
+  const seen = [];
+  const fake = createServer((req, res) => {
+    seen.push(req.headers["x-verisim-request-id"]);
+    res.writeHead(503, { "content-type": "application/json", "retry-after": "0", "x-verisim-leader": leader });
+    res.end(JSON.stringify({ code: "no_quorum", message: "stand-in" }));
+  });
+  await new Promise((r) => fake.listen(0, "127.0.0.1", r));
+  try {
+    const url = `http://127.0.0.1:${fake.address().port}`;
+    const { id, key } = await enrolled();
+    const client = new sdk.Client([url]);
+    const session = await client.openWindow(key, id, 60_000);
+    assert.equal(session.client, id);
+    assert.deepEqual(client.nodeUrls(), [url, `http://${leader}`]);
+    assert.equal(seen.length, 1, "one attempt on the stand-in, then the hinted leader");
+    // Without a usable hint, the 503 is retried up to maxAttempts and then surfaced with its code.
+    const lonely = new sdk.Client([url], { maxAttempts: 3, initialBackoffMs: 1 });
+    fake.removeAllListeners("request");
+    fake.on("request", (req, res) => {
+      seen.push(req.headers["x-verisim-request-id"]);
+      res.writeHead(503, { "content-type": "application/json", "retry-after": "0" });
+      res.end(JSON.stringify({ code: "no_quorum", message: "stand-in" }));
+    });
+    seen.length = 0;
+    await rejects(lonely.clusterKey(), "api", "no_quorum");
+    assert.equal(seen.length, 3);
+    assert.equal(new Set(seen).size, 1, "every attempt reuses the call's request id");
+  } finally {
+    fake.close();
+  }
 });
