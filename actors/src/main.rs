@@ -151,6 +151,15 @@ struct NodeArgs {
     /// Serve `/admin/*` without a token on a non-loopback `--http-listen` (`[admin] insecure_open`).
     #[arg(long, env = "VERISIM_ADMIN_INSECURE_OPEN")]
     admin_insecure_open: bool,
+    /// An origin whose browser pages may call the public API (CORS): `https://app.example.com`,
+    /// or `http://localhost:*` for any port (repeat or comma-separate; replaces `[proxy]
+    /// cors_origins`).
+    #[arg(
+        long = "cors-origin",
+        env = "VERISIM_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
 }
 
 impl NodeArgs {
@@ -170,6 +179,9 @@ impl NodeArgs {
         }
         if self.cluster_advertise.is_some() {
             c.cluster_advertise = self.cluster_advertise;
+        }
+        if !self.cors_origins.is_empty() {
+            c.proxy.cors_origins = self.cors_origins;
         }
         if let Some(v) = self.http_listen {
             c.http_listen = v;

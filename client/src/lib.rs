@@ -5,6 +5,8 @@
 //!   signing (HMAC-SHA256). Pure: no clock, no randomness, no I/O, so it builds for
 //!   `wasm32-unknown-unknown` (`--no-default-features`).
 //! * `http` (default feature): a blocking native client with retries, node failover and leader hints.
+//! * `js` (feature, `wasm32-unknown-unknown` only): JavaScript bindings and an async client on
+//!   `fetch`, packaged by `client/js/build.sh`.
 //!
 //! The byte-level specification is `docs/api.md`.
 
@@ -13,3 +15,6 @@ pub mod wire;
 
 #[cfg(feature = "http")]
 pub mod http;
+
+#[cfg(all(feature = "js", target_arch = "wasm32"))]
+pub mod js;

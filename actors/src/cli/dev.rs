@@ -131,6 +131,9 @@ fn start_node(dir: &Path, id: u64, args: &DevArgs, exe: &Path) -> Result<(Child,
         ])
         .arg("--cookie-file")
         .arg(dir.join("cookie"))
+        // Pages served from this machine may use the wasm SDK (client/js).
+        .arg("--cors-origin")
+        .arg(crate::proxy::cors::DEV_ORIGINS.join(","))
         .arg("--admin-token-file")
         .arg(dir.join(ADMIN_TOKEN_FILE))
         // The token file, not whatever token the caller's environment holds.

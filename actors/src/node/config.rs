@@ -148,12 +148,16 @@ pub struct ProxySettings {
     /// node's apply before it is answered `503 no_quorum`. Lower it to fail fast without a quorum;
     /// keep it well above an election (election_ticks × tick_ms, doubled).
     pub commit_timeout_ms: u64,
+    /// Origins whose browser pages may call the public API (CORS, `proxy::cors`): exact
+    /// (`https://app.example.com`) or any port of a host (`http://localhost:*`). None by default.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ProxySettings {
     fn default() -> Self {
         Self {
             commit_timeout_ms: 10_000,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -336,6 +340,8 @@ impl NodeConfig {
         if self.proxy.commit_timeout_ms == 0 {
             return bad("proxy: commit_timeout_ms must be positive".into());
         }
+        crate::proxy::cors::CorsOrigins::parse(&self.proxy.cors_origins)
+            .map_err(|e| NodeConfigError::Invalid(format!("proxy: {e}")))?;
         self.placement
             .validate()
             .map_err(NodeConfigError::Invalid)?;
@@ -453,10 +459,23 @@ mod tests {
             voters: vec![1],
             proxy: ProxySettings {
                 commit_timeout_ms: 0,
+                ..ProxySettings::default()
             },
             ..NodeConfig::default()
         };
         assert!(zero.validate().is_err());
+        // CORS: none by default; origins parse, a wildcard or a path is refused at start.
+        assert!(c.proxy.cors_origins.is_empty());
+        let cors: NodeConfig = toml::from_str(
+            "id = 1\nvoters = [1]\n[proxy]\ncors_origins = [\"https://app.example.com\", \"http://localhost:*\"]",
+        )
+        .unwrap();
+        cors.validate().unwrap();
+        for bad in ["*", "https://app.example.com/path"] {
+            let mut c = cors.clone();
+            c.proxy.cors_origins = vec![bad.into()];
+            assert!(c.validate().is_err(), "{bad} must be refused");
+        }
         let on: NodeConfig = toml::from_str("[admin]\nraw_proposals = true").unwrap();
         assert!(on.admin.raw_proposals);
     }

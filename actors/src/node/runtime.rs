@@ -178,6 +178,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         ),
         replicas: config.placement.replicas,
         catch_up: Arc::new(crate::proxy::catch_up::CatchUp::default()),
+        cors: Arc::new(
+            crate::proxy::cors::CorsOrigins::parse(&config.proxy.cors_origins)
+                .map_err(|e| NodeError::Proxy(e.to_string()))?,
+        ),
         clock: clock.clone(),
         skip_distribution: Arc::new(std::sync::atomic::AtomicU32::new(
             crate::proxy::staging::take_fault_hook(&config.data_dir),

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod catch_up;
 pub mod convert;
+pub mod cors;
 pub mod entities;
 pub mod entity_read;
 pub mod error;
@@ -55,6 +56,8 @@ pub struct ProxyState {
     /// Test-only fault hook ([`staging::FAULT_SKIP_DISTRIBUTION`]): how many more writes commit
     /// and then answer 503 without distributing, as if this node died right after the commit.
     pub skip_distribution: Arc<std::sync::atomic::AtomicU32>,
+    /// The origins whose browser pages may call the API (`[proxy] cors_origins`; see [`cors`]).
+    pub cors: Arc<cors::CorsOrigins>,
     /// The gate of read barriers made before authentication (shared with `/metrics`).
     pub catch_up: Arc<CatchUp>,
     /// Cluster time: what request timestamps and window expiry are checked against, and what
@@ -146,6 +149,7 @@ impl ProxyState {
 /// The public API routes. Paths under `/admin` belong to `node::admin`'s table (its guard covers
 /// them wherever they are mounted, but keep them there).
 pub fn router(state: ProxyState) -> Router {
+    let cors = state.cors.clone();
     Router::new()
         .route(routes::CLUSTER_KEY, get(windows::cluster_key))
         .route(routes::WINDOWS, post(windows::open_window))
@@ -169,5 +173,7 @@ pub fn router(state: ProxyState) -> Router {
         .route(routes::TENSOR_REDUCE, post(queries::tensor_reduce))
         .route(routes::SEMANTIC_VALIDATE, post(queries::semantic_validate))
         .route(routes::SEMANTIC_BY_TYPE, post(queries::semantic_by_type))
+        // Outermost: a preflight is answered before routing (no route serves OPTIONS).
+        .layer(axum::middleware::from_fn_with_state(cors, cors::layer))
         .with_state(state)
 }
