@@ -378,11 +378,14 @@ impl Hnsw {
         for l in (level + 1..=self.max_level).rev() {
             ep = self.greedy(v, ep, l);
         }
-        let deleted = &self.deleted;
-        let not_deleted = |s: u32| !deleted[s as usize];
+        // Tombstones are linked like live slots (as hnswlib does with marked deletions): they
+        // are the waypoints searches route through. Filtering them out here left a new vector
+        // with no links at all when every slot it could reach was deleted (a collection whose
+        // first entry was updated and then deleted), and every later vector unreachable.
+        let any = |_: u32| true;
         let mut plans = Vec::new();
         for l in (0..=level.min(self.max_level)).rev() {
-            let cands = self.search_layer(v, ep, self.params.ef_construction, l, &not_deleted);
+            let cands = self.search_layer(v, ep, self.params.ef_construction, l, &any);
             if let Some(&(_, first)) = cands.first() {
                 ep = first;
             }

@@ -79,6 +79,31 @@ fn upsert_get_delete_and_hash_track_the_item() {
 }
 
 #[test]
+fn vectors_inserted_after_every_reachable_one_was_deleted_are_still_found_by_ann() {
+    // The first entry of a collection is updated (its old vector becomes a tombstone) and then
+    // deleted: every vector inserted afterwards must still be reachable from the entry point.
+    let (_d, _db, mut s) = store();
+    s.create_collection("c", def(3, Metric::L2)).unwrap();
+    let first = id("first");
+    s.upsert("c", &first, &[1.0, 0.0, 0.0]).unwrap();
+    s.upsert("c", &first, &[0.0, 1.0, 0.0]).unwrap();
+    assert!(s.delete("c", &first).unwrap());
+    for i in 0..20u8 {
+        let e = id(&format!("later-{i}"));
+        let v = [f32::from(i), 1.0, 2.0];
+        s.upsert("c", &e, &v).unwrap();
+        let hits = s
+            .search("c", &v, 1, SearchMode::Ann { ef: None }, None)
+            .unwrap();
+        assert_eq!(
+            hits.first().map(|h| &h.id),
+            Some(&e),
+            "entity {i} not found by ANN"
+        );
+    }
+}
+
+#[test]
 fn metrics_report_documented_distances() {
     let (_d, _db, mut s) = store();
     for (n, m) in [("c", Metric::Cosine), ("l", Metric::L2), ("d", Metric::Dot)] {
