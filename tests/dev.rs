@@ -3,41 +3,16 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
+use support::dev::DevCluster;
 use support::wait_for;
 
 const BIN: &str = env!("CARGO_BIN_EXE_verisim");
-
-/// Kills `verisim dev` (and so, through its drop guard, its nodes) if the test fails midway.
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Three consecutive free ports starting at base + 1, below the ephemeral range.
-fn port_base() -> u16 {
-    loop {
-        let base = support::reserve_port().local_addr().unwrap().port();
-        if base < 65_000
-            && (1..=3).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
-            return base;
-        }
-    }
-}
 
 fn run(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(BIN)
@@ -55,45 +30,8 @@ fn run(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn dev_starts_a_cluster_the_printed_example_works_and_ctrl_c_stops_everything() {
-    let work = tempfile::tempdir().unwrap();
-    let (cluster, http) = (port_base(), port_base());
-    let mut child = Command::new(BIN)
-        .args([
-            "dev",
-            "--dir",
-            "d",
-            "--cluster-port-base",
-            &cluster.to_string(),
-            "--http-port-base",
-            &http.to_string(),
-        ])
-        .current_dir(work.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start verisim dev");
-    let stdout = child.stdout.take().unwrap();
-    let dev = Dev(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut printed = Vec::new();
-    wait_for(
-        "verisim dev to print DEV READY",
-        Duration::from_secs(90),
-        || {
-            while let Ok(line) = rx.try_recv() {
-                printed.push(line);
-            }
-            printed
-                .iter()
-                .any(|l| l.starts_with("DEV READY"))
-                .then_some(())
-        },
-    );
+    let dev = DevCluster::start();
+    let (work, http, printed) = (&dev.work, dev.http_base, &dev.printed);
     // The printed commands, as a user would paste them.
     let commands: Vec<Vec<String>> = printed
         .iter()
@@ -161,9 +99,9 @@ fn dev_starts_a_cluster_the_printed_example_works_and_ctrl_c_stops_everything() 
 
     // Ctrl-C: every node stops and `verisim dev` exits cleanly.
     let mut dev = dev;
-    kill(Pid::from_raw(dev.0.id() as i32), Signal::SIGINT).unwrap();
+    dev.signal(Signal::SIGINT);
     let status = wait_for("verisim dev to exit", Duration::from_secs(30), || {
-        dev.0.try_wait().ok().flatten()
+        dev.child.try_wait().ok().flatten()
     });
     assert!(status.success(), "{status}");
     for i in 1..=3 {

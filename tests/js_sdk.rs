@@ -9,13 +9,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use support::dev::DevCluster;
 use support::wait_for;
 use verisim_client::auth::{
     CoveredHeaders, IdentityKey, OpenWindow, WindowSecret, body_sha256_hex, cluster_dh_secret,
@@ -23,7 +24,6 @@ use verisim_client::auth::{
 };
 use verisim_client::wire::{ClientId, RequestId, WindowId};
 
-const BIN: &str = env!("CARGO_BIN_EXE_verisim");
 /// How long Node's test run may take (it makes a few dozen requests to a loopback cluster).
 const NODE_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -195,18 +195,6 @@ fn rust_vectors() -> String {
     serde_json::Value::Object(out).to_string()
 }
 
-/// Three consecutive free ports starting at base + 1, below the ephemeral range.
-fn port_base() -> u16 {
-    loop {
-        let base = support::reserve_port().local_addr().unwrap().port();
-        if base < 65_000
-            && (1..=3).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
-            return base;
-        }
-    }
-}
-
 /// Runs `node args` with `envs`, killed at the deadline: (success, stdout + stderr).
 fn node(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
     let mut cmd = Command::new("node");
@@ -255,45 +243,8 @@ fn the_wasm_sdk_works_against_a_dev_cluster_and_signs_like_the_rust_library() {
         skip_or_fail(&reason);
         return;
     }
-    let work = tempfile::tempdir().unwrap();
-    let (cluster, http) = (port_base(), port_base());
-    let mut child = Command::new(BIN)
-        .args([
-            "dev",
-            "--dir",
-            "d",
-            "--cluster-port-base",
-            &cluster.to_string(),
-            "--http-port-base",
-            &http.to_string(),
-        ])
-        .current_dir(work.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start verisim dev");
-    let stdout = child.stdout.take().unwrap();
-    let _dev = Guard(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut printed = Vec::new();
-    wait_for(
-        "verisim dev to print DEV READY",
-        Duration::from_secs(90),
-        || {
-            while let Ok(line) = rx.try_recv() {
-                printed.push(line);
-            }
-            printed
-                .iter()
-                .any(|l| l.starts_with("DEV READY"))
-                .then_some(())
-        },
-    );
+    let dev = DevCluster::start();
+    let (work, http) = (&dev.work, dev.http_base);
     let token = std::fs::read_to_string(work.path().join("d/admin-token")).unwrap();
     let nodes = (1..=3)
         .map(|i| format!("http://127.0.0.1:{}", http + i))
