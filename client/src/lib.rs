@@ -11,6 +11,8 @@
 //! The byte-level specification is `docs/api.md`.
 
 pub mod auth;
+#[cfg(any(feature = "http", all(feature = "js", target_arch = "wasm32")))]
+mod outgoing;
 pub mod wire;
 
 #[cfg(feature = "http")]

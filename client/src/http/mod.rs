@@ -22,9 +22,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{
-    COVERED_HEADERS, ClusterPublicKey, CoveredHeaders, IdentityKey, IdentityPublicKey, OpenWindow,
-    WindowSecret, derive_window_key_client, sign_request,
+    ClusterPublicKey, IdentityKey, IdentityPublicKey, OpenWindow, WindowSecret,
+    derive_window_key_client,
 };
+use crate::outgoing;
 use crate::wire::{
     Access, ClientId, ClusterKeyResponse, EntityDeleted, EntityId, EntityView, EntityWritten,
     GrantChanged, GrantRequest, GraphNeighboursRequest, GraphNeighboursResponse, GraphPathRequest,
@@ -664,50 +665,31 @@ impl Client {
             Auth::None | Auth::Admin => None,
         };
         // Every header the server acts on is sent exactly as signed (scheme v2).
-        let extra_value = |name: &str| extra.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-        let covered = CoveredHeaders {
-            content_type: extra_value(headers::CONTENT_TYPE)
-                .or((!body.is_empty()).then_some("application/json")),
-            if_match: extra_value(headers::IF_MATCH),
-        };
+        let covered = outgoing::covered(extra, body);
+        let signer = session.as_ref().map(|s| outgoing::Signer {
+            key: &s.key,
+            client: &s.client,
+            window: &s.window,
+        });
+        let admin_token = self.admin_token.as_deref().filter(|_| auth == Auth::Admin);
         let mut last: Option<ClientError> = None;
         for attempt in 0..self.policy.max_attempts.max(1) {
             let node = self.current_node();
             let mut builder = ureq::http::Request::builder()
                 .method(method)
-                .uri(format!("{node}{path}"))
-                .header(headers::REQUEST_ID, request_id.as_str());
-            for (k, v) in covered.to_pairs() {
+                .uri(format!("{node}{path}"));
+            for (k, v) in outgoing::attempt_headers(
+                method,
+                path,
+                body,
+                &covered,
+                extra,
+                request_id,
+                signer.as_ref(),
+                admin_token,
+                now_ms(),
+            )? {
                 builder = builder.header(k, v);
-            }
-            for (k, v) in extra {
-                if !COVERED_HEADERS.contains(k) {
-                    builder = builder.header(*k, *v);
-                }
-            }
-            if let Some(s) = &session {
-                // Signed afresh each attempt: the timestamp moves, the request id does not.
-                let signed = sign_request(
-                    &s.key,
-                    &s.client,
-                    &s.window,
-                    method,
-                    path,
-                    &covered,
-                    now_ms(),
-                    request_id,
-                    body,
-                )?;
-                for (k, v) in signed.to_pairs() {
-                    if k != headers::REQUEST_ID {
-                        builder = builder.header(k, v);
-                    }
-                }
-            }
-            if auth == Auth::Admin
-                && let Some(t) = &self.admin_token
-            {
-                builder = builder.header("authorization", format!("Bearer {t}"));
             }
             let request = builder
                 .body(body.to_vec())

@@ -14,9 +14,9 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use super::keys::{IdentityKey, body_bytes, client_id, json_to_js, window_id};
 use super::{SdkError, error::describe, now_ms, random_bytes, random_id, to_u64};
 use crate::auth::{
-    COVERED_HEADERS, ClusterPublicKey, CoveredHeaders, OpenWindow, WindowKey, WindowSecret,
-    derive_window_key_client, sign_request,
+    ClusterPublicKey, OpenWindow, WindowKey, WindowSecret, derive_window_key_client,
 };
+use crate::outgoing;
 use crate::wire::{
     ClientId, ClusterKeyResponse, EntityDeleted, EntityId, EntityView, EntityWritten, Hex,
     OpenWindowRequest, OpenWindowResponse, RegisterClientRequest, RegisterClientResponse,
@@ -608,12 +608,13 @@ impl Inner {
             Auth::None | Auth::Admin => None,
         };
         // Every header the server acts on is sent exactly as signed (scheme v2).
-        let extra_value = |name: &str| extra.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-        let covered = CoveredHeaders {
-            content_type: extra_value(headers::CONTENT_TYPE)
-                .or((!body.is_empty()).then_some("application/json")),
-            if_match: extra_value(headers::IF_MATCH),
-        };
+        let covered = outgoing::covered(extra, body);
+        let signer = session.as_ref().map(|s| outgoing::Signer {
+            key: &s.key,
+            client: &s.client,
+            window: &s.window,
+        });
+        let admin_token = self.admin_token.as_deref().filter(|_| auth == Auth::Admin);
         let mut last: Option<SdkError> = None;
         for attempt in 0..self.policy.max_attempts.max(1) {
             let node = self.current_node();
@@ -622,38 +623,18 @@ impl Inner {
                 h.set(k, v)
                     .map_err(|e| SdkError::Config(format!("header {k}: {}", describe(&e))))
             };
-            set(headers::REQUEST_ID, request_id.as_str())?;
-            for (k, v) in covered.to_pairs() {
-                set(k, v)?;
-            }
-            for (k, v) in extra {
-                if !COVERED_HEADERS.contains(k) {
-                    set(k, v)?;
-                }
-            }
-            if let Some(s) = &session {
-                // Signed afresh each attempt: the timestamp moves, the request id does not.
-                let signed = sign_request(
-                    &s.key,
-                    &s.client,
-                    &s.window,
-                    method,
-                    path,
-                    &covered,
-                    now_ms(),
-                    request_id,
-                    body,
-                )?;
-                for (k, v) in signed.to_pairs() {
-                    if k != headers::REQUEST_ID {
-                        set(k, &v)?;
-                    }
-                }
-            }
-            if auth == Auth::Admin
-                && let Some(t) = &self.admin_token
-            {
-                set("authorization", &format!("Bearer {t}"))?;
+            for (k, v) in outgoing::attempt_headers(
+                method,
+                path,
+                body,
+                &covered,
+                extra,
+                request_id,
+                signer.as_ref(),
+                admin_token,
+                now_ms(),
+            )? {
+                set(k, &v)?;
             }
             match self.attempt(&node, method, path, &h, body).await? {
                 Attempt::Transient(reason) => {
