@@ -40,6 +40,9 @@ const REPLAY: u8 = 8;
 const LAG: u8 = 9;
 const ISOLATE_LEADER: u8 = 10;
 
+/// Seeds the random stream of the slow-clock fault (apart from the seed's main stream).
+const SLOW_CLOCK_STREAM: u64 = 0x534c_4f57_434c_4f43;
+
 /// One seed's fault schedule within its scenario (swarm testing): which of the scenario's faults it
 /// uses and how hard, and how often it strikes at the dangerous moments (a fresh leader, a leader
 /// holding uncommitted entries, a follower that just persisted an append, a follower that just
@@ -85,6 +88,10 @@ struct Swarm {
     /// How long a client waits for an answer before it gives up (the outcome stays unknown) and
     /// looks for the leader again.
     client_timeout_ms: u64,
+    /// A fresh leader's timer starts running slow with this probability (see
+    /// [`Cluster::maybe_slow_clock`]), by a factor drawn from `slow_factor`.
+    slow_clock: f64,
+    slow_factor: (u64, u64),
 }
 
 impl Swarm {
@@ -111,6 +118,8 @@ impl Swarm {
             pre_vote: !churn,
             client_timeout_ms: CLIENT_TIMEOUT_MS,
             sticky_clients: 0.0,
+            slow_clock: 0.0,
+            slow_factor: (1, 1),
         };
         if scenario == Scenario::Calm {
             return calm;
@@ -193,6 +202,15 @@ impl Swarm {
         } else {
             *[1, 2, 8].choose(&mut rng).unwrap_or(&8)
         };
+        // Slow clocks came later: drawn from their own stream, so that every other choice of an
+        // existing seed stays what it was.
+        let mut clock_rng = ChaCha8Rng::seed_from_u64(splitmix64(opts.seed ^ SLOW_CLOCK_STREAM));
+        let (slow_clock, slow_factor) = if clock_rng.random_bool(0.75) {
+            let lo = clock_rng.random_range(3..=8);
+            (clock_rng.random_range(0.2..=1.0), (lo, lo * 3))
+        } else {
+            (0.0, (1, 1))
+        };
         Swarm {
             net,
             actions,
@@ -220,6 +238,8 @@ impl Swarm {
                 rng.random_range(150..=600)
             },
             sticky_clients,
+            slow_clock,
+            slow_factor,
         }
     }
 }
@@ -263,6 +283,9 @@ struct Host {
     led_term: Term,
     /// The last term this host was seen campaigning in.
     campaign_term: Term,
+    /// Until this time the host's timer ticks every `TICK_MS * tick_factor` ms (a slow clock).
+    slow_until: u64,
+    tick_factor: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -322,6 +345,8 @@ pub struct Cluster {
     links: BTreeMap<(NodeId, NodeId), VecDeque<Message>>,
     /// When the last strike at a dangerous moment happened.
     last_strike: Option<u64>,
+    /// The slow-clock fault's own random stream (its draws leave the main stream alone).
+    clock_rng: ChaCha8Rng,
     /// A node cut off for a set time stays cut off until then: chaos leaves the partition alone.
     hold_partition_until: u64,
     checker: Checker,
@@ -354,6 +379,7 @@ impl Cluster {
             swarm,
             links: BTreeMap::new(),
             last_strike: None,
+            clock_rng: ChaCha8Rng::seed_from_u64(splitmix64(opts.seed ^ !SLOW_CLOCK_STREAM)),
             hold_partition_until: 0,
             checker: Checker::new(),
             history: History::default(),
@@ -432,6 +458,8 @@ impl Cluster {
                 in_flight: None,
                 led_term: 0,
                 campaign_term: 0,
+                slow_until: 0,
+                tick_factor: 1,
             },
         );
         self.boot(id)
@@ -546,7 +574,7 @@ impl Cluster {
     fn handle(&mut self, event: Event) -> Result<(), Violation> {
         match event {
             Event::Tick(id) => {
-                let at = self.now + TICK_MS;
+                let at = self.now + self.tick_period(id);
                 self.schedule(at, Event::Tick(id));
                 self.step(id, Input::Tick)?;
             }
@@ -659,6 +687,7 @@ impl Cluster {
         if new_leader {
             let p = self.swarm.strike_new_leader;
             self.maybe_strike(id, life, p, 25);
+            self.maybe_slow_clock(id, 0);
         }
         // A campaign: old traffic to the candidate (grants of its earlier campaigns) comes back.
         let p = self.swarm.replay_on_campaign;
@@ -701,8 +730,49 @@ impl Cluster {
         }
     }
 
+    /// The time to a host's next tick: `TICK_MS`, or longer while its clock runs slow (never
+    /// after the faults are healed).
+    fn tick_period(&self, id: NodeId) -> u64 {
+        match self.hosts.get(&id) {
+            Some(h) if self.heal_time.is_none() && self.now < h.slow_until => {
+                TICK_MS * h.tick_factor
+            }
+            _ => TICK_MS,
+        }
+    }
+
+    /// With the seed's probability, a leader's timer runs slow for a while (a starved timer task,
+    /// a paused VM, a clock running slow), so every timeout it counts in ticks — the election
+    /// timeout, the check-quorum lease — stretches: at a fresh leader, at every chaos action, and
+    /// whenever a leader is cut off (for at least as long as the cut). Cut off, the others elect a
+    /// new leader and commit while the old one, its lease measured by the slow clock, still
+    /// believes it leads. Safety must not depend on any node's clock: only a read index confirmed
+    /// by a quorum round stays correct.
+    fn maybe_slow_clock(&mut self, id: NodeId, at_least_ms: u64) {
+        let p = self.swarm.slow_clock;
+        if p <= 0.0
+            || self.heal_time.is_some()
+            || !self.is_up(id)
+            || !self.clock_rng.random_bool(p.min(1.0))
+        {
+            return;
+        }
+        let (lo, hi) = self.swarm.slow_factor;
+        let factor = self.clock_rng.random_range(lo..=hi);
+        let ms = at_least_ms + self.clock_rng.random_range(200..=1_000);
+        let now = self.now;
+        if let Some(h) = self.hosts.get_mut(&id) {
+            h.tick_factor = factor;
+            h.slow_until = now + ms;
+            self.faults.slow_clocks += 1;
+        }
+    }
+
     /// Cut `id` off from everyone for `ms`.
     fn isolate(&mut self, id: NodeId, ms: u64) {
+        if self.leader() == Some(id) {
+            self.maybe_slow_clock(id, ms);
+        }
         let mut blocked = BTreeSet::new();
         for &b in self.hosts.keys().filter(|&&b| b != id) {
             blocked.insert((id, b));
@@ -1274,6 +1344,11 @@ impl Cluster {
         let (lo, hi) = self.swarm.chaos_every;
         let next = self.now + self.rng.random_range(lo..=hi);
         self.schedule(next, Event::Chaos);
+        if self.clock_rng.random_bool(0.25)
+            && let Some(l) = self.leader()
+        {
+            self.maybe_slow_clock(l, 0);
+        }
         let Some(&action) = self.swarm.actions.choose(&mut self.rng) else {
             return Ok(());
         };
@@ -1414,6 +1489,8 @@ impl Cluster {
             // The write in progress never reached the disk (its early messages may have left),
             // and a commit index written without an fsync may be lost too.
             host.in_flight = None;
+            // A restarted process starts with a fresh timer.
+            host.slow_until = 0;
             if self.rng.random_bool(0.5) {
                 host.disk.hard_state.commit = host.disk.synced_commit;
             }

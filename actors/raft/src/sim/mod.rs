@@ -122,8 +122,8 @@ impl Scenario {
         match self {
             Scenario::Calm => &[],
             Scenario::Lossy => &[Drop, Duplicate, Replay],
-            Scenario::Partitions => &[Drop, Duplicate, Partition, Blocked, Transfer],
-            Scenario::Crashes => &[Drop, Crash, Restart, SnapshotTaken],
+            Scenario::Partitions => &[Drop, Duplicate, Partition, Blocked, Transfer, SlowClock],
+            Scenario::Crashes => &[Drop, Crash, Restart, SnapshotTaken, SlowClock],
             Scenario::Membership => &[
                 Crash,
                 Restart,
@@ -183,10 +183,13 @@ pub enum Fault {
     SnapshotInstalled,
     /// A link re-delivered, in order, the messages it carried last (a replay of old traffic).
     Replay,
+    /// A node's timer ran slow for a while (a starved timer task, a paused VM, a clock running
+    /// slow): its election and check-quorum timeouts, counted in ticks, stretched.
+    SlowClock,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 12] = [
         Fault::Drop,
         Fault::Duplicate,
         Fault::Partition,
@@ -198,6 +201,7 @@ impl Fault {
         Fault::SnapshotTaken,
         Fault::SnapshotInstalled,
         Fault::Replay,
+        Fault::SlowClock,
     ];
 }
 
@@ -215,6 +219,7 @@ pub struct FaultCounts {
     pub snapshots_taken: u64,
     pub snapshots_installed: u64,
     pub replays: u64,
+    pub slow_clocks: u64,
 }
 
 impl FaultCounts {
@@ -231,6 +236,7 @@ impl FaultCounts {
             Fault::SnapshotTaken => self.snapshots_taken,
             Fault::SnapshotInstalled => self.snapshots_installed,
             Fault::Replay => self.replays,
+            Fault::SlowClock => self.slow_clocks,
         }
     }
 
@@ -247,6 +253,7 @@ impl FaultCounts {
         self.snapshots_taken += other.snapshots_taken;
         self.snapshots_installed += other.snapshots_installed;
         self.replays += other.replays;
+        self.slow_clocks += other.slow_clocks;
     }
 
     /// The expected faults of `scenario` these counts lack (for `Calm`: every fault seen at all).
@@ -271,7 +278,8 @@ impl fmt::Display for FaultCounts {
         write!(
             f,
             "{} dropped, {} duplicated, {} partitions ({} messages blocked), {} crashes, {} restarts, \
-             {} membership changes, {} transfers, {} snapshots taken, {} installed, {} replays",
+             {} membership changes, {} transfers, {} snapshots taken, {} installed, {} replays, \
+             {} slow clocks",
             self.drops,
             self.duplicates,
             self.partitions,
@@ -282,7 +290,8 @@ impl fmt::Display for FaultCounts {
             self.transfers,
             self.snapshots_taken,
             self.snapshots_installed,
-            self.replays
+            self.replays,
+            self.slow_clocks
         )
     }
 }
@@ -580,6 +589,7 @@ mod tests {
                     Fault::SnapshotTaken => one.snapshots_taken = 1,
                     Fault::SnapshotInstalled => one.snapshots_installed = 1,
                     Fault::Replay => one.replays = 1,
+                    Fault::SlowClock => one.slow_clocks = 1,
                 }
                 assert_eq!(one.get(fault), 1);
                 assert!(!one.missing(scenario).contains(&fault));
