@@ -21,12 +21,18 @@ fn wait_ready(node: &Node) {
     });
 }
 
-/// Parses the Prometheus text format line by line: every sample is `name{labels} value` (or
-/// `name value`) with a finite number; `# HELP` / `# TYPE` are the only other lines.
+/// Parses the OpenMetrics text format line by line: every sample is `name{labels} value` (or
+/// `name value`) with a finite number; `# HELP`, `# TYPE` and `# UNIT` are the only other lines,
+/// and `# EOF` the last.
 fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    assert!(text.ends_with("# EOF\n"), "no # EOF at the end: {text}");
     let mut out = BTreeMap::new();
     for line in text.lines() {
-        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+        if ["# HELP ", "# TYPE ", "# UNIT "]
+            .iter()
+            .any(|p| line.starts_with(p))
+            || line == "# EOF"
+        {
             continue;
         }
         let (key, value) = line
@@ -132,6 +138,18 @@ fn restarting_stores_and_registry_by_path_keeps_the_node_committing() {
     assert!(
         m[r#"verisim_http_request_duration_seconds_count{route="/admin/status"}"#] >= 1.0,
         "{text}"
+    );
+    // Histograms observed where the work happens, and the process's own series.
+    assert!(m["verisim_raft_log_fsync_seconds_count"] >= 1.0, "{text}");
+    assert!(m["verisim_raft_apply_seconds_count"] >= 1.0, "{text}");
+    assert!(m["process_resident_memory_bytes"] > 0.0, "{text}");
+    assert!(m["process_open_fds"] >= 3.0, "{text}");
+    assert!(
+        r.headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.starts_with("application/openmetrics-text")),
+        "{:?}",
+        r.headers
     );
     assert!(status["consensus"]["term"].as_u64().unwrap() >= 1);
 }

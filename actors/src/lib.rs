@@ -18,5 +18,6 @@ pub mod rebalance;
 pub mod registry;
 pub mod snapshot;
 pub mod store_actors;
+pub mod telemetry;
 #[cfg(test)]
 mod testing;

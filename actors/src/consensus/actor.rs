@@ -27,6 +27,7 @@ use super::restore::restore;
 use super::transport::Transport;
 use crate::registry::{Outcome, RegistryState};
 use crate::snapshot::{Expected, SnapshotDir, SnapshotError, SnapshotInfo, read_snapshot};
+use crate::telemetry::{TELEMETRY, secs};
 
 /// After a refused snapshot transfer, chunks from the leader are ignored for this long, doubled
 /// after each refusal in a row (up to [`TRANSFER_RETRY_MAX`]); the leader sends again once its
@@ -117,6 +118,9 @@ pub struct ConsensusStatus {
     pub recovery_horizon: Option<Index>,
     /// What was wrong with this node's own snapshot when it started, if anything.
     pub corrupt_own_snapshot: Option<String>,
+    /// On a leader: the highest index known replicated to each other member (voters and
+    /// learners); empty elsewhere. Its distance to `commit_index` is the member's lag.
+    pub peer_match: BTreeMap<NodeId, Index>,
 }
 
 /// The consensus actor's protocol.
@@ -191,7 +195,12 @@ pub struct ConsensusState {
     replica: SharedReplica,
     transport: Arc<dyn Transport>,
     flush_scheduled: bool,
-    proposals: BTreeMap<Index, (Term, RpcReplyPort<Result<Applied, ConsensusError>>)>,
+    /// Proposals waiting for their entry.
+    proposals: BTreeMap<Index, Waiting>,
+    /// When each proposal taken since the last flush arrived (`verisim_raft_proposal_queue`).
+    queued: Vec<Instant>,
+    /// The leader as of the last flush (`verisim_raft_leader_changes`).
+    last_leader: Option<NodeId>,
     changes: BTreeMap<Index, (Term, RpcReplyPort<Result<Index, ConsensusError>>)>,
     read_requests: BTreeMap<u64, RpcReplyPort<Result<Index, ConsensusError>>>,
     /// Confirmed reads waiting for the replica to reach their index.
@@ -213,6 +222,10 @@ pub struct ConsensusState {
     corrupt_own_snapshot: Option<String>,
     ticker: Option<JoinHandle<()>>,
 }
+
+/// A proposal waiting for its entry: the term it was appended in, the proposer's port, and when
+/// the core took it (`verisim_raft_commit_seconds`).
+type Waiting = (Term, RpcReplyPort<Result<Applied, ConsensusError>>, Instant);
 
 /// Refused snapshot transfers: the metric, and the backoff before the next is accepted.
 #[derive(Debug, Default)]
@@ -365,6 +378,8 @@ impl Actor for ConsensusActor {
             transport: args.transport,
             flush_scheduled: false,
             proposals: BTreeMap::new(),
+            queued: Vec::new(),
+            last_leader: None,
             changes: BTreeMap::new(),
             read_requests: BTreeMap::new(),
             reads_waiting: Vec::new(),
@@ -421,7 +436,9 @@ impl Actor for ConsensusActor {
             ConsensusMsg::Propose { command, reply } => match st.raft.step(Input::Propose(command))
             {
                 Ok(Stepped::Proposed { index, term }) => {
-                    st.proposals.insert(index, (term, reply));
+                    let now = Instant::now();
+                    st.proposals.insert(index, (term, reply, now));
+                    st.queued.push(now);
                 }
                 Ok(Stepped::Done) => {
                     let _ = reply.send(Err(ConsensusError::Refused("nothing proposed".into())));
@@ -562,11 +579,36 @@ impl ConsensusState {
             last_snapshot_refusal: self.refusals.last.clone(),
             recovery_horizon: self.horizon,
             corrupt_own_snapshot: self.corrupt_own_snapshot.clone(),
+            peer_match: self.peer_match(),
         }
+    }
+
+    fn peer_match(&self) -> BTreeMap<NodeId, Index> {
+        if self.raft.role() != Role::Leader {
+            return BTreeMap::new();
+        }
+        let m = self.raft.membership();
+        m.voters
+            .iter()
+            .chain(&m.learners)
+            .filter(|&&p| p != self.raft.id())
+            .filter_map(|&p| self.raft.peer_match(p).map(|i| (p, i)))
+            .collect()
     }
 
     /// Handles every pending `Ready`, in the order the core requires.
     fn flush(&mut self) -> Result<(), ActorProcessingErr> {
+        let now = Instant::now();
+        for t in self.queued.drain(..) {
+            TELEMETRY
+                .proposal_queue
+                .observe(secs(now.saturating_duration_since(t)));
+        }
+        let leader = self.raft.leader();
+        if leader != self.last_leader {
+            self.last_leader = leader;
+            TELEMETRY.leader_changes.inc();
+        }
         while let Some(ready) = self.raft.ready() {
             match self.handle_ready(ready)? {
                 Handled::Done(chunk_inputs) => {
@@ -600,7 +642,9 @@ impl ConsensusState {
         // 3. Apply and answer: committed entries are durable on a majority already, so the
         //    proposers need not wait for this node's fsync below.
         if !ready.committed_entries.is_empty() {
+            let started = Instant::now();
             self.apply(&ready.committed_entries);
+            TELEMETRY.apply.observe(secs(started.elapsed()));
         }
         for rs in ready.read_states {
             let Some(reply) = self.read_requests.remove(&rs.request_id) else {
@@ -617,9 +661,11 @@ impl ConsensusState {
         // 4. Entries and hard state: one fsync, unless only the commit index moved.
         if !ready.entries.is_empty() || ready.hard_state.is_some() {
             let (log, entries, hs) = (&mut self.log, &ready.entries, ready.hard_state.as_ref());
+            let started = Instant::now();
             blocking(|| log.append(entries, hs, ready.must_sync))?;
             if ready.must_sync {
                 self.log_syncs += 1;
+                TELEMETRY.log_fsync.observe(secs(started.elapsed()));
             }
         }
         // 5. Only now may votes and acknowledgements leave.
@@ -658,7 +704,7 @@ impl ConsensusState {
             };
             replica.applied_index = e.index;
             replica.applied_term = e.term;
-            if let Some((term, reply)) = self.proposals.remove(&e.index) {
+            if let Some((term, reply, proposed)) = self.proposals.remove(&e.index) {
                 let r = match outcome {
                     Some(outcome) if term == e.term => Ok(Applied {
                         index: e.index,
@@ -667,6 +713,9 @@ impl ConsensusState {
                     }),
                     _ => Err(ConsensusError::Dropped),
                 };
+                if r.is_ok() {
+                    TELEMETRY.commit.observe(secs(proposed.elapsed()));
+                }
                 let _ = reply.send(r);
             }
             if let Some((term, reply)) = self.changes.remove(&e.index) {
@@ -685,7 +734,7 @@ impl ConsensusState {
         let applied = self.replica.read().applied_index;
         let stale: Vec<Index> = self.proposals.range(..=applied).map(|(i, _)| *i).collect();
         for i in stale {
-            if let Some((_, reply)) = self.proposals.remove(&i) {
+            if let Some((_, reply, _)) = self.proposals.remove(&i) {
                 let _ = reply.send(Err(ConsensusError::Dropped));
             }
         }
@@ -821,7 +870,7 @@ impl ConsensusState {
         self.snapshot_paths.retain(|_, p| p.exists());
         // Whatever the old core had accepted is gone with it.
         let gone = || ConsensusError::Refused("the consensus core was rebuilt from disk".into());
-        for (_, (_, reply)) in std::mem::take(&mut self.proposals) {
+        for (_, (_, reply, _)) in std::mem::take(&mut self.proposals) {
             let _ = reply.send(Err(gone()));
         }
         for (_, (_, reply)) in std::mem::take(&mut self.changes) {

@@ -22,6 +22,7 @@ use super::actor::{ConsensusMsg, snapshot_id, wall_clock_ms};
 use super::locator::ConsensusLocator;
 use super::replica::SharedReplica;
 use crate::snapshot::{SnapshotDir, SnapshotError};
+use crate::telemetry::{TELEMETRY, secs};
 
 /// The name the snapshotter registers under (operators trigger it through the admin API).
 pub const SNAPSHOTTER_ACTOR_NAME: &str = "verisim.snapshotter";
@@ -208,6 +209,12 @@ impl SnapshotterState {
         let id = snapshot_id(&written.header.body_blake3);
         let write_us = started.elapsed().as_micros() as u64 - clone_us;
         info!(index, size, clone_us, write_us, "snapshot written");
+        TELEMETRY.snapshots.inc();
+        TELEMETRY.snapshot_duration.observe(secs(started.elapsed()));
+        TELEMETRY
+            .snapshot_bytes
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
+        TELEMETRY.snapshot_bytes_written.inc_by(size);
         self.last_index = index;
         self.schedule_age();
         if let Some(consensus) = self.args.consensus.get() {

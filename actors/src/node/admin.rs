@@ -10,6 +10,7 @@ mod clients;
 mod drift;
 pub mod metrics;
 mod placement;
+pub mod process;
 mod supervision;
 #[cfg(test)]
 mod tests;
@@ -379,7 +380,7 @@ async fn readyz(State(st): State<AdminState>) -> Response {
     Json(json!({"ready": true, "leader": leader, "applied_index": s.applied_index})).into_response()
 }
 
-/// Prometheus text format; parts that do not answer are left out (`verisim_consensus_up` says so).
+/// OpenMetrics text; parts that do not answer are left out (`verisim_consensus_up` says so).
 async fn metrics_text(State(st): State<AdminState>) -> Response {
     let consensus = call(&st, ConsensusMsg::Status).await.ok();
     let tree = st.tree.tree().await.ok();
@@ -406,13 +407,14 @@ async fn metrics_text(State(st): State<AdminState>) -> Response {
             catch_up_barriers: st.catch_up.started(),
             drift: st.drift.status(),
             rebalance: st.rebalance.status().totals,
+            process: process::ProcessStats::read(),
         },
         &st.http,
     );
     (
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
         )],
         text,
     )

@@ -16,6 +16,17 @@ use super::merge::merge_top_k;
 use super::messages::{Answer, Imported, KnnQuery, Port, Query, Removed, StoreMsg, StoreRefusal};
 use super::staging::StagedEntry;
 use super::{SCOPE, group_name};
+use crate::telemetry::{StoreOp, TELEMETRY};
+
+/// The `store` label of a modality's store actor.
+fn store_label(kind: ModalityKind) -> &'static str {
+    match kind {
+        ModalityKind::Graph => "graph",
+        ModalityKind::Vector => "vector",
+        ModalityKind::Tensor => "tensor",
+        ModalityKind::Semantic => "semantic",
+    }
+}
 
 /// How long a caller waits for one store call (an import, a query, a digest) before calling the
 /// outcome unknown: long enough for a store busy with a large import, short enough that a client
@@ -69,7 +80,29 @@ pub struct StoreRef {
 }
 
 impl StoreRef {
+    /// One call, timed into the `verisim_store_operation_seconds{store, op}` histogram (as the
+    /// caller sees it: the store's mailbox, the work, and the way there and back).
     async fn call<A: Serialize, T: DeserializeOwned + 'static>(
+        &self,
+        op: &'static str,
+        arg: &A,
+        msg: fn(Cbor<A>, Port<T>) -> StoreMsg,
+        timeout: Duration,
+    ) -> Result<T, StoreCallError> {
+        let started = std::time::Instant::now();
+        let r = self.call_untimed(arg, msg, timeout).await;
+        let label = StoreOp {
+            store: store_label(self.kind),
+            op,
+        };
+        TELEMETRY
+            .store_op
+            .get_or_create(&label)
+            .observe(started.elapsed().as_secs_f64());
+        r
+    }
+
+    async fn call_untimed<A: Serialize, T: DeserializeOwned + 'static>(
         &self,
         arg: &A,
         msg: fn(Cbor<A>, Port<T>) -> StoreMsg,
@@ -109,7 +142,7 @@ impl StoreRef {
         input: &ItemInput,
         t: Duration,
     ) -> Result<ExportedItem, StoreCallError> {
-        self.call(input, StoreMsg::Prepare, t).await
+        self.call("prepare", input, StoreMsg::Prepare, t).await
     }
 
     /// Stores an item durably after checking its hash, unless the store holds something newer
@@ -120,7 +153,8 @@ impl StoreRef {
         fence: Fence,
         t: Duration,
     ) -> Result<Imported, StoreCallError> {
-        self.call(&(item.clone(), fence), StoreMsg::Import, t).await
+        self.call("import", &(item.clone(), fence), StoreMsg::Import, t)
+            .await
     }
 
     pub async fn export(
@@ -128,7 +162,7 @@ impl StoreRef {
         id: &EntityId,
         t: Duration,
     ) -> Result<Option<ExportedItem>, StoreCallError> {
-        self.call(id, StoreMsg::Export, t).await
+        self.call("export", id, StoreMsg::Export, t).await
     }
 
     /// Removes `id`'s item, leaving a tombstone at `index` (the registry entry that removes it),
@@ -139,7 +173,8 @@ impl StoreRef {
         index: u64,
         t: Duration,
     ) -> Result<Removed, StoreCallError> {
-        self.call(&(id.clone(), index), StoreMsg::Remove, t).await
+        self.call("remove", &(id.clone(), index), StoreMsg::Remove, t)
+            .await
     }
 
     /// Purges tombstones written before `before_ms` (this node's clock); answers how many.
@@ -148,7 +183,8 @@ impl StoreRef {
         before_ms: u64,
         t: Duration,
     ) -> Result<u64, StoreCallError> {
-        self.call(&before_ms, StoreMsg::PurgeTombstones, t).await
+        self.call("purge_tombstones", &before_ms, StoreMsg::PurgeTombstones, t)
+            .await
     }
 
     pub async fn item_hash(
@@ -156,7 +192,7 @@ impl StoreRef {
         id: &EntityId,
         t: Duration,
     ) -> Result<Option<ContentHash>, StoreCallError> {
-        self.call(id, StoreMsg::ItemHash, t).await
+        self.call("item_hash", id, StoreMsg::ItemHash, t).await
     }
 
     pub async fn bucket_digests(
@@ -164,8 +200,13 @@ impl StoreRef {
         buckets: std::ops::Range<u16>,
         t: Duration,
     ) -> Result<Vec<(u16, BucketDigest)>, StoreCallError> {
-        self.call(&(buckets.start, buckets.end), StoreMsg::BucketDigests, t)
-            .await
+        self.call(
+            "bucket_digests",
+            &(buckets.start, buckets.end),
+            StoreMsg::BucketDigests,
+            t,
+        )
+        .await
     }
 
     pub async fn bucket_items(
@@ -173,16 +214,17 @@ impl StoreRef {
         bucket: u16,
         t: Duration,
     ) -> Result<Vec<(EntityId, ContentHash)>, StoreCallError> {
-        self.call(&bucket, StoreMsg::BucketItems, t).await
+        self.call("bucket_items", &bucket, StoreMsg::BucketItems, t)
+            .await
     }
 
     pub async fn query(&self, q: &Query, t: Duration) -> Result<Answer, StoreCallError> {
-        self.call(q, StoreMsg::Query, t).await
+        self.call("query", q, StoreMsg::Query, t).await
     }
 
     /// Keeps `item` durably in the node's staging.
     pub async fn stage(&self, item: &ExportedItem, t: Duration) -> Result<(), StoreCallError> {
-        self.call(item, StoreMsg::Stage, t).await
+        self.call("stage", item, StoreMsg::Stage, t).await
     }
 
     /// The staged item of (id, hash), verified by the store.
@@ -192,7 +234,8 @@ impl StoreRef {
         hash: ContentHash,
         t: Duration,
     ) -> Result<Option<ExportedItem>, StoreCallError> {
-        self.call(&(id.clone(), hash), StoreMsg::Staged, t).await
+        self.call("staged", &(id.clone(), hash), StoreMsg::Staged, t)
+            .await
     }
 
     /// Drops staged items; returns how many were there.
@@ -201,7 +244,8 @@ impl StoreRef {
         items: &[(EntityId, ContentHash)],
         t: Duration,
     ) -> Result<u32, StoreCallError> {
-        self.call(&items.to_vec(), StoreMsg::Unstage, t).await
+        self.call("unstage", &items.to_vec(), StoreMsg::Unstage, t)
+            .await
     }
 
     /// A page of staged items after `after`.
@@ -210,7 +254,8 @@ impl StoreRef {
         after: Option<(ContentHash, EntityId)>,
         t: Duration,
     ) -> Result<Vec<StagedEntry>, StoreCallError> {
-        self.call(&after, StoreMsg::StagedList, t).await
+        self.call("staged_list", &after, StoreMsg::StagedList, t)
+            .await
     }
 
     /// k-NN in one store.

@@ -1,39 +1,67 @@
-//! `GET /metrics`: the Prometheus text exposition format (version 0.0.4), written by hand: the
-//! values are read on each scrape from the consensus actor, the supervision tree and the registry
-//! replica, and only the HTTP counters are kept here.
+//! `GET /metrics`: OpenMetrics text from `prometheus-client`. Three sources meet in one registry
+//! built per scrape: the HTTP layer's counters and latency histogram (kept here), the histograms
+//! and counters observed across the node ([`crate::telemetry`]), and the values read on each scrape
+//! from the consensus actor, the supervision tree, the registry replica and the process (`/proc`).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 use verisim_raft::Role;
 use verisim_supervision::TreeNode;
 
+use super::process::ProcessStats;
 use crate::consensus::actor::ConsensusStatus;
+use crate::telemetry::TELEMETRY;
 
-/// Latency histogram upper bounds, seconds.
+/// The OpenMetrics text content type (Prometheus negotiates it).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// HTTP latency histogram upper bounds, seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Default, Clone)]
-struct Series {
-    count: u64,
-    sum_s: f64,
-    /// Non-cumulative counts per bucket; the last slot is +Inf.
-    buckets: [u64; BUCKETS.len() + 1],
+fn http_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
-/// HTTP requests by (route, status), with their latency, and the server's connection counters.
-#[derive(Default, Clone)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteCode {
+    route: String,
+    code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+/// HTTP requests by (route, status), their latency by route, and the server's connection counters.
+#[derive(Clone)]
 pub struct HttpMetrics {
-    inner: Arc<Mutex<BTreeMap<(String, u16), Series>>>,
+    requests: Family<RouteCode, Counter>,
+    duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
     pub connections: ConnectionMetrics,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(http_histogram),
+            connections: ConnectionMetrics::default(),
+        }
+    }
 }
 
 /// Why a connection was refused at accept.
@@ -56,161 +84,126 @@ pub enum Deadline {
     Idle,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapLabel {
+    cap: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeadlineLabel {
+    deadline: &'static str,
+}
+
 /// The HTTP server's connection counters (the server in `node::http_server` updates them).
 #[derive(Default, Clone)]
 pub struct ConnectionMetrics {
-    inner: Arc<ConnectionCounters>,
-}
-
-#[derive(Default)]
-struct ConnectionCounters {
-    open: AtomicU64,
-    accepted: AtomicU64,
-    refused_node: AtomicU64,
-    refused_peer: AtomicU64,
-    closed_header: AtomicU64,
-    closed_body: AtomicU64,
-    closed_idle: AtomicU64,
+    open: Gauge,
+    accepted: Counter,
+    refused: Family<CapLabel, Counter>,
+    closed: Family<DeadlineLabel, Counter>,
 }
 
 impl ConnectionMetrics {
     pub fn opened(&self) {
-        self.inner.open.fetch_add(1, Ordering::Relaxed);
-        self.inner.accepted.fetch_add(1, Ordering::Relaxed);
+        self.open.inc();
+        self.accepted.inc();
     }
 
     pub fn closed(&self) {
-        self.inner.open.fetch_sub(1, Ordering::Relaxed);
+        self.open.dec();
     }
 
     pub fn refused(&self, why: Refused) {
-        let c = match why {
-            Refused::NodeCap => &self.inner.refused_node,
-            Refused::PeerCap => &self.inner.refused_peer,
+        let cap = match why {
+            Refused::NodeCap => "node",
+            Refused::PeerCap => "peer_ip",
         };
-        c.fetch_add(1, Ordering::Relaxed);
+        self.refused.get_or_create(&CapLabel { cap }).inc();
     }
 
     pub fn deadline(&self, which: Deadline) {
-        self.closed_counter(which).fetch_add(1, Ordering::Relaxed);
+        self.closed.get_or_create(&deadline_label(which)).inc();
     }
 
     /// Connections (for `Body`: requests) closed by `which` so far.
     pub fn closed_by(&self, which: Deadline) -> u64 {
-        self.closed_counter(which).load(Ordering::Relaxed)
-    }
-
-    fn closed_counter(&self, which: Deadline) -> &AtomicU64 {
-        match which {
-            Deadline::Header => &self.inner.closed_header,
-            Deadline::Body => &self.inner.closed_body,
-            Deadline::Idle => &self.inner.closed_idle,
-        }
+        self.closed.get_or_create(&deadline_label(which)).get()
     }
 
     /// Connections open now.
     pub fn open(&self) -> u64 {
-        self.inner.open.load(Ordering::Relaxed)
+        u64::try_from(self.open.get()).unwrap_or(0)
     }
 
-    fn render(&self, out: &mut String) {
-        let c = &*self.inner;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        gauge(
-            out,
+    fn register(&self, r: &mut Registry) {
+        // Every label value shows, 0 or not, so a dashboard's query has a series from the start.
+        for cap in ["node", "peer_ip"] {
+            let _ = self.refused.get_or_create(&CapLabel { cap });
+        }
+        for d in [Deadline::Header, Deadline::Body, Deadline::Idle] {
+            let _ = self.closed.get_or_create(&deadline_label(d));
+        }
+        r.register(
             "verisim_http_connections_open",
             "HTTP connections open now.",
-            get(&c.open),
+            self.open.clone(),
         );
-        counter(
-            out,
-            "verisim_http_connections_accepted_total",
+        r.register(
+            "verisim_http_connections_accepted",
             "HTTP connections accepted (within the caps).",
-            get(&c.accepted),
+            self.accepted.clone(),
         );
-        let name = "verisim_http_connections_refused_total";
-        header(
-            out,
-            name,
-            "counter",
+        r.register(
+            "verisim_http_connections_refused",
             "HTTP connections closed at accept by a connection cap.",
+            self.refused.clone(),
         );
-        for (cap, n) in [("node", &c.refused_node), ("peer_ip", &c.refused_peer)] {
-            let _ = writeln!(out, "{name}{} {}", labels(&[("cap", cap)]), get(n));
-        }
-        let name = "verisim_http_connections_deadline_closed_total";
-        header(
-            out,
-            name,
-            "counter",
+        r.register(
+            "verisim_http_connections_deadline_closed",
             "HTTP connections closed because a deadline passed.",
+            self.closed.clone(),
         );
-        for (which, n) in [
-            ("header", &c.closed_header),
-            ("body", &c.closed_body),
-            ("idle", &c.closed_idle),
-        ] {
-            let _ = writeln!(out, "{name}{} {}", labels(&[("deadline", which)]), get(n));
-        }
+    }
+}
+
+fn deadline_label(which: Deadline) -> DeadlineLabel {
+    DeadlineLabel {
+        deadline: match which {
+            Deadline::Header => "header",
+            Deadline::Body => "body",
+            Deadline::Idle => "idle",
+        },
     }
 }
 
 impl HttpMetrics {
     pub fn observe(&self, route: &str, status: u16, took: Duration) {
-        let secs = took.as_secs_f64();
-        let slot = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        // A poisoned lock only means another request panicked mid-update: the counts stay usable.
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let s = map.entry((route.to_owned(), status)).or_default();
-        s.count += 1;
-        s.sum_s += secs;
-        s.buckets[slot] += 1;
+        self.requests
+            .get_or_create(&RouteCode {
+                route: route.to_owned(),
+                code: status,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&RouteLabel {
+                route: route.to_owned(),
+            })
+            .observe(took.as_secs_f64());
     }
 
-    fn render(&self, out: &mut String) {
-        self.connections.render(out);
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        header(
-            out,
-            "verisim_http_requests_total",
-            "counter",
+    fn register(&self, r: &mut Registry) {
+        self.connections.register(r);
+        r.register(
+            "verisim_http_requests",
             "HTTP requests by route and status code.",
+            self.requests.clone(),
         );
-        for ((route, code), s) in &map {
-            let l = labels(&[("route", route), ("code", &code.to_string())]);
-            let _ = writeln!(out, "verisim_http_requests_total{l} {}", s.count);
-        }
-        header(
-            out,
-            "verisim_http_request_duration_seconds",
-            "histogram",
+        r.register_with_unit(
+            "verisim_http_request_duration",
             "HTTP request latency by route.",
+            Unit::Seconds,
+            self.duration.clone(),
         );
-        let mut by_route: BTreeMap<&str, Series> = BTreeMap::new();
-        for ((route, _), s) in &map {
-            let r = by_route.entry(route).or_default();
-            r.count += s.count;
-            r.sum_s += s.sum_s;
-            for (a, b) in r.buckets.iter_mut().zip(s.buckets) {
-                *a += b;
-            }
-        }
-        let name = "verisim_http_request_duration_seconds";
-        for (route, s) in by_route {
-            let mut cumulative = 0;
-            for (i, n) in s.buckets.iter().enumerate() {
-                cumulative += n;
-                let le = BUCKETS.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
-                let l = labels(&[("route", route), ("le", &le)]);
-                let _ = writeln!(out, "{name}_bucket{l} {cumulative}");
-            }
-            let l = labels(&[("route", route)]);
-            let _ = writeln!(out, "{name}_sum{l} {}", s.sum_s);
-            let _ = writeln!(out, "{name}_count{l} {}", s.count);
-        }
     }
 }
 
@@ -228,7 +221,7 @@ pub async fn track(State(m): State<HttpMetrics>, req: Request, next: Next) -> Re
     resp
 }
 
-/// Everything one scrape shows besides the HTTP counters.
+/// Everything one scrape shows besides the HTTP counters and the telemetry histograms.
 pub struct Snapshot<'a> {
     pub consensus: Option<&'a ConsensusStatus>,
     pub peers_up: usize,
@@ -244,269 +237,349 @@ pub struct Snapshot<'a> {
     pub drift: crate::drift::DriftStatus,
     /// The rebalancer's totals (rounds run on this node while it led).
     pub rebalance: crate::rebalance::RebalanceTotals,
+    /// This process's memory, descriptors and CPU (`None` where `/proc` is not readable).
+    pub process: Option<ProcessStats>,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabel {
+    role: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabel {
+    peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChildLabel {
+    child: String,
+}
+
+/// A registry of values read at this scrape.
+struct Scrape<'r>(&'r mut Registry);
+
+impl Scrape<'_> {
+    fn gauge(&mut self, name: &str, help: &str, v: u64) {
+        let g: Gauge = Gauge::default();
+        g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        self.0.register(name, help, g);
+    }
+
+    /// A counter read from its owner's total (`name` without the `_total` the format adds).
+    fn counter(&mut self, name: &str, help: &str, v: u64) {
+        let c: Counter = Counter::default();
+        c.inc_by(v);
+        self.0.register(name, help, c);
+    }
+}
+
+/// The whole exposition of one scrape.
 pub fn render(s: &Snapshot<'_>, http: &HttpMetrics) -> String {
-    let mut out = String::new();
-    gauge(
-        &mut out,
+    let mut registry = Registry::default();
+    let mut r = Scrape(&mut registry);
+    r.gauge(
         "verisim_consensus_up",
         "1 when the consensus actor answered this scrape.",
         u64::from(s.consensus.is_some()),
     );
     if let Some(c) = s.consensus {
-        gauge(&mut out, "verisim_raft_term", "Current Raft term.", c.term);
-        gauge(
-            &mut out,
-            "verisim_raft_commit_index",
-            "Highest committed log index known.",
-            c.commit_index,
-        );
-        gauge(
-            &mut out,
-            "verisim_raft_applied_index",
-            "Highest log index applied to the registry.",
-            c.applied_index,
-        );
-        gauge(
-            &mut out,
-            "verisim_raft_snapshot_index",
-            "Index of the latest snapshot.",
-            c.snapshot_index,
-        );
-        gauge(
-            &mut out,
-            "verisim_raft_log_entries",
-            "Entries in the Raft log.",
-            c.log.entries,
-        );
-        gauge(
-            &mut out,
-            "verisim_raft_log_bytes",
-            "Bytes of the Raft log's entries.",
-            c.log.bytes,
-        );
-        header(
-            &mut out,
-            "verisim_raft_log_fsyncs_total",
-            "counter",
-            "fsyncs of the Raft log.",
-        );
-        let _ = writeln!(out, "verisim_raft_log_fsyncs_total {}", c.log_syncs);
-        header(
-            &mut out,
-            "verisim_raft_snapshot_transfers_refused_total",
-            "counter",
-            "Snapshots received from a leader that failed their checks and were asked for again.",
-        );
-        let _ = writeln!(
-            out,
-            "verisim_raft_snapshot_transfers_refused_total {}",
-            c.snapshot_transfers_refused
-        );
-        header(
-            &mut out,
-            "verisim_raft_recovering",
-            "gauge",
-            "1 while this node rebuilds a log lost with a corrupt snapshot (it does not vote).",
-        );
-        let _ = writeln!(
-            out,
-            "verisim_raft_recovering {}",
-            u64::from(c.recovery_horizon.is_some())
-        );
-        header(
-            &mut out,
-            "verisim_raft_role",
-            "gauge",
-            "1 for this node's current Raft role.",
-        );
-        for (role, name) in [
-            (Role::Follower, "follower"),
-            (Role::PreCandidate, "pre_candidate"),
-            (Role::Candidate, "candidate"),
-            (Role::Leader, "leader"),
-        ] {
-            let l = labels(&[("role", name)]);
-            let v = u64::from(c.role == role);
-            let _ = writeln!(out, "verisim_raft_role{l} {v}");
-        }
-        gauge(
-            &mut out,
-            "verisim_raft_leader_known",
-            "1 when this node knows a leader.",
-            u64::from(c.leader.is_some()),
-        );
+        consensus(&mut r, c);
     }
-    gauge(
-        &mut out,
+    r.gauge(
         "verisim_cluster_peers_up",
         "Cluster peers currently connected.",
         s.peers_up as u64,
     );
-    gauge(
-        &mut out,
+    r.gauge(
         "verisim_registry_entities",
         "Entities in this node's registry replica.",
         s.entities as u64,
     );
-    gauge(
-        &mut out,
+    r.gauge(
         "verisim_registry_clients",
         "Client identities in this node's registry replica (revoked ones included).",
         s.clients as u64,
     );
-    gauge(
-        &mut out,
+    r.gauge(
         "verisim_registry_windows",
         "Trust windows in this node's registry replica (expired ones until pruned).",
         s.windows as u64,
     );
-    counter(
-        &mut out,
-        "verisim_store_syncs_total",
+    r.counter(
+        "verisim_store_syncs",
         "Group fsyncs of the stores journal.",
         s.store_syncs,
     );
-    counter(
-        &mut out,
-        "verisim_store_synced_writes_total",
+    r.counter(
+        "verisim_store_synced_writes",
         "Store writes acknowledged after those fsyncs.",
         s.store_synced_writes,
     );
-    counter(
-        &mut out,
-        "verisim_proxy_catch_up_barriers_total",
+    r.counter(
+        "verisim_proxy_catch_up_barriers",
         "Read barriers started to look up a client or window id unknown to this replica, before \
          the request is authenticated (single-flight, at most one per 50 ms).",
         s.catch_up_barriers,
     );
-    let d = &s.drift.totals;
+    drift(&mut r, &s.drift);
+    placement(&mut r, &s.rebalance);
+    if let Some(tree) = s.tree {
+        let restarts: Family<ChildLabel, Counter> = Family::default();
+        let mut rows = Vec::new();
+        walk(tree, "", &mut rows);
+        for (child, n) in rows {
+            restarts.get_or_create(&ChildLabel { child }).inc_by(n);
+        }
+        r.0.register(
+            "verisim_supervision_restarts",
+            "Restarts of each supervision-tree child, by its path.",
+            restarts,
+        );
+    }
+    if let Some(p) = &s.process {
+        process(&mut r, p);
+    }
+    TELEMETRY.register(&mut registry);
+    http.register(&mut registry);
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &registry);
+    out
+}
+
+fn consensus(r: &mut Scrape<'_>, c: &ConsensusStatus) {
+    r.gauge("verisim_raft_term", "Current Raft term.", c.term);
+    r.gauge(
+        "verisim_raft_commit_index",
+        "Highest committed log index known.",
+        c.commit_index,
+    );
+    r.gauge(
+        "verisim_raft_applied_index",
+        "Highest log index applied to the registry.",
+        c.applied_index,
+    );
+    r.gauge(
+        "verisim_raft_snapshot_index",
+        "Index of the latest snapshot.",
+        c.snapshot_index,
+    );
+    r.gauge(
+        "verisim_raft_log_entries",
+        "Entries in the Raft log.",
+        c.log.entries,
+    );
+    r.gauge(
+        "verisim_raft_log_bytes",
+        "Bytes of the Raft log's entries.",
+        c.log.bytes,
+    );
+    r.counter(
+        "verisim_raft_log_fsyncs",
+        "fsyncs of the Raft log.",
+        c.log_syncs,
+    );
+    r.counter(
+        "verisim_raft_snapshot_transfers_refused",
+        "Snapshots received from a leader that failed their checks and were asked for again.",
+        c.snapshot_transfers_refused,
+    );
+    r.gauge(
+        "verisim_raft_recovering",
+        "1 while this node rebuilds a log lost with a corrupt snapshot (it does not vote).",
+        u64::from(c.recovery_horizon.is_some()),
+    );
+    let roles: Family<RoleLabel, Gauge> = Family::default();
+    for (role, name) in [
+        (Role::Follower, "follower"),
+        (Role::PreCandidate, "pre_candidate"),
+        (Role::Candidate, "candidate"),
+        (Role::Leader, "leader"),
+    ] {
+        roles
+            .get_or_create(&RoleLabel { role: name })
+            .set(i64::from(c.role == role));
+    }
+    r.0.register(
+        "verisim_raft_role",
+        "1 for this node's current Raft role.",
+        roles,
+    );
+    r.gauge(
+        "verisim_raft_leader_known",
+        "1 when this node knows a leader.",
+        u64::from(c.leader.is_some()),
+    );
+    if !c.peer_match.is_empty() {
+        let lag: Family<PeerLabel, Gauge> = Family::default();
+        for (peer, matched) in &c.peer_match {
+            let behind = c.commit_index.saturating_sub(*matched);
+            lag.get_or_create(&PeerLabel {
+                peer: format!("n{peer}"),
+            })
+            .set(i64::try_from(behind).unwrap_or(i64::MAX));
+        }
+        r.0.register(
+            "verisim_raft_peer_lag_entries",
+            "On the leader: committed entries each other member is not known to hold yet.",
+            lag,
+        );
+    }
+}
+
+fn drift(r: &mut Scrape<'_>, s: &crate::drift::DriftStatus) {
+    let d = &s.totals;
     for (name, help, v) in [
         (
-            "verisim_drift_passes_total",
+            "verisim_drift_passes",
             "Drift check passes completed.",
             d.passes,
         ),
         (
-            "verisim_drift_failed_passes_total",
+            "verisim_drift_failed_passes",
             "Drift check passes that could not compare (no read barrier, a local store down).",
             d.failed_passes,
         ),
         (
-            "verisim_drift_items_checked_total",
+            "verisim_drift_items_checked",
             "Items placed on this node covered by drift check passes.",
             d.items_checked,
         ),
         (
-            "verisim_drift_drifted_total",
+            "verisim_drift_drifted",
             "Items found missing, stale or orphaned.",
             d.drifted,
         ),
         (
-            "verisim_drift_repaired_total",
+            "verisim_drift_repaired",
             "Missing or stale items written back from a verified copy.",
             d.repaired,
         ),
         (
-            "verisim_drift_orphans_removed_total",
+            "verisim_drift_orphans_removed",
             "Orphaned items removed.",
             d.orphans_removed,
         ),
         (
-            "verisim_drift_unrepaired_total",
+            "verisim_drift_unrepaired",
             "Drifted items a pass could not repair (left to the next one).",
             d.unrepaired,
         ),
         (
-            "verisim_drift_bytes_fetched_total",
+            "verisim_drift_bytes_fetched",
             "Payload bytes fetched from other nodes to repair.",
             d.bytes_fetched,
         ),
         (
-            "verisim_drift_tombstones_purged_total",
+            "verisim_drift_tombstones_purged",
             "Tombstones of removed items purged.",
             d.tombstones_purged,
         ),
     ] {
-        counter(&mut out, name, help, v);
+        r.counter(name, help, v);
     }
-    if let Some(last) = &s.drift.last {
-        gauge(
-            &mut out,
+    if let Some(last) = &s.last {
+        r.gauge(
             "verisim_drift_last_pass_drifted",
             "Items the last drift check pass found drifted.",
             last.drifted,
         );
-        gauge(
-            &mut out,
+        r.gauge(
             "verisim_drift_last_pass_duration_ms",
             "Wall time of the last drift check pass, milliseconds.",
             last.duration_ms,
         );
-        gauge(
-            &mut out,
+        r.gauge(
             "verisim_drift_last_pass_applied_index",
             "The registry index the last drift check pass compared against.",
             last.applied_index,
         );
     }
-    let r = &s.rebalance;
+}
+
+fn placement(r: &mut Scrape<'_>, t: &crate::rebalance::RebalanceTotals) {
     for (name, help, v) in [
         (
-            "verisim_placement_rounds_total",
+            "verisim_placement_rounds",
             "Rebalancing rounds this node ran as leader.",
-            r.rounds,
+            t.rounds,
         ),
         (
-            "verisim_placement_failed_rounds_total",
+            "verisim_placement_failed_rounds",
             "Rebalancing rounds that could not finish (left to the next one).",
-            r.failed_rounds,
+            t.failed_rounds,
         ),
         (
-            "verisim_placement_widened_total",
+            "verisim_placement_widened",
             "Entity placements widened to their new replicas.",
-            r.widened,
+            t.widened,
         ),
         (
-            "verisim_placement_items_copied_total",
+            "verisim_placement_items_copied",
             "Items copied to a new replica of their entity.",
-            r.items_copied,
+            t.items_copied,
         ),
         (
-            "verisim_placement_bytes_copied_total",
+            "verisim_placement_bytes_copied",
             "Payload bytes fetched from other nodes for those copies.",
-            r.bytes_copied,
+            t.bytes_copied,
         ),
         (
-            "verisim_placement_narrowed_total",
+            "verisim_placement_narrowed",
             "Entity placements narrowed to the desired replicas once those held them.",
-            r.narrowed,
+            t.narrowed,
         ),
         (
-            "verisim_placement_items_dropped_total",
+            "verisim_placement_items_dropped",
             "Items removed from replicas a narrowing dropped.",
-            r.items_dropped,
+            t.items_dropped,
         ),
     ] {
-        counter(&mut out, name, help, v);
+        r.counter(name, help, v);
     }
-    if let Some(tree) = s.tree {
-        header(
-            &mut out,
-            "verisim_supervision_restarts_total",
-            "counter",
-            "Restarts of each supervision-tree child, by its path.",
-        );
-        let mut rows = Vec::new();
-        walk(tree, "", &mut rows);
-        for (path, n) in rows {
-            let l = labels(&[("child", &path)]);
-            let _ = writeln!(out, "verisim_supervision_restarts_total{l} {n}");
-        }
-    }
-    http.render(&mut out);
-    out
+}
+
+/// The process metrics under the names every Prometheus client library uses.
+fn process(r: &mut Scrape<'_>, p: &ProcessStats) {
+    r.gauge(
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes.",
+        p.resident_bytes,
+    );
+    r.gauge(
+        "process_virtual_memory_bytes",
+        "Virtual memory size in bytes.",
+        p.virtual_bytes,
+    );
+    r.gauge(
+        "process_open_fds",
+        "Number of open file descriptors.",
+        p.open_fds,
+    );
+    r.gauge(
+        "process_max_fds",
+        "Maximum number of open file descriptors.",
+        p.max_fds,
+    );
+    r.gauge(
+        "process_threads",
+        "Number of OS threads in the process.",
+        p.threads,
+    );
+    r.gauge(
+        "process_start_time_seconds",
+        "Start time of the process since the Unix epoch, seconds.",
+        p.start_time_s,
+    );
+    let cpu: Counter<f64, AtomicU64> = Counter::default();
+    cpu.inc_by(p.cpu_seconds);
+    r.0.register_with_unit(
+        "process_cpu",
+        "Total user and system CPU time spent, seconds.",
+        Unit::Seconds,
+        cpu,
+    );
 }
 
 /// (path, restart count) of every child below `node`, paths like `stores/vector`.
@@ -520,41 +593,16 @@ fn walk(node: &TreeNode, prefix: &str, rows: &mut Vec<(String, u64)>) {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
-    header(out, name, "gauge", help);
-    let _ = writeln!(out, "{name} {v}");
-}
-
-fn counter(out: &mut String, name: &str, help: &str, v: u64) {
-    header(out, name, "counter", help);
-    let _ = writeln!(out, "{name} {v}");
-}
-
-/// `{a="x",b="y"}` with the format's escapes (backslash, quote, newline).
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let body: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| {
-            let v = v
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            format!("{k}=\"{v}\"")
-        })
-        .collect();
-    format!("{{{}}}", body.join(","))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
-    /// Every sample line is `name{labels} value` or `name value` with a finite number.
+    /// Every sample line is `name{labels} value` or `name value` with a finite number, and the
+    /// exposition ends with OpenMetrics' `# EOF`.
     pub(crate) fn parse(text: &str) -> BTreeMap<String, f64> {
+        assert!(text.ends_with("# EOF\n"), "{text}");
         let mut out = BTreeMap::new();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (key, value) = line.rsplit_once(' ').expect("a sample line");
@@ -565,9 +613,44 @@ mod tests {
                 name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
                 "{line}"
             );
-            out.insert(key.to_owned(), v);
+            assert!(out.insert(key.to_owned(), v).is_none(), "twice: {line}");
         }
         out
+    }
+
+    fn snapshot() -> Snapshot<'static> {
+        Snapshot {
+            consensus: None,
+            peers_up: 2,
+            tree: None,
+            entities: 7,
+            clients: 2,
+            windows: 3,
+            store_syncs: 5,
+            store_synced_writes: 40,
+            catch_up_barriers: 4,
+            drift: crate::drift::DriftStatus {
+                last: Some(crate::drift::PassReport {
+                    drifted: 3,
+                    duration_ms: 12,
+                    ..Default::default()
+                }),
+                totals: crate::drift::DriftTotals {
+                    passes: 2,
+                    repaired: 5,
+                    bytes_fetched: 1024,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            rebalance: crate::rebalance::RebalanceTotals {
+                rounds: 3,
+                items_copied: 8,
+                narrowed: 2,
+                ..Default::default()
+            },
+            process: None,
+        }
     }
 
     #[test]
@@ -576,40 +659,7 @@ mod tests {
         m.observe("/admin/nodes/{name}", 200, Duration::from_millis(3));
         m.observe("/admin/nodes/{name}", 200, Duration::from_millis(30));
         m.observe("/admin/nodes/{name}", 404, Duration::from_secs(20));
-        let text = render(
-            &Snapshot {
-                consensus: None,
-                peers_up: 2,
-                tree: None,
-                entities: 7,
-                clients: 2,
-                windows: 3,
-                store_syncs: 5,
-                store_synced_writes: 40,
-                catch_up_barriers: 4,
-                drift: crate::drift::DriftStatus {
-                    last: Some(crate::drift::PassReport {
-                        drifted: 3,
-                        duration_ms: 12,
-                        ..Default::default()
-                    }),
-                    totals: crate::drift::DriftTotals {
-                        passes: 2,
-                        repaired: 5,
-                        bytes_fetched: 1024,
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                },
-                rebalance: crate::rebalance::RebalanceTotals {
-                    rounds: 3,
-                    items_copied: 8,
-                    narrowed: 2,
-                    ..Default::default()
-                },
-            },
-            &m,
-        );
+        let text = render(&snapshot(), &m);
         let s = parse(&text);
         assert_eq!(s["verisim_placement_rounds_total"], 3.0);
         assert_eq!(s["verisim_placement_items_copied_total"], 8.0);
@@ -630,11 +680,11 @@ mod tests {
             1.0
         );
         let h = "verisim_http_request_duration_seconds";
-        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"0.001\"}}")], 0.0);
-        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"0.005\"}}")], 1.0);
-        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"0.05\"}}")], 2.0);
-        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"10\"}}")], 2.0);
-        assert_eq!(s[&format!("{h}_bucket{{{r},le=\"+Inf\"}}")], 3.0);
+        assert_eq!(s[&format!("{h}_bucket{{le=\"0.001\",{r}}}")], 0.0);
+        assert_eq!(s[&format!("{h}_bucket{{le=\"0.005\",{r}}}")], 1.0);
+        assert_eq!(s[&format!("{h}_bucket{{le=\"0.05\",{r}}}")], 2.0);
+        assert_eq!(s[&format!("{h}_bucket{{le=\"10.0\",{r}}}")], 2.0);
+        assert_eq!(s[&format!("{h}_bucket{{le=\"+Inf\",{r}}}")], 3.0);
         assert_eq!(s[&format!("{h}_count{{{r}}}")], 3.0);
         assert_eq!(s["verisim_consensus_up"], 0.0);
         assert_eq!(s["verisim_cluster_peers_up"], 2.0);
@@ -645,6 +695,135 @@ mod tests {
         assert_eq!(s["verisim_store_synced_writes_total"], 40.0);
         assert!(!s.contains_key("verisim_raft_term"));
         assert_eq!(s["verisim_http_connections_open"], 0.0);
+        assert!(!s.contains_key("process_open_fds"));
+        // The telemetry histograms are there from the first scrape, empty or not.
+        assert!(
+            s.contains_key("verisim_raft_commit_seconds_count"),
+            "{text}"
+        );
+        assert!(
+            s.contains_key("verisim_raft_log_fsync_seconds_count"),
+            "{text}"
+        );
+        assert!(
+            s.contains_key("verisim_raft_leader_changes_total"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn consensus_status_renders_role_lag_and_log_series() {
+        let status = ConsensusStatus {
+            id: 1,
+            role: Role::Leader,
+            term: 4,
+            leader: Some(1),
+            commit_index: 120,
+            applied_index: 119,
+            snapshot_index: 100,
+            snapshot_term: 3,
+            membership: verisim_raft::Membership::with_voters([1, 2, 3]),
+            log: Default::default(),
+            log_syncs: 9,
+            snapshot_transfers_refused: 1,
+            last_snapshot_refusal: None,
+            recovery_horizon: None,
+            corrupt_own_snapshot: None,
+            peer_match: [(2, 120), (3, 90)].into_iter().collect(),
+        };
+        let snap = Snapshot {
+            consensus: Some(&status),
+            process: ProcessStats::read(),
+            ..snapshot()
+        };
+        let s = parse(&render(&snap, &HttpMetrics::default()));
+        assert_eq!(s["verisim_raft_term"], 4.0);
+        assert_eq!(s["verisim_raft_commit_index"], 120.0);
+        assert_eq!(s["verisim_raft_log_fsyncs_total"], 9.0);
+        assert_eq!(s["verisim_raft_role{role=\"leader\"}"], 1.0);
+        assert_eq!(s["verisim_raft_role{role=\"follower\"}"], 0.0);
+        assert_eq!(s["verisim_raft_peer_lag_entries{peer=\"n2\"}"], 0.0);
+        assert_eq!(s["verisim_raft_peer_lag_entries{peer=\"n3\"}"], 30.0);
+        assert!(s["process_resident_memory_bytes"] > 0.0);
+        assert!(s["process_open_fds"] >= 3.0);
+        assert!(s.contains_key("process_cpu_seconds_total"));
+    }
+
+    #[test]
+    fn telemetry_observations_show_in_the_next_scrape() {
+        let before = parse(&render(&snapshot(), &HttpMetrics::default()));
+        TELEMETRY.log_fsync.observe(0.0004);
+        TELEMETRY
+            .store_op
+            .get_or_create(&crate::telemetry::StoreOp {
+                store: "vector",
+                op: "import",
+            })
+            .observe(0.002);
+        let after = parse(&render(&snapshot(), &HttpMetrics::default()));
+        let n = "verisim_raft_log_fsync_seconds_count";
+        assert!(after[n] >= before[n] + 1.0);
+        let op = "verisim_store_operation_seconds_count{store=\"vector\",op=\"import\"}";
+        assert!(after[op] >= 1.0);
+    }
+
+    /// The Grafana dashboard (docs/grafana/verisim-dashboard.json) queries only series a node
+    /// exports: a renamed metric breaks this test, not an operator's dashboard.
+    #[test]
+    fn every_series_the_dashboard_queries_is_exported() {
+        let dashboard = include_str!("../../../../docs/grafana/verisim-dashboard.json");
+        let status = ConsensusStatus {
+            id: 1,
+            role: Role::Leader,
+            term: 1,
+            leader: Some(1),
+            commit_index: 1,
+            applied_index: 1,
+            snapshot_index: 0,
+            snapshot_term: 0,
+            membership: verisim_raft::Membership::with_voters([1, 2]),
+            log: Default::default(),
+            log_syncs: 0,
+            snapshot_transfers_refused: 0,
+            last_snapshot_refusal: None,
+            recovery_horizon: None,
+            corrupt_own_snapshot: None,
+            peer_match: [(2, 1)].into_iter().collect(),
+        };
+        let m = HttpMetrics::default();
+        m.observe("/v1/entities", 201, Duration::from_millis(1));
+        // A family shows a series only once one is observed.
+        TELEMETRY
+            .store_op
+            .get_or_create(&crate::telemetry::StoreOp {
+                store: "graph",
+                op: "import",
+            })
+            .observe(0.001);
+        let text = render(
+            &Snapshot {
+                consensus: Some(&status),
+                process: ProcessStats::read(),
+                ..snapshot()
+            },
+            &m,
+        );
+        let exported: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split([' ', '{']).next())
+            .collect();
+        let mut queried = std::collections::BTreeSet::new();
+        for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("verisim_") || word.starts_with("process_") {
+                queried.insert(word);
+            }
+        }
+        assert!(queried.len() >= 30, "{queried:?}");
+        // Needs a live supervision tree: tests/admin_api.rs checks it on a running node.
+        queried.remove("verisim_supervision_restarts_total");
+        let missing: Vec<_> = queried.difference(&exported).collect();
+        assert!(missing.is_empty(), "queried but not exported: {missing:?}");
     }
 
     #[test]
@@ -660,9 +839,7 @@ mod tests {
         c.deadline(Deadline::Header);
         c.deadline(Deadline::Idle);
         c.deadline(Deadline::Idle);
-        let mut out = String::new();
-        m.render(&mut out);
-        let s = parse(&out);
+        let s = parse(&render(&snapshot(), &m));
         assert_eq!(s["verisim_http_connections_open"], 1.0);
         assert_eq!(s["verisim_http_connections_accepted_total"], 2.0);
         let refused = "verisim_http_connections_refused_total";
@@ -672,10 +849,18 @@ mod tests {
         assert_eq!(s[&format!("{closed}{{deadline=\"header\"}}")], 1.0);
         assert_eq!(s[&format!("{closed}{{deadline=\"body\"}}")], 0.0);
         assert_eq!(s[&format!("{closed}{{deadline=\"idle\"}}")], 2.0);
+        assert_eq!(c.closed_by(Deadline::Idle), 2);
+        assert_eq!(c.open(), 1);
     }
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(labels(&[("a", "x\"y\\z\n")]), "{a=\"x\\\"y\\\\z\\n\"}");
+        let m = HttpMetrics::default();
+        m.observe("/a\"b\\c", 200, Duration::from_millis(1));
+        let text = render(&snapshot(), &m);
+        assert!(
+            text.contains("verisim_http_requests_total{route=\"/a\\\"b\\\\c\",code=\"200\"} 1"),
+            "{text}"
+        );
     }
 }
