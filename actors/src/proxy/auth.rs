@@ -93,7 +93,7 @@ impl Authenticator {
     /// An empty cookie.
     pub fn new(cookie: &[u8], skew_ms: u64) -> Result<Self, AuthError> {
         Ok(Self {
-            verifier: Verifier::from_cookie(cookie, skew_ms)?,
+            verifier: Verifier::from_key_material(cookie, skew_ms)?,
         })
     }
 

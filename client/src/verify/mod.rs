@@ -199,12 +199,13 @@ impl Verifier {
         }
     }
 
-    /// A verifier whose secret is derived from the cluster cookie, as every node derives it.
+    /// A verifier whose secret is derived from `ikm` by [`auth::cluster_dh_secret`], as every
+    /// node derives it (a node's `ikm` is the cluster layer's Argon2id-stretched cookie).
     ///
     /// # Errors
-    /// [`AuthError::InvalidKey`] for an empty cookie.
-    pub fn from_cookie(cookie: &[u8], skew_ms: u64) -> Result<Self, AuthError> {
-        Ok(Self::new(auth::cluster_dh_secret(cookie)?, skew_ms))
+    /// [`AuthError::InvalidKey`] for an empty `ikm`.
+    pub fn from_key_material(ikm: &[u8], skew_ms: u64) -> Result<Self, AuthError> {
+        Ok(Self::new(auth::cluster_dh_secret(ikm)?, skew_ms))
     }
 
     /// At most `max` derived window keys kept (0: none).

@@ -61,7 +61,7 @@ struct Fixture {
 
 /// Clients `alice` (window `w1`) and `bob` (window `w2`), both open until [`EXPIRES`].
 fn fixture() -> Fixture {
-    let verifier = Verifier::from_cookie(COOKIE, SKEW).unwrap();
+    let verifier = Verifier::from_key_material(COOKIE, SKEW).unwrap();
     let mut state = State::default();
     let mut open = |name: &str, w: &str, seed: u8| {
         let secret = WindowSecret::from_seed(&[seed; 32]);
@@ -397,7 +397,7 @@ fn missing_malformed_and_v1_headers_have_their_codes() {
 #[test]
 fn the_key_cache_is_bounded_and_never_changes_an_answer() {
     let f = fixture();
-    let verifier = Verifier::from_cookie(COOKIE, SKEW)
+    let verifier = Verifier::from_key_material(COOKIE, SKEW)
         .unwrap()
         .with_cache_capacity(1);
     let a = signed(&f.alice, "alice", "w1", NOW, "r1", b"{}");
@@ -429,7 +429,7 @@ fn the_key_cache_is_bounded_and_never_changes_an_answer() {
         .unwrap_err();
     assert_eq!(e, AuthError::BadSignature);
     // No cache at all: the same answers.
-    let uncached = Verifier::from_cookie(COOKIE, SKEW)
+    let uncached = Verifier::from_key_material(COOKIE, SKEW)
         .unwrap()
         .with_cache_capacity(0);
     uncached
@@ -440,7 +440,7 @@ fn the_key_cache_is_bounded_and_never_changes_an_answer() {
 
 #[test]
 fn a_verifier_from_the_exported_secret_is_the_nodes() {
-    let node = Verifier::from_cookie(COOKIE, SKEW).unwrap();
+    let node = Verifier::from_key_material(COOKIE, SKEW).unwrap();
     let secret = crate::auth::cluster_dh_secret(COOKIE).unwrap();
     let edge = Verifier::new(
         ClusterSecret::from_hex(&hex::encode(*secret.to_bytes())).unwrap(),
