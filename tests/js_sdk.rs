@@ -3,6 +3,9 @@
 //! update with a version, delete, vector search, authentication error codes, failover, CORS, and
 //! the signing vectors byte for byte against this crate's own computation; then the Node example.
 //!
+//! A second test runs the edge verifier (client/js/test/verifier.test.mjs) under Node, without a
+//! cluster.
+//!
 //! Needs `node` (>= 18) and the package built by `client/js/build.sh`. Without them the test
 //! prints `!!! SKIPPED` and passes, unless `VERISIM_REQUIRE_JS=1` (set by .ci/run once it has
 //! built the package), in which case it fails.
@@ -291,6 +294,33 @@ fn the_wasm_sdk_works_against_a_dev_cluster_and_signs_like_the_rust_library() {
     eprintln!("node --test: {passed} tests passed");
 
     browser_example(work.path(), &nodes);
+}
+
+/// The edge verifier: the proxy's request check (`verisim_client::verify`, the code every node
+/// runs), built to wasm and run under Node on the signing vectors of the Rust tests
+/// (client/js/test/vectors.json, kept current by client/src/auth/vectors.rs): every correctly
+/// signed vector verifies with the Rust fingerprint, every tampered one fails with its error code.
+/// Needs no cluster.
+#[test]
+fn the_edge_verifier_runs_under_node_on_the_rust_signing_vectors() {
+    if let Some(reason) = missing_prerequisite() {
+        skip_or_fail(&reason);
+        return;
+    }
+    let (ok, output) = node(
+        &[
+            "--test",
+            "--test-reporter=tap",
+            "client/js/test/verifier.test.mjs",
+        ],
+        &[],
+    );
+    assert!(ok, "node --test failed:\n{output}");
+    assert_eq!(summary(&output, "fail"), Some(0), "{output}");
+    assert_eq!(summary(&output, "skipped"), Some(0), "{output}");
+    let passed = summary(&output, "pass").unwrap_or(0);
+    assert!(passed >= 5, "expected at least 5 passing tests:\n{output}");
+    eprintln!("node --test (edge verifier): {passed} tests passed");
 }
 
 /// The browser example (client/js/examples/browser) in headless Chromium, served from

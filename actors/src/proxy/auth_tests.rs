@@ -1,5 +1,7 @@
 use axum::http::{HeaderMap, HeaderValue};
-use verisim_client::auth::{IdentityKey, WindowSecret, derive_window_key_client, sign_request};
+use verisim_client::auth::{
+    IdentityKey, WindowKey, WindowSecret, derive_window_key_client, sign_request,
+};
 use verisim_client::wire::{ClientId as WClient, RequestId as WRequest, WindowId as WWindow};
 use verisim_client::wire::{ErrorCode, headers as names};
 

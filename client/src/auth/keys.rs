@@ -165,6 +165,27 @@ impl fmt::Debug for IdentityPublicKey {
 pub struct ClusterSecret(pub(super) StaticSecret);
 
 impl ClusterSecret {
+    /// The secret from its 32 bytes (what [`ClusterSecret::to_bytes`] gives): how a verifier that
+    /// is not a node (an edge verifier) gets the key without the cluster cookie.
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(StaticSecret::from(bytes))
+    }
+
+    /// Parses the secret from 64 hex characters.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidKey`].
+    pub fn from_hex(s: &str) -> Result<Self, AuthError> {
+        Ok(Self::from_bytes(*from_hex32("cluster secret", s)?))
+    }
+
+    /// The secret's 32 bytes: a secret that lets its holder derive every window key.
+    #[must_use]
+    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
     /// The public key published at `GET /v1/cluster-key`.
     #[must_use]
     pub fn public(&self) -> ClusterPublicKey {

@@ -1,6 +1,7 @@
 //! JavaScript bindings (feature `js`, `wasm32-unknown-unknown` only): identity keys, trust-window
-//! key agreement, request signing, and an async [`client::Client`] on the global `fetch` with the
-//! native client's retries, leader hints and error codes. `client/js/build.sh` turns the module
+//! key agreement, request signing, the edge [`Verifier`] (the proxy's request check, for an edge),
+//! and an async [`client::Client`] on the global `fetch` with the native client's retries, leader
+//! hints and error codes. `client/js/build.sh` turns the module
 //! into the npm-style package `client/js/pkg`; `client/js/README.md` is its guide.
 //!
 //! Numbers cross as JS numbers (`f64`): timestamps, TTLs and versions must be safe integers
@@ -13,6 +14,7 @@
 mod client;
 mod error;
 mod keys;
+mod verify;
 
 pub use client::Client;
 pub use error::SdkError;
@@ -20,6 +22,7 @@ pub use keys::{
     IdentityKey, body_sha256_hex, derive_window_key, open_window_body, sign_request,
     window_public_key,
 };
+pub use verify::Verifier;
 
 use wasm_bindgen::prelude::*;
 
