@@ -11,7 +11,7 @@ use verisim_stores::graph::{Direction, Edge, Properties};
 use verisim_stores::semantic::{Annotation, MerkleTree, ProofBlob, TypeDef, verify_blob};
 use verisim_stores::tensor::{ReduceOp, Tensor, TensorData};
 use verisim_stores::vector::{CollectionDef, Metric, SearchMode};
-use verisim_stores::{EntityId, StoreConfig, Stores, Value};
+use verisim_stores::{Durability, EntityId, Modality, StoreConfig, Stores, Value};
 
 fn id(i: u64) -> EntityId {
     EntityId::new(format!("e{i}")).unwrap()
@@ -140,6 +140,26 @@ fn vector(c: &mut Criterion) {
                 took
             });
         });
+        // As the store actors run it: the engine does not fsync, the node's group commit does.
+        s.vector.set_durability(Durability::Deferred);
+        g.bench_function(
+            format!("upsert (group commit, no own fsync, {name})"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut took = Duration::ZERO;
+                    for _ in 0..iters {
+                        let x = v();
+                        n += 1;
+                        let t = Instant::now();
+                        s.vector.upsert("c", &id(n), &x).unwrap();
+                        took += t.elapsed();
+                        s.vector.index_pending(usize::MAX);
+                    }
+                    took
+                });
+            },
+        );
+        s.vector.set_durability(Durability::EachWrite);
         g.throughput(Throughput::Elements(1000));
         g.bench_function(format!("upsert_many (1000 per fsync, {name})"), |b| {
             b.iter_custom(|iters| {
