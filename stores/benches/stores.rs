@@ -2,7 +2,7 @@
 //! `cargo bench -p verisim-stores --bench stores` (numbers in docs/stores.md).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
@@ -11,7 +11,7 @@ use verisim_stores::graph::{Direction, Edge, Properties};
 use verisim_stores::semantic::{Annotation, MerkleTree, ProofBlob, TypeDef, verify_blob};
 use verisim_stores::tensor::{ReduceOp, Tensor, TensorData};
 use verisim_stores::vector::{CollectionDef, Metric, SearchMode};
-use verisim_stores::{EntityId, StoreConfig, Stores, Value};
+use verisim_stores::{Durability, EntityId, Modality, StoreConfig, Stores, Value};
 
 fn id(i: u64) -> EntityId {
     EntityId::new(format!("e{i}")).unwrap()
@@ -114,33 +114,73 @@ fn vector(c: &mut Criterion) {
         let items = (0..1000).map(|i| (id(b * 1000 + i), v())).collect();
         s.vector.upsert_many("c", items).unwrap();
     }
+    s.vector.index_pending(usize::MAX);
     let mut g = c.benchmark_group("vector (10k x 128, L2)");
     let mut n = 100_000u64;
-    g.bench_function("upsert (1 fsync each)", |b| {
-        b.iter_batched(
-            &mut v,
-            |x| {
-                n += 1;
-                s.vector.upsert("c", &id(n), &x).unwrap()
-            },
-            BatchSize::SmallInput,
-        );
-    });
-    g.throughput(Throughput::Elements(1000));
-    g.bench_function("upsert_many (1000 per fsync)", |b| {
-        b.iter_batched(
-            || {
-                (0..1000)
-                    .map(|_| {
+    // Writes index synchronously (tail limit 0: what every write paid before the pending tail) or
+    // leave the vector pending; then the tail is indexed outside the timed part, as the store
+    // actor's writer does between writes.
+    for (name, limit) in [
+        ("indexed synchronously", 0),
+        ("indexing deferred", usize::MAX),
+    ] {
+        s.vector.set_tail_limit(limit);
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("upsert (1 fsync each, {name})"), |b| {
+            b.iter_custom(|iters| {
+                let mut took = Duration::ZERO;
+                for _ in 0..iters {
+                    let x = v();
+                    n += 1;
+                    let t = Instant::now();
+                    s.vector.upsert("c", &id(n), &x).unwrap();
+                    took += t.elapsed();
+                    s.vector.index_pending(usize::MAX);
+                }
+                took
+            });
+        });
+        // As the store actors run it: the engine does not fsync, the node's group commit does.
+        s.vector.set_durability(Durability::Deferred);
+        g.bench_function(
+            format!("upsert (group commit, no own fsync, {name})"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut took = Duration::ZERO;
+                    for _ in 0..iters {
+                        let x = v();
                         n += 1;
-                        (id(n), v())
-                    })
-                    .collect::<Vec<_>>()
+                        let t = Instant::now();
+                        s.vector.upsert("c", &id(n), &x).unwrap();
+                        took += t.elapsed();
+                        s.vector.index_pending(usize::MAX);
+                    }
+                    took
+                });
             },
-            |items| s.vector.upsert_many("c", items).unwrap(),
-            BatchSize::SmallInput,
         );
-    });
+        s.vector.set_durability(Durability::EachWrite);
+        g.throughput(Throughput::Elements(1000));
+        g.bench_function(format!("upsert_many (1000 per fsync, {name})"), |b| {
+            b.iter_custom(|iters| {
+                let mut took = Duration::ZERO;
+                for _ in 0..iters {
+                    let items = (0..1000)
+                        .map(|_| {
+                            n += 1;
+                            (id(n), v())
+                        })
+                        .collect::<Vec<_>>();
+                    let t = Instant::now();
+                    s.vector.upsert_many("c", items).unwrap();
+                    took += t.elapsed();
+                    s.vector.index_pending(usize::MAX);
+                }
+                took
+            });
+        });
+    }
+    s.vector.set_tail_limit(verisim_stores::vector::TAIL_LIMIT);
     g.throughput(Throughput::Elements(1));
     let mut q = 0u64;
     g.bench_function("get", |b| {

@@ -221,6 +221,7 @@ impl<E: Engine> Actor for StoreActor<E> {
             args.gate.clone(),
             args.group_sync,
             myself.get_cell(),
+            E::background,
         )?;
         Ok(StoreState {
             engine,

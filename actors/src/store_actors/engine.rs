@@ -55,6 +55,12 @@ pub trait Engine: Modality + Send + Sync + Sized + 'static {
     /// The engine's errors.
     fn query(&self, q: Query) -> Result<Option<Answer>, StoreError>;
 
+    /// Deferred work, run by the writer thread between writes while no write is queued, one short
+    /// slice per call (a write waits for at most one slice); returns whether work is left.
+    fn background(&mut self) -> bool {
+        false
+    }
+
     /// Called when the actor stops gracefully.
     ///
     /// # Errors
@@ -180,11 +186,22 @@ impl Engine for VectorStore {
         }))
     }
 
+    fn background(&mut self) -> bool {
+        // Writes leave vectors pending (searched exactly) to be acknowledged without paying for the
+        // HNSW insertion; they are linked into the graph here.
+        self.index_pending(INDEX_SLICE);
+        self.pending() > 0
+    }
+
     fn on_stop(&mut self) -> Result<(), StoreError> {
         // The next start restores the HNSW graphs instead of rebuilding them.
         self.checkpoint()
     }
 }
+
+/// Pending vectors indexed per background slice: ≈ 16 × 0.4 ms of CPU at 128-d, the most a write
+/// waits behind indexing.
+const INDEX_SLICE: usize = 16;
 
 impl Engine for TensorStore {
     const KIND: ModalityKind = ModalityKind::Tensor;

@@ -7,12 +7,16 @@
 //! the node's [`GroupSync`]: the answers of a whole batch wait for one fsync. Without a `GroupSync` every write fsynced on its own and is answered
 //! at once.
 //!
+//! When the queue is empty after a batch, the thread runs the engine's background work
+//! ([`super::Engine::background`]: the vector store links pending vectors into its HNSW graph) one
+//! short slice at a time, checking the queue before each slice, so writes are not held up by it.
+//!
 //! A panicking engine call stops the actor with the panic message (an abnormal exit its supervisor
 //! restarts, on a freshly opened engine); the writes queued behind it are dropped unanswered, which
 //! their callers see as a failed call.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use ractor::ActorCell;
@@ -23,6 +27,9 @@ use super::group_sync::{Ack, GroupSync};
 /// A write, run on the engine; it returns whether it wrote anything and how to answer once that
 /// is durable.
 pub type Job<E> = Box<dyn FnOnce(&mut E) -> (bool, Ack) + Send>;
+
+/// One slice of the engine's background work; returns whether work is left.
+pub type Background<E> = fn(&mut E) -> bool;
 
 /// The sending side, owned by the actor's state; dropping it lets the thread finish what is queued
 /// and exit.
@@ -41,11 +48,12 @@ impl<E: Send + Sync + 'static> Writer<E> {
         gate: Arc<Mutex<()>>,
         sync: Option<Arc<GroupSync>>,
         actor: ActorCell,
+        background: Background<E>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = channel::<Job<E>>();
         std::thread::Builder::new()
             .name(format!("verisim-{name}-writer"))
-            .spawn(move || run(&rx, &engine, &gate, sync.as_deref(), &actor))?;
+            .spawn(move || run(&rx, &engine, &gate, sync.as_deref(), &actor, background))?;
         Ok(Self { queue: tx })
     }
 
@@ -61,8 +69,17 @@ fn run<E>(
     gate: &Mutex<()>,
     sync: Option<&GroupSync>,
     actor: &ActorCell,
+    background: Background<E>,
 ) {
-    while let Ok(first) = rx.recv() {
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
         let jobs: Vec<Job<E>> = std::iter::once(first).chain(rx.try_iter()).collect();
         let mut answers = Vec::with_capacity(jobs.len());
         let mut panicked = None;
@@ -93,6 +110,30 @@ fn run<E>(
         if let Some(why) = panicked {
             stop(actor, &why);
             return;
+        }
+        // Background work while nothing is queued; a write arriving meanwhile waits one slice.
+        loop {
+            match rx.try_recv() {
+                Ok(job) => {
+                    next = Some(job);
+                    break;
+                }
+                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => {}
+            }
+            let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
+            let Ok(mut e) = engine.write() else {
+                stop(actor, "the engine lock is poisoned");
+                return;
+            };
+            match catch_unwind(AssertUnwindSafe(|| background(&mut e))) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(payload) => {
+                    stop(actor, &panic_message(payload.as_ref()));
+                    return;
+                }
+            }
         }
     }
 }
@@ -168,6 +209,7 @@ mod tests {
             Arc::new(Mutex::new(())),
             None,
             actor.get_cell(),
+            |_| false,
         )
         .unwrap();
         let (tx, rx) = channel();
@@ -194,5 +236,57 @@ mod tests {
         assert_eq!(*engine.read().unwrap(), vec![0, 1, 2]);
         drop(writer);
         parent.stop(None);
+    }
+
+    /// Stands in for an engine with deferred work: `pending` slices left, each logged.
+    #[derive(Default)]
+    struct Deferred {
+        pending: u32,
+        log: Vec<&'static str>,
+    }
+
+    #[tokio::test]
+    async fn background_work_runs_in_slices_between_writes() {
+        let (actor, _) = Actor::spawn(None, Idle, ()).await.unwrap();
+        let engine = Arc::new(RwLock::new(Deferred::default()));
+        let writer = Writer::start(
+            "test",
+            engine.clone(),
+            Arc::new(Mutex::new(())),
+            None,
+            actor.get_cell(),
+            |e: &mut Deferred| {
+                e.pending -= 1;
+                e.log.push("slice");
+                e.pending > 0
+            },
+        )
+        .unwrap();
+        let (tx, rx) = channel();
+        assert!(writer.push(Box::new(move |e: &mut Deferred| {
+            e.pending = 3;
+            e.log.push("write");
+            let ack: Ack = Box::new(move |r| {
+                let _ = tx.send(r);
+            });
+            (true, ack)
+        })));
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("answered")
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while engine.read().unwrap().pending > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "background work did not run"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            engine.read().unwrap().log,
+            ["write", "slice", "slice", "slice"]
+        );
+        drop(writer);
+        actor.stop(None);
     }
 }

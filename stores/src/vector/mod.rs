@@ -4,14 +4,17 @@
 //! Keyspaces: `vector.coll` (collection name → CBOR [`CollectionDef`]), `vector.data`
 //! (`collection 0 id` → the vector as little-endian `f32`s), plus `vector.hash`/`vector.digest`.
 //! fjall is the source of truth. Each collection also lives in memory: the prepared vectors and
-//! an HNSW graph, rebuilt from fjall when the store opens (measured in `docs/stores.md`), and
-//! updated after each durable write. Both search modes run on the in-memory copy.
+//! an HNSW graph, rebuilt from fjall when the store opens (measured in `docs/stores.md`). A durable
+//! write puts the vector in the collection's pending tail ([`tail`]); [`VectorStore::index_pending`]
+//! links tail vectors into the graph later (the store actor calls it between writes). Both search
+//! modes run on the in-memory copy; ANN search scans the tail exactly and merges it in.
 //!
 //! An entity's **item** is the map collection → vector over all collections it is in.
 
 mod checkpoint;
 mod hnsw;
 mod metric;
+mod tail;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -22,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use checkpoint::CHECKPOINT_EVERY;
 pub use hnsw::HnswParams;
 pub use metric::Metric;
+pub use tail::TAIL_LIMIT;
 
 use crate::EntityId;
 use crate::codec::{Bytes, from_cbor_exact, to_cbor};
@@ -34,6 +38,7 @@ use crate::keyspace;
 use crate::limits::Limits;
 use crate::modality::{ExportedItem, Modality, ModalityKind};
 use hnsw::Hnsw;
+use tail::Tail;
 
 /// A collection's fixed shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,8 +74,10 @@ pub enum SearchMode {
 /// In-memory index statistics of one collection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexStats {
-    /// Live vectors.
+    /// Live vectors (in the graph or pending).
     pub live: usize,
+    /// Live vectors in the pending tail, not yet linked into the graph.
+    pub pending: usize,
     /// Deleted slots still in the HNSW graph (compacted once they outnumber the live ones).
     pub tombstones: usize,
     /// Approximate heap bytes of vectors and links.
@@ -99,8 +106,10 @@ struct Collection {
     def: CollectionDef,
     from_checkpoint: bool,
     ann: Hnsw,
+    /// Ids in the graph; an id is either here or in `tail`, never in both.
     slot_of: HashMap<EntityId, u32>,
     id_of: Vec<Option<EntityId>>,
+    tail: Tail,
 }
 
 impl Collection {
@@ -111,26 +120,55 @@ impl Collection {
             ann: Hnsw::new(def.dim as usize, def.metric, params),
             slot_of: HashMap::new(),
             id_of: Vec::new(),
+            tail: Tail::default(),
         }
     }
 
-    fn put(&mut self, id: &EntityId, v: &[f32]) {
+    /// Live vectors, in the graph or pending.
+    fn live(&self) -> usize {
+        self.slot_of.len() + self.tail.len()
+    }
+
+    fn ids(&self) -> impl Iterator<Item = &EntityId> {
+        self.slot_of.keys().chain(self.tail.ids())
+    }
+
+    /// Sets a vector: it goes to the tail; an older version in the graph becomes a tombstone. If
+    /// the tail then holds more than `limit`, the oldest pending vectors are indexed now.
+    fn put(&mut self, id: &EntityId, v: &[f32], limit: usize) {
+        self.unlink(id);
+        self.tail.push(id, self.def.metric.prepare(v));
+        self.bound_tail(limit);
+    }
+
+    /// Tombstones the id's graph slot, if it has one.
+    fn unlink(&mut self, id: &EntityId) {
         if let Some(old) = self.slot_of.remove(id) {
             self.ann.delete(old);
             self.id_of[old as usize] = None;
         }
-        let slot = self.ann.insert(&self.def.metric.prepare(v));
-        debug_assert_eq!(slot as usize, self.id_of.len());
-        self.id_of.push(Some(id.clone()));
-        self.slot_of.insert(id.clone(), slot);
     }
 
     fn remove(&mut self, id: &EntityId, params: HnswParams) {
-        if let Some(old) = self.slot_of.remove(id) {
-            self.ann.delete(old);
-            self.id_of[old as usize] = None;
-        }
+        self.unlink(id);
+        self.tail.remove(id);
         self.maybe_compact(params);
+    }
+
+    /// Links the oldest pending vector into the graph; false if none is pending.
+    fn index_one(&mut self) -> bool {
+        let Some((id, v)) = self.tail.pop() else {
+            return false;
+        };
+        let slot = self.ann.insert(&v);
+        debug_assert_eq!(slot as usize, self.id_of.len());
+        self.id_of.push(Some(id.clone()));
+        self.slot_of.insert(id, slot);
+        true
+    }
+
+    fn bound_tail(&mut self, limit: usize) {
+        while self.tail.len() > limit && self.index_one() {}
     }
 
     fn maybe_compact(&mut self, params: HnswParams) {
@@ -149,7 +187,41 @@ impl Collection {
                 fresh.slot_of.insert(id.clone(), s);
             }
         }
+        // The tail is not part of the graph: it stays pending.
+        fresh.tail = std::mem::take(&mut self.tail);
         *self = fresh;
+    }
+
+    /// The `k` nearest pending vectors (allowed by `filter`), exactly, closest first, ties by id.
+    fn tail_top<'a>(
+        &'a self,
+        q: &[f32],
+        k: usize,
+        filter: Option<&'a BTreeSet<EntityId>>,
+    ) -> Vec<(f32, &'a EntityId)> {
+        let d = |v: &[f32]| self.def.metric.raw(q, v);
+        let mut all: Vec<(f32, &EntityId)> = match filter {
+            // Walk whichever side is smaller.
+            Some(f) if f.len() < self.tail.len() => f
+                .iter()
+                .filter_map(|id| self.tail.get(id).map(|v| (d(v), id)))
+                .collect(),
+            Some(f) => self
+                .tail
+                .iter()
+                .filter(|(id, _)| f.contains(*id))
+                .map(|(id, v)| (d(v), id))
+                .collect(),
+            None => self.tail.iter().map(|(id, v)| (d(v), id)).collect(),
+        };
+        let by =
+            |a: &(f32, &EntityId), b: &(f32, &EntityId)| a.0.total_cmp(&b.0).then(a.1.cmp(b.1));
+        if all.len() > k && k > 0 {
+            all.select_nth_unstable_by(k - 1, by);
+        }
+        all.truncate(k);
+        all.sort_by(by);
+        all
     }
 
     fn exact(&self, q: &[f32], k: usize, filter: Option<&BTreeSet<EntityId>>) -> Vec<(f32, u32)> {
@@ -192,6 +264,7 @@ pub struct VectorStore {
     limits: Limits,
     durability: Durability,
     params: HnswParams,
+    tail_limit: usize,
     collections: BTreeMap<String, Collection>,
 }
 
@@ -249,8 +322,8 @@ impl VectorStore {
             match checkpoint::restore(&ckpt, &data, &name, def, params, &logged) {
                 Ok(Some(mut c)) => {
                     c.from_checkpoint = true;
-                    tracing::info!(collection = %name, vectors = c.slot_of.len(),
-                        replayed = logged.len(),
+                    tracing::info!(collection = %name, vectors = c.live(),
+                        pending = c.tail.len(), replayed = logged.len(),
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "restored HNSW index from its checkpoint");
                     collections.insert(name, c);
@@ -268,9 +341,9 @@ impl VectorStore {
             for g in data.prefix(&p) {
                 let (k, v) = g.into_inner()?;
                 let id = EntityId::from_key_bytes(k.get(p.len()..).unwrap_or_default())?;
-                c.put(&id, &from_le(&v, def.dim as usize)?);
+                c.put(&id, &from_le(&v, def.dim as usize)?, TAIL_LIMIT);
             }
-            tracing::info!(collection = %name, vectors = c.slot_of.len(),
+            tracing::info!(collection = %name, vectors = c.live(), pending = c.tail.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64, "rebuilt HNSW index");
             collections.insert(name, c);
         }
@@ -286,6 +359,7 @@ impl VectorStore {
             limits: limits.clone(),
             durability: Durability::EachWrite,
             params,
+            tail_limit: TAIL_LIMIT,
             collections,
         })
     }
@@ -339,7 +413,7 @@ impl VectorStore {
     /// # Errors
     /// [`StoreError::NotFound`]; storage errors.
     pub fn drop_collection(&mut self, name: &str) -> Result<Vec<(EntityId, Option<ContentHash>)>> {
-        let ids: Vec<EntityId> = self.coll(name)?.slot_of.keys().cloned().collect();
+        let ids: Vec<EntityId> = self.coll(name)?.ids().cloned().collect();
         let mut b = self.durability.batch(&self.db);
         let mut txn = self.index.txn();
         let mut changed = Vec::new();
@@ -365,7 +439,7 @@ impl VectorStore {
     pub fn collections(&self) -> Vec<(String, CollectionDef, usize)> {
         self.collections
             .iter()
-            .map(|(n, c)| (n.clone(), c.def, c.slot_of.len()))
+            .map(|(n, c)| (n.clone(), c.def, c.live()))
             .collect()
     }
 
@@ -376,11 +450,43 @@ impl VectorStore {
     pub fn index_stats(&self, name: &str) -> Result<IndexStats> {
         let c = self.coll(name)?;
         Ok(IndexStats {
-            live: c.slot_of.len(),
+            live: c.live(),
+            pending: c.tail.len(),
             tombstones: c.ann.deleted_count(),
-            heap_bytes: c.ann.heap_bytes() + c.slot_of.len() * 64,
+            heap_bytes: c.ann.heap_bytes() + c.slot_of.len() * 64 + c.tail.heap_bytes(),
             from_checkpoint: c.from_checkpoint,
         })
+    }
+
+    /// Links up to `max` pending vectors into their collections' HNSW graphs (oldest first,
+    /// collections in name order); returns how many. Writes leave vectors pending so that they are
+    /// acknowledged without paying for graph insertion; searches are exact over the pending ones, so
+    /// calling this changes what an ANN search may miss, never what it may return wrongly. The store
+    /// actor calls it in small slices between writes.
+    pub fn index_pending(&mut self, max: usize) -> usize {
+        let mut done = 0;
+        for c in self.collections.values_mut() {
+            while done < max && c.index_one() {
+                done += 1;
+            }
+        }
+        done
+    }
+
+    /// Pending vectors over all collections.
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.collections.values().map(|c| c.tail.len()).sum()
+    }
+
+    /// Bounds each collection's pending tail (default [`TAIL_LIMIT`]); beyond it a write indexes the
+    /// oldest pending vectors itself. `0` indexes every write synchronously, as before the tail
+    /// existed (the fallback for a caller that never runs [`VectorStore::index_pending`]).
+    pub fn set_tail_limit(&mut self, limit: usize) {
+        self.tail_limit = limit;
+        for c in self.collections.values_mut() {
+            c.bound_tail(limit);
+        }
     }
 
     fn coll(&self, name: &str) -> Result<&Collection> {
@@ -490,7 +596,7 @@ impl VectorStore {
         b.commit()?;
         if let Some(c) = self.collections.get_mut(coll) {
             for (id, v) in &by_id {
-                c.put(id, v);
+                c.put(id, v, self.tail_limit);
             }
             c.maybe_compact(self.params);
         }
@@ -587,13 +693,23 @@ impl VectorStore {
             }
             _ => c.exact(&q, k, filter),
         };
-        Ok(raw
+        let mut top: Vec<(f32, &EntityId)> = raw
             .into_iter()
-            .filter_map(|(d, s)| {
-                c.id_of[s as usize].clone().map(|id| Hit {
-                    id,
-                    distance: c.def.metric.report(d),
-                })
+            .filter_map(|(d, s)| c.id_of[s as usize].as_ref().map(|id| (d, id)))
+            .collect();
+        if !c.tail.is_empty() {
+            // Pending vectors are not in the graph: scan them exactly and merge, so a search finds
+            // them at least as surely as the graph would.
+            top.extend(c.tail_top(&q, k, filter));
+        }
+        // Ties by id in every mode (the graph orders its own by slot).
+        top.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+        top.truncate(k);
+        Ok(top
+            .into_iter()
+            .map(|(d, id)| Hit {
+                id: id.clone(),
+                distance: c.def.metric.report(d),
             })
             .collect())
     }
@@ -671,7 +787,7 @@ impl Modality for VectorStore {
         }
         for (name, v) in decoded {
             if let Some(c) = self.collections.get_mut(&name) {
-                c.put(id, &v);
+                c.put(id, &v, self.tail_limit);
             }
         }
         self.logged(seq);
@@ -704,5 +820,7 @@ impl Modality for VectorStore {
 
 mod prepare;
 
+#[cfg(test)]
+mod tail_tests;
 #[cfg(test)]
 mod tests;

@@ -8,13 +8,13 @@ use super::*;
 use crate::limits::Limits;
 use crate::testutil::{check_digests, id, temp_db};
 
-fn store() -> (tempfile::TempDir, Database, VectorStore) {
+pub(super) fn store() -> (tempfile::TempDir, Database, VectorStore) {
     let (dir, db) = temp_db();
     let v = VectorStore::open(&db, &Limits::default()).unwrap();
     (dir, db, v)
 }
 
-fn def(dim: u32, metric: Metric) -> CollectionDef {
+pub(super) fn def(dim: u32, metric: Metric) -> CollectionDef {
     CollectionDef { dim, metric }
 }
 
@@ -198,7 +198,7 @@ proptest! {
     }
 }
 
-fn random_vectors(seed: u64, n: usize, dim: usize) -> Vec<Vec<f32>> {
+pub(super) fn random_vectors(seed: u64, n: usize, dim: usize) -> Vec<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..n)
         .map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect())
@@ -224,6 +224,8 @@ fn ann_recall_is_high_and_survives_restart_and_compaction() {
     {
         s.upsert_many("c", chunk.to_vec()).unwrap();
     }
+    // Recall of the graph, not of the exactly searched tail.
+    assert_eq!(s.index_pending(usize::MAX), 3000);
     let queries = random_vectors(seed + 1, 50, 16);
     let recall = |s: &VectorStore| {
         let mut hit = 0;
@@ -281,8 +283,9 @@ fn ann_recall_is_high_and_survives_restart_and_compaction() {
     drop(s);
     drop(db);
     let db = crate::db::open_db(dir.path(), &crate::StoreConfig::default()).unwrap();
-    let s = VectorStore::open(&db, &Limits::default()).unwrap();
+    let mut s = VectorStore::open(&db, &Limits::default()).unwrap();
     assert_eq!(s.index_stats("c").unwrap().live, 1000);
+    s.index_pending(usize::MAX);
     let r = recall(&s);
     assert!(r >= 0.9, "recall after restart {r} (seed {seed})");
     check_digests(&s);
@@ -337,6 +340,7 @@ fn checkpoint_restores_the_graph_and_replays_later_writes() {
     s.upsert_many("c", ids.iter().cloned().zip(vs.iter().cloned()).collect())
         .unwrap();
     s.upsert("d", &ids[0], &[1.0, 1.0]).unwrap();
+    s.index_pending(usize::MAX);
     s.checkpoint().unwrap();
     // Writes after the checkpoint: new vectors, replacements, deletions.
     let more = random_vectors(seed + 2, 400, 16);
@@ -355,10 +359,13 @@ fn checkpoint_restores_the_graph_and_replays_later_writes() {
     drop(db);
 
     let db = crate::db::open_db(dir.path(), &crate::StoreConfig::default()).unwrap();
-    let s = VectorStore::open(&db, &Limits::default()).unwrap();
+    let mut s = VectorStore::open(&db, &Limits::default()).unwrap();
     let st = s.index_stats("c").unwrap();
     assert!(st.from_checkpoint, "{st:?}");
     assert_eq!(st.live, live);
+    // The replayed writes are pending again; measure the graph.
+    assert_eq!(st.pending, 300);
+    s.index_pending(usize::MAX);
     assert!(matches!(
         s.index_stats("d"),
         Err(StoreError::NotFound { .. })
@@ -441,6 +448,8 @@ fn fill(s: &mut VectorStore, coll: &str, vs: &[Vec<f32>]) -> Vec<EntityId> {
     let ids: Vec<EntityId> = (0..vs.len()).map(|i| id(&format!("v{i}"))).collect();
     s.upsert_many(coll, ids.iter().cloned().zip(vs.iter().cloned()).collect())
         .unwrap();
+    // Recall of the graph, not of the exactly searched tail.
+    s.index_pending(usize::MAX);
     ids
 }
 
