@@ -4,7 +4,8 @@
 //! the signing vectors byte for byte against this crate's own computation; then the Node example.
 //!
 //! A second test runs the edge verifier (client/js/test/verifier.test.mjs) under Node, without a
-//! cluster.
+//! cluster; a third type-checks the package's TypeScript definitions with `tsc` (client/js/test/
+//! types.ts), skipped loudly without `tsc` unless `VERISIM_REQUIRE_TSC=1`.
 //!
 //! Needs `node` (>= 18) and the package built by `client/js/build.sh`. Without them the test
 //! prints `!!! SKIPPED` and passes, unless `VERISIM_REQUIRE_JS=1` (set by .ci/run once it has
@@ -200,7 +201,13 @@ fn rust_vectors() -> String {
 
 /// Runs `node args` with `envs`, killed at the deadline: (success, stdout + stderr).
 fn node(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
-    let mut cmd = Command::new("node");
+    run("node", args, envs)
+}
+
+/// Runs `program args` in the workspace root with `envs`, killed at the deadline: (success,
+/// stdout + stderr).
+fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
@@ -208,7 +215,10 @@ fn node(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = Guard(cmd.spawn().expect("start node"));
+    let mut child = Guard(
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}")),
+    );
     let mut stdout = child.0.stdout.take().unwrap();
     let mut stderr = child.0.stderr.take().unwrap();
     let out = std::thread::spawn(move || {
@@ -221,9 +231,11 @@ fn node(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let status = wait_for(&format!("node {args:?} to finish"), NODE_DEADLINE, || {
-        child.0.try_wait().ok().flatten()
-    });
+    let status = wait_for(
+        &format!("{program} {args:?} to finish"),
+        NODE_DEADLINE,
+        || child.0.try_wait().ok().flatten(),
+    );
     let text = format!(
         "{}\n--- stderr ---\n{}",
         out.join().unwrap(),
@@ -321,6 +333,59 @@ fn the_edge_verifier_runs_under_node_on_the_rust_signing_vectors() {
     let passed = summary(&output, "pass").unwrap_or(0);
     assert!(passed >= 5, "expected at least 5 passing tests:\n{output}");
     eprintln!("node --test (edge verifier): {passed} tests passed");
+}
+
+/// The package's TypeScript definitions (pkg/index.d.ts, pkg/index.d.mts and the generated
+/// pkg/verisim_client.d.ts) type-check: client/js/test/types.ts uses every export as the README
+/// and examples do, with explicit annotations, and its `@ts-expect-error` lines (wrong argument
+/// types, missing fields, private constructors) must fail, so the definitions are strict rather
+/// than `any`. Compiled with `tsc -p client/js/tsconfig.json` (`--strict --noEmit`, es2020,
+/// `moduleResolution node`), never run. Without `tsc` (Debian: node-typescript) it prints
+/// `!!! SKIPPED`, unless `VERISIM_REQUIRE_TSC=1` (set by .ci/run where tsc is installed).
+#[test]
+fn the_typescript_definitions_type_check_strictly_with_tsc() {
+    if let Some(reason) = missing_prerequisite() {
+        skip_or_fail(&reason);
+        return;
+    }
+    let tsc = Command::new("tsc").arg("--version").output();
+    let version = match tsc {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        _ => {
+            if std::env::var("VERISIM_REQUIRE_TSC").as_deref() == Ok("1") {
+                panic!(
+                    "VERISIM_REQUIRE_TSC=1 but `tsc` is not installed (apt-get install node-typescript)"
+                );
+            }
+            eprintln!(
+                "!!! SKIPPED: the TypeScript definitions check (tests/js_sdk.rs): `tsc` is not installed"
+            );
+            eprintln!(
+                "!!! Install it (Debian: apt-get install node-typescript) to type-check client/js."
+            );
+            return;
+        }
+    };
+    let dmts = js_dir().join("pkg/index.d.mts");
+    assert!(
+        dmts.exists(),
+        "{} is missing: rebuild the package with client/js/build.sh",
+        dmts.display()
+    );
+    let usage = std::fs::read_to_string(js_dir().join("test/types.ts")).unwrap();
+    let expected_errors = usage.matches("// @ts-expect-error").count();
+    assert!(
+        expected_errors >= 15,
+        "client/js/test/types.ts has only {expected_errors} @ts-expect-error lines"
+    );
+    let (ok, output) = run("tsc", &["-p", "client/js/tsconfig.json"], &[]);
+    assert!(
+        ok,
+        "tsc ({version}) found errors in the TypeScript definitions:\n{output}"
+    );
+    eprintln!(
+        "tsc ({version}): the definitions type-check, and all {expected_errors} @ts-expect-error lines fail as they must"
+    );
 }
 
 /// The browser example (client/js/examples/browser) in headless Chromium, served from

@@ -43,4 +43,6 @@ rm -rf "$out"
 "$bindgen" --target web --out-dir "$out" --out-name verisim_client \
     "$target_dir/wasm32-unknown-unknown/wasm/verisim_client.wasm"
 cp "$here/index.mjs" "$here/index.d.ts" "$out/"
+# The same declarations as index.d.mts: what TypeScript looks for when index.mjs is imported by path.
+cp "$here/index.d.ts" "$out/index.d.mts"
 echo "build.sh: $(wc -c < "$out/verisim_client_bg.wasm") bytes of wasm ($(gzip -9c "$out/verisim_client_bg.wasm" | wc -c) gzipped) in $out"

@@ -34,6 +34,17 @@ extern "C" {
     /// `AbortSignal.timeout(ms)`: aborts the fetch (headers and body) after `ms`.
     #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout, catch)]
     fn abort_after(ms: f64) -> Result<web_sys::AbortSignal, JsValue>;
+
+    /// Optional arguments typed for TypeScript (`options?: ClientOptions`): plain JS values,
+    /// unchecked; `undefined` and `null` arrive as `None`.
+    #[wasm_bindgen(typescript_type = "ClientOptions")]
+    pub type ClientOptionsArg;
+    /// A request body: a string (UTF-8 encoded) or bytes.
+    #[wasm_bindgen(typescript_type = "Uint8Array | string")]
+    pub type BodyArg;
+    /// Any JSON-able value.
+    #[wasm_bindgen(typescript_type = "unknown")]
+    pub type JsonArg;
 }
 
 /// How calls are retried (the native `RetryPolicy`'s defaults), in milliseconds.
@@ -174,10 +185,8 @@ where
 impl Client {
     /// A client for the given nodes (`host:port` or `http(s)://host:port`), tried in order.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        nodes: Vec<String>,
-        #[wasm_bindgen(unchecked_param_type = "ClientOptions | undefined")] options: JsValue,
-    ) -> Result<Client, SdkError> {
+    pub fn new(nodes: Vec<String>, options: Option<ClientOptionsArg>) -> Result<Client, SdkError> {
+        let options = options.map_or(JsValue::UNDEFINED, JsValue::from);
         let urls = nodes
             .iter()
             .map(|n| normalise(n))
@@ -473,12 +482,12 @@ impl Client {
         &self,
         method: String,
         path: String,
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array | string | undefined")] body: JsValue,
+        body: Option<BodyArg>,
         if_match: Option<String>,
     ) -> js_sys::Promise {
         let inner = self.0.clone();
         promise(async move {
-            let body = body_bytes(&body)?;
+            let body = body_bytes(&body.map_or(JsValue::UNDEFINED, JsValue::from))?;
             let extra: Vec<(&str, &str)> = if_match
                 .as_deref()
                 .map(|v| vec![(headers::IF_MATCH, v)])
@@ -499,17 +508,17 @@ impl Client {
 
     /// Any admin route (`/admin/...`) with the admin token; `body` is a JSON-able value.
     #[wasm_bindgen(unchecked_return_type = "Promise<RawResponse>")]
-    pub fn admin(&self, method: String, path: String, body: JsValue) -> js_sys::Promise {
+    pub fn admin(&self, method: String, path: String, body: Option<JsonArg>) -> js_sys::Promise {
         let inner = self.0.clone();
         promise(async move {
-            let bytes = if body.is_undefined() || body.is_null() {
-                Vec::new()
-            } else {
+            let bytes = if let Some(body) = body {
                 js_sys::JSON::stringify(&body)
                     .map_err(|e| SdkError::Json(describe(&e)))?
                     .as_string()
                     .ok_or_else(|| SdkError::Json("the admin body is not JSON".into()))?
                     .into_bytes()
+            } else {
+                Vec::new()
             };
             let raw = inner
                 .execute(
