@@ -126,25 +126,13 @@ fn vector(c: &mut Criterion) {
     ] {
         s.vector.set_tail_limit(limit);
         g.throughput(Throughput::Elements(1));
-        g.bench_function(format!("upsert (1 fsync each, {name})"), |b| {
-            b.iter_custom(|iters| {
-                let mut took = Duration::ZERO;
-                for _ in 0..iters {
-                    let x = v();
-                    n += 1;
-                    let t = Instant::now();
-                    s.vector.upsert("c", &id(n), &x).unwrap();
-                    took += t.elapsed();
-                    s.vector.index_pending(usize::MAX);
-                }
-                took
-            });
-        });
-        // As the store actors run it: the engine does not fsync, the node's group commit does.
-        s.vector.set_durability(Durability::Deferred);
-        g.bench_function(
-            format!("upsert (group commit, no own fsync, {name})"),
-            |b| {
+        // Group commit is as the store actors run it: the engine does not fsync, the node does.
+        for (durability, how) in [
+            (Durability::EachWrite, "1 fsync each"),
+            (Durability::Deferred, "group commit, no own fsync"),
+        ] {
+            s.vector.set_durability(durability);
+            g.bench_function(format!("upsert ({how}, {name})"), |b| {
                 b.iter_custom(|iters| {
                     let mut took = Duration::ZERO;
                     for _ in 0..iters {
@@ -157,8 +145,8 @@ fn vector(c: &mut Criterion) {
                     }
                     took
                 });
-            },
-        );
+            });
+        }
         s.vector.set_durability(Durability::EachWrite);
         g.throughput(Throughput::Elements(1000));
         g.bench_function(format!("upsert_many (1000 per fsync, {name})"), |b| {

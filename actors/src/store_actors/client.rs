@@ -15,18 +15,8 @@ use super::fence::Fence;
 use super::merge::merge_top_k;
 use super::messages::{Answer, Imported, KnnQuery, Port, Query, Removed, StoreMsg, StoreRefusal};
 use super::staging::StagedEntry;
-use super::{SCOPE, group_name};
+use super::{SCOPE, group_name, modality_name};
 use crate::telemetry::{StoreOp, TELEMETRY};
-
-/// The `store` label of a modality's store actor.
-fn store_label(kind: ModalityKind) -> &'static str {
-    match kind {
-        ModalityKind::Graph => "graph",
-        ModalityKind::Vector => "vector",
-        ModalityKind::Tensor => "tensor",
-        ModalityKind::Semantic => "semantic",
-    }
-}
 
 /// How long a caller waits for one store call (an import, a query, a digest) before calling the
 /// outcome unknown: long enough for a store busy with a large import, short enough that a client
@@ -92,7 +82,7 @@ impl StoreRef {
         let started = std::time::Instant::now();
         let r = self.call_untimed(arg, msg, timeout).await;
         let label = StoreOp {
-            store: store_label(self.kind),
+            store: modality_name(self.kind),
             op,
         };
         TELEMETRY
