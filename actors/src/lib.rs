@@ -9,6 +9,7 @@ pub use verisim_raft as raft;
 pub use verisim_stores as stores;
 pub use verisim_supervision as supervision;
 
+pub mod backup;
 pub mod cli;
 pub mod consensus;
 pub mod drift;

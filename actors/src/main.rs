@@ -50,6 +50,11 @@ enum Cmd {
     Client(verisim::cli::ClientCmd),
     #[command(flatten)]
     Ops(verisim::cli::ops::OpsCmd),
+    /// Back up the registry and every payload it names into one checksummed file (`verify FILE`:
+    /// check one offline).
+    Backup(verisim::cli::backup::BackupArgs),
+    /// Build a new one-node cluster's data directory from a backup.
+    Restore(verisim::cli::backup::RestoreArgs),
     /// Print the shell completion script for `verisim` (e.g. `verisim completions bash >
     /// /etc/bash_completion.d/verisim`, or `source <(verisim completions bash)`).
     Completions {
@@ -160,6 +165,10 @@ struct NodeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// Disaster recovery, last resort: before starting, make this node the only voter of its
+    /// cluster, keeping its data (docs/operations.md, "Recover"). Remove it after the start.
+    #[arg(long)]
+    force_new_cluster: bool,
 }
 
 impl NodeArgs {
@@ -225,7 +234,12 @@ impl NodeArgs {
 }
 
 async fn run_node(args: NodeArgs) -> Result<(), String> {
+    let force = args.force_new_cluster;
     let config = args.into_config()?;
+    if force {
+        verisim::consensus::force::force_new_cluster(&config.raft_dir(), config.id)
+            .map_err(|e| e.to_string())?;
+    }
     let node = node::start(config).await.map_err(|e| e.to_string())?;
     // Tests and supervisors read this line to learn the bound addresses.
     println!(
@@ -298,6 +312,8 @@ fn main() -> ExitCode {
             // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
             Cmd::Client(cmd) => verisim::cli::run(cmd),
             Cmd::Ops(cmd) => verisim::cli::ops::run(cmd),
+            Cmd::Backup(args) => verisim::cli::backup::run_backup(args),
+            Cmd::Restore(args) => verisim::cli::backup::run_restore(args),
             Cmd::Completions { shell } => {
                 completions(shell, &mut std::io::stdout().lock());
                 Ok(())

@@ -1,6 +1,7 @@
 //! Client commands of the `verisim` binary, on the `verisim-client` library: identity keys, trust
 //! windows, and entity reads, writes and queries. JSON in (a file or stdin), JSON out.
 
+pub mod backup;
 mod client;
 pub mod dev;
 pub mod files;

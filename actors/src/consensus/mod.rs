@@ -6,6 +6,7 @@ pub mod actor;
 pub mod client;
 pub mod clock;
 pub mod endpoint;
+pub mod force;
 pub mod local_transport;
 pub mod locator;
 pub mod log_store;

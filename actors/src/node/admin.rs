@@ -6,6 +6,7 @@
 //! configured one guard, a layer over the node's whole app, wants `Authorization: Bearer <token>`
 //! on every path under `/admin`; `/healthz`, `/readyz` and `/metrics` stay open.
 
+mod backup;
 mod clients;
 mod drift;
 pub mod metrics;
@@ -154,6 +155,7 @@ fn table() -> Vec<(AdminRoute, MethodRouter<AdminState>)> {
         r(Get, "/admin/drift", drift::status),
         r(Get, "/admin/placement", placement::status),
         r(Post, "/admin/placement/rebalance", placement::rebalance),
+        r(Get, "/admin/backup", backup::backup),
     ]
 }
 

@@ -764,6 +764,25 @@ impl RegistryState {
         self.requests.get(&(client.clone(), request.clone()))
     }
 
+    /// The registry of a restored backup on a new cluster whose only node is `node`: every entity
+    /// placed on it alone (its stores receive every payload), the old nodes' addresses forgotten
+    /// (each node records its own once it can commit).
+    pub fn rehome(&mut self, node: &NodeName) {
+        let ids: Vec<EntityId> = self.entities.keys().cloned().collect();
+        for id in ids {
+            if let Some(e) = self.entities.get_mut(&id) {
+                e.placement = vec![node.clone()];
+            }
+        }
+        self.nodes = OrdMap::new();
+    }
+
+    /// Puts an entity in place as it is (unit tests of what reads a registry).
+    #[cfg(test)]
+    pub(crate) fn insert_entity(&mut self, id: EntityId, meta: EntityMeta) {
+        self.entities.insert(id, meta);
+    }
+
     /// The snapshot body: the whole state as CBOR.
     pub fn to_cbor(&self) -> Vec<u8> {
         encode(self)

@@ -61,6 +61,12 @@ async fn send(base: &str, method: &str, path: &str, auth: Option<&str>) -> (u16,
 fn every_table_route_is_an_admin_path_listed_once() {
     let table = routes();
     assert!(table.iter().any(|r| r.path == "/admin/clients"));
+    assert!(
+        table
+            .iter()
+            .any(|r| r.path == "/admin/backup" && r.verb == super::Verb::Get),
+        "the backup stream is an admin route, behind the guard"
+    );
     for (i, r) in table.iter().enumerate() {
         assert!(
             r.path.starts_with(ADMIN_PREFIX) && is_admin_path(r.path),
