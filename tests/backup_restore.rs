@@ -63,12 +63,13 @@ fn register(client: &Client, n: usize) -> Vec<EntityId> {
         .collect()
 }
 
-/// What must survive a backup and restore: everything but where it is held (the placement, and
-/// which replica served each modality).
+/// What must survive a backup and restore: everything but where it is held (the placement, the
+/// log index that last moved it, and which replica served each modality).
 fn content(v: &EntityView) -> Value {
     let mut j = serde_json::to_value(v).unwrap();
     let o = j.as_object_mut().unwrap();
     o.remove("placement");
+    o.remove("index");
     for m in ["graph", "vector", "tensor", "semantic"] {
         if let Some(view) = o.get_mut(m).and_then(Value::as_object_mut) {
             view.remove("replica");
@@ -94,6 +95,9 @@ fn entity_opts(token: Option<&str>, extra: Option<&str>) -> Options {
 fn backup_file(c: &Cluster, name: &str) -> PathBuf {
     c.dir.path().join(name)
 }
+
+/// A way to damage a backup file's bytes.
+type Damage = Box<dyn FnOnce(&mut Vec<u8>)>;
 
 fn damaged(src: &Path, dst: &Path, f: impl FnOnce(&mut Vec<u8>)) {
     let mut b = std::fs::read(src).unwrap();
@@ -188,7 +192,7 @@ fn backup_restore_into_a_new_cluster_then_join_a_node() {
         .prefix("verisim-restore-")
         .tempdir()
         .unwrap();
-    let cases: [(&str, Box<dyn FnOnce(&mut Vec<u8>)>); 3] = [
+    let cases: [(&str, Damage); 3] = [
         (
             "flipped",
             Box::new(|b: &mut Vec<u8>| {
