@@ -1464,3 +1464,40 @@ fn entity_metadata_without_grants_decodes() {
     );
     assert_eq!(RegistryState::from_cbor(&s.to_cbor()).unwrap(), s);
 }
+
+#[test]
+fn a_rehomed_registry_places_everything_on_its_one_node_and_forgets_the_old_ones() {
+    let (mut s, i) = with_window();
+    s.apply(
+        i,
+        &Proposal {
+            at_ms: 2_000,
+            command: put(origin("alice", "w1", "r1"), "e1", 1, None),
+        },
+    );
+    s.apply(
+        i + 1,
+        &Proposal {
+            at_ms: 2_000,
+            command: Command::SetNode {
+                node: node("n2"),
+                info: NodeInfo {
+                    cluster_addr: "10.0.0.2:7100".into(),
+                    http_addr: "10.0.0.2:8100".into(),
+                },
+            },
+        },
+    );
+    let before = s.entity(&entity("e1")).cloned().unwrap();
+    assert_eq!(s.nodes().len(), 1);
+    s.rehome(&node("n7"));
+    let after = s.entity(&entity("e1")).unwrap();
+    assert_eq!(after.placement, vec![node("n7")]);
+    assert_eq!(
+        (after.version, &after.items, after.index, &after.owner),
+        (before.version, &before.items, before.index, &before.owner),
+        "only the placement changes"
+    );
+    assert!(s.nodes().is_empty());
+    assert!(s.client(&client("alice")).is_some(), "clients come along");
+}
