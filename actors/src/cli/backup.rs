@@ -150,11 +150,7 @@ fn save(node: &str, out: &Path, force: bool, admin: &AdminAuth, json: bool) -> R
     }
     let token = admin.token()?;
     let started = Instant::now();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .build()
-        .into();
+    let agent = agent()?;
     let url = format!("{}/admin/backup", node.trim_end_matches('/'));
     let mut req = agent.get(&url);
     if let Some(t) = &token {
@@ -229,6 +225,40 @@ fn download(
         .and_then(|d| d.sync_all())
         .map_err(|e| format!("io: fsyncing {}: {e}", dir.display()))?;
     Ok((s, download_ms, verify_ms))
+}
+
+/// The HTTP agent: no overall deadline (a backup takes as long as it takes), `https://` checked
+/// against the authorities in `$VERISIM_CA_FILE` only, as every other command does.
+fn agent() -> Result<ureq::Agent, String> {
+    let env = super::client::CA_FILE_ENV;
+    let mut roots = Vec::new();
+    if let Some(path) = std::env::var_os(env) {
+        let pem = fs::read(&path)
+            .map_err(|e| format!("{env}: cannot read {}: {e}", Path::new(&path).display()))?;
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => roots.push(c),
+                Ok(_) => {}
+                Err(e) => return Err(format!("{env}: the CA file does not parse: {e}")),
+            }
+        }
+        if roots.is_empty() {
+            return Err(format!("{env}: the CA file holds no certificate"));
+        }
+    }
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+            tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .build();
+    Ok(ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .tls_config(tls)
+        .build()
+        .into())
 }
 
 fn partial_path(out: &Path) -> PathBuf {
