@@ -113,7 +113,19 @@ impl SupervisorHandle {
         &self,
         build: impl FnOnce(RpcReplyPort<T>) -> SupervisorMsg,
     ) -> Result<T, SupervisorError> {
-        match self.actor.call(build, self.timeout).await {
+        // Wait for the supervisor's exit as well as for its answer. A call that races with the
+        // supervisor's exit can strand its request: ractor checks that the mailbox is open, the
+        // mailbox closes and drops what it holds, and only then does the request land in it. A
+        // request stranded this way is dropped only with the last reference to the actor, and this
+        // handle is one of them: waiting only for the answer would wait forever. `biased`: an
+        // answer sent before the exit wins over the exit.
+        let cell = self.actor.get_cell();
+        let answer = tokio::select! {
+            biased;
+            answer = self.actor.call(build, self.timeout) => answer,
+            _ = cell.wait(None) => Ok(CallResult::SenderError),
+        };
+        match answer {
             Ok(CallResult::Success(v)) => Ok(v),
             Ok(CallResult::Timeout) => Err(SupervisorError::Unavailable("timed out".into())),
             Ok(CallResult::SenderError) => Err(SupervisorError::Unavailable(
