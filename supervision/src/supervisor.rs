@@ -226,7 +226,11 @@ impl SupervisorState {
         self.note_incarnation(&cell, &spec.id);
         self.index.insert(spec.id.clone(), self.children.len());
         self.children.push(Child::running(spec, cell));
-        debug_assert_eq!(self.index.len(), self.children.len(), "child ids are unique");
+        debug_assert_eq!(
+            self.index.len(),
+            self.children.len(),
+            "child ids are unique"
+        );
     }
 
     /// Remove the child at `pos`; the ones after it move up by one.
