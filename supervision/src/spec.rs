@@ -424,8 +424,9 @@ impl SupervisorSpec {
     /// );
     /// ```
     pub fn check(&self) -> Result<(), SupervisorError> {
-        for (i, child) in self.children.iter().enumerate() {
-            if self.children[..i].iter().any(|c| c.id == child.id) {
+        let mut seen = std::collections::HashSet::with_capacity(self.children.len());
+        for child in &self.children {
+            if !seen.insert(child.id.as_str()) {
                 return Err(SupervisorError::DuplicateChild(child.id.clone()));
             }
             child.check(self.auto_shutdown)?;

@@ -5,7 +5,13 @@
 //! Events are matched to children by `ActorId`. Before the supervisor stops a child on purpose
 //! (a sibling restart, an operator action, shutdown) it forgets the child's cell, so the exit
 //! event of that incarnation arrives as a stale event and is ignored, like OTP's unlink-and-flush.
+//!
+//! Children live in a `Vec` in start order; two maps find them without a scan (child id →
+//! position, running incarnation's actor id → child id), so starting, restarting and stopping a
+//! child cost the same with 10,000 siblings as with ten. Only `push_child`, `remove_child` and
+//! `retain_children` change the `Vec`'s layout, and they keep the maps in step.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -143,6 +149,12 @@ pub struct SupervisorState {
     template: Option<ChildTemplate>,
     template_seq: u64,
     children: Vec<Child>,
+    // Child id -> position in `children`.
+    index: HashMap<String, usize>,
+    // Actor id of an incarnation the supervisor started -> child id. An entry goes when that
+    // incarnation's exit event arrives; a lookup checks the child's current cell, so an entry
+    // of an incarnation stopped on purpose is never taken for the running one.
+    actors: HashMap<ActorId, String>,
     intensity: RestartIntensity,
     next_token: u64,
     // Gave up or shut itself down: it is stopping, and reacts to nothing more.
@@ -180,6 +192,8 @@ impl SupervisorState {
             template: spec.template.clone(),
             template_seq: 0,
             children: Vec::with_capacity(spec.children.len()),
+            index: HashMap::with_capacity(spec.children.len()),
+            actors: HashMap::with_capacity(spec.children.len()),
             intensity: RestartIntensity::new(spec.intensity, spec.period),
             next_token: 0,
             stopping: false,
@@ -187,13 +201,55 @@ impl SupervisorState {
     }
 
     fn position(&self, id: &str) -> Option<usize> {
-        self.children.iter().position(|c| c.spec.id == id)
+        self.index.get(id).copied()
     }
 
-    fn position_of_actor(&self, actor: ActorId) -> Option<usize> {
-        self.children
-            .iter()
-            .position(|c| c.cell.as_ref().is_some_and(|cell| cell.get_id() == actor))
+    /// The child whose running incarnation is `actor`; forgets `actor` (its exit event is
+    /// being handled), so call it once per event.
+    fn take_position_of_actor(&mut self, actor: ActorId) -> Option<usize> {
+        let id = self.actors.remove(&actor)?;
+        self.position(&id).filter(|&p| {
+            self.children[p]
+                .cell
+                .as_ref()
+                .is_some_and(|cell| cell.get_id() == actor)
+        })
+    }
+
+    /// Remember which child a freshly started incarnation belongs to.
+    fn note_incarnation(&mut self, cell: &ActorCell, id: &str) {
+        self.actors.insert(cell.get_id(), id.to_string());
+    }
+
+    /// Append a running child.
+    fn push_child(&mut self, spec: ChildSpec, cell: ActorCell) {
+        self.note_incarnation(&cell, &spec.id);
+        self.index.insert(spec.id.clone(), self.children.len());
+        self.children.push(Child::running(spec, cell));
+        debug_assert_eq!(
+            self.index.len(),
+            self.children.len(),
+            "child ids are unique"
+        );
+    }
+
+    /// Remove the child at `pos`; the ones after it move up by one.
+    fn remove_child(&mut self, pos: usize) {
+        let child = self.children.remove(pos);
+        self.index.remove(&child.spec.id);
+        for (p, c) in self.children.iter().enumerate().skip(pos) {
+            self.index.insert(c.spec.id.clone(), p);
+        }
+        debug_assert_eq!(self.index.len(), self.children.len());
+    }
+
+    /// Keep only the children `keep` accepts.
+    fn retain_children(&mut self, keep: impl FnMut(&Child) -> bool) {
+        self.children.retain(keep);
+        self.index.clear();
+        for (p, c) in self.children.iter().enumerate() {
+            self.index.insert(c.spec.id.clone(), p);
+        }
     }
 
     /// Stop the child at `pos` if it runs; it no longer waits for a delayed restart either.
@@ -245,7 +301,7 @@ impl SupervisorState {
         if !policy::should_restart(child.spec.restart, kind) {
             let significant = child.spec.significant;
             if child.spec.restart == Restart::Temporary {
-                self.children.remove(pos);
+                self.remove_child(pos);
             } else {
                 child.state = if kind == ExitKind::Abnormal || gave_up_child {
                     ChildState::Failed
@@ -289,14 +345,23 @@ impl SupervisorState {
             }
         }
         // OTP removes temporary siblings instead of restarting them.
-        self.children.retain(|c| {
-            c.spec.id == failed_id
-                || c.spec.restart != Restart::Temporary
-                || !ids.contains(&c.spec.id)
-        });
+        let temporary: Vec<&String> = ids
+            .iter()
+            .filter(|id| {
+                **id != failed_id
+                    && self
+                        .position(id)
+                        .is_some_and(|p| self.children[p].spec.restart == Restart::Temporary)
+            })
+            .collect();
+        if !temporary.is_empty() {
+            let temporary: std::collections::HashSet<String> =
+                temporary.into_iter().cloned().collect();
+            self.retain_children(|c| !temporary.contains(&c.spec.id));
+        }
         let to_start: Vec<String> = ids
             .into_iter()
-            .filter(|id| self.children.iter().any(|c| c.spec.id == *id))
+            .filter(|id| self.position(id).is_some())
             .collect();
 
         let delay = match (self.backoff, self.position(&failed_id)) {
@@ -337,6 +402,9 @@ impl SupervisorState {
             let Some(p) = self.position(id) else { continue };
             let start = self.children[p].spec.start.clone();
             let result = start(myself.get_cell()).await;
+            if let Ok(cell) = &result {
+                self.note_incarnation(cell, id);
+            }
             let child = &mut self.children[p];
             child.pending = None;
             match result {
@@ -402,7 +470,7 @@ impl Actor for Supervisor {
         let mut state = SupervisorState::new(&spec);
         for child in spec.children {
             match (child.start)(myself.get_cell()).await {
-                Ok(cell) => state.children.push(Child::running(child, cell)),
+                Ok(cell) => state.push_child(child, cell),
                 Err(e) => {
                     // Children that did start stop in reverse order before we report.
                     state.stop_all().await;
@@ -512,7 +580,7 @@ impl Actor for Supervisor {
         if state.stopping {
             return Ok(());
         }
-        match state.position_of_actor(actor) {
+        match state.take_position_of_actor(actor) {
             Some(pos) => {
                 tracing::debug!(supervisor = %state.name, child = %state.children[pos].spec.id, ?kind, reason = ?what, "child exited");
                 state.on_exit(&myself, pos, kind, gave_up_child, what).await;

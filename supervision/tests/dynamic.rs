@@ -168,3 +168,71 @@ async fn a_supervisor_without_a_template_refuses_template_starts() {
     );
     sup.stop().await;
 }
+
+/// Children are found through an index (child id → position, actor id → child id), not a
+/// scan. Removing children from the middle (a temporary one exiting, `terminate_child`,
+/// `delete_child`) moves the later ones up: every call and every restart must still reach the
+/// right child afterwards, and ids freed by removal can be used again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_after_a_removed_one_are_still_found_by_id_and_by_exit() {
+    let probe = Probe::default();
+    let spec = SupervisorSpec::new("index", Strategy::OneForOne).intensity(100, MINUTE);
+    let (sup, _join) = SupervisorHandle::start(spec).await.unwrap();
+    for name in ["a", "b", "c", "d", "e", "f"] {
+        let restart = if matches!(name, "b" | "d") {
+            Restart::Temporary
+        } else {
+            Restart::Permanent
+        };
+        sup.start_child(worker(name, &probe).restart(restart))
+            .await
+            .unwrap();
+    }
+    let names = |children: Vec<verisim_supervision::ChildInfo>| {
+        children.into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
+
+    // A temporary child exits: removed, the ones after it move up.
+    end_child(&sup, "b", How::Panic("gone".into())).await;
+    assert_eq!(
+        names(sup.which_children().await.unwrap()),
+        strings(&["a", "c", "d", "e", "f"])
+    );
+    // Exits of the children after it still restart the right child.
+    let before = child(&sup, "e").await;
+    end_child(&sup, "e", How::Kill).await;
+    let after = child(&sup, "e").await;
+    assert_eq!(after.restart_count, before.restart_count + 1);
+    assert_ne!(after.actor_id, before.actor_id);
+    assert_eq!(child(&sup, "f").await.restart_count, 0);
+
+    // terminate_child of a temporary child, delete_child of a stopped one.
+    sup.terminate_child("d").await.unwrap();
+    sup.terminate_child("c").await.unwrap();
+    sup.delete_child("c").await.unwrap();
+    assert_eq!(
+        names(sup.which_children().await.unwrap()),
+        strings(&["a", "e", "f"])
+    );
+    let f = sup.restart_child("f").await.unwrap();
+    assert_eq!(child(&sup, "f").await.cell.unwrap().get_id(), f.get_id());
+    end_child(&sup, "f", How::Fail("again".into())).await;
+    assert_eq!(child(&sup, "f").await.restart_count, 2);
+    assert_eq!(child(&sup, "a").await.restart_count, 0);
+
+    // Freed ids can be used again; taken ones cannot.
+    sup.start_child(worker("c", &probe)).await.unwrap();
+    assert_eq!(
+        sup.start_child(worker("e", &probe)).await.unwrap_err(),
+        SupervisorError::DuplicateChild("e".into())
+    );
+    assert_eq!(
+        names(sup.which_children().await.unwrap()),
+        strings(&["a", "e", "f", "c"])
+    );
+    end_child(&sup, "c", How::Kill).await;
+    assert_eq!(child(&sup, "c").await.restart_count, 1);
+    assert!(all_running(&sup).await);
+    sup.stop().await;
+    live_settles(&probe, 0).await;
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use ractor::{ActorCell, ActorRef};
 
-use super::{Child, SupervisorMsg, SupervisorState};
+use super::{SupervisorMsg, SupervisorState};
 use crate::error::SupervisorError;
 use crate::introspect::ChildState;
 use crate::policy::Restart;
@@ -32,7 +32,7 @@ impl SupervisorState {
         }
         match (spec.start)(myself.get_cell()).await {
             Ok(cell) => {
-                self.children.push(Child::running(spec, cell.clone()));
+                self.push_child(spec, cell.clone());
                 Ok(cell)
             }
             Err(e) => Err(SupervisorError::ChildStartFailed {
@@ -71,6 +71,9 @@ impl SupervisorState {
         self.stop_child(p).await;
         let start = self.children[p].spec.start.clone();
         let result = start(myself.get_cell()).await;
+        if let Ok(cell) = &result {
+            self.note_incarnation(cell, id);
+        }
         let child = &mut self.children[p];
         match result {
             Ok(cell) => {
@@ -101,7 +104,7 @@ impl SupervisorState {
             .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
         self.stop_child(p).await;
         if self.children[p].spec.restart == Restart::Temporary {
-            self.children.remove(p);
+            self.remove_child(p);
         } else {
             self.children[p].state = ChildState::Stopped;
         }
@@ -123,7 +126,7 @@ impl SupervisorState {
         if self.children[p].is_active() {
             return Err(SupervisorError::ChildRunning(id.to_string()));
         }
-        self.children.remove(p);
+        self.remove_child(p);
         Ok(())
     }
 }
