@@ -21,8 +21,8 @@ pub use keys::{
     WindowSecret,
 };
 pub use request::{
-    COVERED_HEADERS, CoveredHeaders, MAX_COVERED_VALUE_LEN, SignedHeaders, authenticate,
-    body_sha256_hex, canonical_request, check_timestamp, sign_request, verify_request,
+    COVERED_HEADERS, CoveredHeaders, MAX_COVERED_VALUE_LEN, SignedHeaders, body_sha256_hex,
+    canonical_request, check_timestamp, sign_request, verify_request,
 };
 pub use window::{
     OpenWindow, check_window_expiry, cluster_dh_secret, derive_window_key_client,
