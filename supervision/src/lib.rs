@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod events;
 pub mod handle;
 pub mod intensity;
 pub mod introspect;
@@ -35,6 +36,7 @@ pub mod spec;
 pub mod supervisor;
 
 pub use error::{SpecError, StartError, SupervisorError};
+pub use events::{EventKind, EventSink, SupervisorEvent};
 pub use handle::SupervisorHandle;
 pub use intensity::{Backoff, RestartIntensity};
 pub use introspect::{ChildCounts, ChildInfo, ChildState, SupervisorInfo, TreeChild, TreeNode};

@@ -13,6 +13,7 @@ use ractor::{Actor, ActorCell};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{SpecError, StartError, SupervisorError};
+use crate::events::EventSink;
 use crate::intensity::Backoff;
 use crate::policy::{AutoShutdown, Restart, Strategy};
 
@@ -310,6 +311,9 @@ pub struct SupervisorSpec {
     pub children: Vec<ChildSpec>,
     /// For dynamic supervisors: the one spec that `start_from_template` instantiates.
     pub template: Option<ChildTemplate>,
+    /// Where this supervisor reports its events (see [`crate::events`]); not inherited by
+    /// nested supervisors.
+    pub events: Option<EventSink>,
 }
 
 impl fmt::Debug for SupervisorSpec {
@@ -324,6 +328,7 @@ impl fmt::Debug for SupervisorSpec {
             .field("max_children", &self.max_children)
             .field("children", &self.children)
             .field("template", &self.template.is_some())
+            .field("events", &self.events.is_some())
             .finish()
     }
 }
@@ -341,7 +346,14 @@ impl SupervisorSpec {
             max_children: None,
             children: Vec::new(),
             template: None,
+            events: None,
         }
+    }
+
+    /// Report this supervisor's events to `sink` (see [`crate::events`] for its rules).
+    pub fn events(mut self, sink: EventSink) -> Self {
+        self.events = Some(sink);
+        self
     }
 
     /// At most `max_restarts` restarts within `period`.

@@ -20,6 +20,7 @@ use ractor::{
 };
 
 use crate::error::{StartError, SupervisorError};
+use crate::events::{self, EventKind, EventSink};
 use crate::intensity::{Backoff, RestartIntensity};
 use crate::introspect::{ChildInfo, ChildState, SupervisorInfo};
 use crate::policy::{self, AutoShutdown, ExitKind, GAVE_UP_REASON, Restart, Strategy};
@@ -159,6 +160,7 @@ pub struct SupervisorState {
     next_token: u64,
     // Gave up or shut itself down: it is stopping, and reacts to nothing more.
     stopping: bool,
+    events: Option<EventSink>,
 }
 
 /// Stop one incarnation according to its shutdown policy and wait until it has exited.
@@ -197,7 +199,13 @@ impl SupervisorState {
             intensity: RestartIntensity::new(spec.intensity, spec.period),
             next_token: 0,
             stopping: false,
+            events: spec.events.clone(),
         }
+    }
+
+    /// Report an event to the spec's sink, if any.
+    fn emit(&self, kind: EventKind) {
+        events::emit(self.events.as_ref(), &self.name, kind);
     }
 
     fn position(&self, id: &str) -> Option<usize> {
@@ -296,8 +304,14 @@ impl SupervisorState {
         let child = &mut self.children[pos];
         child.cell = None;
         if kind == ExitKind::Abnormal || gave_up_child {
-            child.last_failure = what;
+            child.last_failure = what.clone();
+            let child = child.spec.id.clone();
+            self.emit(EventKind::ChildFailed {
+                child,
+                reason: what,
+            });
         }
+        let child = &mut self.children[pos];
         if !policy::should_restart(child.spec.restart, kind) {
             let significant = child.spec.significant;
             if child.spec.restart == Restart::Temporary {
@@ -413,10 +427,20 @@ impl SupervisorState {
                     child.state = ChildState::Running;
                     child.restarts += 1;
                     child.started_at = Instant::now();
+                    let restart_count = child.restarts;
+                    self.emit(EventKind::ChildRestarted {
+                        child: id.clone(),
+                        restart_count,
+                        operator: false,
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(supervisor = %self.name, child = %id, error = %e, "restart failed; trying again");
                     child.last_failure = Some(format!("start failed: {e}"));
+                    self.emit(EventKind::RestartFailed {
+                        child: id.clone(),
+                        reason: e.0.clone(),
+                    });
                     for rest in &ids[k + 1..] {
                         if let Some(q) = self.position(rest) {
                             self.children[q].pending = None;
@@ -438,6 +462,10 @@ impl SupervisorState {
     /// reason `shutdown`, which the parent sees as this child's exit (escalation).
     async fn give_up(&mut self, myself: &ActorRef<SupervisorMsg>) {
         tracing::error!(supervisor = %self.name, "reached maximum restart intensity; shutting down");
+        self.emit(EventKind::GaveUp {
+            intensity: self.intensity.max_restarts(),
+            period_ms: u64::try_from(self.intensity.period().as_millis()).unwrap_or(u64::MAX),
+        });
         self.stopping = true;
         self.stop_all().await;
         myself.stop(Some(GAVE_UP_REASON.to_string()));
@@ -447,6 +475,7 @@ impl SupervisorState {
     /// with reason `shutdown`, a normal exit for the parent, as OTP's supervisor does.
     async fn shut_down_on_own(&mut self, myself: &ActorRef<SupervisorMsg>) {
         tracing::info!(supervisor = %self.name, mode = ?self.auto_shutdown, "significant children ended; shutting down");
+        self.emit(EventKind::AutoShutdown);
         self.stopping = true;
         self.stop_all().await;
         myself.stop(Some("shutdown".to_string()));

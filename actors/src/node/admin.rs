@@ -9,7 +9,9 @@
 mod backup;
 mod clients;
 mod drift;
+mod events;
 pub mod metrics;
+mod overview;
 mod placement;
 pub mod process;
 mod supervision;
@@ -69,6 +71,10 @@ pub struct AdminState {
     /// The rebalancer's rounds, for `GET /admin/placement` and `/metrics`.
     pub rebalance: Arc<crate::rebalance::RebalanceStats>,
     pub placement: crate::rebalance::PlacementSettings,
+    /// The supervisor events of this node's tree, for `GET /admin/events`.
+    pub events: Arc<crate::node::events::EventLog>,
+    /// Whether this node serves HTTPS (`[http] tls`): `GET /admin/overview` asks members so too.
+    pub tls: bool,
 }
 
 /// The HTTP verbs admin routes are served with.
@@ -156,6 +162,18 @@ fn table() -> Vec<(AdminRoute, MethodRouter<AdminState>)> {
         r(Get, "/admin/placement", placement::status),
         r(Post, "/admin/placement/rebalance", placement::rebalance),
         r(Get, "/admin/backup", backup::backup),
+        r(Get, "/admin/events", events::list),
+        r(Get, "/admin/overview", overview::overview),
+        r(
+            Post,
+            "/admin/nodes/{name}/restart/{*path}",
+            overview::restart_on,
+        ),
+        r(
+            Post,
+            "/admin/nodes/{name}/terminate/{*path}",
+            overview::terminate_on,
+        ),
     ]
 }
 
@@ -184,6 +202,7 @@ pub fn app(state: AdminState, proxy: crate::proxy::ProxyState) -> Router {
     let token = state.token.clone();
     router(state)
         .merge(crate::proxy::router(proxy))
+        .merge(super::console::router())
         .layer(middleware::from_fn_with_state(token, guard))
 }
 
@@ -343,8 +362,10 @@ async fn status(State(st): State<AdminState>) -> Result<Json<serde_json::Value>,
         "agreed": now.agreed,
         "registry_ms": st.replica.read().state.clock_ms(),
     });
+    // The size of the last snapshot this process wrote (0 before its first).
+    let snapshot_bytes = crate::telemetry::TELEMETRY.snapshot_bytes.get();
     Ok(Json(
-        json!({"id": st.id, "consensus": s, "peers_up": peers_up, "last_contact_ms": contact, "clock": clock}),
+        json!({"id": st.id, "consensus": s, "peers_up": peers_up, "last_contact_ms": contact, "clock": clock, "last_snapshot_bytes": snapshot_bytes}),
     ))
 }
 

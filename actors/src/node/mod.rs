@@ -3,6 +3,8 @@
 pub mod admin;
 mod advertise;
 pub mod config;
+pub mod console;
+pub mod events;
 pub mod http_server;
 pub mod request_log;
 pub mod runtime;

@@ -227,18 +227,29 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             }
         })
     };
+    // Every supervisor of the tree reports its events here, with its path.
+    let events = Arc::new(super::events::EventLog::new(
+        crate::consensus::endpoint::node_name(config.id),
+        super::events::CAPACITY,
+    ));
     let registry = SupervisorSpec::new("registry", Strategy::OneForAll)
+        .events(events.sink("registry"))
         .intensity(10, Duration::from_secs(60))
         .child(consensus)
         .child(snapshotter)
         .child(endpoint);
     let node = SupervisorSpec::new("node", Strategy::RestForOne)
+        .events(events.sink(""))
         .intensity(10, Duration::from_secs(60))
-        .child(ChildSpec::supervisor("cluster", cluster_tree))
+        .child(ChildSpec::supervisor(
+            "cluster",
+            cluster_tree.events(events.sink("cluster")),
+        ))
         .child(ChildSpec::supervisor("registry", registry))
         .child(ChildSpec::supervisor(
             "stores",
-            crate::store_actors::stores_subtree(stores_db, stores_setup, stores_sync.clone()),
+            crate::store_actors::stores_subtree(stores_db, stores_setup, stores_sync.clone())
+                .events(events.sink("stores")),
         ))
         .child(drift)
         .child(rebalancer);
@@ -275,6 +286,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         drift: drift_stats,
         rebalance: rebalance_stats,
         placement: config.placement.clone(),
+        events,
+        tls: config.http.tls.is_some(),
     };
     let staging_sweeper = tokio::spawn(crate::proxy::staging::sweep_forever(proxy.clone()));
     let advertiser = tokio::spawn(super::advertise::advertise(

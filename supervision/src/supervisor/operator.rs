@@ -9,6 +9,7 @@ use ractor::{ActorCell, ActorRef};
 
 use super::{SupervisorMsg, SupervisorState};
 use crate::error::SupervisorError;
+use crate::events::EventKind;
 use crate::introspect::ChildState;
 use crate::policy::Restart;
 use crate::spec::{ChildSpec, TemplateArgs};
@@ -83,11 +84,21 @@ impl SupervisorState {
                 // The operator chose this start: it begins a new backoff streak.
                 child.streak = 0;
                 child.started_at = Instant::now();
+                let restart_count = child.restarts;
+                self.emit(EventKind::ChildRestarted {
+                    child: id.to_string(),
+                    restart_count,
+                    operator: true,
+                });
                 Ok(cell)
             }
             Err(e) => {
                 child.state = ChildState::Failed;
                 child.last_failure = Some(format!("start failed: {e}"));
+                self.emit(EventKind::RestartFailed {
+                    child: id.to_string(),
+                    reason: e.0.clone(),
+                });
                 Err(SupervisorError::ChildStartFailed {
                     child: id.to_string(),
                     reason: e.0,
@@ -103,6 +114,9 @@ impl SupervisorState {
             .position(id)
             .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))?;
         self.stop_child(p).await;
+        self.emit(EventKind::ChildTerminated {
+            child: id.to_string(),
+        });
         if self.children[p].spec.restart == Restart::Temporary {
             self.remove_child(p);
         } else {
