@@ -219,11 +219,6 @@ fn a_wrong_key_or_another_window_is_a_bad_signature() {
     );
 }
 
-/// `get_all` for a request without covered headers.
-fn no_covered<'a>(_: &'static str) -> std::iter::Empty<&'a [u8]> {
-    std::iter::empty()
-}
-
 fn header_map<'a>(pairs: &'a [(&'static str, String)]) -> impl Fn(&str) -> Option<&'a [u8]> + 'a {
     move |name| {
         pairs
