@@ -4,8 +4,8 @@
 mod common;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use verisim_supervision::{
@@ -67,11 +67,16 @@ async fn a_storm_of_concurrent_failures_and_operator_calls_neither_deadlocks_nor
 
     let sub_hits = Arc::new(AtomicUsize::new(0));
     let operator_calls = Arc::new(AtomicUsize::new(0));
+    // Every incarnation the storm struck: each one exits, but perhaps only after the storm's
+    // tasks have ended (a panic request waits in the worker's mailbox; the worker's exit then
+    // makes its supervisor restart siblings, `sub` included).
+    let victims = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for t in 0..FAILURE_TASKS + OPERATOR_TASKS {
         let top = top.clone();
         let sub_hits = sub_hits.clone();
         let operator_calls = operator_calls.clone();
+        let victims = victims.clone();
         let mut rng = XorShift::new(seed.wrapping_add(t.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         let operator = t >= FAILURE_TASKS;
         tasks.push(tokio::spawn(async move {
@@ -99,6 +104,7 @@ async fn a_storm_of_concurrent_failures_and_operator_calls_neither_deadlocks_nor
                     let Some(cell) = victim.cell.clone() else {
                         continue;
                     };
+                    victims.lock().unwrap().push(cell.clone());
                     // A send fails only when that incarnation has already exited.
                     match (victim.kind, (r >> 16) % 4) {
                         (ChildKind::Supervisor, k) => {
@@ -138,6 +144,16 @@ async fn a_storm_of_concurrent_failures_and_operator_calls_neither_deadlocks_nor
     println!("storm: {sub_hits} kills or stops of sub, {operator_calls} operator calls");
     assert!(sub_hits > 0, "the storm reached the nested supervisor");
     assert!(operator_calls > 0, "operator calls ran during the storm");
+
+    // Wait until every struck incarnation has exited. Its exit event is then queued at its
+    // supervisor, which handles exit events before calls: from here on each call below sees the
+    // supervisor's reaction, and nothing the storm set off is still on its way.
+    let victims = std::mem::take(&mut *victims.lock().unwrap());
+    for cell in victims {
+        cell.wait(Some(DEADLINE))
+            .await
+            .expect("every incarnation the storm struck exits");
+    }
 
     let top = top.with_timeout(DEADLINE);
     wait_until("the tree settles", || async {
