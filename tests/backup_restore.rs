@@ -32,6 +32,23 @@ fn verisim(args: &[&str], token: Option<&str>) -> Output {
     cmd.output().expect("run verisim")
 }
 
+/// `verisim restore` of `from` as node 1 into `data_dir`, with the source cluster's `config`.
+fn restore(from: &Path, config: &Path, data_dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "restore",
+        "--from",
+        from.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--id",
+        "1",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    verisim(&args, None)
+}
+
 fn ok_json(out: &Output, what: &str) -> Value {
     assert!(
         out.status.success(),
@@ -220,20 +237,7 @@ fn backup_restore_into_a_new_cluster_then_join_a_node() {
         let out = verisim(&["backup", "verify", bad.to_str().unwrap()], None);
         assert!(!out.status.success(), "{name} verified");
         let dir = fresh.path().join(format!("data-{name}"));
-        let out = verisim(
-            &[
-                "restore",
-                "--from",
-                bad.to_str().unwrap(),
-                "--config",
-                config.to_str().unwrap(),
-                "--id",
-                "1",
-                "--data-dir",
-                dir.to_str().unwrap(),
-            ],
-            None,
-        );
+        let out = restore(&bad, &config, &dir, &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name} restored");
         assert!(err.contains("backup_corrupt"), "{name}: {err}");
@@ -255,41 +259,11 @@ fn backup_restore_into_a_new_cluster_then_join_a_node() {
     );
     let target = c2.node(1).data_dir.clone();
     // Not into a data directory in use.
-    let out = verisim(
-        &[
-            "restore",
-            "--from",
-            file.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-            "--id",
-            "1",
-            "--data-dir",
-            c.node(1).data_dir.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = restore(&file, &config, &c.node(1).data_dir, &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("restore_target"));
     let started = Instant::now();
-    let restored = ok_json(
-        &verisim(
-            &[
-                "restore",
-                "--from",
-                file.to_str().unwrap(),
-                "--config",
-                config.to_str().unwrap(),
-                "--id",
-                "1",
-                "--data-dir",
-                target.to_str().unwrap(),
-                "--json",
-            ],
-            None,
-        ),
-        "restore",
-    );
+    let restored = ok_json(&restore(&file, &config, &target, &["--json"]), "restore");
     eprintln!(
         "restore of {n} entities: {:?} (verify {} ms, write {} ms)",
         started.elapsed(),

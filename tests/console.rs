@@ -114,6 +114,29 @@ fn the_console_shows_every_node_restarts_a_child_and_refuses_a_wrong_token() {
         assert!(n["status"]["consensus"]["commit_index"].is_u64(), "{n}");
     }
 
+    // The forwarding route: guarded like every admin route, an unknown member is refused
+    // before anything is sent, and a bad path comes back with the member's own code.
+    let forged = n1
+        .request(
+            "POST",
+            "/admin/nodes/n2/restart/stores/vector",
+            &[("authorization", "Bearer not-the-admin-token".to_string())],
+            b"",
+        )
+        .expect("forward request");
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert_eq!(forged.code(), Some("forbidden"), "{forged:?}");
+    let unknown = n1
+        .post("/admin/nodes/n9/restart/stores/vector", None)
+        .expect("forward request");
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    assert_eq!(unknown.code(), Some("unknown_node"), "{unknown:?}");
+    let bad_path = n1
+        .post("/admin/nodes/n2/restart/no/such/child", None)
+        .expect("forward request");
+    assert_eq!(bad_path.status, 404, "{bad_path:?}");
+    assert_eq!(bad_path.code(), Some("unknown_path"), "{bad_path:?}");
+
     let Some(chromium) = chromium_or_skip() else {
         return;
     };
