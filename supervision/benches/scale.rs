@@ -6,14 +6,17 @@
 //!   time at its end). Time = last stamp - the instant before the first kill. `one_for_one` with
 //!   N = 100 and N = 1,000, `one_for_all` with N = 1,000. A fresh supervisor per storm, as on
 //!   the OTP side (where it keeps the restart history to this storm's).
-//! - dynamic: 10,000 children started one by one with `start_from_template` (each call returns
-//!   once the child's `pre_start` has run), then `which_children` and `count_children` at
-//!   10,000, then `SupervisorHandle::stop` (children stopped one at a time in reverse start
-//!   order). Children are `Temporary`, `Shutdown::Timeout(5 s)`: a graceful stop, as on the OTP
-//!   side (`shutdown => 5000`).
+//! - dynamic: 10,000 children started one by one (each call returns once the child's
+//!   `pre_start` has run), then `which_children` and `count_children` at 10,000, then
+//!   `SupervisorHandle::stop`. Two flavours, as on the OTP side: `start_from_template` (template
+//!   children, stopped together like a `simple_one_for_one`'s or a `DynamicSupervisor`'s) and
+//!   `start_child` with a spec per child (stopped one at a time in reverse start order, like a
+//!   `one_for_one`'s). Children are `Temporary`, `Shutdown::Timeout(5 s)`: a graceful stop, as
+//!   on the OTP side (`shutdown => 5000`).
 //!
 //! Raw samples, median and p99, the driver a task inside a 2-worker tokio runtime.
-//! Run: `cargo bench -p verisim-supervision --bench scale`, or `supervision/bench/compare.sh`.
+//! Run: `cargo bench -p verisim-supervision --bench scale`, or `supervision/bench/compare.sh`;
+//! `SCALE_ONLY=storm_one_for_all` (or `storm_one_for_one`, `dyn`) runs one part, for a profiler.
 
 use std::time::{Duration, Instant};
 
@@ -146,12 +149,15 @@ struct DynRound {
     stop: Duration,
 }
 
-async fn dyn_round() -> DynRound {
-    let spec = SupervisorSpec::new("dyn", Strategy::OneForOne).template(|n| {
-        ChildSpec::for_actor(format!("w{n}"), Idle, ())
-            .restart(Restart::Temporary)
-            .shutdown(Shutdown::Timeout(Duration::from_secs(5)))
-    });
+fn dyn_child(n: u64) -> ChildSpec {
+    ChildSpec::for_actor(format!("w{n}"), Idle, ())
+        .restart(Restart::Temporary)
+        .shutdown(Shutdown::Timeout(Duration::from_secs(5)))
+}
+
+/// `true`: children from the template; `false`: `start_child` with a spec per child.
+async fn dyn_round(template: bool) -> DynRound {
+    let spec = SupervisorSpec::new("dyn", Strategy::OneForOne).template(dyn_child);
     let (sup, _join) = SupervisorHandle::start(spec)
         .await
         .expect("supervisor starts");
@@ -159,7 +165,13 @@ async fn dyn_round() -> DynRound {
     let t0 = Instant::now();
     let mut marks = vec![t0];
     for i in 1..=DYN {
-        sup.start_from_template().await.expect("child starts");
+        if template {
+            sup.start_from_template().await.expect("child starts");
+        } else {
+            sup.start_child(dyn_child(i as u64))
+                .await
+                .expect("child starts");
+        }
         if i % block == 0 {
             marks.push(Instant::now());
         }
@@ -217,28 +229,42 @@ fn report_dyn(label: &str, rounds: &[DynRound]) {
     );
 }
 
+/// `SCALE_ONLY=storm_one_for_one|storm_one_for_all|dyn` runs one part (for a profiler).
+fn part(name: &str) -> bool {
+    std::env::var("SCALE_ONLY").map_or(true, |only| name.starts_with(&only))
+}
+
 async fn pass() {
-    report_storm(
-        "storm one_for_one 100",
-        100,
-        storm(Strategy::OneForOne, 100, 1000).await,
-    );
-    report_storm(
-        "storm one_for_one 1000",
-        1000,
-        storm(Strategy::OneForOne, 1000, 200).await,
-    );
-    report_storm(
-        "storm one_for_all 1000",
-        1000,
-        storm(Strategy::OneForAll, 1000, 200).await,
-    );
-    let _ = dyn_round().await; // warm-up
-    let mut rounds = Vec::with_capacity(DYN_ROUNDS);
-    for _ in 0..DYN_ROUNDS {
-        rounds.push(dyn_round().await);
+    if part("storm_one_for_one") {
+        report_storm(
+            "storm one_for_one 100",
+            100,
+            storm(Strategy::OneForOne, 100, 1000).await,
+        );
+        report_storm(
+            "storm one_for_one 1000",
+            1000,
+            storm(Strategy::OneForOne, 1000, 200).await,
+        );
     }
-    report_dyn("template", &rounds);
+    if part("storm_one_for_all") {
+        report_storm(
+            "storm one_for_all 1000",
+            1000,
+            storm(Strategy::OneForAll, 1000, 200).await,
+        );
+    }
+    if !part("dyn") {
+        return;
+    }
+    let _ = dyn_round(true).await; // warm-up
+    for (template, label) in [(true, "template"), (false, "start_child")] {
+        let mut rounds = Vec::with_capacity(DYN_ROUNDS);
+        for _ in 0..DYN_ROUNDS {
+            rounds.push(dyn_round(template).await);
+        }
+        report_dyn(label, &rounds);
+    }
 }
 
 fn runtime() -> Runtime {

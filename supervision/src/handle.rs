@@ -145,17 +145,16 @@ impl SupervisorHandle {
         Ok(self.info().await?.children)
     }
 
-    /// OTP's `count_children`.
+    /// OTP's `count_children`, counted by the supervisor without building the list.
     pub async fn count_children(&self) -> Result<ChildCounts, SupervisorError> {
-        Ok(ChildCounts::of(&self.which_children().await?))
+        self.call(SupervisorMsg::CountChildren).await
     }
 
-    /// One child, by id.
+    /// One child, by id (found by the supervisor's index, without building the list).
     pub async fn child(&self, id: &str) -> Result<ChildInfo, SupervisorError> {
-        self.which_children()
+        let key = id.to_string();
+        self.call(|reply| SupervisorMsg::Child(key, reply))
             .await?
-            .into_iter()
-            .find(|c| c.id == id)
             .ok_or_else(|| SupervisorError::NoSuchChild(id.to_string()))
     }
 

@@ -70,25 +70,6 @@ pub struct ChildCounts {
     pub workers: usize,
 }
 
-impl ChildCounts {
-    pub(crate) fn of(children: &[ChildInfo]) -> Self {
-        let mut c = Self {
-            specs: children.len(),
-            ..Self::default()
-        };
-        for child in children {
-            if child.state == ChildState::Running {
-                c.active += 1;
-            }
-            match child.kind {
-                ChildKind::Supervisor => c.supervisors += 1,
-                ChildKind::Worker => c.workers += 1,
-            }
-        }
-        c
-    }
-}
-
 /// A supervisor and its children, as one answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SupervisorInfo {

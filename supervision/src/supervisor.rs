@@ -15,14 +15,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::{join, join_all};
 use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort,
+    SupervisionEvent,
 };
 
 use crate::error::{StartError, SupervisorError};
 use crate::events::{self, EventKind, EventSink};
 use crate::intensity::{Backoff, RestartIntensity};
-use crate::introspect::{ChildInfo, ChildState, SupervisorInfo};
+use crate::introspect::{ChildCounts, ChildInfo, ChildState, SupervisorInfo};
 use crate::policy::{self, AutoShutdown, ExitKind, GAVE_UP_REASON, Restart, Strategy};
 use crate::spec::{ChildKind, ChildSpec, ChildTemplate, Shutdown, SupervisorSpec, TemplateArgs};
 
@@ -60,6 +62,10 @@ impl ChildSpec {
 pub enum SupervisorMsg {
     /// The supervisor and its children.
     Info(RpcReplyPort<SupervisorInfo>),
+    /// OTP's `count_children`, counted where the children are kept.
+    CountChildren(RpcReplyPort<ChildCounts>),
+    /// One child, by id.
+    Child(String, RpcReplyPort<Option<ChildInfo>>),
     /// Add and start a child at run time.
     StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, SupervisorError>>),
     /// Add and start a child from the template, with this start's arguments.
@@ -94,6 +100,9 @@ struct Child {
     streak: u32,
     // The delayed restart this child waits for.
     pending: Option<Pending>,
+    // Started from the template: stopped together with the template children started next to
+    // it when the supervisor terminates (OTP's `terminate_dynamic_children`).
+    dynamic: bool,
 }
 
 /// A backoff wait. The token tells the timer's message for this wait from one that an operator
@@ -115,6 +124,7 @@ impl Child {
             started_at: Instant::now(),
             streak: 0,
             pending: None,
+            dynamic: false,
         }
     }
 
@@ -181,6 +191,58 @@ async fn shutdown(cell: ActorCell, how: Shutdown) {
             }
         }
     }
+}
+
+/// Stop a group of incarnations at once and wait until all have exited, as OTP's
+/// `terminate_dynamic_children` stops a `simple_one_for_one` supervisor's children (and
+/// Elixir's `DynamicSupervisor` its children): every child is sent its exit first (a kill for
+/// `BrutalKill`, a stop otherwise), then the exits are awaited in any order. The timeout runs
+/// for the group from the moment the exits were sent, not per child in turn: when it expires,
+/// every child of that timeout still running is killed. `Infinity` waits. OTP's group shares
+/// one shutdown; a group here may mix them, so, as Elixir does, each distinct timeout has its
+/// own timer and a child's own policy decides what happens to it.
+async fn shutdown_group(cells: Vec<(ActorCell, Shutdown)>) {
+    let sent = Instant::now();
+    let mut by_timeout: Vec<(Duration, Vec<ActorCell>)> = Vec::new();
+    let mut untimed = Vec::with_capacity(cells.len());
+    for (cell, how) in cells {
+        match how {
+            Shutdown::BrutalKill => {
+                cell.kill();
+                untimed.push((cell, Some(KILL_WAIT)));
+            }
+            Shutdown::Infinity => {
+                cell.stop(Some("shutdown".to_string()));
+                untimed.push((cell, None));
+            }
+            Shutdown::Timeout(limit) => {
+                cell.stop(Some("shutdown".to_string()));
+                match by_timeout.iter_mut().find(|(d, _)| *d == limit) {
+                    Some((_, group)) => group.push(cell),
+                    None => by_timeout.push((limit, vec![cell])),
+                }
+            }
+        }
+    }
+    let timed = by_timeout.into_iter().map(|(limit, group)| async move {
+        let all = join_all(group.iter().map(|cell| cell.wait(None)));
+        let Some(deadline) = sent.checked_add(limit) else {
+            all.await;
+            return;
+        };
+        if tokio::time::timeout_at(deadline.into(), all).await.is_err() {
+            let stragglers: Vec<&ActorCell> = group
+                .iter()
+                .filter(|cell| cell.get_status() != ActorStatus::Stopped)
+                .collect();
+            for cell in &stragglers {
+                cell.kill();
+            }
+            join_all(stragglers.iter().map(|cell| cell.wait(Some(KILL_WAIT)))).await;
+        }
+    });
+    let untimed = untimed.iter().map(|(cell, wait)| cell.wait(*wait));
+    join(join_all(timed), join_all(untimed)).await;
 }
 
 impl SupervisorState {
@@ -269,15 +331,57 @@ impl SupervisorState {
         }
     }
 
-    /// Stop every child, last started first.
+    /// Stop every child, last started first, as OTP's `terminate/2` does. Children started
+    /// from the template next to each other are one step of that order: they are stopped
+    /// together ([`shutdown_group`]), as OTP stops a `simple_one_for_one` supervisor's
+    /// children and Elixir a `DynamicSupervisor`'s; every other child is stopped on its own,
+    /// and the next step begins once it (or the whole group) has exited.
     async fn stop_all(&mut self) {
-        for pos in (0..self.children.len()).rev() {
-            self.stop_child(pos).await;
-            let child = &mut self.children[pos];
-            if child.state != ChildState::Failed {
-                child.state = ChildState::Stopped;
+        let mut end = self.children.len();
+        while end > 0 {
+            let start = if self.children[end - 1].dynamic {
+                self.children[..end]
+                    .iter()
+                    .rposition(|c| !c.dynamic)
+                    .map_or(0, |p| p + 1)
+            } else {
+                end - 1
+            };
+            if end - start == 1 {
+                self.stop_child(start).await;
+            } else {
+                let group = self.children[start..end]
+                    .iter_mut()
+                    .filter_map(|child| {
+                        child.pending = None;
+                        child.cell.take().map(|cell| (cell, child.spec.shutdown))
+                    })
+                    .collect();
+                shutdown_group(group).await;
+            }
+            for child in &mut self.children[start..end] {
+                if child.state != ChildState::Failed {
+                    child.state = ChildState::Stopped;
+                }
+            }
+            end = start;
+        }
+    }
+
+    /// OTP's `count_children`: one pass over the children, no list built.
+    fn count_children(&self) -> ChildCounts {
+        let mut counts = ChildCounts {
+            specs: self.children.len(),
+            ..ChildCounts::default()
+        };
+        for child in &self.children {
+            counts.active += usize::from(child.state == ChildState::Running);
+            match child.spec.kind {
+                ChildKind::Supervisor => counts.supervisors += 1,
+                ChildKind::Worker => counts.workers += 1,
             }
         }
+        counts
     }
 
     fn info(&self, myself: &ActorCell) -> SupervisorInfo {
@@ -532,6 +636,12 @@ impl Actor for Supervisor {
         match msg {
             SupervisorMsg::Info(reply) => {
                 let _ = reply.send(state.info(&myself.get_cell()));
+            }
+            SupervisorMsg::CountChildren(reply) => {
+                let _ = reply.send(state.count_children());
+            }
+            SupervisorMsg::Child(id, reply) => {
+                let _ = reply.send(state.position(&id).map(|p| state.children[p].info()));
             }
             SupervisorMsg::StartChild(spec, reply) => {
                 let _ = reply.send(state.start_child(&myself, spec).await);

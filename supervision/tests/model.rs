@@ -6,9 +6,15 @@
 //! decides what happens next, counting against `top`'s own intensity. Both supervisors have a
 //! random `auto_shutdown` and random significant children (where valid), so OTP 24's automatic
 //! shutdown, and its escalation as a normal exit of `sub`, is checked against the model too.
+//! `top` also gets up to three children from its template (`start_from_template`, after the
+//! static ones), which follow the same rules; when `top` is finally stopped, the order in which
+//! its workers stop must be the model's: reverse start order, where template children started
+//! next to each other stop together (OTP's `terminate_dynamic_children`) and `sub`'s workers stop
+//! in reverse order at `sub`'s place.
 
 mod common;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -26,6 +32,7 @@ static TOP_GAVE_UP: AtomicUsize = AtomicUsize::new(0);
 static SUB_GAVE_UP: AtomicUsize = AtomicUsize::new(0);
 static SUB_ENDED: AtomicUsize = AtomicUsize::new(0);
 static TOP_AUTO_SHUTDOWN: AtomicUsize = AtomicUsize::new(0);
+static STOPS_CHECKED: AtomicUsize = AtomicUsize::new(0);
 static SUB_AUTO_SHUTDOWN: AtomicUsize = AtomicUsize::new(0);
 
 /// The child supervisor's id in `top`.
@@ -214,6 +221,8 @@ struct Model {
     sub_fresh: Level,
     /// The running `sub`.
     sub: Option<Level>,
+    /// `top`'s children started from its template.
+    dynamic: HashSet<String>,
 }
 
 /// Where an exit is aimed.
@@ -264,6 +273,49 @@ impl Model {
             }
         }
         targets
+    }
+
+    /// The order in which stopping `top` stops the running workers: steps in reverse start
+    /// order, each one worker, or the running template children started next to each other
+    /// (in any order among themselves); at `sub`'s place, its running workers in reverse order.
+    fn stop_steps(&self) -> Vec<Vec<String>> {
+        let rows = &self.top.rows;
+        let is_dyn = |r: &Row| self.dynamic.contains(&r.id);
+        let mut steps = Vec::new();
+        let mut end = rows.len();
+        while end > 0 {
+            if is_dyn(&rows[end - 1]) {
+                let start = rows[..end]
+                    .iter()
+                    .rposition(|r| !is_dyn(r))
+                    .map_or(0, |p| p + 1);
+                let group: Vec<String> = rows[start..end]
+                    .iter()
+                    .filter(|r| r.state == ChildState::Running)
+                    .map(|r| r.id.clone())
+                    .collect();
+                if !group.is_empty() {
+                    steps.push(group);
+                }
+                end = start;
+                continue;
+            }
+            let row = &rows[end - 1];
+            if row.state == ChildState::Running {
+                if row.id == SUB {
+                    if let Some(sub) = &self.sub {
+                        let running: Vec<&Row> = sub.running().collect();
+                        for s in running.into_iter().rev() {
+                            steps.push(vec![s.id.clone()]);
+                        }
+                    }
+                } else {
+                    steps.push(vec![row.id.clone()]);
+                }
+            }
+            end -= 1;
+        }
+        steps
     }
 
     fn live_workers(&self) -> usize {
@@ -334,6 +386,8 @@ struct Case {
     sub_intensity: u32,
     sub_auto: AutoShutdown,
     sub_types: Vec<(Restart, bool)>,
+    /// `top`'s children from its template, in the order they are started.
+    dyn_types: Vec<(Restart, bool)>,
     events: Vec<(usize, Exit)>,
 }
 
@@ -390,12 +444,14 @@ fn cases() -> impl Strategy<Value = Case> {
             proptest::collection::vec(restart(), 1..4),
         ),
         proptest::collection::vec((any::<usize>(), exit), 0..16),
+        proptest::collection::vec(restart(), 0..4),
     )
         .prop_map(
             |(
                 (top_strategy, top_intensity, top_auto, top_types, sub_at, sub_restart),
                 (sub_strategy, sub_intensity, sub_auto, sub_types),
                 events,
+                dyn_types,
             )| Case {
                 top_strategy,
                 top_intensity,
@@ -407,6 +463,7 @@ fn cases() -> impl Strategy<Value = Case> {
                 sub_intensity,
                 sub_auto,
                 sub_types,
+                dyn_types,
                 events,
             },
         )
@@ -448,12 +505,36 @@ fn build(case: &Case, probe: &Probe) -> (SupervisorSpec, Model) {
             top.add(&id, restart, sig);
         }
     }
+    // Template children come after the static ones, started by `run_case`; their restart
+    // types are the case's, by start number.
+    let dyn_types: Vec<(Restart, bool)> = case
+        .dyn_types
+        .iter()
+        .map(|&(restart, wanted)| (restart, significant(case.top_auto, (restart, wanted))))
+        .collect();
+    let mut dynamic = HashSet::new();
+    for (k, &(restart, sig)) in dyn_types.iter().enumerate() {
+        let id = format!("d{}", k + 1);
+        top.add(&id, restart, sig);
+        dynamic.insert(id);
+    }
+    let template_probe = probe.clone();
+    let top_spec = top_spec.template(move |n| {
+        let (restart, sig) = usize::try_from(n)
+            .ok()
+            .and_then(|n| dyn_types.get(n - 1).copied())
+            .unwrap_or((Restart::Temporary, false));
+        worker(&format!("d{n}"), &template_probe)
+            .restart(restart)
+            .significant(sig)
+    });
     let model = Model {
         top,
         alive: true,
         top_shut_down: false,
         sub_fresh: sub.clone(),
         sub: Some(sub),
+        dynamic,
     };
     (top_spec, model)
 }
@@ -525,6 +606,9 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let (spec, mut model) = build(&case, &probe);
     let (top, join) = SupervisorHandle::start(spec).await.map_err(fail)?;
     let top = top.with_timeout(DEADLINE);
+    for _ in 0..case.dyn_types.len() {
+        top.start_from_template().await.map_err(fail)?;
+    }
     prop_assert_eq!(View::of(&top.tree().await.map_err(fail)?), model.view());
 
     for (pick, exit) in case.events {
@@ -576,7 +660,31 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
             return Ok(());
         }
     }
+    let steps = model.stop_steps();
+    probe.clear_log();
     top.stop().await;
+    let log: Vec<String> = probe
+        .log()
+        .into_iter()
+        .filter_map(|e| e.strip_prefix("stop:").map(str::to_string))
+        .collect();
+    let mut at = 0;
+    for step in &steps {
+        let mut got = log.get(at..at + step.len()).unwrap_or_default().to_vec();
+        got.sort();
+        let mut want = step.clone();
+        want.sort();
+        prop_assert_eq!(got, want, "stop order {:?}, model's steps {:?}", log, steps);
+        at += step.len();
+    }
+    prop_assert_eq!(
+        at,
+        log.len(),
+        "stop order {:?}, model's steps {:?}",
+        log,
+        steps
+    );
+    STOPS_CHECKED.fetch_add(1, Ordering::Relaxed);
     live_settles(&probe, 0).await;
     Ok(())
 }
@@ -600,12 +708,13 @@ fn a_two_level_tree_follows_the_otp_model() {
     }
     println!(
         "{} exits driven ({} of sub itself); sub gave up {} times, top {} times; \
-         auto_shutdown: sub {} times, top {} times",
+         auto_shutdown: sub {} times, top {} times; stop order checked {} times",
         EXITS.load(Ordering::Relaxed),
         SUB_ENDED.load(Ordering::Relaxed),
         SUB_GAVE_UP.load(Ordering::Relaxed),
         TOP_GAVE_UP.load(Ordering::Relaxed),
         SUB_AUTO_SHUTDOWN.load(Ordering::Relaxed),
-        TOP_AUTO_SHUTDOWN.load(Ordering::Relaxed)
+        TOP_AUTO_SHUTDOWN.load(Ordering::Relaxed),
+        STOPS_CHECKED.load(Ordering::Relaxed)
     );
 }

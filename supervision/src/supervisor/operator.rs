@@ -56,7 +56,11 @@ impl SupervisorState {
         self.template_seq += 1;
         let spec = template(self.template_seq, args)?;
         let id = spec.id.clone();
-        self.start_child(myself, spec).await.map(|cell| (id, cell))
+        let cell = self.start_child(myself, spec).await?;
+        if let Some(p) = self.position(&id) {
+            self.children[p].dynamic = true;
+        }
+        Ok((id, cell))
     }
 
     /// Stop the child if it runs (or cancel its pending restart), then start it. A start that
