@@ -131,7 +131,7 @@ impl Child {
     fn info(&self) -> ChildInfo {
         ChildInfo {
             id: self.spec.id.clone(),
-            actor_id: self.cell.as_ref().map(|c| c.get_id().to_string()),
+            actor_id: self.cell.as_ref().map(|c| actor_id_text(c.get_id())),
             kind: self.spec.kind,
             restart: self.spec.restart,
             significant: self.spec.significant,
@@ -148,6 +148,32 @@ impl Child {
     fn is_active(&self) -> bool {
         matches!(self.state, ChildState::Running | ChildState::Restarting)
     }
+}
+
+/// An actor id as ractor displays it (`"0.42"`), written without the formatting machinery:
+/// `which_children` writes one per running child, and at 10,000 children `fmt::write` was a
+/// fifth of its time.
+fn actor_id_text(id: ActorId) -> String {
+    let ActorId::Local(pid) = id else {
+        return id.to_string();
+    };
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = pid;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut text = String::with_capacity(2 + digits.len() - at);
+    text.push_str("0.");
+    for &d in &digits[at..] {
+        text.push(char::from(d));
+    }
+    text
 }
 
 /// The supervisor's state: OTP's `#state{}`.
@@ -729,5 +755,23 @@ impl Actor for Supervisor {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ractor::ActorId;
+
+    use super::actor_id_text;
+
+    #[test]
+    fn actor_id_text_is_ractors_display() {
+        let ids = [0, 1, 9, 10, 42, 99_999, 1 << 40, u64::MAX];
+        for pid in ids {
+            let id = ActorId::Local(pid);
+            assert_eq!(actor_id_text(id), id.to_string());
+        }
+        let remote = ActorId::Remote { node_id: 3, pid: 7 };
+        assert_eq!(actor_id_text(remote), remote.to_string());
     }
 }
