@@ -13,15 +13,19 @@
 %%            concurrently) and one_for_one with a spec per child (start_child(Sup, Spec),
 %%            children stopped one at a time in reverse start order, as ours are). Children
 %%            are temporary, shutdown 5000 (a graceful stop; the worker does not trap exits).
+%%   slow stop: 1,000 children that trap exits and sleep 1 ms before exiting on shutdown, then
+%%            the time to stop the supervisor; same two flavours.
 %%
 %% Run: erlc otp_scale.erl && erl -noshell -run otp_scale main -s init stop
 -module(otp_scale).
 -behaviour(supervisor).
--export([main/0, init/1, start_worker/1, start_idle/0, worker_init/2, idle_init/1]).
+-export([main/0, init/1, start_worker/1, start_idle/0, worker_init/2, idle_init/1,
+         start_slow/0, slow_init/1]).
 
 -define(DYN, 10000).
 -define(DYN_ROUNDS, 5).
 -define(QUERY_SAMPLES, 20).
+-define(SLOW, 1000).
 
 init({storm, Strategy, N, Bench}) ->
     Flags = #{strategy => Strategy, intensity => 1000000, period => 3600},
@@ -40,7 +44,16 @@ init(sofo) ->
               type => worker},
     {ok, {Flags, [Child]}};
 init(ofo) ->
+    {ok, {#{strategy => one_for_one, intensity => 1, period => 5}, []}};
+init(slow_sofo) ->
+    Flags = #{strategy => simple_one_for_one, intensity => 1, period => 5},
+    {ok, {Flags, [slow_spec(w)]}};
+init(slow_ofo) ->
     {ok, {#{strategy => one_for_one, intensity => 1, period => 5}, []}}.
+
+slow_spec(Id) ->
+    #{id => Id, start => {?MODULE, start_slow, []}, restart => temporary,
+      shutdown => 5000, type => worker}.
 
 %% Synchronous start like gen_server:start_link: returns once init has run.
 start_worker(Bench) ->
@@ -60,6 +73,40 @@ idle_init(Parent) ->
 
 loop() ->
     receive _ -> loop() end.
+
+%% A worker whose stop takes 1 ms: it traps exits and sleeps before exiting.
+start_slow() ->
+    proc_lib:start_link(?MODULE, slow_init, [self()]).
+
+slow_init(Parent) ->
+    process_flag(trap_exit, true),
+    proc_lib:init_ack(Parent, {ok, self()}),
+    slow_loop(Parent).
+
+slow_loop(Parent) ->
+    receive
+        {'EXIT', Parent, Reason} -> timer:sleep(1), exit(Reason);
+        _ -> slow_loop(Parent)
+    end.
+
+slow_round(Flavour) ->
+    {ok, Sup} = supervisor:start_link(?MODULE, Flavour),
+    unlink(Sup),
+    lists:foreach(fun(I) ->
+                          {ok, _} = case Flavour of
+                                        slow_sofo -> supervisor:start_child(Sup, []);
+                                        slow_ofo -> supervisor:start_child(Sup, slow_spec({w, I}))
+                                    end
+                  end, lists:seq(1, ?SLOW)),
+    T0 = now_ns(),
+    Ref = monitor(process, Sup),
+    exit(Sup, shutdown),
+    receive {'DOWN', Ref, process, Sup, _} -> ok end,
+    now_ns() - T0.
+
+report_slow(Label, Flavour) ->
+    Stop = median([slow_round(Flavour) || _ <- lists:seq(1, ?DYN_ROUNDS)]),
+    io:format("otp   slow1k ~-15s stop ~8.1f ms~n", [Label, Stop / 1.0e6]).
 
 now_ns() -> erlang:monotonic_time(nanosecond).
 
@@ -170,4 +217,6 @@ main() ->
     report_storm("storm one_for_all 1000", 1000, storm(one_for_all, 1000, 200)),
     _ = dyn_round(sofo),                                   % warm-up
     report_dyn("simple_1for1", [dyn_round(sofo) || _ <- lists:seq(1, ?DYN_ROUNDS)]),
-    report_dyn("one_for_one", [dyn_round(ofo) || _ <- lists:seq(1, ?DYN_ROUNDS)]).
+    report_dyn("one_for_one", [dyn_round(ofo) || _ <- lists:seq(1, ?DYN_ROUNDS)]),
+    report_slow("simple_1for1", slow_sofo),
+    report_slow("one_for_one", slow_ofo).
