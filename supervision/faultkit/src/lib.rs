@@ -41,7 +41,7 @@ pub use relay::{Direction, DropRule, Mode, Relay, RelayBuilder, RelayStats};
 pub use seed::seed_from_env;
 pub use storm::{Storm, StormReport};
 pub use tree::Tree;
-pub use wait::{wait_until, wait_until_async};
+pub use wait::{wait_until, wait_until_async, wait_until_every};
 
 // The README's code is compiled and run as a doctest, so the five-minute start stays true.
 #[doc = include_str!("../README.md")]

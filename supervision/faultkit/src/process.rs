@@ -26,7 +26,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -123,13 +123,15 @@ impl ProcessSpec {
     }
 }
 
-/// A started (or stopped) process; see the [module documentation](self).
+/// A started (or stopped) process; see the [module documentation](self). `Send` and `Sync`.
 #[derive(Debug)]
 pub struct NodeProcess {
     spec: ProcessSpec,
     child: Option<Child>,
     paused: bool,
-    lines: Option<mpsc::Receiver<String>>,
+    /// Behind a mutex only so that a `NodeProcess` is `Sync` (a test shares its cluster of
+    /// processes with its client threads); every use is through `&mut self`.
+    lines: Option<Mutex<mpsc::Receiver<String>>>,
     stdout: Vec<String>,
 }
 
@@ -220,7 +222,7 @@ impl NodeProcess {
             }
         }
         self.child = Some(child);
-        self.lines = Some(rx);
+        self.lines = Some(Mutex::new(rx));
         self.stdout.clear();
         self.paused = false;
         Ok(())
@@ -238,9 +240,10 @@ impl NodeProcess {
         if let Some(v) = self.stdout.iter().find_map(|l| pick(l)) {
             return Ok(v);
         }
-        let Some(rx) = &self.lines else {
+        let Some(rx) = self.lines.as_mut() else {
             return Err(FaultError::ProcessNotRunning(self.spec.name.clone()));
         };
+        let rx = rx.get_mut().unwrap_or_else(|e| e.into_inner());
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -275,7 +278,8 @@ impl NodeProcess {
     /// The stdout lines of this start read so far by [`wait_line`](Self::wait_line), and any
     /// that arrived since.
     pub fn stdout(&mut self) -> &[String] {
-        if let Some(rx) = &self.lines {
+        if let Some(rx) = self.lines.as_mut() {
+            let rx = rx.get_mut().unwrap_or_else(|e| e.into_inner());
             self.stdout.extend(rx.try_iter());
         }
         &self.stdout
@@ -399,6 +403,12 @@ impl NodeProcess {
         self.start()
     }
 }
+
+// A test shares its processes with its client threads.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<NodeProcess>();
+};
 
 impl Drop for NodeProcess {
     fn drop(&mut self) {

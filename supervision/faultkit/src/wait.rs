@@ -24,6 +24,17 @@ pub const POLL: Duration = Duration::from_millis(10);
 pub fn wait_until<T>(
     what: &str,
     timeout: Duration,
+    f: impl FnMut() -> Option<T>,
+) -> Result<T, FaultError> {
+    wait_until_every(what, timeout, POLL, f)
+}
+
+/// Like [`wait_until`], polling every `poll` (a condition that costs a request to a node may
+/// want fewer polls than the default [`POLL`]).
+pub fn wait_until_every<T>(
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
     mut f: impl FnMut() -> Option<T>,
 ) -> Result<T, FaultError> {
     let deadline = Instant::now() + timeout;
@@ -35,7 +46,7 @@ pub fn wait_until<T>(
         if now >= deadline {
             return Err(timeout_error(what, timeout));
         }
-        std::thread::sleep(POLL.min(deadline - now));
+        std::thread::sleep(poll.min(deadline - now));
     }
 }
 
