@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use verisim_faultkit::{NodeProcess, ProcessSpec, Relay, Tree};
+use verisim_faultkit::{Mode as RelayMode, NodeProcess, ProcessSpec, Relay, Tree};
 use verisim_lincheck::{CheckOptions, KvHistory, KvInput, KvModel, KvOutput, Operation, check};
 
 pub use verisim_faultkit::tail;
@@ -62,6 +62,10 @@ pub struct Options {
     pub snapshot_entries: Option<u64>,
     /// Route every node-to-node connection through a fault-injecting relay.
     pub relay: bool,
+    /// With [`relay`](Self::relay): relays that read ractor_cluster's frames (the nodes' links
+    /// are plain TCP unless `[cluster] tls` is configured), so a test can drop whole actor
+    /// messages between nodes ([`Cluster::drop_messages`]); seeded from `VERISIM_SEED`.
+    pub relay_frames: bool,
     /// Extra TOML configuration (e.g. `[raft] log_keep_after_snapshot = 10`), given to every node
     /// with `--config` (flags still override it). `{dir}` in it stands for the cluster's directory,
     /// where [`files`](Self::files) are.
@@ -85,6 +89,7 @@ impl Default for Options {
             tick_ms: 10,
             snapshot_entries: None,
             relay: false,
+            relay_frames: false,
             config: None,
             files: Vec::new(),
             node_env: Vec::new(),
@@ -441,14 +446,20 @@ impl Cluster {
             .map(|(&id, l)| (id, l.local_addr().expect("reserved addr")))
             .collect();
         let mut relays = BTreeMap::new();
+        let seed = opts.relay_frames.then(test_seed);
         if opts.relay {
             for &from in &ids {
                 for &to in &ids {
                     if from != to {
-                        relays.insert(
-                            (from, to),
-                            Relay::start(addrs[&to]).unwrap_or_else(|e| panic!("{e}")),
-                        );
+                        let mut relay = Relay::builder(addrs[&to]);
+                        if let Some(seed) = seed {
+                            // One seed per relay, derived from the test's, so a run replays.
+                            relay = relay
+                                .mode(RelayMode::RactorCluster)
+                                .seed(seed ^ (from << 32 | to));
+                        }
+                        let relay = relay.start().unwrap_or_else(|e| panic!("{e}"));
+                        relays.insert((from, to), relay);
                     }
                 }
             }
@@ -786,6 +797,31 @@ impl Cluster {
             }
         }
     }
+    /// Drops actor messages between the nodes with `probability` on every relay, both ways
+    /// (needs [`Options::relay_frames`]); `0.0` stops dropping.
+    pub fn drop_messages(&self, probability: f64) {
+        assert!(
+            !self.relays.is_empty(),
+            "drop_messages needs Options::relay"
+        );
+        for r in self.relays.values() {
+            if probability == 0.0 {
+                r.stop_dropping();
+            } else {
+                r.drop_messages(probability)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    /// Actor messages the relays dropped so far.
+    pub fn messages_dropped(&self) -> u64 {
+        self.relays
+            .values()
+            .map(|r| r.stats().messages_dropped())
+            .sum()
+    }
+
     /// Undoes every cut.
     pub fn heal(&self) {
         for r in self.relays.values() {
