@@ -117,6 +117,11 @@ pub async fn inflict_at(
     let (Some(cell), ChildState::Running) = (child.cell, child.state) else {
         return Err(FaultError::NotRunning(path.to_string()));
     };
+    // Killed already, its exit not yet handled by the supervisor (which still reports it
+    // running): striking it again would not be one more failure.
+    if cell.get_status() >= ActorStatus::Stopping {
+        return Err(FaultError::NotRunning(path.to_string()));
+    }
     fault.inflict(&cell);
     Ok(cell.get_id().to_string())
 }

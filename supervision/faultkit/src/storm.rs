@@ -1,13 +1,13 @@
 //! Restart storms: many kills among a set of supervised children, in a seeded random order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use rand::Rng;
 use verisim_supervision::SupervisorHandle;
 
 use crate::error::FaultError;
-use crate::kill::{Fault, inflict_at, tree, wait_replaced};
+use crate::kill::{Fault, inflict_at, resolve, tree, wait_replaced};
 use crate::seed::{SEED_VAR, rng, seed_from_env};
 use crate::tree::Tree;
 use crate::wait::wait_until_async;
@@ -16,8 +16,10 @@ use crate::wait::wait_until_async;
 ///
 /// With [`wait_each`](Self::wait_each) (the default) each kill waits for its child's
 /// replacement before the next, so every kill is one restart; without it the kills come as fast
-/// as the supervisor answers, and a kill that finds its child not running (still restarting) is
-/// counted as skipped. Either way the storm ends by waiting for every target to run again
+/// as the supervisor answers, and a kill that finds its child not running (still restarting), or
+/// still the incarnation the storm already struck (its exit not handled yet), is counted as
+/// skipped, so every counted kill is one restart. Either way the storm ends by waiting for every
+/// target to run again, as a new incarnation
 /// (unless [`settle`](Self::settle) is off: a storm meant to exceed the restart intensity makes
 /// the supervisor give up, and then nothing runs again).
 ///
@@ -70,7 +72,7 @@ pub struct StormReport {
     pub seed: u64,
     /// Faults inflicted, by target path.
     pub kills: BTreeMap<String, u32>,
-    /// Kills that found their target not running (only without `wait_each`).
+    /// Kills that found their target not running or already struck (only without `wait_each`).
     pub skipped: u32,
     /// The tree once every target ran again (`None` when the storm did not settle).
     pub tree: Option<Tree>,
@@ -143,10 +145,23 @@ impl Storm {
             return Ok(report);
         }
         let mut rng = rng(seed);
+        // Incarnations already struck: without waiting, the supervisor may still report a
+        // killed child as running (its exit not handled yet), and a second kill of the same
+        // incarnation would be counted but cause no restart.
+        let mut struck = HashSet::new();
         for _ in 0..self.kills {
             let target = targets[rng.random_range(0..targets.len())];
+            let current = resolve(root, target).await?.actor_id;
+            if current.as_ref().is_some_and(|id| struck.contains(id)) {
+                if self.wait_each {
+                    return Err(FaultError::NotRunning(target.to_string()));
+                }
+                report.skipped += 1;
+                continue;
+            }
             match inflict_at(root, target, &self.fault).await {
                 Ok(old) => {
+                    struck.insert(old.clone());
                     *report.kills.entry(target.to_string()).or_default() += 1;
                     if self.wait_each {
                         wait_replaced(root, target, &old, self.timeout).await?;
@@ -158,11 +173,17 @@ impl Storm {
         }
         if self.settle {
             let what = format!("every target of the storm (seed {seed}) to run again");
+            // Running, and not as an incarnation the storm struck (the supervisor may not have
+            // handled the last kills yet).
+            let struck = &struck;
             let t = wait_until_async(&what, self.timeout, move || async move {
                 let t = tree(root).await.ok()?;
                 targets
                     .iter()
-                    .all(|p| t.state(p) == Some(verisim_supervision::ChildState::Running))
+                    .all(|p| {
+                        t.state(p) == Some(verisim_supervision::ChildState::Running)
+                            && t.actor_id(p).is_some_and(|id| !struck.contains(id))
+                    })
                     .then_some(t)
             })
             .await?;

@@ -213,3 +213,56 @@ fn shape(node: &TreeNode, s: &mut String) {
     }
     s.push(')');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn child(id: &str, state: &str, restarts: u64) -> serde_json::Value {
+        json!({"id": id, "actor_id": "0.9", "kind": "worker", "restart": "permanent",
+               "state": state, "restart_count": restarts, "last_failure": null})
+    }
+
+    fn sample() -> Tree {
+        let mut sub = child("pool", "running", 1);
+        sub["kind"] = json!("supervisor");
+        sub["subtree"] = json!({
+            "name": "pool", "actor_id": "0.3", "strategy": "one_for_all", "intensity": 1,
+            "period_ms": 5000, "children": [child("w1", "running", 2), child("w2", "failed", 0)]
+        });
+        Tree::from_json(json!({
+            "name": "app", "actor_id": "0.1", "strategy": "rest_for_one", "intensity": 1,
+            "period_ms": 5000, "children": [child("db", "running", 0), sub]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn paths_shape_and_counts_follow_the_tree() {
+        let t = sample();
+        assert_eq!(t.paths(), ["db", "pool", "pool/w1", "pool/w2"]);
+        assert_eq!(t.shape(), "app(db pool(w1 w2))");
+        t.expect_shape("app( db  pool( w1 w2 ) )").unwrap();
+        assert_eq!(t.restart_count("pool/w1"), Some(2));
+        assert_eq!(t.total_restarts(), 3);
+        assert_eq!(t.state("pool/w2"), Some(ChildState::Failed));
+        assert!(t.child("nope").is_none());
+    }
+
+    #[test]
+    fn mismatches_name_what_differs() {
+        let t = sample();
+        let e = t.expect_shape("app(db)").unwrap_err().to_string();
+        assert!(e.contains("app(db pool(w1 w2))"), "{e}");
+        let e = t
+            .expect_restarts(&[("pool/w1", 1), ("gone", 0)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`pool/w1` restarted 2 times, expected 1"), "{e}");
+        assert!(e.contains("no child at `gone`"), "{e}");
+        let e = t.expect_all_running().unwrap_err().to_string();
+        assert!(e.contains("pool/w2"), "{e}");
+        assert!(Tree::from_json(json!({"not": "a tree"})).is_err());
+    }
+}
