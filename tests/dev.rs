@@ -101,7 +101,7 @@ fn dev_starts_a_cluster_the_printed_example_works_and_ctrl_c_stops_everything() 
     let mut dev = dev;
     dev.signal(Signal::SIGINT);
     let status = wait_for("verisim dev to exit", Duration::from_secs(30), || {
-        dev.child.try_wait().ok().flatten()
+        dev.process.wait_exit(Duration::ZERO)
     });
     assert!(status.success(), "{status}");
     for i in 1..=3 {

@@ -1,26 +1,24 @@
 //! `verisim dev` started as a user starts it, in a temporary directory: the local three-node
 //! cluster the dev and SDK tests run against. Stopped (SIGTERM, then killed) when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
-use super::wait_for;
+use nix::sys::signal::Signal;
+use verisim_faultkit::{NodeProcess, ProcessSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_verisim");
 
 /// A running `verisim dev` with its data in `<work>/d`.
 pub struct DevCluster {
-    pub work: tempfile::TempDir,
+    /// `verisim dev` itself (the kit's process: stopped when dropped, killed at worst).
+    pub process: NodeProcess,
     /// Node `i` (1..=3) serves HTTP on `http_base + i`.
     pub http_base: u16,
     /// What it printed up to `DEV READY`.
     pub printed: Vec<String>,
-    pub child: Child,
+    // Last, so it is removed after the process is gone.
+    pub work: tempfile::TempDir,
 }
 
 impl DevCluster {
@@ -28,49 +26,25 @@ impl DevCluster {
     pub fn start() -> Self {
         let work = tempfile::tempdir().expect("temp dir");
         let (cluster, http_base) = (port_base(), port_base());
-        let mut child = Command::new(BIN)
-            .args([
-                "dev",
-                "--dir",
-                "d",
-                "--cluster-port-base",
-                &cluster.to_string(),
-                "--http-port-base",
-                &http_base.to_string(),
-            ])
-            .current_dir(work.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start verisim dev");
-        let stdout = child.stdout.take().expect("dev stdout");
-        let mut dev = DevCluster {
-            work,
+        let spec = ProcessSpec::new("verisim dev", BIN)
+            .args(["dev", "--dir", "d", "--cluster-port-base"])
+            .arg(cluster.to_string())
+            .arg("--http-port-base")
+            .arg(http_base.to_string())
+            .current_dir(work.path());
+        let mut process = NodeProcess::spawn(spec).expect("start verisim dev");
+        process
+            .wait_line("DEV READY", Duration::from_secs(90), |l| {
+                l.starts_with("DEV READY").then_some(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let printed = process.stdout().to_vec();
+        DevCluster {
+            process,
             http_base,
-            printed: Vec::new(),
-            child,
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let printed = &mut dev.printed;
-        wait_for(
-            "verisim dev to print DEV READY",
-            Duration::from_secs(90),
-            || {
-                while let Ok(line) = rx.try_recv() {
-                    printed.push(line);
-                }
-                printed
-                    .iter()
-                    .any(|l| l.starts_with("DEV READY"))
-                    .then_some(())
-            },
-        );
-        dev
+            printed,
+            work,
+        }
     }
 
     /// The directory `verisim dev` runs in (its files are under `d/`).
@@ -93,20 +67,17 @@ impl DevCluster {
 
     /// Sends `signal` to `verisim dev` itself.
     pub fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), signal).expect("signal verisim dev");
+        self.process
+            .signal(signal)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
 impl Drop for DevCluster {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        // SIGTERM, so `verisim dev` stops its nodes; SIGKILL after 20 s.
+        if self.process.is_running() {
+            let _ = self.process.terminate(Duration::from_secs(20));
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Harness for the whole-system tests: real `verisim node` processes on loopback.
 //!
 //! A [`Cluster`] owns a temporary directory (one data directory and one log file per node), the
-//! node processes and, optionally, a fault-injecting TCP [`relay`] between every pair of nodes.
+//! node processes and, optionally, a fault-injecting TCP [`Relay`] between every pair of nodes.
+//! The generic parts (processes and their signals, relays, ports, waits, seeds) come from the
+//! fault-injection kit, `verisim-faultkit` (supervision/faultkit); what is VeriSim's (its command
+//! line, admin API, cluster configuration, histories) is here.
 //! Dropping it (also while unwinding from a failed assertion) kills and reaps every child; when
 //! the test is panicking the tail of every node's log is printed first so the failure can be
 //! read from the test output alone. Every wait has a deadline; nothing sleeps blindly.
@@ -12,83 +15,43 @@ pub mod browser;
 pub mod dev;
 pub mod docker;
 pub mod entities;
-pub mod relay;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
+use verisim_faultkit::{Mode as RelayMode, NodeProcess, ProcessSpec, Relay, Tree};
 use verisim_lincheck::{CheckOptions, KvHistory, KvInput, KvModel, KvOutput, Operation, check};
 
-use relay::Relay;
+pub use verisim_faultkit::tail;
 
 /// How long a node may take to print its READY line.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of one admin HTTP request (a SIGSTOPped node never answers).
 const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Reserves a free loopback port for a node's cluster listener: the listener is returned and
-/// must be dropped just before the node binds the port.
-///
-/// The port is drawn at random *below* the kernel's ephemeral range
-/// (`/proc/sys/net/ipv4/ip_local_port_range`), so neither `bind(0)` (relays, the nodes' HTTP
-/// listeners) nor the source port of an outgoing connection can take it while it is free — also
-/// while a node is down between a kill and its restart. The remaining race: another test binary
-/// running in parallel under nextest draws the same port from ~20,000 between our release and
-/// the node's bind; the cluster port must be known before start because every peer needs it on
-/// its command line.
+/// Reserves a free loopback port for a node's cluster listener (below the ephemeral range, see
+/// `verisim_faultkit::reserve_port`): the listener is returned and must be dropped just before
+/// the node binds the port. The cluster port must be known before start because every peer
+/// needs it on its command line.
 pub fn reserve_port() -> TcpListener {
-    use rand::Rng;
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let (from, to) = if low > 12_000 {
-        (10_000, low)
-    } else {
-        (low, 65_000)
-    };
-    let mut rng = rand::rng();
-    for _ in 0..1000 {
-        let port = rng.random_range(from..to);
-        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
-            return l;
-        }
-    }
-    panic!("no free port in {from}..{to}");
+    verisim_faultkit::reserve_port().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `VERISIM_SEED`, or a random seed; printed so that a failure can be replayed.
 pub fn test_seed() -> u64 {
-    use rand::Rng;
-    let seed = std::env::var("VERISIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    eprintln!("seed {seed} (rerun with VERISIM_SEED={seed})");
-    seed
+    verisim_faultkit::seed_from_env("VERISIM_SEED")
 }
 
-/// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for: {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Polls `f` (every 20 ms: most conditions cost HTTP requests to the nodes) until it returns
+/// `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    verisim_faultkit::wait_until_every(what, timeout, Duration::from_millis(20), f)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Options of a test cluster.
@@ -99,6 +62,10 @@ pub struct Options {
     pub snapshot_entries: Option<u64>,
     /// Route every node-to-node connection through a fault-injecting relay.
     pub relay: bool,
+    /// With [`relay`](Self::relay): relays that read ractor_cluster's frames (the nodes' links
+    /// are plain TCP unless `[cluster] tls` is configured), so a test can drop whole actor
+    /// messages between nodes ([`Cluster::drop_messages`]); seeded from `VERISIM_SEED`.
+    pub relay_frames: bool,
     /// Extra TOML configuration (e.g. `[raft] log_keep_after_snapshot = 10`), given to every node
     /// with `--config` (flags still override it). `{dir}` in it stands for the cluster's directory,
     /// where [`files`](Self::files) are.
@@ -122,6 +89,7 @@ impl Default for Options {
             tick_ms: 10,
             snapshot_entries: None,
             relay: false,
+            relay_frames: false,
             config: None,
             files: Vec::new(),
             node_env: Vec::new(),
@@ -199,10 +167,10 @@ pub struct Node {
     pub extra_args: Vec<String>,
     /// Extra environment variables of the process (see [`Options::node_env`]).
     pub extra_env: Vec<(String, String)>,
-    child: Option<Child>,
+    /// The `verisim node` process (the kit's: killed when dropped).
+    process: NodeProcess,
     /// The admin HTTP address of the running process.
     pub http: Option<SocketAddr>,
-    stopped: bool,
     agent: ureq::Agent,
     /// Sent as `Authorization: Bearer` by every request helper unless the caller gives its own
     /// `authorization` header.
@@ -211,14 +179,14 @@ pub struct Node {
 
 impl Node {
     pub fn is_running(&self) -> bool {
-        self.child.is_some()
+        self.process.is_running()
     }
     /// Running and not SIGSTOPped: it can answer HTTP.
     pub fn is_live(&self) -> bool {
-        self.child.is_some() && !self.stopped
+        self.process.is_running() && !self.process.is_paused()
     }
     pub fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().expect("node is running").id() as i32)
+        self.process.pid().expect("node is running")
     }
 
     fn url(&self, path: &str) -> Result<String, String> {
@@ -322,134 +290,94 @@ impl Node {
 
     /// Starts the process and waits for its READY line.
     pub fn start(&mut self) {
-        assert!(self.child.is_none(), "n{} is already running", self.id);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("open node log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_verisim"));
-        cmd.arg("node")
-            .arg("--id")
-            .arg(self.id.to_string())
+        assert!(!self.is_running(), "n{} is already running", self.id);
+        let mut spec = ProcessSpec::new(format!("n{}", self.id), env!("CARGO_BIN_EXE_verisim"))
+            .arg("node")
+            .args(["--id", &self.id.to_string()])
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .arg("--cluster-listen")
-            .arg(self.cluster_addr.to_string())
-            .arg("--http-listen")
-            .arg("127.0.0.1:0");
+            .args(["--cluster-listen", &self.cluster_addr.to_string()])
+            .args(["--http-listen", "127.0.0.1:0"])
+            .log(&self.log_path);
         if !self.peers.is_empty() {
-            cmd.arg("--peer").arg(self.peers.join(","));
+            spec = spec.args(["--peer", &self.peers.join(",")]);
         }
         // The node's own environment last: a test may set its log filter (or the cookie).
-        cmd.args(&self.extra_args)
+        spec = spec
+            .args(&self.extra_args)
             .env("VERISIM_COOKIE", &self.cookie)
             .env(
                 "VERISIM_LOG",
                 std::env::var("VERISIM_LOG").unwrap_or("info".into()),
-            )
-            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        let mut child = cmd.spawn().expect("spawn verisim node");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Reads the READY line, then drains stdout until the process exits.
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        self.child = Some(child);
-        self.stopped = false;
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) if line.starts_with("READY ") => {
-                    let http = line
-                        .split_whitespace()
+            );
+        for (k, v) in &self.extra_env {
+            spec = spec.env(k, v);
+        }
+        *self.process.spec_mut() = spec;
+        self.process
+            .start()
+            .unwrap_or_else(|e| panic!("spawn verisim node n{}: {e}", self.id));
+        let ready = self
+            .process
+            .wait_line("its READY line", READY_TIMEOUT, |line| {
+                let rest = line.strip_prefix("READY ")?;
+                Some(
+                    rest.split_whitespace()
                         .find_map(|w| w.strip_prefix("http="))
-                        .and_then(|a| a.parse().ok())
-                        .unwrap_or_else(|| panic!("bad READY line: {line}"));
-                    self.http = Some(http);
-                    return;
-                }
-                Ok(_) => continue,
-                Err(_) => {
-                    let status = self
-                        .child
-                        .as_mut()
-                        .and_then(|c| c.try_wait().ok().flatten());
-                    self.kill9();
-                    panic!(
-                        "n{} printed no READY line (exit: {status:?}); log:\n{}",
-                        self.id,
-                        tail(&self.log_path, 4000)
-                    );
-                }
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                        .ok_or_else(|| line.to_string()),
+                )
+            });
+        match ready {
+            Ok(Ok(http)) => self.http = Some(http),
+            Ok(Err(line)) => {
+                self.kill9();
+                panic!("bad READY line: {line}");
+            }
+            Err(e) => {
+                self.kill9();
+                panic!("n{}: {e}; log:\n{}", self.id, tail(&self.log_path, 4000));
             }
         }
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill(self.pid(), sig).unwrap_or_else(|e| panic!("{sig} to n{}: {e}", self.id));
     }
 
     /// `kill -9` and reap.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill9();
         self.http = None;
-        self.stopped = false;
     }
 
     /// SIGTERM and wait (up to 20 s, then SIGKILL) for a clean exit; returns whether it was clean.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else {
+        if !self.is_running() {
             return true;
-        };
-        if self.stopped {
-            let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGCONT);
         }
-        let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let clean = loop {
-            match c.try_wait() {
-                Ok(Some(st)) => break st.success(),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break false;
-                }
-            }
-        };
+        let clean = matches!(
+            self.process.terminate(Duration::from_secs(20)),
+            Ok(status) if status.success()
+        );
         self.http = None;
-        self.stopped = false;
         clean
     }
 
     pub fn sigstop(&mut self) {
-        self.signal(Signal::SIGSTOP);
-        self.stopped = true;
+        self.process
+            .sigstop()
+            .unwrap_or_else(|e| panic!("n{}: {e}", self.id));
     }
     pub fn sigcont(&mut self) {
-        self.signal(Signal::SIGCONT);
-        self.stopped = false;
+        self.process
+            .sigcont()
+            .unwrap_or_else(|e| panic!("n{}: {e}", self.id));
     }
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// A node's process before its first start.
+fn idle_process(id: u64) -> NodeProcess {
+    NodeProcess::new(ProcessSpec::new(
+        format!("n{id}"),
+        env!("CARGO_BIN_EXE_verisim"),
+    ))
 }
 
 /// `toml` with every `{dir}` replaced by `dir`, quoted for a TOML basic string (so
@@ -457,18 +385,6 @@ impl Drop for Node {
 fn expand_dir(toml: &str, dir: &Path) -> String {
     let quoted = format!("{:?}", dir.display().to_string());
     toml.replace("{dir}", &quoted[1..quoted.len() - 1])
-}
-
-/// The last `max` bytes of a file, lossily decoded.
-pub fn tail(path: &Path, max: u64) -> String {
-    let Ok(mut f) = File::open(path) else {
-        return String::from("<no log>");
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Result of one recorded write.
@@ -530,11 +446,20 @@ impl Cluster {
             .map(|(&id, l)| (id, l.local_addr().expect("reserved addr")))
             .collect();
         let mut relays = BTreeMap::new();
+        let seed = opts.relay_frames.then(test_seed);
         if opts.relay {
             for &from in &ids {
                 for &to in &ids {
                     if from != to {
-                        relays.insert((from, to), Relay::start(addrs[&to]));
+                        let mut relay = Relay::builder(addrs[&to]);
+                        if let Some(seed) = seed {
+                            // One seed per relay, derived from the test's, so a run replays.
+                            relay = relay
+                                .mode(RelayMode::RactorCluster)
+                                .seed(seed ^ (from << 32 | to));
+                        }
+                        let relay = relay.start().unwrap_or_else(|e| panic!("{e}"));
+                        relays.insert((from, to), relay);
                     }
                 }
             }
@@ -589,9 +514,8 @@ impl Cluster {
                         .filter(|(n, _, _)| *n == id)
                         .map(|(_, k, v)| (k.clone(), v.clone()))
                         .collect(),
-                    child: None,
+                    process: idle_process(id),
                     http: None,
-                    stopped: false,
                     agent: agent(),
                     admin_token: opts.admin_token.clone(),
                 }
@@ -799,9 +723,8 @@ impl Cluster {
             cookie,
             extra_args,
             extra_env: Vec::new(),
-            child: None,
+            process: idle_process(id),
             http: None,
-            stopped: false,
             agent: agent(),
             admin_token: self.opts.admin_token.clone(),
         });
@@ -874,6 +797,31 @@ impl Cluster {
             }
         }
     }
+    /// Drops actor messages between the nodes with `probability` on every relay, both ways
+    /// (needs [`Options::relay_frames`]); `0.0` stops dropping.
+    pub fn drop_messages(&self, probability: f64) {
+        assert!(
+            !self.relays.is_empty(),
+            "drop_messages needs Options::relay"
+        );
+        for r in self.relays.values() {
+            if probability == 0.0 {
+                r.stop_dropping();
+            } else {
+                r.drop_messages(probability)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    /// Actor messages the relays dropped so far.
+    pub fn messages_dropped(&self) -> u64 {
+        self.relays
+            .values()
+            .map(|r| r.stats().messages_dropped())
+            .sum()
+    }
+
     /// Undoes every cut.
     pub fn heal(&self) {
         for r in self.relays.values() {
@@ -996,18 +944,12 @@ pub fn assert_a_forged_read_is_refused(history: &KvHistory, key: &str, end: u64)
     assert!(report.verdict.is_violation(), "{}", report.verdict);
 }
 
-/// The restart count of the supervision-tree child with this `id` (e.g. `"consensus"`) in a
-/// `GET /admin/tree` answer.
-pub fn restart_count(tree: &Value, needle: &str) -> Option<u64> {
-    match tree {
-        Value::Object(m) => {
-            let named = m.get("id").and_then(Value::as_str) == Some(needle);
-            if named && let Some(n) = m.get("restart_count").and_then(Value::as_u64) {
-                return Some(n);
-            }
-            m.values().find_map(|v| restart_count(v, needle))
-        }
-        Value::Array(a) => a.iter().find_map(|v| restart_count(v, needle)),
-        _ => None,
-    }
+/// The restart count of the supervision-tree child with this `id` (e.g. `"consensus"`, the last
+/// segment of its path) in a `GET /admin/tree` answer, read with the kit's [`Tree`].
+pub fn restart_count(tree: &Value, id: &str) -> Option<u64> {
+    let tree = Tree::from_json(tree.clone()).ok()?;
+    tree.children()
+        .into_iter()
+        .find(|(path, _)| path.rsplit('/').next() == Some(id))
+        .map(|(_, child)| child.restart_count)
 }
