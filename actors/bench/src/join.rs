@@ -120,7 +120,7 @@ fn fill(c: &VerisimCluster, leader: u64, args: &JoinArgs) -> Result<(), String> 
     // Two requests: the proposals of one are concurrent, so their order is not fixed.
     let register = Proposal {
         at_ms,
-        command: Command::RegisterClient {
+        command: Command::EnrollClient {
             client: client.clone(),
             public_key: PublicKey([7; 32]),
         },

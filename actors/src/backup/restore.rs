@@ -210,7 +210,6 @@ fn write_all(file: &Path, target: &RestoreTarget, setup: &StoreSetup) -> Result<
     // Then the registry, as this node's snapshot, alone in a new membership.
     let me = NodeName::new(node_name(target.id)).map_err(|e| BackupError::Target(e.to_string()))?;
     state.rehome(&me);
-    let body = state.to_cbor();
     let membership = Membership::with_voters([target.id]);
     let snapshots_dir = target.raft_dir.join("snapshots");
     fs::create_dir_all(&snapshots_dir).map_err(BackupError::io(format!(
@@ -225,7 +224,7 @@ fn write_all(file: &Path, target: &RestoreTarget, setup: &StoreSetup) -> Result<
             header.term,
             encode(&membership),
             crate::consensus::actor::wall_clock_ms(),
-            |w| w.write_all(&body),
+            |w| state.write_snapshot_body(w),
         )
         .map_err(|e| BackupError::Target(format!("writing the snapshot: {e}")))?;
     let size = fs::metadata(&info.path)

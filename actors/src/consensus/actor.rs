@@ -26,7 +26,7 @@ use super::replica::SharedReplica;
 use super::restore::restore;
 use super::transport::Transport;
 use crate::registry::{Outcome, RegistryState};
-use crate::snapshot::{Expected, SnapshotDir, SnapshotError, SnapshotInfo, read_snapshot};
+use crate::snapshot::{Expected, SnapshotDir, SnapshotError, SnapshotInfo, read_registry};
 use crate::telemetry::{TELEMETRY, secs};
 
 /// After a refused snapshot transfer, chunks from the leader are ignored for this long, doubled
@@ -272,8 +272,6 @@ enum TransferError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the body of {path} is not a registry state: {reason}")]
-    Body { path: PathBuf, reason: String },
 }
 
 /// What handling a `Ready` came to.
@@ -798,16 +796,9 @@ impl ConsensusState {
         };
         let info = self.snapshots.install_received(&partial, &expect)?;
         // Not yet recorded anywhere: if it does not load, it goes.
-        let loaded = read_snapshot(&info.path)
-            .map_err(TransferError::from)
-            .and_then(|(_, body)| {
-                RegistryState::from_cbor(&body).map_err(|e| TransferError::Body {
-                    path: info.path.clone(),
-                    reason: e.to_string(),
-                })
-            });
+        let loaded = read_registry(&info.path).map_err(TransferError::from);
         match loaded {
-            Ok(state) => Ok(Some((info, state))),
+            Ok((_, state)) => Ok(Some((info, state))),
             Err(e) => {
                 let _ = std::fs::remove_file(&info.path);
                 Err(e)

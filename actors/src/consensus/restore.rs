@@ -19,7 +19,7 @@ use super::log_store::{LogStore, LogStoreError};
 use super::replica::Replica;
 use crate::registry::{RegistryState, decode_exact};
 use crate::snapshot::{
-    Expected, OpenReport, SnapshotDir, SnapshotError, SnapshotHeader, read_snapshot,
+    Expected, OpenReport, SnapshotDir, SnapshotError, SnapshotHeader, read_registry,
 };
 
 /// Why a consensus member could not start from its disk.
@@ -127,14 +127,12 @@ impl Loaded {
 /// Reads, checks and decodes a snapshot. A body or membership that passes its checksums but does
 /// not decode is a format failure: corruption, as far as this build can tell.
 fn load(path: &std::path::Path) -> Result<Loaded, SnapshotError> {
-    let (header, body) = read_snapshot(path)?;
-    let bad = |what: &str, e: String| SnapshotError::Corrupt {
-        path: path.to_owned(),
-        reason: format!("{what} does not decode: {e}"),
-    };
-    let state = RegistryState::from_cbor(&body).map_err(|e| bad("the body", e.to_string()))?;
+    let (header, state) = read_registry(path)?;
     let membership: Membership =
-        decode_exact(&header.membership).map_err(|e| bad("the membership", e.to_string()))?;
+        decode_exact(&header.membership).map_err(|e| SnapshotError::Corrupt {
+            path: path.to_owned(),
+            reason: format!("the membership does not decode: {e}"),
+        })?;
     let size = std::fs::metadata(path)
         .map_err(|source| SnapshotError::Io {
             path: path.to_owned(),
@@ -372,9 +370,7 @@ mod tests {
         for &i in snaps {
             let state = RegistryState::default();
             let info = snapshots
-                .write(i, 1, encode(&members), 0, |w| {
-                    ciborium::into_writer(&state, w).map_err(std::io::Error::other)
-                })
+                .write(i, 1, encode(&members), 0, |w| state.write_snapshot_body(w))
                 .unwrap();
             let size = std::fs::metadata(&info.path).unwrap().len();
             log.record_snapshot(&SnapshotMeta {

@@ -192,7 +192,7 @@ impl SnapshotterState {
         let membership = crate::registry::encode(&replica.membership);
         let written = tokio::task::spawn_blocking(move || {
             dir.write(index, term, membership, wall_clock_ms(), |w| {
-                ciborium::into_writer(&replica.state, w).map_err(std::io::Error::other)
+                replica.state.write_snapshot_body(w)
             })
         })
         .await

@@ -218,8 +218,14 @@ pub struct RaftSettings {
     pub max_entries_per_append: usize,
     /// Entries kept below a snapshot's index so a briefly slow follower catches up from the log.
     pub log_keep_after_snapshot: u64,
+    /// Bytes per InstallSnapshot chunk, 1 to [`MAX_SNAPSHOT_CHUNK_BYTES`]. A chunk is one round
+    /// trip and one fsync on the receiver, so larger chunks move a large snapshot faster.
     pub snapshot_chunk_bytes: u64,
 }
+
+/// The largest snapshot chunk: a chunk travels in one cluster message, whose encoding (the chunk
+/// plus the snapshot's metadata) must stay under the cluster codec's 8 MiB message limit.
+pub const MAX_SNAPSHOT_CHUNK_BYTES: u64 = 7 << 20;
 
 impl Default for RaftSettings {
     fn default() -> Self {
@@ -230,7 +236,7 @@ impl Default for RaftSettings {
             max_inflight: 64,
             max_entries_per_append: 1024,
             log_keep_after_snapshot: 1024,
-            snapshot_chunk_bytes: 1 << 20,
+            snapshot_chunk_bytes: 4 << 20,
         }
     }
 }
@@ -336,6 +342,12 @@ impl NodeConfig {
         }
         if self.raft.tick_ms == 0 || self.raft.election_ticks <= self.raft.heartbeat_ticks {
             return bad("raft: tick_ms > 0 and election_ticks > heartbeat_ticks".into());
+        }
+        if !(1..=MAX_SNAPSHOT_CHUNK_BYTES).contains(&self.raft.snapshot_chunk_bytes) {
+            return bad(format!(
+                "raft: snapshot_chunk_bytes must be 1 to {MAX_SNAPSHOT_CHUNK_BYTES} (a chunk is one \
+                 cluster message, at most 8 MiB)"
+            ));
         }
         if self.proxy.commit_timeout_ms == 0 {
             return bad("proxy: commit_timeout_ms must be positive".into());
@@ -582,6 +594,30 @@ mod tests {
             ..NodeConfig::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn snapshot_chunks_fit_one_cluster_message() {
+        let with = |bytes| {
+            let mut c = NodeConfig {
+                id: 1,
+                voters: vec![1],
+                ..NodeConfig::default()
+            };
+            c.raft.snapshot_chunk_bytes = bytes;
+            c.validate()
+        };
+        assert_eq!(RaftSettings::default().snapshot_chunk_bytes, 4 << 20);
+        for ok in [1, 4 << 20, MAX_SNAPSHOT_CHUNK_BYTES] {
+            with(ok).unwrap();
+        }
+        for bad in [0, MAX_SNAPSHOT_CHUNK_BYTES + 1, 16 << 20] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+        assert!(
+            MAX_SNAPSHOT_CHUNK_BYTES + (64 << 10)
+                < verisim_cluster::DEFAULT_MAX_MESSAGE_BYTES as u64
+        );
     }
 
     #[test]

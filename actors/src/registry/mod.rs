@@ -20,8 +20,9 @@ pub use command::{
 };
 pub use ids::{ClientId, IdError, NodeName, RequestId, WindowId};
 pub use state::{
-    AppliedRequest, ClientRecord, DEFAULT_MAX_CLOCK_STEP_MS, EntityMeta, MAX_REPLICAS, MODALITIES,
-    Outcome, Refusal, RegistryConfig, RegistryState, WindowRecord, step_clock,
+    AppliedRequest, ClientRecord, DEFAULT_MAX_CLOCK_STEP_MS, EntityMeta, FORMAT_CBOR,
+    FORMAT_COMPACT, MAX_REPLICAS, MODALITIES, Outcome, Refusal, RegistryConfig, RegistryState,
+    SnapshotBodyError, WindowRecord, step_clock,
 };
 pub use verisim_stores::{ContentHash, EntityId, ModalityKind};
 

@@ -1,6 +1,7 @@
 //! The registry state machine ("tiny core"): metadata only, applied deterministically from the log.
 
 use std::collections::BTreeMap;
+use std::io::{self, BufRead, Write};
 
 use imbl::OrdMap;
 
@@ -13,6 +14,10 @@ use super::command::{
     encode,
 };
 use super::ids::{ClientId, NodeName, RequestId, WindowId};
+
+mod codec;
+
+pub use codec::{FORMAT_CBOR, FORMAT_COMPACT, SnapshotBodyError};
 
 /// The modalities every entity registers, all four of them.
 pub const MODALITIES: [ModalityKind; 4] = [
@@ -783,12 +788,28 @@ impl RegistryState {
         self.entities.insert(id, meta);
     }
 
-    /// The snapshot body: the whole state as CBOR.
+    /// Writes the snapshot body in the compact format ([`FORMAT_COMPACT`], see `codec`) to `out`,
+    /// in blocks: never whole in memory.
+    pub fn write_snapshot_body(&self, out: &mut dyn Write) -> io::Result<()> {
+        codec::write(self, out)
+    }
+
+    /// Reads a snapshot body of `format` ([`FORMAT_CBOR`] or [`FORMAT_COMPACT`]) from `body`, to its
+    /// end: bytes after the state are refused.
+    pub fn read_snapshot_body(
+        format: u32,
+        body: &mut dyn BufRead,
+    ) -> Result<Self, SnapshotBodyError> {
+        codec::read(format, body)
+    }
+
+    /// The whole state as CBOR: the body of format-1 snapshots and of backups, and what
+    /// [`RegistryState::digest`] hashes.
     pub fn to_cbor(&self) -> Vec<u8> {
         encode(self)
     }
 
-    /// Rebuilds a state from a snapshot body; trailing bytes are refused.
+    /// Rebuilds a state from its CBOR; trailing bytes are refused.
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, super::command::DecodeError> {
         decode_exact(bytes)
     }

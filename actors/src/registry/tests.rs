@@ -1501,3 +1501,208 @@ fn a_rehomed_registry_places_everything_on_its_one_node_and_forgets_the_old_ones
     assert!(s.nodes().is_empty());
     assert!(s.client(&client("alice")).is_some(), "clients come along");
 }
+
+// ---- The compact snapshot body (format 2) ----
+
+/// A registry with every part the snapshot body holds: two clients (one revoked), windows, nodes,
+/// entities with grants and moved placements, a deleted id, and remembered outcomes of each kind.
+fn every_part() -> RegistryState {
+    let (mut s, mut i) = alice_owns_e1();
+    let o = |r: &str| origin("alice", "w1", r);
+    let cmds = [
+        put(o("r-e2"), "e2", 0x40, None),
+        put(o("r-e3"), "e3", 3, None),
+        grant(o("r-g"), "e1", "bob", Access::Write),
+        grant(o("r-g2"), "e2", "bob", Access::Read),
+        delete(o("r-d"), "e3", None),
+        put(o("r-bad"), "e1", 1, Some(99)),
+        Command::SetNode {
+            node: node("n1"),
+            info: NodeInfo {
+                cluster_addr: "127.0.0.1:1".into(),
+                http_addr: "x".repeat(5000),
+            },
+        },
+        Command::MovePlacements {
+            moves: vec![PlacementMove {
+                id: entity("e2"),
+                version: 1,
+                from: vec![node("n1"), node("n2"), node("n3")],
+                to: vec![node("n4"), node("n1")],
+            }],
+        },
+        Command::RegisterClient {
+            client: client("carol"),
+            public_key: PublicKey([0x33; 32]),
+        },
+        Command::RevokeClient {
+            client: client("carol"),
+        },
+    ];
+    for c in cmds {
+        step(&mut s, &mut i, c);
+    }
+    s
+}
+
+fn compact(s: &RegistryState) -> Vec<u8> {
+    let mut body = Vec::new();
+    s.write_snapshot_body(&mut body).unwrap();
+    body
+}
+
+fn read_compact(body: &[u8]) -> Result<RegistryState, SnapshotBodyError> {
+    RegistryState::read_snapshot_body(FORMAT_COMPACT, &mut &body[..])
+}
+
+fn malformed(r: Result<RegistryState, SnapshotBodyError>, what: &str) -> String {
+    match r {
+        Err(SnapshotBodyError::Malformed(why)) => why,
+        other => panic!("{what}: expected a malformed body, got {other:?}"),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the pattern is in the body")
+}
+
+#[test]
+fn the_compact_body_round_trips_every_part() {
+    let s = every_part();
+    assert_eq!(s.window_count(), 2);
+    assert!(s.client(&client("carol")).unwrap().revoked);
+    let body = compact(&s);
+    let back = read_compact(&body).unwrap();
+    assert_eq!(back, s, "the derived orders are rebuilt too");
+    assert_eq!(back.digest(), s.digest());
+    assert_eq!(compact(&back), body, "one encoding per state");
+    // Both formats through the same entry point.
+    let cbor = s.to_cbor();
+    assert_eq!(
+        RegistryState::read_snapshot_body(FORMAT_CBOR, &mut &cbor[..]).unwrap(),
+        s
+    );
+    // Both hold the 5,000-byte address once; the rest shrinks by more than half.
+    assert!(
+        (body.len() - 5000) * 2 < cbor.len() - 5000,
+        "{} vs {} bytes",
+        body.len(),
+        cbor.len()
+    );
+    let empty = RegistryState::default();
+    assert_eq!(read_compact(&compact(&empty)).unwrap(), empty);
+}
+
+#[test]
+fn a_compact_body_cut_short_or_with_bytes_after_it_is_malformed() {
+    let body = compact(&every_part());
+    for len in 0..body.len() {
+        malformed(read_compact(&body[..len]), &format!("cut to {len}"));
+    }
+    let mut longer = body.clone();
+    longer.push(0);
+    assert!(malformed(read_compact(&longer), "one byte more").contains("after"));
+    let cbor = every_part().to_cbor();
+    let mut longer = cbor.clone();
+    longer.push(0);
+    assert!(matches!(
+        RegistryState::read_snapshot_body(FORMAT_CBOR, &mut &longer[..]),
+        Err(SnapshotBodyError::Malformed(_))
+    ));
+    assert!(matches!(
+        RegistryState::read_snapshot_body(3, &mut &body[..]),
+        Err(SnapshotBodyError::UnknownFormat(3))
+    ));
+}
+
+#[test]
+fn bad_tags_and_non_minimal_integers_are_malformed() {
+    let body = compact(&every_part());
+    // The modality tag before e2's graph hash (seed 0x40).
+    let at = find(&body, &[0x40; 32]) - 1;
+    let mut bad = body.clone();
+    bad[at] = 9;
+    assert!(malformed(read_compact(&bad), "modality").contains("modality"));
+    // The outcome tag after the first remembered request's fingerprint.
+    let at = find(&body, &[0xf0; 32]) + 32;
+    let mut bad = body.clone();
+    bad[at] = 9;
+    assert!(malformed(read_compact(&bad), "outcome").contains("outcome"));
+    // `revoked` after carol's key.
+    let at = find(&body, &[0x33; 32]) + 32;
+    assert_eq!(body[at], 1);
+    let mut bad = body.clone();
+    bad[at] = 2;
+    assert!(malformed(read_compact(&bad), "bool").contains("boolean"));
+    // The applied index (after the config's bytes), written in two bytes instead of one.
+    let at = 1 + body[0] as usize;
+    assert!(body[at] < 0x80);
+    let mut bad = body[..at].to_vec();
+    bad.extend_from_slice(&[body[at] | 0x80, 0]);
+    bad.extend_from_slice(&body[at + 1..]);
+    assert!(malformed(read_compact(&bad), "varint").contains("shortest"));
+    // Eleven continuation bytes.
+    let mut bad = body[..at].to_vec();
+    bad.extend_from_slice(&[0xff; 11]);
+    assert!(malformed(read_compact(&bad), "overflow").contains("overflows"));
+}
+
+#[test]
+fn compact_maps_out_of_order_are_malformed() {
+    let mut s = RegistryState::default();
+    let meta = |owner: &str, n: &str| EntityMeta {
+        version: 1,
+        items: items(1),
+        placement: vec![node(n)],
+        owner: client(owner),
+        index: 1,
+        grants: BTreeMap::new(),
+    };
+    // Each record defines its own names, so the two can be swapped without a dangling reference.
+    s.insert_entity(entity("ea"), meta("alice", "n1"));
+    s.insert_entity(entity("eb"), meta("bob", "n2"));
+    let body = compact(&s);
+    assert_eq!(read_compact(&body).unwrap(), s);
+    let (a, b) = (find(&body, b"\x02ea"), find(&body, b"\x02eb"));
+    let end = body.len() - 2; // no retired ids, no requests
+    let mut swapped = body[..a].to_vec();
+    swapped.extend_from_slice(&body[b..end]);
+    swapped.extend_from_slice(&body[a..b]);
+    swapped.extend_from_slice(&body[end..]);
+    assert_eq!(swapped.len(), body.len());
+    assert!(malformed(read_compact(&swapped), "swapped").contains("out of order"));
+    // A reference to a name never defined.
+    let mut bad = body.clone();
+    let owner = find(&body, b"\x05alice") - 1;
+    bad[owner] = 7;
+    bad.remove(owner + 1);
+    malformed(read_compact(&bad), "dangling reference");
+}
+
+proptest! {
+    /// Any state an arbitrary log reaches survives the compact body unchanged, and so does its
+    /// replay: restoring from the body at any point and applying the rest equals applying all.
+    #[test]
+    fn compact_body_round_trips_and_replays(log in arb_log(), cut in any::<prop::sample::Index>()) {
+        let k = cut.index(log.len() + 1);
+        let mut full = RegistryState::new(small_config());
+        let mut prefix = RegistryState::new(small_config());
+        for (i, p) in log.iter().enumerate() {
+            full.apply(i as u64 + 1, p);
+            if i < k {
+                prefix.apply(i as u64 + 1, p);
+            }
+        }
+        let body = compact(&prefix);
+        let mut restored = read_compact(&body).unwrap();
+        prop_assert_eq!(&restored, &prefix);
+        prop_assert_eq!(compact(&restored), body);
+        for (i, p) in log.iter().enumerate().skip(k) {
+            restored.apply(i as u64 + 1, p);
+        }
+        prop_assert_eq!(&restored, &full);
+        prop_assert_eq!(read_compact(&compact(&full)).unwrap(), full);
+    }
+}

@@ -1,15 +1,19 @@
 //! One snapshot file: write it atomically, read it back only if every checksum matches.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"VSNAP\0v1";
 const END_MAGIC: &[u8; 8] = b"VSNAPEND";
-/// Format version written into every header; readers refuse versions they do not know.
-pub const FORMAT: u32 = 1;
+/// Format version written into every header. It names the body's encoding: 1 is the registry state
+/// as CBOR (written until 2026-12-07), 2 the compact registry encoding (`registry::RegistryState::
+/// write_snapshot_body`). The container around the body is the same for both.
+pub const FORMAT: u32 = 2;
+/// The formats this build reads; readers refuse any other.
+pub const READ_FORMATS: [u32; 2] = [1, 2];
 /// header_len (4) + header hash (32) + end magic (8).
 const TRAILER_LEN: u64 = 4 + 32 + 8;
 /// Headers are small; anything larger is corruption.
@@ -45,7 +49,7 @@ pub enum SnapshotError {
     /// The bytes are wrong: a checksum, marker, length or header fails.
     #[error("{path} is not a snapshot file: {reason}")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("{path} has snapshot format {found}, this build reads format {FORMAT}")]
+    #[error("{path} has snapshot format {found}, this build reads formats {READ_FORMATS:?}")]
     UnknownFormat { path: PathBuf, found: u32 },
 }
 
@@ -116,8 +120,31 @@ pub fn write_snapshot(
     created_ms: u64,
     write_body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<SnapshotHeader, SnapshotError> {
+    write_snapshot_as(
+        FORMAT,
+        path,
+        last_included_index,
+        last_included_term,
+        membership,
+        created_ms,
+        write_body,
+    )
+}
+
+/// [`write_snapshot`] with the header naming `format`: for tests and benchmarks that write an
+/// older format (the body must then be in that format).
+pub fn write_snapshot_as(
+    format: u32,
+    path: &Path,
+    last_included_index: u64,
+    last_included_term: u64,
+    membership: Vec<u8>,
+    created_ms: u64,
+    write_body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<SnapshotHeader, SnapshotError> {
     let tmp = path.with_extension("tmp");
     let result = write_tmp(
+        format,
         &tmp,
         last_included_index,
         last_included_term,
@@ -138,6 +165,7 @@ pub fn write_snapshot(
 }
 
 fn write_tmp(
+    format: u32,
     tmp: &Path,
     last_included_index: u64,
     last_included_term: u64,
@@ -160,7 +188,7 @@ fn write_tmp(
     };
     write_body(&mut body).map_err(io_err(tmp))?;
     let header = SnapshotHeader {
-        format: FORMAT,
+        format,
         last_included_index,
         last_included_term,
         membership,
@@ -256,7 +284,7 @@ fn header_from(
     if !rest.is_empty() {
         return Err(corrupt(path, "trailing bytes after the header"));
     }
-    if header.format != FORMAT {
+    if !READ_FORMATS.contains(&header.format) {
         return Err(SnapshotError::UnknownFormat {
             path: path.to_owned(),
             found: header.format,
@@ -324,6 +352,84 @@ fn read_from(
         return Err(corrupt(path, "body checksum mismatch"));
     }
     Ok((header, body))
+}
+
+/// Why a body did not decode: the disk failed (retry), or the bytes are wrong (corruption).
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("{0}")]
+    Io(#[source] io::Error),
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// A reader that hashes and counts what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    len: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads a snapshot and decodes its body as a stream (never whole in memory): `decode` reads the
+/// body from a buffered reader that ends where the body ends. The value is returned only if
+/// `decode` consumed the body exactly and every checksum matches; a body that does not decode is
+/// corruption, unless the disk failed while reading it.
+pub fn read_snapshot_with<T>(
+    path: &Path,
+    decode: impl FnOnce(&SnapshotHeader, &mut dyn BufRead) -> Result<T, BodyError>,
+) -> Result<(SnapshotHeader, T), SnapshotError> {
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let file_len = f.metadata().map_err(io_err(path))?.len();
+    read_with_from(path, &mut f, file_len, decode)
+}
+
+pub(crate) fn read_with_from<T>(
+    path: &Path,
+    f: &mut dyn Source,
+    file_len: u64,
+    decode: impl FnOnce(&SnapshotHeader, &mut dyn BufRead) -> Result<T, BodyError>,
+) -> Result<(SnapshotHeader, T), SnapshotError> {
+    let header = header_from(path, f, file_len)?;
+    f.seek(SeekFrom::Start(MAGIC.len() as u64))
+        .map_err(io_err(path))?;
+    // The hasher sits below the buffer, so it sees large reads (BLAKE3 is fastest on those).
+    let mut hashing = HashingReader {
+        inner: f.take(header.body_len),
+        hasher: blake3::Hasher::new(),
+        len: 0,
+    };
+    let mut body = BufReader::with_capacity(1 << 20, &mut hashing);
+    let decoded = decode(&header, &mut body);
+    let rest = match &decoded {
+        // What the decoder left must be nothing.
+        Ok(_) => body.fill_buf().map_err(io_err(path))?.len(),
+        // Hash the rest, so a flipped byte is reported as the checksum failure it is.
+        Err(_) => {
+            io::copy(&mut body, &mut io::sink()).map_err(io_err(path))?;
+            0
+        }
+    };
+    drop(body);
+    let sum_ok = hashing.len == header.body_len
+        && hashing.hasher.finalize().as_bytes() == &header.body_blake3;
+    match decoded {
+        Err(BodyError::Io(e)) => Err(io_err(path)(e)),
+        Ok(_) if rest > 0 => Err(corrupt(path, "bytes after the end of the decoded body")),
+        _ if !sum_ok => Err(corrupt(path, "body checksum mismatch")),
+        Err(BodyError::Malformed(why)) => {
+            Err(corrupt(path, format!("the body does not decode: {why}")))
+        }
+        Ok(value) => Ok((header, value)),
+    }
 }
 
 /// serde helpers: byte strings rather than arrays of integers in CBOR.
@@ -468,18 +574,84 @@ mod tests {
             let e = read_from(&path, &mut disk, len).unwrap_err();
             assert!(!e.is_corruption(), "read: EIO at {fail_at}: {e}");
             assert_eq!(e.path(), path);
+            let mut disk = FailingDisk {
+                inner: io::Cursor::new(good.clone()),
+                fail_at,
+            };
+            let e = read_with_from(&path, &mut disk, len, read_all).unwrap_err();
+            assert!(!e.is_corruption(), "streamed read: EIO at {fail_at}: {e}");
         }
         for i in 0..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x80;
-            let e = verify_from(&path, &mut io::Cursor::new(bad), len).unwrap_err();
+            let e = verify_from(&path, &mut io::Cursor::new(bad.clone()), len).unwrap_err();
             assert!(
                 e.is_corruption(),
                 "flip at {i} not taken for corruption: {e}"
             );
+            let e = read_with_from(&path, &mut io::Cursor::new(bad), len, read_all).unwrap_err();
+            assert!(e.is_corruption(), "streamed read: flip at {i}: {e}");
         }
+        let (_, body) =
+            read_with_from(&path, &mut io::Cursor::new(good.clone()), len, read_all).unwrap();
+        assert_eq!(body, vec![0x5A; 200]);
         let back = verify_from(&path, &mut io::Cursor::new(good), len).unwrap();
         assert_eq!(back, header);
+    }
+
+    /// A decoder that takes the whole body.
+    fn read_all(_: &SnapshotHeader, r: &mut dyn BufRead) -> Result<Vec<u8>, BodyError> {
+        let mut v = Vec::new();
+        r.read_to_end(&mut v).map_err(BodyError::Io)?;
+        Ok(v)
+    }
+
+    #[test]
+    fn a_streamed_read_refuses_what_the_decoder_leaves_or_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = write(dir.path(), b"0123456789");
+        let e = read_snapshot_with(&path, |_, r| {
+            let mut five = [0u8; 5];
+            r.read_exact(&mut five).map_err(BodyError::Io)?;
+            Ok(five)
+        })
+        .unwrap_err();
+        assert!(
+            e.is_corruption() && e.to_string().contains("after the end"),
+            "{e}"
+        );
+        let e = read_snapshot_with(&path, |_, _| -> Result<(), _> {
+            Err(BodyError::Malformed("no".into()))
+        })
+        .unwrap_err();
+        assert!(
+            e.is_corruption() && e.to_string().contains("does not decode"),
+            "{e}"
+        );
+        let e = read_snapshot_with(&path, |_, _| -> Result<(), _> {
+            Err(BodyError::Io(io::Error::from_raw_os_error(5)))
+        })
+        .unwrap_err();
+        assert!(!e.is_corruption(), "{e}");
+    }
+
+    #[test]
+    fn formats_outside_those_read_are_refused_as_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.vsnap");
+        for format in [1, 2] {
+            write_snapshot_as(format, &path, 1, 1, vec![], 0, |w| w.write_all(b"x")).unwrap();
+            assert_eq!(read_header(&path).unwrap().format, format);
+        }
+        for format in [0, 3, u32::MAX] {
+            write_snapshot_as(format, &path, 1, 1, vec![], 0, |w| w.write_all(b"x")).unwrap();
+            let e = verify_snapshot(&path).unwrap_err();
+            assert!(
+                matches!(e, SnapshotError::UnknownFormat { found, .. } if found == format),
+                "{e}"
+            );
+            assert!(e.is_corruption());
+        }
     }
 
     #[test]
