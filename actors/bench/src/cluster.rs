@@ -3,7 +3,7 @@
 //! and reaped when the cluster is dropped, also on error.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -66,6 +66,7 @@ impl VerisimCluster {
             .collect::<Result<_, _>>()?;
         drop(reserved);
         let voters = (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let args = with_load_limits(args, dir.path())?;
         let mut dir = dir;
         if std::env::var_os("VERISIM_BENCH_KEEP").is_some() {
             // For reading the nodes' logs afterwards.
@@ -109,6 +110,11 @@ impl VerisimCluster {
             proc: None,
             http: None,
         });
+    }
+
+    /// The process ids of the running nodes (for their CPU time).
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().filter_map(VNode::pid).collect()
     }
 
     pub fn node(&self, id: u64) -> &VNode {
@@ -235,6 +241,37 @@ impl VerisimCluster {
 
 /// The `verisim` binary to start: `$VERISIM_BIN`, else the one next to this tool (cargo builds both
 /// into the same directory).
+/// HTTP limits for a load generator: every bench client connects from 127.0.0.1, so the default
+/// per-address cap (`[http] max_connections_per_ip = 64`, meant for a node facing a network)
+/// would close connections at accept from 64 proposers on. Every bench node gets these.
+const LOAD_LIMITS: &str = "\n[http]\nmax_connections = 8192\nmax_connections_per_ip = 8192\n";
+
+/// `args` with a `--config` that holds [`LOAD_LIMITS`]: the caller's config file (if any) copied
+/// into `dir` with the limits appended, unless it sets `[http]` itself.
+fn with_load_limits(args: &[String], dir: &Path) -> Result<Vec<String>, String> {
+    let mut out = Vec::with_capacity(args.len() + 2);
+    let mut given = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--config" {
+            given = Some(it.next().ok_or("--config without a path")?.clone());
+        } else {
+            out.push(a.clone());
+        }
+    }
+    let mut toml = match &given {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
+        None => String::new(),
+    };
+    if !toml.lines().any(|l| l.trim() == "[http]") {
+        toml.push_str(LOAD_LIMITS);
+    }
+    let path = dir.join("bench-node.toml");
+    std::fs::write(&path, toml).map_err(|e| format!("{}: {e}", path.display()))?;
+    out.extend(["--config".to_string(), path.display().to_string()]);
+    Ok(out)
+}
+
 pub fn verisim_binary() -> Result<PathBuf, String> {
     if let Some(bin) = std::env::var_os("VERISIM_BIN") {
         return Ok(PathBuf::from(bin));

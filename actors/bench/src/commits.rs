@@ -1,9 +1,12 @@
 //! `verisim-bench commits`: commits/s and latency of a 3-node cluster at several numbers of
 //! concurrent proposers, and of a 3-member etcd under the same load when etcd is installed.
 //!
-//! Every proposer sends to the leader (for both systems), over its own keep-alive connection: a
-//! verisim proposal is `PUT /admin/nodes/b<p>` (a `SetNode` registry command, answered once
-//! applied), an etcd one `POST /v3/kv/put` of key `b<p>`.
+//! Every proposer sends to the leader (for every system): a verisim proposal is
+//! `PUT /admin/nodes/b<p>` (a `SetNode` registry command, answered once applied) over the
+//! proposer's own keep-alive connection; an etcd one is a put of key `b<p>`, either
+//! `POST /v3/kv/put` through the JSON gateway (a connection per proposer, as verisim) or through
+//! etcd's gRPC API (`etcd_grpc`, many puts in flight per connection: etcd at its best). Each level
+//! also reports the CPU seconds it cost per 1,000 commits (`cpu`).
 
 use std::time::Duration;
 
@@ -26,26 +29,52 @@ pub struct CommitsArgs {
     /// `auto` (etcd on the PATH), `off`, or the path of an etcd binary.
     #[arg(long, default_value = "auto", value_parser = super::args::parse_etcd)]
     pub etcd: EtcdMode,
+    /// etcd's APIs to drive: `gateway` (HTTP/1.1 JSON, one connection per proposer, as verisim)
+    /// and `grpc` (its native API, many requests in flight per connection; needs the bench built
+    /// with `--features etcd-grpc`).
+    #[arg(long, value_delimiter = ',', default_value = "gateway,grpc")]
+    pub etcd_api: Vec<EtcdApi>,
+    /// gRPC connections the proposers share (at most one per proposer).
+    #[arg(long, default_value_t = 4)]
+    pub grpc_connections: usize,
+}
+
+/// One of etcd's client APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum EtcdApi {
+    Gateway,
+    Grpc,
+}
+
+/// One system under one way of driving it, at every level.
+#[derive(Debug, Serialize)]
+pub struct SystemRun {
+    /// `verisim`, `etcd gateway` or `etcd gRPC`.
+    pub system: String,
+    pub levels: Vec<LevelResult>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct CommitsReport {
-    pub verisim: Vec<LevelResult>,
-    pub etcd: Option<Vec<LevelResult>>,
+    pub runs: Vec<SystemRun>,
     pub etcd_version: Option<String>,
-    pub etcd_skipped: Option<String>,
+    /// Why a comparison is missing, said loudly above the table.
+    pub skipped: Vec<String>,
 }
 
 pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
-    let verisim = {
+    let mut runs = Vec::new();
+    {
         let c = VerisimCluster::start(3, &[])?;
         let (leader, term) = c.wait_leader(Duration::from_secs(30))?;
         eprintln!("verisim: 3 nodes up, n{leader} leads at term {term}; proposing to the leader");
         let url = c.node(leader).url("/admin/nodes/")?;
-        let mut out = Vec::new();
+        let servers = c.pids();
+        let mut levels = Vec::new();
         for &n in &args.proposers {
             let url = url.clone();
-            let r = run_level(n, args.duration, move |http, p, i| {
+            let r = run_level(n, args.duration, &servers, move |http, p, i| {
                 let body =
                     json!({"cluster_addr": format!("127.0.0.1:{i}"), "http_addr": "127.0.0.1:1"});
                 let r = http.put_json(&format!("{url}b{p}"), &body)?;
@@ -56,15 +85,20 @@ pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
                 }
             });
             eprintln!("verisim {n:>4} proposers: {:.0} commits/s", r.commits_per_s);
-            out.push(r);
+            levels.push(r);
         }
         if let Some(l) = c.leader().filter(|&(l, _)| l != leader) {
             eprintln!("warning: leadership moved to n{} during the run", l.0);
         }
-        out
-    };
-    let (etcd, etcd_version, etcd_skipped) = match args.etcd.binary() {
-        Err(why) => (None, None, Some(why)),
+        runs.push(SystemRun {
+            system: "verisim".into(),
+            levels,
+        });
+    }
+    let mut skipped = Vec::new();
+    let mut etcd_version = None;
+    match args.etcd.binary() {
+        Err(why) => skipped.push(format!("ETCD COMPARISON SKIPPED: {why}")),
         Ok(bin) => {
             let e = EtcdCluster::start(&bin, 3)?;
             let leader = e.wait_leader(Duration::from_secs(30))?;
@@ -72,68 +106,126 @@ pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
                 "{}: 3 members up; proposing to the leader {leader}",
                 e.version
             );
-            let mut out = Vec::new();
-            for &n in &args.proposers {
-                let leader = leader.clone();
-                let r = run_level(n, args.duration, move |http, p, i| {
-                    etcd::put(http, &leader, &format!("b{p}"), &format!("127.0.0.1:{i}"))
+            etcd_version = Some(e.version.clone());
+            let servers = e.pids();
+            if args.etcd_api.contains(&EtcdApi::Gateway) {
+                let mut levels = Vec::new();
+                for &n in &args.proposers {
+                    let leader = leader.clone();
+                    let r = run_level(n, args.duration, &servers, move |http, p, i| {
+                        etcd::put(http, &leader, &format!("b{p}"), &format!("127.0.0.1:{i}"))
+                    });
+                    eprintln!(
+                        "etcd gateway {n:>4} proposers: {:.0} puts/s",
+                        r.commits_per_s
+                    );
+                    levels.push(r);
+                }
+                runs.push(SystemRun {
+                    system: "etcd gateway".into(),
+                    levels,
                 });
-                eprintln!("etcd    {n:>4} proposers: {:.0} puts/s", r.commits_per_s);
-                out.push(r);
             }
-            (Some(out), Some(e.version.clone()), None)
+            if args.etcd_api.contains(&EtcdApi::Grpc) {
+                match grpc_levels(args, &leader, &servers) {
+                    Ok(levels) => runs.push(SystemRun {
+                        system: "etcd gRPC".into(),
+                        levels,
+                    }),
+                    Err(why) => skipped.push(format!("ETCD gRPC COMPARISON SKIPPED: {why}")),
+                }
+            }
         }
-    };
+    }
+    for s in &skipped {
+        eprintln!("!!! {s}");
+    }
     Ok(CommitsReport {
-        verisim,
-        etcd,
+        runs,
         etcd_version,
-        etcd_skipped,
+        skipped,
     })
+}
+
+#[cfg(feature = "etcd-grpc")]
+fn grpc_levels(
+    args: &CommitsArgs,
+    leader: &str,
+    servers: &[u32],
+) -> Result<Vec<LevelResult>, String> {
+    let levels = super::etcd_grpc::run_levels(
+        leader,
+        &args.proposers,
+        args.duration,
+        args.grpc_connections,
+        servers,
+    )?;
+    for r in &levels {
+        eprintln!(
+            "etcd gRPC    {:>4} proposers: {:.0} puts/s",
+            r.proposers, r.commits_per_s
+        );
+    }
+    Ok(levels)
+}
+
+#[cfg(not(feature = "etcd-grpc"))]
+fn grpc_levels(_: &CommitsArgs, _: &str, _: &[u32]) -> Result<Vec<LevelResult>, String> {
+    Err(
+        "this verisim-bench was built without the `etcd-grpc` feature (`cargo build --release \
+         -p verisim-bench --features etcd-grpc`, which needs protoc: apt-get install \
+         protobuf-compiler)"
+            .into(),
+    )
 }
 
 impl CommitsReport {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
-        if let Some(why) = &self.etcd_skipped {
-            s.push_str(&format!(
-                "**ETCD COMPARISON SKIPPED: {why}. The table below has verisim only.**\n\n"
-            ));
+        for why in &self.skipped {
+            s.push_str(&format!("**{why}.**\n\n"));
         }
-        s.push_str("| proposers | verisim commits/s | p50 | p99 | errors | etcd puts/s | p50 | p99 | errors | verisim/etcd |\n");
+        if let Some(v) = &self.etcd_version {
+            s.push_str(&format!("etcd: {v}\n\n"));
+        }
+        s.push_str(
+            "| proposers | system | commits/s | p50 | p99 | errors | CPU s / 1k commits (machine) | \
+             CPU s / 1k commits (servers) | busy cores | verisim ÷ this |\n",
+        );
         s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
-        for (i, v) in self.verisim.iter().enumerate() {
-            let e = self.etcd.as_ref().and_then(|e| e.get(i));
-            let lat = |r: &LevelResult| match &r.latency {
-                Some(l) => format!("{:.2} ms | {:.2} ms", l.p50_ms, l.p99_ms),
-                None => "– | –".into(),
-            };
-            let etcd_cols = match e {
-                Some(e) => format!("{:.0} | {} | {}", e.commits_per_s, lat(e), e.errors),
-                None => "– | – | – | –".into(),
-            };
-            let ratio = match e {
-                Some(e) if e.commits_per_s > 0.0 => {
-                    format!("{:.2}×", v.commits_per_s / e.commits_per_s)
-                }
-                _ => "–".into(),
-            };
-            s.push_str(&format!(
-                "| {} | {:.0} | {} | {} | {} | {} |\n",
-                v.proposers,
-                v.commits_per_s,
-                lat(v),
-                v.errors,
-                etcd_cols,
-                ratio
-            ));
-        }
-        for r in self.verisim.iter().chain(self.etcd.iter().flatten()) {
-            if let Some(e) = &r.first_error {
+        let Some(verisim) = self.runs.first() else {
+            return s;
+        };
+        for (i, v) in verisim.levels.iter().enumerate() {
+            for run in &self.runs {
+                let Some(r) = run.levels.get(i) else {
+                    continue;
+                };
+                let lat = match &r.latency {
+                    Some(l) => format!("{:.2} ms | {:.2} ms", l.p50_ms, l.p99_ms),
+                    None => "– | –".into(),
+                };
+                let (machine, servers) = super::cpu::columns(r.cpu.as_ref());
+                let busy = r.cpu.map_or("–".into(), |c| format!("{:.2}", c.busy_cores));
+                let ratio = if r.commits_per_s > 0.0 {
+                    format!("{:.2}×", v.commits_per_s / r.commits_per_s)
+                } else {
+                    "–".into()
+                };
                 s.push_str(&format!(
-                    "\nfirst error at {} proposers: {e}\n",
-                    r.proposers
+                    "| {} | {} | {:.0} | {lat} | {} | {machine} | {servers} | {busy} | {ratio} |\n",
+                    r.proposers, run.system, r.commits_per_s, r.errors
                 ));
+            }
+        }
+        for run in &self.runs {
+            for r in &run.levels {
+                if let Some(e) = &r.first_error {
+                    s.push_str(&format!(
+                        "\nfirst error of {} at {} proposers: {e}\n",
+                        run.system, r.proposers
+                    ));
+                }
             }
         }
         s

@@ -83,6 +83,11 @@ impl EtcdCluster {
         Ok(c)
     }
 
+    /// The process ids of the members (for their CPU time).
+    pub fn pids(&self) -> Vec<u32> {
+        self.procs.iter().map(ChildProc::pid).collect()
+    }
+
     /// The client URL of the member that leads (every member must answer and agree).
     pub fn leader(&self) -> Option<String> {
         let http = Http::new(Duration::from_secs(2));

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::children::interrupted;
+use super::cpu::{CpuCost, CpuSample};
 use super::http::Http;
 use super::stats::Summary;
 
@@ -24,17 +25,22 @@ pub struct LevelResult {
     pub commits_per_s: f64,
     pub latency: Option<Summary>,
     pub first_error: Option<String>,
+    /// CPU seconds per 1,000 commits over the measured window (`None` when `/proc` could not be
+    /// read or nothing committed).
+    pub cpu: Option<CpuCost>,
 }
 
 /// Runs `proposers` threads for `duration` (after [`WARMUP`]); thread `p`'s `i`-th request is
-/// `op(&http, p, i)`, and counts when it returns `Ok`.
-pub fn run_level<F>(proposers: usize, duration: Duration, op: F) -> LevelResult
+/// `op(&http, p, i)`, and counts when it returns `Ok`. `servers` are the process ids whose CPU
+/// time is the system under test's.
+pub fn run_level<F>(proposers: usize, duration: Duration, servers: &[u32], op: F) -> LevelResult
 where
     F: Fn(&Http, usize, u64) -> Result<(), String> + Send + Sync + 'static,
 {
     run_level_with(
         proposers,
         duration,
+        servers,
         |_| Ok(Http::new(Duration::from_secs(10))),
         move |http: &mut Http, p, i| op(http, p, i),
     )
@@ -42,7 +48,13 @@ where
 
 /// [`run_level`] with a per-thread client of the caller's kind: thread `p` starts with
 /// `init(p)` (a failure counts as that thread's only error) and calls `op(&mut client, p, i)`.
-pub fn run_level_with<C, I, F>(proposers: usize, duration: Duration, init: I, op: F) -> LevelResult
+pub fn run_level_with<C, I, F>(
+    proposers: usize,
+    duration: Duration,
+    servers: &[u32],
+    init: I,
+    op: F,
+) -> LevelResult
 where
     C: 'static,
     I: Fn(usize) -> Result<C, String> + Send + Sync + 'static,
@@ -50,68 +62,144 @@ where
 {
     let op = Arc::new(op);
     let init = Arc::new(init);
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let measure_from = start + WARMUP;
+    let window = Window::open(duration);
     let threads: Vec<_> = (0..proposers)
         .map(|p| {
             let op = op.clone();
             let init = init.clone();
-            let stop = stop.clone();
+            let window = window.clone();
             std::thread::spawn(move || {
-                let mut samples = Vec::new();
+                let mut tally = Tally::default();
                 let mut client = match init(p) {
                     Ok(c) => c,
-                    Err(e) => return (samples, 1, Some(e)),
+                    Err(e) => {
+                        tally.errors = 1;
+                        tally.first_error = Some(e);
+                        return tally;
+                    }
                 };
-                let mut errors = 0usize;
-                let mut first_error = None;
                 let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) && !interrupted() {
+                while window.running() {
                     let t0 = Instant::now();
                     let r = op(&mut client, p, i);
-                    let took = t0.elapsed();
+                    window.record(&mut tally, t0, r);
                     i += 1;
-                    if t0 < measure_from || stop.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    match r {
-                        Ok(()) => samples.push(took),
-                        Err(e) => {
-                            errors += 1;
-                            first_error.get_or_insert(e);
-                        }
-                    }
                 }
-                (samples, errors, first_error)
+                tally
             })
         })
         .collect();
-    while Instant::now() < measure_from + duration && !interrupted() {
-        std::thread::sleep(Duration::from_millis(20));
+    let measured = window.measure(servers);
+    let tallies = threads.into_iter().filter_map(|t| t.join().ok());
+    measured.result(proposers, tallies)
+}
+
+/// The measured window of one level, shared by its workers: [`WARMUP`], then `duration`, then
+/// a stop every worker sees.
+#[derive(Clone)]
+pub struct Window {
+    measure_from: Instant,
+    duration: Duration,
+    stop: Arc<AtomicBool>,
+}
+
+/// What one worker counted inside the window.
+#[derive(Default)]
+pub struct Tally {
+    samples: Vec<Duration>,
+    errors: usize,
+    first_error: Option<String>,
+}
+
+/// A window that has ended: its length and the CPU it cost.
+pub struct Measured {
+    seconds: f64,
+    cpu: Option<(CpuSample, CpuSample)>,
+}
+
+impl Window {
+    /// Opens a window starting now (the warm-up first).
+    pub fn open(duration: Duration) -> Self {
+        Self {
+            measure_from: Instant::now() + WARMUP,
+            duration,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
     }
-    stop.store(true, Ordering::Relaxed);
-    let seconds = measure_from.elapsed().as_secs_f64();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    let mut first_error = None;
-    for t in threads {
-        if let Ok((s, e, f)) = t.join() {
-            all.extend(s);
-            errors += e;
-            if first_error.is_none() {
-                first_error = f;
+
+    /// Whether workers should go on sending.
+    pub fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed) && !interrupted()
+    }
+
+    /// Counts a request sent at `t0` that answered `r` just now, if it lies inside the window.
+    pub fn record(&self, tally: &mut Tally, t0: Instant, r: Result<(), String>) {
+        let took = t0.elapsed();
+        if t0 < self.measure_from || self.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match r {
+            Ok(()) => tally.samples.push(took),
+            Err(e) => {
+                tally.errors += 1;
+                tally.first_error.get_or_insert(e);
             }
         }
     }
-    let commits = all.len();
-    LevelResult {
-        proposers,
-        seconds,
-        commits,
-        errors,
-        commits_per_s: commits as f64 / seconds,
-        latency: Summary::of(&mut all),
-        first_error,
+
+    /// Blocks through the warm-up and the window, reading the CPU counters of the machine and of
+    /// `servers` at both ends, then tells every worker to stop.
+    pub fn measure(&self, servers: &[u32]) -> Measured {
+        let from = sleep_until(self.measure_from).then(|| CpuSample::now(servers).ok());
+        let finished = sleep_until(self.measure_from + self.duration);
+        let to = CpuSample::now(servers).ok();
+        self.stop.store(true, Ordering::Relaxed);
+        Measured {
+            seconds: self.measure_from.elapsed().as_secs_f64(),
+            cpu: match (from.flatten(), to) {
+                (Some(from), Some(to)) if finished => Some((from, to)),
+                _ => None,
+            },
+        }
     }
+}
+
+impl Measured {
+    /// The level's result from its workers' tallies.
+    pub fn result(self, proposers: usize, tallies: impl IntoIterator<Item = Tally>) -> LevelResult {
+        let mut all = Vec::new();
+        let mut errors = 0;
+        let mut first_error = None;
+        for t in tallies {
+            all.extend(t.samples);
+            errors += t.errors;
+            if first_error.is_none() {
+                first_error = t.first_error;
+            }
+        }
+        let commits = all.len();
+        LevelResult {
+            proposers,
+            seconds: self.seconds,
+            commits,
+            errors,
+            commits_per_s: commits as f64 / self.seconds,
+            latency: Summary::of(&mut all),
+            first_error,
+            cpu: self
+                .cpu
+                .and_then(|(from, to)| from.cost_until(&to, self.seconds, commits)),
+        }
+    }
+}
+
+/// Sleeps in short steps until `t`; `false` when interrupted (Ctrl-C) first.
+fn sleep_until(t: Instant) -> bool {
+    while Instant::now() < t {
+        if interrupted() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5).min(t - Instant::now()));
+    }
+    true
 }

@@ -9,8 +9,11 @@ mod args;
 mod children;
 mod cluster;
 mod commits;
+mod cpu;
 mod drift;
 mod etcd;
+#[cfg(feature = "etcd-grpc")]
+mod etcd_grpc;
 mod failover;
 mod http;
 mod join;

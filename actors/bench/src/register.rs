@@ -31,7 +31,7 @@ pub enum Via {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegisterArgs {
     /// Concurrency levels (closed-loop clients), comma-separated.
-    #[arg(long, default_value = "1,16,64", value_parser = super::args::parse_levels)]
+    #[arg(long, default_value = "1,16,64,256", value_parser = super::args::parse_levels)]
     pub clients: std::vec::Vec<usize>,
     /// Measured time per level (after a 1 s warm-up).
     #[arg(long, default_value = "10s", value_parser = super::args::parse_duration)]
@@ -110,6 +110,7 @@ pub fn run(args: &RegisterArgs) -> Result<RegisterReport, String> {
         ..RetryPolicy::default()
     };
 
+    let servers = c.pids();
     let mut levels = Vec::new();
     for &n in &args.clients {
         let urls = urls.clone();
@@ -119,6 +120,7 @@ pub fn run(args: &RegisterArgs) -> Result<RegisterReport, String> {
         let r = run_level_with(
             n,
             args.duration,
+            &servers,
             move |p| {
                 let url = match via {
                     Via::All => &urls[p % urls.len()],
@@ -183,14 +185,15 @@ fn store_sync_counts(c: &VerisimCluster) -> (u64, u64) {
 impl RegisterReport {
     pub fn markdown(&self) -> String {
         let mut s = String::from(
-            "| clients | registrations/s | p50 | p99 | errors | first error |\n|---|---|---|---|---|---|\n",
+            "| clients | registrations/s | p50 | p99 | errors | CPU s / 1k (machine) | CPU s / 1k (nodes) | first error |\n|---|---|---|---|---|---|---|---|\n",
         );
         for l in &self.levels {
             let (p50, p99) = l.latency.as_ref().map_or(("–".into(), "–".into()), |s| {
                 (format!("{:.2} ms", s.p50_ms), format!("{:.2} ms", s.p99_ms))
             });
+            let (machine, nodes) = super::cpu::columns(l.cpu.as_ref());
             s.push_str(&format!(
-                "| {} | {:.0} | {p50} | {p99} | {} | {} |\n",
+                "| {} | {:.0} | {p50} | {p99} | {} | {machine} | {nodes} | {} |\n",
                 l.proposers,
                 l.commits_per_s,
                 l.errors,

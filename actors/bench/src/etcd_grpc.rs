@@ -1,0 +1,86 @@
+//! etcd at its best for `verisim-bench commits`: puts through its native gRPC API with the
+//! `etcd-client` crate (tonic, HTTP/2), many requests in flight on each connection. Built with the
+//! `etcd-grpc` feature (its build needs `protoc`, Debian's `protobuf-compiler`); without it the
+//! commits bench says so and compares against the JSON gateway only.
+
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, KvClient};
+
+use super::load::{LevelResult, Tally, Window};
+
+/// Closed-loop puts at each of `levels`: `proposers` tasks on a tokio runtime, spread over
+/// `connections` gRPC connections to `endpoint` (the leader's client URL), each task sending its
+/// next put when the last one answered. `servers` are etcd's process ids, for the CPU columns.
+pub fn run_levels(
+    endpoint: &str,
+    levels: &[usize],
+    duration: Duration,
+    connections: usize,
+    servers: &[u32],
+) -> Result<Vec<LevelResult>, String> {
+    // Two workers, as many as the machine's cores: the client shares them with etcd, like the
+    // other load generators do.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for &proposers in levels {
+            out.push(run_level(endpoint, proposers, duration, connections, servers).await?);
+        }
+        Ok(out)
+    })
+}
+
+async fn run_level(
+    endpoint: &str,
+    proposers: usize,
+    duration: Duration,
+    connections: usize,
+    servers: &[u32],
+) -> Result<LevelResult, String> {
+    let mut kvs: Vec<KvClient> = Vec::new();
+    for _ in 0..connections.clamp(1, proposers) {
+        let client = Client::connect([endpoint], None)
+            .await
+            .map_err(|e| format!("etcd gRPC connect to {endpoint}: {e}"))?;
+        kvs.push(client.kv_client());
+    }
+    let window = Window::open(duration);
+    let tasks: Vec<_> = (0..proposers)
+        .map(|p| {
+            let mut kv = kvs[p % kvs.len()].clone();
+            let window = window.clone();
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                let mut i = 0u64;
+                let key = format!("b{p}");
+                while window.running() {
+                    let t0 = Instant::now();
+                    let r = kv
+                        .put(key.as_bytes(), format!("127.0.0.1:{i}"), None)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("etcd gRPC put: {e}"));
+                    window.record(&mut tally, t0, r);
+                    i += 1;
+                }
+                tally
+            })
+        })
+        .collect();
+    let servers = servers.to_vec();
+    let measured = tokio::task::spawn_blocking(move || window.measure(&servers))
+        .await
+        .map_err(|e| format!("measuring thread: {e}"))?;
+    let mut tallies = Vec::new();
+    for t in tasks {
+        if let Ok(t) = t.await {
+            tallies.push(t);
+        }
+    }
+    Ok(measured.result(proposers, tallies))
+}
