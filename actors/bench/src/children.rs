@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -142,39 +142,14 @@ impl Drop for ChildProc {
     }
 }
 
-/// The last `max` bytes of a file, lossily decoded.
-pub fn tail(path: &Path, max: u64) -> String {
-    let Ok(mut f) = File::open(path) else {
-        return "<no log>".into();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
-}
+/// The last bytes of a log and free loopback ports come from the fault-injection kit, which
+/// `tests/` uses too.
+pub use verisim_faultkit::tail;
 
-/// A free loopback port below the kernel's ephemeral range (so no `bind(0)` or outgoing
-/// connection takes it before the child binds it); the listener holds it until dropped.
+/// A free loopback port below the kernel's ephemeral range ([`verisim_faultkit::reserve_port`]);
+/// the listener holds it until dropped.
 pub fn reserve_port() -> Result<std::net::TcpListener, String> {
-    use rand::Rng;
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let (from, to) = if low > 12_000 {
-        (10_000, low)
-    } else {
-        (low, 65_000)
-    };
-    let mut rng = rand::rng();
-    for _ in 0..1000 {
-        let port = rng.random_range(from..to);
-        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-            return Ok(l);
-        }
-    }
-    Err(format!("no free port in {from}..{to}"))
+    verisim_faultkit::reserve_port().map_err(|e| e.to_string())
 }
 
 /// A process's resident set size (`VmRSS` of `/proc/<pid>/status`), in bytes.
