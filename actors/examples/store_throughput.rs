@@ -87,9 +87,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let db = open_stores_db(&dir, &settings)?;
     let sync = GroupSync::start(db.clone())?;
-    let (tree, _join) =
-        SupervisorHandle::start(stores_subtree(db, Arc::new(setup), sync.clone())).await?;
-    let stores = StoreDirectory::local_only("n1");
+    let keyring = Arc::new(verisim_cluster::Keyring::open(1));
+    let (tree, _join) = SupervisorHandle::start(stores_subtree(
+        db,
+        Arc::new(setup),
+        sync.clone(),
+        keyring.clone(),
+    ))
+    .await?;
+    let stores = StoreDirectory::local_only("n1", keyring);
     let t = Duration::from_secs(30);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

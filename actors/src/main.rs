@@ -46,6 +46,10 @@ enum Cmd {
     /// The cluster secret (cookie): `verisim cookie new` makes one with 256 random bits.
     #[command(subcommand)]
     Cookie(CookieCmd),
+    /// Node identities: `verisim identity authority` makes the cluster's authority, `verisim
+    /// identity issue` gives a node the identity it seals its cluster messages with.
+    #[command(subcommand)]
+    Identity(verisim::cli::identity::IdentityCmd),
     #[command(flatten)]
     Client(verisim::cli::ClientCmd),
     #[command(flatten)]
@@ -135,6 +139,10 @@ struct NodeArgs {
     /// Read the cluster cookie from this file (mode 0600); otherwise `VERISIM_COOKIE`.
     #[arg(long, env = "VERISIM_COOKIE_FILE")]
     cookie_file: Option<PathBuf>,
+    /// This node's identity file, issued by the cluster's authority (`verisim identity issue`):
+    /// cluster messages are then sealed and checked (`identity_file`).
+    #[arg(long, env = "VERISIM_IDENTITY_FILE")]
+    identity_file: Option<PathBuf>,
     /// Snapshot after this many entries.
     #[arg(long, env = "VERISIM_SNAPSHOT_ENTRIES")]
     snapshot_entries: Option<u64>,
@@ -209,6 +217,9 @@ impl NodeArgs {
         }
         if let Some(v) = self.cookie_file {
             c.cookie = CookieSource::File(v);
+        }
+        if self.identity_file.is_some() {
+            c.identity_file = self.identity_file;
         }
         if let Some(v) = self.snapshot_entries {
             c.snapshot.max_entries = v;
@@ -309,6 +320,7 @@ fn main() -> ExitCode {
             Cmd::Dev(args) => verisim::cli::dev::run(args).await,
             Cmd::Node(args) => run_node(*args).await,
             Cmd::Cookie(cmd) => run_cookie(cmd),
+            Cmd::Identity(cmd) => verisim::cli::identity::run(cmd),
             // Blocking HTTP on the main thread's block_on: fine for a one-shot command.
             Cmd::Client(cmd) => verisim::cli::run(cmd),
             Cmd::Ops(cmd) => verisim::cli::ops::run(cmd),

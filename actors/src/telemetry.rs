@@ -29,6 +29,13 @@ pub struct StoreOp {
     pub op: &'static str,
 }
 
+/// Why a cluster message was refused, and what kind it was ([`Telemetry::messages_refused`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Refused {
+    pub kind: &'static str,
+    pub reason: &'static str,
+}
+
 /// Every histogram and counter observed outside the HTTP layer.
 pub struct Telemetry {
     /// A proposal's wait in the consensus actor before the core takes it into a batch.
@@ -51,6 +58,9 @@ pub struct Telemetry {
     pub snapshot_bytes_written: Counter,
     /// One request handled by a store actor, by store and operation.
     pub store_op: Family<StoreOp, Histogram>,
+    /// Cluster messages refused on arrival (bad or missing seal, a claimed id that is not the
+    /// sender's), by message kind and reason.
+    pub messages_refused: Family<Refused, Counter>,
 }
 
 /// The process's telemetry.
@@ -65,7 +75,18 @@ pub static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
     snapshot_bytes: Gauge::default(),
     snapshot_bytes_written: Counter::default(),
     store_op: Family::new_with_constructor(latency),
+    messages_refused: Family::default(),
 });
+
+/// Counts one refused cluster message (`verisim_cluster_messages_refused_total{kind, reason}`) and
+/// logs it at debug level (a peer sending many must not flood the log).
+pub fn message_refused(kind: &'static str, reason: &'static str, detail: &str) {
+    TELEMETRY
+        .messages_refused
+        .get_or_create(&Refused { kind, reason })
+        .inc();
+    tracing::debug!(kind, reason, detail, "cluster message refused");
+}
 
 /// Seconds, as the histograms take them.
 pub fn secs(d: Duration) -> f64 {
@@ -132,6 +153,12 @@ impl Telemetry {
             "One request handled by a store actor, by store and operation.",
             Unit::Seconds,
             self.store_op.clone(),
+        );
+        r.register(
+            "verisim_cluster_messages_refused",
+            "Cluster messages refused on arrival, by kind and reason (a seal missing or not \
+             verifying, a sender claiming another node's id).",
+            self.messages_refused.clone(),
         );
     }
 }

@@ -80,6 +80,9 @@ pub struct Options {
     /// The admin token every node requires (`--admin-token`); the harness's own admin calls
     /// send it.
     pub admin_token: Option<String>,
+    /// Give every node an identity from one authority (`--identity-file`), so every cluster
+    /// message is sealed and checked, as in production (on unless a test says otherwise).
+    pub identities: bool,
 }
 
 impl Default for Options {
@@ -94,6 +97,7 @@ impl Default for Options {
             files: Vec::new(),
             node_env: Vec::new(),
             admin_token: None,
+            identities: true,
         }
     }
 }
@@ -469,6 +473,9 @@ impl Cluster {
         for (name, contents) in &opts.files {
             std::fs::write(dir.path().join(name), contents).expect("write a cluster file");
         }
+        if opts.identities {
+            verisim::cli::identity::issue_cluster(dir.path(), &ids).expect("issue node identities");
+        }
         let nodes = ids
             .iter()
             .map(|&id| {
@@ -499,6 +506,11 @@ impl Cluster {
                 if let Some(t) = &opts.admin_token {
                     extra_args.push("--admin-token".into());
                     extra_args.push(t.clone());
+                }
+                if opts.identities {
+                    let path = verisim::cli::identity::identity_path(dir.path(), id);
+                    extra_args.push("--identity-file".into());
+                    extra_args.push(path.display().to_string());
                 }
                 Node {
                     id,
@@ -712,6 +724,12 @@ impl Cluster {
         if let Some(t) = &self.opts.admin_token {
             extra_args.push("--admin-token".into());
             extra_args.push(t.clone());
+        }
+        if self.opts.identities {
+            let path = verisim::cli::identity::issue_one(self.dir.path(), id)
+                .expect("issue the joiner's identity");
+            extra_args.push("--identity-file".into());
+            extra_args.push(path.display().to_string());
         }
         let cookie = self.nodes[0].cookie.clone();
         self.nodes.push(Node {

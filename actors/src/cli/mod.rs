@@ -5,6 +5,7 @@ pub mod backup;
 mod client;
 pub mod dev;
 pub mod files;
+pub mod identity;
 pub mod ops;
 #[cfg(test)]
 mod tests;

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
-use verisim_cluster::Cbor;
+use verisim_cluster::Sealed;
 use verisim_raft::{ConfChange, Index, NodeId};
 
 use super::actor::{Applied, ConsensusError};
-use super::endpoint::{ClusterTransport, EndpointMsg, ForwardReply, Forwarded};
+use super::endpoint::{ClusterTransport, EndpointMsg, ForwardReply, Forwarded, kind, open_answer};
 use super::locator::ConsensusLocator;
 use super::replica::SharedReplica;
 
@@ -76,7 +76,7 @@ impl RegistryClient {
             Ambiguous::Fail,
             |left| self.consensus.propose(command.clone(), left),
             |leader, left| {
-                let wire = Cbor::encode(&command);
+                let wire = self.transport.seal(kind::PROPOSE, &command, leader);
                 async move {
                     let wire = wire.map_err(|e| ConsensusError::Invalid(e.to_string()))?;
                     match self
@@ -116,8 +116,10 @@ impl RegistryClient {
                 Ambiguous::Retry,
                 |left| self.consensus.read_index(left),
                 |leader, left| async move {
-                    let wire =
-                        Cbor::encode(&()).map_err(|e| ConsensusError::Invalid(e.to_string()))?;
+                    let wire = self
+                        .transport
+                        .seal(kind::READ_INDEX, &(), leader)
+                        .map_err(|e| ConsensusError::Invalid(e.to_string()))?;
                     match self
                         .forward(leader, left, |r| EndpointMsg::ReadIndex(wire, r))
                         .await?
@@ -143,8 +145,10 @@ impl RegistryClient {
             Ambiguous::Fail,
             |left| self.consensus.change_membership(change, left),
             |leader, left| async move {
-                let wire =
-                    Cbor::encode(&change).map_err(|e| ConsensusError::Invalid(e.to_string()))?;
+                let wire = self
+                    .transport
+                    .seal(kind::CHANGE_MEMBERSHIP, &change, leader)
+                    .map_err(|e| ConsensusError::Invalid(e.to_string()))?;
                 match self
                     .forward(leader, left, |r| EndpointMsg::ChangeMembership(wire, r))
                     .await?
@@ -174,7 +178,7 @@ impl RegistryClient {
         &self,
         node: NodeId,
         timeout: Duration,
-        msg: impl FnOnce(RpcReplyPort<Cbor<ForwardReply>>) -> EndpointMsg,
+        msg: impl FnOnce(RpcReplyPort<Sealed<ForwardReply>>) -> EndpointMsg,
     ) -> Result<Forwarded, ConsensusError> {
         let Some(endpoint) = self.transport.endpoint(node) else {
             return Err(ConsensusError::Refused(format!(
@@ -182,9 +186,10 @@ impl RegistryClient {
             )));
         };
         match endpoint.call(msg, Some(timeout)).await {
-            Ok(CallResult::Success(a)) => a
-                .decode()
-                .map_err(|e| ConsensusError::Unknown(format!("an unreadable answer: {e}")))?,
+            Ok(CallResult::Success(a)) => {
+                open_answer(self.transport.keyring(), kind::FORWARD_REPLY, node, &a)
+                    .map_err(|e| ConsensusError::Unknown(format!("an unreadable answer: {e}")))?
+            }
             // Sent, unanswered: the leader may have appended it.
             Ok(CallResult::Timeout | CallResult::SenderError) => Err(ConsensusError::Unknown(
                 format!("no answer from node {node}"),

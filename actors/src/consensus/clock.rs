@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 
 use ractor::rpc::CallResult;
 use tracing::debug;
-use verisim_cluster::Cbor;
+use verisim_cluster::Sealed;
 use verisim_raft::NodeId;
 
 use super::actor::wall_clock_ms;
-use super::endpoint::{ClusterTransport, EndpointMsg};
+use super::endpoint::{ClusterTransport, EndpointMsg, kind, open_answer};
 use super::replica::SharedReplica;
 
 /// How often a node samples its peers' clocks.
@@ -185,9 +185,12 @@ pub async fn sample_peers(clock: ClusterClock, transport: Arc<ClusterTransport>)
         interval.tick().await;
         for (peer, endpoint) in transport.peers(clock.me) {
             let clock = clock.clone();
+            let keyring = transport.keyring().clone();
             // One task per peer, so a peer that does not answer delays no other sample.
             tokio::spawn(async move {
-                let Ok(ask) = Cbor::encode(&()) else { return };
+                let Ok(ask) = Sealed::seal(kind::TIME, &(), &keyring, peer) else {
+                    return;
+                };
                 let sent_ms = wall_clock_ms();
                 let started = Instant::now();
                 let answer = endpoint
@@ -195,10 +198,12 @@ pub async fn sample_peers(clock: ClusterClock, transport: Arc<ClusterTransport>)
                     .await;
                 let rtt = started.elapsed();
                 match answer {
-                    Ok(CallResult::Success(wire)) => match wire.decode() {
-                        Ok(peer_ms) => clock.record(peer, sent_ms, peer_ms, rtt),
-                        Err(e) => debug!(peer, error = %e, "malformed clock reading"),
-                    },
+                    Ok(CallResult::Success(wire)) => {
+                        match open_answer(&keyring, kind::TIME_REPLY, peer, &wire) {
+                            Ok(peer_ms) => clock.record(peer, sent_ms, peer_ms, rtt),
+                            Err(e) => debug!(peer, error = %e, "malformed clock reading"),
+                        }
+                    }
                     _ => debug!(peer, "clock reading not answered"),
                 }
             });

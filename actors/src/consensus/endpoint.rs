@@ -2,10 +2,12 @@
 //! ractor_cluster, and the [`ClusterTransport`] that sends to it.
 //!
 //! Endpoints join the process group `verisim` / `consensus`; a peer is found by node name, and node
-//! `n` of the Raft configuration is the cluster node named [`node_name`]`(n)`. Raft messages travel as
-//! CBOR ([`Cbor`]), decoded (with full-consumption and size checks) on arrival and handed to the local
-//! consensus actor, whichever incarnation is running. Proposals forwarded from other nodes (by their
-//! [`crate::consensus::RegistryClient`]) arrive as an RPC and are answered when applied.
+//! `n` of the Raft configuration is the cluster node named [`node_name`]`(n)`. Every message and
+//! answer travels sealed ([`Sealed`]): with node identities configured, a message whose seal does not
+//! prove the node it claims to come from is refused and counted
+//! (`verisim_cluster_messages_refused_total`), and a Raft message is handed to the local consensus
+//! actor only if its `from` is the node that sealed it. Proposals forwarded from other nodes (by
+//! their [`crate::consensus::RegistryClient`]) arrive as an RPC and are answered when applied.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +16,25 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
-use verisim_cluster::{Cbor, Discovery};
+use verisim_cluster::{CodecError, Discovery, Keyring, Opened, SealError, Sealed};
 use verisim_raft::{ConfChange, Index, Message, NodeId};
 
 use super::actor::{Applied, ConsensusError, ConsensusMsg, wall_clock_ms};
 use super::locator::ConsensusLocator;
 use super::transport::Transport;
+use crate::telemetry::message_refused as refused;
+
+/// The kinds sealed messages of the endpoint are checked for (a message of one kind never opens as
+/// another).
+pub mod kind {
+    pub const RAFT: &str = "raft";
+    pub const PROPOSE: &str = "propose";
+    pub const CHANGE_MEMBERSHIP: &str = "change_membership";
+    pub const READ_INDEX: &str = "read_index";
+    pub const TIME: &str = "time";
+    pub const FORWARD_REPLY: &str = "forward_reply";
+    pub const TIME_REPLY: &str = "time_reply";
+}
 
 /// Process-group scope and group of the consensus endpoints.
 pub const SCOPE: &str = "verisim";
@@ -49,20 +64,20 @@ pub enum Forwarded {
 #[derive(RactorClusterMessage)]
 pub enum EndpointMsg {
     /// A Raft message for this node.
-    Raft(Cbor<Message>),
+    Raft(Sealed<Message>),
     /// A registry command proposed through another node.
     #[rpc]
-    Propose(Cbor<Vec<u8>>, RpcReplyPort<Cbor<ForwardReply>>),
+    Propose(Sealed<Vec<u8>>, RpcReplyPort<Sealed<ForwardReply>>),
     /// A membership change asked for by another node (a joining node asks to be added).
     #[rpc]
-    ChangeMembership(Cbor<ConfChange>, RpcReplyPort<Cbor<ForwardReply>>),
+    ChangeMembership(Sealed<ConfChange>, RpcReplyPort<Sealed<ForwardReply>>),
     /// A read index asked for by another node, for its linearizable reads (the payload is unused).
     #[rpc]
-    ReadIndex(Cbor<()>, RpcReplyPort<Cbor<ForwardReply>>),
+    ReadIndex(Sealed<()>, RpcReplyPort<Sealed<ForwardReply>>),
     /// This node's wall clock, asked for by a peer estimating cluster time (the payload is unused;
     /// see `clock`).
     #[rpc]
-    Time(Cbor<()>, RpcReplyPort<Cbor<u64>>),
+    Time(Sealed<()>, RpcReplyPort<Sealed<u64>>),
 }
 
 pub struct Endpoint;
@@ -74,6 +89,8 @@ pub struct EndpointArgs {
     /// Decides whether a forwarded command may be proposed (the registry's
     /// `Proposal::admit`); the consensus layer itself does not read commands.
     pub admit: fn(&[u8]) -> Result<(), String>,
+    /// Seals answers and checks what arrives.
+    pub keyring: Arc<Keyring>,
 }
 
 impl Actor for Endpoint {
@@ -96,41 +113,68 @@ impl Actor for Endpoint {
         msg: EndpointMsg,
         st: &mut EndpointArgs,
     ) -> Result<(), ActorProcessingErr> {
+        let keyring = st.keyring.clone();
         match msg {
-            EndpointMsg::Raft(wire) => match (wire.decode(), st.consensus.get()) {
-                (Ok(m), Some(consensus)) => {
+            EndpointMsg::Raft(wire) => {
+                let Some(Opened { from, value: m }) = open(&keyring, kind::RAFT, &wire) else {
+                    return Ok(());
+                };
+                if m.from != from || m.to != keyring.node() {
+                    // Sealed by one node, claiming to be from (or for) another.
+                    refused(
+                        kind::RAFT,
+                        "claimed_id",
+                        &format!("{from} sent {}→{}", m.from, m.to),
+                    );
+                } else if let Some(consensus) = st.consensus.get() {
                     let _ = consensus.cast(ConsensusMsg::Peer(m));
+                } else {
+                    debug!("no consensus actor running; Raft message dropped");
                 }
-                (Err(e), _) => debug!(error = %e, "malformed Raft message dropped"),
-                (Ok(_), None) => debug!("no consensus actor running; Raft message dropped"),
-            },
+            }
             EndpointMsg::Propose(wire, reply) => {
+                let (from, command) = match wire.open(kind::PROPOSE, &keyring) {
+                    Ok(Opened { from, value }) => (from, Ok(value)),
+                    // Sealed by a node, but not a command: answered, so its caller learns why.
+                    Err(SealError::Malformed(e)) if wire.claimed_sender().is_some() => (
+                        wire.claimed_sender().unwrap_or_default(),
+                        Err(format!("malformed proposal: {e}")),
+                    ),
+                    Err(e) => {
+                        refused(kind::PROPOSE, e.code(), &e.to_string());
+                        return Ok(());
+                    }
+                };
                 let consensus = st.consensus.clone();
                 let timeout = st.propose_timeout;
                 let admit = st.admit;
                 // Answered from a task so a slow commit does not hold up Raft traffic.
                 tokio::spawn(async move {
-                    let command = wire
-                        .decode()
-                        .map_err(|e| format!("malformed proposal: {e}"))
-                        .and_then(|command: Vec<u8>| admit(&command).map(|()| command));
-                    let answer = match command {
+                    let answer = match command.and_then(|c| admit(&c).map(|()| c)) {
                         Err(e) => Err(ConsensusError::Invalid(e)),
                         Ok(command) => consensus
                             .propose(command, timeout)
                             .await
                             .map(Forwarded::Applied),
                     };
-                    answer_with(reply, &answer);
+                    answer_with(&keyring, from, reply, &answer);
                 });
             }
-            EndpointMsg::Time(_, reply) => {
+            EndpointMsg::Time(wire, reply) => {
+                let Some(Opened { from, .. }) = open(&keyring, kind::TIME, &wire) else {
+                    return Ok(());
+                };
                 // Answered at once, so the reading sits in the middle of the asker's round trip.
-                if let Ok(encoded) = Cbor::encode(&wall_clock_ms()) {
+                if let Ok(encoded) =
+                    Sealed::seal(kind::TIME_REPLY, &wall_clock_ms(), &keyring, from)
+                {
                     let _ = reply.send(encoded);
                 }
             }
-            EndpointMsg::ReadIndex(_, reply) => {
+            EndpointMsg::ReadIndex(wire, reply) => {
+                let Some(Opened { from, .. }) = open(&keyring, kind::READ_INDEX, &wire) else {
+                    return Ok(());
+                };
                 let consensus = st.consensus.clone();
                 let timeout = st.propose_timeout;
                 tokio::spawn(async move {
@@ -138,21 +182,25 @@ impl Actor for Endpoint {
                         .read_index(timeout)
                         .await
                         .map(|index| Forwarded::ReadIndex { index });
-                    answer_with(reply, &answer);
+                    answer_with(&keyring, from, reply, &answer);
                 });
             }
             EndpointMsg::ChangeMembership(wire, reply) => {
+                let Some(Opened {
+                    from,
+                    value: change,
+                }) = open(&keyring, kind::CHANGE_MEMBERSHIP, &wire)
+                else {
+                    return Ok(());
+                };
                 let consensus = st.consensus.clone();
                 let timeout = st.propose_timeout;
                 tokio::spawn(async move {
-                    let answer = match wire.decode() {
-                        Err(e) => Err(ConsensusError::Invalid(format!("malformed change: {e}"))),
-                        Ok(change) => consensus
-                            .change_membership(change, timeout)
-                            .await
-                            .map(|index| Forwarded::Changed { index }),
-                    };
-                    answer_with(reply, &answer);
+                    let answer = consensus
+                        .change_membership(change, timeout)
+                        .await
+                        .map(|index| Forwarded::Changed { index });
+                    answer_with(&keyring, from, reply, &answer);
                 });
             }
         }
@@ -160,8 +208,55 @@ impl Actor for Endpoint {
     }
 }
 
-fn answer_with(reply: RpcReplyPort<Cbor<ForwardReply>>, answer: &ForwardReply) {
-    match Cbor::encode(answer) {
+/// Opens a sealed message, or counts and logs why it is refused. A refused RPC is left unanswered:
+/// its caller times out, as it would against a node that does not know it.
+fn open<T: serde::de::DeserializeOwned>(
+    keyring: &Keyring,
+    kind: &'static str,
+    wire: &Sealed<T>,
+) -> Option<Opened<T>> {
+    match wire.open(kind, keyring) {
+        Ok(opened) => Some(opened),
+        Err(e) => {
+            refused(kind, e.code(), &e.to_string());
+            None
+        }
+    }
+}
+
+/// Opens a sealed answer from `node`: it must be sealed by `node` itself.
+///
+/// # Errors
+/// A [`SealError`], counted; [`SealError::WrongNode`] when another node sealed it.
+pub fn open_answer<T: serde::de::DeserializeOwned>(
+    keyring: &Keyring,
+    kind: &'static str,
+    node: NodeId,
+    wire: &Sealed<T>,
+) -> Result<T, SealError> {
+    let checked = wire.open(kind, keyring).and_then(|o| {
+        if o.from == node {
+            Ok(o.value)
+        } else {
+            Err(SealError::WrongNode {
+                from: node,
+                credential: o.from,
+            })
+        }
+    });
+    if let Err(e) = &checked {
+        refused(kind, e.code(), &e.to_string());
+    }
+    checked
+}
+
+fn answer_with(
+    keyring: &Keyring,
+    to: NodeId,
+    reply: RpcReplyPort<Sealed<ForwardReply>>,
+    answer: &ForwardReply,
+) {
+    match Sealed::seal(kind::FORWARD_REPLY, answer, keyring, to) {
         Ok(encoded) => {
             let _ = reply.send(encoded);
         }
@@ -169,14 +264,33 @@ fn answer_with(reply: RpcReplyPort<Cbor<ForwardReply>>, answer: &ForwardReply) {
     }
 }
 
-/// Sends Raft messages to peers' endpoints over ractor_cluster.
+/// Sends Raft messages to peers' endpoints over ractor_cluster, sealed with this node's keyring.
 pub struct ClusterTransport {
     discovery: Discovery,
+    keyring: Arc<Keyring>,
 }
 
 impl ClusterTransport {
-    pub fn new(discovery: Discovery) -> Arc<Self> {
-        Arc::new(Self { discovery })
+    pub fn new(discovery: Discovery, keyring: Arc<Keyring>) -> Arc<Self> {
+        Arc::new(Self { discovery, keyring })
+    }
+
+    /// This node's keyring.
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    /// `value` sealed as a message of `kind` for node `to`.
+    ///
+    /// # Errors
+    /// [`CodecError`] when it does not encode.
+    pub fn seal<T: Serialize>(
+        &self,
+        kind: &str,
+        value: &T,
+        to: NodeId,
+    ) -> Result<Sealed<T>, CodecError> {
+        Sealed::seal(kind, value, &self.keyring, to)
     }
 
     /// The endpoint of node `id`, if it is connected.
@@ -216,7 +330,7 @@ impl Transport for ClusterTransport {
         let Some(endpoint) = self.endpoint(msg.to) else {
             return; // Not connected: Raft retries.
         };
-        match Cbor::encode(&msg) {
+        match self.seal(kind::RAFT, &msg, msg.to) {
             Ok(wire) => {
                 let _ = endpoint.cast(EndpointMsg::Raft(wire));
             }
@@ -227,29 +341,47 @@ impl Transport for ClusterTransport {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use verisim_cluster::Authority;
 
-    /// A forwarded proposal the admission check refuses comes back `Invalid`, without reaching a
-    /// consensus actor (none runs here: one reached would answer `NoLeader`).
-    async fn forward(admit: fn(&[u8]) -> Result<(), String>, wire: Cbor<Vec<u8>>) -> ForwardReply {
+    use super::*;
+    use crate::telemetry::{Refused, TELEMETRY};
+
+    /// Node 1's endpoint with `keyring`; a proposal `wire` from node 2; the sealed answer, if any.
+    async fn forward(
+        admit: fn(&[u8]) -> Result<(), String>,
+        keyring: Keyring,
+        wire: Sealed<Vec<u8>>,
+    ) -> Option<Sealed<ForwardReply>> {
         let args = EndpointArgs {
             consensus: ConsensusLocator::named(),
             propose_timeout: Duration::from_millis(200),
             admit,
+            keyring: Arc::new(keyring),
         };
         let (endpoint, handle) = Actor::spawn(None, Endpoint, args).await.unwrap();
-        let reply = ractor::call!(endpoint, EndpointMsg::Propose, wire).unwrap();
+        let reply = endpoint
+            .call(
+                |r| EndpointMsg::Propose(wire, r),
+                Some(Duration::from_millis(500)),
+            )
+            .await
+            .unwrap();
         endpoint.stop(None);
         handle.await.unwrap();
-        reply.decode().unwrap()
+        match reply {
+            ractor::rpc::CallResult::Success(answer) => Some(answer),
+            _ => None,
+        }
     }
 
     #[tokio::test]
     async fn a_forwarded_proposal_the_registry_refuses_is_answered_invalid() {
         let refuse: fn(&[u8]) -> Result<(), String> = |b| Err(format!("refused {} bytes", b.len()));
-        let wire = Cbor::encode(&vec![1u8, 2, 3]).unwrap();
+        let node2 = Keyring::open(2);
+        let wire = Sealed::seal(kind::PROPOSE, &vec![1u8, 2, 3], &node2, 1).unwrap();
+        let answer = forward(refuse, Keyring::open(1), wire).await.unwrap();
         assert_eq!(
-            forward(refuse, wire).await,
+            open_answer(&node2, kind::FORWARD_REPLY, 1, &answer).unwrap(),
             Err(ConsensusError::Invalid("refused 3 bytes".into()))
         );
     }
@@ -258,10 +390,47 @@ mod tests {
     async fn a_forwarded_proposal_that_is_not_bytes_is_answered_invalid() {
         let admit_all: fn(&[u8]) -> Result<(), String> = |_| Ok(());
         // A CBOR text string where the endpoint expects a byte string.
-        let wire: Cbor<Vec<u8>> = Cbor::from_encoded(Cbor::encode(&"text").unwrap().into_encoded());
-        match forward(admit_all, wire).await {
+        let node2 = Keyring::open(2);
+        let wire = Sealed::seal(kind::PROPOSE, &"text", &node2, 1).unwrap();
+        let wire: Sealed<Vec<u8>> = Sealed::from_encoded(wire.as_bytes().to_vec());
+        let answer = forward(admit_all, Keyring::open(1), wire).await.unwrap();
+        match open_answer(&node2, kind::FORWARD_REPLY, 1, &answer).unwrap() {
             Err(ConsensusError::Invalid(e)) => assert!(e.contains("malformed proposal"), "{e}"),
             other => panic!("expected Invalid, got {other:?}"),
         }
+    }
+
+    /// The attack: a process holding the cookie but no identity from this cluster's authority (its
+    /// own authority's, or none) forwards a proposal. It is not proposed, not answered, and counted.
+    #[tokio::test]
+    async fn a_proposal_without_an_identity_of_this_cluster_is_refused_unanswered() {
+        let admit_all: fn(&[u8]) -> Result<(), String> = |_| Ok(());
+        let ours = Authority::generate();
+        let theirs = Authority::generate();
+        let node1 = || Keyring::with_identity(ours.issue(1)).unwrap();
+        let before = refused_count(kind::PROPOSE, "not_issued");
+        let rogue = Keyring::with_identity(theirs.issue(2)).unwrap();
+        let wire = Sealed::seal(kind::PROPOSE, &vec![1u8], &rogue, 1).unwrap();
+        assert!(forward(admit_all, node1(), wire).await.is_none());
+        assert!(refused_count(kind::PROPOSE, "not_issued") > before);
+
+        let unsealed = Sealed::seal(kind::PROPOSE, &vec![1u8], &Keyring::open(2), 1).unwrap();
+        assert!(forward(admit_all, node1(), unsealed).await.is_none());
+
+        // With an identity of this cluster, the same proposal is answered.
+        let honest = Keyring::with_identity(ours.issue(2)).unwrap();
+        let wire = Sealed::seal(kind::PROPOSE, &vec![1u8], &honest, 1).unwrap();
+        let answer = forward(|_| Err("no".into()), node1(), wire).await.unwrap();
+        assert_eq!(
+            open_answer(&honest, kind::FORWARD_REPLY, 1, &answer).unwrap(),
+            Err(ConsensusError::Invalid("no".into()))
+        );
+    }
+
+    fn refused_count(kind: &'static str, reason: &'static str) -> u64 {
+        TELEMETRY
+            .messages_refused
+            .get_or_create(&Refused { kind, reason })
+            .get()
     }
 }

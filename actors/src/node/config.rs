@@ -39,6 +39,10 @@ pub struct NodeConfig {
     pub join: Option<String>,
     pub cookie: CookieSource,
     pub tls: Option<TlsConfig>,
+    /// This node's identity file (`verisim identity issue`): with it, every cluster message this
+    /// node sends is sealed with its credential, and only messages sealed by a node of the same
+    /// authority, proving the id they claim, are accepted (docs/security.md, "Node identities").
+    pub identity_file: Option<PathBuf>,
     pub raft: RaftSettings,
     pub snapshot: SnapshotSettings,
     pub heartbeat_interval_ms: u64,
@@ -281,6 +285,7 @@ impl Default for NodeConfig {
             join: None,
             cookie: CookieSource::Env("VERISIM_COOKIE".into()),
             tls: None,
+            identity_file: None,
             raft: RaftSettings::default(),
             snapshot: SnapshotSettings::default(),
             heartbeat_interval_ms: 200,

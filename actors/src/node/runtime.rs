@@ -18,6 +18,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell};
 use tracing::{debug, info};
 use verisim_cluster::ClusterHandle;
+use verisim_cluster::{Keyring, NodeIdentity};
 use verisim_raft::{ConfChange, NodeId};
 use verisim_supervision::{ChildSpec, StartError, Strategy, SupervisorHandle, SupervisorSpec};
 
@@ -44,6 +45,8 @@ pub enum NodeError {
     },
     #[error("cluster layer: {0}")]
     Cluster(#[from] verisim_cluster::ClusterError),
+    #[error("node identity: {0}")]
+    Identity(String),
     #[error("starting the stores' group-commit thread: {0}")]
     StoresSync(#[source] std::io::Error),
     #[error("stores: {0}")]
@@ -96,7 +99,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         crate::store_actors::GroupSync::start(stores_db.clone()).map_err(NodeError::StoresSync)?;
     let (cluster_tree, cluster) = verisim_cluster::cluster_subtree(config.cluster_config())?;
     let cluster = Arc::new(cluster);
-    let transport = ClusterTransport::new(cluster.discovery().clone());
+    let keyring = Arc::new(load_keyring(&config)?);
+    let transport = ClusterTransport::new(cluster.discovery().clone(), keyring.clone());
     let replica = SharedReplica::default();
     let clock = ClusterClock::new(config.id, replica.clone());
 
@@ -140,16 +144,21 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             }
         })
     };
-    let endpoint = ChildSpec::new("endpoint", move |sup: ActorCell| async move {
-        let args = EndpointArgs {
-            consensus: ConsensusLocator::named(),
-            propose_timeout: Duration::from_secs(10),
-            admit: |bytes| crate::registry::Proposal::admit(bytes).map(|_| ()),
-        };
-        let (a, _) = Actor::spawn_linked(None, Endpoint, args, sup)
-            .await
-            .map_err(spawn_err)?;
-        Ok(a.get_cell())
+    let endpoint_keyring = keyring.clone();
+    let endpoint = ChildSpec::new("endpoint", move |sup: ActorCell| {
+        let keyring = endpoint_keyring.clone();
+        async move {
+            let args = EndpointArgs {
+                consensus: ConsensusLocator::named(),
+                propose_timeout: Duration::from_secs(10),
+                admit: |bytes| crate::registry::Proposal::admit(bytes).map(|_| ()),
+                keyring,
+            };
+            let (a, _) = Actor::spawn_linked(None, Endpoint, args, sup)
+                .await
+                .map_err(spawn_err)?;
+            Ok(a.get_cell())
+        }
     });
     // The window key is derived from the Argon2id-stretched cookie (once, by the cluster layer),
     // never from the cookie itself.
@@ -175,6 +184,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         stores: crate::store_actors::StoreDirectory::new(
             crate::consensus::endpoint::node_name(config.id),
             cluster.discovery().clone(),
+            keyring.clone(),
         ),
         replicas: config.placement.replicas,
         catch_up: Arc::new(crate::proxy::catch_up::CatchUp::default()),
@@ -248,8 +258,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .child(ChildSpec::supervisor("registry", registry))
         .child(ChildSpec::supervisor(
             "stores",
-            crate::store_actors::stores_subtree(stores_db, stores_setup, stores_sync.clone())
-                .events(events.sink("stores")),
+            crate::store_actors::stores_subtree(
+                stores_db,
+                stores_setup,
+                stores_sync.clone(),
+                keyring.clone(),
+            )
+            .events(events.sink("stores")),
         ))
         .child(drift)
         .child(rebalancer);
@@ -365,6 +380,29 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         staging_sweeper,
         advertiser,
     })
+}
+
+/// The node's keyring: its identity file's, checked to be this node's, or none (with a warning:
+/// any holder of the cookie can then speak as any node).
+fn load_keyring(config: &NodeConfig) -> Result<Keyring, NodeError> {
+    let Some(path) = &config.identity_file else {
+        tracing::warn!(
+            "no node identity (identity_file): cluster messages are not sealed, and any holder of \
+             the cluster cookie can speak as any node; see docs/security.md, \"Node identities\""
+        );
+        return Ok(Keyring::open(config.id));
+    };
+    let identity = NodeIdentity::read(path).map_err(|e| NodeError::Identity(e.to_string()))?;
+    if identity.node() != config.id {
+        return Err(NodeError::Identity(format!(
+            "{} was issued to node {}, and this is node {}",
+            path.display(),
+            identity.node(),
+            config.id
+        )));
+    }
+    info!(path = %path.display(), "node identity loaded: cluster messages are sealed and checked");
+    Keyring::with_identity(identity).map_err(|e| NodeError::Identity(e.to_string()))
 }
 
 /// Asks the cluster to add this node as a learner (through the registry client, which asks a

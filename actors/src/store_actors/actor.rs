@@ -17,12 +17,12 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{info, warn};
-use verisim_cluster::Cbor;
+use verisim_cluster::{Keyring, Opened, SealError, Sealed};
 
 use super::engine::Engine;
 use super::fence::{Admit, Fence, Fences};
 use super::group_sync::{Ack, Durability, GroupSync};
-use super::messages::{Imported, Removed, Reply, StoreMsg, StoreRefusal, StoreRefusalCode};
+use super::messages::{Imported, Removed, Reply, StoreMsg, StoreRefusal, StoreRefusalCode, kind};
 use super::settings::StoreSetup;
 use super::staging::Staging;
 use super::writer::{Job, Writer};
@@ -62,16 +62,19 @@ pub struct StoreActorArgs {
     pub join_group: bool,
     /// Group commit of writes (`None`: every write fsyncs on its own before it is answered).
     pub group_sync: Option<Arc<GroupSync>>,
+    /// Checks who sent each request and seals the answers (see `verisim_cluster::seal`).
+    pub keyring: Arc<Keyring>,
 }
 
 impl StoreActorArgs {
-    pub fn new(db: Database, setup: Arc<StoreSetup>) -> Self {
+    pub fn new(db: Database, setup: Arc<StoreSetup>, keyring: Arc<Keyring>) -> Self {
         Self {
             db,
             setup,
             gate: Arc::new(Mutex::new(())),
             join_group: true,
             group_sync: None,
+            keyring,
         }
     }
 
@@ -88,62 +91,118 @@ pub struct StoreState<E> {
     fences: Fences,
     gate: Arc<Mutex<()>>,
     writer: Writer<E>,
+    keyring: Arc<Keyring>,
 }
 
 fn internal(what: impl std::fmt::Display) -> StoreRefusal {
     StoreRefusal::new(StoreRefusalCode::Internal, false, what.to_string())
 }
 
-/// Encodes and sends a reply; a reply too large for the wire becomes a refusal saying so.
-fn respond<T: Serialize>(port: RpcReplyPort<Cbor<Reply<T>>>, reply: Reply<T>) {
-    let wire = Cbor::encode(&reply).or_else(|e| {
-        Cbor::encode(&Err(StoreRefusal::new(
-            StoreRefusalCode::BadMessage,
-            true,
-            format!("the answer cannot be sent: {e}"),
-        )))
-    });
-    match wire {
-        Ok(w) => {
-            let _ = port.send(w);
+/// Where the answer to one request goes: the node that sealed it, through the request's port.
+struct Answer<T> {
+    keyring: Arc<Keyring>,
+    to: u64,
+    port: RpcReplyPort<Sealed<Reply<T>>>,
+}
+
+impl<T: Serialize> Answer<T> {
+    /// Seals and sends a reply; a reply too large for the wire becomes a refusal saying so.
+    fn send(self, reply: Reply<T>) {
+        let seal = |r: &Reply<T>| Sealed::seal(kind::REPLY, r, &self.keyring, self.to);
+        let wire = seal(&reply).or_else(|e| {
+            Sealed::seal(
+                kind::REPLY,
+                &Err::<T, _>(StoreRefusal::new(
+                    StoreRefusalCode::BadMessage,
+                    true,
+                    format!("the answer cannot be sent: {e}"),
+                )),
+                &self.keyring,
+                self.to,
+            )
+        });
+        match wire {
+            Ok(w) => {
+                let _ = self.port.send(w);
+            }
+            Err(e) => warn!(error = %e, "store reply not encodable"),
         }
-        Err(e) => warn!(error = %e, "store reply not encodable"),
     }
 }
 
-fn decode<T: DeserializeOwned>(wire: &Cbor<T>) -> Result<T, StoreRefusal> {
-    wire.decode()
-        .map_err(|e| StoreRefusal::new(StoreRefusalCode::BadMessage, true, e.to_string()))
+/// Opens a request: its argument (or why it does not decode) and where to answer. `None` when the
+/// seal does not prove its sender: counted, logged, and left unanswered.
+fn open<A: DeserializeOwned, T>(
+    keyring: &Arc<Keyring>,
+    kind: &'static str,
+    wire: &Sealed<A>,
+    port: RpcReplyPort<Sealed<Reply<T>>>,
+) -> Option<(Result<A, StoreRefusal>, Answer<T>)> {
+    let answer = |to| Answer {
+        keyring: keyring.clone(),
+        to,
+        port,
+    };
+    match wire.open(kind, keyring) {
+        Ok(Opened { from, value }) => Some((Ok(value), answer(from))),
+        // Sealed by a node, but not what the request takes: answered, so its caller learns why.
+        Err(SealError::Malformed(e)) if wire.claimed_sender().is_some() => {
+            let refusal = StoreRefusal::new(StoreRefusalCode::BadMessage, true, e);
+            Some((
+                Err(refusal),
+                answer(wire.claimed_sender().unwrap_or_default()),
+            ))
+        }
+        Err(e) => {
+            crate::telemetry::message_refused(kind, e.code(), &e.to_string());
+            None
+        }
+    }
 }
 
 impl<E: Engine> StoreState<E> {
     /// Runs a read on the blocking pool and answers from there.
-    fn read<A, T>(&self, arg: Cbor<A>, port: RpcReplyPort<Cbor<Reply<T>>>, f: fn(&E, A) -> Reply<T>)
-    where
+    fn read<A, T>(
+        &self,
+        kind: &'static str,
+        arg: Sealed<A>,
+        port: RpcReplyPort<Sealed<Reply<T>>>,
+        f: fn(&E, A) -> Reply<T>,
+    ) where
         A: DeserializeOwned + Send + 'static,
         T: Serialize + Send + 'static,
     {
         let engine = self.engine.clone();
+        let keyring = self.keyring.clone();
         tokio::task::spawn_blocking(move || {
-            let reply = decode(&arg).and_then(|a| match engine.read() {
+            let Some((arg, answer)) = open(&keyring, kind, &arg, port) else {
+                return;
+            };
+            let reply = arg.and_then(|a| match engine.read() {
                 Ok(e) => f(&e, a),
                 Err(_) => Err(internal("the engine is poisoned; the actor restarts")),
             });
-            respond(port, reply);
+            answer.send(reply);
         });
     }
 
     /// Runs a blocking call that needs no engine on the blocking pool and answers from there.
     fn blocking<A, T>(
         &self,
-        arg: Cbor<A>,
-        port: RpcReplyPort<Cbor<Reply<T>>>,
+        kind: &'static str,
+        arg: Sealed<A>,
+        port: RpcReplyPort<Sealed<Reply<T>>>,
         f: impl FnOnce(A) -> Reply<T> + Send + 'static,
     ) where
         A: DeserializeOwned + Send + 'static,
         T: Serialize + Send + 'static,
     {
-        tokio::task::spawn_blocking(move || respond(port, decode(&arg).and_then(f)));
+        let keyring = self.keyring.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some((arg, answer)) = open(&keyring, kind, &arg, port) {
+                answer.send(arg.and_then(f));
+            }
+        });
     }
 
     /// Queues a write for this incarnation's writer thread (see [`super::writer`]) and returns at
@@ -151,18 +210,22 @@ impl<E: Engine> StoreState<E> {
     /// run in mailbox order.
     fn write_with<A, T>(
         &self,
-        arg: Cbor<A>,
-        port: RpcReplyPort<Cbor<Reply<T>>>,
+        kind: &'static str,
+        arg: Sealed<A>,
+        port: RpcReplyPort<Sealed<Reply<T>>>,
         durable: bool,
         f: impl FnOnce(&mut E, A) -> Reply<T> + Send + 'static,
     ) where
         A: DeserializeOwned + Send + 'static,
         T: Serialize + Send + 'static,
     {
-        let a = match decode(&arg) {
+        let Some((arg, answer)) = open(&self.keyring, kind, &arg, port) else {
+            return;
+        };
+        let a = match arg {
             Ok(a) => a,
             Err(r) => {
-                respond(port, Err(r));
+                answer.send(Err(r));
                 return;
             }
         };
@@ -171,8 +234,8 @@ impl<E: Engine> StoreState<E> {
             // A refusal wrote nothing: it needs no fsync.
             let wrote = durable && reply.is_ok();
             let ack: Ack = Box::new(move |durable| match durable {
-                Ok(()) => respond(port, reply),
-                Err(why) => respond(port, Err(internal(why))),
+                Ok(()) => answer.send(reply),
+                Err(why) => answer.send(Err(internal(why))),
             });
             (wrote, ack)
         });
@@ -229,6 +292,7 @@ impl<E: Engine> Actor for StoreActor<E> {
             fences,
             gate: args.gate,
             writer,
+            keyring: args.keyring,
         })
     }
 
@@ -259,10 +323,12 @@ impl<E: Engine> Actor for StoreActor<E> {
         st: &mut StoreState<E>,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            StoreMsg::Prepare(w, port) => st.read(w, port, |e, input| Ok(e.prepare(input)?)),
+            StoreMsg::Prepare(w, port) => {
+                st.read(kind::PREPARE, w, port, |e, input| Ok(e.prepare(input)?))
+            }
             StoreMsg::Import(w, port) => {
                 let fences = st.fences.clone();
-                st.write_with(w, port, true, move |e, (item, fence)| {
+                st.write_with(kind::IMPORT, w, port, true, move |e, (item, fence)| {
                     if let Admit::Superseded { held } = fences.admit_import(&item.id, fence)? {
                         return Ok(Imported::Superseded { held });
                     }
@@ -272,10 +338,12 @@ impl<E: Engine> Actor for StoreActor<E> {
                     Ok(Imported::Stored(e.import_item(&item)?))
                 });
             }
-            StoreMsg::Export(w, port) => st.read(w, port, |e, id| Ok(e.export_item(&id)?)),
+            StoreMsg::Export(w, port) => {
+                st.read(kind::EXPORT, w, port, |e, id| Ok(e.export_item(&id)?))
+            }
             StoreMsg::Remove(w, port) => {
                 let fences = st.fences.clone();
-                st.write_with(w, port, true, move |e, (id, index)| {
+                st.write_with(kind::REMOVE, w, port, true, move |e, (id, index)| {
                     if let Admit::Superseded { .. } = fences.admit_removal(&id, index)? {
                         return Ok(Removed {
                             existed: false,
@@ -290,16 +358,22 @@ impl<E: Engine> Actor for StoreActor<E> {
             }
             StoreMsg::PurgeTombstones(w, port) => {
                 let fences = st.fences.clone();
-                st.write_with(w, port, false, move |_, before| {
+                st.write_with(kind::PURGE_TOMBSTONES, w, port, false, move |_, before| {
                     Ok(fences.purge_tombstones(before)?)
                 });
             }
-            StoreMsg::ItemHash(w, port) => st.read(w, port, |e, id| Ok(e.item_hash(&id)?)),
-            StoreMsg::BucketDigests(w, port) => {
-                st.read(w, port, |e, (a, b)| Ok(e.bucket_digests(a..b)?));
+            StoreMsg::ItemHash(w, port) => {
+                st.read(kind::ITEM_HASH, w, port, |e, id| Ok(e.item_hash(&id)?))
             }
-            StoreMsg::BucketItems(w, port) => st.read(w, port, |e, b| Ok(e.bucket_items(b)?)),
-            StoreMsg::Query(w, port) => st.read(w, port, |e, q| match e.query(q)? {
+            StoreMsg::BucketDigests(w, port) => {
+                st.read(kind::BUCKET_DIGESTS, w, port, |e, (a, b)| {
+                    Ok(e.bucket_digests(a..b)?)
+                });
+            }
+            StoreMsg::BucketItems(w, port) => {
+                st.read(kind::BUCKET_ITEMS, w, port, |e, b| Ok(e.bucket_items(b)?))
+            }
+            StoreMsg::Query(w, port) => st.read(kind::QUERY, w, port, |e, q| match e.query(q)? {
                 Some(a) => Ok(a),
                 None => Err(StoreRefusal::new(
                     StoreRefusalCode::WrongModality,
@@ -309,20 +383,28 @@ impl<E: Engine> Actor for StoreActor<E> {
             }),
             StoreMsg::Stage(w, port) => {
                 let staging = st.staging.clone();
-                st.write_with(w, port, true, move |_, item| Ok(staging.stage(item)?));
+                st.write_with(kind::STAGE, w, port, true, move |_, item| {
+                    Ok(staging.stage(item)?)
+                });
             }
             StoreMsg::Staged(w, port) => {
                 let staging = st.staging.clone();
-                st.blocking(w, port, move |(id, hash)| Ok(staging.get(&id, &hash)?));
+                st.blocking(kind::STAGED, w, port, move |(id, hash)| {
+                    Ok(staging.get(&id, &hash)?)
+                });
             }
             StoreMsg::Unstage(w, port) => {
                 let staging = st.staging.clone();
                 // A lost removal leaves a record the sweep removes again: no fsync.
-                st.write_with(w, port, false, move |_, items| Ok(staging.remove(&items)?));
+                st.write_with(kind::UNSTAGE, w, port, false, move |_, items| {
+                    Ok(staging.remove(&items)?)
+                });
             }
             StoreMsg::StagedList(w, port) => {
                 let staging = st.staging.clone();
-                st.blocking(w, port, move |after| Ok(staging.list(after)?));
+                st.blocking(kind::STAGED_LIST, w, port, move |after| {
+                    Ok(staging.list(after)?)
+                });
             }
         }
         Ok(())

@@ -7,13 +7,17 @@ use ractor::ActorRef;
 use ractor::rpc::CallResult;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use verisim_cluster::{Cbor, CodecError, Discovery};
+use std::sync::Arc;
+
+use verisim_cluster::{CodecError, Discovery, Keyring, SealError, Sealed};
 use verisim_stores::vector::Hit;
 use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
 
 use super::fence::Fence;
 use super::merge::merge_top_k;
-use super::messages::{Answer, Imported, KnnQuery, Port, Query, Removed, StoreMsg, StoreRefusal};
+use super::messages::{
+    Answer, Imported, KnnQuery, Port, Query, Removed, Reply, StoreMsg, StoreRefusal, kind,
+};
 use super::staging::StagedEntry;
 use super::{SCOPE, group_name, modality_name};
 use crate::telemetry::{StoreOp, TELEMETRY};
@@ -51,6 +55,13 @@ pub enum StoreCallError {
         kind: ModalityKind,
         error: CodecError,
     },
+    /// The answer's seal does not prove it comes from the node asked (with node identities).
+    #[error("the {kind:?} store on {node} answered with a bad seal: {error}")]
+    Seal {
+        node: String,
+        kind: ModalityKind,
+        error: SealError,
+    },
     /// The answer was not the kind the request asks for.
     #[error("the {kind:?} store on {node} answered {got} to a {asked} request")]
     UnexpectedAnswer {
@@ -67,6 +78,8 @@ pub struct StoreRef {
     pub node: String,
     pub kind: ModalityKind,
     pub actor: ActorRef<StoreMsg>,
+    /// Seals requests and checks answers.
+    keyring: Arc<Keyring>,
 }
 
 impl StoreRef {
@@ -76,14 +89,14 @@ impl StoreRef {
         &self,
         op: &'static str,
         arg: &A,
-        msg: fn(Cbor<A>, Port<T>) -> StoreMsg,
+        msg: fn(Sealed<A>, Port<T>) -> StoreMsg,
         timeout: Duration,
     ) -> Result<T, StoreCallError> {
         let started = std::time::Instant::now();
-        let r = self.call_untimed(arg, msg, timeout).await;
+        let r = self.call_untimed(op, arg, msg, timeout).await;
         let label = StoreOp {
             store: modality_name(self.kind),
-            op,
+            op: op.strip_prefix("store.").unwrap_or(op),
         };
         TELEMETRY
             .store_op
@@ -94,8 +107,9 @@ impl StoreRef {
 
     async fn call_untimed<A: Serialize, T: DeserializeOwned + 'static>(
         &self,
+        op: &'static str,
         arg: &A,
-        msg: fn(Cbor<A>, Port<T>) -> StoreMsg,
+        msg: fn(Sealed<A>, Port<T>) -> StoreMsg,
         timeout: Duration,
     ) -> Result<T, StoreCallError> {
         let codec = |error| StoreCallError::Codec {
@@ -103,13 +117,29 @@ impl StoreRef {
             kind: self.kind,
             error,
         };
-        let wire = Cbor::encode(arg).map_err(codec)?;
         let unreachable = || StoreCallError::Unreachable {
             node: self.node.clone(),
             kind: self.kind,
         };
+        let to = node_id(&self.node).ok_or_else(unreachable)?;
+        let wire = Sealed::seal(op, arg, &self.keyring, to).map_err(codec)?;
+        let opened = |reply: Sealed<Reply<T>>| match reply.open(kind::REPLY, &self.keyring) {
+            Ok(o) if o.from == to => Ok(o.value),
+            Ok(o) => Err(SealError::WrongNode {
+                from: to,
+                credential: o.from,
+            }),
+            Err(e) => Err(e),
+        };
         match self.actor.call(|port| msg(wire, port), Some(timeout)).await {
-            Ok(CallResult::Success(reply)) => match reply.decode().map_err(codec)? {
+            Ok(CallResult::Success(reply)) => match opened(reply).map_err(|error| {
+                crate::telemetry::message_refused(kind::REPLY, error.code(), &error.to_string());
+                StoreCallError::Seal {
+                    node: self.node.clone(),
+                    kind: self.kind,
+                    error,
+                }
+            })? {
                 Ok(v) => Ok(v),
                 Err(refusal) => Err(StoreCallError::Refused {
                     node: self.node.clone(),
@@ -132,7 +162,7 @@ impl StoreRef {
         input: &ItemInput,
         t: Duration,
     ) -> Result<ExportedItem, StoreCallError> {
-        self.call("prepare", input, StoreMsg::Prepare, t).await
+        self.call(kind::PREPARE, input, StoreMsg::Prepare, t).await
     }
 
     /// Stores an item durably after checking its hash, unless the store holds something newer
@@ -143,7 +173,7 @@ impl StoreRef {
         fence: Fence,
         t: Duration,
     ) -> Result<Imported, StoreCallError> {
-        self.call("import", &(item.clone(), fence), StoreMsg::Import, t)
+        self.call(kind::IMPORT, &(item.clone(), fence), StoreMsg::Import, t)
             .await
     }
 
@@ -152,7 +182,7 @@ impl StoreRef {
         id: &EntityId,
         t: Duration,
     ) -> Result<Option<ExportedItem>, StoreCallError> {
-        self.call("export", id, StoreMsg::Export, t).await
+        self.call(kind::EXPORT, id, StoreMsg::Export, t).await
     }
 
     /// Removes `id`'s item, leaving a tombstone at `index` (the registry entry that removes it),
@@ -163,7 +193,7 @@ impl StoreRef {
         index: u64,
         t: Duration,
     ) -> Result<Removed, StoreCallError> {
-        self.call("remove", &(id.clone(), index), StoreMsg::Remove, t)
+        self.call(kind::REMOVE, &(id.clone(), index), StoreMsg::Remove, t)
             .await
     }
 
@@ -173,8 +203,13 @@ impl StoreRef {
         before_ms: u64,
         t: Duration,
     ) -> Result<u64, StoreCallError> {
-        self.call("purge_tombstones", &before_ms, StoreMsg::PurgeTombstones, t)
-            .await
+        self.call(
+            kind::PURGE_TOMBSTONES,
+            &before_ms,
+            StoreMsg::PurgeTombstones,
+            t,
+        )
+        .await
     }
 
     pub async fn item_hash(
@@ -182,7 +217,7 @@ impl StoreRef {
         id: &EntityId,
         t: Duration,
     ) -> Result<Option<ContentHash>, StoreCallError> {
-        self.call("item_hash", id, StoreMsg::ItemHash, t).await
+        self.call(kind::ITEM_HASH, id, StoreMsg::ItemHash, t).await
     }
 
     pub async fn bucket_digests(
@@ -191,7 +226,7 @@ impl StoreRef {
         t: Duration,
     ) -> Result<Vec<(u16, BucketDigest)>, StoreCallError> {
         self.call(
-            "bucket_digests",
+            kind::BUCKET_DIGESTS,
             &(buckets.start, buckets.end),
             StoreMsg::BucketDigests,
             t,
@@ -204,17 +239,17 @@ impl StoreRef {
         bucket: u16,
         t: Duration,
     ) -> Result<Vec<(EntityId, ContentHash)>, StoreCallError> {
-        self.call("bucket_items", &bucket, StoreMsg::BucketItems, t)
+        self.call(kind::BUCKET_ITEMS, &bucket, StoreMsg::BucketItems, t)
             .await
     }
 
     pub async fn query(&self, q: &Query, t: Duration) -> Result<Answer, StoreCallError> {
-        self.call("query", q, StoreMsg::Query, t).await
+        self.call(kind::QUERY, q, StoreMsg::Query, t).await
     }
 
     /// Keeps `item` durably in the node's staging.
     pub async fn stage(&self, item: &ExportedItem, t: Duration) -> Result<(), StoreCallError> {
-        self.call("stage", item, StoreMsg::Stage, t).await
+        self.call(kind::STAGE, item, StoreMsg::Stage, t).await
     }
 
     /// The staged item of (id, hash), verified by the store.
@@ -224,7 +259,7 @@ impl StoreRef {
         hash: ContentHash,
         t: Duration,
     ) -> Result<Option<ExportedItem>, StoreCallError> {
-        self.call("staged", &(id.clone(), hash), StoreMsg::Staged, t)
+        self.call(kind::STAGED, &(id.clone(), hash), StoreMsg::Staged, t)
             .await
     }
 
@@ -234,7 +269,7 @@ impl StoreRef {
         items: &[(EntityId, ContentHash)],
         t: Duration,
     ) -> Result<u32, StoreCallError> {
-        self.call("unstage", &items.to_vec(), StoreMsg::Unstage, t)
+        self.call(kind::UNSTAGE, &items.to_vec(), StoreMsg::Unstage, t)
             .await
     }
 
@@ -244,7 +279,7 @@ impl StoreRef {
         after: Option<(ContentHash, EntityId)>,
         t: Duration,
     ) -> Result<Vec<StagedEntry>, StoreCallError> {
-        self.call("staged_list", &after, StoreMsg::StagedList, t)
+        self.call(kind::STAGED_LIST, &after, StoreMsg::StagedList, t)
             .await
     }
 
@@ -262,28 +297,37 @@ impl StoreRef {
     }
 }
 
+/// The node id of the cluster node named `n<id>`.
+fn node_id(name: &str) -> Option<u64> {
+    name.strip_prefix('n')?.parse().ok()
+}
+
 /// Finds store actors: on this node through ractor's registry, on others through the process
 /// groups (`store.<modality>`, scope `verisim`).
 #[derive(Debug, Clone)]
 pub struct StoreDirectory {
     local_node: String,
     discovery: Option<Discovery>,
+    keyring: Arc<Keyring>,
 }
 
 impl StoreDirectory {
-    /// Across the cluster (`local_node` is this node's cluster name, e.g. `n1`).
-    pub fn new(local_node: impl Into<String>, discovery: Discovery) -> Self {
+    /// Across the cluster (`local_node` is this node's cluster name, e.g. `n1`), sealing requests
+    /// with `keyring`.
+    pub fn new(local_node: impl Into<String>, discovery: Discovery, keyring: Arc<Keyring>) -> Self {
         Self {
             local_node: local_node.into(),
             discovery: Some(discovery),
+            keyring,
         }
     }
 
     /// This node only (tests, tools without a cluster).
-    pub fn local_only(local_node: impl Into<String>) -> Self {
+    pub fn local_only(local_node: impl Into<String>, keyring: Arc<Keyring>) -> Self {
         Self {
             local_node: local_node.into(),
             discovery: None,
+            keyring,
         }
     }
 
@@ -298,6 +342,7 @@ impl StoreDirectory {
             node: self.local_node.clone(),
             kind,
             actor: cell.into(),
+            keyring: self.keyring.clone(),
         })
     }
 
@@ -315,6 +360,7 @@ impl StoreDirectory {
                         node: node.to_owned(),
                         kind,
                         actor,
+                        keyring: self.keyring.clone(),
                     })
             })
         };
@@ -338,6 +384,7 @@ impl StoreDirectory {
                             node,
                             kind,
                             actor: c.into(),
+                            keyring: self.keyring.clone(),
                         })
                 })
                 .collect(),

@@ -1,12 +1,13 @@
-//! What the store actors understand and answer. Every argument and reply is CBOR ([`Cbor`]), so a
-//! message is the same locally and across ractor_cluster.
+//! What the store actors understand and answer. Every argument and reply is sealed CBOR
+//! ([`Sealed`]: the sender's node id and, with node identities, its proof), so a message is the same
+//! locally and across ractor_cluster, and a store knows which node asked.
 
 use std::collections::BTreeSet;
 
 use ractor::RpcReplyPort;
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
-use verisim_cluster::Cbor;
+use verisim_cluster::Sealed;
 use verisim_stores::graph::{Direction, Edge};
 use verisim_stores::semantic::{Annotation, Violation};
 use verisim_stores::tensor::{ReduceOp, TensorItem};
@@ -210,8 +211,27 @@ pub enum Answer {
     Violations(Vec<Violation>),
 }
 
+/// The kind a store request is sealed as (one per operation: a request of one kind never opens as
+/// another), and the kind of every answer.
+pub mod kind {
+    pub const PREPARE: &str = "store.prepare";
+    pub const IMPORT: &str = "store.import";
+    pub const EXPORT: &str = "store.export";
+    pub const REMOVE: &str = "store.remove";
+    pub const PURGE_TOMBSTONES: &str = "store.purge_tombstones";
+    pub const ITEM_HASH: &str = "store.item_hash";
+    pub const BUCKET_DIGESTS: &str = "store.bucket_digests";
+    pub const BUCKET_ITEMS: &str = "store.bucket_items";
+    pub const QUERY: &str = "store.query";
+    pub const STAGE: &str = "store.stage";
+    pub const STAGED: &str = "store.staged";
+    pub const UNSTAGE: &str = "store.unstage";
+    pub const STAGED_LIST: &str = "store.staged_list";
+    pub const REPLY: &str = "store.reply";
+}
+
 /// The reply port of a store request.
-pub type Port<T> = RpcReplyPort<Cbor<Reply<T>>>;
+pub type Port<T> = RpcReplyPort<Sealed<Reply<T>>>;
 
 /// The messages of every store actor (the four share one type; each serves its own modality).
 // The derive needs the reply port spelled out as `RpcReplyPort<...>`.
@@ -220,68 +240,71 @@ pub type Port<T> = RpcReplyPort<Cbor<Reply<T>>>;
 pub enum StoreMsg {
     /// Validate an input and return the item `Import` would store, with its hash. Writes nothing.
     #[rpc]
-    Prepare(Cbor<ItemInput>, RpcReplyPort<Cbor<Reply<ExportedItem>>>),
+    Prepare(Sealed<ItemInput>, RpcReplyPort<Sealed<Reply<ExportedItem>>>),
     /// Check the item's hash and store it durably (replacing the entity's item), unless the store
     /// holds something newer than the fence (the registry entry that produced the item).
     #[rpc]
     Import(
-        Cbor<(ExportedItem, Fence)>,
-        RpcReplyPort<Cbor<Reply<Imported>>>,
+        Sealed<(ExportedItem, Fence)>,
+        RpcReplyPort<Sealed<Reply<Imported>>>,
     ),
     /// The entity's item, if any.
     #[rpc]
     Export(
-        Cbor<EntityId>,
-        RpcReplyPort<Cbor<Reply<Option<ExportedItem>>>>,
+        Sealed<EntityId>,
+        RpcReplyPort<Sealed<Reply<Option<ExportedItem>>>>,
     ),
     /// Remove the entity's item durably, leaving a tombstone, unless the store holds something at
     /// least as new as the registry entry (log index) that removes it.
     #[rpc]
-    Remove(Cbor<(EntityId, u64)>, RpcReplyPort<Cbor<Reply<Removed>>>),
+    Remove(
+        Sealed<(EntityId, u64)>,
+        RpcReplyPort<Sealed<Reply<Removed>>>,
+    ),
     /// Purge tombstones written before this time (ms, this node's clock); answers how many.
     #[rpc]
-    PurgeTombstones(Cbor<u64>, RpcReplyPort<Cbor<Reply<u64>>>),
+    PurgeTombstones(Sealed<u64>, RpcReplyPort<Sealed<Reply<u64>>>),
     /// The recorded hash of the entity's item.
     #[rpc]
     ItemHash(
-        Cbor<EntityId>,
-        RpcReplyPort<Cbor<Reply<Option<ContentHash>>>>,
+        Sealed<EntityId>,
+        RpcReplyPort<Sealed<Reply<Option<ContentHash>>>>,
     ),
     /// Digests of the buckets `start..end`.
     #[rpc]
     BucketDigests(
-        Cbor<(u16, u16)>,
-        RpcReplyPort<Cbor<Reply<Vec<(u16, BucketDigest)>>>>,
+        Sealed<(u16, u16)>,
+        RpcReplyPort<Sealed<Reply<Vec<(u16, BucketDigest)>>>>,
     ),
     /// Every (id, hash) in a bucket.
     #[rpc]
     BucketItems(
-        Cbor<u16>,
-        RpcReplyPort<Cbor<Reply<Vec<(EntityId, ContentHash)>>>>,
+        Sealed<u16>,
+        RpcReplyPort<Sealed<Reply<Vec<(EntityId, ContentHash)>>>>,
     ),
     /// A per-modality query.
     #[rpc]
-    Query(Cbor<Query>, RpcReplyPort<Cbor<Reply<Answer>>>),
+    Query(Sealed<Query>, RpcReplyPort<Sealed<Reply<Answer>>>),
     /// Keep the item durably in this node's staging (see [`super::staging`]), beside whatever the
     /// store holds for the entity.
     #[rpc]
-    Stage(Cbor<ExportedItem>, RpcReplyPort<Cbor<Reply<()>>>),
+    Stage(Sealed<ExportedItem>, RpcReplyPort<Sealed<Reply<()>>>),
     /// The staged item of (id, hash), verified.
     #[rpc]
     Staged(
-        Cbor<(EntityId, ContentHash)>,
-        RpcReplyPort<Cbor<Reply<Option<ExportedItem>>>>,
+        Sealed<(EntityId, ContentHash)>,
+        RpcReplyPort<Sealed<Reply<Option<ExportedItem>>>>,
     ),
     /// Drop these staged items; answers how many were there.
     #[rpc]
     Unstage(
-        Cbor<Vec<(EntityId, ContentHash)>>,
-        RpcReplyPort<Cbor<Reply<u32>>>,
+        Sealed<Vec<(EntityId, ContentHash)>>,
+        RpcReplyPort<Sealed<Reply<u32>>>,
     ),
     /// A page of the staged items, after the given key.
     #[rpc]
     StagedList(
-        Cbor<Option<(ContentHash, EntityId)>>,
-        RpcReplyPort<Cbor<Reply<Vec<StagedEntry>>>>,
+        Sealed<Option<(ContentHash, EntityId)>>,
+        RpcReplyPort<Sealed<Reply<Vec<StagedEntry>>>>,
     ),
 }

@@ -48,13 +48,18 @@ fn child<E: Engine>(args: StoreActorArgs) -> ChildSpec {
 }
 
 /// The `stores` subtree: graph, vector, tensor, semantic store actors on `db`, their writes group
-/// committed through `sync` (one fsync of the shared journal for every write queued meanwhile).
+/// committed through `sync` (one fsync of the shared journal for every write queued meanwhile),
+/// checking requests and sealing answers with `keyring`.
 pub fn stores_subtree(
     db: Database,
     setup: Arc<StoreSetup>,
     sync: Arc<GroupSync>,
+    keyring: Arc<verisim_cluster::Keyring>,
 ) -> SupervisorSpec {
-    let args = || StoreActorArgs::new(db.clone(), setup.clone()).with_group_sync(sync.clone());
+    let args = || {
+        StoreActorArgs::new(db.clone(), setup.clone(), keyring.clone())
+            .with_group_sync(sync.clone())
+    };
     SupervisorSpec::new("stores", Strategy::OneForOne)
         .intensity(10, Duration::from_secs(60))
         .child(child::<GraphStore>(args()))

@@ -71,12 +71,16 @@ impl Node {
         let tmp = tempfile::tempdir().unwrap();
         let db = open_stores_db(tmp.path(), &StoresSettings::default()).unwrap();
         let sync = super::GroupSync::start(db.clone()).unwrap();
-        let (tree, _join) = SupervisorHandle::start(stores_subtree(db, Arc::new(setup()), sync))
-            .await
-            .unwrap();
+        // With a node identity, so every call of these tests is sealed and checked.
+        let identity = verisim_cluster::Authority::generate().issue(1);
+        let keyring = Arc::new(verisim_cluster::Keyring::with_identity(identity).unwrap());
+        let (tree, _join) =
+            SupervisorHandle::start(stores_subtree(db, Arc::new(setup()), sync, keyring.clone()))
+                .await
+                .unwrap();
         Self {
             tree,
-            dir: StoreDirectory::local_only("n1"),
+            dir: StoreDirectory::local_only("n1", keyring),
             _tmp: tmp,
         }
     }

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use ractor::{BytesConvertable, Message};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use verisim_cluster::Cbor;
+use verisim_cluster::{Cbor, Keyring, Sealed};
 use verisim_stores::graph::Direction;
 use verisim_stores::tensor::ReduceOp;
 use verisim_stores::vector::{Hit, Metric};
@@ -216,24 +216,23 @@ async fn every_store_message_serializes_for_a_remote_actor() {
         let (p7, _r7) = ractor::concurrency::oneshot();
         let (p8, _r8) = ractor::concurrency::oneshot();
         vec![
-            StoreMsg::Prepare(Cbor::encode(&inputs("a", 1.0)[1]).unwrap(), p1.into()),
+            StoreMsg::Prepare(sealed(&inputs("a", 1.0)[1]), p1.into()),
             StoreMsg::Import(
-                Cbor::encode(&(
+                sealed(&(
                     item.clone(),
                     crate::store_actors::Fence {
                         index: 1,
                         version: 1,
                     },
-                ))
-                .unwrap(),
+                )),
                 p2.into(),
             ),
-            StoreMsg::Export(Cbor::encode(&id("a")).unwrap(), p3.into()),
-            StoreMsg::Remove(Cbor::encode(&(id("a"), 2u64)).unwrap(), p4.into()),
-            StoreMsg::ItemHash(Cbor::encode(&id("a")).unwrap(), p5.into()),
-            StoreMsg::BucketDigests(Cbor::encode(&(0u16, 9u16)).unwrap(), p6.into()),
-            StoreMsg::BucketItems(Cbor::encode(&3u16).unwrap(), p7.into()),
-            StoreMsg::Query(Cbor::encode(&queries()[0]).unwrap(), p8.into()),
+            StoreMsg::Export(sealed(&id("a")), p3.into()),
+            StoreMsg::Remove(sealed(&(id("a"), 2u64)), p4.into()),
+            StoreMsg::ItemHash(sealed(&id("a")), p5.into()),
+            StoreMsg::BucketDigests(sealed(&(0u16, 9u16)), p6.into()),
+            StoreMsg::BucketItems(sealed(&3u16), p7.into()),
+            StoreMsg::Query(sealed(&queries()[0]), p8.into()),
         ]
     };
     for m in msgs {
@@ -242,6 +241,11 @@ async fn every_store_message_serializes_for_a_remote_actor() {
         let back = StoreMsg::deserialize(wire).unwrap();
         assert_eq!(std::mem::discriminant(&back), kind);
     }
+}
+
+/// `v` sealed by node 1 for itself, without an identity.
+fn sealed<T: Serialize>(v: &T) -> Sealed<T> {
+    Sealed::seal("test", v, &Keyring::open(1), 1).expect("encodes")
 }
 
 fn hits(seed: u64, n: usize) -> Vec<Hit> {
