@@ -208,22 +208,19 @@ pub fn image() -> Result<String, String> {
         ));
     }
     eprintln!("built image {tag}");
-    // Older builds of the test image: removed, unless a parallel run still uses one.
-    let old = docker(&[
+    // Older builds of the test image: removed once they are two hours old and no container uses
+    // them. Not younger ones: a test run of another checkout on this machine (another binary, so
+    // another tag) may have just built its image and not yet started a container from it, and
+    // `docker rmi` would take it from under that run.
+    let _ = docker(&[
         "image",
-        "ls",
+        "prune",
+        "--all",
+        "--force",
         "--filter",
         &format!("label={LABEL}"),
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-    ])
-    .unwrap_or_default();
-    for t in old
-        .lines()
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && *t != tag)
-    {
-        let _ = docker(&["rmi", t]);
-    }
+        "--filter",
+        "until=2h",
+    ]);
     Ok(tag)
 }
