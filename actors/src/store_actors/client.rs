@@ -15,7 +15,7 @@ use super::fence::Fence;
 use super::merge::merge_top_k;
 use super::messages::{Answer, Imported, KnnQuery, Port, Query, Removed, StoreMsg, StoreRefusal};
 use super::staging::StagedEntry;
-use super::{SCOPE, group_name, modality_name};
+use super::{SCOPE, group_name};
 use crate::telemetry::{StoreOp, TELEMETRY};
 
 /// How long a caller waits for one store call (an import, a query, a digest) before calling the
@@ -82,7 +82,7 @@ impl StoreRef {
         let started = std::time::Instant::now();
         let r = self.call_untimed(arg, msg, timeout).await;
         let label = StoreOp {
-            store: modality_name(self.kind),
+            store: self.kind.name(),
             op,
         };
         TELEMETRY
