@@ -115,18 +115,4 @@ fn main() {
         );
         println!("CBOR call round trip, {bytes} B payload: {line}");
     }
-    for mib in [16usize, 64] {
-        let bytes = mib * 1024 * 1024;
-        let line = n1.until_ok(&format!("BIG n2 {bytes}"), "BIG_OK n2", "BIG_ERR");
-        let micros: f64 = line
-            .split_whitespace()
-            .last()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(f64::NAN);
-        println!(
-            "chunked transfer {mib} MiB in 1 MiB chunks: {:.0} ms, {:.0} MiB/s ({line})",
-            micros / 1e3,
-            mib as f64 / (micros / 1e6)
-        );
-    }
 }

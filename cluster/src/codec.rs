@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use verisim_vocab::cbor::CborError;
 
 /// Largest encoded message accepted by [`Cbor::encode`] and [`Cbor::decode`] by default: 8 MiB,
 /// half of ractor_cluster's default 16 MiB inbound frame cap, leaving room for the frame's own
@@ -61,21 +62,11 @@ pub fn encode<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<Vec<u8>,
 /// Decode one CBOR value of type `T` that must span all of `bytes`, which must be at most `limit`
 /// bytes long.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
-    if bytes.len() > limit {
-        return Err(CodecError::TooLarge {
-            size: bytes.len(),
-            limit,
-        });
-    }
-    let mut rest = bytes;
-    let value: T =
-        ciborium::de::from_reader(&mut rest).map_err(|e| CodecError::Malformed(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(CodecError::TrailingBytes {
-            trailing: rest.len(),
-        });
-    }
-    Ok(value)
+    verisim_vocab::cbor::decode_limited(bytes, limit).map_err(|e| match e {
+        CborError::TooLarge { size, limit } => CodecError::TooLarge { size, limit },
+        CborError::Malformed(reason) => CodecError::Malformed(reason),
+        CborError::TrailingBytes(trailing) => CodecError::TrailingBytes { trailing },
+    })
 }
 
 /// A CBOR-encoded `T` on its way across the cluster.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use ractor_cluster::node::{NodeServerSessionInformation, NodeSessionMessage};
 use ractor_cluster::{NodeEventSubscription, NodeId, NodeServerMessage, RactorMessage};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 
 use crate::backoff::Backoff;
 use crate::codec::Cbor;
@@ -477,7 +477,7 @@ impl ConnectorState {
                         .is_some_and(|r| r.to_string() == session.info.peer_addr);
                     if ours && seed.dialing_since.is_some() {
                         seed.dialing_since = None;
-                        seed.next_attempt = now + seed.backoff.next_delay(&mut self.rng);
+                        seed.next_attempt = now + seed.backoff.next_delay(self.rng.random());
                         if seed.name.is_none() {
                             seed.refused += 1;
                             if seed.refused == REFUSED_BEFORE_WARNING && connected {
@@ -573,7 +573,7 @@ impl ConnectorState {
                 }
             }
             Err(error) => {
-                let delay = seed.backoff.next_delay(&mut self.rng);
+                let delay = seed.backoff.next_delay(self.rng.random());
                 tracing::debug!(addr = %seed.addr, %error, ?delay, "dial failed");
                 seed.dialing_since = None;
                 seed.next_attempt = now + delay;
@@ -600,7 +600,7 @@ impl ConnectorState {
         }
         for seed in self.seeds.values_mut() {
             if seed.name.as_deref() == Some(name) && seed.dialing_since.is_none() {
-                seed.next_attempt = now + seed.backoff.next_delay(&mut self.rng);
+                seed.next_attempt = now + seed.backoff.next_delay(self.rng.random());
             }
         }
         self.emit(PeerEvent::Down {
@@ -701,7 +701,7 @@ impl ConnectorState {
                     continue;
                 }
                 seed.dialing_since = None;
-                seed.next_attempt = now + seed.backoff.next_delay(&mut self.rng);
+                seed.next_attempt = now + seed.backoff.next_delay(self.rng.random());
                 continue;
             }
             if now < seed.next_attempt {

@@ -1,19 +1,19 @@
-//! Node bootstrap: start ractor_cluster's `NodeServer` and our connector from a
-//! [`ClusterConfig`], and hand back a [`ClusterHandle`].
+//! Node bootstrap: what ractor_cluster's `NodeServer` and our connector need from a
+//! [`ClusterConfig`] (validated, cookie stretched, port chosen), and the [`ClusterHandle`] onto
+//! them. [`crate::supervised`] starts them as a subtree of the node's supervision tree.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorCell, ActorRef, Message};
+use ractor::{ActorCell, ActorRef, Message};
 use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::{NodeServer, NodeServerMessage};
 use tokio::sync::mpsc;
 
 use crate::config::ClusterConfig;
-use crate::connector::{Connector, ConnectorArgs, ConnectorMsg, PeerStatus};
+use crate::connector::{ConnectorArgs, ConnectorMsg, PeerStatus};
 use crate::discovery::{Directory, Discovery};
 use crate::error::ConfigError;
 use crate::events::{PeerEvent, actor_subscriber, channel_subscriber};
@@ -46,12 +46,13 @@ pub enum ClusterError {
     Stopped,
 }
 
-/// A running cluster node: its `NodeServer`, connector and heartbeat endpoint.
+/// A cluster node's `NodeServer`, connector and heartbeat endpoint, run by the `cluster` subtree
+/// ([`crate::cluster_subtree`]); the handle finds the current actors by their registered names, so
+/// it stays valid across restarts.
 pub struct ClusterHandle {
     pub(crate) node_name: String,
     pub(crate) listen: SocketAddr,
     pub(crate) max_frame_bytes: u64,
-    pub(crate) parts: Parts,
     pub(crate) discovery: Discovery,
     pub(crate) keys: ClusterKeys,
 }
@@ -60,20 +61,6 @@ pub struct ClusterHandle {
 pub const NODE_SERVER_NAME: &str = "verisim.cluster.server";
 /// The registered name of a supervised connector (see [`crate::supervised`]).
 pub const CONNECTOR_NAME: &str = "verisim.cluster.connector";
-
-/// Who owns the node server and the connector.
-pub(crate) enum Parts {
-    /// Started by [`start_node`]; [`ClusterHandle::shutdown`] stops them.
-    Owned {
-        server: ActorRef<NodeServerMessage>,
-        server_join: JoinHandle<()>,
-        connector: ActorRef<ConnectorMsg>,
-        connector_join: JoinHandle<()>,
-    },
-    /// Children of a supervision tree (see [`crate::supervised`]), which restarts them and stops
-    /// them; the handle finds the current ones by their registered names.
-    Supervised,
-}
 
 impl std::fmt::Debug for ClusterHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,55 +79,6 @@ fn free_port(ip: std::net::IpAddr) -> Result<u16, ClusterError> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|source| ClusterError::Bind { addr, source })
-}
-
-/// Start this process's cluster node. There must be one per process: ractor's registry and
-/// process groups are process-global.
-pub async fn start_node(config: ClusterConfig) -> Result<ClusterHandle, ClusterError> {
-    let prepared = Prepared::new(config)?;
-    let (server, server_join) = Actor::spawn(None, prepared.node_server()?, ())
-        .await
-        .map_err(|e| ClusterError::Spawn {
-            what: "node server",
-            reason: e.to_string(),
-        })?;
-    let args = match prepared
-        .announce(&server)
-        .and_then(|()| prepared.connector_args(server.clone()))
-    {
-        Ok(args) => args,
-        Err(e) => {
-            server.stop(None);
-            let _ = server_join.await;
-            return Err(e);
-        }
-    };
-    let (connector, connector_join) = match Actor::spawn(None, Connector, args).await {
-        Ok(c) => c,
-        Err(e) => {
-            server.stop(None);
-            let _ = server_join.await;
-            return Err(ClusterError::Spawn {
-                what: "connector",
-                reason: e.to_string(),
-            });
-        }
-    };
-    let config = prepared.config;
-    tracing::info!(node = %config.node_name, listen = %prepared.listen, seeds = ?config.seeds, "cluster node started");
-    Ok(ClusterHandle {
-        discovery: Discovery::new(config.node_name.clone(), prepared.directory),
-        node_name: config.node_name,
-        listen: prepared.listen,
-        max_frame_bytes: config.max_frame_bytes,
-        keys: prepared.keys,
-        parts: Parts::Owned {
-            server,
-            server_join,
-            connector,
-            connector_join,
-        },
-    })
 }
 
 /// A validated configuration with its cookie loaded and its port chosen: what building the node
@@ -252,10 +190,7 @@ impl ClusterHandle {
     /// ractor_cluster's `NodeServer`, for anything this layer does not wrap (`None` while a
     /// supervised one restarts).
     pub fn node_server(&self) -> Option<ActorRef<NodeServerMessage>> {
-        match &self.parts {
-            Parts::Owned { server, .. } => Some(server.clone()),
-            Parts::Supervised => ActorRef::where_is(NODE_SERVER_NAME),
-        }
+        ActorRef::where_is(NODE_SERVER_NAME)
     }
 
     /// The connector actor, for a supervisor to link to or monitor: if it stops, this node no
@@ -265,10 +200,7 @@ impl ClusterHandle {
     }
 
     fn connector(&self) -> Result<ActorRef<ConnectorMsg>, ClusterError> {
-        match &self.parts {
-            Parts::Owned { connector, .. } => Ok(connector.clone()),
-            Parts::Supervised => ActorRef::where_is(CONNECTOR_NAME).ok_or(ClusterError::Stopped),
-        }
+        ActorRef::where_is(CONNECTOR_NAME).ok_or(ClusterError::Stopped)
     }
 
     /// Process-group lookups by node name.
@@ -343,22 +275,5 @@ impl ClusterHandle {
         self.connector()?
             .cast(ConnectorMsg::Disconnect(node.into()))
             .map_err(|_| ClusterError::Stopped)
-    }
-
-    /// Stop the connector and the node server and wait for them. A supervised layer is stopped by
-    /// its tree instead; this does nothing for it.
-    pub async fn shutdown(self) {
-        if let Parts::Owned {
-            server,
-            server_join,
-            connector,
-            connector_join,
-        } = self.parts
-        {
-            connector.stop(Some("shutdown".into()));
-            let _ = connector_join.await;
-            server.stop(Some("shutdown".into()));
-            let _ = server_join.await;
-        }
     }
 }

@@ -23,7 +23,7 @@ use verisim_supervision::{ChildSpec, StartError, Strategy, SupervisorSpec};
 use crate::config::ClusterConfig;
 use crate::connector::Connector;
 use crate::discovery::Discovery;
-use crate::node::{ClusterError, ClusterHandle, Parts, Prepared};
+use crate::node::{ClusterError, ClusterHandle, Prepared};
 
 // Defined in `node`, whose handle finds the supervised actors by them; public here as before.
 pub use crate::node::{CONNECTOR_NAME, NODE_SERVER_NAME};
@@ -44,7 +44,6 @@ pub fn cluster_subtree(
         node_name: prepared.config.node_name.clone(),
         listen: prepared.listen,
         max_frame_bytes: prepared.config.max_frame_bytes,
-        parts: Parts::Supervised,
         keys: prepared.keys.clone(),
         discovery: Discovery::new(
             prepared.config.node_name.clone(),

@@ -29,18 +29,10 @@ pub fn to_cbor<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
 /// [`StoreError::Malformed`] naming `what` if the bytes are not a valid encoding of `T` or if bytes
 /// remain after the item.
 pub fn from_cbor_exact<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T> {
-    let mut rest = bytes;
-    let value: T = ciborium::from_reader(&mut rest).map_err(|e| StoreError::Malformed {
+    verisim_vocab::cbor::decode_exact(bytes).map_err(|e| StoreError::Malformed {
         what,
         reason: e.to_string(),
-    })?;
-    if !rest.is_empty() {
-        return Err(StoreError::Malformed {
-            what,
-            reason: format!("{} trailing bytes after the CBOR item", rest.len()),
-        });
-    }
-    Ok(value)
+    })
 }
 
 /// A byte string that encodes as a CBOR byte string (serde's `Vec<u8>` would be an array of

@@ -12,14 +12,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Everything that can go wrong in a modality store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// An entity id is empty, too long or has a character outside `[A-Za-z0-9._:-]`.
-    #[error("invalid entity id {id:?}: {reason}")]
-    InvalidId {
-        /// The offending id (possibly truncated).
-        id: String,
-        /// Why it was refused.
-        reason: &'static str,
-    },
+    /// An entity id is empty, too long or has a character outside `[A-Za-z0-9._:-]`
+    /// ([`verisim_vocab::EntityId::new`]'s refusal).
+    #[error(transparent)]
+    InvalidId(#[from] verisim_vocab::IdError),
     /// A name (collection, predicate, property, IRI) is malformed.
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidName {

@@ -16,64 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Number of buckets the id space is divided into.
 pub const BUCKETS: u16 = 4096;
 
-/// A 32-byte BLAKE3 content hash.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct ContentHash(pub [u8; 32]);
-
-impl ContentHash {
-    /// Hashes `canonical` bytes in the given engine's domain.
-    #[must_use]
-    pub fn of(domain: &'static str, canonical: &[u8]) -> Self {
-        let mut h = blake3::Hasher::new_derive_key(domain);
-        h.update(canonical);
-        Self(*h.finalize().as_bytes())
-    }
-
-    /// Lower-case hex, 64 characters.
-    #[must_use]
-    pub fn to_hex(&self) -> String {
-        blake3::Hash::from_bytes(self.0).to_hex().to_string()
-    }
-
-    /// Parses 64 hex characters.
-    ///
-    /// # Errors
-    /// [`crate::StoreError::InvalidInput`] on anything else.
-    pub fn from_hex(s: &str) -> crate::Result<Self> {
-        blake3::Hash::from_hex(s)
-            .map(|h| Self(*h.as_bytes()))
-            .map_err(|e| crate::StoreError::InvalidInput(format!("bad content hash: {e}")))
-    }
-}
-
-impl fmt::Display for ContentHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for ContentHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ContentHash({})", &self.to_hex()[..16])
-    }
-}
-
-impl Serialize for ContentHash {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ContentHash {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let b = crate::codec::Bytes::deserialize(d)?;
-        let arr: [u8; 32] =
-            b.0.as_slice()
-                .try_into()
-                .map_err(|_| serde::de::Error::invalid_length(b.0.len(), &"32 bytes"))?;
-        Ok(Self(arr))
-    }
-}
+/// A 32-byte BLAKE3 content hash (defined once, in `verisim-vocab`).
+pub use verisim_vocab::ContentHash;
 
 /// The bucket an id falls in: the top 12 bits of BLAKE3(id).
 #[must_use]
@@ -115,7 +59,12 @@ impl Serialize for BucketDigest {
 
 impl<'de> Deserialize<'de> for BucketDigest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        ContentHash::deserialize(d).map(|h| Self(h.0))
+        let b = crate::codec::Bytes::deserialize(d)?;
+        let arr: [u8; 32] =
+            b.0.as_slice()
+                .try_into()
+                .map_err(|_| serde::de::Error::invalid_length(b.0.len(), &"32 bytes"))?;
+        Ok(Self(arr))
     }
 }
 

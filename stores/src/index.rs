@@ -82,7 +82,7 @@ impl ItemIndex {
         let mut out = Vec::new();
         for g in self.hashes.prefix(bucket.to_be_bytes()) {
             let (k, v) = g.into_inner()?;
-            let id = EntityId::from_key_bytes(k.get(2..).unwrap_or_default())?;
+            let id = crate::id::entity_id_from_key(k.get(2..).unwrap_or_default())?;
             out.push((id, ContentHash(to32("stored item hash", &v)?)));
         }
         Ok(out)

@@ -10,31 +10,9 @@ use crate::codec::{Bytes, from_cbor_exact, to_cbor};
 use crate::error::{Result, StoreError};
 use crate::hash::{BucketDigest, ContentHash};
 
-/// The four modalities of a hexad.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum ModalityKind {
-    /// Graph node and its outgoing edges.
-    Graph,
-    /// The entity's vectors, one per collection.
-    Vector,
-    /// The entity's tensor.
-    Tensor,
-    /// The entity's semantic annotation.
-    Semantic,
-}
-
-impl ModalityKind {
-    /// The BLAKE3 derive-key context of this modality's content hashes.
-    #[must_use]
-    pub fn hash_domain(self) -> &'static str {
-        match self {
-            Self::Graph => "verisim stores graph item v1",
-            Self::Vector => "verisim stores vector item v1",
-            Self::Tensor => "verisim stores tensor item v1",
-            Self::Semantic => "verisim stores semantic item v1",
-        }
-    }
-}
+/// The four modalities of a hexad: [`verisim_vocab::Modality`], the one list every layer uses
+/// (its [`hash_domain`](verisim_vocab::Modality::hash_domain) keys this crate's content hashes).
+pub use verisim_vocab::Modality as ModalityKind;
 
 /// One entity's item in one engine, as shipped between replicas. `payload` is the item's canonical
 /// CBOR encoding and `hash` is `ContentHash::of(modality.hash_domain(), payload)`.

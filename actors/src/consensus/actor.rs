@@ -240,9 +240,11 @@ impl Refusals {
     fn refused(&mut self, cause: String) -> Duration {
         self.total += 1;
         self.in_a_row = self.in_a_row.saturating_add(1);
-        let wait = TRANSFER_RETRY_BASE
-            .saturating_mul(1 << self.in_a_row.saturating_sub(1).min(16))
-            .min(TRANSFER_RETRY_MAX);
+        let wait = verisim_vocab::backoff::exponential(
+            TRANSFER_RETRY_BASE,
+            TRANSFER_RETRY_MAX,
+            self.in_a_row.saturating_sub(1),
+        );
         self.ignore_until = Some(Instant::now() + wait);
         self.last = Some(cause);
         wait

@@ -24,6 +24,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use verisim_raft::{Entry, HardState, Index, PersistedState, SnapshotMeta};
+use verisim_vocab::cbor::CborError;
 
 const KEY_HARD_STATE: &[u8] = b"hard_state";
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
@@ -191,12 +192,10 @@ fn unseal<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, LogStoreErr
     if &blake3::hash(body).as_bytes()[..8] != sum {
         return Err(corrupt("checksum mismatch".into()));
     }
-    let mut rest = body;
-    let value = ciborium::from_reader(&mut rest).map_err(|e| corrupt(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(corrupt(format!("{} trailing bytes", rest.len())));
-    }
-    Ok(value)
+    verisim_vocab::cbor::decode_exact(body).map_err(|e| match e {
+        CborError::TrailingBytes(n) => corrupt(format!("{n} trailing bytes")),
+        other => corrupt(other.to_string()),
+    })
 }
 
 fn index_key(i: Index) -> [u8; 8] {

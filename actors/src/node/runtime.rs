@@ -426,7 +426,7 @@ async fn join_cluster(me: NodeId, registry: RegistryClient, replica: SharedRepli
             }
             Err(e) => debug!(error = %e, "join request not answered yet"),
         }
-        let delay = backoff.next_delay(&mut rand::rng());
+        let delay = backoff.next_delay(rand::random());
         tokio::time::sleep(delay).await;
     }
     info!("this node is a member of the cluster");

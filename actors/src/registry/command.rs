@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use verisim_stores::{ContentHash, EntityId, ModalityKind};
+use verisim_vocab::cbor::CborError;
 
 use super::ids::{ClientId, NodeName, RequestId, WindowId};
 
@@ -209,13 +210,10 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Decodes a CBOR value that must take up all of `bytes`.
 pub fn decode_exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let mut rest = bytes;
-    let value =
-        ciborium::from_reader(&mut rest).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(DecodeError::TrailingBytes(rest.len()));
-    }
-    Ok(value)
+    verisim_vocab::cbor::decode_exact(bytes).map_err(|e| match e {
+        CborError::TrailingBytes(n) => DecodeError::TrailingBytes(n),
+        other => DecodeError::Malformed(other.to_string()),
+    })
 }
 
 impl Proposal {

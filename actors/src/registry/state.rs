@@ -20,12 +20,7 @@ mod codec;
 pub use codec::{FORMAT_CBOR, FORMAT_COMPACT, SnapshotBodyError};
 
 /// The modalities every entity registers, all four of them.
-pub const MODALITIES: [ModalityKind; 4] = [
-    ModalityKind::Graph,
-    ModalityKind::Vector,
-    ModalityKind::Tensor,
-    ModalityKind::Semantic,
-];
+pub const MODALITIES: [ModalityKind; 4] = ModalityKind::ALL;
 
 /// Replicas an entity may be placed on.
 pub const MAX_REPLICAS: usize = 16;

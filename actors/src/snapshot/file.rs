@@ -5,6 +5,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use verisim_vocab::cbor::CborError;
 
 const MAGIC: &[u8; 8] = b"VSNAP\0v1";
 const END_MAGIC: &[u8; 8] = b"VSNAPEND";
@@ -278,12 +279,11 @@ fn header_from(
     if blake3::hash(&header_bytes).as_bytes() != &trailer[4..36] {
         return Err(corrupt(path, "header checksum mismatch"));
     }
-    let mut rest = header_bytes.as_slice();
-    let header: SnapshotHeader = ciborium::from_reader(&mut rest)
-        .map_err(|e| corrupt(path, format!("header is not CBOR: {e}")))?;
-    if !rest.is_empty() {
-        return Err(corrupt(path, "trailing bytes after the header"));
-    }
+    let header: SnapshotHeader =
+        verisim_vocab::cbor::decode_exact(&header_bytes).map_err(|e| match e {
+            CborError::TrailingBytes(_) => corrupt(path, "trailing bytes after the header"),
+            other => corrupt(path, format!("header is not CBOR: {other}")),
+        })?;
     if !READ_FORMATS.contains(&header.format) {
         return Err(SnapshotError::UnknownFormat {
             path: path.to_owned(),

@@ -279,7 +279,7 @@ impl<E: Engine> Actor for StoreActor<E> {
             "store actor started");
         let engine = Arc::new(RwLock::new(engine));
         let writer = Writer::start(
-            super::modality_name(E::KIND),
+            E::KIND.name(),
             engine.clone(),
             args.gate.clone(),
             args.group_sync,

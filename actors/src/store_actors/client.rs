@@ -19,7 +19,7 @@ use super::messages::{
     Answer, Imported, KnnQuery, Port, Query, Removed, Reply, StoreMsg, StoreRefusal, kind,
 };
 use super::staging::StagedEntry;
-use super::{SCOPE, group_name, modality_name};
+use super::{SCOPE, group_name};
 use crate::telemetry::{StoreOp, TELEMETRY};
 
 /// How long a caller waits for one store call (an import, a query, a digest) before calling the
@@ -95,7 +95,7 @@ impl StoreRef {
         let started = std::time::Instant::now();
         let r = self.call_untimed(op, arg, msg, timeout).await;
         let label = StoreOp {
-            store: modality_name(self.kind),
+            store: self.kind.name(),
             op: op.strip_prefix("store.").unwrap_or(op),
         };
         TELEMETRY

@@ -23,8 +23,6 @@ use serde::{Deserialize, Serialize};
 use verisim_stores::db::PERSIST_MODE;
 use verisim_stores::{Durability, EntityId, ModalityKind, StoreError};
 
-use super::modality_name;
-
 /// The registry entry that produced an item: its log index and the entity's version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Fence {
@@ -135,11 +133,11 @@ impl Fences {
         durability: Durability,
     ) -> Result<Self, StoreError> {
         let ks = db.keyspace(
-            &format!("fence.{}", modality_name(kind)),
+            &format!("fence.{}", kind.name()),
             KeyspaceCreateOptions::default,
         )?;
         let tombs = db.keyspace(
-            &format!("fence_tombs.{}", modality_name(kind)),
+            &format!("fence_tombs.{}", kind.name()),
             KeyspaceCreateOptions::default,
         )?;
         Ok(Self {

@@ -43,32 +43,17 @@ use verisim_stores::ModalityKind;
 /// Process-group scope of the store actors (shared with the consensus endpoints).
 pub const SCOPE: &str = "verisim";
 
-/// All four modalities, in the order the subtree starts them.
-pub const MODALITIES: [ModalityKind; 4] = [
-    ModalityKind::Graph,
-    ModalityKind::Vector,
-    ModalityKind::Tensor,
-    ModalityKind::Semantic,
-];
-
-/// `graph`, `vector`, `tensor` or `semantic`.
-pub fn modality_name(kind: ModalityKind) -> &'static str {
-    match kind {
-        ModalityKind::Graph => "graph",
-        ModalityKind::Vector => "vector",
-        ModalityKind::Tensor => "tensor",
-        ModalityKind::Semantic => "semantic",
-    }
-}
+/// All four modalities, in the order the subtree starts them (the one list, `verisim-vocab`'s).
+pub const MODALITIES: [ModalityKind; 4] = ModalityKind::ALL;
 
 /// The process group of a modality's store actors: `store.<modality>`.
 pub fn group_name(kind: ModalityKind) -> String {
-    format!("store.{}", modality_name(kind))
+    format!("store.{}", kind.name())
 }
 
 /// The registered name of a modality's store actor on each node: `verisim.store.<modality>`.
 pub fn actor_name(kind: ModalityKind) -> String {
-    format!("verisim.store.{}", modality_name(kind))
+    format!("verisim.store.{}", kind.name())
 }
 
 /// This node's running store actor of `kind`.
@@ -90,7 +75,7 @@ pub fn local_store(kind: ModalityKind) -> Option<ractor::ActorCell> {
 pub fn kind_of_actor_name(name: &str) -> Option<ModalityKind> {
     MODALITIES
         .into_iter()
-        .find(|&k| name.strip_prefix("verisim.store.") == Some(modality_name(k)))
+        .find(|&k| name.strip_prefix("verisim.store.") == Some(k.name()))
 }
 
 #[cfg(test)]

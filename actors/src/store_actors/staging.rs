@@ -20,8 +20,6 @@ use serde::{Deserialize, Serialize};
 use verisim_stores::db::PERSIST_MODE;
 use verisim_stores::{ContentHash, Durability, EntityId, ExportedItem, ModalityKind, StoreError};
 
-use super::modality_name;
-
 /// Most records one listing returns (the sweep pages through with `after`).
 pub const LIST_LIMIT: usize = 1024;
 
@@ -82,7 +80,7 @@ impl Staging {
         durability: Durability,
     ) -> Result<Self, StoreError> {
         let ks = db.keyspace(
-            &format!("staging.{}", modality_name(kind)),
+            &format!("staging.{}", kind.name()),
             KeyspaceCreateOptions::default,
         )?;
         Ok(Self {
@@ -209,7 +207,8 @@ fn split_key(k: &[u8]) -> Option<(ContentHash, EntityId)> {
 }
 
 fn decode(bytes: &[u8]) -> Result<StagedRecord, StoreError> {
-    ciborium::from_reader(bytes).map_err(malformed)
+    // Strict like every record read back: trailing bytes are malformed.
+    verisim_vocab::cbor::decode_exact(bytes).map_err(malformed)
 }
 
 fn check_hash(item: &ExportedItem, expected: &ContentHash) -> Result<(), StoreError> {

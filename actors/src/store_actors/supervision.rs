@@ -13,10 +13,10 @@ use verisim_stores::{
 use verisim_supervision::{ChildSpec, StartError, Strategy, SupervisorSpec};
 
 use super::actor::{StoreActor, StoreActorArgs};
+use super::actor_name;
 use super::engine::Engine;
 use super::group_sync::GroupSync;
 use super::settings::{StoreSetup, StoresSettings};
-use super::{actor_name, modality_name};
 
 /// Opens the node's stores database (one per directory: fjall locks it) — once per node, before
 /// the tree starts, so restarted store actors reopen their engines from the same handle.
@@ -34,7 +34,7 @@ pub fn open_stores_db(dir: &Path, settings: &StoresSettings) -> Result<Database,
 }
 
 fn child<E: Engine>(args: StoreActorArgs) -> ChildSpec {
-    ChildSpec::new(modality_name(E::KIND), move |sup: ActorCell| {
+    ChildSpec::new(E::KIND.name(), move |sup: ActorCell| {
         // One gate for every incarnation (see the actor's docs), so it is created here, once.
         let args = args.clone();
         async move {

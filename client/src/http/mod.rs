@@ -13,7 +13,7 @@ mod tests;
 
 pub use error::ClientError;
 pub use retry::RetryPolicy;
-pub use session::{Session, now_ms, random_id};
+pub use session::{Session, now_ms, random_id, random_request_id};
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -626,7 +626,7 @@ impl Client {
             body,
             Auth::Window,
             extra,
-            &RequestId::random(),
+            &random_request_id(),
         )
     }
 
@@ -642,7 +642,7 @@ impl Client {
             Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Json(e.to_string()))?,
             None => Vec::new(),
         };
-        let raw = self.execute(method, path, &bytes, auth, extra, &RequestId::random())?;
+        let raw = self.execute(method, path, &bytes, auth, extra, &random_request_id())?;
         serde_json::from_slice(&raw.body).map_err(|e| {
             ClientError::Json(format!(
                 "{} answered {} with an unexpected body: {e}",

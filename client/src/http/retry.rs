@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use verisim_vocab::backoff;
+
 /// How calls are retried.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -36,13 +38,8 @@ impl RetryPolicy {
     /// The wait after failed attempt `attempt` (0-based).
     #[must_use]
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .initial_backoff
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max_backoff);
-        // Jitter spreads retries of many clients after a shared failure.
-        base.mul_f64(rand::random_range(0.5..1.5))
-            .min(self.max_backoff)
+        let base = backoff::exponential(self.initial_backoff, self.max_backoff, attempt);
+        backoff::spread(base, self.max_backoff, rand::random::<f64>())
     }
 }
 

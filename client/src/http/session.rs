@@ -33,13 +33,12 @@ pub fn random_id(prefix: &str) -> String {
     format!("{prefix}-{}", hex::encode(bytes))
 }
 
-impl RequestId {
-    /// A fresh random request id (`r-` + 24 hex characters).
-    #[must_use]
-    pub fn random() -> Self {
-        match Self::new(random_id("r")) {
-            Ok(id) => id,
-            Err(e) => unreachable!("a generated request id is valid: {e}"),
-        }
+/// A fresh random request id (`r-` + 24 hex characters). A free function, not
+/// `RequestId::random()`: the id type is `verisim_vocab`'s, which has no randomness of its own.
+#[must_use]
+pub fn random_request_id() -> RequestId {
+    match RequestId::new(random_id("r")) {
+        Ok(id) => id,
+        Err(e) => unreachable!("a generated request id is valid: {e}"),
     }
 }

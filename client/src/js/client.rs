@@ -4,9 +4,11 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use verisim_vocab::backoff;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
@@ -72,10 +74,18 @@ impl Default for Policy {
 impl Policy {
     /// The wait after failed attempt `attempt` (0-based): doubling, capped, ±50 % jitter.
     fn backoff_ms(&self, attempt: u32) -> f64 {
-        let base =
-            (self.initial_backoff_ms * f64::from(1u32 << attempt.min(16))).min(self.max_backoff_ms);
+        // Options come from JavaScript: a negative or NaN one means no wait, a huge one no cap.
+        let ms = |v: f64| {
+            if v.is_nan() || v <= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::try_from_secs_f64(v / 1000.0).unwrap_or(Duration::MAX)
+            }
+        };
+        let max = ms(self.max_backoff_ms);
+        let base = backoff::exponential(ms(self.initial_backoff_ms), max, attempt);
         // Jitter spreads retries of many clients after a shared failure (not a secret).
-        (base * (0.5 + js_sys::Math::random())).min(self.max_backoff_ms)
+        backoff::spread(base, max, js_sys::Math::random()).as_secs_f64() * 1000.0
     }
 }
 

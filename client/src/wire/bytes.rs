@@ -1,4 +1,5 @@
-//! Byte strings in JSON: standard base64 with padding.
+//! Byte strings in JSON: standard base64 with padding, and fixed-size arrays in hex. (Content
+//! hashes are `verisim_vocab::ContentHash`, lower-case hex in JSON.)
 
 use std::fmt;
 
@@ -29,54 +30,6 @@ impl<'de> Deserialize<'de> for Base64Bytes {
             .decode(s.as_bytes())
             .map(Self)
             .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
-    }
-}
-
-/// A 32-byte BLAKE3 content hash (the stores' and the registry's), lower-case hex in JSON.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct ContentHash(pub [u8; 32]);
-
-impl ContentHash {
-    /// Lower-case hex, 64 characters.
-    #[must_use]
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// Parses 64 hex characters (either case).
-    ///
-    /// # Errors
-    /// [`super::InvalidInput`] on anything else.
-    pub fn from_hex(s: &str) -> Result<Self, super::InvalidInput> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out)
-            .map_err(|e| super::InvalidInput(format!("bad content hash {s:?}: {e}")))?;
-        Ok(Self(out))
-    }
-}
-
-impl fmt::Display for ContentHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for ContentHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ContentHash({})", &self.to_hex()[..16])
-    }
-}
-
-impl Serialize for ContentHash {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for ContentHash {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::from_hex(&s).map_err(serde::de::Error::custom)
     }
 }
 

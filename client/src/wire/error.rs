@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ContentHash;
+use super::{ContentHash, Modality};
 
 /// Every error the API answers, each with one HTTP status. The set is closed: a new code is an API
 /// change. Serialised as its `snake_case` name, e.g. `"bad_signature"`.
@@ -194,20 +194,6 @@ impl ErrorBody {
             details: None,
         }
     }
-}
-
-/// A modality name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Modality {
-    /// Graph.
-    Graph,
-    /// Vector.
-    Vector,
-    /// Tensor.
-    Tensor,
-    /// Semantic.
-    Semantic,
 }
 
 /// `details` of a `drift_detected` error.

@@ -9,21 +9,20 @@ mod bytes;
 mod entity;
 mod error;
 mod grant;
-mod ids;
 mod query;
 mod tensor;
 mod value;
 mod window;
 
-pub use bytes::{Base64Bytes, ContentHash, Hex};
+pub use bytes::{Base64Bytes, Hex};
 pub use entity::{
     EdgePayload, EntityDeleted, EntityView, EntityWritten, GraphPayload, ModalityHashes,
     ModalityView, ProofKind, ProofPayload, RegisterRequest, SemanticPayload, UpdateRequest,
     VectorPayload,
 };
-pub use error::{DriftDetails, DriftedModality, ErrorBody, ErrorCode, Modality};
+pub use error::{DriftDetails, DriftedModality, ErrorBody, ErrorCode};
 pub use grant::{Access, GrantChanged, GrantRequest};
-pub use ids::{ClientId, EntityId, IdError, RequestId, WindowId};
+// The vocabulary the node shares: one definition each (crate `verisim-vocab`).
 pub use query::{
     Direction, GraphNeighboursRequest, GraphNeighboursResponse, GraphPathRequest,
     GraphPathResponse, GraphTraverseRequest, GraphTraverseResponse, ReduceOp,
@@ -33,15 +32,13 @@ pub use query::{
 };
 pub use tensor::{DType, Scalar, TensorData, TensorPayload};
 pub use value::Value;
+pub use verisim_vocab::{
+    ClientId, ContentHash, EntityId, IdError, InvalidInput, Modality, RequestId, WindowId,
+};
 pub use window::{
     ClusterKeyResponse, OpenWindowRequest, OpenWindowResponse, RegisterClientRequest,
     RegisterClientResponse, RevokeClientResponse, RotateClientRequest, RotateClientResponse,
 };
-
-/// Why a JSON body is well-formed but not acceptable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidInput(pub String);
 
 /// Route paths, so the proxy's router and the client agree on them.
 pub mod routes {

@@ -7,14 +7,17 @@
 //! - `UP <node> <node-id>`, `DOWN <node> <reason>`, `HANDSHAKE_FAILED <peer-addr>`,
 //!   `DIAL_FAILED <addr> <error>`
 //! - `ECHO_OK <node> <bytes> <micros>` / `ECHO_ERR <node> <error>`
-//! - `BIG_OK <node> <bytes> <chunks> <micros>` / `BIG_ERR <node> <error>`
-//! - `BIG_RECEIVED <transfer-id> <bytes> <verified>` on the receiving side
+//! - `RAW_SENT <node> <bytes>` / `RAW_ERR <node> <error>`, and `RAW_RECEIVED <bytes>` on the
+//!   receiving side
 //! - `BENCH_ECHO <node> <n> <bytes> p50_us=<..> p99_us=<..> mean_us=<..>`
+//! - `SEED_OK <addr>` / `SEED_ERR <addr> <error>`
 //!
-//! Input lines: `ECHO <node> <bytes>`, `BIG <node> <bytes>`, `RAW <node> <bytes>` (one unchunked
-//! message), `BENCH_ECHO <node> <n> <bytes>`, `QUIT`.
+//! Input lines: `ECHO <node> <bytes>`, `RAW <node> <bytes>` (one message, whatever its size),
+//! `BENCH_ECHO <node> <n> <bytes>`, `SEED <addr>`, `QUIT`.
+//!
+//! The node runs as a VeriSim node runs it: the `cluster` subtree
+//! ([`verisim_cluster::cluster_subtree`]) under a supervisor.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -22,8 +25,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncBufReadExt;
-use verisim_cluster::chunk::{self, Chunk, Progress, Reassembly};
 use verisim_cluster::{Cbor, ClusterConfig, ClusterHandle, CookieSource, PeerEvent, TlsConfig};
+use verisim_supervision::SupervisorHandle;
 
 const SCOPE: &str = "verisim.probe";
 const GROUP: &str = "sink";
@@ -35,39 +38,24 @@ struct Payload {
     data: Vec<u8>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Finished {
-    transfer_id: u64,
-    bytes: u64,
-    verified: bool,
-}
-
 #[derive(RactorClusterMessage)]
 enum ProbeMsg {
     #[rpc]
     Echo(Cbor<Payload>, RpcReplyPort<Cbor<Payload>>),
-    Chunk(Cbor<Chunk>),
-    #[rpc]
-    Finish(u64, RpcReplyPort<Cbor<Finished>>),
     Raw(Cbor<Payload>),
 }
 
-fn pattern(transfer_id: u64, len: usize) -> Vec<u8> {
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u64).wrapping_mul(131).wrapping_add(transfer_id) as u8)
+        .map(|i| (i as u64).wrapping_mul(131).wrapping_add(seed) as u8)
         .collect()
 }
 
 struct Sink;
 
-#[derive(Default)]
-struct SinkState {
-    transfers: HashMap<u64, Result<Reassembly, String>>,
-}
-
 impl Actor for Sink {
     type Msg = ProbeMsg;
-    type State = SinkState;
+    type State = ();
     type Arguments = ();
 
     async fn pre_start(
@@ -76,14 +64,14 @@ impl Actor for Sink {
         _: (),
     ) -> Result<Self::State, ActorProcessingErr> {
         ractor::pg::join_scoped(SCOPE.into(), GROUP.into(), vec![myself.get_cell()]);
-        Ok(SinkState::default())
+        Ok(())
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
-        state: &mut Self::State,
+        _: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ProbeMsg::Echo(wire, reply) => {
@@ -94,47 +82,6 @@ impl Actor for Sink {
                     let _ = reply.send(back);
                 }
             }
-            ProbeMsg::Chunk(wire) => {
-                let chunk = match wire.decode() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        println!("CHUNK_ERR {e}");
-                        return Ok(());
-                    }
-                };
-                let id = chunk.transfer_id;
-                match state.transfers.get_mut(&id) {
-                    Some(Ok(r)) => {
-                        if let Err(e) = r.accept(chunk) {
-                            state.transfers.insert(id, Err(e.to_string()));
-                        }
-                    }
-                    Some(Err(_)) => {}
-                    None => {
-                        let started = Reassembly::start(chunk, 1 << 30)
-                            .map(|(r, _)| r)
-                            .map_err(|e| e.to_string());
-                        state.transfers.insert(id, started);
-                    }
-                }
-            }
-            ProbeMsg::Finish(id, reply) => {
-                let (bytes, verified) = match state.transfers.remove(&id) {
-                    Some(Ok(r)) if r.progress() == Progress::Complete => match r.finish() {
-                        Ok(data) => (data.len() as u64, data == pattern(id, data.len())),
-                        Err(_) => (0, false),
-                    },
-                    _ => (0, false),
-                };
-                println!("BIG_RECEIVED {id} {bytes} {verified}");
-                if let Ok(w) = Cbor::encode(&Finished {
-                    transfer_id: id,
-                    bytes,
-                    verified,
-                }) {
-                    let _ = reply.send(w);
-                }
-            }
             ProbeMsg::Raw(wire) => {
                 println!("RAW_RECEIVED {}", wire.len());
             }
@@ -143,14 +90,8 @@ impl Actor for Sink {
     }
 }
 
-struct Args {
-    config: ClusterConfig,
-    chunk_bytes: usize,
-}
-
-fn parse_args() -> Result<Args, String> {
+fn parse_args() -> Result<ClusterConfig, String> {
     let mut config = ClusterConfig::default();
-    let mut chunk_bytes = chunk::DEFAULT_CHUNK_BYTES;
     let (mut cert, mut key, mut ca, mut server_name) = (None, None, None, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -169,7 +110,6 @@ fn parse_args() -> Result<Args, String> {
             "--backoff-min-ms" => config.backoff_min_ms = ms(value()?)?,
             "--backoff-max-ms" => config.backoff_max_ms = ms(value()?)?,
             "--max-frame-bytes" => config.max_frame_bytes = ms(value()?)?,
-            "--chunk-bytes" => chunk_bytes = ms(value()?)? as usize,
             "--tls-cert" => cert = Some(value()?),
             "--tls-key" => key = Some(value()?),
             "--tls-ca" => ca = Some(value()?),
@@ -189,10 +129,7 @@ fn parse_args() -> Result<Args, String> {
         }
         _ => return Err("TLS needs --tls-cert, --tls-key, --tls-ca and --tls-name".into()),
     }
-    Ok(Args {
-        config,
-        chunk_bytes,
-    })
+    Ok(config)
 }
 
 fn sink_on(cluster: &ClusterHandle, node: &str) -> Result<ActorRef<ProbeMsg>, String> {
@@ -224,35 +161,7 @@ async fn echo(
     Ok(took)
 }
 
-async fn big(
-    cluster: &ClusterHandle,
-    node: &str,
-    bytes: usize,
-    chunk_bytes: usize,
-    transfer_id: u64,
-) -> Result<(usize, Duration), String> {
-    let sink = sink_on(cluster, node)?;
-    let data = pattern(transfer_id, bytes);
-    let start = Instant::now();
-    let chunks = chunk::split(transfer_id, &data, chunk_bytes).map_err(|e| e.to_string())?;
-    let count = chunks.len();
-    for c in chunks {
-        let wire = Cbor::encode(&c).map_err(|e| e.to_string())?;
-        sink.cast(ProbeMsg::Chunk(wire))
-            .map_err(|e| e.to_string())?;
-    }
-    let done = ractor::call_t!(sink, ProbeMsg::Finish, 60_000, transfer_id)
-        .map_err(|e| format!("{e}"))?
-        .decode()
-        .map_err(|e| e.to_string())?;
-    let took = start.elapsed();
-    if !done.verified || done.bytes != bytes as u64 {
-        return Err(format!("not-verified bytes={}", done.bytes));
-    }
-    Ok((count, took))
-}
-
-async fn command(cluster: &ClusterHandle, line: &str, chunk_bytes: usize, seq: &mut u64) -> bool {
+async fn command(cluster: &ClusterHandle, line: &str, seq: &mut u64) -> bool {
     let words: Vec<&str> = line.split_whitespace().collect();
     *seq += 1;
     let num = |i: usize| words.get(i).and_then(|w| w.parse::<usize>().ok());
@@ -262,13 +171,6 @@ async fn command(cluster: &ClusterHandle, line: &str, chunk_bytes: usize, seq: &
             Ok(t) => println!("ECHO_OK {node} {} {}", num(2).unwrap_or(16), t.as_micros()),
             Err(e) => println!("ECHO_ERR {node} {e}"),
         },
-        (Some("BIG"), Some(node)) => {
-            let bytes = num(2).unwrap_or(0);
-            match big(cluster, node, bytes, chunk_bytes, *seq).await {
-                Ok((chunks, t)) => println!("BIG_OK {node} {bytes} {chunks} {}", t.as_micros()),
-                Err(e) => println!("BIG_ERR {node} {e}"),
-            }
-        }
         (Some("RAW"), Some(node)) => {
             let bytes = num(2).unwrap_or(0);
             let sent = sink_on(cluster, node).and_then(|sink| {
@@ -320,10 +222,7 @@ async fn command(cluster: &ClusterHandle, line: &str, chunk_bytes: usize, seq: &
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Args {
-        config,
-        chunk_bytes,
-    } = match parse_args() {
+    let config = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("verisim-cluster-probe: {e}");
@@ -334,8 +233,15 @@ async fn main() -> ExitCode {
         eprintln!("(set up tracing in your own binary; the probe prints events only)");
     }
     let name = config.node_name.clone();
-    let cluster = match verisim_cluster::start_node(config).await {
+    let (spec, cluster) = match verisim_cluster::cluster_subtree(config) {
         Ok(c) => c,
+        Err(e) => {
+            eprintln!("verisim-cluster-probe: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tree = match SupervisorHandle::start(spec).await {
+        Ok((tree, _)) => tree,
         Err(e) => {
             eprintln!("verisim-cluster-probe: {e}");
             return ExitCode::FAILURE;
@@ -372,10 +278,10 @@ async fn main() -> ExitCode {
     let mut seq = 0;
     // Commands run one at a time; stdin closing (the test dropped us) ends the node.
     while let Ok(Some(line)) = lines.next_line().await {
-        if !command(&cluster, &line, chunk_bytes, &mut seq).await {
+        if !command(&cluster, &line, &mut seq).await {
             break;
         }
     }
-    cluster.shutdown().await;
+    tree.stop().await;
     ExitCode::SUCCESS
 }

@@ -143,9 +143,9 @@ fn split3(k: &[u8]) -> Result<(EntityId, String, EntityId)> {
     let pred = String::from_utf8(b.to_vec())
         .map_err(|_| corrupt("stored edge key", "predicate is not UTF-8"))?;
     Ok((
-        EntityId::from_key_bytes(a)?,
+        crate::id::entity_id_from_key(a)?,
         pred,
-        EntityId::from_key_bytes(c)?,
+        crate::id::entity_id_from_key(c)?,
     ))
 }
 

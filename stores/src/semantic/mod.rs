@@ -326,7 +326,7 @@ impl SemanticStore {
             p.push(0);
             for g in self.by_type.prefix(&p) {
                 let k = g.key()?;
-                out.insert(EntityId::from_key_bytes(
+                out.insert(crate::id::entity_id_from_key(
                     k.get(p.len()..).unwrap_or_default(),
                 )?);
             }

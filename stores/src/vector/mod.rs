@@ -340,7 +340,7 @@ impl VectorStore {
             p.push(0);
             for g in data.prefix(&p) {
                 let (k, v) = g.into_inner()?;
-                let id = EntityId::from_key_bytes(k.get(p.len()..).unwrap_or_default())?;
+                let id = crate::id::entity_id_from_key(k.get(p.len()..).unwrap_or_default())?;
                 c.put(&id, &from_le(&v, def.dim as usize)?, TAIL_LIMIT);
             }
             tracing::info!(collection = %name, vectors = c.live(), pending = c.tail.len(),

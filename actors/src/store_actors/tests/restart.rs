@@ -35,11 +35,7 @@ async fn a_killed_store_actor_is_restarted_and_keeps_its_items() {
                 Some(item)
             );
         }
-        let child = node
-            .tree
-            .child(super::super::modality_name(kind))
-            .await
-            .unwrap();
+        let child = node.tree.child(kind.name()).await.unwrap();
         assert_eq!(child.restart_count, 1, "{kind:?}");
         assert_eq!(
             d.actors_of(kind).len(),
