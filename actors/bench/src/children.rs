@@ -1,20 +1,12 @@
-//! Child processes of a benchmark: every one is registered while it runs, so Ctrl-C can kill them
-//! all (the owning [`Child`] handle reaps it afterwards), and [`ChildProc`] kills and reaps on drop.
+//! Child processes of a benchmark: `verisim node`s and etcd members are the process kit's
+//! [`NodeProcess`]es (`verisim-faultkit`, which `tests/` and `verisim dev` use too): killed and
+//! reaped when dropped, also on error, and all killed at once by Ctrl-C ([`interrupt_all`]).
 
-use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use verisim_faultkit::{NodeProcess, ProcessSpec};
 
-static LIVE: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Set by Ctrl-C: loops stop, and waits fail fast.
@@ -22,129 +14,51 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
-/// Ctrl-C: SIGKILL every registered child (not yet reaped, so its pid cannot have been reused).
+/// Ctrl-C: SIGKILL every child the kit started and has not reaped ([`verisim_faultkit::kill_all`];
+/// the owning handles reap them afterwards). A wait for a child's line then fails at once.
 pub fn interrupt_all() {
     INTERRUPTED.store(true, Ordering::Relaxed);
-    let pids: Vec<u32> = LIVE
-        .lock()
-        .map(|l| l.iter().copied().collect())
-        .unwrap_or_default();
-    for pid in pids {
-        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-    }
+    verisim_faultkit::kill_all();
 }
 
-/// Polls `f` every 10 ms until it returns `Some`, failing with `what` after `timeout`.
+/// Polls `f` (the kit's [`verisim_faultkit::wait_until`], every 10 ms) until it returns `Some`,
+/// failing with `what` after `timeout`, or at once after Ctrl-C.
 pub fn wait_for<T>(
     what: &str,
     timeout: Duration,
     mut f: impl FnMut() -> Option<T>,
 ) -> Result<T, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Ok(v);
-        }
-        if interrupted() {
-            return Err(format!("interrupted while waiting for {what}"));
-        }
-        if Instant::now() >= deadline {
-            return Err(format!("timed out after {timeout:?} waiting for {what}"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    verisim_faultkit::wait_until(what, timeout, || match f() {
+        Some(v) => Some(Ok(v)),
+        None => interrupted().then(|| Err(format!("interrupted while waiting for {what}"))),
+    })
+    .map_err(|e| e.to_string())?
 }
 
-/// A running child whose stderr goes to `log` and whose stdout lines are forwarded to `lines`.
-pub struct ChildProc {
-    pub name: String,
-    pub log: PathBuf,
-    child: Child,
-    pub lines: mpsc::Receiver<String>,
+/// Starts a child: stdin closed, stdout read for [`wait_line`], stderr appended to the spec's
+/// log.
+pub fn spawn(spec: ProcessSpec) -> Result<NodeProcess, String> {
+    NodeProcess::spawn(spec).map_err(|e| e.to_string())
 }
 
-impl ChildProc {
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Self, String> {
-        let stderr = File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(|e| format!("{}: {e}", log.display()))?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr));
-        let mut child = cmd.spawn().map_err(|e| format!("spawning {name}: {e}"))?;
-        if let Ok(mut l) = LIVE.lock() {
-            l.insert(child.id());
-        }
-        let (tx, rx) = mpsc::channel();
-        if let Some(out) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Ok(Self {
-            name: name.to_string(),
-            log: log.to_path_buf(),
-            child,
-            lines: rx,
-        })
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits for a stdout line starting with `prefix`.
-    pub fn wait_line(&mut self, prefix: &str, timeout: Duration) -> Result<String, String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self
-                .lines
-                .recv_timeout(left.min(Duration::from_millis(200)))
-            {
-                Ok(line) if line.starts_with(prefix) => return Ok(line),
-                Ok(_) => continue,
-                Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() && !interrupted() => {
-                    continue;
-                }
-                Err(_) => {
-                    let exit = self.child.try_wait().ok().flatten();
-                    return Err(format!(
-                        "{} printed no `{prefix}` line (exit: {exit:?}); log tail:\n{}",
-                        self.name,
-                        tail(&self.log, 3000)
-                    ));
-                }
-            }
-        }
-    }
-
-    /// SIGKILL and reap.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Ok(mut l) = LIVE.lock() {
-            l.remove(&self.child.id());
-        }
-    }
+/// Starts `p` (again, on the same spec), as [`spawn`] does.
+pub fn start(p: &mut NodeProcess) -> Result<(), String> {
+    p.start().map_err(|e| e.to_string())
 }
 
-impl Drop for ChildProc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// Waits for a stdout line starting with `prefix` and returns it; fails at once if the child
+/// exits (Ctrl-C kills it), with the tail of its log.
+pub fn wait_line(p: &mut NodeProcess, prefix: &str, timeout: Duration) -> Result<String, String> {
+    p.wait_line(&format!("a `{prefix}` line"), timeout, |l| {
+        l.starts_with(prefix).then(|| l.to_owned())
+    })
+    .map_err(|e| format!("{e}; log tail:\n{}", p.log_tail(3000)))
 }
 
-/// The last bytes of a log and free loopback ports come from the fault-injection kit, which
-/// `tests/` uses too.
-pub use verisim_faultkit::tail;
+/// The process id of a running child, for `/proc`.
+pub fn pid(p: &NodeProcess) -> Option<u32> {
+    p.pid().and_then(|pid| u32::try_from(pid.as_raw()).ok())
+}
 
 /// A free loopback port below the kernel's ephemeral range ([`verisim_faultkit::reserve_port`]);
 /// the listener holds it until dropped.

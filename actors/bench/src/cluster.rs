@@ -1,15 +1,15 @@
 //! A cluster of child `verisim node` processes on loopback (the `verisim` binary next to this one,
-//! or `$VERISIM_BIN`), each with a data directory in one temporary directory; every child is killed
-//! and reaped when the cluster is dropped, also on error.
+//! or `$VERISIM_BIN`), each with a data directory in one sandbox; every child is the process
+//! kit's [`NodeProcess`], killed and reaped when the cluster is dropped, also on error.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use verisim_faultkit::{NodeProcess, ProcessSpec, Sandbox};
 
-use super::children::{ChildProc, reserve_port, wait_for};
+use super::children::{self, reserve_port, wait_for};
 use super::http::Http;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -19,15 +19,15 @@ pub struct VNode {
     pub id: u64,
     pub cluster_addr: SocketAddr,
     pub data_dir: PathBuf,
-    log: PathBuf,
-    args: Vec<String>,
-    proc: Option<ChildProc>,
+    /// Started, killed and restarted on its data directory; not running until
+    /// [`VerisimCluster::start_node`].
+    process: NodeProcess,
     pub http: Option<SocketAddr>,
 }
 
 impl VNode {
     pub fn pid(&self) -> Option<u32> {
-        self.proc.as_ref().map(ChildProc::pid)
+        children::pid(&self.process)
     }
     pub fn url(&self, path: &str) -> Result<String, String> {
         let http = self
@@ -36,7 +36,7 @@ impl VNode {
         Ok(format!("http://{http}{path}"))
     }
     pub fn is_running(&self) -> bool {
-        self.proc.is_some()
+        self.process.is_running()
     }
 }
 
@@ -45,7 +45,7 @@ pub struct VerisimCluster {
     exe: PathBuf,
     admin: Http,
     // Last: removed after the processes are gone.
-    pub dir: tempfile::TempDir,
+    dir: Sandbox,
 }
 
 impl VerisimCluster {
@@ -53,10 +53,7 @@ impl VerisimCluster {
     /// waits for a leader.
     pub fn start(n: u64, args: &[String]) -> Result<Self, String> {
         let exe = verisim_binary()?;
-        let dir = tempfile::Builder::new()
-            .prefix("verisim-bench-")
-            .tempdir()
-            .map_err(|e| format!("temp dir: {e}"))?;
+        let mut dir = Sandbox::new("verisim-bench-").map_err(|e| e.to_string())?;
         let reserved = (0..n)
             .map(|_| reserve_port())
             .collect::<Result<Vec<_>, _>>()?;
@@ -67,12 +64,14 @@ impl VerisimCluster {
         drop(reserved);
         let voters = (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
         let args = with_load_limits(args, dir.path())?;
-        let mut dir = dir;
         if std::env::var_os("VERISIM_BENCH_KEEP").is_some() {
             // For reading the nodes' logs afterwards.
-            dir.disable_cleanup(true);
+            dir.keep(true);
             eprintln!("keeping {}", dir.path().display());
         }
+        // Every node seals its cluster messages, as in production: the numbers include the seal.
+        let ids: Vec<u64> = (1..=n).collect();
+        verisim::cli::identity::issue_cluster(dir.path(), &ids)?;
         let mut c = Self {
             nodes: Vec::new(),
             exe,
@@ -100,14 +99,34 @@ impl VerisimCluster {
         Ok(c)
     }
 
+    /// Adds node `id` (not started): `verisim node` on its data directory and cluster address,
+    /// HTTP on a port of its choosing (printed on its READY line), stderr into `n<id>.log`.
     fn push_node(&mut self, id: u64, cluster_addr: SocketAddr, args: Vec<String>) {
+        let data_dir = self.dir.join(&format!("n{id}"));
+        let spec = ProcessSpec::new(format!("n{id}"), &self.exe)
+            .arg("node")
+            .arg("--id")
+            .arg(id.to_string())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--cluster-listen")
+            .arg(cluster_addr.to_string())
+            .arg("--http-listen")
+            .arg("127.0.0.1:0")
+            .args(args)
+            .arg("--identity-file")
+            .arg(verisim::cli::identity::identity_path(self.dir.path(), id))
+            .env("VERISIM_COOKIE", COOKIE)
+            .env(
+                "VERISIM_LOG",
+                std::env::var("VERISIM_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .log(self.dir.join(&format!("n{id}.log")));
         self.nodes.push(VNode {
             id,
             cluster_addr,
-            data_dir: self.dir.path().join(format!("n{id}")),
-            log: self.dir.path().join(format!("n{id}.log")),
-            args,
-            proc: None,
+            data_dir,
+            process: NodeProcess::new(spec),
             http: None,
         });
     }
@@ -123,42 +142,31 @@ impl VerisimCluster {
 
     /// Starts (or restarts, on its data directory) node `id` and waits for its READY line.
     pub fn start_node(&mut self, id: u64) -> Result<(), String> {
-        let exe = self.exe.clone();
         let n = &mut self.nodes[(id - 1) as usize];
-        let mut cmd = Command::new(exe);
-        cmd.arg("node")
-            .arg("--id")
-            .arg(id.to_string())
-            .arg("--data-dir")
-            .arg(&n.data_dir)
-            .arg("--cluster-listen")
-            .arg(n.cluster_addr.to_string())
-            .arg("--http-listen")
-            .arg("127.0.0.1:0")
-            .args(&n.args)
-            .env("VERISIM_COOKIE", COOKIE)
-            .env(
-                "VERISIM_LOG",
-                std::env::var("VERISIM_LOG").unwrap_or_else(|_| "warn".into()),
-            );
-        let mut p = ChildProc::spawn(&format!("n{id}"), cmd, &n.log)?;
-        let line = p.wait_line("READY ", READY_TIMEOUT)?;
-        let http = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http="))
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("bad READY line from n{id}: {line}"))?;
-        n.proc = Some(p);
-        n.http = Some(http);
-        Ok(())
+        children::start(&mut n.process)?;
+        let http = children::wait_line(&mut n.process, "READY ", READY_TIMEOUT).and_then(|line| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix("http="))
+                .and_then(|a| a.parse().ok())
+                .ok_or_else(|| format!("bad READY line from n{id}: {line}"))
+        });
+        match http {
+            Ok(http) => {
+                n.http = Some(http);
+                Ok(())
+            }
+            Err(e) => {
+                // Not left half-started: a caller that goes on sees it down.
+                n.process.kill9();
+                Err(e)
+            }
+        }
     }
 
     /// `kill -9` node `id` and reap it.
     pub fn kill9(&mut self, id: u64) {
         let n = &mut self.nodes[(id - 1) as usize];
-        if let Some(mut p) = n.proc.take() {
-            p.kill9();
-        }
+        n.process.kill9();
         n.http = None;
     }
 
@@ -181,6 +189,7 @@ impl VerisimCluster {
             peers.join(","),
         ];
         node_args.extend(args.iter().cloned());
+        verisim::cli::identity::issue_one(self.dir.path(), id)?;
         self.push_node(id, addr, node_args);
         self.start_node(id)?;
         Ok(id)
@@ -228,11 +237,12 @@ impl VerisimCluster {
         self.nodes
             .iter()
             .map(|n| {
+                let log = n.process.spec().log.as_deref().unwrap_or(Path::new("-"));
                 format!(
                     "===== n{} ({}) =====\n{}\n",
                     n.id,
-                    n.log.display(),
-                    super::children::tail(&n.log, 2000)
+                    log.display(),
+                    n.process.log_tail(2000)
                 )
             })
             .collect()

@@ -92,6 +92,14 @@ fn machine_busy_ticks(stat: &str) -> Result<u64, String> {
     Ok(field(0) + field(1) + field(2) + field(5) + field(6) + field(7))
 }
 
+/// User + system CPU time of process `pid` so far, in milliseconds.
+pub fn process_cpu_ms(pid: u32) -> Result<u64, String> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let ticks = process_ticks(&stat).ok_or_else(|| format!("{path}: unexpected format"))?;
+    Ok((ticks as f64 * 1000.0 / TICKS_PER_S) as u64)
+}
+
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field 2) is
 /// in parentheses and may hold spaces or parentheses itself, so fields are counted after the last
 /// `)`.
@@ -154,6 +162,13 @@ mod tests {
             a.machine,
             b.machine
         );
+    }
+
+    #[test]
+    fn a_process_cpu_time_is_read_and_a_missing_process_is_an_error() {
+        assert!(process_cpu_ms(std::process::id()).is_ok());
+        // u32::MAX is above any pid_max.
+        assert!(process_cpu_ms(u32::MAX).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use verisim_client::wire::ClientId;
 use verisim_stores::{EntityId, GraphStore, Limits, Modality};
 
 use super::cluster::VerisimCluster;
+use super::cpu::process_cpu_ms;
 use super::http::Http;
 use super::register::entity;
 use verisim::cli::dev::DEV_SCHEMA;
@@ -49,30 +50,15 @@ pub struct DriftReport {
     pub rows: Vec<DriftRow>,
 }
 
-/// User + system CPU of `pid` so far, in milliseconds.
-fn cpu_ms(pid: u32) -> Result<u64, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, a)| a)
-        .ok_or("unexpected /proc stat format")?;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state (field 3).
-    Ok((ticks(11) + ticks(12)) * 10)
-}
-
 fn pass(c: &VerisimCluster, http: &Http, case: &str, lost: u64) -> Result<DriftRow, String> {
     let n3 = c.node(3);
     let pid = n3.pid().ok_or("n3 is not running")?;
-    let before = cpu_ms(pid)?;
+    let before = process_cpu_ms(pid)?;
     let reply = http.post_empty(&n3.url("/admin/drift/check")?)?;
     if !reply.ok() {
         return Err(format!("drift check on n3: {reply:?}"));
     }
-    let cpu = cpu_ms(pid)?.saturating_sub(before);
+    let cpu = process_cpu_ms(pid)?.saturating_sub(before);
     let r: &Value = &reply.body;
     let get = |k: &str| r[k].as_u64().unwrap_or(0);
     let row = DriftRow {

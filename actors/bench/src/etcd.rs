@@ -6,16 +6,18 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use verisim_faultkit::{NodeProcess, ProcessSpec, Sandbox};
 
-use super::children::{ChildProc, reserve_port, wait_for};
+use super::children::{self, reserve_port, wait_for};
 use super::http::Http;
 
 pub struct EtcdCluster {
     pub clients: Vec<String>,
-    procs: Vec<ChildProc>,
+    /// The members (the process kit's: killed and reaped when dropped, and by Ctrl-C).
+    procs: Vec<NodeProcess>,
     pub version: String,
     // Last: removed after the processes are gone.
-    _dir: tempfile::TempDir,
+    _dir: Sandbox,
 }
 
 impl EtcdCluster {
@@ -29,10 +31,7 @@ impl EtcdCluster {
             .next()
             .unwrap_or("etcd (unknown version)")
             .to_string();
-        let dir = tempfile::Builder::new()
-            .prefix("verisim-bench-etcd-")
-            .tempdir()
-            .map_err(|e| format!("temp dir: {e}"))?;
+        let dir = Sandbox::new("verisim-bench-etcd-").map_err(|e| e.to_string())?;
         let reserved = (0..2 * members)
             .map(|_| reserve_port())
             .collect::<Result<Vec<_>, _>>()?;
@@ -49,11 +48,11 @@ impl EtcdCluster {
             .join(",");
         let mut procs = Vec::new();
         for i in 0..members {
-            let mut cmd = Command::new(binary);
-            cmd.arg("--name")
+            let spec = ProcessSpec::new(format!("etcd e{i}"), binary)
+                .arg("--name")
                 .arg(format!("e{i}"))
                 .arg("--data-dir")
-                .arg(dir.path().join(format!("e{i}")))
+                .arg(dir.join(&format!("e{i}")))
                 .arg("--listen-peer-urls")
                 .arg(peer(i))
                 .arg("--initial-advertise-peer-urls")
@@ -69,9 +68,9 @@ impl EtcdCluster {
                 .arg("--initial-cluster-token")
                 .arg("verisim-bench")
                 .arg("--log-level")
-                .arg("warn");
-            let log = dir.path().join(format!("e{i}.log"));
-            procs.push(ChildProc::spawn(&format!("etcd e{i}"), cmd, &log)?);
+                .arg("warn")
+                .log(dir.join(&format!("e{i}.log")));
+            procs.push(children::spawn(spec)?);
         }
         let c = Self {
             clients: (0..members).map(client).collect(),
@@ -85,7 +84,7 @@ impl EtcdCluster {
 
     /// The process ids of the members (for their CPU time).
     pub fn pids(&self) -> Vec<u32> {
-        self.procs.iter().map(ChildProc::pid).collect()
+        self.procs.iter().filter_map(children::pid).collect()
     }
 
     /// The client URL of the member that leads (every member must answer and agree).
@@ -117,13 +116,7 @@ impl EtcdCluster {
             let logs: String = self
                 .procs
                 .iter()
-                .map(|p| {
-                    format!(
-                        "== {} ==\n{}\n",
-                        p.name,
-                        super::children::tail(&p.log, 1500)
-                    )
-                })
+                .map(|p| format!("== {} ==\n{}\n", p.spec().name, p.log_tail(1500)))
                 .collect();
             format!("{e}\n{logs}")
         })

@@ -2,14 +2,14 @@
 //! registered, a trust window open and an example entity to register.
 //!
 //! Everything lives in one directory (default `./verisim-dev`): the cookie, the admin token, the
-//! node config and schema, each node's data and log, the key and session files. Running it again
-//! reuses the data. The admin token (`admin-token`, mode 0600, 256 random bits in hex) guards the
-//! nodes' `/admin/*` routes; `verisim dev` itself enrolls its `dev` client with it.
+//! cluster's authority and the nodes' identities, the node config and schema, each node's data and
+//! log, the key and session files. Running it again reuses the data. The admin token (`admin-token`,
+//! mode 0600, 256 random bits in hex) guards the nodes' `/admin/*` routes; `verisim dev` itself
+//! enrolls its `dev` client with it. Each node seals its cluster messages with its identity
+//! (`n<id>.identity`, issued by `authority.key`), as a production cluster should.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 use verisim_client::auth::IdentityKey;
@@ -18,6 +18,7 @@ use verisim_client::wire::{
     ClientId, EdgePayload, EntityId, GraphPayload, RegisterRequest, SemanticPayload, TensorData,
     TensorPayload, Value, VectorPayload,
 };
+use verisim_faultkit::{FaultError, NodeProcess, ProcessSpec, terminate_all};
 
 use super::{KeyFile, SessionFile, read_key_file, read_token_file, write_private_file};
 
@@ -26,6 +27,8 @@ const NODES: u64 = 3;
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// How long a node may take to print its READY line.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the nodes, stopped together, may take to exit after SIGTERM before they are killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The schema the dev nodes load: one example type.
 pub const DEV_SCHEMA: &str = r#"[{"iri": "ex:Thing", "label": "Thing", "supertypes": [], "required": ["ex:name"],
@@ -49,36 +52,21 @@ pub struct DevArgs {
     pub http_port_base: u16,
 }
 
-/// The node processes; dropping it stops them (SIGTERM, then SIGKILL after a grace period).
-struct Nodes(Vec<(u64, Child)>);
+/// The node processes (the process kit `verisim-faultkit`, which `tests/` and `verisim-bench`
+/// start their nodes with too); dropping it stops them all at once: SIGTERM, then SIGKILL for
+/// those still running after a grace period.
+struct Nodes(Vec<(u64, NodeProcess)>);
 
 impl Drop for Nodes {
     fn drop(&mut self) {
-        use nix::sys::signal::{Signal, kill};
-        use nix::unistd::Pid;
-        for (_, child) in &self.0 {
-            if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        for (id, child) in &mut self.0 {
-            loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => {
-                        eprintln!("verisim dev: n{id} stopped ({status})");
-                        break;
-                    }
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    _ => {
-                        eprintln!("verisim dev: n{id} did not stop in time; killing it");
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
+        let outcomes = terminate_all(self.0.iter_mut().map(|(_, p)| p), STOP_TIMEOUT);
+        for ((id, _), outcome) in self.0.iter().zip(outcomes) {
+            match outcome {
+                Ok(status) => eprintln!("verisim dev: n{id} stopped ({status})"),
+                Err(FaultError::Timeout { .. }) => {
+                    eprintln!("verisim dev: n{id} did not stop in time; killed it");
                 }
+                Err(e) => eprintln!("verisim dev: n{id}: {e}"),
             }
         }
     }
@@ -103,18 +91,18 @@ fn port(base: u16, i: u64) -> Result<u16, String> {
 }
 
 /// Starts node `id` and waits for its READY line.
-fn start_node(dir: &Path, id: u64, args: &DevArgs, exe: &Path) -> Result<(Child, String), String> {
+fn start_node(
+    dir: &Path,
+    id: u64,
+    args: &DevArgs,
+    exe: &Path,
+) -> Result<(NodeProcess, String), String> {
     let peers: Vec<String> = (1..=NODES)
         .filter(|&p| p != id)
         .map(|p| port(args.cluster_port_base, p).map(|port| format!("127.0.0.1:{port}")))
         .collect::<Result<_, _>>()?;
     let log = dir.join(format!("n{id}.log"));
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .map_err(io("opening", &log))?;
-    let mut child = Command::new(exe)
+    let spec = ProcessSpec::new(format!("n{id}"), exe)
         .arg("node")
         .args(["--id", &id.to_string()])
         .arg("--data-dir")
@@ -131,6 +119,8 @@ fn start_node(dir: &Path, id: u64, args: &DevArgs, exe: &Path) -> Result<(Child,
         ])
         .arg("--cookie-file")
         .arg(dir.join("cookie"))
+        .arg("--identity-file")
+        .arg(super::identity::identity_path(dir, id))
         // Pages served from this machine may use the wasm SDK (client/js).
         .arg("--cors-origin")
         .arg(crate::proxy::cors::DEV_ORIGINS.join(","))
@@ -140,32 +130,21 @@ fn start_node(dir: &Path, id: u64, args: &DevArgs, exe: &Path) -> Result<(Child,
         .env_remove("VERISIM_ADMIN_TOKEN")
         .arg("--config")
         .arg(dir.join("node.toml"))
-        .stdout(Stdio::piped())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|e| format!("starting n{id}: {e}"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| format!("n{id} has no stdout"))?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(http) = line
-                .strip_prefix("READY ")
-                .and_then(|l| l.split_whitespace().find_map(|kv| kv.strip_prefix("http=")))
-            {
-                let _ = tx.send(http.to_owned());
-            }
-        }
+        // Its stderr (the log) is appended to the file; its stdout is read for the READY line.
+        .log(&log);
+    let mut node = NodeProcess::spawn(spec).map_err(|e| format!("starting n{id}: {e}"))?;
+    let ready = node.wait_line("its READY line", READY_TIMEOUT, |line| {
+        line.strip_prefix("READY ")?
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("http="))
+            .map(str::to_owned)
     });
-    match rx.recv_timeout(READY_TIMEOUT) {
-        Ok(http) => Ok((child, format!("http://{http}"))),
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
+    match ready {
+        Ok(http) => Ok((node, format!("http://{http}"))),
+        Err(e) => {
+            node.kill9();
             Err(format!(
-                "n{id} did not start within {READY_TIMEOUT:?}; see {}",
+                "n{id} did not start within {READY_TIMEOUT:?} ({e}); see {}",
                 log.display()
             ))
         }
@@ -229,6 +208,14 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
         write_private_file(&token_path, token.as_bytes(), false)?;
     }
     let admin_token = read_token_file(&token_path)?;
+    // Node identities, once: a rerun keeps the nodes' identities with their data.
+    let ids: Vec<u64> = (1..=NODES).collect();
+    if !ids
+        .iter()
+        .all(|&id| super::identity::identity_path(dir, id).exists())
+    {
+        super::identity::issue_cluster(dir, &ids)?;
+    }
     let schema = dir.join("schema.json");
     write_once(&schema, DEV_SCHEMA.as_bytes())?;
     let absolute = std::fs::canonicalize(&schema).map_err(io("resolving", &schema))?;

@@ -8,7 +8,10 @@
 //! - **Links**: a relay between ractor_cluster nodes (or any TCP) that cuts, heals, delays, and
 //!   in ractor_cluster frame mode drops whole messages with a seeded probability ([`Relay`]).
 //! - **Node processes**: start a program with its data directory, SIGKILL, SIGSTOP/SIGCONT,
-//!   restart, wait for a line, a port or an HTTP answer ([`NodeProcess`], [`net`]).
+//!   restart, wait for a line, a port or an HTTP answer ([`NodeProcess`], [`net`]); stop a
+//!   whole cluster gracefully ([`terminate_all`]) or kill every process at once ([`kill_all`],
+//!   a tool's Ctrl-C). Tools that run node processes for a person (a benchmark, a local dev
+//!   cluster) use these too, so tests and tools share one process kit.
 //!
 //! Every wait has a deadline and fails with [`FaultError::Timeout`] naming what it waited for;
 //! every random choice comes from a printed seed ([`seed`]). The crate's `README.md` is the
@@ -36,7 +39,7 @@ pub use kill::{
     supervisor_at, tree, wait_replaced, wait_tree,
 };
 pub use net::{HttpReply, http_get, reserve_port, wait_http, wait_port};
-pub use process::{NodeProcess, ProcessSpec, Sandbox, tail};
+pub use process::{NodeProcess, ProcessSpec, Sandbox, kill_all, tail, terminate_all};
 pub use relay::{Direction, DropRule, Mode, Relay, RelayBuilder, RelayStats};
 pub use seed::seed_from_env;
 pub use storm::{Storm, StormReport};

@@ -3,6 +3,11 @@
 //! stdout lines are collected (to wait for a readiness line), its stderr appended to a log
 //! file. Dropping a [`NodeProcess`] kills and reaps it, also while a failed assertion unwinds.
 //!
+//! Beyond tests, the same processes serve a tool that runs a cluster for a person: a benchmark's
+//! Ctrl-C handler kills every process the kit started ([`kill_all`]), a local cluster is stopped
+//! gracefully all at once ([`terminate_all`]: SIGTERM to each, one shared deadline, SIGKILL for
+//! the rest), and a [`Sandbox`] can be kept for reading the logs afterwards ([`Sandbox::keep`]).
+//!
 //! ```
 //! use std::time::Duration;
 //! use verisim_faultkit::{NodeProcess, ProcessSpec};
@@ -21,12 +26,13 @@
 //! # Ok::<(), verisim_faultkit::FaultError>(())
 //! ```
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -37,6 +43,73 @@ use crate::wait::POLL;
 
 /// How long a SIGSTOP or SIGCONT may take to show in the process's state.
 pub const SIGNAL_SETTLE: Duration = Duration::from_secs(5);
+
+/// The process ids of every process the kit started and has not reaped, for [`kill_all`]. A pid
+/// leaves the set, under its lock, *before* its process is reaped: until the reap the kernel
+/// keeps the pid, so [`kill_all`] (which signals under the same lock) never strikes a pid that
+/// has been given to another process since.
+static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+fn live() -> MutexGuard<'static, BTreeSet<i32>> {
+    // The set stays consistent whatever panicked while holding it (inserts and removes only).
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// SIGKILLs every process the kit started in this program and has not reaped yet, wherever its
+/// [`NodeProcess`] is (another thread may be blocked in [`NodeProcess::wait_line`] on it: the
+/// wait then fails at once, the process having exited). Meant for a tool's Ctrl-C handler; the
+/// handles still reap their processes (when dropped, or by [`NodeProcess::wait_exit`]). Returns
+/// how many processes were signalled.
+///
+/// Not for tests that share a test binary: it strikes the other tests' processes too.
+pub fn kill_all() -> usize {
+    let live = live();
+    for &pid in live.iter() {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    live.len()
+}
+
+/// Stops several processes at once: SIGTERM to each (after SIGCONT if paused), then one shared
+/// deadline, `timeout` from now, for all of them to exit; SIGKILL for those still running then.
+/// The outcome of each, in order, as [`NodeProcess::terminate`] reports it: `Ok(status)` if it
+/// exited by itself, [`FaultError::Timeout`] if it had to be killed,
+/// [`FaultError::ProcessNotRunning`] if it was not running.
+///
+/// Stopping them one by one with [`NodeProcess::terminate`] would let each wait in turn, and a
+/// cluster whose members shut down in parallel would take longer than the slowest of them.
+pub fn terminate_all<'a>(
+    processes: impl IntoIterator<Item = &'a mut NodeProcess>,
+    timeout: Duration,
+) -> Vec<Result<ExitStatus, FaultError>> {
+    let mut processes: Vec<&mut NodeProcess> = processes.into_iter().collect();
+    let signalled: Vec<Result<(), FaultError>> = processes
+        .iter_mut()
+        .map(|p| {
+            if p.paused {
+                let _ = p.signal(Signal::SIGCONT);
+                p.paused = false;
+            }
+            p.signal(Signal::SIGTERM)
+        })
+        .collect();
+    let deadline = Instant::now() + timeout;
+    processes
+        .into_iter()
+        .zip(signalled)
+        .map(|(p, signalled)| {
+            signalled?;
+            p.wait_exit(deadline.saturating_duration_since(Instant::now()))
+                .ok_or_else(|| {
+                    p.kill9();
+                    FaultError::Timeout {
+                        what: format!("`{}` to exit after SIGTERM (killed)", p.spec.name),
+                        after: timeout,
+                    }
+                })
+        })
+        .collect()
+}
 
 /// How to start a process. Fields are public so a test can change them between restarts
 /// (through [`NodeProcess::spec_mut`]).
@@ -221,6 +294,9 @@ impl NodeProcess {
                 return Err(FaultError::io("starting a stdout reader", e));
             }
         }
+        if let Ok(pid) = i32::try_from(child.id()) {
+            live().insert(pid);
+        }
         self.child = Some(child);
         self.lines = Some(Mutex::new(rx));
         self.stdout.clear();
@@ -291,13 +367,22 @@ impl NodeProcess {
         let deadline = Instant::now() + timeout;
         loop {
             let c = self.child.as_mut()?;
+            // Under the lock: `kill_all` must not signal the pid once it may be reaped.
+            let mut live = live();
             match c.try_wait() {
                 Ok(Some(status)) => {
+                    if let Ok(pid) = i32::try_from(c.id()) {
+                        live.remove(&pid);
+                    }
+                    drop(live);
                     self.child = None;
                     self.paused = false;
                     return Some(status);
                 }
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
+                Ok(None) if Instant::now() < deadline => {
+                    drop(live);
+                    std::thread::sleep(POLL);
+                }
                 _ => return None,
             }
         }
@@ -371,6 +456,9 @@ impl NodeProcess {
     /// SIGKILL and reap (nothing to do if it is not running). Its data directory stays.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
+            if let Ok(pid) = i32::try_from(c.id()) {
+                live().remove(&pid);
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -402,6 +490,15 @@ impl NodeProcess {
         self.kill9();
         self.start()
     }
+
+    /// The last `max` bytes of its log ([`ProcessSpec::log`]), for a failure message; see
+    /// [`tail`].
+    pub fn log_tail(&self, max: u64) -> String {
+        match &self.spec.log {
+            Some(path) => tail(path, max),
+            None => String::from("<no log>"),
+        }
+    }
 }
 
 // A test shares its processes with its client threads.
@@ -430,8 +527,9 @@ pub fn tail(path: &Path, max: u64) -> String {
 }
 
 /// A temporary directory for a test's processes (data directories, logs, config files),
-/// removed when dropped. Drop it after the processes (declare it first, or hold it in a struct
-/// field after them), so nothing writes into it while it is removed.
+/// removed when dropped (unless [kept](Self::keep)). Drop it after the processes (declare it
+/// first, or hold it in a struct field after them), so nothing writes into it while it is
+/// removed.
 #[derive(Debug)]
 pub struct Sandbox {
     dir: tempfile::TempDir,
@@ -445,6 +543,12 @@ impl Sandbox {
             .tempdir()
             .map_err(|e| FaultError::io("creating a temporary directory", e))?;
         Ok(Self { dir })
+    }
+
+    /// Keeps the directory when dropped (`true`), for reading the logs afterwards; the caller
+    /// says where it is. `false` removes it again on drop.
+    pub fn keep(&mut self, keep: bool) {
+        self.dir.disable_cleanup(keep);
     }
 
     /// Its path.

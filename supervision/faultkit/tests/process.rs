@@ -7,7 +7,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use nix::sys::signal::kill;
-use verisim_faultkit::{NodeProcess, ProcessSpec, Sandbox, http_get, wait_http};
+use verisim_faultkit::{
+    FaultError, NodeProcess, ProcessSpec, Sandbox, http_get, terminate_all, wait_http,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 const CHILD_DIR: &str = "FAULTKIT_CHILD_DIR";
@@ -123,4 +125,85 @@ fn a_process_that_exits_before_its_line_fails_the_wait_at_once() {
     let mut p = NodeProcess::spawn(ProcessSpec::new("false", "sh").args(["-c", "exit 3"])).unwrap();
     let err = p.wait_line("READY", WAIT, |_| Some(())).unwrap_err();
     assert!(err.to_string().contains("exited"), "{err}");
+}
+
+#[test]
+fn a_failed_start_is_explained_by_the_tail_of_its_log() {
+    let sandbox = Sandbox::new("faultkit-process-").unwrap();
+    let spec = ProcessSpec::new("crasher", "sh")
+        .args(["-c", "echo 'config: no such file' >&2; exit 2"])
+        .log(sandbox.join("crasher.log"));
+    let mut p = NodeProcess::spawn(spec).unwrap();
+    let err = p.wait_line("READY", WAIT, |_| None::<()>).unwrap_err();
+    assert!(matches!(err, FaultError::ProcessExited { .. }), "{err}");
+    assert!(
+        p.log_tail(100).contains("config: no such file"),
+        "{}",
+        p.log_tail(100)
+    );
+    let no_log = NodeProcess::new(ProcessSpec::new("quiet", "true"));
+    assert_eq!(no_log.log_tail(100), "<no log>");
+}
+
+#[test]
+fn a_kept_sandbox_outlives_its_handle() {
+    let mut sandbox = Sandbox::new("faultkit-keep-").unwrap();
+    let dir = sandbox.path().to_path_buf();
+    std::fs::write(sandbox.join("n1.log"), "kept").unwrap();
+    sandbox.keep(true);
+    drop(sandbox);
+    let kept = std::fs::read_to_string(dir.join("n1.log"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(kept.unwrap(), "kept");
+
+    // Changing one's mind: removed after all.
+    let mut sandbox = Sandbox::new("faultkit-keep-").unwrap();
+    let dir = sandbox.path().to_path_buf();
+    sandbox.keep(true);
+    sandbox.keep(false);
+    drop(sandbox);
+    assert!(!dir.exists());
+}
+
+#[test]
+fn terminate_all_stops_a_cluster_with_one_deadline_and_kills_what_ignores_sigterm() {
+    // `sleep` dies of SIGTERM; the second ignores it (an ignored signal stays ignored across
+    // exec), so only SIGKILL stops it. Both print READY once their disposition is set.
+    let polite = ProcessSpec::new("polite", "sh").args(["-c", "echo READY; exec sleep 600"]);
+    let stubborn =
+        ProcessSpec::new("stubborn", "sh").args(["-c", "trap '' TERM; echo READY; exec sleep 600"]);
+    let mut procs = vec![
+        NodeProcess::spawn(polite).unwrap(),
+        NodeProcess::spawn(stubborn).unwrap(),
+        NodeProcess::new(ProcessSpec::new("never started", "true")),
+    ];
+    for p in &mut procs[..2] {
+        p.wait_line("READY", WAIT, |l| (l == "READY").then_some(()))
+            .unwrap();
+    }
+    procs[0].sigstop().unwrap(); // a paused member is woken up to hear the SIGTERM
+    let pids: Vec<_> = procs[..2].iter().map(|p| p.pid().unwrap()).collect();
+
+    let outcomes = terminate_all(&mut procs, Duration::from_secs(1));
+    assert_eq!(outcomes.len(), 3);
+    let polite = outcomes[0].as_ref().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(polite),
+        Some(15),
+        "{polite}"
+    );
+    assert!(
+        matches!(outcomes[1], Err(FaultError::Timeout { .. })),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(outcomes[2], Err(FaultError::ProcessNotRunning(_))),
+        "{:?}",
+        outcomes[2]
+    );
+    for (p, pid) in procs.iter().zip(pids) {
+        assert!(!p.is_running());
+        assert!(kill(pid, None).is_err(), "{} was reaped", p.spec().name);
+    }
 }
