@@ -583,7 +583,26 @@ fn with_checksum(body: &str) -> Zeroizing<String> {
     Zeroizing::new(format!("{body}checksum = {}\n", sum.to_hex()))
 }
 
+/// Reads a secret file, refusing it when group or others may read or write it (as the cookie file).
 fn read_text(path: &Path) -> Result<Zeroizing<String>, IdentityError> {
+    let io = |source| IdentityError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format_error(
+                path,
+                &format!("mode {mode:o} lets group or others at a secret; chmod 600 it"),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
     std::fs::read_to_string(path)
         .map(Zeroizing::new)
         .map_err(|source| IdentityError::Io {

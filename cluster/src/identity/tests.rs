@@ -7,6 +7,13 @@ fn ring(authority: &Authority, node: u64) -> Keyring {
     Keyring::with_identity(authority.issue(node)).expect("keyring")
 }
 
+/// Writes a secret file as the CLI does: mode 0600.
+fn write_private(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 fn seal_of(k: &Keyring, to: u64, body: &[u8]) -> Seal {
     k.seal("raft", to, body)
         .expect("a keyring with an identity seals")
@@ -17,7 +24,7 @@ fn identity_and_authority_files_read_back_what_was_written() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Authority::generate();
     let ca_path = dir.path().join("authority.key");
-    std::fs::write(&ca_path, ca.to_file_text().as_bytes()).unwrap();
+    write_private(&ca_path, &ca.to_file_text());
     assert_eq!(
         Authority::read(&ca_path).unwrap().public_key(),
         ca.public_key()
@@ -25,7 +32,7 @@ fn identity_and_authority_files_read_back_what_was_written() {
 
     let id = ca.issue(7);
     let path = dir.path().join("n7.identity");
-    std::fs::write(&path, id.to_file_text().as_bytes()).unwrap();
+    write_private(&path, &id.to_file_text());
     let back = NodeIdentity::read(&path).unwrap();
     assert_eq!(back.credential(), id.credential());
     assert_eq!(back.authority(), ca.public_key());
@@ -41,23 +48,29 @@ fn a_damaged_or_edited_identity_file_is_refused_with_the_reason() {
 
     // One character changed: the checksum no longer matches.
     let edited = text.replacen("node = 2", "node = 1", 1);
-    std::fs::write(&path, &edited).unwrap();
+    write_private(&path, &edited);
     let e = NodeIdentity::read(&path).unwrap_err().to_string();
     assert!(e.contains("checksum mismatch"), "{e}");
 
     // The node id changed and the checksum recomputed (an attacker editing a stolen file to claim
     // another id): the authority's signature no longer covers it.
     let body = &edited[..edited.rfind("checksum = ").unwrap()];
-    std::fs::write(&path, with_checksum(body).as_bytes()).unwrap();
+    write_private(&path, &with_checksum(body));
     assert!(matches!(
         NodeIdentity::read(&path),
         Err(IdentityError::NotIssued { node: 1 })
     ));
 
     // An authority file where an identity file belongs.
-    std::fs::write(&path, ca.to_file_text().as_bytes()).unwrap();
+    write_private(&path, &ca.to_file_text());
     let e = NodeIdentity::read(&path).unwrap_err().to_string();
     assert!(e.contains("not a `verisim-node-identity v1` file"), "{e}");
+
+    // Readable by others: refused before it is read.
+    write_private(&path, &text);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let e = NodeIdentity::read(&path).unwrap_err().to_string();
+    assert!(e.contains("mode 644"), "{e}");
 
     // Missing file: the path and the OS error.
     let e = NodeIdentity::read(&dir.path().join("absent"))
