@@ -14,10 +14,7 @@ use std::time::Duration;
 use clap::Args;
 use verisim_client::auth::IdentityKey;
 use verisim_client::http::Client;
-use verisim_client::wire::{
-    ClientId, EdgePayload, EntityId, GraphPayload, RegisterRequest, SemanticPayload, TensorData,
-    TensorPayload, Value, VectorPayload,
-};
+use verisim_client::wire::{ClientId, RegisterRequest};
 use verisim_faultkit::{FaultError, NodeProcess, ProcessSpec, terminate_all};
 
 use super::{KeyFile, SessionFile, read_key_file, read_token_file, write_private_file};
@@ -151,45 +148,9 @@ fn start_node(
     }
 }
 
-/// The example hexad: a 128-d vector, 10 edges, a 4×4 tensor and three annotated properties.
+/// The example hexad (`verisim_client::wire::example_entity`), with its error as text.
 pub fn example_entity(id: &str) -> Result<RegisterRequest, String> {
-    let eid = |s: String| EntityId::new(s).map_err(|e| e.to_string());
-    #[allow(clippy::cast_precision_loss)]
-    let vector = (0..128)
-        .map(|i| ((i * 37 % 101) as f32) / 101.0 - 0.5)
-        .collect();
-    #[allow(clippy::cast_precision_loss)]
-    let tensor = (0..16).map(|i| i as f32 * 0.5).collect();
-    Ok(RegisterRequest {
-        id: eid(id.to_owned())?,
-        graph: GraphPayload {
-            properties: [("name".to_owned(), Value::Text(id.to_owned()))].into(),
-            edges: (0..10)
-                .map(|i| {
-                    Ok(EdgePayload {
-                        predicate: "links".into(),
-                        target: eid(format!("example-target-{i}"))?,
-                        properties: Default::default(),
-                    })
-                })
-                .collect::<Result<_, String>>()?,
-        },
-        vector: VectorPayload {
-            collection: "default".into(),
-            values: vector,
-        },
-        tensor: TensorPayload::from_typed(vec![4, 4], &TensorData::F32(tensor)),
-        semantic: SemanticPayload {
-            types: ["ex:Thing".to_owned()].into(),
-            properties: [
-                ("ex:name".to_owned(), Value::Text(id.to_owned())),
-                ("ex:count".to_owned(), Value::Int(3)),
-                ("ex:score".to_owned(), Value::Float(0.75)),
-            ]
-            .into(),
-            proofs: vec![],
-        },
-    })
+    verisim_client::wire::example_entity(id).map_err(|e| e.to_string())
 }
 
 /// Prepares the directory, starts the nodes, registers the dev key, opens a window, prints how to

@@ -8,6 +8,7 @@
 mod bytes;
 mod entity;
 mod error;
+mod example;
 mod grant;
 mod query;
 mod tensor;
@@ -21,6 +22,7 @@ pub use entity::{
     VectorPayload,
 };
 pub use error::{DriftDetails, DriftedModality, ErrorBody, ErrorCode};
+pub use example::example_entity;
 pub use grant::{Access, GrantChanged, GrantRequest};
 // The vocabulary the node shares: one definition each (crate `verisim-vocab`).
 pub use query::{

@@ -842,7 +842,7 @@ impl Cluster {
         let mut replay = None;
         // 1. Snapshot chunks, then an install, durable at once: the consensus actor writes each
         //    chunk with `sync_data` and installs with fsync, rename and directory fsync before
-        //    anything else of the `Ready` (`handle_ready` in actors/src/consensus/actor.rs), so
+        //    anything else of the `Ready` (`handle_ready` in actors/node/src/consensus/actor.rs), so
         //    they are not part of the write a crash can lose below (`in_flight`), and a chunk's
         //    acknowledgement (sent in step 5) never claims bytes a crash could still lose. Step 5
         //    checks that; a partial file survives a crash (the restarted core starts the

@@ -1,4 +1,9 @@
-//! The registry state machine: the "tiny core" of metadata the Raft log replicates.
+//! The registry state machine: the "tiny core" of metadata the Raft log replicates, its commands,
+//! and the snapshot files that hold it on disk ([`snapshot`]).
+//!
+//! A crate of its own so that the state machine is seen to need no async runtime, actors or storage
+//! engine (`scripts/check-layers` holds it to that): the consensus actor in `verisim` applies its
+//! commands, the Snapshotter writes its snapshots.
 //!
 //! It holds entities (id → version, per-modality content hash and size, placement), client identity keys,
 //! trust windows, the request ids already applied (so retries are idempotent) and node addresses. Payloads
@@ -24,7 +29,12 @@ pub use state::{
     FORMAT_COMPACT, MAX_REPLICAS, MODALITIES, Outcome, Refusal, RegistryConfig, RegistryState,
     SnapshotBodyError, WindowRecord, step_clock,
 };
-pub use verisim_stores::{ContentHash, EntityId, ModalityKind};
+pub use verisim_vocab::{ContentHash, EntityId, Modality as ModalityKind};
 
+pub mod placement;
+pub mod snapshot;
+
+#[cfg(test)]
+mod testing;
 #[cfg(test)]
 mod tests;

@@ -1,15 +1,13 @@
-//! Where an entity's payload lives: rendezvous (highest-random-weight) hashing over the cluster's
+//! Where an entity's payload lives (the placement policy, beside the state machine that records it): rendezvous (highest-random-weight) hashing over the cluster's
 //! voters.
 //!
 //! Every node computes the same placement from the same member set, adding or removing a node
 //! moves only the entities that rank it among their top `replicas`, and no table needs to be kept.
 //! The placement chosen at registration is committed to the registry with the entity; updates
-//! keep it. When the voters change, the leader's rebalancer (`crate::rebalance`) moves entities
+//! keep it. When the voters change, the leader's rebalancer (`verisim::rebalance`) moves entities
 //! to the placement this function gives for the new voters, through the quorum.
 
-use verisim_stores::EntityId;
-
-use crate::registry::NodeName;
+use crate::{EntityId, NodeName};
 
 /// The `replicas` nodes (fewer if the cluster is smaller) that hold `id`, best-ranked first.
 pub fn place(id: &EntityId, nodes: &[NodeName], replicas: usize) -> Vec<NodeName> {

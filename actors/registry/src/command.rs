@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use verisim_stores::{ContentHash, EntityId, ModalityKind};
 use verisim_vocab::cbor::CborError;
+use verisim_vocab::{ContentHash, EntityId, Modality as ModalityKind};
 
 use super::ids::{ClientId, NodeName, RequestId, WindowId};
 

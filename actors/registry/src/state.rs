@@ -7,7 +7,7 @@ use imbl::OrdMap;
 
 use serde::{Deserialize, Serialize};
 
-use verisim_stores::{ContentHash, EntityId, ModalityKind};
+use verisim_vocab::{ContentHash, EntityId, Modality as ModalityKind};
 
 use super::command::{
     Access, Command, ItemMeta, NodeInfo, Origin, PlacementMove, Proposal, PublicKey, decode_exact,
@@ -777,9 +777,10 @@ impl RegistryState {
         self.nodes = OrdMap::new();
     }
 
-    /// Puts an entity in place as it is (unit tests of what reads a registry).
-    #[cfg(test)]
-    pub(crate) fn insert_entity(&mut self, id: EntityId, meta: EntityMeta) {
+    /// Puts an entity in place as it is (unit tests of what reads a registry; feature `test-util`
+    /// for other crates' tests).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn insert_entity(&mut self, id: EntityId, meta: EntityMeta) {
         self.entities.insert(id, meta);
     }
 

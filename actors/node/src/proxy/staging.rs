@@ -12,8 +12,8 @@ use verisim_stores::{ContentHash, EntityId, ExportedItem, ModalityKind};
 use super::ProxyState;
 use super::error::ProxyError;
 use super::error::store_error;
-use super::placement::write_quorum;
 use crate::consensus::endpoint::node_name;
+use crate::registry::placement::write_quorum;
 use crate::store_actors::{Fence, Imported, MODALITIES, StoreDirectory};
 
 /// Test-only fault hook: a file of this name in the node's data directory, holding a count N,

@@ -20,7 +20,7 @@ mod file;
 
 use std::path::Path;
 
-use crate::registry::{RegistryState, SnapshotBodyError};
+use crate::{RegistryState, SnapshotBodyError};
 
 pub use dir::{Expected, OpenReport, Quarantined, SnapshotDir, SnapshotInfo};
 pub use file::{

@@ -34,10 +34,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, Read, Write};
 
 use imbl::OrdMap;
-use verisim_stores::{ContentHash, EntityId, ModalityKind};
+use verisim_vocab::{ContentHash, EntityId, Modality as ModalityKind};
 
 use super::{AppliedRequest, ClientRecord, EntityMeta, Outcome, RegistryState, WindowRecord};
-use crate::registry::{
+use crate::{
     Access, ClientId, ItemMeta, NodeInfo, NodeName, PublicKey, RequestId, WindowId, decode_exact,
     encode,
 };

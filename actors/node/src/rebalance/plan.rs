@@ -15,7 +15,7 @@
 
 use verisim_stores::EntityId;
 
-use crate::proxy::placement::place;
+use crate::registry::placement::place;
 use crate::registry::{EntityMeta, NodeName, PlacementMove, RegistryState};
 
 /// One entity to settle: every node of `to` must hold version `version` before the placement

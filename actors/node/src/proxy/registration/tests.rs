@@ -260,7 +260,7 @@ fn origin(who: &str, request: &str) -> Origin {
 /// The four inputs of the `verisim dev` example entity `id`, with `tag` in its vector so that two
 /// tags give two different payloads.
 fn inputs(id: &str, tag: f32) -> [ItemInput; 4] {
-    let mut request = crate::cli::dev::example_entity(id).expect("the example entity");
+    let mut request = verisim_client::wire::example_entity(id).expect("the example entity");
     if let Some(v) = request.vector.values.first_mut() {
         *v = tag;
     }
@@ -314,7 +314,7 @@ async fn a_registration_commits_its_hashes_and_placement_and_reaches_every_repli
     );
     assert_eq!(
         meta.placement,
-        crate::proxy::placement::place(&entity("e1"), &registry.voters(), 3)
+        crate::registry::placement::place(&entity("e1"), &registry.voters(), 3)
     );
     // Answered once a majority holds it; the third replica completes in the background.
     eventually("every replica holds all four items", || {

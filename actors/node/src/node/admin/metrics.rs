@@ -771,7 +771,7 @@ mod tests {
     /// exports: a renamed metric breaks this test, not an operator's dashboard.
     #[test]
     fn every_series_the_dashboard_queries_is_exported() {
-        let dashboard = include_str!("../../../../docs/grafana/verisim-dashboard.json");
+        let dashboard = include_str!("../../../../../docs/grafana/verisim-dashboard.json");
         let status = ConsensusStatus {
             id: 1,
             role: Role::Leader,

@@ -21,7 +21,7 @@ use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
 
 pub use self::ports::{RegistryPort, StorePort};
 use super::error::{ProxyError, store_error};
-use super::placement::{place, write_quorum};
+use crate::registry::placement::{place, write_quorum};
 use crate::registry::{ClientId, Command, ItemMeta, NodeName, Origin, Outcome, Refusal};
 use crate::store_actors::{Fence, MODALITIES, StoreCallError};
 

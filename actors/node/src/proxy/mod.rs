@@ -11,7 +11,6 @@ pub mod entities;
 pub mod entity_read;
 pub mod error;
 pub mod grants;
-pub mod placement;
 pub mod queries;
 pub mod registration;
 pub mod staging;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::registry::{
+use crate::{
     ClientId, Command, ContentHash, EntityId, ItemMeta, MODALITIES, NodeName, Origin, Outcome,
     Proposal, PublicKey, RegistryConfig, RequestId, WindowId,
 };
@@ -94,7 +94,7 @@ fn a_snapshot_in_the_current_format_round_trips_and_is_smaller() {
         .write(23, 2, vec![0xa0], 5, |w| state.write_snapshot_body(w))
         .unwrap();
     assert_eq!(info.header.format, FORMAT);
-    assert_eq!(FORMAT, crate::registry::FORMAT_COMPACT);
+    assert_eq!(FORMAT, crate::FORMAT_COMPACT);
     let (header, loaded) = read_registry(&info.path).unwrap();
     assert_eq!(header, info.header);
     assert_eq!(loaded, state);
