@@ -39,7 +39,7 @@ fn every_log_line_of_a_request_names_it_and_the_id_comes_back_in_a_header() {
                 env("VERISIM_LOG_FORMAT", "json"),
                 env(
                     "VERISIM_LOG",
-                    "info,verisim::node::request_log=debug,verisim::proxy=debug",
+                    "info,verisim_node::node::request_log=debug,verisim_node::proxy=debug",
                 ),
             ],
             ..Options::default()
