@@ -22,7 +22,7 @@ use verisim_stores::{EntityId, ExportedItem};
 use super::format::{BackupHeader, BackupWriter, FORMAT};
 use crate::consensus::SharedReplica;
 use crate::consensus::endpoint::node_name;
-use crate::proxy::entity_read::fetch_verified;
+use crate::proxy::registration::fetch_verified;
 use crate::registry::{EntityMeta, RegistryState, encode};
 use crate::store_actors::StoreDirectory;
 

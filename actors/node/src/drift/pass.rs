@@ -31,7 +31,7 @@ use verisim_stores::{BUCKETS, BucketDigest, ContentHash, EntityId, ModalityKind,
 use super::report::PassReport;
 use crate::consensus::endpoint::node_name;
 use crate::proxy::ProxyState;
-use crate::proxy::entity_read::fetch_verified;
+use crate::proxy::registration::fetch_verified;
 use crate::proxy::staging::find_staged;
 use crate::registry::NodeName;
 use crate::store_actors::{Fence, Imported, MODALITIES, Removed, StoreRef};
@@ -326,7 +326,7 @@ async fn repair_one(st: &ProxyState, me: &NodeName, horizon: u64, d: Diff) -> Fi
             let order: Vec<&str> = peers.iter().map(String::as_str).collect();
             let (from, item) = match fetch_verified(&st.stores, &order, &id, kind, expected).await {
                 Ok(found) => found,
-                Err(_) => match find_staged(st, &id, kind, expected).await {
+                Err(_) => match find_staged(st, &st.stores, &id, kind, expected).await {
                     Some(found) => found,
                     None => {
                         tracing::warn!(%id, ?kind, "drift: no replica holds the committed content");

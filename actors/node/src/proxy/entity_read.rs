@@ -1,218 +1,17 @@
-//! `GET /v1/entities/{id}`: the four modalities of one committed version, each from a replica whose
-//! copy matches the hash the registry committed for it.
-//!
-//! A read fixes the entity's version at a read index, then looks for each modality on its replicas
-//! (this node first). Three things can stand between it and a verified copy, and they are told apart:
-//! - **the entity moved on**: an update or delete committed after the read started, and the replicas
-//!   already hold the newer content. The read starts again on the newer version (or answers 404),
-//!   so a read racing writes answers the version it started with or a newer one, never drift;
-//! - **a replica is unreachable**: that is no evidence of drift. Another replica serves, or the read
-//!   answers `503 unavailable` with `Retry-After` when none that could hold it answered;
-//! - **drift**: every replica answered and none holds the committed content, not even a staged copy
-//!   on any member (see `staging`): `502 drift_detected`, with what each replica held.
-
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+//! `GET /v1/entities/{id}`: authenticate, call the registration service's read
+//! ([`Registration::get`](super::registration::Registration::get): one committed version, each
+//! modality verified against its hash on a replica), render the view.
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use verisim_client::wire::{self as w, ErrorCode};
-use verisim_stores::{ContentHash, EntityId, ExportedItem, ModalityKind};
+use verisim_client::wire as w;
+use verisim_stores::{ExportedItem, ModalityKind};
 
 use super::error::ProxyError;
-use super::registration::no_entity;
-use super::{ProxyState, convert, read_body, staging};
-use crate::consensus::endpoint::node_name;
-use crate::registry::{ClientId, EntityMeta, NodeName};
-use crate::store_actors::StoreDirectory;
-
-use crate::store_actors::STORE_TIMEOUT;
-
-/// How long a read looks again for a modality no replica holds at the committed hash before it
-/// decides: a write's distribution in flight usually completes within a few fsyncs.
-const DISTRIBUTION_GRACE: Duration = Duration::from_secs(2);
-
-/// How many times a read starts again on a newer version before it gives up with `503`: an entity
-/// rewritten faster than it can be read.
-const MAX_RESTARTS: u32 = 16;
-
-/// What one replica held for one modality, when it was not the committed content.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Held {
-    /// Another content (an older or newer version, or drift).
-    Other(ContentHash),
-    /// Nothing.
-    Missing,
-    /// The replica did not answer.
-    Unreachable(String),
-}
-
-impl Held {
-    fn describe(&self) -> String {
-        match self {
-            Held::Other(h) => format!("hash {}", h.to_hex()),
-            Held::Missing => "missing".into(),
-            Held::Unreachable(e) => format!("unreachable: {e}"),
-        }
-    }
-}
-
-/// What each replica asked held instead of a matching copy: (node, what).
-pub(crate) type Seen = Vec<(String, Held)>;
-
-/// The item of `kind` from the first of `nodes` whose copy matches `expected`, in the order given.
-/// `Err` lists what each node held instead.
-pub(crate) async fn fetch_verified(
-    stores: &StoreDirectory,
-    nodes: &[&str],
-    id: &EntityId,
-    kind: ModalityKind,
-    expected: ContentHash,
-) -> Result<(String, ExportedItem), Seen> {
-    let mut seen = Vec::new();
-    for &node in nodes {
-        match stores.export(node, kind, id, STORE_TIMEOUT).await {
-            // The store verified the payload against its hash on export.
-            Ok(Some(item)) if item.hash == expected => return Ok((node.to_owned(), item)),
-            Ok(Some(item)) => seen.push((node.to_owned(), Held::Other(item.hash))),
-            Ok(None) => seen.push((node.to_owned(), Held::Missing)),
-            Err(e) => seen.push((node.to_owned(), Held::Unreachable(e.to_string()))),
-        }
-    }
-    Err(seen)
-}
-
-/// The replicas of `placement`, `local` first.
-fn read_order<'a>(local: &str, placement: &'a [NodeName]) -> Vec<&'a str> {
-    let mut order: Vec<&str> = placement.iter().map(NodeName::as_str).collect();
-    order.sort_by_key(|n| *n != local);
-    order
-}
-
-/// The modalities found (node, item), and those found at no replica with what each held.
-type Views = BTreeMap<ModalityKind, (String, ExportedItem)>;
-type Unfound = Vec<(ModalityKind, ContentHash, Seen)>;
-
-enum Attempt {
-    /// Every modality of this version, verified; or (only with `allow_drift`) some left unfound.
-    Read(Views, Unfound),
-    /// The entity changed (or went) since the version was fixed: read again.
-    Moved,
-}
-
-/// Whether the registry (as this node has applied it) no longer holds exactly `meta`'s content
-/// where `meta` placed it (the rebalancer moved it: old replicas drop their copies).
-fn moved(st: &ProxyState, id: &EntityId, meta: &EntityMeta) -> bool {
-    st.replica.read().state.entity(id).is_none_or(|now| {
-        now.version != meta.version || now.items != meta.items || now.placement != meta.placement
-    })
-}
-
-/// One attempt at reading version `meta` of `id`.
-async fn attempt(
-    st: &ProxyState,
-    id: &EntityId,
-    meta: &EntityMeta,
-    allow_drift: bool,
-) -> Result<Attempt, ProxyError> {
-    let local = node_name(st.id);
-    let order = read_order(&local, &meta.placement);
-    let mut views = Views::new();
-    let mut missing: Unfound = Vec::new();
-    for kind in crate::store_actors::MODALITIES {
-        let expected = meta
-            .items
-            .get(&kind)
-            .ok_or_else(|| ProxyError::internal(format!("no {kind:?} hash recorded")))?
-            .hash;
-        missing.push((kind, expected, Vec::new()));
-    }
-    // A write committed a moment ago may still be on its way to the replicas (its 201 waits for
-    // that): look again for a short while before deciding (not when the caller asked for whatever
-    // is there).
-    let grace = Instant::now()
-        + if allow_drift {
-            Duration::ZERO
-        } else {
-            DISTRIBUTION_GRACE
-        };
-    let mut pause = Duration::from_millis(5);
-    loop {
-        let mut still = Vec::new();
-        for (kind, expected, _) in missing {
-            match fetch_verified(&st.stores, &order, id, kind, expected).await {
-                Ok(found) => {
-                    views.insert(kind, found);
-                }
-                // No replica holds the committed content (yet): the node that took the write
-                // keeps a staged copy until its replicas do; serve it and repair from it.
-                Err(seen) => match staging::find_staged(st, id, kind, expected).await {
-                    Some((node, item)) => {
-                        let repair = (st.clone(), item.clone());
-                        tokio::spawn(async move {
-                            staging::repair_replicas(&repair.0, &repair.1).await;
-                        });
-                        views.insert(kind, (node, item));
-                    }
-                    None => still.push((kind, expected, seen)),
-                },
-            }
-        }
-        missing = still;
-        if missing.is_empty() {
-            return Ok(Attempt::Read(views, missing));
-        }
-        // The replicas may hold a newer version already: this node applies it soon after.
-        if moved(st, id, meta) {
-            return Ok(Attempt::Moved);
-        }
-        if Instant::now() + pause > grace {
-            break;
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-    }
-    if allow_drift {
-        return Ok(Attempt::Read(views, missing));
-    }
-    // Before calling anything drift: is this still the version the quorum holds?
-    st.read_barrier().await?;
-    if moved(st, id, meta) {
-        return Ok(Attempt::Moved);
-    }
-    let describe = |missing: &Unfound| {
-        missing
-            .iter()
-            .map(|(kind, expected, seen)| {
-                serde_json::json!({
-                    "modality": kind,
-                    "expected": expected.to_hex(),
-                    "replicas": seen
-                        .iter()
-                        .map(|(n, h)| serde_json::json!({"node": n, "found": h.describe()}))
-                        .collect::<Vec<_>>(),
-                })
-            })
-            .collect::<Vec<_>>()
-    };
-    // A replica that did not answer may hold it: that is not drift.
-    let unreachable = missing
-        .iter()
-        .any(|(_, _, seen)| seen.iter().any(|(_, h)| matches!(h, Held::Unreachable(_))));
-    if unreachable {
-        return Err(ProxyError::new(
-            ErrorCode::Unavailable,
-            format!("no reachable replica holds the committed content of {id}; retry later"),
-        )
-        .with_details(serde_json::json!({ "modalities": describe(&missing) })));
-    }
-    Err(ProxyError::new(
-        ErrorCode::DriftDetected,
-        format!("{} modalities of {id} match no replica", missing.len()),
-    )
-    .with_details(serde_json::json!({ "modalities": describe(&missing) })))
-}
+use super::registration::{EntityRead, Unfound};
+use super::{ProxyState, convert, read_body};
+use crate::registry::ClientId;
 
 fn decode<T: serde::Serialize + serde::de::DeserializeOwned>(
     item: &ExportedItem,
@@ -221,20 +20,8 @@ fn decode<T: serde::Serialize + serde::de::DeserializeOwned>(
         .map_err(|e| ProxyError::internal(format!("a verified item does not decode: {e}")))
 }
 
-/// The entity `caller` may read, as this node has applied it; 404 otherwise.
-fn readable(st: &ProxyState, id: &EntityId, caller: &ClientId) -> Result<EntityMeta, ProxyError> {
-    st.replica
-        .read()
-        .state
-        .entity(id)
-        .filter(|e| e.can_read(caller))
-        .cloned()
-        .ok_or_else(|| no_entity(id))
-}
-
 /// `GET /v1/entities/{id}`: all four modalities of one version, each verified against the hash the
-/// registry committed. Linearizable: the version is fixed at a read index from the leader, and a
-/// newer one is answered only if it committed meanwhile.
+/// registry committed (`?allow_drift=true`: whatever is there, with what is not).
 pub async fn get(
     State(st): State<ProxyState>,
     Path(id): Path<String>,
@@ -249,34 +36,21 @@ pub async fn get(
     let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
     tracing::Span::current().record("entity", id.as_str());
-    st.read_barrier().await?;
-    let mut restarts = 0;
-    let (meta, views, unfound) = loop {
-        let meta = readable(&st, &id, &caller)?;
-        match attempt(&st, &id, &meta, allow_drift).await? {
-            Attempt::Read(views, unfound) => break (meta, views, unfound),
-            Attempt::Moved if restarts < MAX_RESTARTS => restarts += 1,
-            Attempt::Moved => {
-                return Err(ProxyError::new(
-                    ErrorCode::Unavailable,
-                    format!("{id} changed {restarts} times while being read; retry later"),
-                ));
-            }
-        }
-    };
-    if restarts > 0 {
-        tracing::debug!(%id, restarts, version = meta.version, "read moved to a newer version");
-    }
-    render(wire_id, &caller, &meta, views, &unfound)
+    let read = st.registration().get(&id, &caller, allow_drift).await?;
+    render(wire_id, &caller, read)
 }
 
 fn render(
     wire_id: w::EntityId,
     caller: &ClientId,
-    meta: &EntityMeta,
-    views: Views,
-    unfound: &Unfound,
+    read: EntityRead,
 ) -> Result<Response, ProxyError> {
+    let EntityRead {
+        meta,
+        views,
+        unfound,
+    } = read;
+    let unfound: &Unfound = &unfound;
     let hash = |k: ModalityKind| w::ContentHash(meta.items.get(&k).map_or([0; 32], |m| m.hash.0));
     let view = |k: ModalityKind| views.get(&k).cloned();
     debug_assert!(unfound.iter().all(|(k, _, _)| !views.contains_key(k)));
@@ -344,19 +118,4 @@ fn render(
         },
     })
     .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn this_node_is_asked_first_and_the_placement_order_kept_otherwise() {
-        let p: Vec<NodeName> = ["node-1", "node-2", "node-3"]
-            .iter()
-            .map(|n| NodeName::new(*n).unwrap())
-            .collect();
-        assert_eq!(read_order("node-2", &p), vec!["node-2", "node-1", "node-3"]);
-        assert_eq!(read_order("node-9", &p), vec!["node-1", "node-2", "node-3"]);
-    }
 }

@@ -11,6 +11,7 @@ pub mod entities;
 pub mod entity_read;
 pub mod error;
 pub mod grants;
+pub mod ports;
 pub mod queries;
 pub mod registration;
 pub mod staging;

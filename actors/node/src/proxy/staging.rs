@@ -12,6 +12,7 @@ use verisim_stores::{ContentHash, EntityId, ExportedItem, ModalityKind};
 use super::ProxyState;
 use super::error::ProxyError;
 use super::error::store_error;
+use super::ports::{RegistryPort, StorePort};
 use crate::consensus::endpoint::node_name;
 use crate::registry::placement::write_quorum;
 use crate::store_actors::{Fence, Imported, MODALITIES, StoreDirectory};
@@ -102,29 +103,18 @@ pub(super) fn unstage_local_later(stores: &StoreDirectory, items: &[ExportedItem
 
 /// The staged item (id, kind, hash) from the first member node that holds it, this node first;
 /// verified by its store and again here.
-pub(crate) async fn find_staged(
-    st: &ProxyState,
+pub(crate) async fn find_staged<R: RegistryPort, S: StorePort>(
+    registry: &R,
+    stores: &S,
     id: &EntityId,
     kind: ModalityKind,
     hash: ContentHash,
 ) -> Option<(String, ExportedItem)> {
-    let local = node_name(st.id);
-    let mut nodes: Vec<String> = {
-        let replica = st.replica.read();
-        replica
-            .membership
-            .voters
-            .iter()
-            .chain(replica.membership.learners.iter())
-            .map(|&n| node_name(n))
-            .collect()
-    };
+    let local = registry.local_node();
+    let mut nodes = registry.members();
     nodes.sort_by_key(|n| *n != local);
     for node in nodes {
-        let Ok(store) = st.stores.on(&node, kind) else {
-            continue;
-        };
-        match store.staged(id, hash, STAGING_TIMEOUT).await {
+        match stores.staged(&node, kind, id, hash).await {
             Ok(Some(item))
                 if item.hash == hash
                     && item.modality == kind
@@ -142,28 +132,27 @@ pub(crate) async fn find_staged(
 /// Imports `item` into every replica of its entity whose copy differs, while the registry still
 /// commits exactly this content (a newer write distributes its own). Returns how many replicas
 /// hold it afterwards and how many the placement has.
-pub(super) async fn repair_replicas(st: &ProxyState, item: &ExportedItem) -> (usize, usize) {
-    let (placement, fence) = {
-        let replica = st.replica.read();
-        match replica.state.entity(&item.id) {
-            Some(e) if e.items.get(&item.modality).map(|m| m.hash) == Some(item.hash) => (
-                e.placement.clone(),
-                Fence {
-                    index: e.index,
-                    version: e.version,
-                },
-            ),
-            _ => return (0, 0),
-        }
+pub(crate) async fn repair_replicas<R: RegistryPort, S: StorePort>(
+    registry: &R,
+    stores: &S,
+    item: &ExportedItem,
+) -> (usize, usize) {
+    let (placement, fence) = match registry.entity(&item.id) {
+        Some(e) if e.items.get(&item.modality).map(|m| m.hash) == Some(item.hash) => (
+            e.placement,
+            Fence {
+                index: e.index,
+                version: e.version,
+            },
+        ),
+        _ => return (0, 0),
     };
     let mut held = 0;
     for node in &placement {
-        let Ok(store) = st.stores.on(node.as_str(), item.modality) else {
-            continue;
-        };
-        match store.item_hash(&item.id, STAGING_TIMEOUT).await {
+        let node = node.as_str();
+        match stores.item_hash(node, item.modality, &item.id).await {
             Ok(Some(h)) if h == item.hash => held += 1,
-            Ok(_) => match store.import(item, fence, STAGING_TIMEOUT).await {
+            Ok(_) => match stores.import(node, item, fence).await {
                 Ok(Imported::Superseded { held }) => tracing::debug!(%node, ?held,
                     "replica holds a newer version than the staged copy"),
                 Ok(Imported::Stored(_)) => {
@@ -234,7 +223,7 @@ pub async fn sweep_once(
                 let drop = if current {
                     match store.staged(&entry.id, entry.hash, STAGING_TIMEOUT).await {
                         Ok(Some(item)) => {
-                            let (held, replicas) = repair_replicas(st, &item).await;
+                            let (held, replicas) = repair_replicas(st, &st.stores, &item).await;
                             replicas == 0 || held >= write_quorum(replicas)
                         }
                         // Gone meanwhile, or corrupt: nothing to keep.

@@ -16,7 +16,7 @@ use super::report::RoundReport;
 use crate::consensus::endpoint::node_name;
 use crate::drift::Pacer;
 use crate::proxy::ProxyState;
-use crate::proxy::entity_read::fetch_verified;
+use crate::proxy::registration::fetch_verified;
 use crate::proxy::staging::find_staged;
 use crate::registry::{Command, NodeName, Outcome, PlacementMove};
 use crate::store_actors::{Fence, Imported, MODALITIES};
@@ -182,7 +182,7 @@ async fn copy_to_desired(st: &ProxyState, pacer: &Pacer, t: &Settle) -> Result<(
             let (from, item) = match fetch_verified(&st.stores, &order, &t.id, kind, expected).await
             {
                 Ok(found) => found,
-                Err(_) => find_staged(st, &t.id, kind, expected)
+                Err(_) => find_staged(st, &st.stores, &t.id, kind, expected)
                     .await
                     .ok_or_else(|| format!("no replica holds its {kind:?} content"))?,
             };

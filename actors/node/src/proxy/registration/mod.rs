@@ -1,4 +1,4 @@
-//! The registration service: registering, updating and deleting entities, apart from HTTP.
+//! The registration service: registering, updating, deleting and reading entities, apart from HTTP.
 //!
 //! A write is prepared on this node's stores (validated and hashed, nothing written), staged here,
 //! committed to the registry with its hashes and placement, then imported into the stores of the
@@ -6,10 +6,15 @@
 //! (same request id and content) gets the committed outcome and distributes the payload again if
 //! that version is still current, so a write whose distribution was cut short completes.
 //!
+//! A read ([`Registration::get`], `read.rs`) fixes a committed version and verifies each modality
+//! against its hash on the replicas, falling back to staged copies.
+//!
 //! The service talks to the registry and the stores only through [`RegistryPort`] and
-//! [`StorePort`]; the handlers in `proxy::entities` parse, call and map.
+//! [`StorePort`] (`proxy::ports`); the handlers in `proxy::entities` and `proxy::entity_read`
+//! parse, call and map.
 
-mod ports;
+mod adapters;
+mod read;
 #[cfg(test)]
 mod tests;
 
@@ -19,8 +24,10 @@ use std::time::{Duration, Instant};
 use verisim_client::wire::ErrorCode;
 use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
 
-pub use self::ports::{RegistryPort, StorePort};
+pub(crate) use self::read::fetch_verified;
+pub use self::read::{EntityRead, Held, Seen, Unfound, Views};
 use super::error::{ProxyError, store_error};
+pub use crate::proxy::ports::{RegistryPort, StorePort};
 use crate::registry::placement::{place, write_quorum};
 use crate::registry::{ClientId, Command, ItemMeta, NodeName, Origin, Outcome, Refusal};
 use crate::store_actors::{Fence, MODALITIES, StoreCallError};

@@ -16,7 +16,7 @@ use crate::registry::{
     ClientId, Command, EntityMeta, NodeName, Origin, Outcome, Proposal, PublicKey, RegistryConfig,
     RegistryState, RequestId, WindowId,
 };
-use crate::store_actors::{Fence, StoreCallError};
+use crate::store_actors::{Fence, FenceRecord, Imported, StoreCallError};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -91,6 +91,14 @@ impl RegistryPort for FakeRegistry {
         self.voters.clone()
     }
 
+    fn members(&self) -> Vec<String> {
+        self.voters.iter().map(|n| n.as_str().to_owned()).collect()
+    }
+
+    fn local_node(&self) -> String {
+        LOCAL.to_owned()
+    }
+
     async fn commit(&self, command: Command) -> Result<Applied, ProxyError> {
         if self.no_quorum.load(Ordering::SeqCst) {
             return Err(ProxyError::new(ErrorCode::NoQuorum, "no quorum (fake)"));
@@ -118,14 +126,24 @@ impl RegistryPort for FakeRegistry {
     }
 }
 
+/// The node the service runs on (every test cluster has it).
+const LOCAL: &str = "n1";
+
 /// What every node's stores hold: (node, modality, entity) → (hash, fence).
 type Held = BTreeMap<(String, ModalityKind, EntityId), (ContentHash, Fence)>;
+/// The items themselves, by the same key as [`Held`].
+type Items = BTreeMap<(String, ModalityKind, EntityId), ExportedItem>;
+/// This node's staged items: (modality, entity, hash) → item.
+type Staged = BTreeMap<(ModalityKind, EntityId, ContentHash), ExportedItem>;
 
-/// Stores of every node as maps; this node prepares and stages; nodes in `down` are unreachable.
+/// Stores of every node as maps; this node ([`LOCAL`]) prepares and stages; nodes in `down` are
+/// unreachable.
 #[derive(Clone, Default)]
 struct FakeStores {
     held: Arc<Mutex<Held>>,
-    staged: Arc<Mutex<BTreeSet<(ModalityKind, EntityId, ContentHash)>>>,
+    /// The items themselves, by the same key as `held`: what an export answers.
+    items: Arc<Mutex<Items>>,
+    staged: Arc<Mutex<Staged>>,
     down: Arc<Mutex<BTreeSet<String>>>,
     prepares: Arc<AtomicUsize>,
 }
@@ -179,7 +197,7 @@ impl StorePort for FakeStores {
         Ok(ExportedItem {
             modality: input.modality(),
             id: input.id().clone(),
-            hash: ContentHash(*blake3::hash(&payload).as_bytes()),
+            hash: ContentHash::of(input.modality().hash_domain(), &payload),
             payload: Bytes(payload),
         })
     }
@@ -187,7 +205,7 @@ impl StorePort for FakeStores {
     async fn stage_local(&self, items: &[ExportedItem]) -> Result<(), ProxyError> {
         let mut staged = lock(&self.staged);
         for i in items {
-            staged.insert((i.modality, i.id.clone(), i.hash));
+            staged.insert((i.modality, i.id.clone(), i.hash), i.clone());
         }
         Ok(())
     }
@@ -204,17 +222,27 @@ impl StorePort for FakeStores {
         node: &str,
         item: &ExportedItem,
         fence: Fence,
-    ) -> Result<(), StoreCallError> {
+    ) -> Result<Imported, StoreCallError> {
         if let Some(e) = self.unreachable(node, item.modality) {
             return Err(e);
         }
         let mut held = lock(&self.held);
         let key = (node.to_owned(), item.modality, item.id.clone());
         // Fenced as the real stores are: never overwritten by something older.
-        if held.get(&key).is_none_or(|(_, f)| f.index <= fence.index) {
-            held.insert(key, (item.hash, fence));
+        match held.get(&key) {
+            Some((_, f)) if f.index > fence.index => Ok(Imported::Superseded {
+                held: FenceRecord {
+                    fence: *f,
+                    tombstone: false,
+                    at_ms: 0,
+                },
+            }),
+            _ => {
+                held.insert(key.clone(), (item.hash, fence));
+                lock(&self.items).insert(key, item.clone());
+                Ok(Imported::Stored(item.hash))
+            }
         }
-        Ok(())
     }
 
     async fn remove(
@@ -231,8 +259,53 @@ impl StorePort for FakeStores {
         let key = (node.to_owned(), kind, id.clone());
         if held.get(&key).is_some_and(|(_, f)| f.index < index) {
             held.remove(&key);
+            lock(&self.items).remove(&key);
         }
         Ok(())
+    }
+
+    async fn export(
+        &self,
+        node: &str,
+        kind: ModalityKind,
+        id: &EntityId,
+    ) -> Result<Option<ExportedItem>, StoreCallError> {
+        if let Some(e) = self.unreachable(node, kind) {
+            return Err(e);
+        }
+        Ok(lock(&self.items)
+            .get(&(node.to_owned(), kind, id.clone()))
+            .cloned())
+    }
+
+    async fn item_hash(
+        &self,
+        node: &str,
+        kind: ModalityKind,
+        id: &EntityId,
+    ) -> Result<Option<ContentHash>, StoreCallError> {
+        if let Some(e) = self.unreachable(node, kind) {
+            return Err(e);
+        }
+        Ok(lock(&self.held)
+            .get(&(node.to_owned(), kind, id.clone()))
+            .map(|(h, _)| *h))
+    }
+
+    async fn staged(
+        &self,
+        node: &str,
+        kind: ModalityKind,
+        id: &EntityId,
+        hash: ContentHash,
+    ) -> Result<Option<ExportedItem>, StoreCallError> {
+        if let Some(e) = self.unreachable(node, kind) {
+            return Err(e);
+        }
+        if node != LOCAL {
+            return Ok(None);
+        }
+        Ok(lock(&self.staged).get(&(kind, id.clone(), hash)).cloned())
     }
 }
 
@@ -539,4 +612,147 @@ async fn a_delete_commits_and_removes_the_items_from_every_replica() {
         .await
         .expect_err("gone");
     assert_eq!(err.code, ErrorCode::NotFound);
+}
+
+/// Replaces what `node` holds of `id`'s `kind` with another content (drift, or a lost update).
+fn drift(stores: &FakeStores, node: &str, id: &str, kind: ModalityKind) {
+    let key = (node.to_owned(), kind, entity(id));
+    let mut items = lock(&stores.items);
+    let item = items.get_mut(&key).expect("the replica holds the item");
+    item.payload.0.push(0xFF);
+    item.hash = ContentHash::of(kind.hash_domain(), &item.payload.0);
+    let hash = item.hash;
+    if let Some((h, _)) = lock(&stores.held).get_mut(&key) {
+        *h = hash;
+    }
+}
+
+#[tokio::test]
+async fn a_read_answers_every_modality_verified_this_node_first_and_nothing_to_a_stranger() {
+    let registry = FakeRegistry::new(&["n1", "n2", "n3"]);
+    let stores = FakeStores::new();
+    let svc = service(&registry, &stores);
+    let written = svc
+        .write(write("alice", "r1", "e1", 1.0, Some(0)))
+        .await
+        .expect("registered");
+    eventually("distributed", || stores.complete_on("e1") == 3).await;
+    let read = svc
+        .get(&entity("e1"), &client("alice"), false)
+        .await
+        .expect("read");
+    assert_eq!(read.meta.version, 1);
+    assert!(read.unfound.is_empty());
+    assert_eq!(read.views.len(), 4);
+    for (kind, (node, item)) in &read.views {
+        assert_eq!(node, LOCAL, "this node's replica first");
+        assert_eq!(item.hash, written.items[kind].hash, "the committed content");
+    }
+    let err = svc
+        .get(&entity("e1"), &client("bob"), false)
+        .await
+        .err()
+        .expect("bob may not read alice's entity");
+    assert_eq!(err.code, ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn a_replica_with_other_content_is_passed_over_and_drift_is_named_only_when_none_holds_it() {
+    let registry = FakeRegistry::new(&["n1", "n2", "n3"]);
+    let stores = FakeStores::new();
+    let svc = service(&registry, &stores);
+    svc.write(write("alice", "r1", "e1", 1.0, Some(0)))
+        .await
+        .expect("registered");
+    eventually("distributed", || stores.complete_on("e1") == 3).await;
+    eventually("unstaged", || lock(&stores.staged).is_empty()).await;
+
+    // This node's vector drifted: another replica serves it.
+    drift(&stores, LOCAL, "e1", ModalityKind::Vector);
+    let read = svc
+        .get(&entity("e1"), &client("alice"), false)
+        .await
+        .expect("read from another replica");
+    assert_ne!(read.views[&ModalityKind::Vector].0, LOCAL);
+    assert_eq!(read.views[&ModalityKind::Graph].0, LOCAL);
+
+    // Every replica's vector drifted (and no staged copy is left): drift, with what each held.
+    drift(&stores, "n2", "e1", ModalityKind::Vector);
+    drift(&stores, "n3", "e1", ModalityKind::Vector);
+    let err = svc
+        .get(&entity("e1"), &client("alice"), false)
+        .await
+        .err()
+        .expect("no replica holds the committed vector");
+    assert_eq!(err.code, ErrorCode::DriftDetected);
+    let details = err.details.expect("details").to_string();
+    for node in ["n1", "n2", "n3"] {
+        assert!(details.contains(node), "{details}");
+    }
+    // The caller may ask for whatever is there: three modalities, and the vector listed unfound.
+    let read = svc
+        .get(&entity("e1"), &client("alice"), true)
+        .await
+        .expect("read with drift allowed");
+    assert_eq!(read.views.len(), 3);
+    assert_eq!(read.unfound.len(), 1);
+    assert_eq!(read.unfound[0].0, ModalityKind::Vector);
+    assert_eq!(read.unfound[0].2.len(), 3, "what each replica held");
+}
+
+#[tokio::test]
+async fn unreachable_replicas_are_not_drift() {
+    let registry = FakeRegistry::new(&["n1", "n2", "n3"]);
+    let stores = FakeStores::new();
+    let svc = service(&registry, &stores);
+    svc.write(write("alice", "r1", "e1", 1.0, Some(0)))
+        .await
+        .expect("registered");
+    eventually("distributed", || stores.complete_on("e1") == 3).await;
+    eventually("unstaged", || lock(&stores.staged).is_empty()).await;
+    drift(&stores, LOCAL, "e1", ModalityKind::Tensor);
+    lock(&stores.down).extend(["n2".to_owned(), "n3".to_owned()]);
+    let err = svc
+        .get(&entity("e1"), &client("alice"), false)
+        .await
+        .err()
+        .expect("the replicas that may hold it did not answer");
+    assert_eq!(err.code, ErrorCode::Unavailable);
+}
+
+#[tokio::test]
+async fn a_staged_copy_serves_a_read_no_replica_can_and_repairs_the_replicas() {
+    let registry = FakeRegistry::new(&["n1", "n2", "n3"]);
+    let stores = FakeStores::new();
+    let svc = service(&registry, &stores);
+    // Committed, but held only by this node's store (the others are cut off), and staged here.
+    lock(&stores.down).extend(["n2".to_owned(), "n3".to_owned()]);
+    let err = svc
+        .write(write("alice", "r1", "e1", 1.0, Some(0)))
+        .await
+        .expect_err("short of a write quorum");
+    assert_eq!(err.code, ErrorCode::Unavailable);
+    assert_eq!(lock(&stores.staged).len(), 4);
+    // This node's store loses the items (a disk replaced): no reachable replica holds them.
+    lock(&stores.held).retain(|(n, _, _), _| n != LOCAL);
+    lock(&stores.items).retain(|(n, _, _), _| n != LOCAL);
+    let meta = registry.entity(&entity("e1")).expect("committed");
+    let read = svc
+        .get(&entity("e1"), &client("alice"), false)
+        .await
+        .expect("served from the staged copy");
+    assert_eq!(read.views.len(), 4);
+    for (kind, (_, item)) in &read.views {
+        assert_eq!(item.hash, meta.items[kind].hash);
+    }
+    // And the read repaired this node's replica from it.
+    eventually("this node's replica repaired", || {
+        MODALITIES.iter().all(|k| {
+            lock(&stores.held)
+                .get(&(LOCAL.to_owned(), *k, entity("e1")))
+                .map(|(h, _)| *h)
+                == Some(meta.items[k].hash)
+        })
+    })
+    .await;
 }

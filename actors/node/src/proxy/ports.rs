@@ -1,19 +1,17 @@
-//! What the registration service needs of the registry and of the stores, as two narrow traits,
-//! and their implementations on the node's real parts ([`ProxyState`] and [`StoreDirectory`]).
-//! The service's unit tests implement them with fakes (`tests.rs`).
+//! What the registration service (`proxy::registration`) and the staged-copy repair
+//! (`proxy::staging`) need of the registry and of the stores, as two narrow traits. The node's real
+//! parts implement them (`registration::adapters`: [`ProxyState`](super::ProxyState) and
+//! [`StoreDirectory`](crate::store_actors::StoreDirectory)); the service's unit tests implement
+//! them with fakes.
 
 use std::future::Future;
 
-use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
+use verisim_stores::{ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
 
+use super::error::ProxyError;
 use crate::consensus::Applied;
-use crate::proxy::ProxyState;
-use crate::proxy::error::ProxyError;
-use crate::proxy::staging;
 use crate::registry::{Command, EntityMeta, NodeName};
-use crate::store_actors::{Fence, StoreCallError, StoreDirectory};
-
-use crate::store_actors::STORE_TIMEOUT;
+use crate::store_actors::{Fence, Imported, StoreCallError};
 
 /// The registry as the service sees it: this node's replica to read, the quorum to commit to.
 pub trait RegistryPort: Clone + Send + Sync + 'static {
@@ -21,6 +19,10 @@ pub trait RegistryPort: Clone + Send + Sync + 'static {
     fn entity(&self, id: &EntityId) -> Option<EntityMeta>;
     /// The current voters, by node name: where new entities are placed.
     fn voters(&self) -> Vec<NodeName>;
+    /// Every member (voters and learners), by node name: where staged copies may be.
+    fn members(&self) -> Vec<String>;
+    /// This node's name: asked first when reading.
+    fn local_node(&self) -> String;
     /// Commits a command through the quorum; returns once this node has applied it.
     fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ProxyError>> + Send;
     /// Waits until this node's replica includes every write acknowledged before the call.
@@ -33,7 +35,7 @@ pub trait RegistryPort: Clone + Send + Sync + 'static {
 }
 
 /// The stores as the service sees them: this node's, to prepare and stage, and every replica's,
-/// to import into and remove from.
+/// to import into, read from and remove from.
 pub trait StorePort: Clone + Send + Sync + 'static {
     /// Validates an input on this node's store and returns the item it would store, hashed.
     fn prepare(
@@ -53,7 +55,7 @@ pub trait StorePort: Clone + Send + Sync + 'static {
         node: &str,
         item: &ExportedItem,
         fence: Fence,
-    ) -> impl Future<Output = Result<(), StoreCallError>> + Send;
+    ) -> impl Future<Output = Result<Imported, StoreCallError>> + Send;
     /// Removes `id`'s item of modality `kind` from `node`'s store, fenced by the removing entry.
     fn remove(
         &self,
@@ -62,70 +64,27 @@ pub trait StorePort: Clone + Send + Sync + 'static {
         id: &EntityId,
         index: u64,
     ) -> impl Future<Output = Result<(), StoreCallError>> + Send;
-}
-
-impl RegistryPort for ProxyState {
-    fn entity(&self, id: &EntityId) -> Option<EntityMeta> {
-        self.replica.read().state.entity(id).cloned()
-    }
-
-    fn voters(&self) -> Vec<NodeName> {
-        self.replica
-            .read()
-            .membership
-            .voters
-            .iter()
-            .filter_map(|&v| NodeName::new(crate::consensus::endpoint::node_name(v)).ok())
-            .collect()
-    }
-
-    fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ProxyError>> + Send {
-        ProxyState::commit(self, command)
-    }
-
-    fn read_barrier(&self) -> impl Future<Output = Result<(), ProxyError>> + Send {
-        ProxyState::read_barrier(self)
-    }
-
-    fn skip_this_distribution(&self) -> bool {
-        staging::skip_this_distribution(self)
-    }
-}
-
-impl StorePort for StoreDirectory {
-    async fn prepare(&self, input: ItemInput) -> Result<ExportedItem, StoreCallError> {
-        self.prepare_local(&input, STORE_TIMEOUT).await
-    }
-
-    async fn stage_local(&self, items: &[ExportedItem]) -> Result<(), ProxyError> {
-        staging::stage_local(self, items).await
-    }
-
-    fn unstage_local_later(&self, items: &[ExportedItem]) {
-        staging::unstage_local_later(self, items);
-    }
-
-    async fn import(
-        &self,
-        node: &str,
-        item: &ExportedItem,
-        fence: Fence,
-    ) -> Result<(), StoreCallError> {
-        StoreDirectory::import(self, node, item, fence, STORE_TIMEOUT)
-            .await
-            .map(|_| ())
-    }
-
-    async fn remove(
+    /// `id`'s item of modality `kind` as `node`'s store holds it (verified against its hash by
+    /// the store), if it holds one.
+    fn export(
         &self,
         node: &str,
         kind: ModalityKind,
         id: &EntityId,
-        index: u64,
-    ) -> Result<(), StoreCallError> {
-        self.on(node, kind)?
-            .remove(id, index, STORE_TIMEOUT)
-            .await
-            .map(|_| ())
-    }
+    ) -> impl Future<Output = Result<Option<ExportedItem>, StoreCallError>> + Send;
+    /// The hash of `id`'s item of modality `kind` on `node`, if it holds one.
+    fn item_hash(
+        &self,
+        node: &str,
+        kind: ModalityKind,
+        id: &EntityId,
+    ) -> impl Future<Output = Result<Option<ContentHash>, StoreCallError>> + Send;
+    /// The copy of `id`'s item with `hash` staged on `node`, if that node staged one.
+    fn staged(
+        &self,
+        node: &str,
+        kind: ModalityKind,
+        id: &EntityId,
+        hash: ContentHash,
+    ) -> impl Future<Output = Result<Option<ExportedItem>, StoreCallError>> + Send;
 }
