@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use verisim_client::wire::{self as w, ErrorCode};
 use verisim_stores::{ContentHash, EntityId, ExportedItem, ModalityKind};
 
-use super::error::ProxyError;
+use super::error::ApiError;
 use super::registration::no_entity;
 use super::{ProxyState, convert, read_body, staging};
 use crate::consensus::endpoint::node_name;
@@ -115,7 +115,7 @@ async fn attempt(
     id: &EntityId,
     meta: &EntityMeta,
     allow_drift: bool,
-) -> Result<Attempt, ProxyError> {
+) -> Result<Attempt, ApiError> {
     let local = node_name(st.id);
     let order = read_order(&local, &meta.placement);
     let mut views = Views::new();
@@ -124,7 +124,7 @@ async fn attempt(
         let expected = meta
             .items
             .get(&kind)
-            .ok_or_else(|| ProxyError::internal(format!("no {kind:?} hash recorded")))?
+            .ok_or_else(|| ApiError::internal(format!("no {kind:?} hash recorded")))?
             .hash;
         missing.push((kind, expected, Vec::new()));
     }
@@ -201,13 +201,13 @@ async fn attempt(
         .iter()
         .any(|(_, _, seen)| seen.iter().any(|(_, h)| matches!(h, Held::Unreachable(_))));
     if unreachable {
-        return Err(ProxyError::new(
+        return Err(ApiError::new(
             ErrorCode::Unavailable,
             format!("no reachable replica holds the committed content of {id}; retry later"),
         )
         .with_details(serde_json::json!({ "modalities": describe(&missing) })));
     }
-    Err(ProxyError::new(
+    Err(ApiError::new(
         ErrorCode::DriftDetected,
         format!("{} modalities of {id} match no replica", missing.len()),
     )
@@ -216,13 +216,13 @@ async fn attempt(
 
 fn decode<T: serde::Serialize + serde::de::DeserializeOwned>(
     item: &ExportedItem,
-) -> Result<T, ProxyError> {
+) -> Result<T, ApiError> {
     item.open(item.modality)
-        .map_err(|e| ProxyError::internal(format!("a verified item does not decode: {e}")))
+        .map_err(|e| ApiError::internal(format!("a verified item does not decode: {e}")))
 }
 
 /// The entity `caller` may read, as this node has applied it; 404 otherwise.
-fn readable(st: &ProxyState, id: &EntityId, caller: &ClientId) -> Result<EntityMeta, ProxyError> {
+fn readable(st: &ProxyState, id: &EntityId, caller: &ClientId) -> Result<EntityMeta, ApiError> {
     st.replica
         .read()
         .state
@@ -239,14 +239,14 @@ pub async fn get(
     State(st): State<ProxyState>,
     Path(id): Path<String>,
     req: Request,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, ApiError> {
     let (parts, body) = read_body(req, st.max_body).await?;
     let caller = st.verify(&parts, &body).await?.origin.client;
     let allow_drift = parts
         .uri
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "allow_drift=true"));
-    let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
+    let wire_id = w::EntityId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
     tracing::Span::current().record("entity", id.as_str());
     st.read_barrier().await?;
@@ -257,7 +257,7 @@ pub async fn get(
             Attempt::Read(views, unfound) => break (meta, views, unfound),
             Attempt::Moved if restarts < MAX_RESTARTS => restarts += 1,
             Attempt::Moved => {
-                return Err(ProxyError::new(
+                return Err(ApiError::new(
                     ErrorCode::Unavailable,
                     format!("{id} changed {restarts} times while being read; retry later"),
                 ));
@@ -276,7 +276,7 @@ fn render(
     meta: &EntityMeta,
     views: Views,
     unfound: &Unfound,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, ApiError> {
     let hash = |k: ModalityKind| w::ContentHash(meta.items.get(&k).map_or([0; 32], |m| m.hash.0));
     let view = |k: ModalityKind| views.get(&k).cloned();
     debug_assert!(unfound.iter().all(|(k, _, _)| !views.contains_key(k)));
@@ -296,7 +296,7 @@ fn render(
             decode::<verisim_stores::tensor::TensorItem>(&i).and_then(|t| {
                 t.to_tensor()
                     .map(|t| convert::tensor_out(&t))
-                    .map_err(|e| ProxyError::internal(e.to_string()))
+                    .map_err(|e| ApiError::internal(e.to_string()))
             })
         })
         .transpose()?;

@@ -8,7 +8,7 @@ use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
 
 use crate::consensus::Applied;
 use crate::proxy::ProxyState;
-use crate::proxy::error::ProxyError;
+use crate::proxy::error::ApiError;
 use crate::proxy::staging;
 use crate::registry::{Command, EntityMeta, NodeName};
 use crate::store_actors::{Fence, StoreCallError, StoreDirectory};
@@ -22,9 +22,9 @@ pub trait RegistryPort: Clone + Send + Sync + 'static {
     /// The current voters, by node name: where new entities are placed.
     fn voters(&self) -> Vec<NodeName>;
     /// Commits a command through the quorum; returns once this node has applied it.
-    fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ProxyError>> + Send;
+    fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ApiError>> + Send;
     /// Waits until this node's replica includes every write acknowledged before the call.
-    fn read_barrier(&self) -> impl Future<Output = Result<(), ProxyError>> + Send;
+    fn read_barrier(&self) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// Test-only fault hook: whether this write is to commit and then stop, undistributed, as if
     /// the node died right after the commit (`staging::FAULT_SKIP_DISTRIBUTION`).
     fn skip_this_distribution(&self) -> bool {
@@ -44,7 +44,7 @@ pub trait StorePort: Clone + Send + Sync + 'static {
     fn stage_local(
         &self,
         items: &[ExportedItem],
-    ) -> impl Future<Output = Result<(), ProxyError>> + Send;
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// Drops this node's staged copies in the background.
     fn unstage_local_later(&self, items: &[ExportedItem]);
     /// Imports an item into `node`'s store, fenced by the registry entry that produced it.
@@ -79,11 +79,11 @@ impl RegistryPort for ProxyState {
             .collect()
     }
 
-    fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ProxyError>> + Send {
+    fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ApiError>> + Send {
         ProxyState::commit(self, command)
     }
 
-    fn read_barrier(&self) -> impl Future<Output = Result<(), ProxyError>> + Send {
+    fn read_barrier(&self) -> impl Future<Output = Result<(), ApiError>> + Send {
         ProxyState::read_barrier(self)
     }
 
@@ -97,7 +97,7 @@ impl StorePort for StoreDirectory {
         self.prepare_local(&input, STORE_TIMEOUT).await
     }
 
-    async fn stage_local(&self, items: &[ExportedItem]) -> Result<(), ProxyError> {
+    async fn stage_local(&self, items: &[ExportedItem]) -> Result<(), ApiError> {
         staging::stage_local(self, items).await
     }
 
