@@ -68,8 +68,8 @@ pub enum ErrorCode {
 
     // The admin API's own codes (`/admin/*`, docs/operations.md). Same body, same closed set; a
     // public route never answers them.
-    /// 421: this node does not lead the registry (or, for a rebalancing round, the rebalancer);
-    /// ask the leader (its id is in the message, its address in `X-Verisim-Leader` when known).
+    /// 421: this node does not lead the registry, and what was asked is done only by the leader
+    /// (a leadership transfer, a linearizable read, a rebalancing round); ask the leader.
     NotLeader,
     /// 503: the proposal may or may not have committed (asked and unanswered, replaced by a new
     /// leader's entry, or committed and not yet applied here); retry after `Retry-After` seconds.
