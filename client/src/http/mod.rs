@@ -401,7 +401,7 @@ impl Client {
     }
 
     /// `POST /admin/placement/rebalance`: one rebalancing round on the first node, which must
-    /// lead (`409 not_leader` otherwise).
+    /// lead (`421 not_leader` otherwise).
     ///
     /// # Errors
     /// See [`ClientError`].

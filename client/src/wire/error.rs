@@ -65,11 +65,72 @@ pub enum ErrorCode {
     /// 408: the request's body did not arrive within the node's body deadline; the connection is
     /// closed after this answer.
     RequestTimeout,
+
+    // The admin API's own codes (`/admin/*`, docs/operations.md). Same body, same closed set; a
+    // public route never answers them.
+    /// 421: this node does not lead the registry, and what was asked is done only by the leader
+    /// (a leadership transfer, a linearizable read, a rebalancing round); ask the leader.
+    NotLeader,
+    /// 503: the proposal may or may not have committed (asked and unanswered, replaced by a new
+    /// leader's entry, or committed and not yet applied here); retry after `Retry-After` seconds.
+    NotCommitted,
+    /// 409: the consensus layer refused the request as invalid (e.g. a membership change it
+    /// cannot make).
+    Invalid,
+    /// 409: the consensus core or the registry refused the request; nothing was done.
+    Refused,
+    /// 400: not a valid node name or entity id in the path.
+    BadName,
+    /// 404: no node by this name is recorded in the registry.
+    UnknownNode,
+    /// 500: the supervision tree did not answer.
+    Tree,
+    /// 500: the snapshotter could not write a snapshot.
+    SnapshotFailed,
+    /// 400: only `verisim.*` actors can be killed.
+    BadActor,
+    /// 404: no actor by this name runs on this node.
+    UnknownActor,
+    /// 403: `POST /admin/proposals` is off (`admin.raw_proposals`).
+    RawProposalsDisabled,
+    /// 400: the body is not a CBOR array of registry proposals.
+    BadCbor,
+    /// 400: a raw proposal carries a command kept only to replay old logs.
+    LegacyCommand,
+    /// 400: more raw proposals in one request than a node accepts.
+    TooMany,
+    /// 500: a task proposing raw proposals failed.
+    ProposerFailed,
+    /// 404: no child at this path in the supervision tree.
+    UnknownPath,
+    /// 409: a supervisor on the path is not running.
+    NotRunning,
+    /// 409: the child runs; terminate it before deleting it.
+    ChildRunning,
+    /// 500: the supervisor could not restart the child.
+    RestartFailed,
+    /// 500: the supervisor could not terminate the child.
+    TerminateFailed,
+    /// 500: the supervisor could not delete the child.
+    DeleteFailed,
+    /// 503: the drift pass could not compare (no read barrier, a local store not answering);
+    /// retry after `Retry-After` seconds.
+    DriftCheckFailed,
+    /// 503: the rebalancing round failed (a read barrier or a commit); retry after `Retry-After`
+    /// seconds.
+    RebalanceFailed,
+    /// 500: an operator action could not be forwarded to the member (before the call was made).
+    ForwardFailed,
+    /// 502: the member answered a forwarded operator action with an error of its own that is not
+    /// the caller's to act on (e.g. it refused this node's token).
+    MemberFailed,
+    /// 502: the member could not be reached with a forwarded operator action.
+    MemberUnreachable,
 }
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 51] = [
         Self::MissingAuth,
         Self::MalformedAuth,
         Self::UnsupportedScheme,
@@ -95,6 +156,32 @@ impl ErrorCode {
         Self::Unavailable,
         Self::ClientExists,
         Self::RequestTimeout,
+        Self::NotLeader,
+        Self::NotCommitted,
+        Self::Invalid,
+        Self::Refused,
+        Self::BadName,
+        Self::UnknownNode,
+        Self::Tree,
+        Self::SnapshotFailed,
+        Self::BadActor,
+        Self::UnknownActor,
+        Self::RawProposalsDisabled,
+        Self::BadCbor,
+        Self::LegacyCommand,
+        Self::TooMany,
+        Self::ProposerFailed,
+        Self::UnknownPath,
+        Self::NotRunning,
+        Self::ChildRunning,
+        Self::RestartFailed,
+        Self::TerminateFailed,
+        Self::DeleteFailed,
+        Self::DriftCheckFailed,
+        Self::RebalanceFailed,
+        Self::ForwardFailed,
+        Self::MemberFailed,
+        Self::MemberUnreachable,
     ];
 
     /// The HTTP status code this error is answered with.
@@ -111,24 +198,56 @@ impl ErrorCode {
             | Self::ExpiredWindow
             | Self::TimestampSkew
             | Self::ReplayedRequest => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::RawProposalsDisabled => 403,
             Self::RequestTimeout => 408,
-            Self::MalformedJson | Self::InvalidInput => 400,
-            Self::NotFound => 404,
+            Self::MalformedJson
+            | Self::InvalidInput
+            | Self::BadName
+            | Self::BadActor
+            | Self::BadCbor
+            | Self::LegacyCommand
+            | Self::TooMany => 400,
+            Self::NotFound | Self::UnknownNode | Self::UnknownActor | Self::UnknownPath => 404,
             Self::MethodNotAllowed => 405,
-            Self::VersionConflict | Self::AlreadyExists | Self::ClientExists => 409,
+            Self::VersionConflict
+            | Self::AlreadyExists
+            | Self::ClientExists
+            | Self::Invalid
+            | Self::Refused
+            | Self::NotRunning
+            | Self::ChildRunning => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::Internal => 500,
-            Self::DriftDetected => 502,
-            Self::NoQuorum | Self::Unavailable => 503,
+            Self::NotLeader => 421,
+            Self::Internal
+            | Self::Tree
+            | Self::SnapshotFailed
+            | Self::ProposerFailed
+            | Self::RestartFailed
+            | Self::TerminateFailed
+            | Self::DeleteFailed
+            | Self::ForwardFailed => 500,
+            Self::DriftDetected | Self::MemberFailed | Self::MemberUnreachable => 502,
+            Self::NoQuorum
+            | Self::Unavailable
+            | Self::NotCommitted
+            | Self::DriftCheckFailed
+            | Self::RebalanceFailed => 503,
         }
     }
 
-    /// Whether retrying the same request (same request id) later may succeed.
+    /// Whether retrying the same request (same request id) later may succeed: the 503s, answered
+    /// with `Retry-After`.
     #[must_use]
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::NoQuorum | Self::Unavailable)
+        matches!(
+            self,
+            Self::NoQuorum
+                | Self::Unavailable
+                | Self::NotCommitted
+                | Self::DriftCheckFailed
+                | Self::RebalanceFailed
+        )
     }
 
     /// The wire name, e.g. `"bad_signature"`.
@@ -160,6 +279,32 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::ClientExists => "client_exists",
             Self::RequestTimeout => "request_timeout",
+            Self::NotLeader => "not_leader",
+            Self::NotCommitted => "not_committed",
+            Self::Invalid => "invalid",
+            Self::Refused => "refused",
+            Self::BadName => "bad_name",
+            Self::UnknownNode => "unknown_node",
+            Self::Tree => "tree",
+            Self::SnapshotFailed => "snapshot_failed",
+            Self::BadActor => "bad_actor",
+            Self::UnknownActor => "unknown_actor",
+            Self::RawProposalsDisabled => "raw_proposals_disabled",
+            Self::BadCbor => "bad_cbor",
+            Self::LegacyCommand => "legacy_command",
+            Self::TooMany => "too_many",
+            Self::ProposerFailed => "proposer_failed",
+            Self::UnknownPath => "unknown_path",
+            Self::NotRunning => "not_running",
+            Self::ChildRunning => "child_running",
+            Self::RestartFailed => "restart_failed",
+            Self::TerminateFailed => "terminate_failed",
+            Self::DeleteFailed => "delete_failed",
+            Self::DriftCheckFailed => "drift_check_failed",
+            Self::RebalanceFailed => "rebalance_failed",
+            Self::ForwardFailed => "forward_failed",
+            Self::MemberFailed => "member_failed",
+            Self::MemberUnreachable => "member_unreachable",
         }
     }
 }

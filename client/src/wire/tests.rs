@@ -115,6 +115,45 @@ fn error_codes_serialise_as_their_names_with_one_status_each() {
     assert!(serde_json::from_value::<ErrorBody>(json!({"code": "nope", "message": ""})).is_err());
 }
 
+/// The admin API's codes keep the wire names and statuses it answered with before they joined
+/// `ErrorCode` (docs/api.md, Errors).
+#[test]
+fn admin_codes_keep_their_names_and_statuses() {
+    let table = [
+        ("not_leader", 421),
+        ("not_committed", 503),
+        ("invalid", 409),
+        ("refused", 409),
+        ("bad_name", 400),
+        ("unknown_node", 404),
+        ("tree", 500),
+        ("snapshot_failed", 500),
+        ("bad_actor", 400),
+        ("unknown_actor", 404),
+        ("raw_proposals_disabled", 403),
+        ("bad_cbor", 400),
+        ("legacy_command", 400),
+        ("too_many", 400),
+        ("proposer_failed", 500),
+        ("unknown_path", 404),
+        ("not_running", 409),
+        ("child_running", 409),
+        ("restart_failed", 500),
+        ("terminate_failed", 500),
+        ("delete_failed", 500),
+        ("drift_check_failed", 503),
+        ("rebalance_failed", 503),
+        ("forward_failed", 500),
+        ("member_failed", 502),
+        ("member_unreachable", 502),
+    ];
+    for (name, status) in table {
+        let code: ErrorCode = serde_json::from_value(json!(name)).unwrap();
+        assert!(ErrorCode::ALL.contains(&code), "{name}");
+        assert_eq!(code.status(), status, "{name}");
+    }
+}
+
 #[test]
 fn queries_take_their_defaults() {
     let q: GraphNeighboursRequest = serde_json::from_value(json!({"id": "a"})).unwrap();

@@ -1,8 +1,10 @@
 //! The admin HTTP API: status, the supervision tree, snapshots, leadership and membership, and the
 //! node-address registry commands the whole-system tests use as a replicated register.
 //!
-//! Errors are JSON `{"code": ..., "message": ...}` with a stable code; 503 with `Retry-After` when
-//! there is no quorum. Every admin route comes from one table ([`routes`]); with a token
+//! Errors are the public API's [`ApiError`]: JSON `{"code": ..., "message": ...}` with a stable
+//! `ErrorCode` and its status, 503 with `Retry-After` when retrying may help; the consensus layer's
+//! errors map through [`ApiError::from_consensus_admin`], not the client routes' `From`. Every
+//! admin route comes from one table ([`routes`]); with a token
 //! configured one guard, a layer over the node's whole app, wants `Authorization: Bearer <token>`
 //! on every path under `/admin`; `/healthz`, `/readyz` and `/metrics` stay open.
 
@@ -38,9 +40,9 @@ use verisim_raft::{ConfChange, NodeId};
 use verisim_supervision::{ChildState, SupervisorHandle};
 
 use crate::consensus::{
-    ConsensusError, ConsensusLocator, ConsensusMsg, SNAPSHOTTER_ACTOR_NAME, SharedReplica,
-    SnapshotterMsg,
+    ConsensusLocator, ConsensusMsg, SNAPSHOTTER_ACTOR_NAME, SharedReplica, SnapshotterMsg,
 };
+use crate::proxy::error::ApiError;
 use crate::registry::{Command, NodeInfo, NodeName, Outcome, Proposal};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -234,7 +236,7 @@ fn check_bearer(token: &str, headers: &HeaderMap) -> Result<(), ApiError> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim());
     match given {
-        None => Err(ApiError::code(
+        None => Err(ApiError::new(
             ErrorCode::MissingAuth,
             "this route needs `Authorization: Bearer <admin token>`",
         )),
@@ -248,80 +250,7 @@ fn check_bearer(token: &str, headers: &HeaderMap) -> Result<(), ApiError> {
         {
             Ok(())
         }
-        Some(_) => Err(ApiError::code(ErrorCode::Forbidden, "wrong admin token")),
-    }
-}
-
-/// An API error: a status, a stable code and a readable message.
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    retry_after: Option<u64>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    /// An error with one of the API's stable codes and its status.
-    fn code(code: ErrorCode, message: impl Into<String>) -> Self {
-        let status =
-            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Self::new(status, code.as_str(), message)
-    }
-
-    fn no_quorum(message: impl Into<String>) -> Self {
-        Self {
-            retry_after: Some(1),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "no_quorum", message)
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            Json(json!({"code": self.code, "message": self.message})),
-        )
-            .into_response();
-        if let Some(s) = self.retry_after {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
-        r
-    }
-}
-
-/// The consensus layer's one error, as the admin API answers it.
-impl From<ConsensusError> for ApiError {
-    fn from(e: ConsensusError) -> Self {
-        let message = e.to_string();
-        match e {
-            ConsensusError::NotLeader { leader } => ApiError::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                "not_leader",
-                format!("ask the leader: {leader:?}"),
-            ),
-            ConsensusError::NoLeader { .. } => ApiError::no_quorum(message),
-            // Asked and unanswered, replaced by a new leader's entry, or committed and not yet
-            // applied here: never answered 409, which says nothing was done.
-            ConsensusError::Unknown(_)
-            | ConsensusError::Dropped
-            | ConsensusError::NotApplied { .. } => ApiError {
-                retry_after: Some(1),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_committed", message)
-            },
-            ConsensusError::Invalid(_) => ApiError::new(StatusCode::CONFLICT, "invalid", message),
-            ConsensusError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "refused", message),
-        }
+        Some(_) => Err(ApiError::new(ErrorCode::Forbidden, "wrong admin token")),
     }
 }
 
@@ -332,10 +261,13 @@ async fn call<T: Send + 'static>(
     let actor = st
         .consensus
         .get()
-        .ok_or_else(|| ApiError::no_quorum("the consensus actor is restarting"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NoQuorum, "the consensus actor is restarting"))?;
     match actor.call(msg, Some(TIMEOUT)).await {
         Ok(CallResult::Success(v)) => Ok(v),
-        _ => Err(ApiError::no_quorum("the consensus actor did not answer")),
+        _ => Err(ApiError::new(
+            ErrorCode::NoQuorum,
+            "the consensus actor did not answer",
+        )),
     }
 }
 
@@ -374,7 +306,7 @@ async fn tree(State(st): State<AdminState>) -> Result<Json<serde_json::Value>, A
         .tree
         .tree()
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "tree", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::Tree, e.to_string()))?;
     Ok(Json(serde_json::to_value(t).unwrap_or_default()))
 }
 
@@ -446,7 +378,10 @@ async fn metrics_text(State(st): State<AdminState>) -> Response {
 
 async fn snapshot(State(_st): State<AdminState>) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(cell) = ractor::registry::where_is(SNAPSHOTTER_ACTOR_NAME) else {
-        return Err(ApiError::no_quorum("the snapshotter is restarting"));
+        return Err(ApiError::new(
+            ErrorCode::NoQuorum,
+            "the snapshotter is restarting",
+        ));
     };
     let actor: ractor::ActorRef<SnapshotterMsg> = cell.into();
     match actor
@@ -457,12 +392,11 @@ async fn snapshot(State(_st): State<AdminState>) -> Result<Json<serde_json::Valu
             "snapshot_index": written.map(|w| w.index),
             "written": written,
         }))),
-        Ok(CallResult::Success(Err(e))) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "snapshot_failed",
-            e,
+        Ok(CallResult::Success(Err(e))) => Err(ApiError::new(ErrorCode::SnapshotFailed, e)),
+        _ => Err(ApiError::new(
+            ErrorCode::NoQuorum,
+            "the snapshotter did not answer",
         )),
-        _ => Err(ApiError::no_quorum("the snapshotter did not answer")),
     }
 }
 
@@ -470,7 +404,9 @@ async fn transfer(
     State(st): State<AdminState>,
     Path(to): Path<NodeId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    call(&st, |reply| ConsensusMsg::TransferLeadership { to, reply }).await??;
+    call(&st, |reply| ConsensusMsg::TransferLeadership { to, reply })
+        .await?
+        .map_err(ApiError::from_consensus_admin)?;
     Ok(Json(json!({"transferring_to": to})))
 }
 
@@ -479,8 +415,7 @@ async fn transfer(
 async fn kill(Path(actor): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     if !actor.starts_with("verisim.") {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_actor",
+            ErrorCode::BadActor,
             "only verisim.* actors can be killed",
         ));
     }
@@ -491,8 +426,7 @@ async fn kill(Path(actor): Path<String>) -> Result<Json<serde_json::Value>, ApiE
     };
     let Some(cell) = found else {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_actor",
+            ErrorCode::UnknownActor,
             format!("no actor named {actor}"),
         ));
     };
@@ -519,7 +453,12 @@ async fn members(
         MemberChange::Remove(id) => ConfChange::Remove(id),
     };
     // Through the leader, from whichever node was asked.
-    let index = st.proxy.registry.change_membership(change, TIMEOUT).await?;
+    let index = st
+        .proxy
+        .registry
+        .change_membership(change, TIMEOUT)
+        .await
+        .map_err(ApiError::from_consensus_admin)?;
     Ok(Json(json!({"index": index})))
 }
 
@@ -530,8 +469,7 @@ pub struct NodeAddresses {
 }
 
 fn node_name(name: &str) -> Result<NodeName, ApiError> {
-    NodeName::new(name)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_name", e.to_string()))
+    NodeName::new(name).map_err(|e| ApiError::new(ErrorCode::BadName, e.to_string()))
 }
 
 /// Records a node's addresses in the registry (committed through the quorum, from any node).
@@ -542,7 +480,10 @@ async fn put_node(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let command = Proposal {
         at_ms: st.clock.stamp().ok_or_else(|| {
-            ApiError::no_quorum("cluster time is not agreed yet: too few voters heard from")
+            ApiError::new(
+                ErrorCode::NoQuorum,
+                "cluster time is not agreed yet: too few voters heard from",
+            )
         })?,
         command: Command::SetNode {
             node: node_name(&name)?,
@@ -553,13 +494,14 @@ async fn put_node(
         },
     }
     .encode();
-    let applied = st.proxy.registry.propose(command, TIMEOUT).await?;
+    let applied = st
+        .proxy
+        .registry
+        .propose(command, TIMEOUT)
+        .await
+        .map_err(ApiError::from_consensus_admin)?;
     if let Outcome::Refused(r) = applied.outcome {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "refused",
-            r.to_string(),
-        ));
+        return Err(ApiError::new(ErrorCode::Refused, r.to_string()));
     }
     Ok(Json(json!({"index": applied.index, "term": applied.term})))
 }
@@ -604,11 +546,13 @@ async fn get_node(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let name = node_name(&name)?;
-    let index = call(&st, |reply| ConsensusMsg::ReadIndex { reply }).await??;
+    let index = call(&st, |reply| ConsensusMsg::ReadIndex { reply })
+        .await?
+        .map_err(ApiError::from_consensus_admin)?;
     let found = st.replica.read().state.nodes().get(&name).cloned();
     Ok(match found {
         Some(info) => Json(json!({"read_index": index, "cluster_addr": info.cluster_addr, "http_addr": info.http_addr})).into_response(),
-        None => ApiError::new(StatusCode::NOT_FOUND, "unknown_node", format!("{name} is not registered")).into_response(),
+        None => ApiError::new(ErrorCode::UnknownNode, format!("{name} is not registered")).into_response(),
     })
 }
 
@@ -620,12 +564,16 @@ async fn get_entity(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = crate::registry::EntityId::new(&id)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_name", e.to_string()))?;
-    let index = st.proxy.registry.read_barrier(TIMEOUT).await?;
+        .map_err(|e| ApiError::new(ErrorCode::BadName, e.to_string()))?;
+    let index = st
+        .proxy
+        .registry
+        .read_barrier(TIMEOUT)
+        .await
+        .map_err(ApiError::from_consensus_admin)?;
     let Some(meta) = st.replica.read().state.entity(&id).cloned() else {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("no entity {id}"),
         ));
     };
@@ -665,22 +613,19 @@ async fn raw_proposals(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if !st.raw_proposals {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "raw_proposals_disabled",
+            ErrorCode::RawProposalsDisabled,
             "raw proposals are off; set admin.raw_proposals (--admin-raw-proposals)",
         ));
     }
     let proposals: Vec<Proposal> = crate::registry::decode_exact(&body).map_err(|e| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_cbor",
+            ErrorCode::BadCbor,
             format!("expected a CBOR array of proposals: {e}"),
         )
     })?;
     if let Some(i) = proposals.iter().position(|p| p.command.is_legacy()) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "legacy_command",
+            ErrorCode::LegacyCommand,
             format!(
                 "proposal {i}: RegisterClient is kept only to replay old logs; \
                  enroll clients with POST /admin/clients"
@@ -689,8 +634,7 @@ async fn raw_proposals(
     }
     if proposals.len() > MAX_RAW_PROPOSALS {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "too_many",
+            ErrorCode::TooMany,
             format!("at most {MAX_RAW_PROPOSALS} proposals per request"),
         ));
     }
@@ -704,13 +648,7 @@ async fn raw_proposals(
         });
     }
     while let Some(joined) = set.join_next().await {
-        let (i, r) = joined.map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "proposer_failed",
-                e.to_string(),
-            )
-        })?;
+        let (i, r) = joined.map_err(|e| ApiError::new(ErrorCode::ProposerFailed, e.to_string()))?;
         results[i] = match r {
             Ok(a) => json!({
                 "index": a.index,
@@ -739,9 +677,7 @@ async fn staging_sweep(
     let settled = p
         .settled_after_ms
         .map_or(crate::proxy::staging::SETTLED_AFTER, Duration::from_millis);
-    let r = crate::proxy::staging::sweep_once(&st.proxy, settled)
-        .await
-        .map_err(|e| ApiError::code(e.code, e.message))?;
+    let r = crate::proxy::staging::sweep_once(&st.proxy, settled).await?;
     Ok(Json(serde_json::json!({
         "settled": r.settled,
         "dropped": r.dropped,

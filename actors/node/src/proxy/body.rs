@@ -7,13 +7,13 @@ use axum::extract::Request;
 use axum::http::request::Parts;
 use verisim_client::wire::ErrorCode;
 
-use super::error::ProxyError;
+use super::error::ApiError;
 
 /// Reads a request's body, refusing more than `limit` bytes with 413, and a body that does not
 /// arrive within the server's body deadline with 408 `request_timeout`. An oversized body is still
 /// read (and dropped) up to [`DRAIN_FACTOR`] times the limit, so the client, still sending, gets
 /// the 413 instead of a reset connection; beyond that the connection is closed on it.
-pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), ProxyError> {
+pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), ApiError> {
     use http_body_util::BodyExt;
     let (parts, mut body) = req.into_parts();
     let mut buf = Vec::new();
@@ -26,7 +26,7 @@ pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), Pro
             } else {
                 ErrorCode::MalformedJson
             };
-            ProxyError::new(code, format!("reading the body: {e}"))
+            ApiError::new(code, format!("reading the body: {e}"))
         })?;
         if let Ok(data) = frame.into_data() {
             seen = seen.saturating_add(data.len());
@@ -38,7 +38,7 @@ pub async fn read_body(req: Request, limit: usize) -> Result<(Parts, Bytes), Pro
         }
     }
     if seen > limit {
-        return Err(ProxyError::new(
+        return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,
             format!("the body is larger than {limit} bytes"),
         ));

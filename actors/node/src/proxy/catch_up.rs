@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use verisim_client::wire::ErrorCode;
 
-use super::error::ProxyError;
+use super::error::ApiError;
 
 /// The least time between the starts of two catch-up barriers on one node.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
@@ -63,10 +63,10 @@ impl CatchUp {
     /// shared: a barrier that started earlier may have read the leader's index before the write
     /// this caller depends on, so it does not count. Waits for the one in flight, and keeps
     /// [`MIN_INTERVAL`] between starts.
-    pub async fn run<F, Fut>(&self, barrier: F) -> Result<(), ProxyError>
+    pub async fn run<F, Fut>(&self, barrier: F) -> Result<(), ApiError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(), ProxyError>>,
+        Fut: Future<Output = Result<(), ApiError>>,
     {
         let arrived = Instant::now();
         let mut last = self.last.lock().await;
@@ -75,7 +75,7 @@ impl CatchUp {
         {
             return outcome
                 .clone()
-                .map_err(|(code, message)| ProxyError::new(code, message));
+                .map_err(|(code, message)| ApiError::new(code, message));
         }
         if let Some(at) = last.started_at {
             tokio::time::sleep_until((at + self.min_interval).into()).await;
@@ -104,7 +104,7 @@ mod tests {
     fn barrier(
         runs: &Arc<AtomicU64>,
         took: Duration,
-    ) -> impl Future<Output = Result<(), ProxyError>> + use<> {
+    ) -> impl Future<Output = Result<(), ApiError>> + use<> {
         let runs = runs.clone();
         async move {
             runs.fetch_add(1, Ordering::Relaxed);
@@ -117,7 +117,7 @@ mod tests {
     async fn hold(
         gate: &Arc<CatchUp>,
     ) -> (
-        tokio::task::JoinHandle<Result<(), ProxyError>>,
+        tokio::task::JoinHandle<Result<(), ApiError>>,
         tokio::sync::oneshot::Sender<()>,
     ) {
         let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
@@ -196,7 +196,7 @@ mod tests {
                 let runs = runs.clone();
                 Box::pin(gate.run(|| async move {
                     runs.fetch_add(1, Ordering::Relaxed);
-                    Err(ProxyError::new(ErrorCode::NoQuorum, "no leader"))
+                    Err(ApiError::new(ErrorCode::NoQuorum, "no leader"))
                 }))
             })
             .collect();

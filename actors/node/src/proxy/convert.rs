@@ -12,7 +12,7 @@ use verisim_stores::tensor::{Tensor, TensorData, TensorItem};
 use verisim_stores::vector::VectorItem;
 use verisim_stores::{EntityId, Value};
 
-use super::error::ProxyError;
+use super::error::ApiError;
 
 fn value_in(v: &w::Value) -> Value {
     match v {
@@ -45,16 +45,16 @@ fn props_out(p: &Properties) -> BTreeMap<String, w::Value> {
 }
 
 /// An entity id of the wire as the stores' (same alphabet; checked again).
-pub fn entity_id(id: &w::EntityId) -> Result<EntityId, ProxyError> {
-    EntityId::new(id.as_str()).map_err(|e| ProxyError::invalid(e.to_string()))
+pub fn entity_id(id: &w::EntityId) -> Result<EntityId, ApiError> {
+    EntityId::new(id.as_str()).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
-pub fn client_out(c: &crate::registry::ClientId) -> Result<w::ClientId, ProxyError> {
-    w::ClientId::new(c.as_str()).map_err(|e| ProxyError::internal(e.to_string()))
+pub fn client_out(c: &crate::registry::ClientId) -> Result<w::ClientId, ApiError> {
+    w::ClientId::new(c.as_str()).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-pub fn client_in(c: &w::ClientId) -> Result<crate::registry::ClientId, ProxyError> {
-    crate::registry::ClientId::new(c.as_str()).map_err(|e| ProxyError::invalid(e.to_string()))
+pub fn client_in(c: &w::ClientId) -> Result<crate::registry::ClientId, ApiError> {
+    crate::registry::ClientId::new(c.as_str()).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 pub fn access_in(a: w::Access) -> crate::registry::Access {
@@ -74,14 +74,14 @@ pub fn access_out(a: crate::registry::Access) -> w::Access {
 /// An entity's grants as the owner sees them in `GET /v1/entities/{id}`.
 pub fn grants_out(
     grants: &std::collections::BTreeMap<crate::registry::ClientId, crate::registry::Access>,
-) -> Result<std::collections::BTreeMap<w::ClientId, w::Access>, ProxyError> {
+) -> Result<std::collections::BTreeMap<w::ClientId, w::Access>, ApiError> {
     grants
         .iter()
         .map(|(c, a)| Ok((client_out(c)?, access_out(*a))))
         .collect()
 }
 
-pub fn graph_in(g: &w::GraphPayload) -> Result<GraphInput, ProxyError> {
+pub fn graph_in(g: &w::GraphPayload) -> Result<GraphInput, ApiError> {
     let edges = g
         .edges
         .iter()
@@ -92,14 +92,14 @@ pub fn graph_in(g: &w::GraphPayload) -> Result<GraphInput, ProxyError> {
                 properties: props_in(&e.properties),
             })
         })
-        .collect::<Result<_, ProxyError>>()?;
+        .collect::<Result<_, ApiError>>()?;
     Ok(GraphInput {
         properties: props_in(&g.properties),
         edges,
     })
 }
 
-pub fn graph_out(g: &GraphItem) -> Result<w::GraphPayload, ProxyError> {
+pub fn graph_out(g: &GraphItem) -> Result<w::GraphPayload, ApiError> {
     let edges = g
         .edges
         .iter()
@@ -107,11 +107,11 @@ pub fn graph_out(g: &GraphItem) -> Result<w::GraphPayload, ProxyError> {
             Ok(w::EdgePayload {
                 predicate: e.predicate.clone(),
                 target: w::EntityId::new(e.target.as_str())
-                    .map_err(|e| ProxyError::internal(e.to_string()))?,
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
                 properties: props_out(&e.properties),
             })
         })
-        .collect::<Result<_, ProxyError>>()?;
+        .collect::<Result<_, ApiError>>()?;
     Ok(w::GraphPayload {
         properties: props_out(&g.properties),
         edges,
@@ -123,10 +123,10 @@ pub fn vector_in(v: &w::VectorPayload) -> BTreeMap<String, Vec<f32>> {
 }
 
 /// The entity's vector item as the one-collection payload of the API.
-pub fn vector_out(v: &VectorItem) -> Result<w::VectorPayload, ProxyError> {
+pub fn vector_out(v: &VectorItem) -> Result<w::VectorPayload, ApiError> {
     let mut it = v.vectors.iter();
     let (Some((collection, bytes)), None) = (it.next(), it.next()) else {
-        return Err(ProxyError::internal(format!(
+        return Err(ApiError::internal(format!(
             "the vector item holds {} collections; the API carries one",
             v.vectors.len()
         )));
@@ -142,8 +142,8 @@ pub fn vector_out(v: &VectorItem) -> Result<w::VectorPayload, ProxyError> {
     })
 }
 
-pub fn tensor_in(t: &w::TensorPayload) -> Result<TensorItem, ProxyError> {
-    let data = match t.typed().map_err(|e| ProxyError::invalid(e.0))? {
+pub fn tensor_in(t: &w::TensorPayload) -> Result<TensorItem, ApiError> {
+    let data = match t.typed().map_err(|e| ApiError::invalid(e.0))? {
         w::TensorData::F32(v) => TensorData::F32(v),
         w::TensorData::F64(v) => TensorData::F64(v),
         w::TensorData::I32(v) => TensorData::I32(v),

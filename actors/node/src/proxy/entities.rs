@@ -16,7 +16,7 @@ use verisim_stores::{EntityId, ItemInput, ModalityKind};
 
 use super::auth::Verified;
 use super::convert;
-use super::error::{ProxyError, parse_json};
+use super::error::{ApiError, parse_json};
 use super::registration::{Delete, Registration, Write};
 use super::{ProxyState, read_body};
 use crate::registry::ItemMeta;
@@ -30,7 +30,7 @@ impl ProxyState {
 }
 
 /// `POST /v1/entities`: register a new entity (refused with 409 if it exists).
-pub async fn register(State(st): State<ProxyState>, req: Request) -> Result<Response, ProxyError> {
+pub async fn register(State(st): State<ProxyState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = read_body(req, st.max_body).await?;
     let verified = st.verify(&parts, &body).await?;
     let r: RegisterRequest = parse_json(&body)?;
@@ -51,28 +51,28 @@ pub async fn update(
     State(st): State<ProxyState>,
     Path(id): Path<String>,
     req: Request,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, ApiError> {
     let (parts, body) = read_body(req, st.max_body).await?;
     let verified = st.verify(&parts, &body).await?;
     let expected = if_match(&parts)?
-        .ok_or_else(|| ProxyError::invalid("an update needs If-Match: <current version>"))?;
+        .ok_or_else(|| ApiError::invalid("an update needs If-Match: <current version>"))?;
     let r: UpdateRequest = parse_json(&body)?;
-    let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
+    let wire_id = w::EntityId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
     write(&st, verified, wire_id, &r, Some(expected), StatusCode::OK).await
 }
 
-fn if_match(parts: &Parts) -> Result<Option<u64>, ProxyError> {
+fn if_match(parts: &Parts) -> Result<Option<u64>, ApiError> {
     let Some(v) = parts.headers.get(w::headers::IF_MATCH) else {
         return Ok(None);
     };
     let s = v
         .to_str()
-        .map_err(|_| ProxyError::invalid("If-Match is not ASCII"))?;
+        .map_err(|_| ApiError::invalid("If-Match is not ASCII"))?;
     s.trim()
         .trim_matches('"')
         .parse::<u64>()
         .map(Some)
-        .map_err(|_| ProxyError::invalid(format!("If-Match must be a version number, got {s:?}")))
+        .map_err(|_| ApiError::invalid(format!("If-Match must be a version number, got {s:?}")))
 }
 
 /// Checks the body, runs the write, answers with what it committed.
@@ -83,8 +83,8 @@ async fn write(
     body: &UpdateRequest,
     expected_version: Option<u64>,
     status: StatusCode,
-) -> Result<Response, ProxyError> {
-    body.check().map_err(|e| ProxyError::invalid(e.0))?;
+) -> Result<Response, ApiError> {
+    body.check().map_err(|e| ApiError::invalid(e.0))?;
     let id = convert::entity_id(&wire_id)?;
     // On the request span (`node::request_log`): every log line of it names the entity.
     tracing::Span::current().record("entity", id.as_str());
@@ -116,11 +116,11 @@ pub async fn delete(
     State(st): State<ProxyState>,
     Path(id): Path<String>,
     req: Request,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, ApiError> {
     let (parts, body) = read_body(req, st.max_body).await?;
     let verified = st.verify(&parts, &body).await?;
     let expected_version = if_match(&parts)?;
-    let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
+    let wire_id = w::EntityId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
     tracing::Span::current().record("entity", id.as_str());
     let deleted = st
@@ -140,7 +140,7 @@ pub async fn delete(
     .into_response())
 }
 
-pub(crate) fn inputs(id: &EntityId, body: &UpdateRequest) -> Result<[ItemInput; 4], ProxyError> {
+pub(crate) fn inputs(id: &EntityId, body: &UpdateRequest) -> Result<[ItemInput; 4], ApiError> {
     Ok([
         ItemInput::Graph {
             id: id.clone(),
@@ -161,12 +161,12 @@ pub(crate) fn inputs(id: &EntityId, body: &UpdateRequest) -> Result<[ItemInput; 
     ])
 }
 
-fn hashes_of(items: &BTreeMap<ModalityKind, ItemMeta>) -> Result<ModalityHashes, ProxyError> {
+fn hashes_of(items: &BTreeMap<ModalityKind, ItemMeta>) -> Result<ModalityHashes, ApiError> {
     let get = |k: ModalityKind| {
         items
             .get(&k)
             .map(|m| w::ContentHash(m.hash.0))
-            .ok_or_else(|| ProxyError::internal(format!("no {k:?} hash recorded")))
+            .ok_or_else(|| ApiError::internal(format!("no {k:?} hash recorded")))
     };
     Ok(ModalityHashes {
         graph: get(ModalityKind::Graph)?,

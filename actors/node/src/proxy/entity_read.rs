@@ -8,16 +8,16 @@ use axum::response::{IntoResponse, Response};
 use verisim_client::wire as w;
 use verisim_stores::{ExportedItem, ModalityKind};
 
-use super::error::ProxyError;
+use super::error::ApiError;
 use super::registration::{EntityRead, Unfound};
 use super::{ProxyState, convert, read_body};
 use crate::registry::ClientId;
 
 fn decode<T: serde::Serialize + serde::de::DeserializeOwned>(
     item: &ExportedItem,
-) -> Result<T, ProxyError> {
+) -> Result<T, ApiError> {
     item.open(item.modality)
-        .map_err(|e| ProxyError::internal(format!("a verified item does not decode: {e}")))
+        .map_err(|e| ApiError::internal(format!("a verified item does not decode: {e}")))
 }
 
 /// `GET /v1/entities/{id}`: all four modalities of one version, each verified against the hash the
@@ -26,25 +26,21 @@ pub async fn get(
     State(st): State<ProxyState>,
     Path(id): Path<String>,
     req: Request,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, ApiError> {
     let (parts, body) = read_body(req, st.max_body).await?;
     let caller = st.verify(&parts, &body).await?.origin.client;
     let allow_drift = parts
         .uri
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "allow_drift=true"));
-    let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
+    let wire_id = w::EntityId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
     tracing::Span::current().record("entity", id.as_str());
     let read = st.registration().get(&id, &caller, allow_drift).await?;
     render(wire_id, &caller, read)
 }
 
-fn render(
-    wire_id: w::EntityId,
-    caller: &ClientId,
-    read: EntityRead,
-) -> Result<Response, ProxyError> {
+fn render(wire_id: w::EntityId, caller: &ClientId, read: EntityRead) -> Result<Response, ApiError> {
     let EntityRead {
         meta,
         views,
@@ -70,7 +66,7 @@ fn render(
             decode::<verisim_stores::tensor::TensorItem>(&i).and_then(|t| {
                 t.to_tensor()
                     .map(|t| convert::tensor_out(&t))
-                    .map_err(|e| ProxyError::internal(e.to_string()))
+                    .map_err(|e| ApiError::internal(e.to_string()))
             })
         })
         .transpose()?;

@@ -8,7 +8,7 @@ use verisim_client::wire::{self as w, GrantChanged, GrantRequest};
 
 use super::auth::Verified;
 use super::convert;
-use super::error::{ProxyError, parse_json};
+use super::error::{ApiError, parse_json};
 use super::registration::refused;
 use super::{ProxyState, read_body};
 use crate::registry::{Command, Outcome};
@@ -18,7 +18,7 @@ pub async fn put(
     State(st): State<ProxyState>,
     Path((id, client)): Path<(String, String)>,
     req: Request,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, ApiError> {
     let (parts, body) = read_body(req, st.max_body).await?;
     let verified = st.verify(&parts, &body).await?;
     let r: GrantRequest = parse_json(&body)?;
@@ -30,7 +30,7 @@ pub async fn delete(
     State(st): State<ProxyState>,
     Path((id, client)): Path<(String, String)>,
     req: Request,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, ApiError> {
     let (parts, body) = read_body(req, st.max_body).await?;
     let verified = st.verify(&parts, &body).await?;
     change(&st, verified, id, client, None).await
@@ -42,9 +42,9 @@ async fn change(
     id: String,
     client: String,
     access: Option<w::Access>,
-) -> Result<Response, ProxyError> {
-    let wire_id = w::EntityId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
-    let wire_client = w::ClientId::new(client).map_err(|e| ProxyError::invalid(e.to_string()))?;
+) -> Result<Response, ApiError> {
+    let wire_id = w::EntityId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let wire_client = w::ClientId::new(client).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = convert::entity_id(&wire_id)?;
     tracing::Span::current().record("entity", id.as_str());
     let grantee = convert::client_in(&wire_client)?;
@@ -76,8 +76,6 @@ async fn change(
         })
         .into_response()),
         Outcome::Refused(r) => Err(refused(&id, r)),
-        other => Err(ProxyError::internal(format!(
-            "unexpected outcome {other:?}"
-        ))),
+        other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
     }
 }

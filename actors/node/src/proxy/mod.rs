@@ -30,7 +30,7 @@ use verisim_raft::NodeId;
 use self::auth::Authenticator;
 pub use self::body::read_body;
 use self::catch_up::CatchUp;
-use self::error::ProxyError;
+use self::error::ApiError;
 use crate::consensus::actor::Applied;
 use crate::consensus::{ClusterClock, RegistryClient, SharedReplica};
 use crate::registry::{Command, Proposal};
@@ -68,9 +68,9 @@ pub struct ProxyState {
 impl ProxyState {
     /// Commits a registry command through the quorum (from any node) and waits until this node's
     /// replica has applied it, so that what the handler reads next includes it.
-    pub async fn commit(&self, command: Command) -> Result<Applied, ProxyError> {
+    pub async fn commit(&self, command: Command) -> Result<Applied, ApiError> {
         let at_ms = self.clock.stamp().ok_or_else(|| {
-            ProxyError::new(
+            ApiError::new(
                 ErrorCode::NoQuorum,
                 "cluster time is not agreed yet: too few voters heard from",
             )
@@ -81,7 +81,7 @@ impl ProxyState {
 
     /// Waits until this node's replica includes every write acknowledged before the call: the
     /// leader's read index, applied here. Reads of the registry after it are linearizable.
-    pub async fn read_barrier(&self) -> Result<(), ProxyError> {
+    pub async fn read_barrier(&self) -> Result<(), ApiError> {
         self.registry.read_barrier(self.commit_timeout).await?;
         Ok(())
     }
@@ -93,7 +93,7 @@ impl ProxyState {
     /// ago: it is looked up again after catching up with the quorum (through [`CatchUp`]: the
     /// caller is not authenticated, so that costs it no more than a share of a rate-limited
     /// barrier). Still unknown, it is answered `bad_signature`, like a wrong MAC.
-    pub async fn verify(&self, parts: &Parts, body: &[u8]) -> Result<auth::Verified, ProxyError> {
+    pub async fn verify(&self, parts: &Parts, body: &[u8]) -> Result<auth::Verified, ApiError> {
         let now_ms = self.clock.now_ms();
         let first = match self.verify_now(parts, body, now_ms) {
             Err(AuthError::UnknownWindow | AuthError::UnknownClient) => {
@@ -120,7 +120,7 @@ impl ProxyState {
 
     /// A read barrier through the node's single-flight, rate-limited gate: for lookups made
     /// before the caller is authenticated.
-    pub async fn catch_up(&self) -> Result<(), ProxyError> {
+    pub async fn catch_up(&self) -> Result<(), ApiError> {
         self.catch_up.run(|| self.read_barrier()).await
     }
 

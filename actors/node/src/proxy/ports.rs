@@ -8,7 +8,7 @@ use std::future::Future;
 
 use verisim_stores::{ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
 
-use super::error::ProxyError;
+use super::error::ApiError;
 use crate::consensus::Applied;
 use crate::registry::{Command, EntityMeta, NodeName};
 use crate::store_actors::{Fence, Imported, StoreCallError};
@@ -24,9 +24,9 @@ pub trait RegistryPort: Clone + Send + Sync + 'static {
     /// This node's name: asked first when reading.
     fn local_node(&self) -> String;
     /// Commits a command through the quorum; returns once this node has applied it.
-    fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ProxyError>> + Send;
+    fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ApiError>> + Send;
     /// Waits until this node's replica includes every write acknowledged before the call.
-    fn read_barrier(&self) -> impl Future<Output = Result<(), ProxyError>> + Send;
+    fn read_barrier(&self) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// Test-only fault hook: whether this write is to commit and then stop, undistributed, as if
     /// the node died right after the commit (`staging::FAULT_SKIP_DISTRIBUTION`).
     fn skip_this_distribution(&self) -> bool {
@@ -46,7 +46,7 @@ pub trait StorePort: Clone + Send + Sync + 'static {
     fn stage_local(
         &self,
         items: &[ExportedItem],
-    ) -> impl Future<Output = Result<(), ProxyError>> + Send;
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// Drops this node's staged copies in the background.
     fn unstage_local_later(&self, items: &[ExportedItem]);
     /// Imports an item into `node`'s store, fenced by the registry entry that produced it.

@@ -21,7 +21,7 @@ use verisim_stores::vector::Hit;
 use verisim_stores::{EntityId, ModalityKind};
 
 use super::convert;
-use super::error::{ProxyError, parse_json};
+use super::error::{ApiError, parse_json};
 use super::{ProxyState, read_body};
 use crate::consensus::endpoint::node_name;
 use crate::registry::{ClientId, NodeName, RegistryState};
@@ -33,7 +33,7 @@ use crate::store_actors::STORE_TIMEOUT;
 async fn signed<T: DeserializeOwned>(
     st: &ProxyState,
     req: Request,
-) -> Result<(ClientId, T), ProxyError> {
+) -> Result<(ClientId, T), ApiError> {
     let (parts, body) = read_body(req, st.max_body).await?;
     let caller = st.verify(&parts, &body).await?.origin.client;
     Ok((caller, parse_json(&body)?))
@@ -56,10 +56,10 @@ fn only_visible(st: &ProxyState, caller: &ClientId, ids: Vec<EntityId>) -> Vec<E
 
 /// A store's refusal as an API error: a missing entity or collection is `not_found`; the rest is
 /// mapped as for writes ([`super::error::store_error`]).
-fn store_error(e: StoreCallError) -> ProxyError {
+fn store_error(e: StoreCallError) -> ApiError {
     match e {
         StoreCallError::Refused { refusal, .. } if refusal.code == StoreRefusalCode::NotFound => {
-            ProxyError::new(ErrorCode::NotFound, refusal.message)
+            ApiError::new(ErrorCode::NotFound, refusal.message)
         }
         other => super::error::store_error(other),
     }
@@ -70,8 +70,8 @@ fn is_client_refusal(e: &StoreCallError) -> bool {
 }
 
 /// 503 naming every store that did not answer.
-fn unavailable(what: &str, failed: &[StoreCallError]) -> ProxyError {
-    ProxyError::new(
+fn unavailable(what: &str, failed: &[StoreCallError]) -> ApiError {
+    ApiError::new(
         ErrorCode::Unavailable,
         format!(
             "{what}: {} stores did not answer; refusing a partial result",
@@ -83,9 +83,9 @@ fn unavailable(what: &str, failed: &[StoreCallError]) -> ProxyError {
     }))
 }
 
-fn unexpected(answer: &Answer) -> ProxyError {
+fn unexpected(answer: &Answer) -> ApiError {
     let got: String = format!("{answer:?}").chars().take(60).collect();
-    ProxyError::internal(format!("a store answered {got}"))
+    ApiError::internal(format!("a store answered {got}"))
 }
 
 /// The replicas of an entity, this node first. Linearizable: read after a read barrier, so an
@@ -95,7 +95,7 @@ async fn replicas(
     st: &ProxyState,
     caller: &ClientId,
     id: &EntityId,
-) -> Result<Vec<NodeName>, ProxyError> {
+) -> Result<Vec<NodeName>, ApiError> {
     st.read_barrier().await?;
     let mut placement = st
         .replica
@@ -118,7 +118,7 @@ async fn on_replica(
     id: &EntityId,
     kind: ModalityKind,
     q: &Query,
-) -> Result<Answer, ProxyError> {
+) -> Result<Answer, ApiError> {
     let mut failed = Vec::new();
     for node in replicas(st, caller, id).await? {
         let answer = match st.stores.on(node.as_str(), kind) {
@@ -140,13 +140,13 @@ async fn on_replica(
     ))
 }
 
-fn id_in(id: &w::EntityId) -> Result<EntityId, ProxyError> {
+fn id_in(id: &w::EntityId) -> Result<EntityId, ApiError> {
     convert::entity_id(id)
 }
 
-fn ids_out(ids: Vec<EntityId>) -> Result<Vec<w::EntityId>, ProxyError> {
+fn ids_out(ids: Vec<EntityId>) -> Result<Vec<w::EntityId>, ApiError> {
     ids.into_iter()
-        .map(|i| w::EntityId::new(i.as_str()).map_err(|e| ProxyError::internal(e.to_string())))
+        .map(|i| w::EntityId::new(i.as_str()).map_err(|e| ApiError::internal(e.to_string())))
         .collect()
 }
 
@@ -166,10 +166,10 @@ fn direction(d: w::Direction) -> Direction {
 pub async fn search_vector(
     State(st): State<ProxyState>,
     req: Request,
-) -> Result<Json<w::VectorSearchResponse>, ProxyError> {
+) -> Result<Json<w::VectorSearchResponse>, ApiError> {
     let (caller, r): (_, w::VectorSearchRequest) = signed(&st, req).await?;
     if r.k == 0 {
-        return Err(ProxyError::invalid("k must be at least 1"));
+        return Err(ApiError::invalid("k must be at least 1"));
     }
     let mut q = KnnQuery {
         collection: r.collection.clone(),
@@ -210,19 +210,19 @@ pub async fn search_vector(
         .map(|h| {
             Ok(w::VectorHit {
                 id: w::EntityId::new(h.id.as_str())
-                    .map_err(|e| ProxyError::internal(e.to_string()))?,
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
                 distance: h.distance,
             })
         })
-        .collect::<Result<Vec<_>, ProxyError>>()?;
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(Json(w::VectorSearchResponse { hits }))
 }
 
 /// One scatter-gather k-NN over every vector store, refused whole if any store did not answer.
-async fn knn(st: &ProxyState, q: &KnnQuery) -> Result<Vec<Hit>, ProxyError> {
+async fn knn(st: &ProxyState, q: &KnnQuery) -> Result<Vec<Hit>, ApiError> {
     let stores = st.stores.actors_of(ModalityKind::Vector).len();
     if stores == 0 {
-        return Err(ProxyError::new(
+        return Err(ApiError::new(
             ErrorCode::Unavailable,
             "no vector store is reachable",
         ));
@@ -241,7 +241,7 @@ async fn knn(st: &ProxyState, q: &KnnQuery) -> Result<Vec<Hit>, ProxyError> {
         return Err(unavailable("vector search", &failed));
     }
     if missing.len() == stores {
-        return Err(ProxyError::new(
+        return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no collection {}", q.collection),
         ));
@@ -253,7 +253,7 @@ async fn knn(st: &ProxyState, q: &KnnQuery) -> Result<Vec<Hit>, ProxyError> {
 pub async fn graph_neighbours(
     State(st): State<ProxyState>,
     req: Request,
-) -> Result<Json<w::GraphNeighboursResponse>, ProxyError> {
+) -> Result<Json<w::GraphNeighboursResponse>, ApiError> {
     let (caller, r): (_, w::GraphNeighboursRequest) = signed(&st, req).await?;
     let id = id_in(&r.id)?;
     // Outgoing edges are the readable entity's own data (its GET shows them): every target is
@@ -278,7 +278,7 @@ async fn neighbours(
     id: &EntityId,
     direction: Direction,
     predicate: &Option<String>,
-) -> Result<Vec<EntityId>, ProxyError> {
+) -> Result<Vec<EntityId>, ApiError> {
     let q = Query::GraphNeighbours {
         id: id.clone(),
         direction,
@@ -294,7 +294,7 @@ async fn neighbours(
 pub async fn graph_traverse(
     State(st): State<ProxyState>,
     req: Request,
-) -> Result<Json<w::GraphTraverseResponse>, ProxyError> {
+) -> Result<Json<w::GraphTraverseResponse>, ApiError> {
     let (caller, r): (_, w::GraphTraverseRequest) = signed(&st, req).await?;
     let start = id_in(&r.start)?;
     let own_edges = r.direction == w::Direction::Out;
@@ -322,11 +322,11 @@ pub async fn graph_traverse(
                 .map(|(id, depth)| {
                     Ok(w::Traversed {
                         id: w::EntityId::new(id.as_str())
-                            .map_err(|e| ProxyError::internal(e.to_string()))?,
+                            .map_err(|e| ApiError::internal(e.to_string()))?,
                         depth,
                     })
                 })
-                .collect::<Result<Vec<_>, ProxyError>>()?;
+                .collect::<Result<Vec<_>, ApiError>>()?;
             Ok(Json(w::GraphTraverseResponse { visited }))
         }
         other => Err(unexpected(&other)),
@@ -337,7 +337,7 @@ pub async fn graph_traverse(
 pub async fn graph_path(
     State(st): State<ProxyState>,
     req: Request,
-) -> Result<Json<w::GraphPathResponse>, ProxyError> {
+) -> Result<Json<w::GraphPathResponse>, ApiError> {
     let (caller, r): (_, w::GraphPathRequest) = signed(&st, req).await?;
     let from = id_in(&r.from)?;
     let own_edges = r.direction == w::Direction::Out;
@@ -368,10 +368,10 @@ pub async fn graph_path(
     }
 }
 
-fn tensor_answer(id: &EntityId, answer: Answer) -> Result<Json<w::TensorPayload>, ProxyError> {
+fn tensor_answer(id: &EntityId, answer: Answer) -> Result<Json<w::TensorPayload>, ApiError> {
     match answer {
         Answer::Tensor(Some(item)) => tensor_out(&item).map(Json),
-        Answer::Tensor(None) => Err(ProxyError::new(
+        Answer::Tensor(None) => Err(ApiError::new(
             ErrorCode::NotFound,
             format!("entity {id} has no tensor"),
         )),
@@ -379,17 +379,17 @@ fn tensor_answer(id: &EntityId, answer: Answer) -> Result<Json<w::TensorPayload>
     }
 }
 
-fn tensor_out(item: &TensorItem) -> Result<w::TensorPayload, ProxyError> {
+fn tensor_out(item: &TensorItem) -> Result<w::TensorPayload, ApiError> {
     item.to_tensor()
         .map(|t| convert::tensor_out(&t))
-        .map_err(|e| ProxyError::internal(format!("a store's tensor does not decode: {e}")))
+        .map_err(|e| ApiError::internal(format!("a store's tensor does not decode: {e}")))
 }
 
 /// `POST /v1/tensor/slice`, on a replica of the entity.
 pub async fn tensor_slice(
     State(st): State<ProxyState>,
     req: Request,
-) -> Result<Json<w::TensorPayload>, ProxyError> {
+) -> Result<Json<w::TensorPayload>, ApiError> {
     let (caller, r): (_, w::TensorSliceRequest) = signed(&st, req).await?;
     let id = id_in(&r.id)?;
     let q = Query::TensorSlice {
@@ -404,7 +404,7 @@ pub async fn tensor_slice(
 pub async fn tensor_reduce(
     State(st): State<ProxyState>,
     req: Request,
-) -> Result<Json<w::TensorPayload>, ProxyError> {
+) -> Result<Json<w::TensorPayload>, ApiError> {
     let (caller, r): (_, w::TensorReduceRequest) = signed(&st, req).await?;
     let id = id_in(&r.id)?;
     let op = match r.op {
@@ -470,7 +470,7 @@ fn violation_out(v: Violation) -> w::Violation {
     }
 }
 
-fn local_semantic(st: &ProxyState) -> Result<StoreRef, ProxyError> {
+fn local_semantic(st: &ProxyState) -> Result<StoreRef, ApiError> {
     st.stores
         .on(&node_name(st.id), ModalityKind::Semantic)
         .map_err(store_error)
@@ -481,7 +481,7 @@ fn local_semantic(st: &ProxyState) -> Result<StoreRef, ProxyError> {
 pub async fn semantic_validate(
     State(st): State<ProxyState>,
     req: Request,
-) -> Result<Json<w::SemanticValidateResponse>, ProxyError> {
+) -> Result<Json<w::SemanticValidateResponse>, ApiError> {
     // A dry run of the caller's own annotation: no entity is read.
     let (_, r): (_, w::SemanticValidateRequest) = signed(&st, req).await?;
     let q = Query::SemanticValidate {
@@ -505,11 +505,11 @@ pub async fn semantic_validate(
 pub async fn semantic_by_type(
     State(st): State<ProxyState>,
     req: Request,
-) -> Result<Json<w::SemanticByTypeResponse>, ProxyError> {
+) -> Result<Json<w::SemanticByTypeResponse>, ApiError> {
     let (caller, r): (_, w::SemanticByTypeRequest) = signed(&st, req).await?;
     let stores = st.stores.actors_of(ModalityKind::Semantic);
     if stores.is_empty() {
-        return Err(ProxyError::new(
+        return Err(ApiError::new(
             ErrorCode::Unavailable,
             "no semantic store is reachable",
         ));
@@ -531,7 +531,7 @@ pub async fn semantic_by_type(
             Ok(Ok(other)) => return Err(unexpected(&other)),
             Ok(Err(e)) if is_client_refusal(&e) => return Err(store_error(e)),
             Ok(Err(e)) => failed.push(e),
-            Err(e) => return Err(ProxyError::internal(format!("a store call failed: {e}"))),
+            Err(e) => return Err(ApiError::internal(format!("a store call failed: {e}"))),
         }
     }
     if !failed.is_empty() {

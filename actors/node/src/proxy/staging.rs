@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use verisim_stores::{ContentHash, EntityId, ExportedItem, ModalityKind};
 
 use super::ProxyState;
-use super::error::ProxyError;
+use super::error::ApiError;
 use super::error::store_error;
 use super::ports::{RegistryPort, StorePort};
 use crate::consensus::endpoint::node_name;
@@ -64,7 +64,7 @@ pub const SETTLED_AFTER: Duration = Duration::from_secs(120);
 pub(super) async fn stage_local(
     stores: &StoreDirectory,
     items: &[ExportedItem],
-) -> Result<(), ProxyError> {
+) -> Result<(), ApiError> {
     let calls = items.iter().map(|item| async move {
         stores
             .on(stores.local_node(), item.modality)?
@@ -192,10 +192,7 @@ pub struct SweepReport {
 ///
 /// # Errors
 /// No read barrier (the registry view could be stale, so nothing is decided).
-pub async fn sweep_once(
-    st: &ProxyState,
-    settled_after: Duration,
-) -> Result<SweepReport, ProxyError> {
+pub async fn sweep_once(st: &ProxyState, settled_after: Duration) -> Result<SweepReport, ApiError> {
     st.read_barrier().await?;
     let horizon = now_ms().saturating_sub(settled_after.as_millis() as u64);
     let mut report = SweepReport::default();

@@ -10,7 +10,7 @@ use verisim_client::wire::{
     ClusterKeyResponse, ErrorCode, Hex, OpenWindowRequest, OpenWindowResponse,
 };
 
-use super::error::{ProxyError, parse_json};
+use super::error::{ApiError, parse_json};
 use super::{ProxyState, read_body};
 use crate::registry::{ClientId, Command, Outcome, PublicKey, WindowId};
 
@@ -21,22 +21,18 @@ pub async fn cluster_key(State(st): State<ProxyState>) -> Json<ClusterKeyRespons
     })
 }
 
-fn client_id(s: &str) -> Result<ClientId, ProxyError> {
-    ClientId::new(s).map_err(|e| ProxyError::invalid(e.to_string()))
+fn client_id(s: &str) -> Result<ClientId, ApiError> {
+    ClientId::new(s).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 /// `POST /v1/windows`: open a trust window. The opening is signed with the client's identity key and
 /// carries its X25519 public key for the window; both sides derive the window's HMAC key, which is
 /// never sent. Retrying the same opening answers the same window.
-pub async fn open_window(
-    State(st): State<ProxyState>,
-    req: Request,
-) -> Result<Response, ProxyError> {
+pub async fn open_window(State(st): State<ProxyState>, req: Request) -> Result<Response, ApiError> {
     let (_, body) = read_body(req, st.max_body).await?;
     let r: OpenWindowRequest = parse_json(&body)?;
     let client = client_id(r.client.as_str())?;
-    let window =
-        WindowId::new(r.window.as_str()).map_err(|e| ProxyError::invalid(e.to_string()))?;
+    let window = WindowId::new(r.window.as_str()).map_err(|e| ApiError::invalid(e.to_string()))?;
     let now = st.clock.now_ms();
     // Cheap and independent of the ids: a stale opening costs no registry lookup.
     auth::check_timestamp(r.timestamp_ms, now, st.auth.skew_ms())?;
@@ -58,11 +54,11 @@ pub async fn open_window(
         }
     };
     let identity = IdentityPublicKey::from_bytes(&identity.0)
-        .map_err(|e| ProxyError::internal(format!("registered key unusable: {e}")))?;
+        .map_err(|e| ApiError::internal(format!("registered key unusable: {e}")))?;
     let cluster: ClusterPublicKey = st.auth.cluster_public();
     auth::verify_open_window(&r, &identity, &cluster, now, st.auth.skew_ms())?;
     if revoked {
-        return Err(ProxyError::new(
+        return Err(ApiError::new(
             ErrorCode::ClientRevoked,
             "the client is revoked",
         ));
@@ -84,7 +80,7 @@ pub async fn open_window(
             match replica.state.window(&window) {
                 Some(w) if w.client == client && w.client_dh == client_dh => w.expires_at_ms,
                 _ => {
-                    return Err(ProxyError::new(
+                    return Err(ApiError::new(
                         ErrorCode::AlreadyExists,
                         "a window with this id already exists",
                     ));
@@ -93,9 +89,7 @@ pub async fn open_window(
         }
         Outcome::Refused(refusal) => return Err(refusal.into()),
         other => {
-            return Err(ProxyError::internal(format!(
-                "unexpected outcome {other:?}"
-            )));
+            return Err(ApiError::internal(format!("unexpected outcome {other:?}")));
         }
     };
     Ok((
@@ -113,12 +107,12 @@ pub async fn close_window(
     State(st): State<ProxyState>,
     axum::extract::Path(id): axum::extract::Path<String>,
     req: Request,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, ApiError> {
     let (parts, body) = read_body(req, st.max_body).await?;
     let verified = st.verify(&parts, &body).await?;
-    let window = WindowId::new(id).map_err(|e| ProxyError::invalid(e.to_string()))?;
+    let window = WindowId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
     if window != verified.origin.window {
-        return Err(ProxyError::new(
+        return Err(ApiError::new(
             ErrorCode::Forbidden,
             "a window can only be closed by a request signed in it",
         ));
@@ -136,8 +130,6 @@ pub async fn close_window(
         }))
         .into_response()),
         Outcome::Refused(r) => Err(r.into()),
-        other => Err(ProxyError::internal(format!(
-            "unexpected outcome {other:?}"
-        ))),
+        other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
     }
 }

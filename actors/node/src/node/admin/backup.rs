@@ -14,7 +14,11 @@ use super::{AdminState, ApiError, TIMEOUT};
 pub const CONTENT_TYPE: &str = "application/vnd.verisim.backup";
 
 pub(super) async fn backup(State(st): State<AdminState>) -> Result<Response, ApiError> {
-    st.proxy.registry.read_barrier(TIMEOUT).await?;
+    st.proxy
+        .registry
+        .read_barrier(TIMEOUT)
+        .await
+        .map_err(ApiError::from_consensus_admin)?;
     let fixed = crate::backup::stream::fix(&st.replica);
     let index = fixed.index;
     let rx = crate::backup::stream::stream(st.id, st.proxy.stores.clone(), fixed);

@@ -20,18 +20,17 @@ use crate::consensus::actor::{Applied, wall_clock_ms};
 use crate::registry::{ClientId, Command, Outcome, Proposal, PublicKey, Refusal};
 
 fn client_id(s: &str) -> Result<ClientId, ApiError> {
-    ClientId::new(s).map_err(|e| ApiError::code(ErrorCode::InvalidInput, e.to_string()))
+    ClientId::new(s).map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::code(ErrorCode::MalformedJson, e.to_string()))
+    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.to_string()))
 }
 
 /// A usable Ed25519 public key, or `invalid_input`.
 fn identity_key(bytes: [u8; 32]) -> Result<PublicKey, ApiError> {
     IdentityPublicKey::from_bytes(&bytes)
-        .map_err(|e| ApiError::code(ErrorCode::InvalidInput, e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
     Ok(PublicKey(bytes))
 }
 
@@ -43,25 +42,29 @@ async fn commit(st: &AdminState, command: Command) -> Result<Applied, ApiError> 
         command,
     }
     .encode();
-    Ok(st.proxy.registry.commit(bytes, TIMEOUT).await?)
+    st.proxy
+        .registry
+        .commit(bytes, TIMEOUT)
+        .await
+        .map_err(ApiError::from_consensus_admin)
 }
 
 /// The answer to a refused client command. An admin asking about an id the registry does not
 /// know gets `404 not_found` (not the 401 `unknown_client` a signed request gets).
 fn refused(client: &ClientId, r: &Refusal) -> ApiError {
     match r {
-        Refusal::UnknownClient => ApiError::code(
+        Refusal::UnknownClient => ApiError::new(
             ErrorCode::NotFound,
             format!("no client {:?}", client.as_str()),
         ),
-        Refusal::ClientRevoked => ApiError::code(
+        Refusal::ClientRevoked => ApiError::new(
             ErrorCode::ClientRevoked,
             format!(
                 "client {:?} is revoked; a revoked id stays revoked, enroll under a new id",
                 client.as_str()
             ),
         ),
-        Refusal::ClientExists => ApiError::code(
+        Refusal::ClientExists => ApiError::new(
             ErrorCode::ClientExists,
             format!(
                 "client {:?} is enrolled with another key; use POST /admin/clients/{}/rotate to replace it",
@@ -69,12 +72,12 @@ fn refused(client: &ClientId, r: &Refusal) -> ApiError {
                 client.as_str()
             ),
         ),
-        other => ApiError::code(ErrorCode::Internal, other.to_string()),
+        other => ApiError::new(ErrorCode::Internal, other.to_string()),
     }
 }
 
 fn unexpected(o: &Outcome) -> ApiError {
-    ApiError::code(ErrorCode::Internal, format!("unexpected outcome {o:?}"))
+    ApiError::new(ErrorCode::Internal, format!("unexpected outcome {o:?}"))
 }
 
 /// `POST /admin/clients`: enroll a client's identity key. `201` when this call enrolled it, `200`
@@ -188,7 +191,7 @@ pub(super) async fn show(
             "registered_index": c.registered_index,
             "applied_index": applied_index,
         }))),
-        None => Err(ApiError::code(
+        None => Err(ApiError::new(
             ErrorCode::NotFound,
             format!(
                 "no client {:?} (applied index {applied_index})",
@@ -200,5 +203,5 @@ pub(super) async fn show(
 
 fn wire_id(c: &ClientId) -> Result<verisim_client::wire::ClientId, ApiError> {
     verisim_client::wire::ClientId::new(c.as_str())
-        .map_err(|e| ApiError::code(ErrorCode::Internal, e.to_string()))
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use ractor::rpc::CallResult;
+
+use verisim_client::wire::ErrorCode;
 
 use super::{AdminState, ApiError};
 use crate::drift::{DRIFT_ACTOR_NAME, DriftMsg, DriftStatus, PassReport};
@@ -23,7 +24,10 @@ pub(super) async fn check(
 ) -> Result<Json<PassReport>, ApiError> {
     let repair = !query.is_some_and(|q| q.split('&').any(|kv| kv == "repair=false"));
     let Some(cell) = ractor::registry::where_is(DRIFT_ACTOR_NAME) else {
-        return Err(ApiError::no_quorum("the drift checker is restarting"));
+        return Err(ApiError::new(
+            ErrorCode::NoQuorum,
+            "the drift checker is restarting",
+        ));
     };
     let actor: ractor::ActorRef<DriftMsg> = cell.into();
     match actor
@@ -34,12 +38,11 @@ pub(super) async fn check(
         .await
     {
         Ok(CallResult::Success(Ok(report))) => Ok(Json(report)),
-        Ok(CallResult::Success(Err(e))) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "drift_check_failed",
-            e,
+        Ok(CallResult::Success(Err(e))) => Err(ApiError::new(ErrorCode::DriftCheckFailed, e)),
+        _ => Err(ApiError::new(
+            ErrorCode::NoQuorum,
+            "the drift checker did not answer",
         )),
-        _ => Err(ApiError::no_quorum("the drift checker did not answer")),
     }
 }
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 use verisim_client::http::{Client, ClientError, RetryPolicy};
+use verisim_client::wire::ErrorCode;
 
 use super::{AdminState, ApiError};
 use crate::consensus::endpoint::node_name;
@@ -161,8 +161,7 @@ async fn forward(
         })
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_node",
+                ErrorCode::UnknownNode,
                 format!("{name} has no recorded HTTP address"),
             )
         })?;
@@ -195,36 +194,26 @@ enum Failure {
 }
 
 impl Failure {
-    /// The member's own answer keeps its status and (known) code; the rest is a 502.
+    /// The member's own answer keeps its (known) code, and with it its status; the rest is a 502.
     fn into_api(self, name: &str) -> ApiError {
         match self {
-            Self::Setup(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "forward_failed", e),
-            Self::Call(ClientError::Api {
-                status,
-                raw_code,
-                message,
-                ..
-            }) => {
-                let code = match raw_code.as_str() {
-                    "unknown_path" => "unknown_path",
-                    "child_running" => "child_running",
-                    "not_running" => "not_running",
-                    "restart_failed" => "restart_failed",
-                    "terminate_failed" => "terminate_failed",
+            Self::Setup(e) => ApiError::new(ErrorCode::ForwardFailed, e),
+            Self::Call(ClientError::Api { code, message, .. }) => {
+                // A code keeps its one status, so the member's answer keeps its status too.
+                let code = match code {
+                    Some(
+                        c @ (ErrorCode::UnknownPath
+                        | ErrorCode::ChildRunning
+                        | ErrorCode::NotRunning
+                        | ErrorCode::RestartFailed
+                        | ErrorCode::TerminateFailed),
+                    ) => c,
                     // Not the caller's token that was refused: this node's, by the member.
-                    _ => "member_failed",
+                    _ => ErrorCode::MemberFailed,
                 };
-                let status = match StatusCode::from_u16(status) {
-                    Ok(s) if code != "member_failed" => s,
-                    _ => StatusCode::BAD_GATEWAY,
-                };
-                ApiError::new(status, code, format!("{name}: {message}"))
+                ApiError::new(code, format!("{name}: {message}"))
             }
-            Self::Call(e) => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "member_unreachable",
-                format!("{name}: {e}"),
-            ),
+            Self::Call(e) => ApiError::new(ErrorCode::MemberUnreachable, format!("{name}: {e}")),
         }
     }
 }

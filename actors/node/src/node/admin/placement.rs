@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use ractor::rpc::CallResult;
 use serde::Serialize;
+
+use verisim_client::wire::ErrorCode;
 
 use super::{AdminState, ApiError};
 use crate::rebalance::{
@@ -55,26 +56,28 @@ pub(super) async fn status(State(st): State<AdminState>) -> Json<PlacementView> 
     })
 }
 
-/// `POST /admin/placement/rebalance`: one round now; `409 not_leader` on a follower.
+/// `POST /admin/placement/rebalance`: one round now; `421 not_leader` on a follower.
 pub(super) async fn rebalance(
     State(_st): State<AdminState>,
 ) -> Result<Json<RoundReport>, ApiError> {
     let Some(cell) = ractor::registry::where_is(REBALANCER_ACTOR_NAME) else {
-        return Err(ApiError::no_quorum("the rebalancer is restarting"));
+        return Err(ApiError::new(
+            ErrorCode::NoQuorum,
+            "the rebalancer is restarting",
+        ));
     };
     let actor: ractor::ActorRef<RebalanceMsg> = cell.into();
     match actor.call(RebalanceMsg::Round, Some(ROUND_TIMEOUT)).await {
         Ok(CallResult::Success(Ok(report))) => Ok(Json(report)),
-        Ok(CallResult::Success(Err(e @ RoundError::NotLeader))) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_leader",
-            e.to_string(),
+        Ok(CallResult::Success(Err(e @ RoundError::NotLeader))) => {
+            Err(ApiError::new(ErrorCode::NotLeader, e.to_string()))
+        }
+        Ok(CallResult::Success(Err(RoundError::Failed(e)))) => {
+            Err(ApiError::new(ErrorCode::RebalanceFailed, e))
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::NoQuorum,
+            "the rebalancer did not answer",
         )),
-        Ok(CallResult::Success(Err(RoundError::Failed(e)))) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "rebalance_failed",
-            e,
-        )),
-        _ => Err(ApiError::no_quorum("the rebalancer did not answer")),
     }
 }

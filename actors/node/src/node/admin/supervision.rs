@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde_json::json;
+use verisim_client::wire::ErrorCode;
 use verisim_supervision::{SupervisorError, SupervisorHandle};
 
 use super::{AdminState, ApiError};
@@ -18,8 +18,7 @@ const ACTION_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn unknown_path(path: &str) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "unknown_path",
+        ErrorCode::UnknownPath,
         format!("no child at `{path}` in the supervision tree"),
     )
 }
@@ -37,21 +36,20 @@ async fn parent_of<'p>(
     for seg in parents {
         sup = sup.child_supervisor(seg).await.map_err(|e| match e {
             SupervisorError::NoSuchChild(_) => unknown_path(path),
-            other => ApiError::new(StatusCode::CONFLICT, "not_running", other.to_string()),
+            other => ApiError::new(ErrorCode::NotRunning, other.to_string()),
         })?;
     }
     Ok((sup, last))
 }
 
-fn failed(path: &str, code: &'static str, e: SupervisorError) -> ApiError {
+fn failed(path: &str, code: ErrorCode, e: SupervisorError) -> ApiError {
     match e {
         SupervisorError::NoSuchChild(_) => unknown_path(path),
         SupervisorError::ChildRunning(_) => ApiError::new(
-            StatusCode::CONFLICT,
-            "child_running",
+            ErrorCode::ChildRunning,
             format!("`{path}` is running: terminate it first"),
         ),
-        e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string()),
+        e => ApiError::new(code, e.to_string()),
     }
 }
 
@@ -66,7 +64,7 @@ pub(super) async fn restart(
     let cell = sup
         .restart_child(last)
         .await
-        .map_err(|e| failed(&path, "restart_failed", e))?;
+        .map_err(|e| failed(&path, ErrorCode::RestartFailed, e))?;
     Ok(Json(
         json!({"restarted": path, "actor_id": cell.get_id().to_string()}),
     ))
@@ -82,7 +80,7 @@ pub(super) async fn terminate(
     tracing::warn!(%path, "terminate through the admin API");
     sup.terminate_child(last)
         .await
-        .map_err(|e| failed(&path, "terminate_failed", e))?;
+        .map_err(|e| failed(&path, ErrorCode::TerminateFailed, e))?;
     Ok(Json(json!({"terminated": path})))
 }
 
@@ -97,6 +95,6 @@ pub(super) async fn delete(
     tracing::warn!(%path, "delete through the admin API");
     sup.delete_child(last)
         .await
-        .map_err(|e| failed(&path, "delete_failed", e))?;
+        .map_err(|e| failed(&path, ErrorCode::DeleteFailed, e))?;
     Ok(Json(json!({"deleted": path})))
 }

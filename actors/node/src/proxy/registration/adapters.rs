@@ -8,7 +8,7 @@ use verisim_stores::{ContentHash, EntityId, ExportedItem, ItemInput, ModalityKin
 
 use crate::consensus::Applied;
 use crate::proxy::ProxyState;
-use crate::proxy::error::ProxyError;
+use crate::proxy::error::ApiError;
 use crate::proxy::ports::{RegistryPort, StorePort};
 use crate::proxy::staging;
 use crate::registry::{Command, EntityMeta, NodeName};
@@ -46,11 +46,11 @@ impl RegistryPort for ProxyState {
         crate::consensus::endpoint::node_name(self.id)
     }
 
-    fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ProxyError>> + Send {
+    fn commit(&self, command: Command) -> impl Future<Output = Result<Applied, ApiError>> + Send {
         ProxyState::commit(self, command)
     }
 
-    fn read_barrier(&self) -> impl Future<Output = Result<(), ProxyError>> + Send {
+    fn read_barrier(&self) -> impl Future<Output = Result<(), ApiError>> + Send {
         ProxyState::read_barrier(self)
     }
 
@@ -64,7 +64,7 @@ impl StorePort for StoreDirectory {
         self.prepare_local(&input, STORE_TIMEOUT).await
     }
 
-    async fn stage_local(&self, items: &[ExportedItem]) -> Result<(), ProxyError> {
+    async fn stage_local(&self, items: &[ExportedItem]) -> Result<(), ApiError> {
         staging::stage_local(self, items).await
     }
 

@@ -26,7 +26,7 @@ use verisim_stores::{EntityId, ExportedItem, ItemInput, ModalityKind};
 
 pub(crate) use self::read::fetch_verified;
 pub use self::read::{EntityRead, Held, Seen, Unfound, Views};
-use super::error::{ProxyError, store_error};
+use super::error::{ApiError, store_error};
 pub use crate::proxy::ports::{RegistryPort, StorePort};
 use crate::registry::placement::{place, write_quorum};
 use crate::registry::{ClientId, Command, ItemMeta, NodeName, Origin, Outcome, Refusal};
@@ -90,7 +90,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
     }
 
     /// Registers or updates an entity: prepare, stage, commit, distribute.
-    pub async fn write(&self, w: Write) -> Result<Written, ProxyError> {
+    pub async fn write(&self, w: Write) -> Result<Written, ApiError> {
         let started = Instant::now();
         let Write {
             origin,
@@ -158,7 +158,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
         // newer write has distributed its own.
         let answer = match self.registry.entity(&id) {
             Some(_) if self.registry.skip_this_distribution() => {
-                return Err(ProxyError::new(
+                return Err(ApiError::new(
                     ErrorCode::Unavailable,
                     "fault injection: the write committed and was not distributed",
                 ));
@@ -191,7 +191,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
 
     /// Deletes an entity: the registry forgets it, then its replicas drop their items (what they
     /// miss, the drift checker removes as orphans).
-    pub async fn delete(&self, d: Delete) -> Result<Deleted, ProxyError> {
+    pub async fn delete(&self, d: Delete) -> Result<Deleted, ApiError> {
         let Delete {
             origin,
             retry_of,
@@ -219,9 +219,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
             Outcome::EntityDeleted { version, index } => (version, index),
             Outcome::Refused(r) => return Err(refused(&id, r)),
             other => {
-                return Err(ProxyError::internal(format!(
-                    "unexpected outcome {other:?}"
-                )));
+                return Err(ApiError::internal(format!("unexpected outcome {other:?}")));
             }
         };
         if self.registry.entity(&id).is_none() {
@@ -242,7 +240,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
     /// would refuse is refused before any store work. Apply has the final word (a grant or
     /// revocation may commit in between). A refusal is looked at again after a read barrier, since
     /// this replica may not have applied a grant the caller was just given.
-    pub async fn check_write(&self, id: &EntityId, client: &ClientId) -> Result<(), ProxyError> {
+    pub async fn check_write(&self, id: &EntityId, client: &ClientId) -> Result<(), ApiError> {
         let refusal = || {
             self.registry
                 .entity(id)
@@ -261,7 +259,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
         }
     }
 
-    async fn prepare(&self, input: ItemInput) -> Result<ExportedItem, ProxyError> {
+    async fn prepare(&self, input: ItemInput) -> Result<ExportedItem, ApiError> {
         self.stores.prepare(input).await.map_err(store_error)
     }
 
@@ -275,7 +273,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
         placement: &[NodeName],
         items: Vec<ExportedItem>,
         fence: Fence,
-    ) -> Result<(), ProxyError> {
+    ) -> Result<(), ApiError> {
         let needed = write_quorum(placement.len());
         let (tx, mut rx) = tokio::sync::mpsc::channel(placement.len().max(1));
         for node in placement {
@@ -328,7 +326,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
         // A refusal that is the caller's fault would have been caught by prepare; any failure
         // here is the cluster's. The metadata is committed: a retry with the same request id
         // completes it.
-        Err(ProxyError::new(
+        Err(ApiError::new(
             ErrorCode::Unavailable,
             format!(
                 "the payload reached {done} of {} replicas ({needed} needed); retry with the same \
@@ -370,34 +368,32 @@ fn still_current<R: RegistryPort>(registry: &R, items: &[ExportedItem]) -> bool 
     })
 }
 
-fn written(id: &EntityId, outcome: Outcome) -> Result<(u64, u64), ProxyError> {
+fn written(id: &EntityId, outcome: Outcome) -> Result<(u64, u64), ApiError> {
     match outcome {
         Outcome::EntityPut { version, index } => Ok((version, index)),
         // No version in the message: the caller may not be allowed to read the entity.
-        Outcome::Refused(Refusal::VersionConflict { expected: 0, .. }) => Err(ProxyError::new(
+        Outcome::Refused(Refusal::VersionConflict { expected: 0, .. }) => Err(ApiError::new(
             ErrorCode::VersionConflict,
             "the entity already exists",
         )),
         // An update of an entity that does not exist: answered as for a hidden one.
         Outcome::Refused(Refusal::VersionConflict { actual: 0, .. }) => Err(no_entity(id)),
         Outcome::Refused(r) => Err(refused(id, r)),
-        other => Err(ProxyError::internal(format!(
-            "unexpected outcome {other:?}"
-        ))),
+        other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
     }
 }
 
 /// 404 for an entity that does not exist or that the caller may not read: the same answer, so
 /// that a client cannot tell the two apart (docs/api.md, Ownership and grants).
-pub fn no_entity(id: &EntityId) -> ProxyError {
-    ProxyError::new(ErrorCode::NotFound, format!("no entity {id}"))
+pub fn no_entity(id: &EntityId) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("no entity {id}"))
 }
 
 /// A refusal of a change to entity `id` as an API error: a hidden entity is answered as absent.
-pub fn refused(id: &EntityId, r: Refusal) -> ProxyError {
+pub fn refused(id: &EntityId, r: Refusal) -> ApiError {
     match r {
         Refusal::UnknownEntity | Refusal::Forbidden { visible: false } => no_entity(id),
-        Refusal::Forbidden { visible: true } => ProxyError::new(
+        Refusal::Forbidden { visible: true } => ApiError::new(
             ErrorCode::Forbidden,
             format!("only the owner of {id} or a client it granted write may change it"),
         ),

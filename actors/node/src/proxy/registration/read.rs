@@ -18,7 +18,7 @@ use verisim_client::wire::ErrorCode;
 use verisim_stores::{ContentHash, EntityId, ExportedItem, ModalityKind};
 
 use super::{Registration, no_entity};
-use crate::proxy::error::ProxyError;
+use crate::proxy::error::ApiError;
 use crate::proxy::ports::{RegistryPort, StorePort};
 use crate::proxy::staging;
 use crate::registry::{ClientId, EntityMeta, NodeName};
@@ -124,7 +124,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
         id: &EntityId,
         caller: &ClientId,
         allow_drift: bool,
-    ) -> Result<EntityRead, ProxyError> {
+    ) -> Result<EntityRead, ApiError> {
         self.registry.read_barrier().await?;
         let mut restarts = 0;
         loop {
@@ -143,7 +143,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
                 }
                 Attempt::Moved if restarts < MAX_RESTARTS => restarts += 1,
                 Attempt::Moved => {
-                    return Err(ProxyError::new(
+                    return Err(ApiError::new(
                         ErrorCode::Unavailable,
                         format!("{id} changed {restarts} times while being read; retry later"),
                     ));
@@ -153,7 +153,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
     }
 
     /// The entity `caller` may read, as this node has applied it; 404 otherwise.
-    fn readable(&self, id: &EntityId, caller: &ClientId) -> Result<EntityMeta, ProxyError> {
+    fn readable(&self, id: &EntityId, caller: &ClientId) -> Result<EntityMeta, ApiError> {
         self.registry
             .entity(id)
             .filter(|e| e.can_read(caller))
@@ -176,7 +176,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
         id: &EntityId,
         meta: &EntityMeta,
         allow_drift: bool,
-    ) -> Result<Attempt, ProxyError> {
+    ) -> Result<Attempt, ApiError> {
         let local = self.registry.local_node();
         let order = read_order(&local, &meta.placement);
         let mut views = Views::new();
@@ -185,7 +185,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
             let expected = meta
                 .items
                 .get(&kind)
-                .ok_or_else(|| ProxyError::internal(format!("no {kind:?} hash recorded")))?
+                .ok_or_else(|| ApiError::internal(format!("no {kind:?} hash recorded")))?
                 .hash;
             missing.push((kind, expected, Vec::new()));
         }
@@ -254,13 +254,13 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
             .iter()
             .any(|(_, _, seen)| seen.iter().any(|(_, h)| matches!(h, Held::Unreachable(_))));
         if unreachable {
-            return Err(ProxyError::new(
+            return Err(ApiError::new(
                 ErrorCode::Unavailable,
                 format!("no reachable replica holds the committed content of {id}; retry later"),
             )
             .with_details(details));
         }
-        Err(ProxyError::new(
+        Err(ApiError::new(
             ErrorCode::DriftDetected,
             format!("{} modalities of {id} match no replica", missing.len()),
         )

@@ -99,9 +99,9 @@ impl RegistryPort for FakeRegistry {
         LOCAL.to_owned()
     }
 
-    async fn commit(&self, command: Command) -> Result<Applied, ProxyError> {
+    async fn commit(&self, command: Command) -> Result<Applied, ApiError> {
         if self.no_quorum.load(Ordering::SeqCst) {
-            return Err(ProxyError::new(ErrorCode::NoQuorum, "no quorum (fake)"));
+            return Err(ApiError::new(ErrorCode::NoQuorum, "no quorum (fake)"));
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
         let mut guard = lock(&self.state);
@@ -121,7 +121,7 @@ impl RegistryPort for FakeRegistry {
         })
     }
 
-    async fn read_barrier(&self) -> Result<(), ProxyError> {
+    async fn read_barrier(&self) -> Result<(), ApiError> {
         Ok(())
     }
 }
@@ -202,7 +202,7 @@ impl StorePort for FakeStores {
         })
     }
 
-    async fn stage_local(&self, items: &[ExportedItem]) -> Result<(), ProxyError> {
+    async fn stage_local(&self, items: &[ExportedItem]) -> Result<(), ApiError> {
         let mut staged = lock(&self.staged);
         for i in items {
             staged.insert((i.modality, i.id.clone(), i.hash), i.clone());
