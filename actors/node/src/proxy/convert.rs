@@ -1,16 +1,17 @@
 //! Between the public JSON types (`verisim-client`'s `wire`) and the stores' types: the client crate
-//! cannot depend on the stores (it must build for wasm32), so the proxy translates at the edge.
+//! cannot depend on the stores (it must build for wasm32), so the proxy translates payloads at the
+//! edge. Ids need no translation: both sides use `verisim-vocab`'s, validated once when parsed.
 
 use std::collections::BTreeMap;
 
 use verisim_client::wire as w;
+use verisim_stores::Value;
 use verisim_stores::codec::Bytes;
 use verisim_stores::graph::{GraphItem, OutEdge, Properties};
 use verisim_stores::hexad::GraphInput;
 use verisim_stores::semantic::{Annotation, ProofBlob, ProofKind};
 use verisim_stores::tensor::{Tensor, TensorData, TensorItem};
 use verisim_stores::vector::VectorItem;
-use verisim_stores::{EntityId, Value};
 
 use super::error::ApiError;
 
@@ -45,18 +46,6 @@ fn props_out(p: &Properties) -> BTreeMap<String, w::Value> {
 }
 
 /// An entity id of the wire as the stores' (same alphabet; checked again).
-pub fn entity_id(id: &w::EntityId) -> Result<EntityId, ApiError> {
-    EntityId::new(id.as_str()).map_err(|e| ApiError::invalid(e.to_string()))
-}
-
-pub fn client_out(c: &crate::registry::ClientId) -> Result<w::ClientId, ApiError> {
-    w::ClientId::new(c.as_str()).map_err(|e| ApiError::internal(e.to_string()))
-}
-
-pub fn client_in(c: &w::ClientId) -> Result<crate::registry::ClientId, ApiError> {
-    crate::registry::ClientId::new(c.as_str()).map_err(|e| ApiError::invalid(e.to_string()))
-}
-
 pub fn access_in(a: w::Access) -> crate::registry::Access {
     match a {
         w::Access::Read => crate::registry::Access::Read,
@@ -72,12 +61,13 @@ pub fn access_out(a: crate::registry::Access) -> w::Access {
 }
 
 /// An entity's grants as the owner sees them in `GET /v1/entities/{id}`.
+/// Ids are `verisim-vocab`'s on both sides: only the access level changes type.
 pub fn grants_out(
     grants: &std::collections::BTreeMap<crate::registry::ClientId, crate::registry::Access>,
-) -> Result<std::collections::BTreeMap<w::ClientId, w::Access>, ApiError> {
+) -> std::collections::BTreeMap<w::ClientId, w::Access> {
     grants
         .iter()
-        .map(|(c, a)| Ok((client_out(c)?, access_out(*a))))
+        .map(|(c, a)| (c.clone(), access_out(*a)))
         .collect()
 }
 
@@ -88,7 +78,7 @@ pub fn graph_in(g: &w::GraphPayload) -> Result<GraphInput, ApiError> {
         .map(|e| {
             Ok(OutEdge {
                 predicate: e.predicate.clone(),
-                target: entity_id(&e.target)?,
+                target: e.target.clone(),
                 properties: props_in(&e.properties),
             })
         })

@@ -85,7 +85,7 @@ async fn write(
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     body.check().map_err(|e| ApiError::invalid(e.0))?;
-    let id = convert::entity_id(&wire_id)?;
+    let id = wire_id.clone();
     // On the request span (`node::request_log`): every log line of it names the entity.
     tracing::Span::current().record("entity", id.as_str());
     let written = st
@@ -121,7 +121,7 @@ pub async fn delete(
     let verified = st.verify(&parts, &body).await?;
     let expected_version = if_match(&parts)?;
     let wire_id = w::EntityId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let id = convert::entity_id(&wire_id)?;
+    let id = wire_id.clone();
     tracing::Span::current().record("entity", id.as_str());
     let deleted = st
         .registration()

@@ -34,7 +34,7 @@ pub async fn get(
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "allow_drift=true"));
     let wire_id = w::EntityId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let id = convert::entity_id(&wire_id)?;
+    let id = wire_id.clone();
     tracing::Span::current().record("entity", id.as_str());
     let read = st.registration().get(&id, &caller, allow_drift).await?;
     render(wire_id, &caller, read)
@@ -106,9 +106,9 @@ fn render(wire_id: w::EntityId, caller: &ClientId, read: EntityRead) -> Result<R
             replica: sn.unwrap_or_default(),
             data: semantic,
         },
-        owner: Some(convert::client_out(&meta.owner)?),
+        owner: Some(meta.owner.clone()),
         grants: if &meta.owner == caller {
-            Some(convert::grants_out(&meta.grants)?)
+            Some(convert::grants_out(&meta.grants))
         } else {
             None
         },

@@ -45,9 +45,9 @@ async fn change(
 ) -> Result<Response, ApiError> {
     let wire_id = w::EntityId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
     let wire_client = w::ClientId::new(client).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let id = convert::entity_id(&wire_id)?;
+    let id = wire_id.clone();
     tracing::Span::current().record("entity", id.as_str());
-    let grantee = convert::client_in(&wire_client)?;
+    let grantee = wire_client.clone();
     let outcome = match verified.retry_of {
         Some(prev) => prev.outcome,
         None => {

@@ -140,10 +140,6 @@ async fn on_replica(
     ))
 }
 
-fn id_in(id: &w::EntityId) -> Result<EntityId, ApiError> {
-    convert::entity_id(id)
-}
-
 fn ids_out(ids: Vec<EntityId>) -> Result<Vec<w::EntityId>, ApiError> {
     ids.into_iter()
         .map(|i| w::EntityId::new(i.as_str()).map_err(|e| ApiError::internal(e.to_string())))
@@ -255,7 +251,7 @@ pub async fn graph_neighbours(
     req: Request,
 ) -> Result<Json<w::GraphNeighboursResponse>, ApiError> {
     let (caller, r): (_, w::GraphNeighboursRequest) = signed(&st, req).await?;
-    let id = id_in(&r.id)?;
+    let id = r.id.clone();
     // Outgoing edges are the readable entity's own data (its GET shows them): every target is
     // answered, so the answer is no oracle for whether a target exists. An incoming edge is its
     // source's data: shown only if the caller may read the source.
@@ -296,7 +292,7 @@ pub async fn graph_traverse(
     req: Request,
 ) -> Result<Json<w::GraphTraverseResponse>, ApiError> {
     let (caller, r): (_, w::GraphTraverseRequest) = signed(&st, req).await?;
-    let start = id_in(&r.start)?;
+    let start = r.start.clone();
     let own_edges = r.direction == w::Direction::Out;
     let q = Query::GraphTraverse {
         start: start.clone(),
@@ -339,11 +335,11 @@ pub async fn graph_path(
     req: Request,
 ) -> Result<Json<w::GraphPathResponse>, ApiError> {
     let (caller, r): (_, w::GraphPathRequest) = signed(&st, req).await?;
-    let from = id_in(&r.from)?;
+    let from = r.from.clone();
     let own_edges = r.direction == w::Direction::Out;
     let q = Query::GraphShortestPath {
         from: from.clone(),
-        to: id_in(&r.to)?,
+        to: r.to.clone(),
         max_hops: r.max_hops,
         direction: direction(r.direction),
         predicate: r.predicate,
@@ -391,7 +387,7 @@ pub async fn tensor_slice(
     req: Request,
 ) -> Result<Json<w::TensorPayload>, ApiError> {
     let (caller, r): (_, w::TensorSliceRequest) = signed(&st, req).await?;
-    let id = id_in(&r.id)?;
+    let id = r.id.clone();
     let q = Query::TensorSlice {
         id: id.clone(),
         ranges: r.ranges.iter().map(|[a, b]| (*a, *b)).collect(),
@@ -406,7 +402,7 @@ pub async fn tensor_reduce(
     req: Request,
 ) -> Result<Json<w::TensorPayload>, ApiError> {
     let (caller, r): (_, w::TensorReduceRequest) = signed(&st, req).await?;
-    let id = id_in(&r.id)?;
+    let id = r.id.clone();
     let op = match r.op {
         w::ReduceOp::Sum => ReduceOp::Sum,
         w::ReduceOp::Mean => ReduceOp::Mean,

@@ -338,7 +338,7 @@ fn inputs(id: &str, tag: f32) -> [ItemInput; 4] {
         *v = tag;
     }
     let (wire_id, update) = request.into_update();
-    let id = crate::proxy::convert::entity_id(&wire_id).expect("an entity id");
+    let id = wire_id;
     crate::proxy::entities::inputs(&id, &update).expect("valid inputs")
 }
 
