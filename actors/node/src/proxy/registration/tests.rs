@@ -614,6 +614,23 @@ async fn a_delete_commits_and_removes_the_items_from_every_replica() {
     assert_eq!(err.code, ErrorCode::NotFound);
 }
 
+/// Entity `e1` of alice registered on `n1`..`n3`, every replica holding it, the staged copy gone.
+async fn registered_e1() -> (
+    FakeRegistry,
+    FakeStores,
+    Registration<FakeRegistry, FakeStores>,
+) {
+    let registry = FakeRegistry::new(&["n1", "n2", "n3"]);
+    let stores = FakeStores::new();
+    let svc = service(&registry, &stores);
+    svc.write(write("alice", "r1", "e1", 1.0, Some(0)))
+        .await
+        .expect("registered");
+    eventually("distributed", || stores.complete_on("e1") == 3).await;
+    eventually("unstaged", || lock(&stores.staged).is_empty()).await;
+    (registry, stores, svc)
+}
+
 /// Replaces what `node` holds of `id`'s `kind` with another content (drift, or a lost update).
 fn drift(stores: &FakeStores, node: &str, id: &str, kind: ModalityKind) {
     let key = (node.to_owned(), kind, entity(id));
@@ -629,14 +646,8 @@ fn drift(stores: &FakeStores, node: &str, id: &str, kind: ModalityKind) {
 
 #[tokio::test]
 async fn a_read_answers_every_modality_verified_this_node_first_and_nothing_to_a_stranger() {
-    let registry = FakeRegistry::new(&["n1", "n2", "n3"]);
-    let stores = FakeStores::new();
-    let svc = service(&registry, &stores);
-    let written = svc
-        .write(write("alice", "r1", "e1", 1.0, Some(0)))
-        .await
-        .expect("registered");
-    eventually("distributed", || stores.complete_on("e1") == 3).await;
+    let (registry, _stores, svc) = registered_e1().await;
+    let committed = registry.entity(&entity("e1")).expect("committed");
     let read = svc
         .get(&entity("e1"), &client("alice"), false)
         .await
@@ -646,7 +657,10 @@ async fn a_read_answers_every_modality_verified_this_node_first_and_nothing_to_a
     assert_eq!(read.views.len(), 4);
     for (kind, (node, item)) in &read.views {
         assert_eq!(node, LOCAL, "this node's replica first");
-        assert_eq!(item.hash, written.items[kind].hash, "the committed content");
+        assert_eq!(
+            item.hash, committed.items[kind].hash,
+            "the committed content"
+        );
     }
     let err = svc
         .get(&entity("e1"), &client("bob"), false)
@@ -658,14 +672,7 @@ async fn a_read_answers_every_modality_verified_this_node_first_and_nothing_to_a
 
 #[tokio::test]
 async fn a_replica_with_other_content_is_passed_over_and_drift_is_named_only_when_none_holds_it() {
-    let registry = FakeRegistry::new(&["n1", "n2", "n3"]);
-    let stores = FakeStores::new();
-    let svc = service(&registry, &stores);
-    svc.write(write("alice", "r1", "e1", 1.0, Some(0)))
-        .await
-        .expect("registered");
-    eventually("distributed", || stores.complete_on("e1") == 3).await;
-    eventually("unstaged", || lock(&stores.staged).is_empty()).await;
+    let (_registry, stores, svc) = registered_e1().await;
 
     // This node's vector drifted: another replica serves it.
     drift(&stores, LOCAL, "e1", ModalityKind::Vector);
@@ -702,14 +709,7 @@ async fn a_replica_with_other_content_is_passed_over_and_drift_is_named_only_whe
 
 #[tokio::test]
 async fn unreachable_replicas_are_not_drift() {
-    let registry = FakeRegistry::new(&["n1", "n2", "n3"]);
-    let stores = FakeStores::new();
-    let svc = service(&registry, &stores);
-    svc.write(write("alice", "r1", "e1", 1.0, Some(0)))
-        .await
-        .expect("registered");
-    eventually("distributed", || stores.complete_on("e1") == 3).await;
-    eventually("unstaged", || lock(&stores.staged).is_empty()).await;
+    let (_registry, stores, svc) = registered_e1().await;
     drift(&stores, LOCAL, "e1", ModalityKind::Tensor);
     lock(&stores.down).extend(["n2".to_owned(), "n3".to_owned()]);
     let err = svc
