@@ -1,6 +1,7 @@
 //! Whole-system tests of the proxy on real node processes, through `verisim-client`: client
 //! identities, trust windows and every authentication refusal; registration through any node and
-//! verified reads from any other; retries, replays, conflicts, bad input.
+//! verified reads from any other; many registrations in flight on one HTTP/2 connection; retries,
+//! replays, conflicts, bad input.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 use support::entities::{client_of, entity_cluster, hexad, signed_headers, via};
 use support::{Cluster, Options};
 use verisim_client::auth::{CoveredHeaders, IdentityKey, OpenWindow, WindowSecret, sign_request};
-use verisim_client::http::{Client, now_ms};
+use verisim_client::http::{Client, MultiplexClient, now_ms};
 use verisim_client::wire::{
     ClientId, EntityId, Hex, OpenWindowRequest, RequestId, TensorData, TensorPayload, WindowId,
 };
@@ -283,4 +284,52 @@ fn bad_input_is_refused_with_its_code_and_writes_nothing() {
         .request("POST", "/v1/entities", &h, &body)
         .unwrap();
     assert_eq!((r.status, r.code()), (401, Some("bad_signature")));
+}
+
+/// Many registrations in flight at once on one HTTP/2 connection (`MultiplexClient`): every one is
+/// answered on its own stream, lands, and reads back verified from another node; a refusal on one
+/// stream carries its code and disturbs none of the others.
+#[test]
+fn registrations_in_flight_on_one_http2_connection_all_land() {
+    let (c, client, _) = entity_cluster();
+    let session = client.session().expect("a window is open");
+    let node = format!("http://{}", c.node(1).http.expect("n1 listens"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let written = rt.block_on(async {
+        let h2 = MultiplexClient::connect(&node)
+            .await
+            .expect("an HTTP/2 connection")
+            .with_session(session);
+        let calls: Vec<_> = (0..32u64)
+            .map(|i| {
+                let h2 = h2.clone();
+                tokio::spawn(async move { h2.register(&hexad(&format!("m{i}"), i)).await })
+            })
+            .collect();
+        // One more on the same connection, for an id already taken once the others are in.
+        let mut written = Vec::new();
+        for call in calls {
+            written.push(call.await.expect("the task ran").expect("registered"));
+        }
+        let taken = h2.register(&hexad("m0", 99)).await.unwrap_err();
+        assert_eq!(
+            taken.code(),
+            Some(verisim_client::wire::ErrorCode::VersionConflict),
+            "{taken}"
+        );
+        written
+    });
+    assert_eq!(written.len(), 32);
+    let reader = via(&c, 2, &client);
+    for (i, w) in written.iter().enumerate() {
+        let req = hexad(&format!("m{i}"), i as u64);
+        assert_eq!((w.id.as_str(), w.version), (req.id.as_str(), 1));
+        let view = reader.get(&req.id, false).expect("get");
+        assert!(view.all_verified(), "{view:?}");
+        assert_eq!(view.vector.data.as_ref(), Some(&req.vector));
+    }
 }

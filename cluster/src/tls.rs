@@ -105,7 +105,8 @@ pub fn http_acceptor(
         .map_err(|e| tls_err(cert_chain, e))?
         .with_no_client_auth()
         .with_cert_resolver(own);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/2 first: the node serves both, and HTTP/2 carries many requests on one connection.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -2,8 +2,10 @@
 //! concurrent proposers, and of a 3-member etcd under the same load when etcd is installed.
 //!
 //! Every proposer sends to the leader (for every system): a verisim proposal is
-//! `PUT /admin/nodes/b<p>` (a `SetNode` registry command, answered once applied) over the
-//! proposer's own keep-alive connection; an etcd one is a put of key `b<p>`, either
+//! `PUT /admin/nodes/b<p>` (a `SetNode` registry command, answered once applied), either over
+//! HTTP/2 (a task per proposer, the proposers sharing `--connections` connections, many requests
+//! in flight on each: verisim at its best) or over the proposer's own HTTP/1.1 keep-alive
+//! connection; an etcd one is a put of key `b<p>`, either
 //! `POST /v3/kv/put` through the JSON gateway (a connection per proposer, as verisim) or through
 //! etcd's gRPC API (`etcd_grpc`, many puts in flight per connection: etcd at its best). Each level
 //! also reports the CPU seconds it cost per 1,000 commits (`cpu`).
@@ -17,6 +19,7 @@ use super::args::EtcdMode;
 use super::cluster::VerisimCluster;
 use super::etcd::{self, EtcdCluster};
 use super::load::{LevelResult, run_level};
+use super::multiplex::Target;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommitsArgs {
@@ -34,9 +37,23 @@ pub struct CommitsArgs {
     /// with `--features etcd-grpc`).
     #[arg(long, value_delimiter = ',', default_value = "gateway,grpc")]
     pub etcd_api: Vec<EtcdApi>,
-    /// gRPC connections the proposers share (at most one per proposer).
-    #[arg(long, default_value_t = 4)]
-    pub grpc_connections: usize,
+    /// How to drive verisim: `http2` (a task per proposer, many requests in flight on each of
+    /// `--connections` connections) and `http1` (a thread and a keep-alive connection per
+    /// proposer). The first one listed is the reference of the ratio column.
+    #[arg(long, value_delimiter = ',', default_value = "http2,http1")]
+    pub verisim_api: Vec<VerisimApi>,
+    /// Connections the multiplexed proposers share (verisim HTTP/2, etcd gRPC; at most one per
+    /// proposer).
+    #[arg(long, alias = "grpc-connections", default_value_t = 4)]
+    pub connections: usize,
+}
+
+/// How verisim's proposers reach the leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum VerisimApi {
+    Http2,
+    Http1,
 }
 
 /// One of etcd's client APIs.
@@ -69,31 +86,26 @@ pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
         let c = VerisimCluster::start(3, &[])?;
         let (leader, term) = c.wait_leader(Duration::from_secs(30))?;
         eprintln!("verisim: 3 nodes up, n{leader} leads at term {term}; proposing to the leader");
-        let url = c.node(leader).url("/admin/nodes/")?;
         let servers = c.pids();
-        let mut levels = Vec::new();
-        for &n in &args.proposers {
-            let url = url.clone();
-            let r = run_level(n, args.duration, &servers, move |http, p, i| {
-                let body =
-                    json!({"cluster_addr": format!("127.0.0.1:{i}"), "http_addr": "127.0.0.1:1"});
-                let r = http.put_json(&format!("{url}b{p}"), &body)?;
-                if r.ok() {
-                    Ok(())
-                } else {
-                    Err(format!("{} {}", r.status, r.body))
+        for api in &args.verisim_api {
+            let levels = match api {
+                VerisimApi::Http2 => verisim_http2(args, &c.node(leader).url("")?, &servers)?,
+                VerisimApi::Http1 => {
+                    verisim_http1(args, &c.node(leader).url("/admin/nodes/")?, &servers)
                 }
+            };
+            runs.push(SystemRun {
+                system: match api {
+                    VerisimApi::Http2 => "verisim HTTP/2",
+                    VerisimApi::Http1 => "verisim HTTP/1.1",
+                }
+                .into(),
+                levels,
             });
-            eprintln!("verisim {n:>4} proposers: {:.0} commits/s", r.commits_per_s);
-            levels.push(r);
         }
         if let Some(l) = c.leader().filter(|&(l, _)| l != leader) {
             eprintln!("warning: leadership moved to n{} during the run", l.0);
         }
-        runs.push(SystemRun {
-            system: "verisim".into(),
-            levels,
-        });
     }
     let mut skipped = Vec::new();
     let mut etcd_version = None;
@@ -147,6 +159,70 @@ pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
     })
 }
 
+/// What a proposer's `i`-th proposal sets node `b<p>`'s addresses to.
+fn proposal(i: u64) -> serde_json::Value {
+    json!({"cluster_addr": format!("127.0.0.1:{i}"), "http_addr": "127.0.0.1:1"})
+}
+
+/// verisim at its best: the proposers are tasks sharing `--connections` HTTP/2 connections.
+fn verisim_http2(
+    args: &CommitsArgs,
+    leader: &str,
+    servers: &[u32],
+) -> Result<Vec<LevelResult>, String> {
+    let target = Target {
+        nodes: vec![leader.to_string()],
+        connections: args.connections,
+        session: None,
+    };
+    let levels = super::multiplex::run_levels(
+        &target,
+        &args.proposers,
+        args.duration,
+        servers,
+        |client, p, i| async move {
+            client
+                .admin::<_, serde_json::Value>(
+                    "PUT",
+                    &format!("/admin/nodes/b{p}"),
+                    Some(&proposal(i)),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+    )?;
+    for r in &levels {
+        eprintln!(
+            "verisim HTTP/2   {:>4} proposers: {:.0} commits/s",
+            r.proposers, r.commits_per_s
+        );
+    }
+    Ok(levels)
+}
+
+/// Each proposer a thread with its own HTTP/1.1 keep-alive connection.
+fn verisim_http1(args: &CommitsArgs, url: &str, servers: &[u32]) -> Vec<LevelResult> {
+    let mut levels = Vec::new();
+    for &n in &args.proposers {
+        let url = url.to_string();
+        let r = run_level(n, args.duration, servers, move |http, p, i| {
+            let r = http.put_json(&format!("{url}b{p}"), &proposal(i))?;
+            if r.ok() {
+                Ok(())
+            } else {
+                Err(format!("{} {}", r.status, r.body))
+            }
+        });
+        eprintln!(
+            "verisim HTTP/1.1 {n:>4} proposers: {:.0} commits/s",
+            r.commits_per_s
+        );
+        levels.push(r);
+    }
+    levels
+}
+
 #[cfg(feature = "etcd-grpc")]
 fn grpc_levels(
     args: &CommitsArgs,
@@ -157,7 +233,7 @@ fn grpc_levels(
         leader,
         &args.proposers,
         args.duration,
-        args.grpc_connections,
+        args.connections,
         servers,
     )?;
     for r in &levels {

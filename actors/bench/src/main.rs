@@ -19,6 +19,7 @@ mod http;
 mod join;
 mod load;
 mod log_memory;
+mod multiplex;
 mod raw;
 mod register;
 mod stats;

@@ -39,11 +39,28 @@ pub struct RegisterArgs {
     /// Which nodes the clients talk to.
     #[arg(long, value_enum, default_value_t = Via::All)]
     pub via: Via,
+    /// `http1`: each client a thread with its own keep-alive connection and blocking client;
+    /// `http2`: each client a task, the clients sharing `--connections` HTTP/2 connections
+    /// (`verisim_client::http::MultiplexClient`), many registrations in flight on each.
+    #[arg(long, value_enum, default_value_t = ClientApi::Http1)]
+    pub api: ClientApi,
+    /// HTTP/2 connections the clients share (`--api http2`), spread over the nodes `--via` names.
+    #[arg(long, default_value_t = 3)]
+    pub connections: usize,
+}
+
+/// How the bench's clients reach the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientApi {
+    Http1,
+    Http2,
 }
 
 #[derive(Debug, Serialize)]
 pub struct RegisterReport {
     pub via: Via,
+    pub api: ClientApi,
     pub levels: Vec<LevelResult>,
     /// Store fsyncs and the writes they covered, summed over the nodes, for the whole run.
     pub store_syncs: u64,
@@ -112,7 +129,45 @@ pub fn run(args: &RegisterArgs) -> Result<RegisterReport, String> {
 
     let servers = c.pids();
     let mut levels = Vec::new();
-    for &n in &args.clients {
+    if args.api == ClientApi::Http2 {
+        let target = super::multiplex::Target {
+            nodes: match args.via {
+                Via::All => urls.clone(),
+                Via::Leader => vec![urls[(leader - 1) as usize].clone()],
+            },
+            connections: args.connections,
+            session: Some(session.clone()),
+        };
+        for &n in &args.clients {
+            let r = super::multiplex::run_levels(
+                &target,
+                &[n],
+                args.duration,
+                &servers,
+                // A level's entity ids carry its concurrency, as the HTTP/1.1 clients' do.
+                move |client, p, i| {
+                    let id = format!("b{n}-{p}-{i}");
+                    let req = entity(&id, (n as u64) << 40 | (p as u64) << 24 | i);
+                    async move {
+                        let req = req?;
+                        client
+                            .register(&req)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                },
+            )?;
+            for r in r {
+                eprintln!(
+                    "register {:>4} clients (HTTP/2): {:.0} registrations/s",
+                    r.proposers, r.commits_per_s
+                );
+                levels.push(r);
+            }
+        }
+    }
+    for &n in args.clients.iter().filter(|_| args.api == ClientApi::Http1) {
         let urls = urls.clone();
         let session = session.clone();
         let once = once.clone();
@@ -149,6 +204,7 @@ pub fn run(args: &RegisterArgs) -> Result<RegisterReport, String> {
     let (store_syncs, store_writes) = store_sync_counts(&c);
     Ok(RegisterReport {
         via: args.via,
+        api: args.api,
         levels,
         store_syncs,
         store_writes,

@@ -6,12 +6,16 @@
 //! jitter), and go straight to the node named by an `X-Verisim-Leader` header.
 
 mod error;
+#[cfg(feature = "http2")]
+mod multiplex;
 mod retry;
 mod session;
 #[cfg(test)]
 mod tests;
 
 pub use error::ClientError;
+#[cfg(feature = "http2")]
+pub use multiplex::MultiplexClient;
 pub use retry::RetryPolicy;
 pub use session::{Session, now_ms, random_id, random_request_id};
 

@@ -78,6 +78,9 @@ pub struct HttpSettings {
     pub max_connections: usize,
     /// Connections one peer IP address holds open at once; the next one is closed likewise.
     pub max_connections_per_ip: usize,
+    /// HTTP/2 requests one connection may have in progress at once (its `MAX_CONCURRENT_STREAMS`);
+    /// a client keeps at most this many in flight on one connection.
+    pub max_streams_per_connection: u32,
     /// `[http.tls]`: serve HTTPS (and only HTTPS) with this certificate; none: plain HTTP.
     pub tls: Option<HttpTls>,
     /// The `host:port` other nodes and tools reach this node's HTTP API at, recorded in the
@@ -103,6 +106,7 @@ impl Default for HttpSettings {
             idle_timeout_ms: 60_000,
             max_connections: 1024,
             max_connections_per_ip: 64,
+            max_streams_per_connection: 128,
             tls: None,
             advertise: None,
         }
@@ -121,6 +125,9 @@ impl HttpSettings {
         }
         if self.max_connections == 0 || self.max_connections_per_ip == 0 {
             return Err("http: max_connections and max_connections_per_ip must be positive".into());
+        }
+        if self.max_streams_per_connection == 0 {
+            return Err("http: max_streams_per_connection must be positive".into());
         }
         if self.max_connections_per_ip > self.max_connections {
             return Err(format!(

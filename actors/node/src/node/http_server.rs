@@ -1,5 +1,10 @@
 //! The node's HTTP server (admin API and proxy on one listener): a tokio accept loop serving hyper
-//! HTTP/1 connections under the limits a client on the network could otherwise exhaust.
+//! HTTP/1.1 and HTTP/2 connections under the limits a client on the network could otherwise exhaust.
+//!
+//! - **Protocols**: each connection is HTTP/1.1 or HTTP/2, told apart by its first bytes (the
+//!   HTTP/2 preface; over TLS, ALPN offers `h2` and `http/1.1`). HTTP/2 lets one connection carry
+//!   many requests at once (`http.max_streams_per_connection` of them), which is how a client keeps
+//!   many requests in flight without a connection each.
 //!
 //! - **Connection caps** (`http.max_connections`, `http.max_connections_per_ip`): a connection over
 //!   either cap is closed as soon as it is accepted, before a byte of it is read.
@@ -32,7 +37,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use hyper::body::Incoming;
 use hyper::service::Service as _;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -66,8 +72,7 @@ pub async fn serve(
         settings.max_connections_per_ip,
         metrics.clone(),
     );
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(None);
+    let http = protocols(&settings);
     let mut tasks = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -106,9 +111,28 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
+/// The HTTP/1.1 and HTTP/2 connection settings.
+fn protocols(settings: &HttpSettings) -> auto::Builder<TokioExecutor> {
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None);
+    // HTTP/2's own bounds on what a peer may hold before it is authenticated: streams in progress,
+    // the size of a header block. Stream resets without a request (the "rapid reset" flood) are
+    // bounded by h2's defaults.
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(settings.max_streams_per_connection)
+        .max_header_list_size(MAX_HEADER_LIST_BYTES);
+    http
+}
+
+/// The largest HTTP/2 header block a request may send (hyper's HTTP/1.1 head limit is about as large).
+const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
+
 /// What one connection's task needs.
 struct Connection {
-    http: hyper::server::conn::http1::Builder,
+    http: auto::Builder<TokioExecutor>,
     /// `[http.tls]`: the handshake comes first, within the header-read deadline.
     tls: Option<TlsAcceptor>,
     app: Router,
@@ -510,6 +534,9 @@ fn request_timeout(timeout: Duration) -> Response {
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }
+
+#[cfg(test)]
+mod http2_tests;
 
 #[cfg(test)]
 mod tests {
