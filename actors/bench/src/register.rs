@@ -1,7 +1,8 @@
 //! `verisim-bench register`: signed registrations per second end to end over HTTP on a 3-node
-//! cluster, the seed's whole sequence per request: HMAC check against the trust window, prepare on
-//! the receiving node's stores, commit through the registry quorum, import on the replicas (three:
-//! every node), `201 Created` once a majority hold it durably.
+//! cluster (`--nodes` for more), the seed's whole sequence per request: HMAC check against the
+//! trust window, prepare on the receiving node's stores, commit through the registry quorum,
+//! import on the entity's replicas (three by default: every node of a 3-node cluster), `201
+//! Created` once a majority of them hold it durably.
 //!
 //! Each closed-loop client is a thread with its own `verisim-client` (its own keep-alive
 //! connection, one attempt per call: an error is counted, not retried) bound to one node, clients
@@ -39,6 +40,10 @@ pub struct RegisterArgs {
     /// Which nodes the clients talk to.
     #[arg(long, value_enum, default_value_t = Via::All)]
     pub via: Via,
+    /// Nodes in the cluster. Each entity is placed on `[placement] replicas` of them (3 by
+    /// default), so with more nodes than copies each node holds only part of the entities.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u64,
     /// `http1`: each client a thread with its own keep-alive connection and blocking client;
     /// `http2`: each client a task, the clients sharing `--connections` HTTP/2 connections
     /// (`verisim_client::http::MultiplexClient`), many registrations in flight on each.
@@ -59,6 +64,7 @@ pub enum ClientApi {
 
 #[derive(Debug, Serialize)]
 pub struct RegisterReport {
+    pub nodes: u64,
     pub via: Via,
     pub api: ClientApi,
     pub levels: Vec<LevelResult>,
@@ -103,14 +109,20 @@ pub fn run(args: &RegisterArgs) -> Result<RegisterReport, String> {
         ),
     )
     .map_err(|e| format!("writing the node config: {e}"))?;
-    let c = VerisimCluster::start(3, &["--config".into(), toml.display().to_string()])?;
+    if args.nodes == 0 {
+        return Err("--nodes must be at least 1".into());
+    }
+    let c = VerisimCluster::start(args.nodes, &["--config".into(), toml.display().to_string()])?;
     let (leader, term) = c.wait_leader(Duration::from_secs(30))?;
     let urls: Vec<String> = c
         .nodes
         .iter()
         .map(|n| n.url(""))
         .collect::<Result<_, _>>()?;
-    eprintln!("verisim: 3 nodes up, n{leader} leads at term {term}");
+    eprintln!(
+        "verisim: {} nodes up, n{leader} leads at term {term}",
+        args.nodes
+    );
 
     let admin = Client::new(&urls).map_err(|e| e.to_string())?;
     let identity = IdentityKey::from_seed(&[7; 32]);
@@ -203,6 +215,7 @@ pub fn run(args: &RegisterArgs) -> Result<RegisterReport, String> {
     }
     let (store_syncs, store_writes) = store_sync_counts(&c);
     Ok(RegisterReport {
+        nodes: args.nodes,
         via: args.via,
         api: args.api,
         levels,
@@ -240,7 +253,11 @@ fn store_sync_counts(c: &VerisimCluster) -> (u64, u64) {
 
 impl RegisterReport {
     pub fn markdown(&self) -> String {
-        let mut s = String::from(
+        let mut s = format!(
+            "{} nodes, clients via {:?}, {:?}\n\n",
+            self.nodes, self.via, self.api
+        );
+        s.push_str(
             "| clients | registrations/s | p50 | p99 | errors | CPU s / 1k (machine) | CPU s / 1k (nodes) | first error |\n|---|---|---|---|---|---|---|---|\n",
         );
         for l in &self.levels {
