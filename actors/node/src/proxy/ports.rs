@@ -73,7 +73,7 @@ pub trait StorePort: Clone + Send + Sync + 'static {
                 .await
                 .into_iter()
                 .find_map(Result::err)
-                .map_or(Ok(()), |e| Err(e))
+                .map_or(Ok(()), Err)
         }
     }
     /// Removes `id`'s item of modality `kind` from `node`'s store, fenced by the removing entry.

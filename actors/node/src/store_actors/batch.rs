@@ -33,6 +33,9 @@ pub const BATCH_BYTES: usize = 1 << 20;
 /// Batches to one node on their way at once; writes queued meanwhile wait for the next.
 pub const IN_FLIGHT: usize = 2;
 
+/// Items with their fences, as an `ImportNode` carries them.
+type Batch = Vec<(ExportedItem, Fence)>;
+
 /// One entity's items waiting for their node's next batch.
 struct Pending {
     items: Arc<[ExportedItem]>,
@@ -238,8 +241,7 @@ fn sink(kind: ModalityKind) -> Option<Arc<ImportSink>> {
 /// answer in time refuses its own items only.
 pub(super) async fn import_here(items: Vec<(ExportedItem, Fence)>) -> Vec<Reply<Imported>> {
     let total = items.len();
-    let mut groups: BTreeMap<ModalityKind, (Vec<usize>, Vec<(ExportedItem, Fence)>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<ModalityKind, (Vec<usize>, Batch)> = BTreeMap::new();
     for (at, item) in items.into_iter().enumerate() {
         let group = groups.entry(item.0.modality).or_default();
         group.0.push(at);
