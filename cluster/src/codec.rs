@@ -22,7 +22,7 @@ use verisim_vocab::cbor::CborError;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Why a value could not be encoded or decoded.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CodecError {
     /// The encoded form is larger than the limit.
     #[error("encoded message is {size} bytes, over the {limit}-byte limit")]

@@ -769,7 +769,9 @@ impl Modality for VectorStore {
         for (name, bytes) in &item.vectors {
             b.insert(&self.data, data_key(name, id), bytes.0.clone());
         }
-        let h = Self::hash_of(&item)?.unwrap_or_default();
+        // `open` checked that the payload is the canonical encoding of `item` and hashes to
+        // `exported.hash`: that is `hash_of(&item)`, without encoding and hashing it again.
+        let h = exported.hash;
         let mut txn = self.index.txn();
         txn.set(id, Some(h));
         txn.write(&mut b)?;

@@ -5,6 +5,7 @@
 //! them with fakes.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use verisim_stores::{ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
 
@@ -56,6 +57,25 @@ pub trait StorePort: Clone + Send + Sync + 'static {
         item: &ExportedItem,
         fence: Fence,
     ) -> impl Future<Output = Result<Imported, StoreCallError>> + Send;
+    /// Imports one entity's items into `node`'s stores, fenced by the registry entry that produced
+    /// them; `Ok` once all of them are durable there (or superseded by something newer). The node's
+    /// stores batch it with other writes to the same node (`store_actors::batch`); by default, one
+    /// [`StorePort::import`] per item, concurrently.
+    fn import_entity(
+        &self,
+        node: &str,
+        items: Arc<[ExportedItem]>,
+        fence: Fence,
+    ) -> impl Future<Output = Result<(), StoreCallError>> + Send {
+        async move {
+            let imports = items.iter().map(|item| self.import(node, item, fence));
+            futures::future::join_all(imports)
+                .await
+                .into_iter()
+                .find_map(Result::err)
+                .map_or(Ok(()), Err)
+        }
+    }
     /// Removes `id`'s item of modality `kind` from `node`'s store, fenced by the removing entry.
     fn remove(
         &self,

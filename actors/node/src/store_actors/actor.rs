@@ -18,7 +18,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 use verisim_cluster::{Keyring, Opened, SealError, Sealed};
+use verisim_stores::ExportedItem;
 
+use super::batch::ImportSink;
 use super::engine::Engine;
 use super::fence::{Admit, Fence, Fences};
 use super::group_sync::{Ack, Durability, GroupSync};
@@ -90,7 +92,8 @@ pub struct StoreState<E> {
     staging: Staging,
     fences: Fences,
     gate: Arc<Mutex<()>>,
-    writer: Writer<E>,
+    /// The only strong reference: the thread stops once the state is dropped.
+    writer: Arc<Writer<E>>,
     keyring: Arc<Keyring>,
 }
 
@@ -245,6 +248,63 @@ impl<E: Engine> StoreState<E> {
     }
 }
 
+/// One fenced import: refused when the item is of another modality (before its fence is
+/// touched), skipped when the store holds something newer, else the fence and then the item.
+fn import_one<E: Engine>(
+    e: &mut E,
+    fences: &Fences,
+    item: &ExportedItem,
+    fence: Fence,
+) -> Reply<Imported> {
+    if item.modality != E::KIND {
+        return Err(StoreRefusal::new(
+            StoreRefusalCode::WrongModality,
+            true,
+            format!(
+                "a {:?} item was sent to the {:?} store",
+                item.modality,
+                E::KIND
+            ),
+        ));
+    }
+    if let Admit::Superseded { held } = fences.admit_import(&item.id, fence)? {
+        return Ok(Imported::Superseded { held });
+    }
+    // The fence first: a crash in between leaves it ahead of the item, and the same import is
+    // admitted again.
+    fences.record(&item.id, fence, false)?;
+    Ok(Imported::Stored(e.import_item(item)?))
+}
+
+/// This incarnation's typed import path for batches that a store actor of this node received
+/// (`super::batch`): the items go to the writer thread as one job, answered after the group fsync.
+/// It holds the writer weakly, so a stopped incarnation's path answers `None`.
+fn import_sink<E: Engine>(writer: &Arc<Writer<E>>, fences: &Fences) -> Arc<ImportSink> {
+    let (writer, fences) = (Arc::downgrade(writer), fences.clone());
+    Arc::new(move |items: Vec<(ExportedItem, Fence)>| {
+        let writer = writer.upgrade()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let fences = fences.clone();
+        let job: Job<E> = Box::new(move |e: &mut E| {
+            // Each item is admitted, fenced and imported on its own: a refused one costs the
+            // others nothing.
+            let replies: Vec<Reply<Imported>> = items
+                .iter()
+                .map(|(item, fence)| import_one(e, &fences, item, *fence))
+                .collect();
+            let wrote = replies.iter().any(Result::is_ok);
+            let ack: Ack = Box::new(move |durable| {
+                let _ = tx.send(match durable {
+                    Ok(()) => Ok(replies),
+                    Err(why) => Err(internal(why)),
+                });
+            });
+            (wrote, ack)
+        });
+        writer.push(job).then_some(rx)
+    })
+}
+
 impl<E: Engine> Actor for StoreActor<E> {
     type Msg = StoreMsg;
     type State = StoreState<E>;
@@ -278,14 +338,17 @@ impl<E: Engine> Actor for StoreActor<E> {
         info!(modality = ?E::KIND, elapsed_ms = started.elapsed().as_millis() as u64,
             "store actor started");
         let engine = Arc::new(RwLock::new(engine));
-        let writer = Writer::start(
+        let writer = Arc::new(Writer::start(
             E::KIND.name(),
             engine.clone(),
             args.gate.clone(),
             args.group_sync,
             myself.get_cell(),
             E::background,
-        )?;
+        )?);
+        if args.join_group {
+            super::batch::register_sink(E::KIND, import_sink(&writer, &fences));
+        }
         Ok(StoreState {
             engine,
             staging,
@@ -329,13 +392,21 @@ impl<E: Engine> Actor for StoreActor<E> {
             StoreMsg::Import(w, port) => {
                 let fences = st.fences.clone();
                 st.write_with(kind::IMPORT, w, port, true, move |e, (item, fence)| {
-                    if let Admit::Superseded { held } = fences.admit_import(&item.id, fence)? {
-                        return Ok(Imported::Superseded { held });
-                    }
-                    // The fence first: a crash in between leaves it ahead of the item, and the
-                    // same import is admitted again.
-                    fences.record(&item.id, fence, false)?;
-                    Ok(Imported::Stored(e.import_item(&item)?))
+                    import_one(e, &fences, &item, fence)
+                });
+            }
+            StoreMsg::ImportNode(w, port) => {
+                // The seal is checked and the batch decoded here, once; the items then go, typed,
+                // to this node's stores' writers (`super::batch`).
+                let Some((items, answer)) = open(&st.keyring, kind::IMPORT_NODE, &w, port) else {
+                    return Ok(());
+                };
+                tokio::spawn(async move {
+                    let reply = match items {
+                        Ok(items) => Ok(super::batch::import_here(items).await),
+                        Err(r) => Err(r),
+                    };
+                    answer.send(reply);
                 });
             }
             StoreMsg::Export(w, port) => {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use ractor::ActorRef;
 use ractor::rpc::CallResult;
+use ractor::{ActorRef, BytesConvertable};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use verisim_cluster::{CodecError, Discovery, Keyring, SealError, Sealed};
 use verisim_stores::vector::Hit;
 use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
 
+use super::batch::ImportBatcher;
 use super::fence::Fence;
 use super::merge::merge_top_k;
 use super::messages::{
@@ -28,7 +29,7 @@ use crate::telemetry::{StoreOp, TELEMETRY};
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a call to a store actor failed.
-#[derive(Debug, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreCallError {
     /// No store of that modality is running on (or connected from) the node.
     #[error("no {kind:?} store reachable on node {node}")]
@@ -92,6 +93,19 @@ impl StoreRef {
         msg: fn(Sealed<A>, Port<T>) -> StoreMsg,
         timeout: Duration,
     ) -> Result<T, StoreCallError> {
+        self.call_as(op, arg, msg, timeout).await
+    }
+
+    /// [`Self::call`] with the argument given in a form `B` that encodes exactly as the message's
+    /// `A` (borrowed where `A` owns: `(&ExportedItem, Fence)` for `(ExportedItem, Fence)`), so a
+    /// payload is encoded from where it is instead of being copied first.
+    async fn call_as<A, B: Serialize, T: DeserializeOwned + 'static>(
+        &self,
+        op: &'static str,
+        arg: &B,
+        msg: fn(Sealed<A>, Port<T>) -> StoreMsg,
+        timeout: Duration,
+    ) -> Result<T, StoreCallError> {
         let started = std::time::Instant::now();
         let r = self.call_untimed(op, arg, msg, timeout).await;
         let label = StoreOp {
@@ -105,10 +119,10 @@ impl StoreRef {
         r
     }
 
-    async fn call_untimed<A: Serialize, T: DeserializeOwned + 'static>(
+    async fn call_untimed<A, B: Serialize, T: DeserializeOwned + 'static>(
         &self,
         op: &'static str,
-        arg: &A,
+        arg: &B,
         msg: fn(Sealed<A>, Port<T>) -> StoreMsg,
         timeout: Duration,
     ) -> Result<T, StoreCallError> {
@@ -122,7 +136,11 @@ impl StoreRef {
             kind: self.kind,
         };
         let to = node_id(&self.node).ok_or_else(unreachable)?;
-        let wire = Sealed::seal(op, arg, &self.keyring, to).map_err(codec)?;
+        let wire = Sealed::<A>::from_encoded(
+            Sealed::seal(op, arg, &self.keyring, to)
+                .map_err(codec)?
+                .into_bytes(),
+        );
         let opened = |reply: Sealed<Reply<T>>| match reply.open(kind::REPLY, &self.keyring) {
             Ok(o) if o.from == to => Ok(o.value),
             Ok(o) => Err(SealError::WrongNode {
@@ -173,7 +191,19 @@ impl StoreRef {
         fence: Fence,
         t: Duration,
     ) -> Result<Imported, StoreCallError> {
-        self.call(kind::IMPORT, &(item.clone(), fence), StoreMsg::Import, t)
+        self.call_as(kind::IMPORT, &(item, fence), StoreMsg::Import, t)
+            .await
+    }
+
+    /// Items of any modality for this store's node, in one message: the store hands each
+    /// modality's items to that store of the node (see [`super::batch`]). One answer per item, in
+    /// order.
+    pub async fn import_node(
+        &self,
+        items: &[(&ExportedItem, Fence)],
+        t: Duration,
+    ) -> Result<Vec<Reply<Imported>>, StoreCallError> {
+        self.call_as(kind::IMPORT_NODE, &items, StoreMsg::ImportNode, t)
             .await
     }
 
@@ -309,6 +339,8 @@ pub struct StoreDirectory {
     local_node: String,
     discovery: Option<Discovery>,
     keyring: Arc<Keyring>,
+    /// Batched imports per destination node ([`super::batch`]), shared by the clones.
+    pub(super) batcher: Arc<ImportBatcher>,
 }
 
 impl StoreDirectory {
@@ -319,6 +351,7 @@ impl StoreDirectory {
             local_node: local_node.into(),
             discovery: Some(discovery),
             keyring,
+            batcher: Arc::default(),
         }
     }
 
@@ -328,6 +361,17 @@ impl StoreDirectory {
             local_node: local_node.into(),
             discovery: None,
             keyring,
+            batcher: Arc::default(),
+        }
+    }
+
+    /// A copy that shares everything but the import batcher (for the batcher's own tasks).
+    pub(super) fn without_batcher(&self) -> Self {
+        Self {
+            local_node: self.local_node.clone(),
+            discovery: self.discovery.clone(),
+            keyring: self.keyring.clone(),
+            batcher: Arc::default(),
         }
     }
 

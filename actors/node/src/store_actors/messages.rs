@@ -55,6 +55,9 @@ pub enum StoreRefusalCode {
     BadMessage,
     /// The engine failed inside the actor (a panic); the actor restarts.
     Internal,
+    /// A batched import's item could not be handed to its store on the receiving node (the store
+    /// restarting or not answering in time); see `store_actors::batch`.
+    Unavailable,
 }
 
 impl StoreRefusal {
@@ -216,6 +219,7 @@ pub enum Answer {
 pub mod kind {
     pub const PREPARE: &str = "store.prepare";
     pub const IMPORT: &str = "store.import";
+    pub const IMPORT_NODE: &str = "store.import_node";
     pub const EXPORT: &str = "store.export";
     pub const REMOVE: &str = "store.remove";
     pub const PURGE_TOMBSTONES: &str = "store.purge_tombstones";
@@ -247,6 +251,15 @@ pub enum StoreMsg {
     Import(
         Sealed<(ExportedItem, Fence)>,
         RpcReplyPort<Sealed<Reply<Imported>>>,
+    ),
+    /// Items of any modality for this node's four stores, in one message (`store_actors::batch`):
+    /// the store actor that receives it checks its seal and decodes it once, then hands each
+    /// modality's items, typed, to that store's writer thread as one write answered after one group
+    /// fsync. One answer per item, in order (a refused item refuses nothing else).
+    #[rpc]
+    ImportNode(
+        Sealed<Vec<(ExportedItem, Fence)>>,
+        RpcReplyPort<Sealed<Reply<Vec<Reply<Imported>>>>>,
     ),
     /// The entity's item, if any.
     #[rpc]

@@ -13,6 +13,7 @@
 //! See `docs/stores.md`, "Store actors".
 
 mod actor;
+mod batch;
 mod client;
 mod engine;
 pub mod fence;
@@ -25,6 +26,7 @@ mod supervision;
 mod writer;
 
 pub use actor::{StoreActor, StoreActorArgs};
+pub use batch::{BATCH_BYTES, IN_FLIGHT};
 pub use client::{STORE_TIMEOUT, StoreCallError, StoreDirectory, StoreRef};
 pub use engine::Engine;
 pub use fence::{Fence, FenceRecord};

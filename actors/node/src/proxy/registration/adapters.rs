@@ -3,6 +3,7 @@
 //! or across the cluster). The service's unit tests implement them with fakes (`tests.rs`).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use verisim_stores::{ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
 
@@ -79,6 +80,15 @@ impl StorePort for StoreDirectory {
         fence: Fence,
     ) -> Result<Imported, StoreCallError> {
         StoreDirectory::import(self, node, item, fence, STORE_TIMEOUT).await
+    }
+
+    async fn import_entity(
+        &self,
+        node: &str,
+        items: Arc<[ExportedItem]>,
+        fence: Fence,
+    ) -> Result<(), StoreCallError> {
+        StoreDirectory::import_entity(self, node, items, fence).await
     }
 
     async fn remove(

@@ -19,6 +19,7 @@ mod read;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use verisim_client::wire::ErrorCode;
@@ -111,7 +112,8 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
             self.prepare(t),
             self.prepare(s)
         )?;
-        let items = vec![g, v, t, s];
+        // Shared, not copied, by the replicas' imports below.
+        let items: Arc<[ExportedItem]> = Arc::new([g, v, t, s]);
         // Durable on this node before any hash of it can commit: see `proxy::staging`.
         self.stores.stage_local(&items).await?;
         let metas: BTreeMap<ModalityKind, ItemMeta> = items
@@ -271,7 +273,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
     async fn distribute(
         &self,
         placement: &[NodeName],
-        items: Vec<ExportedItem>,
+        items: Arc<[ExportedItem]>,
         fence: Fence,
     ) -> Result<(), ApiError> {
         let needed = write_quorum(placement.len());
@@ -338,21 +340,16 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
     }
 }
 
-/// Imports `items` into `node`'s stores: four store actors at once, so the node's group fsync
-/// covers them together. A store that holds a newer version already has what it should: that
+/// Imports `items` into `node`'s stores (batched with the other writes to that node, answered
+/// after its group fsync). A store that holds a newer version already has what it should: that
 /// counts as done.
 async fn import_all<S: StorePort>(
     stores: &S,
     node: &str,
-    items: &[ExportedItem],
+    items: &Arc<[ExportedItem]>,
     fence: Fence,
 ) -> Result<(), StoreCallError> {
-    let imports = items.iter().map(|item| stores.import(node, item, fence));
-    futures::future::join_all(imports)
-        .await
-        .into_iter()
-        .find_map(Result::err)
-        .map_or(Ok(()), Err)
+    stores.import_entity(node, items.clone(), fence).await
 }
 
 /// Whether the registry (as this node applied it) still commits exactly `items` for their entity:

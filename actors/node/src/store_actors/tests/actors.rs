@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use verisim_stores::graph::Direction;
 use verisim_stores::tensor::ReduceOp;
-use verisim_stores::{BUCKETS, ItemInput, ModalityKind, bucket_of};
+use verisim_stores::{BUCKETS, ExportedItem, ItemInput, ModalityKind, bucket_of};
 
 use super::super::{
     Answer, Fence, Imported, KnnQuery, MODALITIES, Query, StoreCallError, StoreRefusalCode,
@@ -352,5 +352,110 @@ async fn fenced_writes_never_overtake_each_other() {
         assert_eq!(store.purge_tombstones(u64::MAX, T).await.unwrap(), 0);
         assert!(store.remove(&id("e"), 12, T).await.unwrap().superseded);
     }
+    node.stop().await;
+}
+
+/// The four items of entity `e`, prepared on the node.
+async fn prepared(d: &super::super::StoreDirectory, e: &str, i: f32) -> Vec<ExportedItem> {
+    let mut items = Vec::new();
+    for input in inputs(e, i) {
+        items.push(d.prepare_local(&input, T).await.unwrap());
+    }
+    items
+}
+
+/// A batch for a node (one `ImportNode`) with a refused item in it loses nothing of the others:
+/// every other item is stored and answered as stored, in order, and the refused one stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_a_refused_item_loses_nothing_of_the_others() {
+    let node = Node::start().await;
+    let d = &node.dir;
+    let mut items = prepared(d, "a", 1.0).await;
+    items.extend(prepared(d, "b", 2.0).await);
+    // a's vector under a wrong hash.
+    let bad = 1;
+    assert_eq!(items[bad].modality, ModalityKind::Vector);
+    items[bad].hash = verisim_stores::ContentHash::of("other", b"x");
+    let batch: Vec<(&ExportedItem, Fence)> = items.iter().map(|i| (i, F)).collect();
+    // Any of the node's store actors takes a batch of every modality.
+    let receiver = d.on("n1", ModalityKind::Tensor).unwrap();
+    let answers = receiver.import_node(&batch, T).await.unwrap();
+    assert_eq!(answers.len(), items.len());
+    for (at, (item, answer)) in items.iter().zip(&answers).enumerate() {
+        if at == bad {
+            let refused = answer.as_ref().unwrap_err();
+            assert_eq!(refused.code, StoreRefusalCode::HashMismatch);
+        } else {
+            assert_eq!(answer, &Ok(Imported::Stored(item.hash)), "item {at}");
+            assert_eq!(
+                d.export("n1", item.modality, &item.id, T).await.unwrap(),
+                Some(item.clone())
+            );
+        }
+    }
+    let vs = d.on("n1", ModalityKind::Vector).unwrap();
+    assert_eq!(vs.export(&id("a"), T).await.unwrap(), None);
+    // An item sent to the store of another modality is refused before any fence is written: the
+    // graph store, sent a's vector at index 9, still admits a's graph item at 5.
+    let good = prepared(d, "a", 1.0).await.swap_remove(1);
+    let at = |index| Fence { index, version: 1 };
+    let gs = d.on("n1", ModalityKind::Graph).unwrap();
+    assert_eq!(
+        refusal(gs.import(&good, at(9), T).await.unwrap_err()),
+        StoreRefusalCode::WrongModality
+    );
+    assert_eq!(
+        gs.import(&items[0], at(5), T).await.unwrap(),
+        Imported::Stored(items[0].hash)
+    );
+    assert_eq!(
+        vs.import(&good, F, T).await.unwrap(),
+        Imported::Stored(good.hash)
+    );
+    node.stop().await;
+}
+
+/// Entities imported concurrently through the batcher (`StoreDirectory::import_entity`) each get
+/// their own answer: a refused item fails its entity only, the others are all stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_imports_answer_each_entity_from_its_own_items() {
+    let node = Node::start().await;
+    let d = &node.dir;
+    let mut entities = Vec::new();
+    for n in 0..24u8 {
+        let mut items = prepared(d, &format!("e{n}"), f32::from(n)).await;
+        if n == 7 {
+            // A payload changed under its hash.
+            if let Some(b) = items[2].payload.0.last_mut() {
+                *b ^= 1;
+            }
+        }
+        entities.push(std::sync::Arc::<[ExportedItem]>::from(items));
+    }
+    let imports = entities
+        .iter()
+        .map(|items| d.import_entity("n1", items.clone(), F));
+    let results = futures::future::join_all(imports).await;
+    for (n, (items, result)) in entities.iter().zip(results).enumerate() {
+        if n == 7 {
+            assert_eq!(refusal(result.unwrap_err()), StoreRefusalCode::HashMismatch);
+            let ts = d.on("n1", ModalityKind::Tensor).unwrap();
+            assert_eq!(ts.export(&items[2].id, T).await.unwrap(), None);
+            continue;
+        }
+        result.unwrap();
+        for item in items.iter() {
+            assert_eq!(
+                d.export("n1", item.modality, &item.id, T).await.unwrap(),
+                Some(item.clone()),
+                "entity {n}"
+            );
+        }
+    }
+    // A node that is not there: every entity is answered, with the error.
+    assert!(matches!(
+        d.import_entity("n9", entities[0].clone(), F).await,
+        Err(StoreCallError::Unreachable { .. })
+    ));
     node.stop().await;
 }

@@ -129,6 +129,22 @@ fn every_argument_and_reply_crosses_the_wire_unchanged() {
         version: 2,
     };
     round_trip(&(item.clone(), fence));
+    round_trip(&vec![(item.clone(), fence), (item.clone(), fence)]);
+    // A caller encodes its items borrowed (`StoreRef::call_as`): the same bytes as owned.
+    let owned = vec![(item.clone(), fence)];
+    let borrowed: &[(&ExportedItem, crate::store_actors::Fence)] = &[(&item, fence)];
+    assert_eq!(
+        Cbor::encode(&owned).unwrap().into_bytes(),
+        Cbor::encode(&borrowed).unwrap().into_bytes()
+    );
+    assert_eq!(
+        Cbor::encode(&(item.clone(), fence)).unwrap().into_bytes(),
+        Cbor::encode(&(&item, fence)).unwrap().into_bytes()
+    );
+    round_trip::<Reply<Vec<Reply<crate::store_actors::Imported>>>>(&Ok(vec![
+        Ok(crate::store_actors::Imported::Stored(item.hash)),
+        Err(StoreRefusal::new(StoreRefusalCode::Unavailable, false, "x")),
+    ]));
     round_trip(&(id("a"), 9u64));
     round_trip::<Reply<crate::store_actors::Imported>>(&Ok(
         crate::store_actors::Imported::Superseded {
@@ -215,6 +231,14 @@ async fn every_store_message_serializes_for_a_remote_actor() {
         let (p6, _r6) = ractor::concurrency::oneshot();
         let (p7, _r7) = ractor::concurrency::oneshot();
         let (p8, _r8) = ractor::concurrency::oneshot();
+        let (p9, _r9) = ractor::concurrency::oneshot();
+        let batch = vec![(
+            item.clone(),
+            crate::store_actors::Fence {
+                index: 1,
+                version: 1,
+            },
+        )];
         vec![
             StoreMsg::Prepare(sealed(&inputs("a", 1.0)[1]), p1.into()),
             StoreMsg::Import(
@@ -233,6 +257,7 @@ async fn every_store_message_serializes_for_a_remote_actor() {
             StoreMsg::BucketDigests(sealed(&(0u16, 9u16)), p6.into()),
             StoreMsg::BucketItems(sealed(&3u16), p7.into()),
             StoreMsg::Query(sealed(&queries()[0]), p8.into()),
+            StoreMsg::ImportNode(sealed(&batch), p9.into()),
         ]
     };
     for m in msgs {
