@@ -15,7 +15,7 @@
 //! a refused item refuses nothing else, and an entity counts as imported on a node only when all
 //! of its items are.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -24,6 +24,7 @@ use verisim_stores::{ExportedItem, ModalityKind};
 use super::MODALITIES;
 use super::client::{STORE_TIMEOUT, StoreCallError, StoreDirectory, StoreRef};
 use super::fence::Fence;
+use super::import_queue::Pending;
 use super::messages::{Imported, Reply, StoreRefusal, StoreRefusalCode};
 
 /// Payload bytes of an entity above which its items are not batched but sent one import each (as
@@ -35,25 +36,6 @@ pub const IN_FLIGHT: usize = 2;
 
 /// Items with their fences, as an `ImportNode` carries them.
 type Batch = Vec<(ExportedItem, Fence)>;
-
-/// One entity's items waiting for their node's next batch.
-struct Pending {
-    items: Arc<[ExportedItem]>,
-    fence: Fence,
-    done: oneshot::Sender<Result<(), StoreCallError>>,
-}
-
-/// The per-destination queues of one [`StoreDirectory`] (shared by its clones).
-#[derive(Default)]
-pub struct ImportBatcher {
-    queues: Mutex<HashMap<String, mpsc::UnboundedSender<Pending>>>,
-}
-
-impl std::fmt::Debug for ImportBatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ImportBatcher")
-    }
-}
 
 fn payload_bytes(items: &[ExportedItem]) -> usize {
     items.iter().map(|i| i.payload.0.len()).sum()

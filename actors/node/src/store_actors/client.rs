@@ -9,16 +9,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
-use verisim_cluster::{CodecError, Discovery, Keyring, SealError, Sealed};
+use verisim_cluster::{Discovery, Keyring, SealError, Sealed};
 use verisim_stores::vector::Hit;
 use verisim_stores::{BucketDigest, ContentHash, EntityId, ExportedItem, ItemInput, ModalityKind};
 
-use super::batch::ImportBatcher;
+pub use super::call_error::StoreCallError;
 use super::fence::Fence;
+use super::import_queue::ImportBatcher;
 use super::merge::merge_top_k;
-use super::messages::{
-    Answer, Imported, KnnQuery, Port, Query, Removed, Reply, StoreMsg, StoreRefusal, kind,
-};
+use super::messages::{Answer, Imported, KnnQuery, Port, Query, Removed, Reply, StoreMsg, kind};
 use super::staging::StagedEntry;
 use super::{SCOPE, group_name};
 use crate::telemetry::{StoreOp, TELEMETRY};
@@ -27,51 +26,6 @@ use crate::telemetry::{StoreOp, TELEMETRY};
 /// outcome unknown: long enough for a store busy with a large import, short enough that a client
 /// is answered while its own request deadline still runs.
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why a call to a store actor failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StoreCallError {
-    /// No store of that modality is running on (or connected from) the node.
-    #[error("no {kind:?} store reachable on node {node}")]
-    Unreachable { node: String, kind: ModalityKind },
-    /// The store did not answer in time (the request may still take effect).
-    #[error("the {kind:?} store on {node} did not answer within {timeout:?}")]
-    Timeout {
-        node: String,
-        kind: ModalityKind,
-        timeout: Duration,
-    },
-    /// The store answered with a refusal (`refusal.client_error` tells 4xx from 5xx).
-    #[error("the {kind:?} store on {node} refused: {refusal}")]
-    Refused {
-        node: String,
-        kind: ModalityKind,
-        refusal: StoreRefusal,
-    },
-    /// The request could not be encoded (e.g. over the 8 MiB message limit) or the reply did not
-    /// decode.
-    #[error("the {kind:?} store on {node}: {error}")]
-    Codec {
-        node: String,
-        kind: ModalityKind,
-        error: CodecError,
-    },
-    /// The answer's seal does not prove it comes from the node asked (with node identities).
-    #[error("the {kind:?} store on {node} answered with a bad seal: {error}")]
-    Seal {
-        node: String,
-        kind: ModalityKind,
-        error: SealError,
-    },
-    /// The answer was not the kind the request asks for.
-    #[error("the {kind:?} store on {node} answered {got} to a {asked} request")]
-    UnexpectedAnswer {
-        node: String,
-        kind: ModalityKind,
-        asked: &'static str,
-        got: String,
-    },
-}
 
 /// One store actor, with the node it runs on.
 #[derive(Debug, Clone)]

@@ -14,10 +14,12 @@
 
 mod actor;
 mod batch;
+mod call_error;
 mod client;
 mod engine;
 pub mod fence;
 mod group_sync;
+mod import_queue;
 mod merge;
 mod messages;
 mod settings;
