@@ -3,11 +3,11 @@
 //! `etcd-grpc` feature (its build needs `protoc`, Debian's `protobuf-compiler`); without it the
 //! commits bench says so and compares against the JSON gateway only.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etcd_client::{Client, KvClient};
 
-use super::load::{LevelResult, Tally, Window};
+use super::load::LevelResult;
 
 /// Closed-loop puts at each of `levels`: `proposers` tasks on a tokio runtime, spread over
 /// `connections` gRPC connections to `endpoint` (the leader's client URL), each task sending its
@@ -49,38 +49,14 @@ async fn run_level(
             .map_err(|e| format!("etcd gRPC connect to {endpoint}: {e}"))?;
         kvs.push(client.kv_client());
     }
-    let window = Window::open(duration);
-    let tasks: Vec<_> = (0..proposers)
-        .map(|p| {
-            let mut kv = kvs[p % kvs.len()].clone();
-            let window = window.clone();
-            tokio::spawn(async move {
-                let mut tally = Tally::default();
-                let mut i = 0u64;
-                let key = format!("b{p}");
-                while window.running() {
-                    let t0 = Instant::now();
-                    let r = kv
-                        .put(key.as_bytes(), format!("127.0.0.1:{i}"), None)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| format!("etcd gRPC put: {e}"));
-                    window.record(&mut tally, t0, r);
-                    i += 1;
-                }
-                tally
-            })
-        })
-        .collect();
-    let servers = servers.to_vec();
-    let measured = tokio::task::spawn_blocking(move || window.measure(&servers))
-        .await
-        .map_err(|e| format!("measuring thread: {e}"))?;
-    let mut tallies = Vec::new();
-    for t in tasks {
-        if let Ok(t) = t.await {
-            tallies.push(t);
+    super::multiplex::run_tasks(&kvs, proposers, duration, servers, |kv, p, i| {
+        let mut kv = kv.clone();
+        async move {
+            kv.put(format!("b{p}"), format!("127.0.0.1:{i}"), None)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("etcd gRPC put: {e}"))
         }
-    }
-    Ok(measured.result(proposers, tallies))
+    })
+    .await
 }

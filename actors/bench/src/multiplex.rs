@@ -78,6 +78,32 @@ where
             None => client,
         });
     }
+    run_tasks(&clients, workers, duration, servers, move |client, p, i| {
+        op(client.clone(), p, i)
+    })
+    .await
+}
+
+/// The closed loop itself, for any client that many tasks share: `workers` tasks, task `p`
+/// holding `clients[p % clients.len()]` and sending its `i`-th request as `op(&client, p, i)`
+/// when the last one answered, until the window (after the warm-up) ends. `clients` must not be
+/// empty. Also the etcd gRPC load (`etcd_grpc`) runs on it.
+pub async fn run_tasks<C, F, Fut>(
+    clients: &[C],
+    workers: usize,
+    duration: Duration,
+    servers: &[u32],
+    op: F,
+) -> Result<LevelResult, String>
+where
+    C: Clone + Send + Sync + 'static,
+    F: Fn(&C, usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    if clients.is_empty() {
+        return Err("no client to send with".into());
+    }
+    let op = Arc::new(op);
     let window = Window::open(duration);
     let tasks: Vec<_> = (0..workers)
         .map(|p| {
@@ -89,7 +115,7 @@ where
                 let mut i = 0u64;
                 while window.running() {
                     let t0 = Instant::now();
-                    let r = op(client.clone(), p, i).await;
+                    let r = op(&client, p, i).await;
                     window.record(&mut tally, t0, r);
                     i += 1;
                 }

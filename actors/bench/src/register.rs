@@ -178,37 +178,38 @@ pub fn run(args: &RegisterArgs) -> Result<RegisterReport, String> {
                 levels.push(r);
             }
         }
-    }
-    for &n in args.clients.iter().filter(|_| args.api == ClientApi::Http1) {
-        let urls = urls.clone();
-        let session = session.clone();
-        let once = once.clone();
-        let via = args.via;
-        let r = run_level_with(
-            n,
-            args.duration,
-            &servers,
-            move |p| {
-                let url = match via {
-                    Via::All => &urls[p % urls.len()],
-                    Via::Leader => &urls[(leader - 1) as usize],
-                };
-                Ok(Client::new(&[url])
-                    .map_err(|e| e.to_string())?
-                    .with_policy(once.clone())
-                    .with_session(session.clone()))
-            },
-            move |client: &mut Client, p, i| {
-                let id = format!("b{n}-{p}-{i}");
-                let req = entity(&id, (n as u64) << 40 | (p as u64) << 24 | i)?;
-                client.register(&req).map(|_| ()).map_err(|e| e.to_string())
-            },
-        );
-        eprintln!(
-            "register {n:>4} clients: {:.0} registrations/s",
-            r.commits_per_s
-        );
-        levels.push(r);
+    } else {
+        for &n in &args.clients {
+            let urls = urls.clone();
+            let session = session.clone();
+            let once = once.clone();
+            let via = args.via;
+            let r = run_level_with(
+                n,
+                args.duration,
+                &servers,
+                move |p| {
+                    let url = match via {
+                        Via::All => &urls[p % urls.len()],
+                        Via::Leader => &urls[(leader - 1) as usize],
+                    };
+                    Ok(Client::new(&[url])
+                        .map_err(|e| e.to_string())?
+                        .with_policy(once.clone())
+                        .with_session(session.clone()))
+                },
+                move |client: &mut Client, p, i| {
+                    let id = format!("b{n}-{p}-{i}");
+                    let req = entity(&id, (n as u64) << 40 | (p as u64) << 24 | i)?;
+                    client.register(&req).map(|_| ()).map_err(|e| e.to_string())
+                },
+            );
+            eprintln!(
+                "register {n:>4} clients: {:.0} registrations/s",
+                r.commits_per_s
+            );
+            levels.push(r);
+        }
     }
     if let Some(l) = c.leader().filter(|&(l, _)| l != leader) {
         eprintln!("warning: leadership moved to n{} during the run", l.0);

@@ -155,6 +155,7 @@ impl MultiplexClient {
         extra: &[(&str, &str)],
         request_id: &RequestId,
     ) -> Result<RawResponse, ClientError> {
+        let body = Bytes::copy_from_slice(body);
         self.execute(method, path, body, Auth::Window, extra, request_id)
             .await
     }
@@ -171,7 +172,7 @@ impl MultiplexClient {
             None => Vec::new(),
         };
         let raw = self
-            .execute(method, path, &bytes, auth, &[], &random_request_id())
+            .execute(method, path, bytes.into(), auth, &[], &random_request_id())
             .await?;
         serde_json::from_slice(&raw.body).map_err(|e| {
             ClientError::Json(format!(
@@ -185,7 +186,7 @@ impl MultiplexClient {
         &self,
         method: &str,
         path: &str,
-        body: &[u8],
+        body: Bytes,
         auth: Auth,
         extra: &[(&str, &str)],
         request_id: &RequestId,
@@ -201,7 +202,7 @@ impl MultiplexClient {
             }
             Auth::None | Auth::Admin => None,
         };
-        let covered = outgoing::covered(extra, body);
+        let covered = outgoing::covered(extra, &body);
         let admin_token = self.admin_token.as_deref().filter(|_| auth == Auth::Admin);
         let mut builder = hyper::Request::builder()
             .method(method)
@@ -209,7 +210,7 @@ impl MultiplexClient {
         for (k, v) in outgoing::attempt_headers(
             method,
             path,
-            body,
+            &body,
             &covered,
             extra,
             request_id,
@@ -220,7 +221,7 @@ impl MultiplexClient {
             builder = builder.header(k, v);
         }
         let request = builder
-            .body(Full::new(Bytes::copy_from_slice(body)))
+            .body(Full::new(body))
             .map_err(|e| ClientError::Config(format!("cannot build the request: {e}")))?;
         let transport = |reason: String| ClientError::Transport {
             node: self.node.clone(),
