@@ -157,6 +157,11 @@ pub struct Config {
     pub max_entries_per_append: usize,
     pub max_bytes_per_append: usize,
     pub snapshot_chunk_size: u64,
+    /// Snapshot chunks sent to a peer and not yet acknowledged, at most (1: one round trip per
+    /// chunk, as in the paper's Figure 13). A follower writes chunks in order and asks again from
+    /// the first byte it lacks; a lost chunk is resent from there once the transfer has been idle
+    /// for an election timeout.
+    pub snapshot_chunks_in_flight: usize,
     /// Entries kept before a snapshot's index when the log is compacted, so a briefly slow follower
     /// catches up from the log.
     pub log_keep_after_snapshot: u64,
@@ -182,6 +187,7 @@ impl Config {
             max_entries_per_append: 256,
             max_bytes_per_append: 1 << 20,
             snapshot_chunk_size: 1 << 20,
+            snapshot_chunks_in_flight: 1,
             log_keep_after_snapshot: 1024,
             seed,
             #[cfg(feature = "sim")]
@@ -208,6 +214,9 @@ impl Config {
         }
         if self.snapshot_chunk_size == 0 {
             return Err(E("snapshot_chunk_size must be at least 1"));
+        }
+        if self.snapshot_chunks_in_flight == 0 {
+            return Err(E("snapshot_chunks_in_flight must be at least 1"));
         }
         Ok(())
     }

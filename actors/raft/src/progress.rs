@@ -11,7 +11,8 @@ pub(crate) enum ProgressState {
     Probe { waiting: bool },
     /// The peer follows: appends are pipelined, at most `max_inflight` unacknowledged at once.
     Replicate,
-    /// The peer is behind the log start and receives a snapshot, one chunk at a time.
+    /// The peer is behind the log start and receives a snapshot, up to
+    /// `Config::snapshot_chunks_in_flight` chunks at a time.
     Snapshot(SnapshotTransfer),
 }
 
@@ -20,9 +21,10 @@ pub(crate) struct SnapshotTransfer {
     pub(crate) meta: SnapshotMeta,
     /// Bytes the follower confirmed it holds.
     pub(crate) acked: u64,
-    /// Offset of the chunk being read or in flight, if any.
-    pub(crate) outstanding: Option<u64>,
-    /// Ticks since the follower last answered; past the election timeout the chunk is resent.
+    /// End of the bytes asked for: the chunks in `[acked, next)` are being read or are in flight.
+    pub(crate) next: u64,
+    /// Ticks since the follower last answered; past the election timeout the chunks from `acked`
+    /// are sent again.
     pub(crate) idle_ticks: u32,
 }
 

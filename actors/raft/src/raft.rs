@@ -453,14 +453,16 @@ impl Raft {
             if let ProgressState::Snapshot(t) = &mut pr.state {
                 t.idle_ticks += 1;
                 if t.idle_ticks >= self.cfg.election_ticks {
+                    // Whatever was in flight is presumed lost: send again from the first byte
+                    // the follower has not confirmed.
                     t.idle_ticks = 0;
-                    t.outstanding = Some(t.acked);
-                    resend.push((id, t.meta.id, t.acked, t.meta.size));
+                    t.next = t.acked;
+                    resend.push(id);
                 }
             }
         }
-        for (to, snapshot_id, offset, size) in resend {
-            self.request_chunk(to, snapshot_id, offset, size);
+        for to in resend {
+            self.fill_snapshot_window(to);
         }
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
@@ -1558,15 +1560,40 @@ impl Raft {
             index = meta.index,
             "sending snapshot"
         );
-        let (snapshot_id, size) = (meta.id, meta.size);
         pr.state = ProgressState::Snapshot(SnapshotTransfer {
             meta,
             acked: 0,
-            outstanding: Some(0),
+            next: 0,
             idle_ticks: 0,
         });
         pr.inflight.clear();
-        self.request_chunk(peer, snapshot_id, 0, size);
+        self.fill_snapshot_window(peer);
+    }
+
+    /// Asks the driver for the next chunks of `peer`'s snapshot transfer, until
+    /// `snapshot_chunks_in_flight` chunks past the bytes it confirmed are being read or are in
+    /// flight (an empty snapshot is one empty chunk, asked for every time).
+    fn fill_snapshot_window(&mut self, peer: NodeId) {
+        let chunk = self.cfg.snapshot_chunk_size;
+        let span = chunk.saturating_mul(self.cfg.snapshot_chunks_in_flight as u64);
+        let Some(ProgressState::Snapshot(t)) = self.progress.get_mut(&peer).map(|p| &mut p.state)
+        else {
+            return;
+        };
+        let (snapshot_id, size) = (t.meta.id, t.meta.size);
+        let mut offsets = Vec::new();
+        if size == 0 {
+            offsets.push(0);
+        } else {
+            t.next = t.next.max(t.acked);
+            while t.next < size && t.next - t.acked < span {
+                offsets.push(t.next);
+                t.next = t.next.saturating_add(chunk).min(size);
+            }
+        }
+        for offset in offsets {
+            self.request_chunk(peer, snapshot_id, offset, size);
+        }
     }
 
     fn request_chunk(&mut self, to: NodeId, snapshot_id: SnapshotId, offset: u64, size: u64) {
@@ -1601,8 +1628,9 @@ impl Raft {
         let Some(ProgressState::Snapshot(t)) = self.progress.get(&to).map(|p| &p.state) else {
             return stale("peer is not receiving a snapshot");
         };
-        if t.meta.id != snapshot_id || t.outstanding != Some(offset) {
-            return stale("chunk is not the one outstanding");
+        let asked = offset >= t.acked && offset < t.next || t.meta.size == 0 && offset == 0;
+        if t.meta.id != snapshot_id || !asked {
+            return stale("chunk is not one asked for");
         }
         let expected = self
             .cfg
@@ -1704,13 +1732,16 @@ impl Raft {
                     });
                 }
                 t.idle_ticks = 0;
-                t.acked = next_offset;
-                if t.outstanding == Some(next_offset) {
-                    return Ok(());
+                if next_offset < t.acked {
+                    // The follower holds less than it confirmed (it restarted, or started over
+                    // for a new term or leader): send again from where it is.
+                    t.next = next_offset;
                 }
-                t.outstanding = Some(next_offset);
-                let size = t.meta.size;
-                self.request_chunk(from, snapshot_id, next_offset, size);
+                t.acked = next_offset;
+                // An answer that confirms nothing new (a chunk out of order: one before it was
+                // lost) asks for nothing either: the chunks in flight are resent once the
+                // transfer has been idle for an election timeout.
+                self.fill_snapshot_window(from);
                 Ok(())
             }
         }

@@ -450,6 +450,72 @@ fn s7_follower_behind_the_log_start_gets_the_snapshot_in_chunks() {
     net.assert_safe();
 }
 
+fn pipelined_snapshots(c: &mut Config) {
+    snapshotting(c);
+    c.snapshot_chunks_in_flight = 3;
+}
+
+/// Not the paper's rule (Figure 13 sends a chunk per round trip) but within it: the leader keeps up
+/// to `snapshot_chunks_in_flight` chunks unacknowledged, the follower still writes them strictly in
+/// order, and a follower that restarted mid-transfer (a partial transfer never survives a restart)
+/// answers the next chunk with "from offset 0", on which the leader starts over at once.
+#[test]
+fn s7_pipelined_transfer_keeps_a_window_of_chunks_and_starts_over_for_a_restarted_follower() {
+    let mut net = Net::new(3, pipelined_snapshots);
+    net.elect(1);
+    net.crash(3);
+    for i in 0..10u8 {
+        let _ = net.propose(1, &[i]);
+    }
+    net.deliver_all();
+    net.take_snapshot(1, 75).expect("snapshot accepted");
+    net.start(3);
+    net.tick(1, 1);
+    let mut rounds: Vec<Vec<u64>> = Vec::new();
+    let mut restarted = false;
+    for _ in 0..100 {
+        let batch = std::mem::take(&mut net.queue);
+        if batch.is_empty() {
+            break;
+        }
+        let mut offsets = Vec::new();
+        for m in batch {
+            if let MessageBody::InstallSnapshot { offset, .. } = &m.body {
+                offsets.push(*offset);
+                if *offset == 40 && !restarted {
+                    // The follower restarts before this chunk arrives: what it had is gone.
+                    restarted = true;
+                    net.crash(3);
+                    net.start(3);
+                }
+            }
+            let to = m.to;
+            let _ = net.step(to, Input::Message(m));
+        }
+        if !offsets.is_empty() {
+            rounds.push(offsets);
+        }
+    }
+    assert!(restarted);
+    assert_eq!(rounds[0], vec![0, 10, 20], "three chunks in flight at once");
+    assert_eq!(
+        rounds[1],
+        vec![30, 40, 50],
+        "each acknowledgement lets one more go"
+    );
+    let sent_from_zero = rounds.iter().flatten().filter(|&&o| o == 0).count();
+    assert_eq!(
+        sent_from_zero, 2,
+        "started over after the restart: {rounds:?}"
+    );
+    assert_eq!(net.node(3).snapshot().index, 11);
+    assert_eq!(
+        net.snapshot_files[&(3, net.node(1).snapshot().id)].len(),
+        75
+    );
+    net.assert_safe();
+}
+
 #[test]
 fn s7_snapshot_transfer_resumes_from_the_offset_after_a_lost_chunk() {
     let mut net = Net::new(3, snapshotting);

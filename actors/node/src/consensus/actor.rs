@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use verisim_raft::{
     ChunkRead, ConfChange, Config, Entry, Index, Input, Membership, Message, MessageBody, NodeId,
-    Payload, Raft, ReadResult, Ready, Role, SnapshotId, StepError, Stepped, Term,
+    Payload, Raft, ReadResult, Ready, Role, SnapshotId, SnapshotMeta, StepError, Stepped, Term,
 };
 
 use super::log_store::{LogStats, LogStore};
@@ -26,7 +26,9 @@ use super::replica::SharedReplica;
 use super::restore::restore;
 use super::transport::Transport;
 use crate::registry::{Outcome, RegistryState};
-use crate::snapshot::{Expected, SnapshotDir, SnapshotError, SnapshotInfo, read_registry};
+use crate::snapshot::{
+    Expected, SnapshotDir, SnapshotError, SnapshotHeader, SnapshotInfo, read_received_registry,
+};
 use crate::telemetry::{TELEMETRY, secs};
 
 /// After a refused snapshot transfer, chunks from the leader are ignored for this long, doubled
@@ -160,6 +162,12 @@ pub enum ConsensusMsg {
         size: u64,
     },
     Status(RpcReplyPort<ConsensusStatus>),
+    /// A snapshot received from the leader was checked and decoded off the actor (sent to itself
+    /// by the blocking task [`ConsensusState::start_loading`] starts).
+    SnapshotLoaded {
+        id: SnapshotId,
+        loaded: Box<Result<(SnapshotHeader, RegistryState), SnapshotError>>,
+    },
 }
 
 impl ractor::Message for ConsensusMsg {}
@@ -220,6 +228,10 @@ pub struct ConsensusState {
     horizon: Option<Index>,
     /// What was wrong with this node's own snapshot at start, for the status.
     corrupt_own_snapshot: Option<String>,
+    /// The `Ready` that installs a received snapshot, while the file is checked and decoded on a
+    /// blocking thread. The core keeps stepping meanwhile (ticks, peer messages, status), but no
+    /// other `Ready` is taken and this one is not advanced until the install is done.
+    installing: Option<Ready>,
     ticker: Option<JoinHandle<()>>,
 }
 
@@ -282,6 +294,9 @@ enum Handled {
     Done(Vec<Input>),
     /// The Ready was abandoned and the core rebuilt from disk: there is nothing to advance.
     Rebuilt,
+    /// The Ready installs a snapshot that is being loaded off the actor: it is finished (and
+    /// advanced) when [`ConsensusMsg::SnapshotLoaded`] arrives.
+    Loading,
 }
 
 impl Drop for ConsensusState {
@@ -391,6 +406,7 @@ impl Actor for ConsensusActor {
             fault_transfer: None,
             horizon,
             corrupt_own_snapshot: restored.corrupt.map(|c| c.to_string()),
+            installing: None,
             ticker: Some(ticker),
         })
     }
@@ -431,7 +447,11 @@ impl Actor for ConsensusActor {
             }
             ConsensusMsg::Flush => {
                 st.flush_scheduled = false;
-                return st.flush();
+                return st.flush(&myself);
+            }
+            ConsensusMsg::SnapshotLoaded { id, loaded } => {
+                st.loaded(id, *loaded)?;
+                st.flush(&myself)?;
             }
             ConsensusMsg::Propose { command, reply } => match st.raft.step(Input::Propose(command))
             {
@@ -597,7 +617,7 @@ impl ConsensusState {
     }
 
     /// Handles every pending `Ready`, in the order the core requires.
-    fn flush(&mut self) -> Result<(), ActorProcessingErr> {
+    fn flush(&mut self, myself: &ActorRef<ConsensusMsg>) -> Result<(), ActorProcessingErr> {
         let now = Instant::now();
         for t in self.queued.drain(..) {
             TELEMETRY
@@ -609,32 +629,47 @@ impl ConsensusState {
             self.last_leader = leader;
             TELEMETRY.leader_changes.inc();
         }
-        while let Some(ready) = self.raft.ready() {
-            match self.handle_ready(ready)? {
+        while self.installing.is_none() {
+            let Some(ready) = self.raft.ready() else {
+                break;
+            };
+            match self.handle_ready(ready, myself)? {
                 Handled::Done(chunk_inputs) => {
                     self.raft.advance();
                     for input in chunk_inputs {
                         self.step(input);
                     }
                 }
-                Handled::Rebuilt => {}
+                Handled::Rebuilt | Handled::Loading => {}
             }
         }
         Ok(())
     }
 
-    fn handle_ready(&mut self, mut ready: Ready) -> Result<Handled, ActorProcessingErr> {
+    fn handle_ready(
+        &mut self,
+        mut ready: Ready,
+        myself: &ActorRef<ConsensusMsg>,
+    ) -> Result<Handled, ActorProcessingErr> {
         // 1. Incoming snapshot chunks, then installation. A transfer that fails is refused before
         //    anything of this Ready leaves or is persisted, so disk still holds the state from
         //    before it: the core is rebuilt from there, as a restart would, without the restart.
-        match self.receive(&mut ready) {
-            Ok(Some((info, state))) => self.install_snapshot(&ready, info, state)?,
-            Ok(None) => {}
-            Err(e) => {
-                self.refuse_transfer(&ready, e)?;
-                return Ok(Handled::Rebuilt);
-            }
+        if let Err(e) = self.write_chunks(&mut ready) {
+            self.refuse_transfer(&ready, e)?;
+            return Ok(Handled::Rebuilt);
         }
+        if let Some(meta) = &ready.snapshot_install {
+            // Checking and decoding a large snapshot takes seconds: off the actor, which keeps
+            // answering meanwhile. The rest of this Ready waits for it (`loaded`).
+            self.start_loading(meta, myself);
+            self.installing = Some(ready);
+            return Ok(Handled::Loading);
+        }
+        self.handle_rest(ready)
+    }
+
+    /// Steps 2 to 6 of a `Ready` (after its chunks and install).
+    fn handle_rest(&mut self, ready: Ready) -> Result<Handled, ActorProcessingErr> {
         // 2. A leader's appends leave before its own fsync, which then overlaps its followers'.
         for m in ready.early_messages {
             self.transport.send(m);
@@ -760,12 +795,10 @@ impl ConsensusState {
         r.answer(data)
     }
 
-    /// Writes the chunks of this Ready and, when the transfer is complete, checks the file and
-    /// decodes it. Nothing of the node's state changes here.
-    fn receive(
-        &mut self,
-        ready: &mut Ready,
-    ) -> Result<Option<(SnapshotInfo, RegistryState)>, TransferError> {
+    /// Writes the chunks of this Ready (no fsync: a partial transfer never survives a restart,
+    /// and the complete file is fsynced before it is installed). Nothing of the node's state
+    /// changes here.
+    fn write_chunks(&mut self, ready: &mut Ready) -> Result<(), TransferError> {
         for w in &mut ready.snapshot_writes {
             if w.offset == 0 && self.fault_corrupt_received > 0 && !w.data.is_empty() {
                 self.fault_transfer = Some(w.snapshot_id);
@@ -783,9 +816,14 @@ impl ConsensusState {
                     source,
                 })?;
         }
-        let Some(meta) = &ready.snapshot_install else {
-            return Ok(None);
-        };
+        Ok(())
+    }
+
+    /// Starts checking and decoding the received snapshot `meta` on a blocking thread, which
+    /// answers with [`ConsensusMsg::SnapshotLoaded`]. The thread reads (and fsyncs) the partial
+    /// file only; moving it into place is left to the actor (`loaded`), so a task that outlives
+    /// its actor (a supervisor restart removes `*.partial` files) changes nothing.
+    fn start_loading(&mut self, meta: &SnapshotMeta, myself: &ActorRef<ConsensusMsg>) {
         if self.fault_transfer.take() == Some(meta.id) {
             self.fault_corrupt_received = self.fault_corrupt_received.saturating_sub(1);
         }
@@ -796,16 +834,65 @@ impl ConsensusState {
             size: meta.size,
             id: meta.id,
         };
-        let info = self.snapshots.install_received(&partial, &expect)?;
-        // Not yet recorded anywhere: if it does not load, it goes.
-        let loaded = read_registry(&info.path).map_err(TransferError::from);
-        match loaded {
-            Ok((_, state)) => Ok(Some((info, state))),
-            Err(e) => {
-                let _ = std::fs::remove_file(&info.path);
-                Err(e)
+        let (id, me) = (meta.id, myself.clone());
+        info!(
+            snapshot = id,
+            index = meta.index,
+            size = meta.size,
+            "received a snapshot from the leader; checking and loading it"
+        );
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let loaded = read_received_registry(&partial, &expect);
+            info!(
+                snapshot = id,
+                ok = loaded.is_ok(),
+                ms = started.elapsed().as_millis() as u64,
+                "received snapshot checked and decoded"
+            );
+            // The actor may be gone (stopped or restarted): then nobody waits for this.
+            let _ = me.cast(ConsensusMsg::SnapshotLoaded {
+                id,
+                loaded: Box::new(loaded),
+            });
+        });
+    }
+
+    /// The received snapshot `id` was checked and decoded: moves it into place, installs it and
+    /// finishes the `Ready` that waited for it; or refuses the transfer.
+    fn loaded(
+        &mut self,
+        id: SnapshotId,
+        loaded: Result<(SnapshotHeader, RegistryState), SnapshotError>,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(ready) = self
+            .installing
+            .take_if(|r| r.snapshot_install.as_ref().map(|m| m.id) == Some(id))
+        else {
+            debug!(snapshot = id, "a loaded snapshot nobody waits for: ignored");
+            return Ok(());
+        };
+        let placed = loaded
+            .map_err(TransferError::from)
+            .and_then(|(header, state)| {
+                let partial = self.snapshots.partial_path_for(id);
+                let snapshots = &self.snapshots;
+                let info = blocking(|| snapshots.place_received(&partial, header))?;
+                Ok((info, state))
+            });
+        match placed {
+            Ok((info, state)) => {
+                self.install_snapshot(&ready, info, state)?;
+                if let Handled::Done(chunk_inputs) = self.handle_rest(ready)? {
+                    self.raft.advance();
+                    for input in chunk_inputs {
+                        self.step(input);
+                    }
+                }
             }
+            Err(e) => self.refuse_transfer(&ready, e)?,
         }
+        Ok(())
     }
 
     /// A checked snapshot received from the leader becomes this node's state: loaded into the
@@ -819,14 +906,16 @@ impl ConsensusState {
         let Some(meta) = &ready.snapshot_install else {
             return Ok(());
         };
-        {
+        let old = {
             let mut replica = self.replica.write();
-            replica.state = state;
             replica.applied_index = info.header.last_included_index;
             replica.applied_term = info.header.last_included_term;
             replica.membership = meta.membership.clone();
-        }
+            std::mem::replace(&mut replica.state, state)
+        };
         self.replica.notify_applied();
+        // Freeing a large replaced state takes a while: neither under the lock nor on the actor.
+        tokio::task::spawn_blocking(move || drop(old));
         self.log.install_snapshot(meta)?;
         self.snapshots.prune()?;
         self.snapshot_paths.insert(meta.id, info.path);

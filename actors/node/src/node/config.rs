@@ -229,10 +229,16 @@ pub struct RaftSettings {
     pub max_entries_per_append: usize,
     /// Entries kept below a snapshot's index so a briefly slow follower catches up from the log.
     pub log_keep_after_snapshot: u64,
-    /// Bytes per InstallSnapshot chunk, 1 to [`MAX_SNAPSHOT_CHUNK_BYTES`]. A chunk is one round
-    /// trip and one fsync on the receiver, so larger chunks move a large snapshot faster.
+    /// Bytes per InstallSnapshot chunk, 1 to [`MAX_SNAPSHOT_CHUNK_BYTES`].
     pub snapshot_chunk_bytes: u64,
+    /// InstallSnapshot chunks a leader keeps in flight to one follower, 1 to
+    /// [`MAX_SNAPSHOT_CHUNKS_IN_FLIGHT`]: the transfer streams rather than waiting a round trip
+    /// per chunk. The leader holds up to this many chunks in memory per transfer.
+    pub snapshot_chunks_in_flight: usize,
 }
+
+/// The most snapshot chunks in flight per transfer (memory: this many chunks per follower).
+pub const MAX_SNAPSHOT_CHUNKS_IN_FLIGHT: usize = 16;
 
 /// The largest snapshot chunk: a chunk travels in one cluster message, whose encoding (the chunk
 /// plus the snapshot's metadata) must stay under the cluster codec's 8 MiB message limit.
@@ -248,6 +254,7 @@ impl Default for RaftSettings {
             max_entries_per_append: 1024,
             log_keep_after_snapshot: 1024,
             snapshot_chunk_bytes: 4 << 20,
+            snapshot_chunks_in_flight: 4,
         }
     }
 }
@@ -361,6 +368,11 @@ impl NodeConfig {
                  cluster message, at most 8 MiB)"
             ));
         }
+        if !(1..=MAX_SNAPSHOT_CHUNKS_IN_FLIGHT).contains(&self.raft.snapshot_chunks_in_flight) {
+            return bad(format!(
+                "raft: snapshot_chunks_in_flight must be 1 to {MAX_SNAPSHOT_CHUNKS_IN_FLIGHT}"
+            ));
+        }
         if self.proxy.commit_timeout_ms == 0 {
             return bad("proxy: commit_timeout_ms must be positive".into());
         }
@@ -424,6 +436,7 @@ impl NodeConfig {
         c.max_entries_per_append = self.raft.max_entries_per_append;
         c.log_keep_after_snapshot = self.raft.log_keep_after_snapshot;
         c.snapshot_chunk_size = self.raft.snapshot_chunk_bytes;
+        c.snapshot_chunks_in_flight = self.raft.snapshot_chunks_in_flight;
         c
     }
 
@@ -625,6 +638,21 @@ mod tests {
         }
         for bad in [0, MAX_SNAPSHOT_CHUNK_BYTES + 1, 16 << 20] {
             assert!(with(bad).is_err(), "{bad}");
+        }
+        let window = |n| {
+            let mut c = NodeConfig {
+                id: 1,
+                voters: vec![1],
+                ..NodeConfig::default()
+            };
+            c.raft.snapshot_chunks_in_flight = n;
+            c.validate()
+        };
+        assert_eq!(RaftSettings::default().snapshot_chunks_in_flight, 4);
+        window(1).unwrap();
+        window(MAX_SNAPSHOT_CHUNKS_IN_FLIGHT).unwrap();
+        for bad in [0, MAX_SNAPSHOT_CHUNKS_IN_FLIGHT + 1] {
+            assert!(window(bad).is_err(), "{bad}");
         }
         assert!(
             MAX_SNAPSHOT_CHUNK_BYTES + (64 << 10)

@@ -42,6 +42,9 @@ const ISOLATE_LEADER: u8 = 10;
 
 /// Seeds the random stream of the slow-clock fault (apart from the seed's main stream).
 const SLOW_CLOCK_STREAM: u64 = 0x534c_4f57_434c_4f43;
+/// The stream the snapshot window (chunks in flight) is drawn from, apart from the others so that
+/// adding it changed no other choice of an existing seed.
+const SNAPSHOT_WINDOW_STREAM: u64 = 0x534e_4150_5749_4e44;
 
 /// One seed's fault schedule within its scenario (swarm testing): which of the scenario's faults it
 /// uses and how hard, and how often it strikes at the dangerous moments (a fresh leader, a leader
@@ -74,6 +77,9 @@ struct Swarm {
     /// A node that starts a campaign gets the last messages of its inbound links again (old vote
     /// grants, old appends).
     replay_on_campaign: f64,
+    /// Snapshot chunks in flight per transfer (the cores' `snapshot_chunks_in_flight`): 1 is the
+    /// paper's one round trip per chunk, more is the nodes' pipelined transfer (default 4).
+    snapshot_window: usize,
     /// Entries per append (the cores' `max_entries_per_append`): one entry at a time opens the
     /// windows where a leader's earlier-term entries reach a majority without its no-op.
     max_entries: usize,
@@ -113,6 +119,7 @@ impl Swarm {
             read_index_share: 0.5,
             replay_on_campaign: 0.0,
             max_entries: if churn { 1 } else { 8 },
+            snapshot_window: 4,
             cooldown_ms: 1_000,
             check_quorum: !churn,
             pre_vote: !churn,
@@ -211,6 +218,9 @@ impl Swarm {
         } else {
             (0.0, (1, 1))
         };
+        let mut window_rng =
+            ChaCha8Rng::seed_from_u64(splitmix64(opts.seed ^ SNAPSHOT_WINDOW_STREAM));
+        let snapshot_window = window_rng.random_range(1..=4);
         Swarm {
             net,
             actions,
@@ -224,6 +234,7 @@ impl Swarm {
             read_index_share: rng.random_range(0.2..=0.9),
             replay_on_campaign,
             max_entries,
+            snapshot_window,
             // Churn strikes in quick succession: Figure 8 takes three leaders in a row.
             cooldown_ms: if churn {
                 rng.random_range(0..=40)
@@ -279,6 +290,10 @@ struct Host {
     /// A `Ready` whose early messages have left and whose disk write is still in progress: a crash
     /// now loses it.
     in_flight: Option<crate::io::Ready>,
+    /// A `Ready` that installs a received snapshot, while the driver checks and decodes the file
+    /// (the consensus actor does that on a blocking thread): the core keeps stepping, nothing of
+    /// this `Ready` has happened beyond its chunk writes, and a crash drops it.
+    loading: Option<crate::io::Ready>,
     /// The last term this host was seen leading.
     led_term: Term,
     /// The last term this host was seen campaigning in.
@@ -308,6 +323,8 @@ enum Event {
     Ready(NodeId, u32),
     /// The disk write of the host's in-flight `Ready` completed.
     Persisted(NodeId, u32),
+    /// The snapshot the host's loading `Ready` installs was checked and decoded.
+    Loaded(NodeId, u32),
     ClientStart(u32),
     ClientSubmit(u32, u64),
     ClientReply(u32, u64, KvResult),
@@ -438,6 +455,7 @@ impl Cluster {
             max_entries_per_append: self.swarm.max_entries,
             max_bytes_per_append: 1024,
             snapshot_chunk_size: 16,
+            snapshot_chunks_in_flight: self.swarm.snapshot_window,
             log_keep_after_snapshot: SNAPSHOT_KEEP,
             bug: self.opts.bug,
             ..Config::new(id, node_seed)
@@ -456,6 +474,7 @@ impl Cluster {
                 reads: BTreeMap::new(),
                 ready_scheduled: false,
                 in_flight: None,
+                loading: None,
                 led_term: 0,
                 campaign_term: 0,
                 slow_until: 0,
@@ -588,6 +607,7 @@ impl Cluster {
             }
             Event::Ready(id, life) => self.process_ready(id, life)?,
             Event::Persisted(id, life) => self.finish_ready(id, life)?,
+            Event::Loaded(id, life) => self.loaded(id, life)?,
             Event::ClientStart(c) => self.client_start(c),
             Event::ClientSubmit(c, op_id) => self.client_submit(c, op_id)?,
             Event::ClientReply(c, op_id, result) => self.client_reply(c, op_id, result),
@@ -813,8 +833,9 @@ impl Cluster {
         }
     }
 
-    /// The driver takes a `Ready`, as the consensus actor does: snapshot chunks and an install are
-    /// written at once; the early messages leave; committed entries are applied and clients
+    /// The driver takes a `Ready`, as the consensus actor does: snapshot chunks are written at
+    /// once; an install waits a little virtual time for its file to be checked and decoded (the
+    /// core stepping meanwhile), then is durable at once; the early messages leave; committed entries are applied and clients
     /// answered (they are durable on a majority, whatever this disk holds); then the entries and
     /// hard state take a little virtual time to become durable, during which the core keeps
     /// stepping and a crash loses them.
@@ -830,7 +851,7 @@ impl Cluster {
         let Some(raft) = host.raft.as_mut() else {
             return Ok(());
         };
-        let Some(mut rd) = raft.ready() else {
+        let Some(rd) = raft.ready() else {
             return Ok(());
         };
         let contract = |detail: String| Violation {
@@ -838,15 +859,14 @@ impl Cluster {
             time: now,
             detail,
         };
-
-        let mut replay = None;
-        // 1. Snapshot chunks, then an install, durable at once: the consensus actor writes each
-        //    chunk with `sync_data` and installs with fsync, rename and directory fsync before
-        //    anything else of the `Ready` (`handle_ready` in actors/node/src/consensus/actor.rs), so
-        //    they are not part of the write a crash can lose below (`in_flight`), and a chunk's
-        //    acknowledgement (sent in step 5) never claims bytes a crash could still lose. Step 5
-        //    checks that; a partial file survives a crash (the restarted core starts the
-        //    transfer over, from offset 0).
+        // 1. Snapshot chunks, then an install, before anything else of the `Ready`
+        //    (`handle_ready` in actors/node/src/consensus/actor.rs). A chunk is written to the
+        //    partial file without an fsync: a crash loses the partial file (`crash`; a starting
+        //    node removes `*.partial`, and the restarted core, whose transfer state was in memory,
+        //    asks for the transfer again from offset 0), so a chunk acknowledgement (sent in
+        //    step 5) only claims bytes this life of the node holds; step 5 checks that. The install
+        //    is durable at once (the file fsynced, renamed, its directory fsynced), outside the
+        //    write a crash can lose below (`in_flight`).
         for w in &rd.snapshot_writes {
             let buf = host.disk.partial.entry(w.snapshot_id).or_default();
             if (buf.len() as u64) < w.offset {
@@ -858,6 +878,48 @@ impl Cluster {
             buf.truncate(w.offset as usize);
             buf.extend_from_slice(&w.data);
         }
+        if rd.snapshot_install.is_some() {
+            // The install waits for the file to be checked and decoded, which takes a while; the
+            // core keeps stepping meanwhile (`Ready` not advanced, no other `Ready` taken).
+            host.loading = Some(rd);
+            let at = now + self.rng.random_range(1..=20);
+            self.schedule(at, Event::Loaded(id, life));
+            return Ok(());
+        }
+        self.process_ready_rest(id, life, rd)
+    }
+
+    /// A loading snapshot is checked and decoded: the rest of its `Ready`.
+    fn loaded(&mut self, id: NodeId, life: u32) -> Result<(), Violation> {
+        let Some(host) = self.hosts.get_mut(&id) else {
+            return Ok(());
+        };
+        if host.life != life {
+            return Ok(());
+        }
+        let Some(rd) = host.loading.take() else {
+            return Ok(());
+        };
+        self.process_ready_rest(id, life, rd)
+    }
+
+    /// A `Ready` after its chunk writes: the install, then steps 2 and 3, the write put in flight.
+    fn process_ready_rest(
+        &mut self,
+        id: NodeId,
+        life: u32,
+        mut rd: crate::io::Ready,
+    ) -> Result<(), Violation> {
+        let now = self.now;
+        let Some(host) = self.hosts.get_mut(&id) else {
+            return Ok(());
+        };
+        let contract = |detail: String| Violation {
+            property: Property::SnapshotConsistency,
+            time: now,
+            detail,
+        };
+        let mut replay = None;
         if let Some(meta) = &rd.snapshot_install {
             let bytes = host.disk.partial.remove(&meta.id).unwrap_or_default();
             if meta.index < host.kv.applied {
@@ -1489,6 +1551,10 @@ impl Cluster {
             // The write in progress never reached the disk (its early messages may have left),
             // and a commit index written without an fsync may be lost too.
             host.in_flight = None;
+            host.loading = None;
+            // Received snapshot chunks are written without an fsync, and a starting node removes
+            // what is left of a transfer: it never survives a restart.
+            host.disk.partial.clear();
             // A restarted process starts with a fresh timer.
             host.slow_until = 0;
             if self.rng.random_bool(0.5) {
@@ -1705,17 +1771,17 @@ mod tests {
     }
 
     /// The simulated driver treats incoming snapshot chunks as the consensus actor does: each is
-    /// written and fsynced (`sync_data`) before anything else of its `Ready`, so it is durable
-    /// before the `Ready`'s log write (the part a crash can lose) and before its acknowledgement
-    /// leaves (§7 with persist-before-send, as for appends).
+    /// written (without an fsync) before anything else of its `Ready`, and acknowledged only once
+    /// that `Ready`'s write is done. A crash drops the partial transfer, as a starting node removes
+    /// `*.partial` files, and the restarted node asks the leader for the snapshot from offset 0.
     #[test]
-    fn snapshot_chunk_is_durable_before_its_ack_and_survives_a_crash() {
+    fn snapshot_chunk_is_written_before_its_ack_and_a_crash_restarts_the_transfer() {
         let mut cluster = Cluster::new(SimOptions::for_seed(0));
         let stepped = cluster.step(1, first_chunk()).expect("no violation");
         assert!(matches!(stepped, Some(Ok(_))), "{stepped:?}");
         let life = cluster.hosts[&1].life;
         cluster.process_ready(1, life).expect("ready");
-        // The `Ready`'s write (the new term) is in flight; the chunk is on disk already.
+        // The `Ready`'s write (the new term) is in flight; the chunk is written already.
         assert!(cluster.hosts[&1].in_flight.is_some());
         assert_eq!(cluster.hosts[&1].disk.partial.get(&99), Some(&vec![7; 8]));
         assert!(
@@ -1725,14 +1791,39 @@ mod tests {
         cluster.crash(1);
         assert_eq!(
             cluster.hosts[&1].disk.partial.get(&99),
-            Some(&vec![7; 8]),
-            "a crash lost a chunk the driver had fsynced"
+            None,
+            "a partial transfer does not survive a restart"
         );
         assert_eq!(
             cluster.hosts[&1].disk.hard_state.term, 0,
             "the write was lost"
         );
         cluster.restart(1).expect("restart");
+        // The leader's next chunk: the restarted node holds nothing of the transfer and asks for
+        // it from offset 0 (an acknowledgement of 0 bytes, which the checker accepts).
+        let second = match first_chunk() {
+            Input::Message(mut m) => {
+                if let MessageBody::InstallSnapshot { offset, done, .. } = &mut m.body {
+                    (*offset, *done) = (8, true);
+                }
+                Input::Message(m)
+            }
+            other => other,
+        };
+        let stepped = cluster.step(1, second).expect("no violation");
+        assert!(matches!(stepped, Some(Ok(_))), "{stepped:?}");
+        let life = cluster.hosts[&1].life;
+        cluster.process_ready(1, life).expect("ready");
+        cluster.finish_ready(1, life).expect("persisted");
+        let asked_from_zero = cluster.queue.values().any(|e| {
+            matches!(e, Event::Deliver(m) if matches!(m.body,
+            MessageBody::InstallSnapshotResponse {
+                snapshot_id: 99,
+                result: SnapshotResult::Continue { next_offset: 0 },
+            }))
+        });
+        assert!(asked_from_zero, "the restarted node asks for offset 0");
+        assert_eq!(cluster.hosts[&1].disk.partial.get(&99), None);
 
         // Without a crash the acknowledgement leaves once the write is done.
         let mut cluster = Cluster::new(SimOptions::for_seed(0));

@@ -36,7 +36,12 @@ impl Expected {
 
     /// A file whose checksums hold but that is not the announced snapshot is refused as corrupt: it
     /// would install another state than the one the leader's log position stands for.
-    fn check(&self, path: &Path, h: &SnapshotHeader, size: u64) -> Result<(), SnapshotError> {
+    pub(crate) fn check(
+        &self,
+        path: &Path,
+        h: &SnapshotHeader,
+        size: u64,
+    ) -> Result<(), SnapshotError> {
         let wrong = |what: String| SnapshotError::Corrupt {
             path: path.to_owned(),
             reason: format!("not the snapshot the leader announced: {what}"),
@@ -185,8 +190,10 @@ impl SnapshotDir {
         self.dir.join(format!("recv-{snapshot_id:016x}.partial"))
     }
 
-    /// Writes one chunk of a snapshot being received at `offset` of its partial file, durably
-    /// (fsync) before the chunk is acknowledged. Returns the partial file's path.
+    /// Writes one chunk of a snapshot being received at `offset` of its partial file. Not fsynced:
+    /// a partial transfer never survives a restart ([`SnapshotDir::open`] removes `*.partial`, and
+    /// the restarted node asks for the transfer from offset 0), and the complete file is fsynced by
+    /// [`SnapshotDir::install_received`] before it is installed. Returns the partial file's path.
     pub fn write_chunk(&self, snapshot_id: u64, offset: u64, data: &[u8]) -> io::Result<PathBuf> {
         use std::io::{Seek, SeekFrom};
         let path = self.partial_path_for(snapshot_id);
@@ -197,7 +204,6 @@ impl SnapshotDir {
             .open(&path)?;
         f.seek(SeekFrom::Start(offset))?;
         f.write_all(data)?;
-        f.sync_data()?;
         Ok(path)
     }
 
@@ -271,10 +277,21 @@ impl SnapshotDir {
                 return Err(e);
             }
         };
-        let path = self.path_for(header.last_included_index, header.last_included_term);
         fs::File::open(partial)
             .and_then(|f| f.sync_all())
             .map_err(io_err(partial))?;
+        self.place_received(partial, header)
+    }
+
+    /// Moves a received snapshot that was checked and fsynced (see
+    /// [`super::read_received_registry`]) into place, atomically: renamed, then the directory
+    /// fsynced. Like [`SnapshotDir::write`] it leaves pruning to the caller.
+    pub fn place_received(
+        &self,
+        partial: &Path,
+        header: SnapshotHeader,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        let path = self.path_for(header.last_included_index, header.last_included_term);
         fs::rename(partial, &path).map_err(io_err(partial))?;
         file::sync_dir(&self.dir)?;
         Ok(SnapshotInfo { path, header })

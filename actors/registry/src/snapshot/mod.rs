@@ -39,5 +39,47 @@ pub fn read_registry(path: &Path) -> Result<(SnapshotHeader, RegistryState), Sna
     })
 }
 
+/// Checks and decodes a fully received registry snapshot (`partial`, still under its transfer's
+/// name) in one pass: every checksum, the body decoded as it streams, and the file against what the
+/// leader announced (`expect`); the file is fsynced while the body decodes. It touches nothing but
+/// that file, so it can run off the thread that owns the directory;
+/// [`SnapshotDir::place_received`] then moves it into place. A file whose bytes are wrong is
+/// deleted (the leader sends it again); after an I/O error it stays for the caller to remove.
+pub fn read_received_registry(
+    partial: &Path,
+    expect: &Expected,
+) -> Result<(SnapshotHeader, RegistryState), SnapshotError> {
+    let (read, synced) = std::thread::scope(|s| {
+        let sync = s.spawn(|| {
+            std::fs::File::open(partial)
+                .and_then(|f| f.sync_all())
+                .map_err(file::io_err(partial))
+        });
+        let read = read_registry(partial).and_then(|(header, state)| {
+            let size = std::fs::metadata(partial)
+                .map_err(file::io_err(partial))?
+                .len();
+            expect.check(partial, &header, size)?;
+            Ok((header, state))
+        });
+        let synced = sync.join().unwrap_or_else(|_| {
+            Err(SnapshotError::Io {
+                path: partial.to_owned(),
+                source: std::io::Error::other("the fsync thread panicked"),
+            })
+        });
+        (read, synced)
+    });
+    match read {
+        Err(e) => {
+            if e.is_corruption() {
+                let _ = std::fs::remove_file(partial);
+            }
+            Err(e)
+        }
+        Ok(loaded) => synced.map(|()| loaded),
+    }
+}
+
 #[cfg(test)]
 mod tests;
