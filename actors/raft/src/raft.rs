@@ -1795,6 +1795,17 @@ impl Raft {
         let received = match resume {
             Some(received) => received,
             None if offset == 0 => {
+                // A transfer of the same file started over (a new term or leader): the chunk
+                // rewrites the partial file from its first byte, so an acknowledgement of the old
+                // transfer still waiting in this `Ready` would claim bytes the file no longer
+                // holds once it leaves. Withdraw it (it was for an older term's leader, which
+                // could do nothing with it anyway).
+                self.msgs.retain(|m| {
+                    !matches!(m.body, MessageBody::InstallSnapshotResponse {
+                        snapshot_id,
+                        result: SnapshotResult::Continue { .. },
+                    } if snapshot_id == id)
+                });
                 self.incoming = Some(IncomingSnapshot {
                     meta: meta.clone(),
                     leader: from,

@@ -1770,6 +1770,45 @@ mod tests {
         })
     }
 
+    /// Seed 2800939812696974021 (membership): two chunks of one file reach a follower between two
+    /// `Ready`s, the second from a new term's leader starting the transfer over at offset 0. The
+    /// partial file then holds one chunk when the `Ready`'s messages leave, so the old transfer's
+    /// "I hold 16 bytes" must not leave with them (the core withdraws it).
+    #[test]
+    fn a_transfer_started_over_within_one_ready_withdraws_the_old_acknowledgement() {
+        let mut cluster = Cluster::new(SimOptions::for_seed(0));
+        let chunk = |from: NodeId, term: Term, offset: u64| match first_chunk() {
+            Input::Message(mut m) => {
+                m.from = from;
+                m.term = term;
+                // A file of three chunks: neither of these finishes it.
+                if let MessageBody::InstallSnapshot {
+                    meta, offset: o, ..
+                } = &mut m.body
+                {
+                    (meta.size, *o) = (24, offset);
+                }
+                Input::Message(m)
+            }
+            other => other,
+        };
+        let stepped = cluster.step(1, chunk(2, 1, 0)).expect("no violation");
+        assert!(matches!(stepped, Some(Ok(_))), "{stepped:?}");
+        let life = cluster.hosts[&1].life;
+        cluster.process_ready(1, life).expect("ready");
+        cluster.finish_ready(1, life).expect("persisted");
+        // The second chunk of term 1, then term 2's leader sends the first chunk again.
+        for input in [chunk(2, 1, 8), chunk(3, 2, 0)] {
+            let stepped = cluster.step(1, input).expect("no violation");
+            assert!(matches!(stepped, Some(Ok(_))), "{stepped:?}");
+        }
+        cluster.process_ready(1, life).expect("ready");
+        cluster
+            .finish_ready(1, life)
+            .expect("no acknowledgement beyond the bytes held");
+        assert_eq!(cluster.hosts[&1].disk.partial.get(&99), Some(&vec![7; 8]));
+    }
+
     /// The simulated driver treats incoming snapshot chunks as the consensus actor does: each is
     /// written (without an fsync) before anything else of its `Ready`, and acknowledged only once
     /// that `Ready`'s write is done. A crash drops the partial transfer, as a starting node removes
