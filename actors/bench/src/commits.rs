@@ -1,7 +1,8 @@
 //! `verisim-bench commits`: commits/s and latency of a 3-node cluster at several numbers of
 //! concurrent proposers, and of a 3-member etcd under the same load when etcd is installed.
 //!
-//! Every proposer sends to the leader (for every system): a verisim proposal is
+//! Every proposer sends to the leader (for every system; `--via follower` sends verisim's to a
+//! follower, which forwards them to the leader in batches): a verisim proposal is
 //! `PUT /admin/nodes/b<p>` (a `SetNode` registry command, answered once applied), either over
 //! HTTP/2 (a task per proposer, the proposers sharing `--connections` connections, many requests
 //! in flight on each: verisim at its best) or over the proposer's own HTTP/1.1 keep-alive
@@ -46,6 +47,19 @@ pub struct CommitsArgs {
     /// proposer).
     #[arg(long, alias = "grpc-connections", default_value_t = 4)]
     pub connections: usize,
+    /// Which verisim node the proposers send to: `leader`, or `follower` (a follower forwards
+    /// each proposal to the leader, batched with the others queued meanwhile). etcd is always
+    /// driven at its leader.
+    #[arg(long, default_value = "leader")]
+    pub via: Via,
+}
+
+/// The verisim node the proposers reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    Leader,
+    Follower,
 }
 
 /// How verisim's proposers reach the leader.
@@ -85,21 +99,34 @@ pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
     {
         let c = VerisimCluster::start(3, &[])?;
         let (leader, term) = c.wait_leader(Duration::from_secs(30))?;
-        eprintln!("verisim: 3 nodes up, n{leader} leads at term {term}; proposing to the leader");
+        let target = match args.via {
+            Via::Leader => leader,
+            Via::Follower => c
+                .nodes
+                .iter()
+                .map(|n| n.id)
+                .find(|&id| id != leader)
+                .ok_or("no follower to propose through")?,
+        };
+        let via = match args.via {
+            Via::Leader => String::new(),
+            Via::Follower => format!(" via follower n{target}"),
+        };
+        eprintln!("verisim: 3 nodes up, n{leader} leads at term {term}; proposing to n{target}");
         let servers = c.pids();
         for api in &args.verisim_api {
             let levels = match api {
-                VerisimApi::Http2 => verisim_http2(args, &c.node(leader).url("")?, &servers)?,
+                VerisimApi::Http2 => verisim_http2(args, &c.node(target).url("")?, &servers)?,
                 VerisimApi::Http1 => {
-                    verisim_http1(args, &c.node(leader).url("/admin/nodes/")?, &servers)
+                    verisim_http1(args, &c.node(target).url("/admin/nodes/")?, &servers)
                 }
             };
+            let api = match api {
+                VerisimApi::Http2 => "HTTP/2",
+                VerisimApi::Http1 => "HTTP/1.1",
+            };
             runs.push(SystemRun {
-                system: match api {
-                    VerisimApi::Http2 => "verisim HTTP/2",
-                    VerisimApi::Http1 => "verisim HTTP/1.1",
-                }
-                .into(),
+                system: format!("verisim {api}{via}"),
                 levels,
             });
         }

@@ -48,6 +48,10 @@ pub struct Telemetry {
     pub log_fsync: Histogram,
     /// Times this node saw the leader change (including to "no leader known").
     pub leader_changes: Counter,
+    /// Batches of proposals this node forwarded to a leader, and the proposals they carried (their
+    /// ratio is the batching factor).
+    pub forwarded_batches: Counter,
+    pub forwarded_proposals: Counter,
     /// Registry snapshots this node wrote.
     pub snapshots: Counter,
     /// Writing one registry snapshot (clone of the replica, encode, fsync, rename).
@@ -70,6 +74,8 @@ pub static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
     apply: latency(),
     log_fsync: latency(),
     leader_changes: Counter::default(),
+    forwarded_batches: Counter::default(),
+    forwarded_proposals: Counter::default(),
     snapshots: Counter::default(),
     snapshot_duration: latency(),
     snapshot_bytes: Gauge::default(),
@@ -124,6 +130,16 @@ impl Telemetry {
             "verisim_raft_leader_changes",
             "Times this node saw the leader change (to another node or to none known).",
             self.leader_changes.clone(),
+        );
+        r.register(
+            "verisim_raft_forwarded_batches",
+            "Batches of proposals this node forwarded to the leader.",
+            self.forwarded_batches.clone(),
+        );
+        r.register(
+            "verisim_raft_forwarded_proposals",
+            "Proposals this node forwarded to the leader (in batches).",
+            self.forwarded_proposals.clone(),
         );
         r.register(
             "verisim_snapshots",

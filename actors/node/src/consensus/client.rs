@@ -2,7 +2,7 @@
 //! (the proxy, the admin API, the join loop) goes through a [`RegistryClient`].
 //!
 //! It remembers the leader it last heard of, so a follower's proposal costs one forwarded message to
-//! the leader's endpoint; the local consensus actor is asked only when this node leads or no leader
+//! the leader's endpoint, shared with the proposals forwarded with it (`forward_batch`); the local consensus actor is asked only when this node leads or no leader
 //! is known, and a node that knows none (a joining node) asks its connected peers in turn. Every
 //! failure is a [`ConsensusError`], the same one the leader answered, never a string in between.
 
@@ -18,6 +18,7 @@ use verisim_raft::{ConfChange, Index, NodeId};
 
 use super::actor::{Applied, ConsensusError};
 use super::endpoint::{ClusterTransport, EndpointMsg, ForwardReply, Forwarded, kind, open_answer};
+use super::forward_batch::ProposalBatcher;
 use super::locator::ConsensusLocator;
 use super::replica::SharedReplica;
 
@@ -30,6 +31,8 @@ pub struct RegistryClient {
     transport: Arc<ClusterTransport>,
     replica: SharedReplica,
     leader: Arc<Mutex<Option<NodeId>>>,
+    /// Proposals forwarded to the leader, batched.
+    batcher: Arc<ProposalBatcher>,
     /// Which connected peer a node that knows no leader asks next.
     next_peer: Arc<AtomicUsize>,
 }
@@ -44,6 +47,7 @@ impl RegistryClient {
         Self {
             me,
             consensus,
+            batcher: ProposalBatcher::new(transport.batch_sender()),
             transport,
             replica,
             leader: Arc::default(),
@@ -75,19 +79,7 @@ impl RegistryClient {
             timeout,
             Ambiguous::Fail,
             |left| self.consensus.propose(command.clone(), left),
-            |leader, left| {
-                let wire = self.transport.seal(kind::PROPOSE, &command, leader);
-                async move {
-                    let wire = wire.map_err(|e| ConsensusError::Invalid(e.to_string()))?;
-                    match self
-                        .forward(leader, left, |r| EndpointMsg::Propose(wire, r))
-                        .await?
-                    {
-                        Forwarded::Applied(applied) => Ok(applied),
-                        other => Err(unexpected(&other)),
-                    }
-                }
-            },
+            |leader, left| self.batcher.propose(leader, command.clone(), left),
         )
         .await
     }

@@ -12,14 +12,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 use tracing::debug;
 use verisim_cluster::{CodecError, Discovery, Keyring, Opened, SealError, Sealed};
 use verisim_raft::{ConfChange, Index, Message, NodeId};
 
 use super::actor::{Applied, ConsensusError, ConsensusMsg, wall_clock_ms};
+use super::forward_batch::{BatchOutcome, ForwardBatchReply, MAX_BATCH_PROPOSALS, SendBatch};
 use super::locator::ConsensusLocator;
 use super::transport::Transport;
 use crate::telemetry::message_refused as refused;
@@ -29,10 +32,12 @@ use crate::telemetry::message_refused as refused;
 pub mod kind {
     pub const RAFT: &str = "raft";
     pub const PROPOSE: &str = "propose";
+    pub const PROPOSE_BATCH: &str = "propose_batch";
     pub const CHANGE_MEMBERSHIP: &str = "change_membership";
     pub const READ_INDEX: &str = "read_index";
     pub const TIME: &str = "time";
     pub const FORWARD_REPLY: &str = "forward_reply";
+    pub const FORWARD_BATCH_REPLY: &str = "forward_batch_reply";
     pub const TIME_REPLY: &str = "time_reply";
 }
 
@@ -65,9 +70,17 @@ pub enum Forwarded {
 pub enum EndpointMsg {
     /// A Raft message for this node.
     Raft(Sealed<Message>),
-    /// A registry command proposed through another node.
+    /// A registry command proposed through another node (one at a time: what nodes of an
+    /// earlier version send; this version's nodes send [`EndpointMsg::ProposeBatch`]).
     #[rpc]
     Propose(Sealed<Vec<u8>>, RpcReplyPort<Sealed<ForwardReply>>),
+    /// Registry commands proposed through another node, batched (`forward_batch`): proposed
+    /// together and answered each, in order, in one answer.
+    #[rpc]
+    ProposeBatch(
+        Sealed<Vec<ByteBuf>>,
+        RpcReplyPort<Sealed<ForwardBatchReply>>,
+    ),
     /// A membership change asked for by another node (a joining node asks to be added).
     #[rpc]
     ChangeMembership(Sealed<ConfChange>, RpcReplyPort<Sealed<ForwardReply>>),
@@ -158,6 +171,58 @@ impl Actor for Endpoint {
                             .map(Forwarded::Applied),
                     };
                     answer_with(&keyring, from, reply, &answer);
+                });
+            }
+            EndpointMsg::ProposeBatch(wire, reply) => {
+                let (from, commands) = match wire.open(kind::PROPOSE_BATCH, &keyring) {
+                    Ok(Opened { from, value }) if value.len() > MAX_BATCH_PROPOSALS => (
+                        from,
+                        Err(format!(
+                            "a batch of {} proposals, at most {MAX_BATCH_PROPOSALS}",
+                            value.len()
+                        )),
+                    ),
+                    Ok(Opened { from, value }) => (from, Ok(value)),
+                    // Sealed by a node, but not commands: answered, so its caller learns why.
+                    Err(SealError::Malformed(e)) if wire.claimed_sender().is_some() => (
+                        wire.claimed_sender().unwrap_or_default(),
+                        Err(format!("malformed proposals: {e}")),
+                    ),
+                    Err(e) => {
+                        refused(kind::PROPOSE_BATCH, e.code(), &e.to_string());
+                        return Ok(());
+                    }
+                };
+                let consensus = st.consensus.clone();
+                let timeout = st.propose_timeout;
+                let admit = st.admit;
+                tokio::spawn(async move {
+                    let answer = match commands {
+                        Err(e) => Err(ConsensusError::Invalid(e)),
+                        // Proposed together: every command reaches the consensus actor before
+                        // the first is answered, so they share an append and its fsync.
+                        Ok(commands) => {
+                            Ok(futures::future::join_all(commands.into_iter().map(|c| {
+                                let consensus = &consensus;
+                                async move {
+                                    match admit(&c) {
+                                        Err(e) => Err(ConsensusError::Invalid(e)),
+                                        Ok(()) => consensus
+                                            .propose(c.into_vec(), timeout)
+                                            .await
+                                            .map(Forwarded::Applied),
+                                    }
+                                }
+                            }))
+                            .await)
+                        }
+                    };
+                    match Sealed::seal(kind::FORWARD_BATCH_REPLY, &answer, &keyring, from) {
+                        Ok(encoded) => {
+                            let _ = reply.send(encoded);
+                        }
+                        Err(e) => debug!(error = %e, "batch answer not encodable; left unanswered"),
+                    }
                 });
             }
             EndpointMsg::Time(wire, reply) => {
@@ -298,6 +363,47 @@ impl ClusterTransport {
         self.discovery.actor_on(SCOPE, GROUP, &node_name(id))
     }
 
+    /// Sends a batch of forwarded proposals to a node's endpoint (`forward_batch`).
+    pub fn batch_sender(self: &Arc<Self>) -> SendBatch {
+        let transport = Arc::clone(self);
+        Arc::new(move |node, commands, wait| {
+            let transport = Arc::clone(&transport);
+            Box::pin(async move { transport.send_batch(node, commands, wait).await })
+        })
+    }
+
+    async fn send_batch(
+        &self,
+        node: NodeId,
+        commands: Vec<ByteBuf>,
+        wait: Duration,
+    ) -> BatchOutcome {
+        let Some(endpoint) = self.endpoint(node) else {
+            return BatchOutcome::NotSent(format!("node {node} is not connected"));
+        };
+        let wire = match self.seal(kind::PROPOSE_BATCH, &commands, node) {
+            Ok(wire) => wire,
+            Err(e) => return BatchOutcome::NotSent(format!("proposals not encodable: {e}")),
+        };
+        match endpoint
+            .call(|r| EndpointMsg::ProposeBatch(wire, r), Some(wait))
+            .await
+        {
+            Ok(CallResult::Success(answer)) => {
+                match open_answer(&self.keyring, kind::FORWARD_BATCH_REPLY, node, &answer) {
+                    Ok(answer) => BatchOutcome::Answered(answer),
+                    Err(e) => BatchOutcome::Unanswered(format!("an unreadable answer: {e}")),
+                }
+            }
+            // Sent, unanswered: the leader may have appended them.
+            Ok(CallResult::Timeout | CallResult::SenderError) => {
+                BatchOutcome::Unanswered(format!("no answer from node {node}"))
+            }
+            // Not sent: nothing was asked.
+            Err(e) => BatchOutcome::NotSent(format!("cannot reach node {node}: {e}")),
+        }
+    }
+
     /// Every connected node but `me` whose name is a Raft node's, with its endpoint.
     pub fn peers(&self, me: NodeId) -> Vec<(NodeId, ActorRef<EndpointMsg>)> {
         self.discovery
@@ -425,6 +531,102 @@ mod tests {
             open_answer(&honest, kind::FORWARD_REPLY, 1, &answer).unwrap(),
             Err(ConsensusError::Invalid("no".into()))
         );
+    }
+
+    /// Node 1's endpoint (no consensus actor running) with `keyring`; a batch `wire` from node 2.
+    async fn forward_batch(
+        admit: fn(&[u8]) -> Result<(), String>,
+        keyring: Keyring,
+        wire: Sealed<Vec<ByteBuf>>,
+    ) -> Option<Sealed<ForwardBatchReply>> {
+        let args = EndpointArgs {
+            consensus: ConsensusLocator::named(),
+            propose_timeout: Duration::from_millis(200),
+            admit,
+            keyring: Arc::new(keyring),
+        };
+        let (endpoint, handle) = Actor::spawn(None, Endpoint, args).await.unwrap();
+        let reply = endpoint
+            .call(
+                |r| EndpointMsg::ProposeBatch(wire, r),
+                Some(Duration::from_millis(500)),
+            )
+            .await
+            .unwrap();
+        endpoint.stop(None);
+        handle.await.unwrap();
+        match reply {
+            ractor::rpc::CallResult::Success(answer) => Some(answer),
+            _ => None,
+        }
+    }
+
+    fn batch(commands: &[&[u8]]) -> Vec<ByteBuf> {
+        commands.iter().map(|c| ByteBuf::from(c.to_vec())).collect()
+    }
+
+    /// Each command of a batch is admitted and answered on its own, in order: one refused command
+    /// refuses nothing else.
+    #[tokio::test]
+    async fn a_batch_is_answered_per_proposal_in_order() {
+        let admit: fn(&[u8]) -> Result<(), String> = |b| match b.first() {
+            Some(0) => Err("zero".into()),
+            _ => Ok(()),
+        };
+        let node2 = Keyring::open(2);
+        let wire = Sealed::seal(kind::PROPOSE_BATCH, &batch(&[&[0], &[1, 2]]), &node2, 1).unwrap();
+        let answer = forward_batch(admit, Keyring::open(1), wire).await.unwrap();
+        let answers = open_answer(&node2, kind::FORWARD_BATCH_REPLY, 1, &answer)
+            .unwrap()
+            .expect("answered per proposal");
+        assert_eq!(answers.len(), 2);
+        assert_eq!(answers[0], Err(ConsensusError::Invalid("zero".into())));
+        // Admitted, then refused by the consensus layer (no consensus actor runs here).
+        assert!(
+            matches!(&answers[1], Err(ConsensusError::Refused(_))),
+            "{:?}",
+            answers[1]
+        );
+    }
+
+    static ADMITTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// The attack: a peer sends a batch far over the bound, to make the leader do unbounded work for
+    /// one message. It is refused whole, before any command is looked at.
+    #[tokio::test]
+    async fn a_batch_over_the_bound_is_refused_before_any_command_is_read() {
+        let count: fn(&[u8]) -> Result<(), String> = |_| {
+            ADMITTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        };
+        let node2 = Keyring::open(2);
+        let huge = vec![ByteBuf::from(vec![1u8]); MAX_BATCH_PROPOSALS + 1];
+        let wire = Sealed::seal(kind::PROPOSE_BATCH, &huge, &node2, 1).unwrap();
+        let answer = forward_batch(count, Keyring::open(1), wire).await.unwrap();
+        match open_answer(&node2, kind::FORWARD_BATCH_REPLY, 1, &answer).unwrap() {
+            Err(ConsensusError::Invalid(e)) => assert!(e.contains("at most"), "{e}"),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        assert_eq!(ADMITTED.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    /// The attack: a batch from a process without an identity of this cluster is not proposed,
+    /// not answered, and counted.
+    #[tokio::test]
+    async fn a_batch_without_an_identity_of_this_cluster_is_refused_unanswered() {
+        let admit_all: fn(&[u8]) -> Result<(), String> = |_| Ok(());
+        let ours = Authority::generate();
+        let theirs = Authority::generate();
+        let node1 = || Keyring::with_identity(ours.issue(1)).unwrap();
+        let before = refused_count(kind::PROPOSE_BATCH, "not_issued");
+        let rogue = Keyring::with_identity(theirs.issue(2)).unwrap();
+        let wire = Sealed::seal(kind::PROPOSE_BATCH, &batch(&[&[1]]), &rogue, 1).unwrap();
+        assert!(forward_batch(admit_all, node1(), wire).await.is_none());
+        assert!(refused_count(kind::PROPOSE_BATCH, "not_issued") > before);
+        // A batch sealed as a single proposal does not open as a batch.
+        let honest = Keyring::with_identity(ours.issue(2)).unwrap();
+        let single = Sealed::seal(kind::PROPOSE, &batch(&[&[1]]), &honest, 1).unwrap();
+        assert!(forward_batch(admit_all, node1(), single).await.is_none());
     }
 
     fn refused_count(kind: &'static str, reason: &'static str) -> u64 {

@@ -7,6 +7,7 @@ pub mod client;
 pub mod clock;
 pub mod endpoint;
 pub mod force;
+pub mod forward_batch;
 pub mod local_transport;
 pub mod locator;
 pub mod log_store;
