@@ -19,8 +19,11 @@ use serde_json::json;
 use super::args::EtcdMode;
 use super::cluster::VerisimCluster;
 use super::etcd::{self, EtcdCluster};
+use super::http::Http;
 use super::load::{LevelResult, run_level};
 use super::multiplex::Target;
+use super::stages::{Scrape, Stages};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommitsArgs {
@@ -84,6 +87,9 @@ pub struct SystemRun {
     /// `verisim`, `etcd gateway` or `etcd gRPC`.
     pub system: String,
     pub levels: Vec<LevelResult>,
+    /// Where verisim's commits spent their time, per level (empty for etcd).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stages>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,13 +120,39 @@ pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
         };
         eprintln!("verisim: 3 nodes up, n{leader} leads at term {term}; proposing to n{target}");
         let servers = c.pids();
+        let http = Http::new(Duration::from_secs(5));
+        let scrape_all = || -> Result<BTreeMap<u64, Scrape>, String> {
+            c.nodes
+                .iter()
+                .map(|n| Ok((n.id, Scrape::read(&http, &n.url("")?)?)))
+                .collect()
+        };
         for api in &args.verisim_api {
-            let levels = match api {
-                VerisimApi::Http2 => verisim_http2(args, &c.node(target).url("")?, &servers)?,
-                VerisimApi::Http1 => {
-                    verisim_http1(args, &c.node(target).url("/admin/nodes/")?, &servers)
+            let (mut levels, mut stages) = (Vec::new(), Vec::new());
+            // One level at a time, each between two readings of the nodes' histograms.
+            for &n in &args.proposers {
+                let before = scrape_all()?;
+                let mut r = match api {
+                    VerisimApi::Http2 => {
+                        verisim_http2(args, &[n], &c.node(target).url("")?, &servers)?
+                    }
+                    VerisimApi::Http1 => {
+                        verisim_http1(args, &[n], &c.node(target).url("/admin/nodes/")?, &servers)
+                    }
+                };
+                let after = scrape_all()?;
+                if let Some(r) = r.pop() {
+                    stages.push(Stages::between(
+                        n,
+                        r.commits_per_s,
+                        &before,
+                        &after,
+                        target,
+                        leader,
+                    ));
+                    levels.push(r);
                 }
-            };
+            }
             let api = match api {
                 VerisimApi::Http2 => "HTTP/2",
                 VerisimApi::Http1 => "HTTP/1.1",
@@ -128,6 +160,7 @@ pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
             runs.push(SystemRun {
                 system: format!("verisim {api}{via}"),
                 levels,
+                stages,
             });
         }
         if let Some(l) = c.leader().filter(|&(l, _)| l != leader) {
@@ -163,6 +196,7 @@ pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
                 runs.push(SystemRun {
                     system: "etcd gateway".into(),
                     levels,
+                    stages: Vec::new(),
                 });
             }
             if args.etcd_api.contains(&EtcdApi::Grpc) {
@@ -170,6 +204,7 @@ pub fn run(args: &CommitsArgs) -> Result<CommitsReport, String> {
                     Ok(levels) => runs.push(SystemRun {
                         system: "etcd gRPC".into(),
                         levels,
+                        stages: Vec::new(),
                     }),
                     Err(why) => skipped.push(format!("ETCD gRPC COMPARISON SKIPPED: {why}")),
                 }
@@ -194,6 +229,7 @@ fn proposal(i: u64) -> serde_json::Value {
 /// verisim at its best: the proposers are tasks sharing `--connections` HTTP/2 connections.
 fn verisim_http2(
     args: &CommitsArgs,
+    proposers: &[usize],
     leader: &str,
     servers: &[u32],
 ) -> Result<Vec<LevelResult>, String> {
@@ -204,7 +240,7 @@ fn verisim_http2(
     };
     let levels = super::multiplex::run_levels(
         &target,
-        &args.proposers,
+        proposers,
         args.duration,
         servers,
         |client, p, i| async move {
@@ -229,9 +265,14 @@ fn verisim_http2(
 }
 
 /// Each proposer a thread with its own HTTP/1.1 keep-alive connection.
-fn verisim_http1(args: &CommitsArgs, url: &str, servers: &[u32]) -> Vec<LevelResult> {
+fn verisim_http1(
+    args: &CommitsArgs,
+    proposers: &[usize],
+    url: &str,
+    servers: &[u32],
+) -> Vec<LevelResult> {
     let mut levels = Vec::new();
-    for &n in &args.proposers {
+    for &n in proposers {
         let url = url.to_string();
         let r = run_level(n, args.duration, servers, move |http, p, i| {
             let r = http.put_json(&format!("{url}b{p}"), &proposal(i))?;
@@ -319,6 +360,18 @@ impl CommitsReport {
                     "| {} | {} | {:.0} | {lat} | {} | {machine} | {servers} | {busy} | {ratio} |\n",
                     r.proposers, run.system, r.commits_per_s, r.errors
                 ));
+            }
+        }
+        if self.runs.iter().any(|r| !r.stages.is_empty()) {
+            s.push_str(
+                "\nWhere verisim's commits spend their time (ms, means over each level, from the \
+                 nodes' histograms; the client's round trip is proposers ÷ commits/s):\n\n",
+            );
+            s.push_str(Stages::HEADER);
+            for run in &self.runs {
+                for st in &run.stages {
+                    s.push_str(&st.row(&run.system));
+                }
             }
         }
         for run in &self.runs {

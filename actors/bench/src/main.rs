@@ -22,6 +22,7 @@ mod log_memory;
 mod multiplex;
 mod raw;
 mod register;
+mod stages;
 mod stats;
 
 use std::process::ExitCode;
