@@ -100,6 +100,8 @@ pub struct Preload {
     pub restart_s: f64,
     /// Until the leader's rebalancer had run its first round.
     pub settle_s: f64,
+    /// Then until every node's log purger was idle ([`wait_purged`]).
+    pub purge_s: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -223,8 +225,9 @@ fn preload_and_measure(
     c.restart_all(Duration::from_secs(60))?;
     let restart_s = started.elapsed().as_secs_f64();
     let settle_s = settle(c)?;
+    let purge_s = wait_purged(c)?;
     eprintln!(
-        "preload: {entities} entities in {fill_s:.1} s, leader snapshot {:.2} s, restart {restart_s:.1} s, settled after {settle_s:.1} s",
+        "preload: {entities} entities in {fill_s:.1} s, leader snapshot {:.2} s, restart {restart_s:.1} s, settled after {settle_s:.1} s, log purged after {purge_s:.1} s more",
         snapshot.seconds
     );
     let mut run = measure(c, args, Some(entities))?;
@@ -234,6 +237,7 @@ fn preload_and_measure(
         snapshot_s: snapshot.seconds,
         restart_s,
         settle_s,
+        purge_s,
     });
     Ok(run)
 }
@@ -266,6 +270,45 @@ fn settle(c: &VerisimCluster) -> Result<f64, String> {
             ));
         }
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The thread that removes a compacted log prefix (`verisim-log-purge`, cut to 15 bytes).
+const PURGER_THREAD: &str = "verisim-log-pur";
+
+/// Waits until no node's log purger has used CPU for two seconds, and returns the seconds waited.
+///
+/// The snapshots after the fill compact the whole filled log (1M entries at 1M), and each node's
+/// purger then removes that prefix in the background, which a restart resumes. That is a one-off
+/// of filling with snapshots off, not a cost of holding the entities: measured during it, it took
+/// most of the machine (docs/benchmarks.md, 2026-12-07 sixth session). Gives up after 15 minutes
+/// with a warning.
+fn wait_purged(c: &VerisimCluster) -> Result<f64, String> {
+    let started = Instant::now();
+    let pids = c.pids();
+    let sample = || -> Result<u64, String> {
+        pids.iter()
+            .map(|&p| super::cpu::threads_cpu_ms(p, PURGER_THREAD))
+            .sum()
+    };
+    let mut last = sample()?;
+    let mut idle_since = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        if super::children::interrupted() {
+            return Err("interrupted while waiting for the log purge".into());
+        }
+        let now = sample()?;
+        if now != last {
+            last = now;
+            idle_since = Instant::now();
+        } else if idle_since.elapsed() >= Duration::from_secs(2) {
+            return Ok((idle_since - started).as_secs_f64());
+        }
+        if started.elapsed() > Duration::from_secs(900) {
+            eprintln!("warning: the log purgers are still busy after 15 minutes; measuring anyway");
+            return Ok(started.elapsed().as_secs_f64());
+        }
     }
 }
 
@@ -459,8 +502,8 @@ impl RegisterReport {
         for run in &self.runs {
             if let Some(p) = &run.preload {
                 s.push_str(&format!(
-                    "{} preloaded: fill {:.1} s, leader snapshot {:.2} s, restart {:.1} s, settled in {:.1} s; ",
-                    p.entities, p.fill_s, p.snapshot_s, p.restart_s, p.settle_s
+                    "{} preloaded: fill {:.1} s, leader snapshot {:.2} s, restart {:.1} s, settled in {:.1} s, log purged {:.1} s later; ",
+                    p.entities, p.fill_s, p.snapshot_s, p.restart_s, p.settle_s, p.purge_s
                 ));
             }
             s.push_str(&format!(
