@@ -1,5 +1,5 @@
 //! Argument parsers of `verisim-bench`: durations (`10s`, `500ms`, `2m`), comma-separated
-//! concurrency levels, and where etcd comes from.
+//! concurrency levels and entity counts, and where etcd comes from.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,6 +42,34 @@ pub fn parse_levels(s: &str) -> Result<Vec<usize>, String> {
         return Err("give at least one concurrency level".into());
     }
     Ok(levels)
+}
+
+/// The most entities a `--preload` level may ask for (the registry of 1M takes ≈ 1.3 GB per node).
+pub const MAX_PRELOAD: u64 = 100_000_000;
+
+/// `0,100k,1M` (or `0,100000,1000000`): entity counts, each at most [`MAX_PRELOAD`], a `k` or `M`
+/// suffix multiplying by 1,000 or 1,000,000.
+pub fn parse_counts(s: &str) -> Result<Vec<u64>, String> {
+    s.split(',')
+        .map(|p| {
+            let p = p.trim();
+            let (digits, scale) = match p.strip_suffix(['k', 'K']) {
+                Some(d) => (d, 1_000),
+                None => match p.strip_suffix('M') {
+                    Some(d) => (d, 1_000_000),
+                    None => (p, 1),
+                },
+            };
+            digits
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(scale))
+                .filter(|&n| n <= MAX_PRELOAD)
+                .ok_or_else(|| {
+                    format!("`{p}` is not an entity count like 0, 100000, 100k or 1M (at most {MAX_PRELOAD})")
+                })
+        })
+        .collect()
 }
 
 /// Where the etcd comparison gets its binary.
@@ -106,6 +134,29 @@ mod tests {
         assert!(parse_levels("1,,2").is_err());
         assert!(parse_levels("5000").is_err());
         assert!(parse_levels("x").is_err());
+    }
+
+    #[test]
+    fn counts_take_suffixes_zero_and_refuse_nonsense() {
+        assert_eq!(
+            parse_counts("0,100000,1000000"),
+            Ok(vec![0, 100_000, 1_000_000])
+        );
+        assert_eq!(
+            parse_counts("0, 100k,1M,2K"),
+            Ok(vec![0, 100_000, 1_000_000, 2_000])
+        );
+        assert_eq!(parse_counts("100M"), Ok(vec![MAX_PRELOAD]));
+        assert!(parse_counts("101M").is_err());
+        assert!(
+            parse_counts("1m").is_err(),
+            "m is minutes elsewhere, not millions"
+        );
+        assert!(parse_counts("").is_err());
+        assert!(parse_counts("1,,2").is_err());
+        assert!(parse_counts("-1").is_err());
+        assert!(parse_counts("k").is_err());
+        assert!(parse_counts("99999999999999999999M").is_err());
     }
 
     #[test]

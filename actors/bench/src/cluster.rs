@@ -163,6 +163,29 @@ impl VerisimCluster {
         }
     }
 
+    /// Replaces the config file every node was started with by `toml` (with [`LOAD_LIMITS`], as
+    /// at [`start`](Self::start)); the nodes read it when they restart.
+    pub fn rewrite_config(&self, toml: &str) -> Result<(), String> {
+        write_config(self.dir.path(), toml.to_owned()).map(|_| ())
+    }
+
+    /// Stops every node (SIGTERM, SIGKILL after `stop_timeout`), starts each again on its data
+    /// directory and waits for a leader.
+    pub fn restart_all(&mut self, stop_timeout: Duration) -> Result<(), String> {
+        for n in &mut self.nodes {
+            if n.process.is_running()
+                && let Err(e) = n.process.terminate(stop_timeout)
+            {
+                eprintln!("n{}: {e}", n.id);
+            }
+            n.http = None;
+        }
+        for i in 0..self.nodes.len() {
+            self.start_node(i as u64 + 1)?;
+        }
+        self.wait_leader(Duration::from_secs(60)).map(|_| ())
+    }
+
     /// `kill -9` node `id` and reap it.
     pub fn kill9(&mut self, id: u64) {
         let n = &mut self.nodes[(id - 1) as usize];
@@ -269,17 +292,24 @@ fn with_load_limits(args: &[String], dir: &Path) -> Result<Vec<String>, String> 
             out.push(a.clone());
         }
     }
-    let mut toml = match &given {
+    let toml = match &given {
         Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
         None => String::new(),
     };
+    let path = write_config(dir, toml)?;
+    out.extend(["--config".to_string(), path.display().to_string()]);
+    Ok(out)
+}
+
+/// Writes `toml` with [`LOAD_LIMITS`] appended (unless it sets `[http]` itself) as the nodes'
+/// config file in `dir`, and returns its path.
+fn write_config(dir: &Path, mut toml: String) -> Result<PathBuf, String> {
     if !toml.lines().any(|l| l.trim() == "[http]") {
         toml.push_str(LOAD_LIMITS);
     }
     let path = dir.join("bench-node.toml");
     std::fs::write(&path, toml).map_err(|e| format!("{}: {e}", path.display()))?;
-    out.extend(["--config".to_string(), path.display().to_string()]);
-    Ok(out)
+    Ok(path)
 }
 
 pub fn verisim_binary() -> Result<PathBuf, String> {

@@ -100,6 +100,32 @@ pub fn process_cpu_ms(pid: u32) -> Result<u64, String> {
     Ok((ticks as f64 * 1000.0 / TICKS_PER_S) as u64)
 }
 
+/// User + system CPU time so far of the threads of process `pid` whose name (`comm`, cut at 15
+/// bytes by the kernel) starts with `prefix`, in milliseconds.
+pub fn threads_cpu_ms(pid: u32, prefix: &str) -> Result<u64, String> {
+    let dir = format!("/proc/{pid}/task");
+    let mut ticks = 0;
+    for task in fs::read_dir(&dir)
+        .map_err(|e| format!("{dir}: {e}"))?
+        .flatten()
+    {
+        let path = task.path();
+        // A thread that exits between the listing and these reads is skipped.
+        let Ok(comm) = fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if !comm.trim_end().starts_with(prefix) {
+            continue;
+        }
+        let Ok(stat) = fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        ticks +=
+            process_ticks(&stat).ok_or_else(|| format!("{}: unexpected format", path.display()))?;
+    }
+    Ok((ticks as f64 * 1000.0 / TICKS_PER_S) as u64)
+}
+
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field 2) is
 /// in parentheses and may hold spaces or parentheses itself, so fields are counted after the last
 /// `)`.
@@ -129,6 +155,35 @@ mod tests {
                     123 4567 89 18446744073709551615";
         assert_eq!(process_ticks(line), Some(37 + 11));
         assert_eq!(process_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn threads_are_picked_by_name() {
+        // A named thread burns CPU until its own counter, read by name, shows 20 ms (or a
+        // deadline passes), and returns the last reading: once it exits, /proc forgets it.
+        let burner = std::thread::Builder::new()
+            .name("bench-cpu-burner".into())
+            .spawn(|| {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                loop {
+                    let ms = threads_cpu_ms(std::process::id(), "bench-cpu-burn");
+                    if ms.as_ref().is_ok_and(|&ms| ms >= 20)
+                        || ms.is_err()
+                        || std::time::Instant::now() > deadline
+                    {
+                        return ms;
+                    }
+                    std::hint::black_box((0..10_000u64).sum::<u64>());
+                }
+            })
+            .expect("spawn a thread");
+        let burned = burner.join().expect("the burner thread");
+        assert!(burned.expect("read /proc") >= 20);
+        assert_eq!(
+            threads_cpu_ms(std::process::id(), "no thread has this name"),
+            Ok(0)
+        );
+        assert!(threads_cpu_ms(u32::MAX, "x").is_err());
     }
 
     #[test]

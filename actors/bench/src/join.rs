@@ -6,27 +6,21 @@
 //! growing to 1M would dominate the fill time); the leader's one snapshot is taken and timed
 //! explicitly, and the joiner installs that one.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use verisim::registry::{
-    ClientId, Command, ContentHash, EntityId, ItemMeta, MODALITIES, NodeName, Origin, Proposal,
-    PublicKey, RequestId, WindowId,
-};
 
 use super::children::wait_for;
 use super::cluster::VerisimCluster;
-use super::http::Http;
-use super::raw::{now_ms, propose_all};
+use super::fill::{DEFAULT_BATCH, QUIET_SNAPSHOTS, fill, snapshot_every_node};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct JoinArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub entities: u64,
     /// Proposals per `POST /admin/proposals`.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch: u64,
     /// Election timeout of the nodes, in 10 ms ticks (drawn from [n, 2n)). Longer than the default
     /// 15 so a CPU-starved fill on a small machine does not keep the cluster in elections, which
@@ -59,8 +53,7 @@ pub fn run(args: &JoinArgs) -> Result<JoinReport, String> {
     std::fs::write(
         &path,
         format!(
-            "[snapshot]\nmax_entries = 1000000000000\nmax_bytes = 1000000000000000\nmax_age_s = 0\n\
-             [raft]\nelection_ticks = {}\n",
+            "{QUIET_SNAPSHOTS}[raft]\nelection_ticks = {}\n",
             args.election_ticks
         ),
     )
@@ -73,122 +66,6 @@ pub fn run(args: &JoinArgs) -> Result<JoinReport, String> {
     let mut c = VerisimCluster::start(3, &node_args)?;
     let r = measure(&mut c, args, &node_args);
     r.map_err(|e| format!("{e}\n{}", c.logs()))
-}
-
-fn entity(
-    i: u64,
-    client: &ClientId,
-    window: &WindowId,
-    placement: &[NodeName],
-    at_ms: u64,
-) -> Result<Proposal, String> {
-    let items: BTreeMap<_, _> = MODALITIES
-        .iter()
-        .map(|&m| {
-            let digest = blake3::Hasher::new()
-                .update(&i.to_be_bytes())
-                .update(&[m as u8])
-                .finalize();
-            let hash = ContentHash(*digest.as_bytes());
-            (m, ItemMeta { hash, size: 512 })
-        })
-        .collect();
-    Ok(Proposal {
-        at_ms,
-        command: Command::PutEntity {
-            origin: Origin {
-                client: client.clone(),
-                window: window.clone(),
-                request: RequestId::new(format!("r{i}")).map_err(|e| e.to_string())?,
-                fingerprint: ContentHash([0; 32]),
-            },
-            id: EntityId::new(format!("entity-{i:08}")).map_err(|e| e.to_string())?,
-            items,
-            placement: placement.to_vec(),
-            expected_version: None,
-        },
-    })
-}
-
-fn fill(c: &VerisimCluster, leader: u64, args: &JoinArgs) -> Result<(), String> {
-    let base = c.node(leader).url("")?;
-    let http = Http::new(Duration::from_secs(120));
-    let e = |e: verisim::registry::IdError| e.to_string();
-    let client = ClientId::new("bench").map_err(e)?;
-    let window = WindowId::new("w1").map_err(e)?;
-    let at_ms = now_ms();
-    // Two requests: the proposals of one are concurrent, so their order is not fixed.
-    let register = Proposal {
-        at_ms,
-        command: Command::EnrollClient {
-            client: client.clone(),
-            public_key: PublicKey([7; 32]),
-        },
-    };
-    propose_all(&http, &base, &[register])?;
-    let open = Proposal {
-        at_ms,
-        command: Command::OpenWindow {
-            client: client.clone(),
-            window: window.clone(),
-            expires_at_ms: at_ms + 24 * 3600 * 1000,
-            client_dh: PublicKey([9; 32]),
-        },
-    };
-    propose_all(&http, &base, &[open])?;
-    let placement: Vec<NodeName> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|n| NodeName::new(*n).map_err(e))
-        .collect::<Result<_, _>>()?;
-    let mut urls = vec![base.clone()];
-    for n in c.nodes.iter().filter(|n| n.id != leader) {
-        urls.push(n.url("")?);
-    }
-    // Two posting threads, so one batch is in flight while the next is encoded.
-    let next = std::sync::atomic::AtomicU64::new(0);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| -> Result<(), String> {
-                    let http = Http::new(Duration::from_secs(120));
-                    loop {
-                        let from = next.fetch_add(args.batch, std::sync::atomic::Ordering::Relaxed);
-                        if from >= args.entities || super::children::interrupted() {
-                            return Ok(());
-                        }
-                        let to = (from + args.batch).min(args.entities);
-                        let at_ms = now_ms();
-                        let batch = (from..to)
-                            .map(|i| entity(i, &client, &window, &placement, at_ms))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        // A leader change under load can time a proposal out: retry the batch
-                        // through the next node. Safe: the registry answers a retried request id
-                        // with its first outcome.
-                        let mut attempt = 0;
-                        while let Err(e) = propose_all(&http, &urls[attempt % urls.len()], &batch) {
-                            attempt += 1;
-                            if attempt >= 6 {
-                                return Err(e);
-                            }
-                            eprintln!("batch at {from} failed ({e}); retrying");
-                            std::thread::sleep(Duration::from_secs(1));
-                        }
-                        if to % 100_000 < args.batch {
-                            eprintln!("{to} entities written");
-                        }
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err("a fill thread panicked".into()))
-            })
-            .collect::<Result<Vec<()>, String>>()
-    })?;
-    Ok(())
 }
 
 /// The largest file under `dir` whose name mentions "snap" (the snapshot just written).
@@ -220,31 +97,12 @@ fn measure(
 ) -> Result<JoinReport, String> {
     let (leader, _) = c.wait_leader(Duration::from_secs(30))?;
     eprintln!("filling {} entities through n{leader}", args.entities);
-    let started = Instant::now();
-    fill(c, leader, args)?;
-    let fill_s = started.elapsed().as_secs_f64();
+    let fill_s = fill(c, leader, args.entities, args.batch)?;
     // Every node snapshots (and compacts its log), so whichever leads when n4 joins serves it a
     // snapshot rather than the whole log. The leader's is timed.
     let (leader, _) = c.wait_leader(Duration::from_secs(30))?;
-    let http = Http::new(Duration::from_secs(900));
-    let mut order: Vec<u64> = c.nodes.iter().map(|n| n.id).collect();
-    order.sort_by_key(|&n| n != leader);
-    let mut snapshot_write_s = 0.0;
-    let mut written = serde_json::Value::Null;
-    for n in order {
-        let started = Instant::now();
-        let r = http.post_empty(&c.node(n).url("/admin/snapshot")?)?;
-        if !r.ok() {
-            return Err(format!(
-                "POST /admin/snapshot on n{n}: {} {}",
-                r.status, r.body
-            ));
-        }
-        if n == leader {
-            snapshot_write_s = started.elapsed().as_secs_f64();
-            written = r.body["written"].clone();
-        }
-    }
+    let taken = snapshot_every_node(c, leader)?;
+    let (snapshot_write_s, written) = (taken.seconds, taken.written);
     let snapshot_bytes = largest_snapshot(&c.node(leader).data_dir);
     let ms = |k: &str| written[k].as_f64().unwrap_or(0.0) / 1000.0;
     let (snapshot_clone_ms, snapshot_file_write_ms) = (ms("clone_us"), ms("write_us"));

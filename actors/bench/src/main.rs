@@ -15,6 +15,7 @@ mod etcd;
 #[cfg(feature = "etcd-grpc")]
 mod etcd_grpc;
 mod failover;
+mod fill;
 mod http;
 mod join;
 mod load;
