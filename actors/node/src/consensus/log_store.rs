@@ -14,6 +14,7 @@
 //! index are ignored when the log is read back; whatever a crash or a stop left behind is purged
 //! again after the next open.
 
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -138,12 +139,16 @@ fn purge_loop(db: &Database, log: &Keyspace, rx: &Receiver<PurgeMsg>, stop: &Ato
                 continue;
             }
         };
+        // Each batch starts after the last key the one before removed. Starting from the front
+        // every time made each batch read past every earlier batch's tombstones, so a purge was
+        // quadratic: a 300k-entry prefix took 13.3 s, 0.20 s now (docs/benchmarks.md).
+        let mut after: Bound<Vec<u8>> = Bound::Unbounded;
         loop {
             if stopped() {
                 return;
             }
             let keys: Result<Vec<_>, _> = log
-                .range(..index_key(below))
+                .range((after.clone(), Bound::Excluded(index_key(below).to_vec())))
                 .take(PURGE_BATCH)
                 .map(|g| g.key())
                 .collect();
@@ -155,6 +160,9 @@ fn purge_loop(db: &Database, log: &Keyspace, rx: &Receiver<PurgeMsg>, stop: &Ato
                     break;
                 }
             };
+            if let Some(last) = keys.last() {
+                after = Bound::Excluded(last.to_vec());
+            }
             // Purged entries are already dead (first_index says so): no fsync for their removal.
             let mut batch = db.batch();
             for k in keys {
@@ -586,6 +594,31 @@ mod tests {
             0,
             "prefix purged on disk"
         );
+    }
+
+    /// A prefix of many purge batches goes entirely, in batches that each resume after the one
+    /// before, and nothing from the first index on is touched.
+    #[test]
+    fn a_prefix_of_many_batches_is_purged_and_the_tail_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 5 * PURGE_BATCH as u64 + 17;
+        let (mut s, _) = LogStore::open(dir.path()).unwrap();
+        s.append(&entries(1..=n + 10, 1), None, true).unwrap();
+        let snap = SnapshotMeta {
+            index: n,
+            term: 1,
+            membership: Membership::with_voters([1, 2, 3]),
+            id: 9,
+            size: 1,
+        };
+        s.record_snapshot(&snap).unwrap();
+        s.compact(n).unwrap();
+        s.purged();
+        assert_eq!(s.log.range(..index_key(n + 1)).count(), 0, "prefix purged");
+        assert_eq!(s.log.range(index_key(n + 1)..).count(), 10, "tail kept");
+        drop(s);
+        let (_, p) = LogStore::open(dir.path()).unwrap();
+        assert_eq!(p.entries, entries(n + 1..=n + 10, 1));
     }
 
     #[test]
