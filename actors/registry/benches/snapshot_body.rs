@@ -72,7 +72,13 @@ fn registry(n: u64) -> RegistryState {
             expected_version: None,
         };
         // One proposal per millisecond: every request id stays within the retention horizon.
-        let outcome = state.apply(i + 3, &Proposal { at_ms: 1 + i, command });
+        let outcome = state.apply(
+            i + 3,
+            &Proposal {
+                at_ms: 1 + i,
+                command,
+            },
+        );
         assert!(!matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
     }
     state
