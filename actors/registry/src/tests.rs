@@ -1706,3 +1706,111 @@ proptest! {
         prop_assert_eq!(read_compact(&compact(&full)).unwrap(), full);
     }
 }
+
+/// A registry of `n` entities applied one by one as `PutEntity` commands (two clients, request
+/// times out of step with the request ids' order): the state the decode must rebuild exactly.
+fn applied_registry(n: u64) -> RegistryState {
+    let mut s = RegistryState::new(RegistryConfig::default());
+    for (i, c) in ["alice", "bob"].into_iter().enumerate() {
+        let at = |command| Proposal { at_ms: 1, command };
+        s.apply(
+            2 * i as u64 + 1,
+            &at(Command::EnrollClient {
+                client: client(c),
+                public_key: PublicKey([i as u8 + 1; 32]),
+            }),
+        );
+        s.apply(
+            2 * i as u64 + 2,
+            &at(Command::OpenWindow {
+                client: client(c),
+                window: window(&format!("w-{c}")),
+                expires_at_ms: 3_600_000,
+                client_dh: PublicKey([9; 32]),
+            }),
+        );
+    }
+    for i in 0..n {
+        let c = if i % 3 == 0 { "bob" } else { "alice" };
+        let outcome = s.apply(
+            i + 5,
+            &Proposal {
+                // Times run backwards against the ids: the order by time is not the stream's.
+                at_ms: 1_000_000 - i,
+                command: Command::PutEntity {
+                    origin: origin(c, &format!("w-{c}"), &format!("r{i}")),
+                    id: entity(&format!("e{}", i * 7919 % n.max(1))),
+                    items: items(i as u8),
+                    placement: vec![node("n1"), node(&format!("n{}", 2 + i % 4))],
+                    expected_version: None,
+                },
+            },
+        );
+        assert!(matches!(outcome, Outcome::EntityPut { .. }), "{outcome:?}");
+    }
+    s
+}
+
+#[test]
+fn the_decoded_registry_equals_the_one_built_entry_by_entry() {
+    // 0 and 1 record, and more than one of the decoder's batches (4,096 records) of each map.
+    for n in [0, 1, 2, 4_096, 4_097, 9_000] {
+        let s = applied_registry(n);
+        assert_eq!(s.entity_count() as u64, n);
+        let body = compact(&s);
+        let back = read_compact(&body).unwrap();
+        assert_eq!(back, s, "{n} entities");
+        assert_eq!(back.digest(), s.digest(), "{n} entities");
+        // The derived order by time answers as the applied one does: apply on both the same
+        // later entry, which expires requests by it, and they stay equal.
+        let (mut a, mut b) = (s.clone(), back);
+        let later = Proposal {
+            at_ms: 1_000_000 + 12 * 60 * 1000 - n / 2,
+            command: Command::RemoveNode { node: node("n9") },
+        };
+        a.apply(n + 5, &later);
+        b.apply(n + 5, &later);
+        assert_eq!(a, b, "{n} entities, after expiry");
+    }
+}
+
+#[test]
+fn compact_maps_with_a_repeated_key_are_malformed() {
+    let mut s = RegistryState::default();
+    s.insert_entity(
+        entity("ea"),
+        EntityMeta {
+            version: 1,
+            items: items(1),
+            placement: vec![node("n1")],
+            owner: client("alice"),
+            index: 1,
+            grants: BTreeMap::new(),
+        },
+    );
+    let body = compact(&s);
+    let start = find(&body, b"\x02ea");
+    let end = body.len() - 2; // no retired ids, no requests
+    assert_eq!(body[start - 1], 1, "one entity");
+    // The same record twice (it defines its names again, which a table allows).
+    let mut twice = body[..start - 1].to_vec();
+    twice.push(2);
+    twice.extend_from_slice(&body[start..end]);
+    twice.extend_from_slice(&body[start..end]);
+    twice.extend_from_slice(&body[end..]);
+    assert!(malformed(read_compact(&twice), "repeated").contains("entities out of order"));
+
+    // A repeated remembered request (same client, same request id): alice's r1 and r2.
+    let s = applied_registry(3);
+    let body = compact(&s);
+    let first = find(&body, b"\x02r1");
+    let second = find(&body, b"\x02r2");
+    assert_eq!(read_compact(&body).unwrap(), s);
+    let mut repeated = body.clone();
+    repeated[second + 2] = b'1';
+    assert!(malformed(read_compact(&repeated), "repeated request").contains("requests"));
+    // The same two swapped: out of order.
+    let mut swapped = body.clone();
+    (swapped[first + 2], swapped[second + 2]) = (b'2', b'1');
+    assert!(malformed(read_compact(&swapped), "swapped requests").contains("requests"));
+}

@@ -31,9 +31,10 @@
 //! count or length read from the body.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use imbl::OrdMap;
+
 use verisim_vocab::{ContentHash, EntityId, Modality as ModalityKind};
 
 use super::{AppliedRequest, ClientRecord, EntityMeta, Outcome, RegistryState, WindowRecord};
@@ -274,13 +275,26 @@ pub(super) fn write(s: &RegistryState, out: &mut dyn Write) -> io::Result<()> {
     e.out.flush()
 }
 
-struct Decoder<'r> {
-    r: &'r mut dyn BufRead,
+/// Reads the body through a buffer of its own: the decoder reads a few bytes at a time, and through
+/// `dyn BufRead` every one of those reads was a call through a vtable (monomorphised here, they are
+/// a bounds check and a copy).
+const READ_BUFFER: usize = 64 << 10;
+
+struct Decoder<R> {
+    r: R,
     clients: Vec<ClientId>,
     nodes: Vec<NodeName>,
 }
 
-impl Decoder<'_> {
+impl<R: BufRead> Decoder<R> {
+    fn new(r: R) -> Self {
+        Self {
+            r,
+            clients: Vec::new(),
+            nodes: Vec::new(),
+        }
+    }
+
     fn u8(&mut self) -> Result<u8> {
         let mut b = [0u8; 1];
         self.r.read_exact(&mut b).map_err(read_err)?;
@@ -322,12 +336,20 @@ impl Decoder<'_> {
     fn bytes(&mut self) -> Result<Vec<u8>> {
         let len = self.varint()?;
         if len <= SMALL {
-            let mut v = vec![0u8; len as usize];
+            let n = len as usize;
+            // Copied straight out of the buffer when it holds them all (the usual case).
+            let buffered = self.r.fill_buf().map_err(read_err)?;
+            if let Some(b) = buffered.get(..n) {
+                let v = b.to_vec();
+                self.r.consume(n);
+                return Ok(v);
+            }
+            let mut v = vec![0u8; n];
             self.r.read_exact(&mut v).map_err(read_err)?;
             return Ok(v);
         }
         let mut v = Vec::new();
-        (&mut *self.r)
+        (&mut self.r)
             .take(len)
             .read_to_end(&mut v)
             .map_err(read_err)?;
@@ -411,18 +433,29 @@ impl Decoder<'_> {
     }
 }
 
-/// Inserts `k` into `map`, which must hold only smaller keys (`what` names the map).
-fn insert_next<K: Ord + Clone, V: Clone>(
-    map: &mut OrdMap<K, V>,
-    k: K,
-    v: V,
-    what: &str,
-) -> Result<()> {
-    if map.get_max().is_some_and(|(last, _)| &k <= last) {
-        return Err(malformed(format!("{what} out of order or repeated")));
+/// The key of the record before, as bytes, so that each record's key is checked against it without
+/// a descent of the map (which holds them as strings, or pairs of strings). These keys order as
+/// their byte strings do, part by part, as a tuple orders field by field; a one-part key leaves
+/// the second part empty.
+#[derive(Default)]
+struct LastKey {
+    parts: [Vec<u8>; 2],
+    seen: bool,
+}
+
+impl LastKey {
+    /// Accepts `key` if it is greater than the one before (`what` names the map).
+    fn advance(&mut self, key: [&[u8]; 2], what: &str) -> Result<()> {
+        if self.seen && key <= [&self.parts[0][..], &self.parts[1][..]] {
+            return Err(malformed(format!("{what} out of order or repeated")));
+        }
+        self.seen = true;
+        for (last, part) in self.parts.iter_mut().zip(key) {
+            last.clear();
+            last.extend_from_slice(part);
+        }
+        Ok(())
     }
-    map.insert(k, v);
-    Ok(())
 }
 
 /// Reads a body of `format` ([`FORMAT_CBOR`] or [`FORMAT_COMPACT`]) to its end.
@@ -433,30 +466,101 @@ pub(super) fn read(format: u32, r: &mut dyn BufRead) -> Result<RegistryState> {
                 ciborium::de::Error::Io(e) => read_err(e),
                 other => malformed(other.to_string()),
             })?;
-            Decoder {
-                r,
-                clients: Vec::new(),
-                nodes: Vec::new(),
-            }
-            .end()?;
+            Decoder::new(r).end()?;
             Ok(s)
         }
-        FORMAT_COMPACT => read_compact(&mut Decoder {
-            r,
-            clients: Vec::new(),
-            nodes: Vec::new(),
-        }),
+        FORMAT_COMPACT => read_compact(&mut Decoder::new(BufReader::with_capacity(READ_BUFFER, r))),
         other => Err(SnapshotBodyError::UnknownFormat(other)),
     }
 }
 
-fn read_compact(d: &mut Decoder<'_>) -> Result<RegistryState> {
+/// Records handed to the thread that builds the two large maps.
+enum Batch {
+    Entities(Vec<(EntityId, EntityMeta)>),
+    Requests(Vec<((ClientId, RequestId), AppliedRequest)>),
+}
+
+/// Records per [`Batch`], and batches parsed ahead of the builder.
+const BATCH: usize = 4096;
+const BATCHES_AHEAD: usize = 4;
+
+/// The two large maps (entities, remembered requests), built on their own thread.
+type LargeMaps = (
+    OrdMap<EntityId, EntityMeta>,
+    OrdMap<(ClientId, RequestId), AppliedRequest>,
+);
+
+/// Reads a compact body. Inserting into the persistent maps (a descent of a B-tree per record, its
+/// key compares and node copies) costs about as much as parsing, so the entities and the requests
+/// are inserted on a second thread while this one parses the records after them; on a machine with
+/// a core to spare that halves the wall time. Everything that checks the bytes runs here.
+fn read_compact<R: BufRead>(d: &mut Decoder<R>) -> Result<RegistryState> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_AHEAD);
+        let builder = std::thread::Builder::new()
+            .name("verisim-snapshot-maps".into())
+            .spawn_scoped(scope, move || build_large_maps(rx))
+            .map_err(SnapshotBodyError::Io)?;
+        let parsed = parse_compact(d, &tx);
+        // The builder ends once its channel is closed and drained.
+        drop(tx);
+        let maps = builder
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let mut s = parsed?;
+        (s.entities, s.requests) = maps;
+        Ok(s)
+    })
+}
+
+fn build_large_maps(batches: std::sync::mpsc::Receiver<Batch>) -> LargeMaps {
+    let (mut entities, mut requests) = (OrdMap::new(), OrdMap::new());
+    for batch in batches {
+        match batch {
+            Batch::Entities(records) => {
+                for (k, v) in records {
+                    entities.insert(k, v);
+                }
+            }
+            Batch::Requests(records) => {
+                for (k, v) in records {
+                    requests.insert(k, v);
+                }
+            }
+        }
+    }
+    (entities, requests)
+}
+
+/// Hands `batch` to the builder once full (`last`: whatever it holds).
+fn send_batch<T>(
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+    batch: &mut Vec<T>,
+    last: bool,
+    wrap: fn(Vec<T>) -> Batch,
+) -> Result<()> {
+    if batch.len() >= BATCH || (last && !batch.is_empty()) {
+        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        tx.send(wrap(full)).map_err(|_| {
+            SnapshotBodyError::Io(io::Error::other("the snapshot's map builder stopped"))
+        })?;
+    }
+    Ok(())
+}
+
+/// Parses a compact body, checking every byte of it; the entities and requests go to `tx`, the
+/// rest into the state returned.
+fn parse_compact<R: BufRead>(
+    d: &mut Decoder<R>,
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+) -> Result<RegistryState> {
     let mut s = RegistryState {
         config: d.cbor("the registry config")?,
         applied_index: d.varint()?,
         clock_ms: d.varint()?,
         ..RegistryState::default()
     };
+    let mut last = LastKey::default();
     for _ in 0..d.varint()? {
         let id = d.client()?;
         let rec = ClientRecord {
@@ -464,8 +568,10 @@ fn read_compact(d: &mut Decoder<'_>) -> Result<RegistryState> {
             revoked: d.bool()?,
             registered_index: d.varint()?,
         };
-        insert_next(&mut s.clients, id, rec, "clients")?;
+        last.advance([id.as_bytes(), b""], "clients")?;
+        s.clients.insert(id, rec);
     }
+    let mut last = LastKey::default();
     for _ in 0..d.varint()? {
         let id = WindowId::new(d.string("a window id")?).map_err(|e| malformed(e.to_string()))?;
         let w = WindowRecord {
@@ -474,72 +580,41 @@ fn read_compact(d: &mut Decoder<'_>) -> Result<RegistryState> {
             expires_at_ms: d.varint()?,
             client_dh: PublicKey(d.array32()?),
         };
+        last.advance([id.as_str().as_bytes(), b""], "windows")?;
         s.window_expiry.insert((w.expires_at_ms, id.clone()), ());
-        insert_next(&mut s.windows, id, w, "windows")?;
+        s.windows.insert(id, w);
     }
+    let mut last = LastKey::default();
     for _ in 0..d.varint()? {
         let n = d.node()?;
         let info = NodeInfo {
             cluster_addr: d.string("a cluster address")?,
             http_addr: d.string("an HTTP address")?,
         };
-        insert_next(&mut s.nodes, n, info, "nodes")?;
+        last.advance([n.as_bytes(), b""], "nodes")?;
+        s.nodes.insert(n, info);
     }
+    let mut last = LastKey::default();
+    let mut batch = Vec::new();
+    for _ in 0..d.varint()? {
+        let id = d.entity_id()?;
+        last.advance([id.as_bytes(), b""], "entities")?;
+        batch.push((id, entity(d)?));
+        send_batch(tx, &mut batch, false, Batch::Entities)?;
+    }
+    send_batch(tx, &mut batch, true, Batch::Entities)?;
+    let mut last = LastKey::default();
     for _ in 0..d.varint()? {
         let id = d.entity_id()?;
         let version = d.varint()?;
-        let mut items = BTreeMap::new();
-        for _ in 0..d.varint()? {
-            let kind = modality_of(d.u8()?)?;
-            let item = ItemMeta {
-                hash: ContentHash(d.array32()?),
-                size: d.varint()?,
-            };
-            if items
-                .last_key_value()
-                .is_some_and(|(last, _)| &kind <= last)
-            {
-                return Err(malformed("an entity's items out of order or repeated"));
-            }
-            items.insert(kind, item);
-        }
-        let mut placement = Vec::new();
-        for _ in 0..d.varint()? {
-            placement.push(d.node()?);
-        }
-        let owner = d.client()?;
-        let index = d.varint()?;
-        let mut grants = BTreeMap::new();
-        for _ in 0..d.varint()? {
-            let grantee = d.client()?;
-            let access = match d.u8()? {
-                0 => Access::Read,
-                1 => Access::Write,
-                t => return Err(malformed(format!("unknown access tag {t}"))),
-            };
-            if grants
-                .last_key_value()
-                .is_some_and(|(last, _)| &grantee <= last)
-            {
-                return Err(malformed("an entity's grants out of order or repeated"));
-            }
-            grants.insert(grantee, access);
-        }
-        let meta = EntityMeta {
-            version,
-            items,
-            placement,
-            owner,
-            index,
-            grants,
-        };
-        insert_next(&mut s.entities, id, meta, "entities")?;
+        last.advance([id.as_bytes(), b""], "retired ids")?;
+        s.retired.insert(id, version);
     }
-    for _ in 0..d.varint()? {
-        let id = d.entity_id()?;
-        let version = d.varint()?;
-        insert_next(&mut s.retired, id, version, "retired ids")?;
-    }
+    let mut last = LastKey::default();
+    // The requests arrive ordered by (client, request id); their order by time is built from a
+    // sorted list, so that its inserts too go to the right edge of the tree, not all over it.
+    let mut by_time = Vec::new();
+    let mut batch = Vec::new();
     for _ in 0..d.varint()? {
         let client = d.client()?;
         let request =
@@ -549,10 +624,64 @@ fn read_compact(d: &mut Decoder<'_>) -> Result<RegistryState> {
             fingerprint: ContentHash(d.array32()?),
             outcome: d.outcome()?,
         };
-        s.request_expiry
-            .insert((a.at_ms, client.clone(), request.clone()), ());
-        insert_next(&mut s.requests, (client, request), a, "requests")?;
+        last.advance([client.as_bytes(), request.as_str().as_bytes()], "requests")?;
+        by_time.push((a.at_ms, client.clone(), request.clone()));
+        batch.push(((client, request), a));
+        send_batch(tx, &mut batch, false, Batch::Requests)?;
     }
+    send_batch(tx, &mut batch, true, Batch::Requests)?;
     d.end()?;
+    by_time.sort_unstable();
+    s.request_expiry = by_time.into_iter().map(|k| (k, ())).collect();
     Ok(s)
+}
+
+/// One entity's record after its id.
+fn entity<R: BufRead>(d: &mut Decoder<R>) -> Result<EntityMeta> {
+    let version = d.varint()?;
+    let mut items = BTreeMap::new();
+    for _ in 0..d.varint()? {
+        let kind = modality_of(d.u8()?)?;
+        let item = ItemMeta {
+            hash: ContentHash(d.array32()?),
+            size: d.varint()?,
+        };
+        if items
+            .last_key_value()
+            .is_some_and(|(last, _)| &kind <= last)
+        {
+            return Err(malformed("an entity's items out of order or repeated"));
+        }
+        items.insert(kind, item);
+    }
+    let mut placement = Vec::new();
+    for _ in 0..d.varint()? {
+        placement.push(d.node()?);
+    }
+    let owner = d.client()?;
+    let index = d.varint()?;
+    let mut grants = BTreeMap::new();
+    for _ in 0..d.varint()? {
+        let grantee = d.client()?;
+        let access = match d.u8()? {
+            0 => Access::Read,
+            1 => Access::Write,
+            t => return Err(malformed(format!("unknown access tag {t}"))),
+        };
+        if grants
+            .last_key_value()
+            .is_some_and(|(last, _)| &grantee <= last)
+        {
+            return Err(malformed("an entity's grants out of order or repeated"));
+        }
+        grants.insert(grantee, access);
+    }
+    Ok(EntityMeta {
+        version,
+        items,
+        placement,
+        owner,
+        index,
+        grants,
+    })
 }
