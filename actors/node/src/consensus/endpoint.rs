@@ -15,14 +15,15 @@ use std::time::Duration;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_bytes::ByteBuf;
 use tracing::debug;
 use verisim_cluster::{CodecError, Discovery, Keyring, Opened, SealError, Sealed};
-use verisim_raft::{ConfChange, Index, Message, NodeId};
+use verisim_raft::{ConfChange, Message, NodeId};
 
-use super::actor::{Applied, ConsensusError, ConsensusMsg, wall_clock_ms};
+use super::actor::{ConsensusError, ConsensusMsg, wall_clock_ms};
 use super::forward_batch::{BatchOutcome, ForwardBatchReply, MAX_BATCH_PROPOSALS, SendBatch};
+pub use super::forwarded::{ForwardReply, Forwarded};
 use super::locator::ConsensusLocator;
 use super::transport::Transport;
 use crate::telemetry::message_refused as refused;
@@ -48,22 +49,6 @@ pub const GROUP: &str = "consensus";
 /// The cluster node name of Raft node `id`.
 pub fn node_name(id: NodeId) -> String {
     format!("n{id}")
-}
-
-/// What a request forwarded to the leader returns, on the wire: the leader's own answer, or the
-/// consensus layer's one error ([`ConsensusError`]) as it is.
-pub type ForwardReply = Result<Forwarded, ConsensusError>;
-
-/// The answers of [`ForwardReply`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Forwarded {
-    /// A proposal committed and was applied with this outcome.
-    Applied(Applied),
-    /// A membership change was applied at `index`.
-    Changed { index: Index },
-    /// The leader confirmed its leadership and applied `index`: a read that waits until it has
-    /// applied `index` too sees every write acknowledged before it was asked.
-    ReadIndex { index: Index },
 }
 
 #[derive(RactorClusterMessage)]

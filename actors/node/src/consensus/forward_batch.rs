@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use verisim_raft::NodeId;
 
 use super::actor::{Applied, ConsensusError};
-use super::endpoint::{ForwardReply, Forwarded};
+use super::forwarded::{ForwardReply, Forwarded};
 use crate::telemetry::TELEMETRY;
 
 /// Batches on their way to one leader at once.

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod endpoint;
 pub mod force;
 pub mod forward_batch;
+pub mod forwarded;
 pub mod local_transport;
 pub mod locator;
 pub mod log_store;
