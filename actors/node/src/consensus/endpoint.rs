@@ -131,17 +131,10 @@ impl Actor for Endpoint {
                 }
             }
             EndpointMsg::Propose(wire, reply) => {
-                let (from, command) = match wire.open(kind::PROPOSE, &keyring) {
-                    Ok(Opened { from, value }) => (from, Ok(value)),
-                    // Sealed by a node, but not a command: answered, so its caller learns why.
-                    Err(SealError::Malformed(e)) if wire.claimed_sender().is_some() => (
-                        wire.claimed_sender().unwrap_or_default(),
-                        Err(format!("malformed proposal: {e}")),
-                    ),
-                    Err(e) => {
-                        refused(kind::PROPOSE, e.code(), &e.to_string());
-                        return Ok(());
-                    }
+                let Some((from, command)) =
+                    open_request(&keyring, kind::PROPOSE, "proposal", &wire)
+                else {
+                    return Ok(());
                 };
                 let consensus = st.consensus.clone();
                 let timeout = st.propose_timeout;
@@ -155,29 +148,25 @@ impl Actor for Endpoint {
                             .await
                             .map(Forwarded::Applied),
                     };
-                    answer_with(&keyring, from, reply, &answer);
+                    answer_with(&keyring, kind::FORWARD_REPLY, from, reply, &answer);
                 });
             }
             EndpointMsg::ProposeBatch(wire, reply) => {
-                let (from, commands) = match wire.open(kind::PROPOSE_BATCH, &keyring) {
-                    Ok(Opened { from, value }) if value.len() > MAX_BATCH_PROPOSALS => (
-                        from,
+                let Some((from, commands)) =
+                    open_request(&keyring, kind::PROPOSE_BATCH, "proposals", &wire)
+                else {
+                    return Ok(());
+                };
+                let commands = commands.and_then(|c| {
+                    if c.len() > MAX_BATCH_PROPOSALS {
                         Err(format!(
                             "a batch of {} proposals, at most {MAX_BATCH_PROPOSALS}",
-                            value.len()
-                        )),
-                    ),
-                    Ok(Opened { from, value }) => (from, Ok(value)),
-                    // Sealed by a node, but not commands: answered, so its caller learns why.
-                    Err(SealError::Malformed(e)) if wire.claimed_sender().is_some() => (
-                        wire.claimed_sender().unwrap_or_default(),
-                        Err(format!("malformed proposals: {e}")),
-                    ),
-                    Err(e) => {
-                        refused(kind::PROPOSE_BATCH, e.code(), &e.to_string());
-                        return Ok(());
+                            c.len()
+                        ))
+                    } else {
+                        Ok(c)
                     }
-                };
+                });
                 let consensus = st.consensus.clone();
                 let timeout = st.propose_timeout;
                 let admit = st.admit;
@@ -202,12 +191,7 @@ impl Actor for Endpoint {
                             .await)
                         }
                     };
-                    match Sealed::seal(kind::FORWARD_BATCH_REPLY, &answer, &keyring, from) {
-                        Ok(encoded) => {
-                            let _ = reply.send(encoded);
-                        }
-                        Err(e) => debug!(error = %e, "batch answer not encodable; left unanswered"),
-                    }
+                    answer_with(&keyring, kind::FORWARD_BATCH_REPLY, from, reply, &answer);
                 });
             }
             EndpointMsg::Time(wire, reply) => {
@@ -232,7 +216,7 @@ impl Actor for Endpoint {
                         .read_index(timeout)
                         .await
                         .map(|index| Forwarded::ReadIndex { index });
-                    answer_with(&keyring, from, reply, &answer);
+                    answer_with(&keyring, kind::FORWARD_REPLY, from, reply, &answer);
                 });
             }
             EndpointMsg::ChangeMembership(wire, reply) => {
@@ -250,7 +234,7 @@ impl Actor for Endpoint {
                         .change_membership(change, timeout)
                         .await
                         .map(|index| Forwarded::Changed { index });
-                    answer_with(&keyring, from, reply, &answer);
+                    answer_with(&keyring, kind::FORWARD_REPLY, from, reply, &answer);
                 });
             }
         }
@@ -300,13 +284,36 @@ pub fn open_answer<T: serde::de::DeserializeOwned>(
     checked
 }
 
-fn answer_with(
+/// Opens a request another node forwarded. A request sealed by a node whose body does not decode
+/// is answered (`Err` with why), so its caller learns why; anything else refused is counted and
+/// left unanswered (`None`).
+fn open_request<T: serde::de::DeserializeOwned>(
     keyring: &Keyring,
+    kind: &'static str,
+    what: &str,
+    wire: &Sealed<T>,
+) -> Option<(NodeId, Result<T, String>)> {
+    match wire.open(kind, keyring) {
+        Ok(Opened { from, value }) => Some((from, Ok(value))),
+        Err(SealError::Malformed(e)) if wire.claimed_sender().is_some() => Some((
+            wire.claimed_sender().unwrap_or_default(),
+            Err(format!("malformed {what}: {e}")),
+        )),
+        Err(e) => {
+            refused(kind, e.code(), &e.to_string());
+            None
+        }
+    }
+}
+
+fn answer_with<T: Serialize>(
+    keyring: &Keyring,
+    kind: &'static str,
     to: NodeId,
-    reply: RpcReplyPort<Sealed<ForwardReply>>,
-    answer: &ForwardReply,
+    reply: RpcReplyPort<Sealed<T>>,
+    answer: &T,
 ) {
-    match Sealed::seal(kind::FORWARD_REPLY, answer, keyring, to) {
+    match Sealed::seal(kind, answer, keyring, to) {
         Ok(encoded) => {
             let _ = reply.send(encoded);
         }
@@ -437,12 +444,13 @@ mod tests {
     use super::*;
     use crate::telemetry::{Refused, TELEMETRY};
 
-    /// Node 1's endpoint with `keyring`; a proposal `wire` from node 2; the sealed answer, if any.
-    async fn forward(
+    /// Node 1's endpoint (no consensus actor running) with `keyring`, asked `msg`; the sealed
+    /// answer, if any.
+    async fn ask<T: Send + 'static>(
         admit: fn(&[u8]) -> Result<(), String>,
         keyring: Keyring,
-        wire: Sealed<Vec<u8>>,
-    ) -> Option<Sealed<ForwardReply>> {
+        msg: impl FnOnce(RpcReplyPort<Sealed<T>>) -> EndpointMsg,
+    ) -> Option<Sealed<T>> {
         let args = EndpointArgs {
             consensus: ConsensusLocator::named(),
             propose_timeout: Duration::from_millis(200),
@@ -451,10 +459,7 @@ mod tests {
         };
         let (endpoint, handle) = Actor::spawn(None, Endpoint, args).await.unwrap();
         let reply = endpoint
-            .call(
-                |r| EndpointMsg::Propose(wire, r),
-                Some(Duration::from_millis(500)),
-            )
+            .call(msg, Some(Duration::from_millis(500)))
             .await
             .unwrap();
         endpoint.stop(None);
@@ -463,6 +468,15 @@ mod tests {
             ractor::rpc::CallResult::Success(answer) => Some(answer),
             _ => None,
         }
+    }
+
+    /// A proposal `wire` from node 2.
+    async fn forward(
+        admit: fn(&[u8]) -> Result<(), String>,
+        keyring: Keyring,
+        wire: Sealed<Vec<u8>>,
+    ) -> Option<Sealed<ForwardReply>> {
+        ask(admit, keyring, |r| EndpointMsg::Propose(wire, r)).await
     }
 
     #[tokio::test]
@@ -518,32 +532,13 @@ mod tests {
         );
     }
 
-    /// Node 1's endpoint (no consensus actor running) with `keyring`; a batch `wire` from node 2.
+    /// A batch `wire` from node 2.
     async fn forward_batch(
         admit: fn(&[u8]) -> Result<(), String>,
         keyring: Keyring,
         wire: Sealed<Vec<ByteBuf>>,
     ) -> Option<Sealed<ForwardBatchReply>> {
-        let args = EndpointArgs {
-            consensus: ConsensusLocator::named(),
-            propose_timeout: Duration::from_millis(200),
-            admit,
-            keyring: Arc::new(keyring),
-        };
-        let (endpoint, handle) = Actor::spawn(None, Endpoint, args).await.unwrap();
-        let reply = endpoint
-            .call(
-                |r| EndpointMsg::ProposeBatch(wire, r),
-                Some(Duration::from_millis(500)),
-            )
-            .await
-            .unwrap();
-        endpoint.stop(None);
-        handle.await.unwrap();
-        match reply {
-            ractor::rpc::CallResult::Success(answer) => Some(answer),
-            _ => None,
-        }
+        ask(admit, keyring, |r| EndpointMsg::ProposeBatch(wire, r)).await
     }
 
     fn batch(commands: &[&[u8]]) -> Vec<ByteBuf> {

@@ -353,33 +353,37 @@ mod tests {
         );
     }
 
+    /// A waiting proposal of `len` bytes, and the receiver its caller would wait on.
+    fn waiting(len: usize) -> (Waiting, oneshot::Receiver<Result<Applied, ConsensusError>>) {
+        let (tx, rx) = oneshot::channel();
+        let w = Waiting {
+            command: ByteBuf::from(vec![0; len]),
+            deadline: Instant::now(),
+            answer: tx,
+        };
+        (w, rx)
+    }
+
     /// A command over the byte bound goes alone; the bound on proposals per batch holds.
     #[test]
     fn batches_keep_their_bounds() {
-        let mut waiting = VecDeque::new();
+        let mut queue = VecDeque::new();
         let mut receivers = Vec::new();
+        let mut push = |queue: &mut VecDeque<Waiting>, len| {
+            let (w, rx) = waiting(len);
+            queue.push_back(w);
+            receivers.push(rx);
+        };
         for len in [10, MAX_BATCH_BYTES, 10] {
-            let (tx, rx) = oneshot::channel();
-            receivers.push(rx);
-            waiting.push_back(Waiting {
-                command: ByteBuf::from(vec![0; len]),
-                deadline: Instant::now(),
-                answer: tx,
-            });
+            push(&mut queue, len);
         }
-        assert_eq!(take_batch(&mut waiting).len(), 1);
-        assert_eq!(take_batch(&mut waiting).len(), 1, "the large one alone");
-        assert_eq!(take_batch(&mut waiting).len(), 1);
+        assert_eq!(take_batch(&mut queue).len(), 1);
+        assert_eq!(take_batch(&mut queue).len(), 1, "the large one alone");
+        assert_eq!(take_batch(&mut queue).len(), 1);
         for _ in 0..MAX_BATCH_PROPOSALS + 5 {
-            let (tx, rx) = oneshot::channel();
-            receivers.push(rx);
-            waiting.push_back(Waiting {
-                command: ByteBuf::from(vec![1]),
-                deadline: Instant::now(),
-                answer: tx,
-            });
+            push(&mut queue, 1);
         }
-        assert_eq!(take_batch(&mut waiting).len(), MAX_BATCH_PROPOSALS);
-        assert_eq!(take_batch(&mut waiting).len(), 5);
+        assert_eq!(take_batch(&mut queue).len(), MAX_BATCH_PROPOSALS);
+        assert_eq!(take_batch(&mut queue).len(), 5);
     }
 }
