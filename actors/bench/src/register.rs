@@ -251,7 +251,8 @@ fn settle(c: &VerisimCluster) -> Result<f64, String> {
     let http = super::http::Http::new(Duration::from_secs(60));
     loop {
         let (leader, _) = c.wait_leader(Duration::from_secs(30))?;
-        // Not polled fast: the view counts misplaced entities under the replica's read lock.
+        // Not polled fast: the view counts misplaced entities, a scan of every entity (off the
+        // replica's lock, but a second of CPU at 1M).
         let r = http.get(&c.node(leader).url("/admin/placement")?)?;
         if r.ok() && !r.body["last"].is_null() {
             let misplaced = r.body["misplaced"].as_u64().unwrap_or(u64::MAX);

@@ -7,14 +7,23 @@
 //! keep it. When the voters change, the leader's rebalancer (`verisim::rebalance`) moves entities
 //! to the placement this function gives for the new voters, through the quorum.
 
+use std::sync::LazyLock;
+
 use crate::{EntityId, NodeName};
+
+/// The hasher with the placement's derived key already computed: every score starts from a
+/// clone of it, so the context string is not hashed again for every node of every entity (a
+/// rebalancing round scores all of them).
+static PLACEMENT_HASHER: LazyLock<blake3::Hasher> =
+    LazyLock::new(|| blake3::Hasher::new_derive_key("verisim placement v1"));
 
 /// The `replicas` nodes (fewer if the cluster is smaller) that hold `id`, best-ranked first.
 pub fn place(id: &EntityId, nodes: &[NodeName], replicas: usize) -> Vec<NodeName> {
     let mut ranked: Vec<(blake3::Hash, &NodeName)> = nodes
         .iter()
         .map(|n| {
-            let score = blake3::Hasher::new_derive_key("verisim placement v1")
+            let score = PLACEMENT_HASHER
+                .clone()
                 .update(n.as_str().as_bytes())
                 .update(&[0])
                 .update(id.as_str().as_bytes())
@@ -51,6 +60,24 @@ mod tests {
         (1..=n)
             .map(|i| NodeName::new(format!("n{i}")).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn scores_are_those_of_the_derived_key_computed_afresh() {
+        for i in 0..200 {
+            let id = EntityId::new(format!("entity-{i}")).unwrap();
+            let fresh = |n: &NodeName| {
+                blake3::Hasher::new_derive_key("verisim placement v1")
+                    .update(n.as_str().as_bytes())
+                    .update(&[0])
+                    .update(id.as_str().as_bytes())
+                    .finalize()
+            };
+            let mut expected = nodes(5);
+            expected.sort_by(|a, b| fresh(b).as_bytes().cmp(fresh(a).as_bytes()));
+            expected.truncate(3);
+            assert_eq!(place(&id, &nodes(5), 3), expected, "{id}");
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 pub use plan::misplaced;
 pub use report::{RebalanceStats, RebalanceStatus, RebalanceTotals, RoundReport};
-pub use round::voters;
+pub use round::{count_misplaced, voters};
 
 use crate::drift::Pacer;
 use crate::proxy::ProxyState;
@@ -106,6 +106,9 @@ pub struct RebalanceState {
     last_voters: Vec<NodeName>,
     pending: bool,
     last_round: Option<Instant>,
+    /// What the last round that ended with nothing misplaced vouches for (a round that did not
+    /// finish leaves it: it stays true).
+    in_place: Option<round::InPlace>,
 }
 
 pub struct Rebalancer;
@@ -117,9 +120,19 @@ impl RebalanceState {
         }
         let span = tracing::info_span!("rebalance_round", node = self.args.proxy.id);
         let s = &self.args.settings;
-        let result = round::run(&self.args.proxy, &self.pacer, s.replicas, s.batch)
-            .instrument(span)
-            .await;
+        let result = round::run(
+            &self.args.proxy,
+            &self.pacer,
+            s.replicas,
+            s.batch,
+            self.in_place.as_ref(),
+        )
+        .instrument(span)
+        .await
+        .map(|(report, in_place)| {
+            self.in_place = in_place;
+            report
+        });
         self.args.stats.record(&result);
         self.last_round = Some(Instant::now());
         match &result {
@@ -174,6 +187,7 @@ impl Actor for Rebalancer {
             last_voters: Vec::new(),
             pending: false,
             last_round: None,
+            in_place: None,
         })
     }
 

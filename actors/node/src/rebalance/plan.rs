@@ -110,18 +110,45 @@ fn same_set(a: &[NodeName], b: &[NodeName]) -> bool {
     a.len() == b.len() && a.iter().all(|n| b.contains(n))
 }
 
+/// The entities written or moved after log index `since` (every entity for 0). An entity's `index`
+/// is that of the entry that last wrote or moved it, so one at or below `since` has the placement
+/// it had at `since`: a round that found every entity in place at `since` need not look at it
+/// again while the voters stay the same.
+fn changed_since(
+    state: &RegistryState,
+    since: u64,
+) -> impl Iterator<Item = (&EntityId, &EntityMeta)> {
+    state.entities().filter(move |(_, e)| e.index > since)
+}
+
 /// How many entities the registry places elsewhere than `voters` and `replicas` say.
 pub fn misplaced(state: &RegistryState, voters: &[NodeName], replicas: usize) -> u64 {
-    state
-        .entities()
+    misplaced_since(state, voters, replicas, 0)
+}
+
+/// [`misplaced`] among the entities written or moved after `since`.
+pub fn misplaced_since(
+    state: &RegistryState,
+    voters: &[NodeName],
+    replicas: usize,
+    since: u64,
+) -> u64 {
+    changed_since(state, since)
         .filter(|(id, e)| !matches!(next(id, e, voters, replicas), Next::Stay))
         .count() as u64
 }
 
-/// The next round's moves: up to `limit` widenings and `limit` settlements.
-pub fn plan(state: &RegistryState, voters: &[NodeName], replicas: usize, limit: usize) -> Plan {
+/// The next round's moves among the entities written or moved after `since` (0: all): up to
+/// `limit` widenings and `limit` settlements.
+pub fn plan(
+    state: &RegistryState,
+    voters: &[NodeName],
+    replicas: usize,
+    limit: usize,
+    since: u64,
+) -> Plan {
     let mut plan = Plan::default();
-    for (id, e) in state.entities() {
+    for (id, e) in changed_since(state, since) {
         match next(id, e, voters, replicas) {
             Next::Stay => continue,
             Next::Widen(to, desired) if plan.widen.len() < limit => plan.widen.push(Widen {
@@ -243,7 +270,7 @@ mod tests {
         let four = nodes(&[1, 2, 3, 4]);
         let mut s = state_with(200, &three);
         assert_eq!(misplaced(&s, &three, 3), 0);
-        let first = plan(&s, &four, 3, 1_000);
+        let first = plan(&s, &four, 3, 1_000, 0);
         // Node 4 ranks among the top 3 of 4 for about three quarters of the ids.
         assert!(
             (100..=190).contains(&first.misplaced),
@@ -262,7 +289,7 @@ mod tests {
             matches!(out, Outcome::PlacementsMoved { moved, skipped: 0, .. } if moved == widened),
             "{out:?}"
         );
-        let second = plan(&s, &four, 3, 1_000);
+        let second = plan(&s, &four, 3, 1_000, 0);
         assert!(second.widen.is_empty());
         assert_eq!(second.settle.len() as u64, widened);
         for t in &second.settle {
@@ -283,7 +310,7 @@ mod tests {
         let mut s = state_with(20, &three);
         let left = nodes(&[1, 3]);
         // Two voters left, replication factor 3: every entity narrows to the two.
-        let p = plan(&s, &left, 3, 1_000);
+        let p = plan(&s, &left, 3, 1_000, 0);
         assert_eq!(p.misplaced, 20);
         assert!(p.widen.is_empty());
         let mut moves: Vec<PlacementMove> = p.settle.iter().map(Settle::narrowing).collect();
@@ -326,16 +353,55 @@ mod tests {
     }
 
     #[test]
+    fn a_round_after_one_that_found_all_in_place_looks_only_at_what_changed_since() {
+        let three = nodes(&[1, 2, 3]);
+        let four = nodes(&[1, 2, 3, 4]);
+        // 40 entities on the three old voters, written at indexes 3..=42 (after the enrollment
+        // and the window); a round at `mid` found the first 20 in place for the four voters.
+        let mut s = state_with(40, &three);
+        let mid = 22;
+        let changed = |s: &RegistryState, since: u64| {
+            s.entities()
+                .filter(|(id, e)| e.index > since && !same_set(&place(id, &four, 3), &e.placement))
+                .count() as u64
+        };
+        let full = plan(&s, &four, 3, 1_000, 0);
+        let since = plan(&s, &four, 3, 1_000, mid);
+        assert_eq!(full.misplaced, changed(&s, 0));
+        assert_eq!(since.misplaced, changed(&s, mid));
+        assert!(0 < since.misplaced && since.misplaced < full.misplaced);
+        assert!(
+            since
+                .widen
+                .iter()
+                .all(|w| s.entity(&w.mv.id).unwrap().index > mid)
+        );
+        assert_eq!(misplaced_since(&s, &four, 3, mid), since.misplaced);
+        // Nothing at or below the last index is looked at again.
+        let through = s.applied_index();
+        assert_eq!(plan(&s, &four, 3, 1_000, through).misplaced, 0);
+        // A move gives the moved entities the move's index: the next round sees them again.
+        let widen: Vec<_> = full.widen.iter().map(|w| w.mv.clone()).collect();
+        let widened = widen.len() as u64;
+        commit(&mut s, widen);
+        let after = plan(&s, &four, 3, 1_000, through);
+        assert_eq!(
+            (after.misplaced, after.settle.len() as u64),
+            (widened, widened)
+        );
+    }
+
+    #[test]
     fn growing_to_the_replication_factor_only_widens_and_the_limit_bounds_a_round() {
         let mut s = state_with(50, &nodes(&[1]));
         let three = nodes(&[1, 2, 3]);
-        let p = plan(&s, &three, 3, 10);
+        let p = plan(&s, &three, 3, 10, 0);
         assert_eq!(p.misplaced, 50);
         assert_eq!(p.widen.len(), 10);
         // The widening reaches the desired set: copies follow, no narrowing.
         assert!(p.widen.iter().all(|w| !w.then().narrows()));
         commit(&mut s, p.widen.iter().map(|w| w.mv.clone()).collect());
-        let p = plan(&s, &three, 3, 10);
+        let p = plan(&s, &three, 3, 10, 0);
         assert_eq!((p.misplaced, p.widen.len(), p.settle.len()), (40, 10, 0));
     }
 }

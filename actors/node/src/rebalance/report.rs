@@ -17,6 +17,10 @@ pub(super) fn now_ms() -> u64 {
 pub struct RoundReport {
     /// The registry index the round planned at (after a read barrier).
     pub applied_index: u64,
+    /// The round looked only at entities written or moved after this index (0: at every entity):
+    /// the last round with the same voters found all of them in place up to it.
+    #[serde(default)]
+    pub examined_since: u64,
     /// The replication factor and the voters placements were computed over.
     pub replicas: u64,
     pub voters: Vec<String>,

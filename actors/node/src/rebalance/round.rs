@@ -11,14 +11,14 @@ use std::time::Instant;
 use futures::StreamExt;
 use verisim_stores::ContentHash;
 
-use super::plan::{Settle, misplaced, plan};
+use super::plan::{Settle, misplaced_since, plan};
 use super::report::RoundReport;
 use crate::consensus::endpoint::node_name;
 use crate::drift::Pacer;
 use crate::proxy::ProxyState;
 use crate::proxy::registration::fetch_verified;
 use crate::proxy::staging::find_staged;
-use crate::registry::{Command, NodeName, Outcome, PlacementMove};
+use crate::registry::{Command, NodeName, Outcome, PlacementMove, RegistryState};
 use crate::store_actors::{Fence, Imported, MODALITIES};
 
 use crate::store_actors::STORE_TIMEOUT;
@@ -56,32 +56,90 @@ async fn commit_moves(st: &ProxyState, moves: Vec<PlacementMove>) -> Result<(u64
     }
 }
 
-/// Runs one round over at most `limit` entities per step.
+/// What a round that ended with nothing misplaced vouches for: every entity written or moved at
+/// or before `through` is placed as `replicas` of `voters` say. The next round with the same voters
+/// looks only at the entities changed after it (an entity's `index` is that of the entry that last
+/// wrote or moved it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct InPlace {
+    pub voters: Vec<NodeName>,
+    pub through: u64,
+}
+
+/// The registry as this node applied it, read under the lock for as long as a clone takes (its
+/// maps are persistent: the clone shares them), then `f` over it on a blocking thread, so that a
+/// scan of a million entities neither holds the lock the consensus actor applies under nor a
+/// runtime worker.
+async fn scan<T: Send + 'static>(
+    st: &ProxyState,
+    f: impl FnOnce(&RegistryState) -> T + Send + 'static,
+) -> Result<(u64, T), String> {
+    let (index, state) = {
+        let replica = st.replica.read();
+        (replica.applied_index, replica.state.clone())
+    };
+    let out = tokio::task::spawn_blocking(move || f(&state))
+        .await
+        .map_err(|e| fail("scanning the registry", e))?;
+    Ok((index, out))
+}
+
+/// How many entities this node's replica places elsewhere than `replicas` of `voters` say, with
+/// the applied index and the entity count it counted at (scanned off the lock, as a round does).
+pub async fn count_misplaced(
+    st: &ProxyState,
+    voters: Vec<NodeName>,
+    replicas: usize,
+) -> Result<(u64, u64, u64), String> {
+    let (index, (entities, misplaced)) = scan(st, move |s| {
+        (
+            s.entity_count() as u64,
+            misplaced_since(s, &voters, replicas, 0),
+        )
+    })
+    .await?;
+    Ok((index, entities, misplaced))
+}
+
+/// Runs one round over at most `limit` entities per step; `in_place` is what the last round that
+/// ended with nothing misplaced vouches for. Answers the report and what this round vouches for.
 pub(super) async fn run(
     st: &ProxyState,
     pacer: &Pacer,
     replicas: usize,
     limit: usize,
-) -> Result<RoundReport, String> {
+    in_place: Option<&InPlace>,
+) -> Result<(RoundReport, Option<InPlace>), String> {
     let started = Instant::now();
     st.read_barrier()
         .await
         .map_err(|e| fail("no read barrier", e.message))?;
     let voters = voters(st);
+    let since = in_place
+        .filter(|p| p.voters == voters)
+        .map_or(0, |p| p.through);
     let (applied_index, plan) = {
-        let replica = st.replica.read();
-        (
-            replica.applied_index,
-            plan(&replica.state, &voters, replicas, limit),
-        )
+        let voters = voters.clone();
+        scan(st, move |s| plan(s, &voters, replicas, limit, since)).await?
     };
     let mut report = RoundReport {
         applied_index,
+        examined_since: since,
         replicas: replicas as u64,
         voters: voters.iter().map(|n| n.as_str().to_owned()).collect(),
         misplaced: plan.misplaced,
         ..RoundReport::default()
     };
+    if plan.misplaced == 0 {
+        // Nothing to move: nothing this round could change.
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report.finished_at_ms = super::report::now_ms();
+        let in_place = InPlace {
+            voters,
+            through: applied_index,
+        };
+        return Ok((report, Some(in_place)));
+    }
     let mut settle = plan.settle;
     let (_, widened) = commit_moves(st, plan.widen.iter().map(|w| w.mv.clone()).collect()).await?;
     report.widened = widened;
@@ -143,10 +201,15 @@ pub(super) async fn run(
             }
         }
     }
-    report.misplaced_after = misplaced(&st.replica.read().state, &voters, replicas);
+    let (through, misplaced_after) = {
+        let voters = voters.clone();
+        scan(st, move |s| misplaced_since(s, &voters, replicas, since)).await?
+    };
+    report.misplaced_after = misplaced_after;
     report.duration_ms = started.elapsed().as_millis() as u64;
     report.finished_at_ms = super::report::now_ms();
-    Ok(report)
+    let in_place = (misplaced_after == 0).then_some(InPlace { voters, through });
+    Ok((report, in_place))
 }
 
 /// Makes every node of `t.to` hold the entity's committed content (still version `t.version` with

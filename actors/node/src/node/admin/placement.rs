@@ -35,25 +35,21 @@ pub(super) struct PlacementView {
 }
 
 /// `GET /admin/placement`.
-pub(super) async fn status(State(st): State<AdminState>) -> Json<PlacementView> {
+pub(super) async fn status(State(st): State<AdminState>) -> Result<Json<PlacementView>, ApiError> {
     let voters = crate::rebalance::voters(&st.proxy);
     let replicas = st.placement.replicas;
-    let (applied_index, entities, misplaced) = {
-        let replica = st.replica.read();
-        (
-            replica.applied_index,
-            replica.state.entity_count() as u64,
-            crate::rebalance::misplaced(&replica.state, &voters, replicas),
-        )
-    };
-    Json(PlacementView {
+    let (applied_index, entities, misplaced) =
+        crate::rebalance::count_misplaced(&st.proxy, voters.clone(), replicas)
+            .await
+            .map_err(ApiError::internal)?;
+    Ok(Json(PlacementView {
         replicas,
         voters: voters.iter().map(|n| n.as_str().to_owned()).collect(),
         applied_index,
         entities,
         misplaced,
         status: st.rebalance.status(),
-    })
+    }))
 }
 
 /// `POST /admin/placement/rebalance`: one round now; `421 not_leader` on a follower.
