@@ -14,6 +14,8 @@ use serde::Serialize;
 use super::children::wait_for;
 use super::cluster::VerisimCluster;
 use super::fill::{DEFAULT_BATCH, QUIET_SNAPSHOTS, fill, snapshot_every_node};
+use super::http::Http;
+use super::stages::Scrape;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct JoinArgs {
@@ -45,6 +47,14 @@ pub struct JoinReport {
     pub joiner_caught_up_s: f64,
     /// Non-zero when the joiner caught up by installing a snapshot.
     pub joiner_snapshot_index: u64,
+    /// The joiner's own account of the snapshot it installed (its `/metrics`, summed over every
+    /// transfer it received): the chunks from the first written to the last, checking and
+    /// decoding the file, moving it into place and into the replica. What "voter" holds beyond
+    /// them is starting, being added as a learner, the leader's reads, and the promotion.
+    pub joiner_receive_s: f64,
+    pub joiner_load_s: f64,
+    pub joiner_install_s: f64,
+    pub joiner_transfers: u64,
 }
 
 pub fn run(args: &JoinArgs) -> Result<JoinReport, String> {
@@ -136,6 +146,14 @@ fn measure(
         (c.consensus(id)?["applied_index"].as_u64()? >= target).then_some(())
     })?;
     let joiner_caught_up_s = started.elapsed().as_secs_f64();
+    let metrics = Scrape::read(&Http::new(Duration::from_secs(10)), &c.node(id).url("")?)?;
+    let stage = |name: &str| metrics.total(name);
+    let (receive, transfers) = stage("verisim_snapshot_receive_seconds");
+    eprintln!(
+        "n4 voter after {joiner_voter_s:.2} s: receive {receive:.2} s, check and decode {:.2} s, install {:.2} s ({transfers} transfer(s))",
+        stage("verisim_snapshot_load_seconds").0,
+        stage("verisim_snapshot_install_seconds").0,
+    );
     Ok(JoinReport {
         entities: args.entities,
         fill_s,
@@ -151,15 +169,19 @@ fn measure(
             .consensus(id)
             .and_then(|s| s["snapshot_index"].as_u64())
             .unwrap_or(0),
+        joiner_receive_s: receive,
+        joiner_load_s: stage("verisim_snapshot_load_seconds").0,
+        joiner_install_s: stage("verisim_snapshot_install_seconds").0,
+        joiner_transfers: transfers as u64,
     })
 }
 
 impl JoinReport {
     pub fn markdown(&self) -> String {
         format!(
-            "| entities | fill (raw proposals) | leader snapshot (clone under lock / write) | snapshot file | join: READY | join: voter | join: caught up | joiner's snapshot index |\n\
-             |---|---|---|---|---|---|---|---|\n\
-             | {} | {:.1} s ({:.0} entities/s) | {:.2} s ({:.0} ms / {:.0} ms) | {:.1} MiB | {:.2} s | {:.2} s | {:.2} s | {} |\n",
+            "| entities | fill (raw proposals) | leader snapshot (clone under lock / write) | snapshot file | join: READY | join: voter | join: caught up | joiner's snapshot index | joiner: receive / check and decode / install |\n\
+             |---|---|---|---|---|---|---|---|---|\n\
+             | {} | {:.1} s ({:.0} entities/s) | {:.2} s ({:.0} ms / {:.0} ms) | {:.1} MiB | {:.2} s | {:.2} s | {:.2} s | {} | {:.2} / {:.2} / {:.2} s ({} transfer(s)) |\n",
             self.entities,
             self.fill_s,
             self.entities as f64 / self.fill_s,
@@ -171,6 +193,10 @@ impl JoinReport {
             self.joiner_voter_s,
             self.joiner_caught_up_s,
             self.joiner_snapshot_index,
+            self.joiner_receive_s,
+            self.joiner_load_s,
+            self.joiner_install_s,
+            self.joiner_transfers,
         )
     }
 }

@@ -60,7 +60,7 @@ impl Scrape {
     }
 
     /// Sum and count of every series of histogram `name` (all its labels), added up.
-    fn total(&self, name: &str) -> (f64, f64) {
+    pub fn total(&self, name: &str) -> (f64, f64) {
         self.0
             .iter()
             .filter(|(k, _)| k.as_str() == name || k.starts_with(&format!("{name}{{")))

@@ -60,6 +60,12 @@ pub struct Telemetry {
     pub snapshot_bytes: Gauge,
     /// Bytes of snapshots written so far.
     pub snapshot_bytes_written: Counter,
+    /// A snapshot received from the leader, stage by stage: its chunks from the first written to
+    /// the last, checking and decoding the whole file (off the actor), then moving it into place
+    /// and swapping it into the replica.
+    pub snapshot_receive: Histogram,
+    pub snapshot_load: Histogram,
+    pub snapshot_install: Histogram,
     /// One request handled by a store actor, by store and operation.
     pub store_op: Family<StoreOp, Histogram>,
     /// Cluster messages refused on arrival (bad or missing seal, a claimed id that is not the
@@ -80,6 +86,9 @@ pub static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
     snapshot_duration: latency(),
     snapshot_bytes: Gauge::default(),
     snapshot_bytes_written: Counter::default(),
+    snapshot_receive: latency(),
+    snapshot_load: latency(),
+    snapshot_install: latency(),
     store_op: Family::new_with_constructor(latency),
     messages_refused: Family::default(),
 });
@@ -165,6 +174,24 @@ impl Telemetry {
             self.snapshot_bytes_written.clone(),
         );
         r.register_with_unit(
+            "verisim_snapshot_receive",
+            "A snapshot from the leader: its first chunk written to its last.",
+            Unit::Seconds,
+            self.snapshot_receive.clone(),
+        );
+        r.register_with_unit(
+            "verisim_snapshot_load",
+            "A snapshot from the leader: checking and decoding the received file.",
+            Unit::Seconds,
+            self.snapshot_load.clone(),
+        );
+        r.register_with_unit(
+            "verisim_snapshot_install",
+            "A snapshot from the leader: moving the checked file into place and into the replica.",
+            Unit::Seconds,
+            self.snapshot_install.clone(),
+        );
+        r.register_with_unit(
             "verisim_store_operation",
             "One request handled by a store actor, by store and operation.",
             Unit::Seconds,
@@ -177,4 +204,19 @@ impl Telemetry {
             self.messages_refused.clone(),
         );
     }
+}
+
+/// The `_count` of histogram `name` (its full exposed name, `_seconds` included) in a scrape of
+/// [`TELEMETRY`] now: how many observations the process made, for tests.
+#[cfg(test)]
+pub fn observations(name: &str) -> f64 {
+    let mut registry = Registry::default();
+    TELEMETRY.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encoding to a String");
+    let line = format!("{name}_count ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }

@@ -232,6 +232,9 @@ pub struct ConsensusState {
     /// blocking thread. The core keeps stepping meanwhile (ticks, peer messages, status), but no
     /// other `Ready` is taken and this one is not advanced until the install is done.
     installing: Option<Ready>,
+    /// The transfer being received and when its first chunk was written
+    /// (`verisim_snapshot_receive_seconds`).
+    receiving: Option<(SnapshotId, Instant)>,
     ticker: Option<JoinHandle<()>>,
 }
 
@@ -407,6 +410,7 @@ impl Actor for ConsensusActor {
             horizon,
             corrupt_own_snapshot: restored.corrupt.map(|c| c.to_string()),
             installing: None,
+            receiving: None,
             ticker: Some(ticker),
         })
     }
@@ -800,6 +804,9 @@ impl ConsensusState {
     /// changes here.
     fn write_chunks(&mut self, ready: &mut Ready) -> Result<(), TransferError> {
         for w in &mut ready.snapshot_writes {
+            if w.offset == 0 {
+                self.receiving = Some((w.snapshot_id, Instant::now()));
+            }
             if w.offset == 0 && self.fault_corrupt_received > 0 && !w.data.is_empty() {
                 self.fault_transfer = Some(w.snapshot_id);
                 let at = w.data.len() / 2;
@@ -834,6 +841,9 @@ impl ConsensusState {
             size: meta.size,
             id: meta.id,
         };
+        if let Some((_, first)) = self.receiving.take_if(|(id, _)| *id == meta.id) {
+            TELEMETRY.snapshot_receive.observe(secs(first.elapsed()));
+        }
         let (id, me) = (meta.id, myself.clone());
         info!(
             snapshot = id,
@@ -844,6 +854,7 @@ impl ConsensusState {
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let loaded = read_received_registry(&partial, &expect);
+            TELEMETRY.snapshot_load.observe(secs(started.elapsed()));
             info!(
                 snapshot = id,
                 ok = loaded.is_ok(),
@@ -872,6 +883,7 @@ impl ConsensusState {
             debug!(snapshot = id, "a loaded snapshot nobody waits for: ignored");
             return Ok(());
         };
+        let install_started = Instant::now();
         let placed = loaded
             .map_err(TransferError::from)
             .and_then(|(header, state)| {
@@ -883,6 +895,9 @@ impl ConsensusState {
         match placed {
             Ok((info, state)) => {
                 self.install_snapshot(&ready, info, state)?;
+                TELEMETRY
+                    .snapshot_install
+                    .observe(secs(install_started.elapsed()));
                 if let Handled::Done(chunk_inputs) = self.handle_rest(ready)? {
                     self.raft.advance();
                     for input in chunk_inputs {

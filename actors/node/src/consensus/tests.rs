@@ -14,6 +14,7 @@ use verisim_raft::{Config, NodeId, Role};
 
 use super::*;
 use crate::registry::{Command, NodeInfo, NodeName, Outcome, Proposal};
+use crate::telemetry::observations;
 
 const TICK: Duration = Duration::from_millis(10);
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -347,6 +348,11 @@ async fn snapshots_compact_the_log_and_a_cut_off_follower_catches_up_by_snapshot
         "caught up through InstallSnapshot: {f:?}"
     );
     assert_eq!(c.nodes[&lagging].replica.read().state.nodes().len(), 150);
+    // Each stage of the install was timed (the nodes share this process's telemetry).
+    for stage in ["receive", "load", "install"] {
+        let name = format!("verisim_snapshot_{stage}_seconds");
+        assert!(observations(&name) >= 1.0, "{name}");
+    }
     c.shutdown().await;
 }
 
