@@ -38,6 +38,22 @@ pub struct SnapshotPolicy {
     pub age_jitter: Duration,
     /// How often the log size is checked.
     pub check_every: Duration,
+    /// The size triggers fire only once the log since the last snapshot holds at least this
+    /// percentage of that snapshot's size (0: no such floor). A large registry is then written
+    /// out when its log has grown in proportion, not every `max_entries` (Raft thesis §5.1.1): at a
+    /// million entities a snapshot is ~200 MiB and a second of the leader's CPU.
+    pub min_log_percent: u64,
+}
+
+impl SnapshotPolicy {
+    /// Whether the log since the last snapshot (`entries`, `bytes`) calls for a new one, given
+    /// the last snapshot's file size (0 when there is none).
+    pub fn size_trigger(&self, entries: u64, bytes: u64, snapshot_size: u64) -> bool {
+        let grown = entries >= self.max_entries || bytes >= self.max_bytes;
+        let in_proportion =
+            u128::from(bytes) * 100 >= u128::from(self.min_log_percent) * u128::from(snapshot_size);
+        grown && in_proportion
+    }
 }
 
 impl Default for SnapshotPolicy {
@@ -48,6 +64,7 @@ impl Default for SnapshotPolicy {
             max_age: None,
             age_jitter: Duration::from_secs(30),
             check_every: Duration::from_millis(250),
+            min_log_percent: 50,
         }
     }
 }
@@ -90,6 +107,8 @@ pub struct SnapshotterState {
     /// Index of the last snapshot this actor wrote (or found at start).
     last_index: Index,
     due_by_age: Option<Instant>,
+    /// The size of this node's newest snapshot file, and the index it was read at.
+    snapshot_size: Option<(Index, u64)>,
     ticker: Option<JoinHandle<()>>,
 }
 
@@ -116,6 +135,7 @@ impl Actor for Snapshotter {
             args,
             last_index: 0,
             due_by_age: None,
+            snapshot_size: None,
             ticker: Some(ticker),
         };
         st.schedule_age();
@@ -171,11 +191,39 @@ impl SnapshotterState {
             _ => return false,
         };
         self.last_index = self.last_index.max(status.snapshot_index);
-        let p = &self.args.policy;
-        let by_size = status.log.entries_since_snapshot >= p.max_entries
-            || status.log.bytes_since_snapshot >= p.max_bytes;
+        let snapshot_size = self.snapshot_size(status.snapshot_index);
+        let by_size = self.args.policy.size_trigger(
+            status.log.entries_since_snapshot,
+            status.log.bytes_since_snapshot,
+            snapshot_size,
+        );
         let by_age = self.due_by_age.is_some_and(|t| Instant::now() >= t);
         (by_size || by_age) && status.applied_index > status.snapshot_index
+    }
+
+    /// The size of the newest snapshot file (taken here or received from the leader), read from
+    /// the directory's headers once per snapshot index; 0 when there is none or it cannot be read
+    /// (then the entry and byte triggers decide alone).
+    fn snapshot_size(&mut self, index: Index) -> u64 {
+        if index == 0 {
+            return 0;
+        }
+        if let Some((at, size)) = self.snapshot_size
+            && at == index
+        {
+            return size;
+        }
+        let size = SnapshotDir::at(&self.args.dir, 1)
+            .list()
+            .ok()
+            .and_then(|l| {
+                l.into_iter()
+                    .rfind(|s| s.header.last_included_index == index)
+            })
+            .and_then(|s| std::fs::metadata(&s.path).ok())
+            .map_or(0, |m| m.len());
+        self.snapshot_size = Some((index, size));
+        size
     }
 
     /// Writes a snapshot of the replica as applied now and tells the consensus actor.
@@ -231,5 +279,33 @@ impl SnapshotterState {
             clone_us,
             write_us,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SnapshotPolicy;
+
+    #[test]
+    fn a_large_snapshot_waits_for_a_log_in_proportion_and_a_small_one_does_not() {
+        let p = SnapshotPolicy::default();
+        let entry = 1_000;
+        let mib = 1024 * 1024;
+        // A small registry: the entry count fires as it always did.
+        assert!(!p.size_trigger(9_999, 9_999 * entry, 100_000));
+        assert!(p.size_trigger(10_000, 10_000 * entry, 100_000));
+        // A ~200 MiB registry: 10,000 entries (~10 MB) are not enough; half its size is.
+        let large = 200 * mib;
+        assert!(!p.size_trigger(10_000, 10_000 * entry, large));
+        assert!(!p.size_trigger(50_000, 50 * mib - 1, large));
+        assert!(p.size_trigger(104_858, 100 * mib, large));
+        // Nothing grown, nothing written, whatever the proportion.
+        assert!(!p.size_trigger(10, 10 * entry, 0));
+        // Off: the triggers fire alone.
+        let off = SnapshotPolicy {
+            min_log_percent: 0,
+            ..SnapshotPolicy::default()
+        };
+        assert!(off.size_trigger(10_000, 10_000 * entry, large));
     }
 }

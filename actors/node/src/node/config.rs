@@ -269,6 +269,9 @@ pub struct SnapshotSettings {
     pub max_age_s: u64,
     pub age_jitter_s: u64,
     pub check_ms: u64,
+    /// `max_entries` and `max_bytes` fire only once the log since the last snapshot holds this
+    /// percentage of that snapshot's size (0: they fire alone).
+    pub min_log_percent: u64,
     /// Snapshots kept on disk.
     pub keep: usize,
 }
@@ -281,6 +284,7 @@ impl Default for SnapshotSettings {
             max_age_s: 0,
             age_jitter_s: 30,
             check_ms: 250,
+            min_log_percent: 50,
             keep: 2,
         }
     }
@@ -448,6 +452,7 @@ impl NodeConfig {
             max_age: (s.max_age_s > 0).then(|| Duration::from_secs(s.max_age_s)),
             age_jitter: Duration::from_secs(s.age_jitter_s),
             check_every: Duration::from_millis(s.check_ms.max(1)),
+            min_log_percent: s.min_log_percent,
         }
     }
 }
