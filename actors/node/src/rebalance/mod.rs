@@ -20,7 +20,6 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-pub use plan::misplaced;
 pub use report::{RebalanceStats, RebalanceStatus, RebalanceTotals, RoundReport};
 pub use round::{count_misplaced, voters};
 

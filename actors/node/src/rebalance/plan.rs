@@ -121,12 +121,8 @@ fn changed_since(
     state.entities().filter(move |(_, e)| e.index > since)
 }
 
-/// How many entities the registry places elsewhere than `voters` and `replicas` say.
-pub fn misplaced(state: &RegistryState, voters: &[NodeName], replicas: usize) -> u64 {
-    misplaced_since(state, voters, replicas, 0)
-}
-
-/// [`misplaced`] among the entities written or moved after `since`.
+/// How many entities written or moved after `since` (0: all) the registry places elsewhere than
+/// `voters` and `replicas` say.
 pub fn misplaced_since(
     state: &RegistryState,
     voters: &[NodeName],
@@ -269,7 +265,7 @@ mod tests {
         let three = nodes(&[1, 2, 3]);
         let four = nodes(&[1, 2, 3, 4]);
         let mut s = state_with(200, &three);
-        assert_eq!(misplaced(&s, &three, 3), 0);
+        assert_eq!(misplaced_since(&s, &three, 3, 0), 0);
         let first = plan(&s, &four, 3, 1_000, 0);
         // Node 4 ranks among the top 3 of 4 for about three quarters of the ids.
         assert!(
@@ -298,7 +294,7 @@ mod tests {
         }
         let moves = second.settle.iter().map(Settle::narrowing).collect();
         commit(&mut s, moves);
-        assert_eq!(misplaced(&s, &four, 3), 0);
+        assert_eq!(misplaced_since(&s, &four, 3, 0), 0);
         for (_, e) in s.entities() {
             assert_eq!(e.placement.len(), 3);
         }
@@ -328,7 +324,7 @@ mod tests {
             ),
             "{out:?}"
         );
-        assert_eq!(misplaced(&s, &left, 3), 1);
+        assert_eq!(misplaced_since(&s, &left, 3, 0), 1);
         // A moved entity's index is the move's: its copies are fenced by it.
         let index = s.applied_index();
         let moved = s.entities().filter(|(_, e)| e.index == index).count();
