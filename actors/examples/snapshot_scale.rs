@@ -8,12 +8,10 @@
 //! Peak RSS is reported per phase: the high-water mark is reset (`/proc/self/clear_refs`) before
 //! the phase and read after it, less the RSS before it.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use verisim::registry::{
-    ClientId, Command, ContentHash, EntityId, ItemMeta, MODALITIES, NodeName, Origin, Outcome,
-    Proposal, PublicKey, RegistryConfig, RegistryState, RequestId, WindowId,
+    ClientId, NodeName, Outcome, Proposal, RegistryConfig, RegistryState, WindowId, fixture,
 };
 use verisim::snapshot::{SnapshotDir, read_registry, read_snapshot, write_snapshot_as};
 
@@ -31,19 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut state = RegistryState::new(RegistryConfig::default());
     let client = ClientId::new("bench")?;
     let window = WindowId::new("w1")?;
-    let setup = [
-        Command::RegisterClient {
-            client: client.clone(),
-            public_key: PublicKey([7; 32]),
-        },
-        Command::OpenWindow {
-            client: client.clone(),
-            window: window.clone(),
-            expires_at_ms: 23 * 3600 * 1000,
-            client_dh: PublicKey([9; 32]),
-        },
-    ];
-    for (i, command) in setup.into_iter().enumerate() {
+    for (i, command) in fixture::setup(&client, &window).into_iter().enumerate() {
         if let Outcome::Refused(r) = state.apply(i as u64 + 1, &Proposal { at_ms: 1, command }) {
             return Err(format!("setup refused: {r}").into());
         }
@@ -55,29 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let started = Instant::now();
     for i in 0..n {
-        let items: BTreeMap<_, _> = MODALITIES
-            .iter()
-            .map(|&m| {
-                let digest = blake3::Hasher::new()
-                    .update(&i.to_be_bytes())
-                    .update(&[m as u8])
-                    .finalize();
-                let hash = ContentHash(*digest.as_bytes());
-                (m, ItemMeta { hash, size: 512 })
-            })
-            .collect();
-        let command = Command::PutEntity {
-            origin: Origin {
-                client: client.clone(),
-                window: window.clone(),
-                request: RequestId::new(format!("r{i}"))?,
-                fingerprint: ContentHash([0; 32]),
-            },
-            id: EntityId::new(format!("entity-{i:08}"))?,
-            items,
-            placement: placement.clone(),
-            expected_version: None,
-        };
+        let command = fixture::put_entity(i, &client, &window, |_| placement.clone())?;
         // One proposal per millisecond of proposal time: the request ids of the retention horizon stay.
         let proposal = Proposal {
             at_ms: 1 + i,

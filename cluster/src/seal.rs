@@ -51,7 +51,16 @@ impl<T: Serialize> Sealed<T> {
     /// # Errors
     /// [`CodecError`] when the value does not encode or is too large.
     pub fn seal(kind: &str, value: &T, keyring: &Keyring, to: u64) -> Result<Self, CodecError> {
-        let mut bytes = codec::encode(value, DEFAULT_MAX_MESSAGE_BYTES)?;
+        let bytes = codec::encode(value, DEFAULT_MAX_MESSAGE_BYTES)?;
+        Ok(Self::seal_encoded(kind, bytes, keyring, to))
+    }
+}
+
+impl<T> Sealed<T> {
+    /// Seals `bytes`, which the caller has already encoded as the CBOR of a `T` (at most
+    /// [`DEFAULT_MAX_MESSAGE_BYTES`]): one encoding sealed for several receivers. The receiver
+    /// decodes strictly, so bytes that are not a `T` are refused there, not trusted.
+    pub fn seal_encoded(kind: &str, mut bytes: Vec<u8>, keyring: &Keyring, to: u64) -> Self {
         let from = keyring.node();
         let seal = keyring.seal(kind, to, &bytes);
         bytes.reserve(NodeCredential::WIRE_LEN + 64 + FIXED_TRAILER);
@@ -75,7 +84,7 @@ impl<T: Serialize> Sealed<T> {
         bytes.extend_from_slice(&to.to_be_bytes());
         bytes.push(proof_kind);
         bytes.push(VERSION);
-        Ok(Self::from_encoded(bytes))
+        Self::from_encoded(bytes)
     }
 }
 

@@ -10,15 +10,12 @@
 //! entries of a registry growing to 1M would dominate the fill time. [`snapshot_every_node`] then
 //! takes one on each node, which compacts its log.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use verisim::registry::placement::place;
-use verisim::registry::{
-    ClientId, Command, ContentHash, EntityId, ItemMeta, MODALITIES, NodeName, Origin, Proposal,
-    PublicKey, RequestId, WindowId,
-};
+use verisim::registry::{ClientId, Command, NodeName, Proposal, PublicKey, WindowId};
+use verisim_registry::fixture;
 
 use super::cluster::VerisimCluster;
 use super::http::Http;
@@ -38,8 +35,7 @@ const REPLICAS: usize = 3;
 /// Proposals per `POST /admin/proposals`.
 pub const DEFAULT_BATCH: u64 = 1000;
 
-/// Entity `i` of a fill: `entity-<i>`, one item per modality (a hash of `i` and the modality,
-/// 512 bytes each), placed as a registration on `voters` would be.
+/// Entity `i` of a fill (`verisim_registry::fixture`), placed as a registration on `voters` would be.
 fn entity(
     i: u64,
     client: &ClientId,
@@ -47,33 +43,9 @@ fn entity(
     voters: &[NodeName],
     at_ms: u64,
 ) -> Result<Proposal, String> {
-    let items: BTreeMap<_, _> = MODALITIES
-        .iter()
-        .map(|&m| {
-            let digest = blake3::Hasher::new()
-                .update(&i.to_be_bytes())
-                .update(&[m as u8])
-                .finalize();
-            let hash = ContentHash(*digest.as_bytes());
-            (m, ItemMeta { hash, size: 512 })
-        })
-        .collect();
-    let id = EntityId::new(format!("entity-{i:08}")).map_err(|e| e.to_string())?;
-    Ok(Proposal {
-        at_ms,
-        command: Command::PutEntity {
-            origin: Origin {
-                client: client.clone(),
-                window: window.clone(),
-                request: RequestId::new(format!("r{i}")).map_err(|e| e.to_string())?,
-                fingerprint: ContentHash([0; 32]),
-            },
-            placement: place(&id, voters, REPLICAS),
-            id,
-            items,
-            expected_version: None,
-        },
-    })
+    let command = fixture::put_entity(i, client, window, |id| place(id, voters, REPLICAS))
+        .map_err(|e| e.to_string())?;
+    Ok(Proposal { at_ms, command })
 }
 
 /// Commits `entities` entities (see the module doc) through node `leader`, `batch` proposals per

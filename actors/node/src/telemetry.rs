@@ -52,6 +52,10 @@ pub struct Telemetry {
     /// ratio is the batching factor).
     pub forwarded_batches: Counter,
     pub forwarded_proposals: Counter,
+    /// Raft messages this node sent to peers, and the message bodies it encoded for them: an append
+    /// sent to several followers is encoded once (`consensus::wire`), so their gap is the work saved.
+    pub raft_messages_sent: Counter,
+    pub raft_bodies_encoded: Counter,
     /// Registry snapshots this node wrote.
     pub snapshots: Counter,
     /// Writing one registry snapshot (clone of the replica, encode, fsync, rename).
@@ -82,6 +86,8 @@ pub static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
     leader_changes: Counter::default(),
     forwarded_batches: Counter::default(),
     forwarded_proposals: Counter::default(),
+    raft_messages_sent: Counter::default(),
+    raft_bodies_encoded: Counter::default(),
     snapshots: Counter::default(),
     snapshot_duration: latency(),
     snapshot_bytes: Gauge::default(),
@@ -149,6 +155,16 @@ impl Telemetry {
             "verisim_raft_forwarded_proposals",
             "Proposals this node forwarded to the leader (in batches).",
             self.forwarded_proposals.clone(),
+        );
+        r.register(
+            "verisim_raft_messages_sent",
+            "Raft messages this node sent to peers.",
+            self.raft_messages_sent.clone(),
+        );
+        r.register(
+            "verisim_raft_bodies_encoded",
+            "Raft message bodies this node encoded; an append sent to several followers is encoded once.",
+            self.raft_bodies_encoded.clone(),
         );
         r.register(
             "verisim_snapshots",

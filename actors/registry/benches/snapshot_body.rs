@@ -4,37 +4,25 @@
 //! applied as `PutEntity` commands (four modality hashes, a 3-node placement, one client), their
 //! request ids remembered.
 //!
-//! `cargo bench -p verisim-registry --bench snapshot_body` (200,000 entities; set
+//! `cargo bench -p verisim-registry --features test-util --bench snapshot_body` (200,000 entities; set
 //! `VERISIM_BENCH_ENTITIES=200000,1000000` for more sizes)
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use verisim_registry::{
-    ClientId, Command, ContentHash, EntityId, FORMAT_COMPACT, ItemMeta, MODALITIES, NodeName,
-    Origin, Outcome, Proposal, PublicKey, RegistryConfig, RegistryState, RequestId, WindowId,
+    ClientId, FORMAT_COMPACT, NodeName, Outcome, Proposal, RegistryConfig, RegistryState, WindowId,
+    fixture,
 };
 
-/// A registry of `n` entities, built as `verisim-bench join` and `snapshot_scale` build theirs.
+/// A registry of `n` entities, built as `verisim-bench join` and `snapshot_scale` build theirs
+/// (`verisim_registry::fixture`).
 fn registry(n: u64) -> RegistryState {
     let mut state = RegistryState::new(RegistryConfig::default());
     let client = ClientId::new("bench").expect("client id");
     let window = WindowId::new("w1").expect("window id");
-    let setup = [
-        Command::EnrollClient {
-            client: client.clone(),
-            public_key: PublicKey([7; 32]),
-        },
-        Command::OpenWindow {
-            client: client.clone(),
-            window: window.clone(),
-            expires_at_ms: 23 * 3600 * 1000,
-            client_dh: PublicKey([9; 32]),
-        },
-    ];
-    for (i, command) in setup.into_iter().enumerate() {
+    for (i, command) in fixture::setup(&client, &window).into_iter().enumerate() {
         let outcome = state.apply(i as u64 + 1, &Proposal { at_ms: 1, command });
         assert!(!matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
     }
@@ -43,34 +31,8 @@ fn registry(n: u64) -> RegistryState {
         .map(|n| NodeName::new(*n).expect("node name"))
         .collect();
     for i in 0..n {
-        let items: BTreeMap<_, _> = MODALITIES
-            .iter()
-            .map(|&m| {
-                let digest = blake3::Hasher::new()
-                    .update(&i.to_be_bytes())
-                    .update(&[m as u8])
-                    .finalize();
-                (
-                    m,
-                    ItemMeta {
-                        hash: ContentHash(*digest.as_bytes()),
-                        size: 512,
-                    },
-                )
-            })
-            .collect();
-        let command = Command::PutEntity {
-            origin: Origin {
-                client: client.clone(),
-                window: window.clone(),
-                request: RequestId::new(format!("r{i}")).expect("request id"),
-                fingerprint: ContentHash([0; 32]),
-            },
-            id: EntityId::new(format!("entity-{i:08}")).expect("entity id"),
-            items,
-            placement: placement.clone(),
-            expected_version: None,
-        };
+        let command =
+            fixture::put_entity(i, &client, &window, |_| placement.clone()).expect("entity");
         // One proposal per millisecond: every request id stays within the retention horizon.
         let outcome = state.apply(
             i + 3,

@@ -31,6 +31,8 @@ pub use state::{
 };
 pub use verisim_vocab::{ContentHash, EntityId, Modality as ModalityKind};
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod fixture;
 pub mod placement;
 pub mod snapshot;
 

@@ -675,9 +675,7 @@ impl ConsensusState {
     /// Steps 2 to 6 of a `Ready` (after its chunks and install).
     fn handle_rest(&mut self, ready: Ready) -> Result<Handled, ActorProcessingErr> {
         // 2. A leader's appends leave before its own fsync, which then overlaps its followers'.
-        for m in ready.early_messages {
-            self.transport.send(m);
-        }
+        self.transport.send_all(ready.early_messages);
         // 3. Apply and answer: committed entries are durable on a majority already, so the
         //    proposers need not wait for this node's fsync below.
         if !ready.committed_entries.is_empty() {
@@ -708,9 +706,7 @@ impl ConsensusState {
             }
         }
         // 5. Only now may votes and acknowledgements leave.
-        for m in ready.messages {
-            self.transport.send(m);
-        }
+        self.transport.send_all(ready.messages);
         // 6. Snapshot chunks to read for lagging followers; log compaction.
         let inputs = ready
             .snapshot_reads

@@ -26,7 +26,8 @@ use super::forward_batch::{BatchOutcome, ForwardBatchReply, MAX_BATCH_PROPOSALS,
 pub use super::forwarded::{ForwardReply, Forwarded};
 use super::locator::ConsensusLocator;
 use super::transport::Transport;
-use crate::telemetry::message_refused as refused;
+use super::wire;
+use crate::telemetry::{TELEMETRY, message_refused as refused};
 
 /// The kinds sealed messages of the endpoint are checked for (a message of one kind never opens as
 /// another).
@@ -425,14 +426,26 @@ impl ClusterTransport {
 
 impl Transport for ClusterTransport {
     fn send(&self, msg: Message) {
-        let Some(endpoint) = self.endpoint(msg.to) else {
-            return; // Not connected: Raft retries.
-        };
-        match self.seal(kind::RAFT, &msg, msg.to) {
-            Ok(wire) => {
-                let _ = endpoint.cast(EndpointMsg::Raft(wire));
+        self.send_all(vec![msg]);
+    }
+
+    /// Each distinct body is encoded once (`wire`); every message is sealed for its own receiver.
+    fn send_all(&self, msgs: Vec<Message>) {
+        let (encoded, bodies) = wire::encode_all(&msgs);
+        TELEMETRY.raft_bodies_encoded.inc_by(bodies as u64);
+        for wire::Encoded { to, bytes } in encoded {
+            let Some(endpoint) = self.endpoint(to) else {
+                continue; // Not connected: Raft retries.
+            };
+            match bytes {
+                Ok(bytes) => {
+                    let sealed = Sealed::seal_encoded(kind::RAFT, bytes, &self.keyring, to);
+                    if endpoint.cast(EndpointMsg::Raft(sealed)).is_ok() {
+                        TELEMETRY.raft_messages_sent.inc();
+                    }
+                }
+                Err(e) => debug!(error = %e, to, "Raft message not sent"),
             }
-            Err(e) => debug!(error = %e, to = msg.to, "Raft message not sent"),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod replica;
 pub mod restore;
 pub mod snapshotter;
 pub mod transport;
+pub mod wire;
 
 pub use actor::{
     Applied, ConsensusActor, ConsensusArgs, ConsensusError, ConsensusMsg, ConsensusStatus,

@@ -1,0 +1,99 @@
+//! The registry the benchmarks build (`cargo bench --bench snapshot_body`, the `snapshot_scale`
+//! example, `verisim-bench join` and `register --preload`), in one place so their numbers describe
+//! the same thing. Entity `i` is `entity-<i:08>`, registered by request `r<i>`, with one 512-byte
+//! item per modality whose hash is that of `i` and the modality. Feature `test-util`.
+
+use std::collections::BTreeMap;
+
+use crate::{
+    ClientId, Command, ContentHash, EntityId, IdError, ItemMeta, MODALITIES, ModalityKind,
+    NodeName, Origin, PublicKey, RequestId, WindowId,
+};
+
+/// The commands that make `client` able to register through `window`: enrolled with a fixed key,
+/// the window open for 23 hours of proposal time.
+pub fn setup(client: &ClientId, window: &WindowId) -> [Command; 2] {
+    [
+        Command::EnrollClient {
+            client: client.clone(),
+            public_key: PublicKey([7; 32]),
+        },
+        Command::OpenWindow {
+            client: client.clone(),
+            window: window.clone(),
+            expires_at_ms: 23 * 3600 * 1000,
+            client_dh: PublicKey([9; 32]),
+        },
+    ]
+}
+
+/// Entity `i`'s items: a hash of `i` and the modality, 512 bytes each.
+pub fn items(i: u64) -> BTreeMap<ModalityKind, ItemMeta> {
+    MODALITIES
+        .iter()
+        .map(|&m| {
+            let digest = blake3::Hasher::new()
+                .update(&i.to_be_bytes())
+                .update(&[m as u8])
+                .finalize();
+            let hash = ContentHash(*digest.as_bytes());
+            (m, ItemMeta { hash, size: 512 })
+        })
+        .collect()
+}
+
+/// The `PutEntity` of entity `i`, registered by `client` through `window` and placed on what
+/// `placement` answers for its id.
+///
+/// # Errors
+/// [`IdError`] only if the id formats above stopped being valid ids.
+pub fn put_entity(
+    i: u64,
+    client: &ClientId,
+    window: &WindowId,
+    placement: impl FnOnce(&EntityId) -> Vec<NodeName>,
+) -> Result<Command, IdError> {
+    let id = EntityId::new(format!("entity-{i:08}"))?;
+    Ok(Command::PutEntity {
+        origin: Origin {
+            client: client.clone(),
+            window: window.clone(),
+            request: RequestId::new(format!("r{i}"))?,
+            fingerprint: ContentHash([0; 32]),
+        },
+        placement: placement(&id),
+        id,
+        items: items(i),
+        expected_version: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Outcome, Proposal, RegistryConfig, RegistryState};
+
+    #[test]
+    fn the_bench_registry_applies_without_refusal_and_holds_its_entities() {
+        let mut state = RegistryState::new(RegistryConfig::default());
+        let (client, window) = (ClientId::new("c").unwrap(), WindowId::new("w").unwrap());
+        for (i, command) in setup(&client, &window).into_iter().enumerate() {
+            let outcome = state.apply(i as u64 + 1, &Proposal { at_ms: 1, command });
+            assert!(!matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
+        }
+        let nodes = vec![NodeName::new("n1").unwrap()];
+        for i in 0..10 {
+            let command = put_entity(i, &client, &window, |_| nodes.clone()).unwrap();
+            let outcome = state.apply(
+                i + 3,
+                &Proposal {
+                    at_ms: 2 + i,
+                    command,
+                },
+            );
+            assert!(!matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
+        }
+        assert_eq!(state.entity_count(), 10);
+        assert_ne!(items(1), items(2));
+    }
+}
