@@ -3,11 +3,14 @@
 //! the stores use as the separator inside composite keys. Entity ids are 1 to 128 bytes, the other
 //! names 1 to 64.
 //!
-//! Each is a string in serde (JSON and CBOR alike), validated again when deserialized.
+//! Each is a string in serde (JSON and CBOR alike), validated again when deserialized. A name is
+//! shared, not copied: a clone costs a reference count, so the owner of a million entities or a
+//! node named in a million placements is one allocation where the registry decodes or copies it.
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,9 +74,9 @@ pub fn validate(kind: &'static str, s: &str, max: usize) -> Result<(), IdError> 
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+        #[serde(try_from = "String")]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// The longest accepted value, in bytes.
@@ -86,7 +89,7 @@ macro_rules! name_type {
             pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
                 let s = s.into();
                 validate($kind, &s, Self::MAX_LEN)?;
-                Ok(Self(s))
+                Ok(Self(Arc::from(s)))
             }
 
             /// The name as a string slice.
@@ -118,7 +121,14 @@ macro_rules! name_type {
 
         impl From<$name> for String {
             fn from(v: $name) -> String {
-                v.0
+                v.0.to_string()
+            }
+        }
+
+        // As the string it is (what `String` writes), without copying it first.
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
             }
         }
 

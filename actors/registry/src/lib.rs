@@ -17,6 +17,7 @@
 
 mod command;
 mod ids;
+mod items;
 mod state;
 
 pub use command::{
@@ -24,6 +25,7 @@ pub use command::{
     decode_exact, encode,
 };
 pub use ids::{ClientId, IdError, NodeName, RequestId, WindowId};
+pub use items::Items;
 pub use state::{
     AppliedRequest, ClientRecord, DEFAULT_MAX_CLOCK_STEP_MS, EntityMeta, FORMAT_CBOR,
     FORMAT_COMPACT, MAX_REPLICAS, MODALITIES, Outcome, Refusal, RegistryConfig, RegistryState,

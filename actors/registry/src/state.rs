@@ -14,6 +14,7 @@ use super::command::{
     encode,
 };
 use super::ids::{ClientId, NodeName, RequestId, WindowId};
+use super::items::Items;
 
 mod codec;
 
@@ -100,7 +101,7 @@ pub struct WindowRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityMeta {
     pub version: u64,
-    pub items: BTreeMap<ModalityKind, ItemMeta>,
+    pub items: Items,
     pub placement: Vec<NodeName>,
     /// The client that registered it; updates never change it.
     pub owner: ClientId,
@@ -587,7 +588,7 @@ impl RegistryState {
             id.clone(),
             EntityMeta {
                 version,
-                items: items.clone(),
+                items: Items::from(items),
                 placement,
                 owner,
                 index,

@@ -125,7 +125,7 @@ fn registration_then_retry_returns_the_first_outcome() {
         }
     );
     assert_eq!(
-        s.entity(&entity("e1")).map(|e| e.items.clone()),
+        s.entity(&entity("e1")).map(|e| e.items.to_map()),
         Some(items(2))
     );
     // Another request under a used id is a replay, refused without changes.
@@ -1654,7 +1654,7 @@ fn compact_maps_out_of_order_are_malformed() {
     let mut s = RegistryState::default();
     let meta = |owner: &str, n: &str| EntityMeta {
         version: 1,
-        items: items(1),
+        items: (&items(1)).into(),
         placement: vec![node(n)],
         owner: client(owner),
         index: 1,
@@ -1781,7 +1781,7 @@ fn compact_maps_with_a_repeated_key_are_malformed() {
         entity("ea"),
         EntityMeta {
             version: 1,
-            items: items(1),
+            items: (&items(1)).into(),
             placement: vec![node("n1")],
             owner: client("alice"),
             index: 1,

@@ -39,8 +39,8 @@ use verisim_vocab::{ContentHash, EntityId, Modality as ModalityKind};
 
 use super::{AppliedRequest, ClientRecord, EntityMeta, Outcome, RegistryState, WindowRecord};
 use crate::{
-    Access, ClientId, ItemMeta, NodeInfo, NodeName, PublicKey, RequestId, WindowId, decode_exact,
-    encode,
+    Access, ClientId, ItemMeta, Items, NodeInfo, NodeName, PublicKey, RequestId, WindowId,
+    decode_exact, encode,
 };
 
 /// The body format: the registry as CBOR.
@@ -639,19 +639,18 @@ fn parse_compact<R: BufRead>(
 /// One entity's record after its id.
 fn entity<R: BufRead>(d: &mut Decoder<R>) -> Result<EntityMeta> {
     let version = d.varint()?;
-    let mut items = BTreeMap::new();
+    let mut items = Items::default();
+    let mut last: Option<ModalityKind> = None;
     for _ in 0..d.varint()? {
         let kind = modality_of(d.u8()?)?;
         let item = ItemMeta {
             hash: ContentHash(d.array32()?),
             size: d.varint()?,
         };
-        if items
-            .last_key_value()
-            .is_some_and(|(last, _)| &kind <= last)
-        {
+        if last.is_some_and(|last| kind <= last) {
             return Err(malformed("an entity's items out of order or repeated"));
         }
+        last = Some(kind);
         items.insert(kind, item);
     }
     let mut placement = Vec::new();

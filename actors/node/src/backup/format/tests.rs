@@ -43,7 +43,7 @@ fn fixture(n: usize, sizes: &[usize]) -> (RegistryState, Vec<ExportedItem>) {
             EntityId::new(&id).unwrap(),
             EntityMeta {
                 version: 1,
-                items: metas,
+                items: (&metas).into(),
                 placement: vec![NodeName::new("n1").unwrap()],
                 owner: ClientId::new("alice").unwrap(),
                 index: 3,

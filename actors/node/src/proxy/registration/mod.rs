@@ -170,7 +170,7 @@ impl<R: RegistryPort, S: StorePort> Registration<R, S> {
                 self.distribute(&meta.placement, items.clone(), Fence { index, version })
                     .await?;
                 self.stores.unstage_local_later(&items);
-                meta.items
+                meta.items.to_map()
             }
             _ => {
                 self.stores.unstage_local_later(&items);
