@@ -96,4 +96,49 @@ mod tests {
         assert_eq!(state.entity_count(), 10);
         assert_ne!(items(1), items(2));
     }
+
+    /// Each command decoded from the log brings its own copies of the owner and placement names;
+    /// the registry keeps one: the names it already held (the enrolled client, the node).
+    #[test]
+    fn entities_share_their_owner_and_placement_names_with_the_registry() {
+        let mut state = RegistryState::new(RegistryConfig::default());
+        let (client, window) = (ClientId::new("c").unwrap(), WindowId::new("w").unwrap());
+        for (i, command) in setup(&client, &window).into_iter().enumerate() {
+            state.apply(i as u64 + 1, &Proposal { at_ms: 1, command });
+        }
+        let join = Command::SetNode {
+            node: NodeName::new("n1").unwrap(),
+            info: crate::NodeInfo {
+                cluster_addr: "127.0.0.1:1".into(),
+                http_addr: "127.0.0.1:2".into(),
+            },
+        };
+        state.apply(
+            3,
+            &Proposal {
+                at_ms: 1,
+                command: join,
+            },
+        );
+        for i in 0..2 {
+            // Fresh names in every command, as decoding a log entry gives.
+            let (client, window) = (ClientId::new("c").unwrap(), WindowId::new("w").unwrap());
+            let command = put_entity(i, &client, &window, |_| vec![NodeName::new("n1").unwrap()]);
+            state.apply(
+                i + 4,
+                &Proposal {
+                    at_ms: 2 + i,
+                    command: command.unwrap(),
+                },
+            );
+        }
+        let ptr = |s: &str| s.as_ptr();
+        let es: Vec<_> = state.entities().map(|(_, e)| e).collect();
+        assert_eq!(ptr(es[0].owner.as_str()), ptr(es[1].owner.as_str()));
+        assert_eq!(
+            ptr(es[0].placement[0].as_str()),
+            ptr(es[1].placement[0].as_str())
+        );
+        assert_eq!(state.entity_count(), 2);
+    }
 }

@@ -382,9 +382,10 @@ impl RegistryState {
                     .entities
                     .get(&m.id)
                     .is_some_and(|e| e.version == m.version && e.placement == m.from);
+            let to: Vec<NodeName> = m.to.iter().map(|n| self.shared_node(n)).collect();
             match self.entities.get_mut(&m.id) {
                 Some(e) if applies => {
-                    e.placement = m.to.clone();
+                    e.placement = to;
                     e.index = index;
                     moved += 1;
                 }
@@ -497,7 +498,7 @@ impl RegistryState {
         at_ms: u64,
         run: impl FnOnce(&mut Self) -> Outcome,
     ) -> Outcome {
-        let key = (origin.client.clone(), origin.request.clone());
+        let key = (self.shared_client(&origin.client), origin.request.clone());
         if let Some(prev) = self.requests.get(&key) {
             if prev.fingerprint != origin.fingerprint {
                 return Outcome::Refused(Refusal::ReplayedRequest);
@@ -519,6 +520,21 @@ impl RegistryState {
             },
         );
         outcome
+    }
+
+    /// `client` as the registry already holds it, if it does: a copy that shares its allocation
+    /// (names are reference-counted), so a million entities of one owner hold one name.
+    fn shared_client(&self, client: &ClientId) -> ClientId {
+        self.clients
+            .get_key_value(client)
+            .map_or_else(|| client.clone(), |(k, _)| k.clone())
+    }
+
+    /// `node` as the registry already holds it, if it does (see [`Self::shared_client`]).
+    fn shared_node(&self, node: &NodeName) -> NodeName {
+        self.nodes
+            .get_key_value(node)
+            .map_or_else(|| node.clone(), |(k, _)| k.clone())
     }
 
     fn check_origin(&self, origin: &Origin, at_ms: u64) -> Result<(), Refusal> {
@@ -577,7 +593,14 @@ impl RegistryState {
         // be older than a rebalancer's move committed meanwhile); a registration makes the writer
         // the owner and takes the proposed placement.
         let (owner, grants, placement) = existing.map_or_else(
-            || (origin.client.clone(), BTreeMap::new(), placement.to_vec()),
+            || {
+                let placement = placement.iter().map(|n| self.shared_node(n)).collect();
+                (
+                    self.shared_client(&origin.client),
+                    BTreeMap::new(),
+                    placement,
+                )
+            },
             |e| (e.owner.clone(), e.grants.clone(), e.placement.clone()),
         );
         let version = match existing {
