@@ -55,11 +55,11 @@ impl Items {
     }
 
     /// The items present, in modality order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static ModalityKind, &ItemMeta)> {
-        KINDS
-            .iter()
-            .zip(&self.0)
-            .filter_map(|(k, i)| i.as_ref().map(|i| (k, i)))
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            items: self,
+            next: 0,
+        }
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &'static ModalityKind> {
@@ -76,12 +76,33 @@ impl Items {
     }
 }
 
+/// The items present, in modality order ([`Items::iter`]).
+pub struct Iter<'a> {
+    items: &'a Items,
+    next: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'static ModalityKind, &'a ItemMeta);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(slot) = self.items.0.get(self.next) {
+            let kind = &KINDS[self.next];
+            self.next += 1;
+            if let Some(item) = slot {
+                return Some((kind, item));
+            }
+        }
+        None
+    }
+}
+
 impl<'a> IntoIterator for &'a Items {
     type Item = (&'static ModalityKind, &'a ItemMeta);
-    type IntoIter = Box<dyn Iterator<Item = Self::Item> + 'a>;
+    type IntoIter = Iter<'a>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
     }
 }
 
