@@ -10,9 +10,7 @@
 
 use std::time::Instant;
 
-use verisim::registry::{
-    ClientId, NodeName, Outcome, Proposal, RegistryConfig, RegistryState, WindowId, fixture,
-};
+use verisim::registry::{RegistryState, fixture};
 use verisim::snapshot::{SnapshotDir, read_registry, read_snapshot, write_snapshot_as};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,31 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "compact" => &[2],
         other => return Err(format!("unknown mode {other:?}: both, compact or cbor").into()),
     };
-    let mut state = RegistryState::new(RegistryConfig::default());
-    let client = ClientId::new("bench")?;
-    let window = WindowId::new("w1")?;
-    for (i, command) in fixture::setup(&client, &window).into_iter().enumerate() {
-        if let Outcome::Refused(r) = state.apply(i as u64 + 1, &Proposal { at_ms: 1, command }) {
-            return Err(format!("setup refused: {r}").into());
-        }
-    }
-    let placement = vec![
-        NodeName::new("n1")?,
-        NodeName::new("n2")?,
-        NodeName::new("n3")?,
-    ];
     let started = Instant::now();
-    for i in 0..n {
-        let command = fixture::put_entity(i, &client, &window, |_| placement.clone())?;
-        // One proposal per millisecond of proposal time: the request ids of the retention horizon stay.
-        let proposal = Proposal {
-            at_ms: 1 + i,
-            command,
-        };
-        if let Outcome::Refused(r) = state.apply(i + 3, &proposal) {
-            return Err(format!("entity {i} refused: {r}").into());
-        }
-    }
+    let state = fixture::registry(n)?;
     let apply = started.elapsed();
 
     println!("entities            {n}");

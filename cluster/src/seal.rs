@@ -56,38 +56,6 @@ impl<T: Serialize> Sealed<T> {
     }
 }
 
-impl<T> Sealed<T> {
-    /// Seals `bytes`, which the caller has already encoded as the CBOR of a `T` (at most
-    /// [`DEFAULT_MAX_MESSAGE_BYTES`]): one encoding sealed for several receivers. The receiver
-    /// decodes strictly, so bytes that are not a `T` are refused there, not trusted.
-    pub fn seal_encoded(kind: &str, mut bytes: Vec<u8>, keyring: &Keyring, to: u64) -> Self {
-        let from = keyring.node();
-        let seal = keyring.seal(kind, to, &bytes);
-        bytes.reserve(NodeCredential::WIRE_LEN + 64 + FIXED_TRAILER);
-        let proof_kind = match seal {
-            None => KIND_NONE,
-            Some(Seal { credential, proof }) => {
-                credential.to_wire(&mut bytes);
-                match proof {
-                    Proof::Mac(tag) => {
-                        bytes.extend_from_slice(&tag);
-                        KIND_MAC
-                    }
-                    Proof::Signature(sig) => {
-                        bytes.extend_from_slice(&sig);
-                        KIND_SIGNATURE
-                    }
-                }
-            }
-        };
-        bytes.extend_from_slice(&from.to_be_bytes());
-        bytes.extend_from_slice(&to.to_be_bytes());
-        bytes.push(proof_kind);
-        bytes.push(VERSION);
-        Self::from_encoded(bytes)
-    }
-}
-
 impl<T: DeserializeOwned> Sealed<T> {
     /// Checks the seal for a message of `kind` to `keyring`'s node, then decodes the body.
     ///
@@ -120,6 +88,36 @@ struct Parts<'a> {
 }
 
 impl<T> Sealed<T> {
+    /// Seals `bytes`, which the caller has already encoded as the CBOR of a `T` (at most
+    /// [`DEFAULT_MAX_MESSAGE_BYTES`]): one encoding sealed for several receivers. The receiver
+    /// decodes strictly, so bytes that are not a `T` are refused there, not trusted.
+    pub fn seal_encoded(kind: &str, mut bytes: Vec<u8>, keyring: &Keyring, to: u64) -> Self {
+        let from = keyring.node();
+        let seal = keyring.seal(kind, to, &bytes);
+        bytes.reserve(NodeCredential::WIRE_LEN + 64 + FIXED_TRAILER);
+        let proof_kind = match seal {
+            None => KIND_NONE,
+            Some(Seal { credential, proof }) => {
+                credential.to_wire(&mut bytes);
+                match proof {
+                    Proof::Mac(tag) => {
+                        bytes.extend_from_slice(&tag);
+                        KIND_MAC
+                    }
+                    Proof::Signature(sig) => {
+                        bytes.extend_from_slice(&sig);
+                        KIND_SIGNATURE
+                    }
+                }
+            }
+        };
+        bytes.extend_from_slice(&from.to_be_bytes());
+        bytes.extend_from_slice(&to.to_be_bytes());
+        bytes.push(proof_kind);
+        bytes.push(VERSION);
+        Self::from_encoded(bytes)
+    }
+
     /// Wraps bytes received from elsewhere; they are checked on [`Sealed::open`].
     pub fn from_encoded(bytes: Vec<u8>) -> Self {
         Self {

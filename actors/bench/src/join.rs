@@ -147,12 +147,11 @@ fn measure(
     })?;
     let joiner_caught_up_s = started.elapsed().as_secs_f64();
     let metrics = Scrape::read(&Http::new(Duration::from_secs(10)), &c.node(id).url("")?)?;
-    let stage = |name: &str| metrics.total(name);
-    let (receive, transfers) = stage("verisim_snapshot_receive_seconds");
+    let (receive, transfers) = metrics.total("verisim_snapshot_receive_seconds");
+    let (load, _) = metrics.total("verisim_snapshot_load_seconds");
+    let (install, _) = metrics.total("verisim_snapshot_install_seconds");
     eprintln!(
-        "n4 voter after {joiner_voter_s:.2} s: receive {receive:.2} s, check and decode {:.2} s, install {:.2} s ({transfers} transfer(s))",
-        stage("verisim_snapshot_load_seconds").0,
-        stage("verisim_snapshot_install_seconds").0,
+        "n4 voter after {joiner_voter_s:.2} s: receive {receive:.2} s, check and decode {load:.2} s, install {install:.2} s ({transfers} transfer(s))",
     );
     Ok(JoinReport {
         entities: args.entities,
@@ -170,8 +169,8 @@ fn measure(
             .and_then(|s| s["snapshot_index"].as_u64())
             .unwrap_or(0),
         joiner_receive_s: receive,
-        joiner_load_s: stage("verisim_snapshot_load_seconds").0,
-        joiner_install_s: stage("verisim_snapshot_install_seconds").0,
+        joiner_load_s: load,
+        joiner_install_s: install,
         joiner_transfers: transfers as u64,
     })
 }

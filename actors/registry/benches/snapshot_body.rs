@@ -11,40 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use verisim_registry::{
-    ClientId, FORMAT_COMPACT, NodeName, Outcome, Proposal, RegistryConfig, RegistryState, WindowId,
-    fixture,
-};
-
-/// A registry of `n` entities, built as `verisim-bench join` and `snapshot_scale` build theirs
-/// (`verisim_registry::fixture`).
-fn registry(n: u64) -> RegistryState {
-    let mut state = RegistryState::new(RegistryConfig::default());
-    let client = ClientId::new("bench").expect("client id");
-    let window = WindowId::new("w1").expect("window id");
-    for (i, command) in fixture::setup(&client, &window).into_iter().enumerate() {
-        let outcome = state.apply(i as u64 + 1, &Proposal { at_ms: 1, command });
-        assert!(!matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
-    }
-    let placement: Vec<NodeName> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|n| NodeName::new(*n).expect("node name"))
-        .collect();
-    for i in 0..n {
-        let command =
-            fixture::put_entity(i, &client, &window, |_| placement.clone()).expect("entity");
-        // One proposal per millisecond: every request id stays within the retention horizon.
-        let outcome = state.apply(
-            i + 3,
-            &Proposal {
-                at_ms: 1 + i,
-                command,
-            },
-        );
-        assert!(!matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
-    }
-    state
-}
+use verisim_registry::{FORMAT_COMPACT, RegistryState, fixture};
 
 fn sizes() -> Vec<u64> {
     std::env::var("VERISIM_BENCH_ENTITIES")
@@ -59,7 +26,7 @@ fn snapshot_body(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(10));
     for n in sizes() {
-        let state = registry(n);
+        let state = fixture::registry(n).expect("the bench registry");
         let mut body = Vec::new();
         state.write_snapshot_body(&mut body).expect("encode");
         group.throughput(Throughput::Elements(n));

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::{
     ClientId, Command, ContentHash, EntityId, IdError, ItemMeta, MODALITIES, ModalityKind,
-    NodeName, Origin, PublicKey, RequestId, WindowId,
+    NodeName, Origin, Outcome, Proposal, PublicKey, RegistryConfig, RegistryState, RequestId,
+    WindowId,
 };
 
 /// The commands that make `client` able to register through `window`: enrolled with a fixed key,
@@ -68,31 +69,49 @@ pub fn put_entity(
     })
 }
 
+/// The registry of `n` entities the snapshot benchmarks measure: client `bench` enrolled with
+/// window `w1`, then entities 0..n placed on `n1`, `n2`, `n3`, one proposal per millisecond of
+/// proposal time (every request id stays within the retention horizon).
+///
+/// # Errors
+/// A command the registry refused, named.
+pub fn registry(n: u64) -> Result<RegistryState, String> {
+    let mut state = RegistryState::new(RegistryConfig::default());
+    let name = |e: IdError| e.to_string();
+    let (client, window) = (
+        ClientId::new("bench").map_err(name)?,
+        WindowId::new("w1").map_err(name)?,
+    );
+    for (i, command) in setup(&client, &window).into_iter().enumerate() {
+        if let Outcome::Refused(r) = state.apply(i as u64 + 1, &Proposal { at_ms: 1, command }) {
+            return Err(format!("setup refused: {r}"));
+        }
+    }
+    let placement = ["n1", "n2", "n3"]
+        .into_iter()
+        .map(NodeName::new)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(name)?;
+    for i in 0..n {
+        let command = put_entity(i, &client, &window, |_| placement.clone()).map_err(name)?;
+        let proposal = Proposal {
+            at_ms: 1 + i,
+            command,
+        };
+        if let Outcome::Refused(r) = state.apply(i + 3, &proposal) {
+            return Err(format!("entity {i} refused: {r}"));
+        }
+    }
+    Ok(state)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Outcome, Proposal, RegistryConfig, RegistryState};
 
     #[test]
     fn the_bench_registry_applies_without_refusal_and_holds_its_entities() {
-        let mut state = RegistryState::new(RegistryConfig::default());
-        let (client, window) = (ClientId::new("c").unwrap(), WindowId::new("w").unwrap());
-        for (i, command) in setup(&client, &window).into_iter().enumerate() {
-            let outcome = state.apply(i as u64 + 1, &Proposal { at_ms: 1, command });
-            assert!(!matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
-        }
-        let nodes = vec![NodeName::new("n1").unwrap()];
-        for i in 0..10 {
-            let command = put_entity(i, &client, &window, |_| nodes.clone()).unwrap();
-            let outcome = state.apply(
-                i + 3,
-                &Proposal {
-                    at_ms: 2 + i,
-                    command,
-                },
-            );
-            assert!(!matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
-        }
+        let state = registry(10).unwrap();
         assert_eq!(state.entity_count(), 10);
         assert_ne!(items(1), items(2));
     }

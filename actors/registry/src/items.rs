@@ -37,10 +37,6 @@ impl Items {
         self.0[slot(*kind)].as_ref()
     }
 
-    pub fn contains_key(&self, kind: &ModalityKind) -> bool {
-        self.get(kind).is_some()
-    }
-
     /// Sets `kind`'s item, returning the one it replaces.
     pub fn insert(&mut self, kind: ModalityKind, item: ItemMeta) -> Option<ItemMeta> {
         self.0[slot(kind)].replace(item)
@@ -64,10 +60,6 @@ impl Items {
 
     pub fn keys(&self) -> impl Iterator<Item = &'static ModalityKind> {
         self.iter().map(|(k, _)| k)
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &ItemMeta> {
-        self.iter().map(|(_, i)| i)
     }
 
     /// The same items as a map (what commands and the public API carry).

@@ -382,9 +382,9 @@ impl RegistryState {
                     .entities
                     .get(&m.id)
                     .is_some_and(|e| e.version == m.version && e.placement == m.from);
-            let to: Vec<NodeName> = m.to.iter().map(|n| self.shared_node(n)).collect();
-            match self.entities.get_mut(&m.id) {
-                Some(e) if applies => {
+            let to = applies.then(|| m.to.iter().map(|n| self.shared_node(n)).collect());
+            match (self.entities.get_mut(&m.id), to) {
+                (Some(e), Some(to)) => {
                     e.placement = to;
                     e.index = index;
                     moved += 1;

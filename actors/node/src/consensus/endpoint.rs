@@ -431,12 +431,14 @@ impl Transport for ClusterTransport {
 
     /// Each distinct body is encoded once (`wire`); every message is sealed for its own receiver.
     fn send_all(&self, msgs: Vec<Message>) {
+        // Nothing is encoded for a peer that is not connected: Raft retries.
+        let (endpoints, msgs): (Vec<_>, Vec<_>) = msgs
+            .into_iter()
+            .filter_map(|m| self.endpoint(m.to).map(|e| (e, m)))
+            .unzip();
         let (encoded, bodies) = wire::encode_all(&msgs);
         TELEMETRY.raft_bodies_encoded.inc_by(bodies as u64);
-        for wire::Encoded { to, bytes } in encoded {
-            let Some(endpoint) = self.endpoint(to) else {
-                continue; // Not connected: Raft retries.
-            };
+        for (endpoint, wire::Encoded { to, bytes }) in endpoints.into_iter().zip(encoded) {
             match bytes {
                 Ok(bytes) => {
                     let sealed = Sealed::seal_encoded(kind::RAFT, bytes, &self.keyring, to);
