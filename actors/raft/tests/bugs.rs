@@ -107,8 +107,11 @@ const HUNTS: &[Hunt] = &[
     },
 ];
 
-/// Probability of missing a bug on a random start that the budget allows.
-const MISS: f64 = 1e-3;
+/// Probability of missing a bug on a random start that the budget allows. At 1e-3 the hunts
+/// together failed a CI run now and then on an unlucky start (2026-12-08: keep-conflicting-suffix
+/// missed five seeds in a row); at 1e-9 the budgets are three times longer, and the longest check
+/// (the clean core over the partition budgets) takes 4.5 s in a debug build.
+const MISS: f64 = 1e-9;
 
 impl Hunt {
     fn of(bug: Bug) -> &'static Hunt {
