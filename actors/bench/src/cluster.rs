@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use verisim_faultkit::{NodeProcess, ProcessSpec, Sandbox};
@@ -39,6 +39,10 @@ impl VNode {
         self.process.is_running()
     }
 }
+
+/// Below this share of one core, summed over the nodes, [`VerisimCluster::wait_idle`] counts
+/// them idle.
+const IDLE_CORES: f64 = 0.10;
 
 pub struct VerisimCluster {
     pub nodes: Vec<VNode>,
@@ -134,6 +138,41 @@ impl VerisimCluster {
     /// The process ids of the running nodes (for their CPU time).
     pub fn pids(&self) -> Vec<u32> {
         self.nodes.iter().filter_map(VNode::pid).collect()
+    }
+
+    /// Waits until the nodes together used less than [`IDLE_CORES`] of a core over two
+    /// consecutive seconds, and returns the seconds waited (until the quiet spell began). What a
+    /// fill leaves running (a log purge after its snapshot, compactions, vectors still to link
+    /// into an HNSW graph) would otherwise share the CPU with what is measured next. Gives up
+    /// after 15 minutes with a warning.
+    pub fn wait_idle(&self) -> Result<f64, String> {
+        let started = Instant::now();
+        let pids = self.pids();
+        let sample =
+            || -> Result<u64, String> { pids.iter().map(|&p| super::cpu::process_cpu_ms(p)).sum() };
+        let mut last = (Instant::now(), sample()?);
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            if children::interrupted() {
+                return Err("interrupted while waiting for the nodes to go idle".into());
+            }
+            let now = (Instant::now(), sample()?);
+            let cores = (now.1 - last.1) as f64 / 1000.0 / (now.0 - last.0).as_secs_f64();
+            last = now;
+            if cores >= IDLE_CORES {
+                idle_since = None;
+            } else {
+                let since = *idle_since.get_or_insert(now.0);
+                if since.elapsed() >= Duration::from_secs(2) {
+                    return Ok((since - started).as_secs_f64());
+                }
+            }
+            if started.elapsed() > Duration::from_secs(900) {
+                eprintln!("warning: the nodes are still busy after 15 minutes; measuring anyway");
+                return Ok(started.elapsed().as_secs_f64());
+            }
+        }
     }
 
     pub fn node(&self, id: u64) -> &VNode {

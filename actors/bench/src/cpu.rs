@@ -126,6 +126,32 @@ pub fn threads_cpu_ms(pid: u32, prefix: &str) -> Result<u64, String> {
     Ok((ticks as f64 * 1000.0 / TICKS_PER_S) as u64)
 }
 
+/// A process's minor page faults and system CPU time so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Faults {
+    pub minor: u64,
+    pub system_ms: u64,
+}
+
+/// [`Faults`] of process `pid` so far.
+pub fn process_faults(pid: u32) -> Result<Faults, String> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    faults_of(&stat).ok_or_else(|| format!("{path}: unexpected format"))
+}
+
+/// minflt (field 10) and stime (field 15) of a `/proc/<pid>/stat` line, fields counted after the
+/// last `)` as in [`process_ticks`].
+fn faults_of(stat: &str) -> Option<Faults> {
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let minor = fields.get(7)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Faults {
+        minor,
+        system_ms: (stime as f64 * 1000.0 / TICKS_PER_S) as u64,
+    })
+}
+
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field 2) is
 /// in parentheses and may hold spaces or parentheses itself, so fields are counted after the last
 /// `)`.
@@ -155,6 +181,14 @@ mod tests {
                     123 4567 89 18446744073709551615";
         assert_eq!(process_ticks(line), Some(37 + 11));
         assert_eq!(process_ticks("garbage"), None);
+        assert_eq!(
+            faults_of(line),
+            Some(Faults {
+                minor: 900,
+                system_ms: (11.0 * 1000.0 / TICKS_PER_S) as u64
+            })
+        );
+        assert_eq!(faults_of("garbage"), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use verisim_stores::{EntityId, GraphStore, Limits, Modality};
 use super::cluster::VerisimCluster;
 use super::cpu::process_cpu_ms;
 use super::http::Http;
-use super::register::entity;
+use super::register_fill::entity;
 use verisim::cli::dev::DEV_SCHEMA;
 
 #[derive(Debug, Clone, clap::Args)]

@@ -4,7 +4,8 @@
 //!
 //! Automatic snapshots are off during the fill (a snapshot every 10,000 entries of a registry
 //! growing to 1M would dominate the fill time); the leader's one snapshot is taken and timed
-//! explicitly, and the joiner installs that one.
+//! explicitly, and the joiner installs that one. The joiner starts once the three nodes have
+//! gone idle after their snapshots (the purge of the compacted log prefix).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 use super::children::wait_for;
 use super::cluster::VerisimCluster;
+use super::cpu::{Faults, process_faults};
 use super::fill::{DEFAULT_BATCH, QUIET_SNAPSHOTS, fill, snapshot_every_node};
 use super::http::Http;
 use super::stages::Scrape;
@@ -42,6 +44,8 @@ pub struct JoinReport {
     pub snapshot_clone_ms: f64,
     pub snapshot_file_write_ms: f64,
     pub snapshot_bytes: u64,
+    /// From the snapshots until the three nodes went idle ([`VerisimCluster::wait_idle`]).
+    pub settle_s: f64,
     pub joiner_ready_s: f64,
     pub joiner_voter_s: f64,
     pub joiner_caught_up_s: f64,
@@ -55,6 +59,10 @@ pub struct JoinReport {
     pub joiner_load_s: f64,
     pub joiner_install_s: f64,
     pub joiner_transfers: u64,
+    /// The joiner's minor page faults and system CPU over its life until caught up
+    /// (`/proc/<pid>/stat`): most of its memory is first touched by the snapshot's decode, so
+    /// their ratio is about what a fault costs it (docs/benchmarks.md, "the joiner's faults").
+    pub joiner_faults: Option<Faults>,
 }
 
 pub fn run(args: &JoinArgs) -> Result<JoinReport, String> {
@@ -127,6 +135,12 @@ fn measure(
     if let Some((now, _)) = c.leader().filter(|&(l, _)| l != leader) {
         eprintln!("note: leadership moved to n{now} after the snapshot (it has one too)");
     }
+    // Each node's snapshot compacts the whole filled log (the fill ran without snapshots), and its
+    // purger then removes that prefix in the background, with fjall compacting after it: seconds
+    // of CPU on every node, a one-off of how the cluster was filled, that would otherwise share
+    // the machine with the joiner.
+    let settle_s = c.wait_idle()?;
+    eprintln!("the nodes went idle {settle_s:.1} s after the snapshots (log purge, compactions)");
     let started = Instant::now();
     let id = c.start_joiner(leader, node_args)?;
     let joiner_ready_s = started.elapsed().as_secs_f64();
@@ -146,6 +160,7 @@ fn measure(
         (c.consensus(id)?["applied_index"].as_u64()? >= target).then_some(())
     })?;
     let joiner_caught_up_s = started.elapsed().as_secs_f64();
+    let joiner_faults = c.node(id).pid().and_then(|p| process_faults(p).ok());
     let metrics = Scrape::read(&Http::new(Duration::from_secs(10)), &c.node(id).url("")?)?;
     let (receive, transfers) = metrics.total("verisim_snapshot_receive_seconds");
     let (load, _) = metrics.total("verisim_snapshot_load_seconds");
@@ -153,6 +168,14 @@ fn measure(
     eprintln!(
         "n4 voter after {joiner_voter_s:.2} s: receive {receive:.2} s, check and decode {load:.2} s, install {install:.2} s ({transfers} transfer(s))",
     );
+    if let Some(f) = joiner_faults {
+        eprintln!(
+            "n4: {} minor faults, {:.2} s of system CPU ({:.1} µs per fault)",
+            f.minor,
+            f.system_ms as f64 / 1000.0,
+            f.system_ms as f64 * 1000.0 / f.minor.max(1) as f64
+        );
+    }
     Ok(JoinReport {
         entities: args.entities,
         fill_s,
@@ -161,6 +184,7 @@ fn measure(
         snapshot_clone_ms,
         snapshot_file_write_ms,
         snapshot_bytes,
+        settle_s,
         joiner_ready_s,
         joiner_voter_s,
         joiner_caught_up_s: joiner_caught_up_s.max(joiner_voter_s),
@@ -172,15 +196,16 @@ fn measure(
         joiner_load_s: load,
         joiner_install_s: install,
         joiner_transfers: transfers as u64,
+        joiner_faults,
     })
 }
 
 impl JoinReport {
     pub fn markdown(&self) -> String {
         format!(
-            "| entities | fill (raw proposals) | leader snapshot (clone under lock / write) | snapshot file | join: READY | join: voter | join: caught up | joiner's snapshot index | joiner: receive / check and decode / install |\n\
-             |---|---|---|---|---|---|---|---|---|\n\
-             | {} | {:.1} s ({:.0} entities/s) | {:.2} s ({:.0} ms / {:.0} ms) | {:.1} MiB | {:.2} s | {:.2} s | {:.2} s | {} | {:.2} / {:.2} / {:.2} s ({} transfer(s)) |\n",
+            "| entities | fill (raw proposals) | leader snapshot (clone under lock / write) | snapshot file | nodes idle after | join: READY | join: voter | join: caught up | joiner's snapshot index | joiner: receive / check and decode / install |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n\
+             | {} | {:.1} s ({:.0} entities/s) | {:.2} s ({:.0} ms / {:.0} ms) | {:.1} MiB | {:.1} s | {:.2} s | {:.2} s | {:.2} s | {} | {:.2} / {:.2} / {:.2} s ({} transfer(s)) |\n",
             self.entities,
             self.fill_s,
             self.entities as f64 / self.fill_s,
@@ -188,6 +213,7 @@ impl JoinReport {
             self.snapshot_clone_ms,
             self.snapshot_file_write_ms,
             self.snapshot_bytes as f64 / 1048576.0,
+            self.settle_s,
             self.joiner_ready_s,
             self.joiner_voter_s,
             self.joiner_caught_up_s,

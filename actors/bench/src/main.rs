@@ -23,6 +23,7 @@ mod log_memory;
 mod multiplex;
 mod raw;
 mod register;
+mod register_fill;
 mod stages;
 mod stats;
 

@@ -14,14 +14,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use verisim_client::auth::IdentityKey;
 use verisim_client::http::{Client, RetryPolicy};
-use verisim_client::wire::{ClientId, RegisterRequest, TensorData, TensorPayload};
 
 use super::cluster::VerisimCluster;
 use super::fill::{QUIET_SNAPSHOTS, snapshot_every_node};
 use super::load::{LevelResult, run_level_with};
-use verisim::cli::dev::{DEV_SCHEMA, example_entity};
+use super::register_fill::entity;
+use verisim::cli::dev::DEV_SCHEMA;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 pub enum Via {
@@ -55,11 +54,24 @@ pub struct RegisterArgs {
     #[arg(long, default_value_t = 3)]
     pub connections: usize,
     /// Entities already registered, comma-separated (`0,100k,1M`): for each, a fresh cluster
-    /// whose registry is filled with that many entities through `POST /admin/proposals` (in the
-    /// registry only: the stores hold none of them), snapshotted and restarted with its normal
-    /// snapshot policy, then the `--clients` levels. Periodic drift passes are off in these runs.
+    /// filled with that many entities (`--preload-into` says how), then the `--clients` levels.
     #[arg(long, value_parser = super::args::parse_counts)]
     pub preload: Option<std::vec::Vec<u64>>,
+    /// `registry`: the preloaded entities are committed to the registry only, through `POST
+    /// /admin/proposals` (fast; the stores hold none of them), snapshotted and restarted with the
+    /// normal snapshot policy, periodic drift passes off. `stores`: they are registered for real
+    /// (signed registrations, every node's stores hold them; at the registration rate), then the
+    /// nodes are left to go idle; the default config throughout.
+    #[arg(long, value_enum, default_value_t = PreloadInto::Registry)]
+    pub preload_into: PreloadInto,
+}
+
+/// Where `--preload`'s entities are put before the measured load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreloadInto {
+    Registry,
+    Stores,
 }
 
 /// How the bench's clients reach the nodes.
@@ -91,17 +103,30 @@ pub struct RegisterRun {
 /// How a `--preload` run's cluster was prepared.
 #[derive(Debug, Serialize)]
 pub struct Preload {
-    /// Entities in the registry (not in the stores) before the load.
+    pub into: PreloadInto,
+    /// Entities registered before the load (with `into: registry`, in the registry only).
     pub entities: u64,
     pub fill_s: f64,
-    /// The leader's `POST /admin/snapshot` after the fill.
-    pub snapshot_s: f64,
-    /// Every node stopped and started again (loading its snapshot).
-    pub restart_s: f64,
-    /// Until the leader's rebalancer had run its first round.
-    pub settle_s: f64,
-    /// Then until every node's log purger was idle ([`wait_purged`]).
-    pub purge_s: f64,
+    /// How the cluster was brought to rest after the fill.
+    pub after: AfterFill,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterFill {
+    /// `--preload-into registry`.
+    Restarted {
+        /// The leader's `POST /admin/snapshot` after the fill.
+        snapshot_s: f64,
+        /// Every node stopped and started again (loading its snapshot).
+        restart_s: f64,
+        /// Until the leader's rebalancer had run its first round.
+        settle_s: f64,
+        /// Then until every node's log purger was idle ([`wait_purged`]).
+        purge_s: f64,
+    },
+    /// `--preload-into stores`: until the nodes went idle ([`VerisimCluster::wait_idle`]).
+    Idle { idle_s: f64 },
 }
 
 #[derive(Debug, Serialize)]
@@ -110,26 +135,6 @@ pub struct RegisterLevel {
     pub result: LevelResult,
     /// Registry snapshots the nodes wrote during the level (warm-up included), all nodes together.
     pub snapshots: u64,
-}
-
-/// A registration of entity `id`; `seed` varies its vector and tensor.
-pub(super) fn entity(id: &str, seed: u64) -> Result<RegisterRequest, String> {
-    let mut r = example_entity(id)?;
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        #[allow(clippy::cast_precision_loss)]
-        let v = (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-        v
-    };
-    r.vector.values = (0..128).map(|_| next()).collect();
-    r.tensor = TensorPayload::from_typed(
-        vec![4, 4],
-        &TensorData::F32((0..16).map(|_| next()).collect()),
-    );
-    Ok(r)
 }
 
 pub fn run(args: &RegisterArgs) -> Result<RegisterReport, String> {
@@ -158,7 +163,10 @@ pub fn run(args: &RegisterArgs) -> Result<RegisterReport, String> {
         }
         Some(levels) => levels
             .iter()
-            .map(|&entities| preloaded(args, &stores, &toml, entities))
+            .map(|&entities| match args.preload_into {
+                PreloadInto::Registry => preloaded(args, &stores, &toml, entities),
+                PreloadInto::Stores => registered(args, &stores, &toml, entities),
+            })
             .collect::<Result<_, _>>()?,
     };
     Ok(RegisterReport {
@@ -201,6 +209,36 @@ fn preloaded(
     r.map_err(|e| format!("{e}\n{}", c.logs()))
 }
 
+/// A fresh cluster with the default config, `entities` registered for real
+/// ([`super::register_fill`]), left to go idle, then [`measure`].
+fn registered(
+    args: &RegisterArgs,
+    stores: &str,
+    toml: &Path,
+    entities: u64,
+) -> Result<RegisterRun, String> {
+    std::fs::write(toml, stores).map_err(|e| format!("writing the node config: {e}"))?;
+    let c = VerisimCluster::start(args.nodes, &["--config".into(), toml.display().to_string()])?;
+    let run = || -> Result<RegisterRun, String> {
+        c.wait_leader(Duration::from_secs(30))?;
+        eprintln!("preload: registering {entities} entities");
+        let fill_s = super::register_fill::fill(&c, entities)?;
+        let idle_s = c.wait_idle()?;
+        eprintln!(
+            "preload: {entities} registered in {fill_s:.1} s, nodes idle {idle_s:.1} s later"
+        );
+        let mut run = measure(&c, args, Some(entities))?;
+        run.preload = Some(Preload {
+            into: PreloadInto::Stores,
+            entities,
+            fill_s,
+            after: AfterFill::Idle { idle_s },
+        });
+        Ok(run)
+    };
+    run().map_err(|e| format!("{e}\n{}", c.logs()))
+}
+
 /// Election timeout of the nodes during a fill (as `join --election-ticks`' default): a
 /// CPU-starved fill on a small machine should not keep the cluster in elections.
 const FILL_ELECTION_TICKS: u32 = 50;
@@ -232,12 +270,15 @@ fn preload_and_measure(
     );
     let mut run = measure(c, args, Some(entities))?;
     run.preload = Some(Preload {
+        into: PreloadInto::Registry,
         entities,
         fill_s,
-        snapshot_s: snapshot.seconds,
-        restart_s,
-        settle_s,
-        purge_s,
+        after: AfterFill::Restarted {
+            snapshot_s: snapshot.seconds,
+            restart_s,
+            settle_s,
+            purge_s,
+        },
     });
     Ok(run)
 }
@@ -331,15 +372,7 @@ fn measure(
         args.nodes
     );
 
-    let admin = Client::new(&urls).map_err(|e| e.to_string())?;
-    let identity = IdentityKey::from_seed(&[7; 32]);
-    let me = ClientId::new("bench").map_err(|e| e.to_string())?;
-    admin
-        .register_client(&me, &identity.public())
-        .map_err(|e| format!("registering the bench client: {e}"))?;
-    let session = admin
-        .open_window(&identity, &me, Duration::from_secs(3600))
-        .map_err(|e| format!("opening a window: {e}"))?;
+    let session = super::register_fill::open_session(&urls, "bench", 7)?;
     let once = RetryPolicy {
         max_attempts: 1,
         request_timeout: Duration::from_secs(10),
@@ -502,10 +535,23 @@ impl RegisterReport {
         s.push('\n');
         for run in &self.runs {
             if let Some(p) = &run.preload {
-                s.push_str(&format!(
-                    "{} preloaded: fill {:.1} s, leader snapshot {:.2} s, restart {:.1} s, settled in {:.1} s, log purged {:.1} s later; ",
-                    p.entities, p.fill_s, p.snapshot_s, p.restart_s, p.settle_s, p.purge_s
-                ));
+                s.push_str(&match p.after {
+                    AfterFill::Restarted {
+                        snapshot_s,
+                        restart_s,
+                        settle_s,
+                        purge_s,
+                    } => format!(
+                        "{} preloaded (registry only): fill {:.1} s, leader snapshot {snapshot_s:.2} s, restart {restart_s:.1} s, settled in {settle_s:.1} s, log purged {purge_s:.1} s later; ",
+                        p.entities, p.fill_s
+                    ),
+                    AfterFill::Idle { idle_s } => format!(
+                        "{} preloaded (registered, in the stores): fill {:.1} s ({:.0}/s), nodes idle {idle_s:.1} s later; ",
+                        p.entities,
+                        p.fill_s,
+                        p.entities as f64 / p.fill_s.max(1e-9)
+                    ),
+                });
             }
             s.push_str(&format!(
                 "store fsyncs {} for {} writes ({:.1} writes per fsync)\n",
