@@ -140,36 +140,53 @@ impl VerisimCluster {
         self.nodes.iter().filter_map(VNode::pid).collect()
     }
 
+    /// The nodes' base URLs, in id order.
+    pub fn urls(&self) -> Result<Vec<String>, String> {
+        self.nodes.iter().map(|n| n.url("")).collect()
+    }
+
     /// Waits until the nodes together used less than [`IDLE_CORES`] of a core over two
-    /// consecutive seconds, and returns the seconds waited (until the quiet spell began). What a
-    /// fill leaves running (a log purge after its snapshot, compactions, vectors still to link
-    /// into an HNSW graph) would otherwise share the CPU with what is measured next. Gives up
-    /// after 15 minutes with a warning.
+    /// consecutive seconds (see [`Self::wait_quiet`]). What a fill leaves running (a log purge
+    /// after its snapshot, compactions, vectors still to link into an HNSW graph) would otherwise
+    /// share the CPU with what is measured next.
     pub fn wait_idle(&self) -> Result<f64, String> {
+        self.wait_quiet("the nodes", IDLE_CORES, super::cpu::process_cpu_ms)
+    }
+
+    /// Waits until the CPU time `sample` reads from each node's process (in ms), summed, grows by
+    /// less than `below_cores` of a core over two consecutive seconds, and returns the seconds
+    /// waited until that quiet spell began. Sampled every half second; gives up after 15 minutes
+    /// with a warning naming `what`.
+    pub fn wait_quiet(
+        &self,
+        what: &str,
+        below_cores: f64,
+        sample: impl Fn(u32) -> Result<u64, String>,
+    ) -> Result<f64, String> {
         let started = Instant::now();
         let pids = self.pids();
-        let sample =
-            || -> Result<u64, String> { pids.iter().map(|&p| super::cpu::process_cpu_ms(p)).sum() };
-        let mut last = (Instant::now(), sample()?);
-        let mut idle_since: Option<Instant> = None;
+        let total = || -> Result<u64, String> { pids.iter().map(|&p| sample(p)).sum() };
+        let mut last = (started, total()?);
+        let mut quiet_since: Option<Instant> = None;
         loop {
             std::thread::sleep(Duration::from_millis(500));
             if children::interrupted() {
-                return Err("interrupted while waiting for the nodes to go idle".into());
+                return Err(format!("interrupted while waiting for {what} to go idle"));
             }
-            let now = (Instant::now(), sample()?);
+            let now = (Instant::now(), total()?);
             let cores = (now.1 - last.1) as f64 / 1000.0 / (now.0 - last.0).as_secs_f64();
-            last = now;
-            if cores >= IDLE_CORES {
-                idle_since = None;
+            if cores >= below_cores {
+                quiet_since = None;
             } else {
-                let since = *idle_since.get_or_insert(now.0);
+                // The spell began where the first quiet interval did.
+                let since = *quiet_since.get_or_insert(last.0);
                 if since.elapsed() >= Duration::from_secs(2) {
                     return Ok((since - started).as_secs_f64());
                 }
             }
+            last = now;
             if started.elapsed() > Duration::from_secs(900) {
-                eprintln!("warning: the nodes are still busy after 15 minutes; measuring anyway");
+                eprintln!("warning: {what} are still busy after 15 minutes; measuring anyway");
                 return Ok(started.elapsed().as_secs_f64());
             }
         }

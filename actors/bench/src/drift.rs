@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use verisim_client::auth::IdentityKey;
 use verisim_client::http::{Client, RetryPolicy};
-use verisim_client::wire::ClientId;
 use verisim_stores::{EntityId, GraphStore, Limits, Modality};
 
 use super::cluster::VerisimCluster;
@@ -121,20 +119,9 @@ pub fn run(args: &DriftArgs) -> Result<DriftReport, String> {
     .map_err(|e| format!("writing the node config: {e}"))?;
     let mut c = VerisimCluster::start(3, &["--config".into(), toml.display().to_string()])?;
     c.wait_leader(Duration::from_secs(30))?;
-    let urls: Vec<String> = c
-        .nodes
-        .iter()
-        .map(|n| n.url(""))
-        .collect::<Result<_, _>>()?;
-    let admin = Client::new(&urls).map_err(|e| e.to_string())?;
-    let identity = IdentityKey::from_seed(&[9; 32]);
-    let me = ClientId::new("bench").map_err(|e| e.to_string())?;
-    admin
-        .register_client(&me, &identity.public())
-        .map_err(|e| format!("registering the bench client: {e}"))?;
-    let session = admin
-        .open_window(&identity, &me, Duration::from_secs(3600 * 4))
-        .map_err(|e| format!("opening a window: {e}"))?;
+    let urls = c.urls()?;
+    let session =
+        super::register_fill::open_session(&urls, "bench", 9, Duration::from_secs(3600 * 4))?;
 
     let started = Instant::now();
     let clients = args.clients.max(1) as u64;

@@ -19,13 +19,7 @@ pub fn run_levels(
     connections: usize,
     servers: &[u32],
 ) -> Result<Vec<LevelResult>, String> {
-    // Two workers, as many as the machine's cores: the client shares them with etcd, like the
-    // other load generators do.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let rt = super::load::client_runtime()?;
     rt.block_on(async {
         let mut out = Vec::new();
         for &proposers in levels {

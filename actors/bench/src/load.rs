@@ -194,6 +194,17 @@ impl Measured {
 }
 
 /// Sleeps in short steps until `t`; `false` when interrupted (Ctrl-C) first.
+/// The runtime of an async load generator (HTTP/2 multiplexing, etcd gRPC, the preload's fill):
+/// two workers, as many as the machine's cores, which the client shares with the system under test
+/// as the threaded load generators do.
+pub fn client_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))
+}
+
 fn sleep_until(t: Instant) -> bool {
     while Instant::now() < t {
         if interrupted() {

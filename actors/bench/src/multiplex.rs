@@ -36,13 +36,7 @@ where
     F: Fn(MultiplexClient, usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
-    // Two workers, as many as the machine's cores: the client shares them with the nodes, as the
-    // other load generators do.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let rt = super::load::client_runtime()?;
     let op = Arc::new(op);
     rt.block_on(async {
         let mut out = Vec::new();

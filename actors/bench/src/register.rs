@@ -326,32 +326,10 @@ const PURGER_THREAD: &str = "verisim-log-pur";
 /// most of the machine (docs/benchmarks.md, 2026-12-07 sixth session). Gives up after 15 minutes
 /// with a warning.
 fn wait_purged(c: &VerisimCluster) -> Result<f64, String> {
-    let started = Instant::now();
-    let pids = c.pids();
-    let sample = || -> Result<u64, String> {
-        pids.iter()
-            .map(|&p| super::cpu::threads_cpu_ms(p, PURGER_THREAD))
-            .sum()
-    };
-    let mut last = sample()?;
-    let mut idle_since = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(500));
-        if super::children::interrupted() {
-            return Err("interrupted while waiting for the log purge".into());
-        }
-        let now = sample()?;
-        if now != last {
-            last = now;
-            idle_since = Instant::now();
-        } else if idle_since.elapsed() >= Duration::from_secs(2) {
-            return Ok((idle_since - started).as_secs_f64());
-        }
-        if started.elapsed() > Duration::from_secs(900) {
-            eprintln!("warning: the log purgers are still busy after 15 minutes; measuring anyway");
-            return Ok(started.elapsed().as_secs_f64());
-        }
-    }
+    // Any CPU time at all counts as busy: the purgers are idle when their counters stand still.
+    c.wait_quiet("the log purgers", f64::MIN_POSITIVE, |p| {
+        super::cpu::threads_cpu_ms(p, PURGER_THREAD)
+    })
 }
 
 /// The registration load on a started cluster: the bench client registered, a window opened,
@@ -362,17 +340,13 @@ fn measure(
     preload: Option<u64>,
 ) -> Result<RegisterRun, String> {
     let (leader, term) = c.wait_leader(Duration::from_secs(30))?;
-    let urls: Vec<String> = c
-        .nodes
-        .iter()
-        .map(|n| n.url(""))
-        .collect::<Result<_, _>>()?;
+    let urls = c.urls()?;
     eprintln!(
         "verisim: {} nodes up, n{leader} leads at term {term}",
         args.nodes
     );
 
-    let session = super::register_fill::open_session(&urls, "bench", 7)?;
+    let session = super::register_fill::open_session(&urls, "bench", 7, Duration::from_secs(3600))?;
     let once = RetryPolicy {
         max_attempts: 1,
         request_timeout: Duration::from_secs(10),

@@ -47,8 +47,13 @@ pub fn entity(id: &str, seed: u64) -> Result<RegisterRequest, String> {
     Ok(r)
 }
 
-/// Enrolls client `name` (its key derived from `seed`) and opens a trust window for it for an hour.
-pub fn open_session(urls: &[String], name: &str, seed: u8) -> Result<Session, String> {
+/// Enrolls client `name` (its key derived from `seed`) and opens a trust window of `window` for it.
+pub fn open_session(
+    urls: &[String],
+    name: &str,
+    seed: u8,
+    window: Duration,
+) -> Result<Session, String> {
     let admin = Client::new(urls).map_err(|e| e.to_string())?;
     let identity = IdentityKey::from_seed(&[seed; 32]);
     let me = ClientId::new(name).map_err(|e| e.to_string())?;
@@ -56,25 +61,17 @@ pub fn open_session(urls: &[String], name: &str, seed: u8) -> Result<Session, St
         .register_client(&me, &identity.public())
         .map_err(|e| format!("registering the client {name}: {e}"))?;
     admin
-        .open_window(&identity, &me, Duration::from_secs(3600))
+        .open_window(&identity, &me, window)
         .map_err(|e| format!("opening a window for {name}: {e}"))
 }
 
 /// Registers entities `p0` … `p{entities-1}` through every node of `c`. Returns the seconds it
 /// took.
 pub fn fill(c: &VerisimCluster, entities: u64) -> Result<f64, String> {
-    let urls: Vec<String> = c
-        .nodes
-        .iter()
-        .map(|n| n.url(""))
-        .collect::<Result<_, _>>()?;
-    let session = open_session(&urls, "bench-preload", 11)?;
+    let urls = c.urls()?;
+    let session = open_session(&urls, "bench-preload", 11, Duration::from_secs(3600))?;
     let started = Instant::now();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let rt = super::load::client_runtime()?;
     rt.block_on(async {
         let mut clients = Vec::new();
         for url in &urls {
